@@ -1,0 +1,35 @@
+// Registers the native functions of pdenet. Nothing else happens here.
+#include <napi.h>
+
+#include "napi_functions.h"
+#include "napi_values.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  pdenet::init_addon(env);
+  using namespace pdenet::js;
+  const std::pair<const char*, Napi::Function::Callback> functions[] = {
+      {"findOp", findOp},           {"opSchema", opSchema},
+      {"call", call},               {"callInPlace", callInPlace},
+      {"fromBytes", fromBytes},     {"toBytes", toBytes},
+      {"shape", shape},             {"dtype", dtype},
+      {"device", device},           {"isContiguous", isContiguous},
+      {"dispose", dispose},
+      {"requiresGrad", requiresGrad}, {"setRequiresGrad", setRequiresGrad},
+      {"isLeaf", isLeaf},           {"grad", grad},
+      {"setGrad", setGrad},         {"backward", backward},
+      {"autogradGrad", autogradGrad}, {"gradEnabled", gradEnabled},
+      {"setGradEnabled", setGradEnabled}, {"autocastEnabled", autocastEnabled},
+      {"setAutocast", setAutocast}, {"numThreads", numThreads},
+      {"setNumThreads", setNumThreads}, {"manualSeed", manualSeed},
+      {"memory", memory},           {"resetPeakMemory", resetPeakMemory},
+      {"buildInfo", buildInfo},     {"setErrorClass", setErrorClass},
+  };
+  for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(pdenet, Init)

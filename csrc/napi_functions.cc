@@ -1,0 +1,304 @@
+// N-API glue, part 2: see napi_functions.h. Each function converts its arguments, calls the
+// libtorch floor (torch_api.h) inside guard(), and converts the result back.
+#include "napi_functions.h"
+
+#include "napi_values.h"
+#include "torch_api.h"
+
+namespace pdenet::js {
+
+namespace {
+
+Napi::Value arg(const Napi::CallbackInfo& info, size_t i) {
+  return i < info.Length() ? info[i] : info.Env().Undefined();
+}
+
+bool flag(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = arg(info, i);
+  if (v.IsUndefined()) return false;
+  if (!v.IsBoolean()) throw ArgumentError(std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string full_name(const c10::OperatorHandle& op) {
+  const auto& name = op.schema().operator_name();
+  return name.overload_name.empty() ? name.name : name.name + "." + name.overload_name;
+}
+
+// Runs the operator in info[0] on info[1..]; the results are left on `stack`.
+void run(const Napi::CallbackInfo& info, torch::jit::Stack& stack) {
+  const c10::OperatorHandle& op = unwrap_op(arg(info, 0));
+  push_arguments(info, 1, op.schema(), stack);
+  call_op(op, stack);
+}
+
+std::string called_op(const Napi::CallbackInfo& info) {
+  Napi::Value v = arg(info, 0);
+  try {
+    return full_name(unwrap_op(v));
+  } catch (...) {
+    return "call";
+  }
+}
+
+}  // namespace
+
+// ---- operators ---------------------------------------------------------------------------------
+
+Napi::Value findOp(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "findOp", [&] {
+    Napi::Value name = arg(info, 0), overload = arg(info, 1);
+    if (!name.IsString()) throw ArgumentError("the operator name must be a string such as \"aten::add\"");
+    std::string o = overload.IsString() ? overload.As<Napi::String>().Utf8Value() : "";
+    return wrap_op(info.Env(), find_op(name.As<Napi::String>().Utf8Value(), o));
+  });
+}
+
+Napi::Value opSchema(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "opSchema", [&] {
+    std::ostringstream out;
+    out << unwrap_op(arg(info, 0)).schema();
+    return Napi::String::New(info.Env(), out.str());
+  });
+}
+
+Napi::Value call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] { return called_op(info); }, [&] {
+    torch::jit::Stack stack;
+    run(info, stack);
+    report_external_memory(env);
+    if (stack.empty()) return env.Undefined();
+    if (stack.size() == 1) return to_js(env, stack[0]);
+    Napi::Array out = Napi::Array::New(env, stack.size());
+    for (size_t i = 0; i < stack.size(); ++i) out.Set(i, to_js(env, stack[i]));
+    return static_cast<Napi::Value>(out);
+  });
+}
+
+Napi::Value callInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&] { return called_op(info); }, [&] {
+    torch::jit::Stack stack;
+    run(info, stack);
+    return env.Undefined();
+  });
+}
+
+// ---- tensors -----------------------------------------------------------------------------------
+
+Napi::Value fromBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, "fromBytes", [&] {
+    Napi::Value bytes = arg(info, 0);
+    const void* data = nullptr;
+    size_t nbytes = 0;
+    if (bytes.IsTypedArray()) {
+      auto a = bytes.As<Napi::TypedArray>();
+      data = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+      nbytes = a.ByteLength();
+    } else if (bytes.IsArrayBuffer()) {
+      auto a = bytes.As<Napi::ArrayBuffer>();
+      data = a.Data();
+      nbytes = a.ByteLength();
+    } else {
+      throw ArgumentError("the data must be a TypedArray or an ArrayBuffer");
+    }
+    std::vector<int64_t> shape = to_int64_list(arg(info, 1), "the shape");
+    for (int64_t d : shape) {
+      if (d < 0) throw ArgumentError("the shape may not hold negative sizes");
+    }
+    Napi::Value t = wrap_tensor(env, tensor_from_bytes(data, nbytes, shape, to_dtype(arg(info, 2))));
+    report_external_memory(env);
+    return t;
+  });
+}
+
+Napi::Value toBytes(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "toBytes", [&] {
+    const at::Tensor& t = unwrap_tensor(arg(info, 0), "the tensor");
+    Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), t.numel() * t.element_size());
+    tensor_to_bytes(t, out.Data());
+    return static_cast<Napi::Value>(out);
+  });
+}
+
+Napi::Value shape(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "shape", [&] {
+    auto sizes = unwrap_tensor(arg(info, 0), "the tensor").sizes();
+    Napi::Array out = Napi::Array::New(info.Env(), sizes.size());
+    for (size_t i = 0; i < sizes.size(); ++i) out.Set(i, Napi::Number::New(info.Env(), sizes[i]));
+    return static_cast<Napi::Value>(out);
+  });
+}
+
+Napi::Value dtype(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "dtype", [&] {
+    auto t = unwrap_tensor(arg(info, 0), "the tensor").scalar_type();
+    return Napi::Number::New(info.Env(), static_cast<int>(t));
+  });
+}
+
+Napi::Value device(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "device", [&] {
+    return Napi::String::New(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").device().str());
+  });
+}
+
+Napi::Value isContiguous(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "isContiguous", [&] {
+    return Napi::Boolean::New(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").is_contiguous());
+  });
+}
+
+Napi::Value dispose(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "dispose", [&] {
+    dispose_tensor(arg(info, 0));
+    report_external_memory(info.Env());
+    return info.Env().Undefined();
+  });
+}
+
+// ---- autograd ----------------------------------------------------------------------------------
+
+Napi::Value requiresGrad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "requiresGrad", [&] {
+    return Napi::Boolean::New(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").requires_grad());
+  });
+}
+
+Napi::Value setRequiresGrad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "requiresGrad_", [&] {
+    at::Tensor t = unwrap_tensor(arg(info, 0), "the tensor");
+    t.set_requires_grad(flag(info, 1, "requiresGrad"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value isLeaf(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "isLeaf", [&] {
+    return Napi::Boolean::New(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").is_leaf());
+  });
+}
+
+Napi::Value grad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "grad", [&] {
+    return wrap_tensor(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").grad());
+  });
+}
+
+Napi::Value setGrad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "setGrad", [&] {
+    at::Tensor t = unwrap_tensor(arg(info, 0), "the tensor");
+    Napi::Value g = arg(info, 1);
+    t.mutable_grad() = (g.IsNull() || g.IsUndefined()) ? at::Tensor() : unwrap_tensor(g, "the gradient");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value backward(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "backward", [&] {
+    auto outputs = to_tensor_list(arg(info, 0), "the outputs", false);
+    auto grads = to_tensor_list(arg(info, 1), "the gradients", true);
+    pdenet::backward(outputs, grads, flag(info, 2, "retainGraph"), flag(info, 3, "createGraph"));
+    report_external_memory(info.Env());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value autogradGrad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "grad", [&] {
+    auto outputs = to_tensor_list(arg(info, 0), "the outputs", false);
+    auto inputs = to_tensor_list(arg(info, 1), "the inputs", false);
+    auto grad_outputs = to_tensor_list(arg(info, 2), "the output gradients", true);
+    auto result = pdenet::grad(outputs, inputs, grad_outputs, flag(info, 3, "retainGraph"),
+                               flag(info, 4, "createGraph"), flag(info, 5, "allowUnused"));
+    return static_cast<Napi::Value>(from_tensor_list(info.Env(), result));
+  });
+}
+
+Napi::Value gradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), grad_enabled());
+}
+
+Napi::Value setGradEnabled(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "setGradEnabled", [&] {
+    set_grad_enabled(flag(info, 0, "enabled"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value autocastEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), autocast_enabled());
+}
+
+Napi::Value setAutocast(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "setAutocast", [&] {
+    bool on = flag(info, 0, "enabled");
+    set_autocast(on, on ? to_dtype(arg(info, 1)) : at::kBFloat16);
+    return info.Env().Undefined();
+  });
+}
+
+// ---- runtime -----------------------------------------------------------------------------------
+
+Napi::Value numThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), num_threads());
+}
+
+Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "setNumThreads", [&] {
+    set_num_threads(static_cast<int>(to_int64(arg(info, 0), "the number of threads")));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value manualSeed(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "manualSeed", [&] {
+    int64_t seed = to_int64(arg(info, 0), "the seed");
+    if (seed < 0) throw ArgumentError("the seed must be a non-negative integer");
+    pdenet::manual_seed(static_cast<uint64_t>(seed));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MemoryCounts counts = memory_counts();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("liveTensors", Napi::Number::New(env, static_cast<double>(live_tensors())));
+  out.Set("bytes", Napi::Number::New(env, static_cast<double>(counts.bytes)));
+  out.Set("peakBytes", Napi::Number::New(env, static_cast<double>(counts.peak_bytes)));
+  out.Set("allocations", Napi::Number::New(env, static_cast<double>(counts.allocations)));
+  return out;
+}
+
+Napi::Value resetPeakMemory(const Napi::CallbackInfo& info) {
+  reset_peak_bytes();
+  return info.Env().Undefined();
+}
+
+Napi::Value buildInfo(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "buildInfo", [&] {
+    Napi::Env env = info.Env();
+    BuildInfo b = build_info();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("version", b.version);
+    out.Set("cxx11Abi", Napi::Number::New(env, b.cxx11_abi));
+    out.Set("mkldnn", Napi::Boolean::New(env, b.mkldnn));
+    out.Set("cuda", Napi::Boolean::New(env, b.cuda));
+    out.Set("config", b.config);
+    return static_cast<Napi::Value>(out);
+  });
+}
+
+Napi::Value setErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    throw Napi::TypeError::New(env, "setErrorClass: expected the TorchError constructor");
+  }
+  env.GetInstanceData<AddonData>()->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return env.Undefined();
+}
+
+}  // namespace pdenet::js

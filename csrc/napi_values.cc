@@ -1,0 +1,335 @@
+// N-API glue, part 1: see napi_values.h.
+#include "napi_values.h"
+
+#include "torch_api.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+
+namespace pdenet {
+
+namespace {
+
+constexpr napi_type_tag kTensorTag = {0x7064656e65747465ULL, 0x6e736f7268616e64ULL};
+constexpr napi_type_tag kOpTag = {0x7064656e65746f70ULL, 0x68616e646c650001ULL};
+
+std::atomic<int64_t> g_live{0};
+
+struct TensorBox {
+  at::Tensor tensor;
+  void release() {
+    if (tensor.defined()) {
+      tensor.reset();
+      --g_live;
+    }
+  }
+};
+
+std::string describe(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return v.As<Napi::Boolean>().Value() ? "true" : "false";
+    case napi_number: return std::to_string(v.As<Napi::Number>().DoubleValue());
+    case napi_string: return "the string \"" + v.As<Napi::String>().Utf8Value() + "\"";
+    case napi_bigint: return "a bigint";
+    case napi_function: return "a function";
+    case napi_external: return "a foreign handle";
+    default: return v.IsArray() ? "an array" : "an object";
+  }
+}
+
+}  // namespace
+
+// Names the value being converted ("argument 'stride'[1]"); built into text only when reporting an
+// error, so that converting arguments allocates nothing.
+struct Where {
+  const std::string* text = nullptr;  // a whole description, or
+  const std::string* arg = nullptr;   // an argument name,
+  int64_t index = -1;                 // with an optional list index
+  std::string str() const {
+    std::string s = text ? *text : "argument '" + *arg + "'";
+    return index < 0 ? s : s + "[" + std::to_string(index) + "]";
+  }
+  Where at(int64_t i) const { return {text, arg, i}; }
+};
+
+[[noreturn]] static void bad(const Where& what, const std::string& expected, const Napi::Value& got) {
+  throw ArgumentError(what.str() + " must be " + expected + ", got " + describe(got));
+}
+
+// ---- handles -----------------------------------------------------------------------------------
+
+Napi::Value wrap_tensor(Napi::Env env, at::Tensor tensor) {
+  if (!tensor.defined()) return env.Null();
+  auto* box = new TensorBox{std::move(tensor)};
+  ++g_live;
+  auto handle = Napi::External<TensorBox>::New(env, box, [](Napi::Env, TensorBox* b) {
+    b->release();
+    delete b;
+  });
+  handle.TypeTag(&kTensorTag);
+  return handle;
+}
+
+static TensorBox* tensor_box(const Napi::Value& value, const Where& what) {
+  if (!value.IsExternal() || !value.As<Napi::External<TensorBox>>().CheckTypeTag(&kTensorTag)) {
+    bad(what, "a tensor", value);
+  }
+  return value.As<Napi::External<TensorBox>>().Data();
+}
+
+static const at::Tensor& unwrap(const Napi::Value& value, const Where& what) {
+  TensorBox* box = tensor_box(value, what);
+  if (!box->tensor.defined()) throw ArgumentError(what.str() + " is a tensor that was already disposed");
+  return box->tensor;
+}
+
+const at::Tensor& unwrap_tensor(const Napi::Value& value, const std::string& what) {
+  return unwrap(value, Where{&what});
+}
+
+void dispose_tensor(const Napi::Value& value) {
+  static const std::string what = "dispose: the argument";
+  tensor_box(value, Where{&what})->release();
+}
+
+int64_t live_tensors() { return g_live.load(); }
+
+Napi::Value wrap_op(Napi::Env env, const c10::OperatorHandle& op) {
+  auto handle = Napi::External<c10::OperatorHandle>::New(
+      env, new c10::OperatorHandle(op), [](Napi::Env, c10::OperatorHandle* p) { delete p; });
+  handle.TypeTag(&kOpTag);
+  return handle;
+}
+
+const c10::OperatorHandle& unwrap_op(const Napi::Value& value) {
+  static const std::string what = "the operator";
+  if (!value.IsExternal() || !value.As<Napi::External<c10::OperatorHandle>>().CheckTypeTag(&kOpTag)) {
+    bad(Where{&what}, "an operator handle from findOp()", value);
+  }
+  return *value.As<Napi::External<c10::OperatorHandle>>().Data();
+}
+
+// ---- scalars and lists -------------------------------------------------------------------------
+
+static bool is_safe_integer(double d) {
+  return std::isfinite(d) && std::floor(d) == d && std::fabs(d) <= 9007199254740991.0;
+}
+
+static int64_t int64_of(const Napi::Value& value, const Where& what) {
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
+    if (!lossless) bad(what, "an integer that fits in 64 bits", value);
+    return v;
+  }
+  if (!value.IsNumber()) bad(what, "an integer", value);
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!is_safe_integer(d)) bad(what, "an integer", value);
+  return static_cast<int64_t>(d);
+}
+
+int64_t to_int64(const Napi::Value& value, const std::string& what) { return int64_of(value, Where{&what}); }
+
+static double double_of(const Napi::Value& value, const Where& what) {
+  if (!value.IsNumber()) bad(what, "a number", value);
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+static bool bool_of(const Napi::Value& value, const Where& what) {
+  if (!value.IsBoolean()) bad(what, "a boolean", value);
+  return value.As<Napi::Boolean>().Value();
+}
+
+// A JavaScript number becomes an integer Scalar when it holds an integer, as a Python int would, so
+// that `intTensor.add(1)` stays an integer tensor; otherwise a double.
+static c10::Scalar scalar_of(const Napi::Value& value, const Where& what) {
+  if (value.IsBoolean()) return c10::Scalar(value.As<Napi::Boolean>().Value());
+  if (value.IsBigInt()) return c10::Scalar(int64_of(value, what));
+  if (!value.IsNumber()) bad(what, "a number", value);
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (is_safe_integer(d)) return c10::Scalar(static_cast<int64_t>(d));
+  return c10::Scalar(d);
+}
+
+static Napi::Array array_of(const Napi::Value& value, const Where& what) {
+  if (!value.IsArray()) bad(what, "an array", value);
+  return value.As<Napi::Array>();
+}
+
+std::vector<int64_t> to_int64_list(const Napi::Value& value, const std::string& what) {
+  Napi::Array a = array_of(value, Where{&what});
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = int64_of(a.Get(i), Where{&what}.at(i));
+  return out;
+}
+
+std::vector<at::Tensor> to_tensor_list(const Napi::Value& value, const std::string& what, bool allow_null) {
+  Napi::Array a = array_of(value, Where{&what});
+  std::vector<at::Tensor> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value item = a.Get(i);
+    if (allow_null && (item.IsNull() || item.IsUndefined())) continue;
+    out[i] = unwrap(item, Where{&what}.at(i));
+  }
+  return out;
+}
+
+Napi::Array from_tensor_list(Napi::Env env, const std::vector<at::Tensor>& tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) out.Set(i, wrap_tensor(env, tensors[i]));
+  return out;
+}
+
+at::ScalarType to_dtype(const Napi::Value& value) {
+  int64_t code = to_int64(value, "dtype");
+  if (code < 0 || code >= static_cast<int64_t>(at::ScalarType::NumOptions)) {
+    throw ArgumentError("dtype code " + std::to_string(code) + " is not a libtorch scalar type");
+  }
+  return static_cast<at::ScalarType>(code);
+}
+
+// ---- schema-driven arguments -------------------------------------------------------------------
+
+template <typename T, typename Convert>
+static c10::List<T> list_of(const Napi::Array& a, const Where& what, Convert&& convert) {
+  c10::List<T> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out.push_back(convert(a.Get(i), what.at(i)));
+  return out;
+}
+
+static c10::IValue convert_list(const Napi::Value& v, const c10::TypePtr& elem, const c10::Argument& arg,
+                                const Where& what) {
+  using c10::TypeKind;
+  const TypeKind kind = elem->kind();
+  const bool ints = kind == TypeKind::IntType || kind == TypeKind::SymIntType;
+  // `int[2] stride=1` accepts one integer for every entry, as in Python.
+  if (ints && !v.IsArray() && arg.N()) {
+    return c10::List<int64_t>(std::vector<int64_t>(*arg.N(), int64_of(v, what)));
+  }
+  Napi::Array a = array_of(v, what);
+  if (ints) return list_of<int64_t>(a, what, int64_of);
+  switch (kind) {
+    case TypeKind::FloatType:
+      return list_of<double>(a, what, double_of);
+    case TypeKind::BoolType:
+      return list_of<bool>(a, what, bool_of);
+    case TypeKind::TensorType:
+      return list_of<at::Tensor>(a, what, unwrap);
+    case TypeKind::OptionalType:  // Tensor?[], as in index()
+      return list_of<c10::optional<at::Tensor>>(a, what, [](const Napi::Value& x, const Where& w) {
+        return (x.IsNull() || x.IsUndefined()) ? c10::optional<at::Tensor>() : unwrap(x, w);
+      });
+    default:
+      throw ArgumentError(what.str() + " is a list of " + elem->str() + ", which pdenet cannot pass");
+  }
+}
+
+static c10::IValue convert(const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg,
+                           const Where& what) {
+  using c10::TypeKind;
+  switch (type->kind()) {
+    case TypeKind::TensorType:
+      return unwrap(v, what);
+    case TypeKind::OptionalType:
+      if (v.IsNull() || v.IsUndefined()) return c10::IValue();
+      return convert(v, type->castRaw<c10::OptionalType>()->getElementType(), arg, what);
+    case TypeKind::IntType:
+    case TypeKind::SymIntType:
+    case TypeKind::ScalarTypeType:
+    case TypeKind::LayoutType:
+    case TypeKind::MemoryFormatType:
+      return int64_of(v, what);
+    case TypeKind::FloatType:
+      return double_of(v, what);
+    case TypeKind::BoolType:
+      return bool_of(v, what);
+    case TypeKind::NumberType:
+      return scalar_of(v, what);
+    case TypeKind::StringType:
+      if (!v.IsString()) bad(what, "a string", v);
+      return v.As<Napi::String>().Utf8Value();
+    case TypeKind::DeviceObjType:
+      if (!v.IsString()) bad(what, "a device string such as \"cpu\" or \"cuda:0\"", v);
+      return c10::Device(v.As<Napi::String>().Utf8Value());
+    case TypeKind::ListType:
+      return convert_list(v, type->castRaw<c10::ListType>()->getElementType(), arg, what);
+    default:
+      throw ArgumentError(what.str() + " has type " + type->str() + ", which pdenet cannot pass");
+  }
+}
+
+void push_arguments(const Napi::CallbackInfo& info, size_t first, const c10::FunctionSchema& schema,
+                    torch::jit::Stack& stack) {
+  const auto& args = schema.arguments();
+  const size_t given = info.Length() - first;
+  if (given > args.size()) {
+    throw ArgumentError("takes at most " + std::to_string(args.size()) + " arguments, got " +
+                        std::to_string(given));
+  }
+  stack.reserve(args.size());
+  for (size_t i = 0; i < args.size(); ++i) {
+    const c10::Argument& arg = args[i];
+    Napi::Value v = i < given ? info[first + i] : info.Env().Undefined();
+    if (v.IsUndefined() && arg.default_value()) {
+      stack.push_back(*arg.default_value());
+    } else if (v.IsUndefined() && arg.type()->kind() != c10::TypeKind::OptionalType) {
+      throw ArgumentError("argument '" + arg.name() + "' is missing");
+    } else {
+      stack.push_back(convert(v, arg.type(), arg, Where{nullptr, &arg.name()}));
+    }
+  }
+}
+
+// ---- results -----------------------------------------------------------------------------------
+
+Napi::Value to_js(Napi::Env env, const c10::IValue& value) {
+  if (value.isTensor()) return wrap_tensor(env, value.toTensor());
+  if (value.isNone()) return env.Null();
+  if (value.isInt()) return Napi::Number::New(env, static_cast<double>(value.toInt()));
+  if (value.isDouble()) return Napi::Number::New(env, value.toDouble());
+  if (value.isBool()) return Napi::Boolean::New(env, value.toBool());
+  if (value.isString()) return Napi::String::New(env, value.toStringRef());
+  if (value.isTuple()) {
+    const auto& elems = value.toTupleRef().elements();
+    Napi::Array out = Napi::Array::New(env, elems.size());
+    for (size_t i = 0; i < elems.size(); ++i) out.Set(i, to_js(env, elems[i]));
+    return out;
+  }
+  if (value.isList()) {
+    auto list = value.toListRef();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (size_t i = 0; i < list.size(); ++i) out.Set(i, to_js(env, list[i]));
+    return out;
+  }
+  throw ArgumentError("returns a " + value.tagKind() + ", which pdenet cannot convert");
+}
+
+// ---- set-up, errors and memory -------------------------------------------------------------------------
+
+void init_addon(Napi::Env env) {
+  env.SetInstanceData(new AddonData());
+  install_counting_allocator();
+}
+
+void throw_torch_error(Napi::Env env, const std::string& op, const std::string& message) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data == nullptr || data->error_class.IsEmpty()) throw Napi::Error::New(env, op + ": " + message);
+  Napi::Object error = data->error_class.New({Napi::String::New(env, message), Napi::String::New(env, op)});
+  throw Napi::Error(env, error);
+}
+
+void report_external_memory(Napi::Env env) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  const int64_t now = memory_counts().bytes;
+  const int64_t delta = now - data->reported_bytes;
+  if (delta > (1 << 20) || delta < -(1 << 20)) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, delta);
+    data->reported_bytes = now;
+  }
+}
+
+}  // namespace pdenet

@@ -1,0 +1,63 @@
+// Makes a fresh checkout ready to run, idempotently; `npm test` and `npm start` run it first.
+//   1. libtorch: found (see libtorch.mjs), or installed with apt-get when running as root on Debian,
+//      or a stop with the exact command to run;
+//   2. npm packages: installed when node_modules is missing or older than package.json;
+//   3. the native addon: built when its sources or libtorch changed (build-native.mjs);
+//   4. TypeScript: compiled to dist/.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildNative } from './build-native.mjs';
+import { describe, findLibtorch } from './libtorch.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options });
+  if (result.status !== 0) {
+    throw new Error(`\`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal})`);
+  }
+}
+
+function ensureLibtorch() {
+  const found = findLibtorch();
+  if (found) return found;
+  const isRoot = process.getuid?.() === 0;
+  const hasApt = existsSync('/usr/bin/apt-get');
+  if (!isRoot || !hasApt) {
+    throw new Error('libtorch is not installed. Run:\n    sudo apt-get update && sudo apt-get install -y libtorch-dev\n' +
+      'or set LIBTORCH=/path/to/libtorch (an unpacked official download), then run this again.');
+  }
+  console.error('pdenet: installing libtorch-dev with apt-get …');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-q'], { env });
+  run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev'], { env });
+  const installed = findLibtorch();
+  if (!installed) throw new Error('apt-get installed libtorch-dev, but libtorch is still not found');
+  return installed;
+}
+
+function ensureNodeModules() {
+  const stamp = join(root, 'node_modules/.package-lock.json');
+  const stale = !existsSync(stamp) || statSync(stamp).mtimeMs < statSync(join(root, 'package.json')).mtimeMs;
+  if (stale) {
+    // --ignore-scripts: the native build is the next step, run once, here.
+    run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts']);
+  }
+}
+
+function compileTypeScript() {
+  run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
+}
+
+try {
+  const lt = ensureLibtorch();
+  ensureNodeModules();
+  buildNative();
+  compileTypeScript();
+  console.error(`pdenet: ready (${describe(lt)})`);
+} catch (e) {
+  console.error(`pdenet bootstrap: ${e.message}`);
+  process.exit(1);
+}

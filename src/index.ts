@@ -1,0 +1,10 @@
+/**
+ * pdenet: ConvNets from the PDE perspective, in TypeScript, on libtorch.
+ * @module
+ */
+import { defaultNumThreads, setNumThreads } from './tensor/runtime.js';
+
+// libtorch starts with one thread on some machines; use every core the process may use.
+setNumThreads(defaultNumThreads());
+
+export * from './tensor/index.js';

@@ -1,0 +1,26 @@
+/**
+ * The one error type of the tensor floor. libtorch's own errors arrive as TorchError (the addon
+ * constructs this class), and so do the checks pdenet makes in TypeScript before calling native code.
+ * @module
+ */
+import { native } from '../native/binding.js';
+
+/** An operation rejected its input or failed inside libtorch. */
+export class TorchError extends Error {
+  /** The operation that failed, e.g. `aten::conv2d` or `tensor`. */
+  readonly op: string;
+
+  constructor(message: string, op: string) {
+    super(`${op}: ${message}`);
+    this.name = 'TorchError';
+    this.op = op;
+  }
+}
+
+// libtorch's errors are thrown as this class by the addon.
+native.setErrorClass(TorchError);
+
+/** Throws a TorchError for `op` unless `condition` holds. */
+export function check(condition: unknown, op: string, message: string | (() => string)): asserts condition {
+  if (!condition) throw new TorchError(typeof message === 'string' ? message : message(), op);
+}
