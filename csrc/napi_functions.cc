@@ -5,6 +5,8 @@
 #include "napi_values.h"
 #include "torch_api.h"
 
+#include <cstring>
+
 namespace pdenet::js {
 
 namespace {
@@ -156,6 +158,29 @@ Napi::Value dispose(const Napi::CallbackInfo& info) {
     dispose_tensor(arg(info, 0));
     report_external_memory(info.Env());
     return info.Env().Undefined();
+  });
+}
+
+// ---- serialization -----------------------------------------------------------------------------
+
+Napi::Value pickleSave(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "pickleSave", [&] {
+    std::vector<char> bytes = pickle_save(to_generic_ivalue(arg(info, 0), "the value"));
+    Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), bytes.size());
+    std::memcpy(out.Data(), bytes.data(), bytes.size());
+    return static_cast<Napi::Value>(out);
+  });
+}
+
+Napi::Value pickleLoad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), "pickleLoad", [&] {
+    Napi::Value bytes = arg(info, 0);
+    if (!bytes.IsTypedArray()) throw ArgumentError("the data must be a Uint8Array (a Buffer)");
+    auto a = bytes.As<Napi::TypedArray>();
+    const char* data = static_cast<const char*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+    Napi::Value result = to_js(info.Env(), pickle_load(data, a.ByteLength()));
+    report_external_memory(info.Env());
+    return result;
   });
 }
 

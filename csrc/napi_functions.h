@@ -21,6 +21,10 @@ Napi::Value device(const Napi::CallbackInfo& info);        // (tensor) -> "cpu" 
 Napi::Value isContiguous(const Napi::CallbackInfo& info);  // (tensor) -> boolean
 Napi::Value dispose(const Napi::CallbackInfo& info);       // (tensor) -> undefined
 
+// serialization
+Napi::Value pickleSave(const Napi::CallbackInfo& info);    // (value) -> ArrayBuffer (torch.save format)
+Napi::Value pickleLoad(const Napi::CallbackInfo& info);    // (bytes) -> value (dicts as Maps)
+
 // autograd
 Napi::Value requiresGrad(const Napi::CallbackInfo& info);  // (tensor) -> boolean
 Napi::Value setRequiresGrad(const Napi::CallbackInfo& info);

@@ -305,7 +305,54 @@ Napi::Value to_js(Napi::Env env, const c10::IValue& value) {
     for (size_t i = 0; i < list.size(); ++i) out.Set(i, to_js(env, list[i]));
     return out;
   }
+  if (value.isGenericDict()) {
+    Napi::Object map = env.Global().Get("Map").As<Napi::Function>().New({});
+    Napi::Function set = map.Get("set").As<Napi::Function>();
+    for (const auto& entry : value.toGenericDict()) set.Call(map, {to_js(env, entry.key()), to_js(env, entry.value())});
+    return map;
+  }
   throw ArgumentError("returns a " + value.tagKind() + ", which pdenet cannot convert");
+}
+
+c10::IValue to_generic_ivalue(const Napi::Value& v, const std::string& what) {
+  if (v.IsNull() || v.IsUndefined()) return c10::IValue();
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+  if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  if (v.IsNumber() || v.IsBigInt()) {
+    c10::Scalar s = scalar_of(v, Where{&what});
+    return s.isIntegral(false) ? c10::IValue(s.toLong()) : c10::IValue(s.toDouble());
+  }
+  if (v.IsExternal()) return unwrap(v, Where{&what});
+  if (v.IsArray()) {
+    Napi::Array a = v.As<Napi::Array>();
+    c10::impl::GenericList list(c10::AnyType::get());
+    for (uint32_t i = 0; i < a.Length(); ++i) list.push_back(to_generic_ivalue(a.Get(i), what + "[" + std::to_string(i) + "]"));
+    return list;
+  }
+  if (v.IsObject()) {
+    // A Map or a plain object: a dict with string keys, in insertion order.
+    Napi::Object o = v.As<Napi::Object>();
+    c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
+    Napi::Function map_ctor = v.Env().Global().Get("Map").As<Napi::Function>();
+    if (o.InstanceOf(map_ctor)) {
+      Napi::Array entries = v.Env().Global().Get("Array").As<Napi::Object>().Get("from").As<Napi::Function>()
+                                .Call({o}).As<Napi::Array>();
+      for (uint32_t i = 0; i < entries.Length(); ++i) {
+        Napi::Array kv = entries.Get(i).As<Napi::Array>();
+        if (!kv.Get(0u).IsString()) throw ArgumentError(what + ": dict keys must be strings");
+        std::string key = kv.Get(0u).As<Napi::String>().Utf8Value();
+        dict.insert(key, to_generic_ivalue(kv.Get(1u), what + "." + key));
+      }
+    } else {
+      Napi::Array keys = o.GetPropertyNames();
+      for (uint32_t i = 0; i < keys.Length(); ++i) {
+        std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+        dict.insert(key, to_generic_ivalue(o.Get(key), what + "." + key));
+      }
+    }
+    return dict;
+  }
+  throw ArgumentError(what + " cannot be saved: " + describe(v));
 }
 
 // ---- set-up, errors and memory -------------------------------------------------------------------------

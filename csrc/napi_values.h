@@ -44,7 +44,11 @@ const c10::OperatorHandle& unwrap_op(const Napi::Value& value);
 void push_arguments(const Napi::CallbackInfo& info, size_t first, const c10::FunctionSchema& schema,
                     torch::jit::Stack& stack);
 
+/** A result as JavaScript: tensors as handles, tuples and lists as arrays, dicts as Maps. */
 Napi::Value to_js(Napi::Env env, const c10::IValue& value);
+
+/** A JavaScript value as a generic IValue (for pickling): see pickleSave in napi_functions.h. */
+c10::IValue to_generic_ivalue(const Napi::Value& value, const std::string& what);
 
 int64_t to_int64(const Napi::Value& value, const std::string& what);
 std::vector<int64_t> to_int64_list(const Napi::Value& value, const std::string& what);

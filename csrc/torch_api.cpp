@@ -6,6 +6,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/version.h>
 
 #include <malloc.h>
@@ -36,6 +37,12 @@ at::Tensor tensor_from_bytes(const void* data, size_t nbytes, at::IntArrayRef sh
 void tensor_to_bytes(const at::Tensor& t, void* dst) {
   at::Tensor c = t.device().is_cpu() ? t.contiguous() : t.to(at::kCPU).contiguous();
   if (c.nbytes() > 0) std::memcpy(dst, c.data_ptr(), c.nbytes());
+}
+
+std::vector<char> pickle_save(const c10::IValue& value) { return torch::jit::pickle_save(value); }
+
+c10::IValue pickle_load(const char* data, size_t nbytes) {
+  return torch::jit::pickle_load(std::vector<char>(data, data + nbytes));
 }
 
 void backward(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& grads,

@@ -30,6 +30,14 @@ at::Tensor tensor_from_bytes(const void* data, size_t nbytes, at::IntArrayRef sh
 /** Copies the elements of `t` (any layout or device) into `dst`, which holds `t.nbytes()` bytes. */
 void tensor_to_bytes(const at::Tensor& t, void* dst);
 
+// ---- serialization -----------------------------------------------------------------------------
+
+/** Bytes in the format of Python's `torch.save` (a zip archive holding a pickle) for `value`. */
+std::vector<char> pickle_save(const c10::IValue& value);
+
+/** Reads bytes written by `torch.save` in Python or by pickle_save. */
+c10::IValue pickle_load(const char* data, size_t nbytes);
+
 // ---- autograd ----------------------------------------------------------------------------------
 
 void backward(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& grads,

@@ -64,6 +64,11 @@ export interface Binding {
   isContiguous(t: NativeTensor): boolean;
   dispose(t: NativeTensor): void;
 
+  /** Bytes in the format of Python's torch.save for a value: tensors, numbers, strings, arrays, Maps/objects. */
+  pickleSave(value: unknown): ArrayBuffer;
+  /** A value read from torch.save bytes: dicts become Maps, tuples and lists arrays, tensors handles. */
+  pickleLoad(bytes: Uint8Array): unknown;
+
   requiresGrad(t: NativeTensor): boolean;
   setRequiresGrad(t: NativeTensor, requiresGrad: boolean): void;
   isLeaf(t: NativeTensor): boolean;
