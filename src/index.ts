@@ -8,3 +8,4 @@ import { defaultNumThreads, setNumThreads } from './tensor/runtime.js';
 setNumThreads(defaultNumThreads());
 
 export * from './tensor/index.js';
+export * as nn from './nn/index.js';

@@ -478,6 +478,16 @@ export class Tensor {
     return call('aten::transpose.int', this, dim0, dim1);
   }
 
+  /** The transpose of a matrix (≤ 2 dimensions). */
+  t(): Tensor {
+    return call('aten::t', this);
+  }
+
+  /** The diagonal of the matrices in dims `dim1`, `dim2` (a view), shifted by `offset`. */
+  diagonal(offset = 0, dim1 = 0, dim2 = 1): Tensor {
+    return call('aten::diagonal', this, offset, dim1, dim2);
+  }
+
   /** Reverses the order of elements along `dims`. */
   flip(dim: number | readonly number[]): Tensor {
     return call('aten::flip', this, dims(dim));
