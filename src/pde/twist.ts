@@ -1,0 +1,190 @@
+/**
+ * "ResNet with a twist": convolutions with coefficients that vary in space.
+ *
+ * A plain 3×3 convolution is a constant-coefficient differential operator L of order ≤ 2. The twist adds
+ * first-order terms whose coefficients are the coordinates: out = K⋆u + x·(Kx⋆u) + y·(Ky⋆u), which lets
+ * a network learn to rotate and dilate, not only diffuse and translate (seeds: the "ResNet with a twist"
+ * README and notebook; "ConvNets from the PDE perspective").
+ * @module
+ */
+import { empty, randn, zeros } from '../tensor/creation.js';
+import { check } from '../tensor/errors.js';
+import * as F from '../tensor/functional.js';
+import { tidy } from '../tensor/memory.js';
+import { cat, type Tensor } from '../tensor/tensor.js';
+import { Conv2d } from '../nn/conv.js';
+import { defaultLayerInit_ } from '../nn/init.js';
+import { Module } from '../nn/module.js';
+import { type Boundary, padBoundary } from './boundary.js';
+import { type CoordinateConvention, coordinates, polynomialFeatures } from './coords.js';
+
+/**
+ * How Kx is made a first-order operator (a vector field) from its free parameter:
+ * - `point`: antisymmetric under the 180° rotation, Kx ← (Kx − flip_{x,y}(Kx)) / 2 — the seed notebook's
+ *   BasicBlock (`weight.flip(2).flip(3)`);
+ * - `mirror`: antisymmetric under the mirror x → −x only, Kx ← (Kx − flip_x(Kx)) / 2 — the variant used
+ *   in the notebook's Bottleneck (`weight.flip(3)`).
+ * In both, Ky is Kx rotated by 90°: Ky = flip_y(Kxᵀ) (`transpose(2, 3).flip(2)`), so (Kx, Ky) act as
+ * the two components of one vector field.
+ */
+export type TwistVariant = 'point' | 'mirror';
+
+/** Options of {@link TwistConv2d}. */
+export interface TwistConvOptions {
+  stride?: number;
+  groups?: number;
+  bias?: boolean;
+  /** The boundary condition (default "zeros"). */
+  boundary?: Boundary;
+  /** Twist on (default true); switchable at any time with `twist`, the parameters stay. */
+  twist?: boolean;
+  variant?: TwistVariant;
+  convention?: CoordinateConvention;
+  /** Standard deviation of the initial Kx (default 0.01, as the reference; 0 starts as a plain conv). */
+  twistInitStd?: number;
+}
+
+/**
+ * A 3×3 convolution with a twist: out = K⋆u + X·(Kx⋆u) + Y·(Ky⋆u), X and Y the coordinate fields of
+ * the output grid. Kx is antisymmetrized from its parameter on every forward (so it is a first-order
+ * operator by construction and gradients flow through the constraint), and the three convolutions run
+ * as one convolution with three times the output channels. With the twist off, or Kx = 0, it is exactly
+ * a plain convolution.
+ *
+ * Parameters: `weight` (K, out×in/groups×3×3), `kx` (the free parameter of Kx, same shape), `bias`.
+ */
+export class TwistConv2d extends Module {
+  readonly weight: Tensor;
+  readonly kx: Tensor;
+  readonly bias: Tensor | null;
+  readonly stride: number;
+  readonly groups: number;
+  readonly boundary: Boundary;
+  readonly variant: TwistVariant;
+  readonly convention: CoordinateConvention;
+  /** Whether the variable-coefficient terms are applied. */
+  twist: boolean;
+
+  constructor(readonly inChannels: number, readonly outChannels: number, options: TwistConvOptions = {}) {
+    super();
+    const { stride = 1, groups = 1, bias = false, boundary = 'zeros', twist = true, variant = 'point',
+      convention = 'centered', twistInitStd = 0.01 } = options;
+    check(inChannels % groups === 0 && outChannels % groups === 0, 'TwistConv2d',
+      `channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
+    check(variant === 'point' || variant === 'mirror', 'TwistConv2d', `variant must be point or mirror, got ${variant}`);
+    this.stride = stride;
+    this.groups = groups;
+    this.boundary = boundary;
+    this.variant = variant;
+    this.convention = convention;
+    this.twist = twist;
+    this.weight = this.registerParameter('weight', empty([outChannels, inChannels / groups, 3, 3]));
+    this.bias = this.registerParameter('bias', bias ? empty([outChannels]) : null);
+    defaultLayerInit_(this.weight, this.bias);
+    this.kx = this.registerParameter('kx', twistInitStd > 0
+      ? randn([outChannels, inChannels / groups, 3, 3]).mul_(twistInitStd)
+      : zeros([outChannels, inChannels / groups, 3, 3]));
+  }
+
+  /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation. */
+  twistKernels(): { kx: Tensor; ky: Tensor } {
+    return tidy(() => {
+      const mirrored = this.variant === 'point' ? this.kx.flip([2, 3]) : this.kx.flip(3);
+      const kx = this.kx.sub(mirrored).div(2);
+      return { kx, ky: kx.transpose(2, 3).flip(2) };
+    });
+  }
+
+  forward(input: Tensor): Tensor {
+    return tidy(() => {
+      const u = this.boundary === 'zeros' ? input : padBoundary(input, 1, this.boundary);
+      const padding = this.boundary === 'zeros' ? 1 : 0;
+      const opts = { stride: this.stride, padding, groups: this.groups };
+      if (!this.twist) return F.conv2d(u, this.weight, this.bias, opts);
+      const { kx, ky } = this.twistKernels();
+      // One convolution computes K⋆u, Kx⋆u and Ky⋆u; with groups, each group's three outputs stay together.
+      const c = this.outChannels;
+      const g = this.groups;
+      const stackByGroup = (t: Tensor) => t.reshape(g, c / g, ...t.shape.slice(1));
+      const weight = cat([stackByGroup(this.weight), stackByGroup(kx), stackByGroup(ky)], 1).reshape(3 * c, -1, 3, 3);
+      const out = F.conv2d(u, weight, null, opts);
+      const [n, , h, w] = out.shape as [number, number, number, number];
+      const parts = out.reshape(n, g, 3, c / g, h, w);
+      const { x, y } = coordinates(h, w, this.convention, out.dtype);
+      const result = parts.select(2, 0)
+        .add(parts.select(2, 1).mul(x.unsqueeze(1)))
+        .add(parts.select(2, 2).mul(y.unsqueeze(1)))
+        .reshape(n, c, h, w);
+      return this.bias === null ? result : result.add(this.bias.reshape(1, c, 1, 1));
+    });
+  }
+
+  protected override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, stride=${this.stride}` +
+      `${this.groups !== 1 ? `, groups=${this.groups}` : ''}, twist=${this.twist}, variant=${this.variant}` +
+      `${this.boundary !== 'zeros' ? `, boundary=${this.boundary}` : ''}`;
+  }
+}
+
+/** Options of {@link CoordMixConv2d}. */
+export interface CoordMixOptions {
+  /** Depthwise channel multiplier k (default 4, as in seed 003). */
+  multiplier?: number;
+  stride?: number;
+  boundary?: Boundary;
+  /** Twist on (default true): off leaves the plain depthwise convolution. */
+  twist?: boolean;
+  convention?: CoordinateConvention;
+  /**
+   * Include the constant feature (6 channels [1, x, y, x², xy, y²] into a 1×1 conv without bias, as the
+   * seed's code; default true), or leave it out (5 channels, with a bias instead). Both span the same
+   * functions.
+   */
+  constant?: boolean;
+}
+
+/**
+ * The seed-003 variable-coefficient depthwise convolution: a 3×3 depthwise conv with multiplier k
+ * (groups = width, width → k·width channels) whose output is multiplied by mix(XY), a learned 1×1
+ * convolution of the degree-2 coordinate features — so each of the k·width operators gets its own
+ * quadratic coefficient field. Children: `conv` (the depthwise conv) and `mix` (the 1×1 conv).
+ */
+export class CoordMixConv2d extends Module {
+  readonly conv: Conv2d;
+  readonly mix: Conv2d;
+  readonly multiplier: number;
+  readonly convention: CoordinateConvention;
+  readonly constant: boolean;
+  twist: boolean;
+
+  constructor(readonly width: number, options: CoordMixOptions = {}) {
+    super();
+    const { multiplier = 4, stride = 1, boundary = 'zeros', twist = true, convention = 'seed003', constant = true } = options;
+    this.multiplier = multiplier;
+    this.convention = convention;
+    this.constant = constant;
+    this.twist = twist;
+    this.conv = this.registerModule('conv', new Conv2d(width, width * multiplier, 3,
+      { stride, padding: 1, groups: width, bias: false, paddingMode: boundary }));
+    this.mix = this.registerModule('mix', new Conv2d(constant ? 6 : 5, width * multiplier, 1, { bias: !constant }));
+  }
+
+  /** The coefficient field of each output channel, mix(XY), shape [1, k·width, H, W]. */
+  coefficients(height: number, width: number, like: Tensor): Tensor {
+    return this.mix.forward(polynomialFeatures(height, width,
+      { convention: this.convention, degree: 2, constant: this.constant, dtype: like.dtype }));
+  }
+
+  forward(input: Tensor): Tensor {
+    return tidy(() => {
+      const out = this.conv.forward(input);
+      if (!this.twist) return out;
+      const [, , h, w] = out.shape as [number, number, number, number];
+      return out.mul(this.coefficients(h, w, out));
+    });
+  }
+
+  protected override extraRepr(): string {
+    return `${this.width}, multiplier=${this.multiplier}, twist=${this.twist}`;
+  }
+}
