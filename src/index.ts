@@ -10,3 +10,4 @@ setNumThreads(defaultNumThreads());
 export * from './tensor/index.js';
 export * as nn from './nn/index.js';
 export * as pde from './pde/index.js';
+export * as dynamics from './dynamics/index.js';

@@ -9,4 +9,5 @@ export { BatchNorm2d, GroupNorm, LayerNorm, type BatchNormOptions } from './norm
 export { ReLU, GELU, SiLU, Tanh, Identity, Flatten, Dropout } from './activation.js';
 export { AvgPool2d, MaxPool2d, AdaptiveAvgPool2d } from './pooling.js';
 export { Sequential, ModuleList } from './container.js';
+export { checkpointedStep } from './checkpoint.js';
 export * as init from './init.js';

@@ -95,6 +95,14 @@ export abstract class Module {
     return module;
   }
 
+  /** Replaces the registered child `name` (keeping its place in the order) and returns the new one. */
+  protected replaceModule<M extends Module>(name: string, module: M): M {
+    check(this.#children.has(name), 'Module', `"${name}" is not a child of ${this.constructor.name}`);
+    check(module instanceof Module, 'Module', `"${name}" must be a Module`);
+    this.#children.set(name, module);
+    return module;
+  }
+
   // ---- traversal ----
 
   /** Child modules with their names, in registration order. */

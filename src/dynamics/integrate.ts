@@ -1,0 +1,78 @@
+/**
+ * Time integration of y' = f(t, y) on a grid of time points, by an explicit Runge–Kutta method given
+ * by its Butcher tableau, or by leapfrog for second-order equations y'' = f(t, y).
+ * @module
+ */
+import { check } from '../tensor/errors.js';
+import { tidy } from '../tensor/memory.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { ButcherTableau } from './tableau.js';
+
+/** The right-hand side f(t, y). */
+export type RightHandSide = (t: number, y: Tensor) => Tensor;
+
+/** One Runge–Kutta step from t to t + h. */
+export function rkStep(tableau: ButcherTableau, f: RightHandSide, t: number, y: Tensor, h: number): Tensor {
+  return tidy(() => {
+    const k: Tensor[] = [];
+    for (let i = 0; i < tableau.b.length; i++) {
+      let stage = y;
+      tableau.a[i]!.forEach((aij, j) => {
+        if (aij !== 0) stage = stage.add(k[j]!, h * aij);
+      });
+      k.push(f(t + tableau.c[i]! * h, stage));
+    }
+    let next = y;
+    tableau.b.forEach((bi, i) => {
+      if (bi !== 0) next = next.add(k[i]!, h * bi);
+    });
+    return next;
+  });
+}
+
+/** Checks that time points increase strictly. */
+export function checkTimePoints(points: readonly number[], op: string, what = 'time points'): void {
+  check(points.length >= 2, op, `needs at least two ${what}, got ${points.length}`);
+  for (let i = 1; i < points.length; i++) {
+    check(points[i]! > points[i - 1]!, op, `${what} must increase strictly, got [${points.join(', ')}]`);
+  }
+}
+
+/**
+ * Integrates from points[0] to points[last] with one step per interval (non-uniform steps allowed);
+ * `onStep(k, y)` sees the state at points[k].
+ */
+export function integrate(tableau: ButcherTableau, f: RightHandSide, y0: Tensor, points: readonly number[],
+    onStep?: (k: number, y: Tensor) => void): Tensor {
+  checkTimePoints(points, 'integrate');
+  let y = y0;
+  onStep?.(0, y);
+  for (let k = 0; k + 1 < points.length; k++) {
+    y = rkStep(tableau, f, points[k]!, y, points[k + 1]! - points[k]!);
+    onStep?.(k + 1, y);
+  }
+  return y;
+}
+
+/**
+ * Leapfrog for y'' = f(t, y) on uniform points, starting at rest (y_{−1} = y_0):
+ * y_{k+1} = 2y_k − y_{k−1} + h²·f(t_k, y_k).
+ */
+export function leapfrog(f: RightHandSide, y0: Tensor, points: readonly number[],
+    onStep?: (k: number, y: Tensor) => void): Tensor {
+  checkTimePoints(points, 'leapfrog');
+  const h = points[1]! - points[0]!;
+  for (let k = 1; k + 1 < points.length; k++) {
+    check(Math.abs(points[k + 1]! - points[k]! - h) <= 1e-9 * Math.max(1, Math.abs(h)), 'leapfrog',
+      'leapfrog needs uniform time points');
+  }
+  let [previous, y] = [y0, y0];
+  onStep?.(0, y);
+  for (let k = 0; k + 1 < points.length; k++) {
+    const [p, c] = [previous, y];
+    const next = tidy(() => c.mul(2).sub(p).add(f(points[k]!, c), h * h));
+    [previous, y] = [y, next];
+    onStep?.(k + 1, y);
+  }
+  return y;
+}

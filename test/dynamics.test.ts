@@ -1,0 +1,221 @@
+// DynamicBlocks: integrators against theory, controls, re-discretization, stability, RKNet.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { call } from '../src/tensor/tensor.js';
+import { dynamics, F, grad, manualSeed, memory, nn, noGrad, randn, resetPeakMemory, stack, type Tensor, tensor, tidy, zeros } from '../src/index.js';
+import { assertClose, values } from './helpers.js';
+
+const { DynamicBlock, DoubleSymLayer, DoubleLayer, LayerFunction, RKNet,
+  clipParameters } = dynamics;
+
+/** f(Y) = A·Y as a 1×1 convolution (A: C×C), a smooth linear right-hand side. */
+class LinearLayer extends LayerFunction {
+  readonly weight: Tensor;
+  constructor(channels: number, scale = 1) {
+    super(channels, { norm: 'none' });
+    this.weight = this.registerParameter('weight', randn([channels, channels, 1, 1], { dtype: 'float64' }).mul(scale));
+  }
+  evaluate(y: Tensor, s: dynamics.LayerState): Tensor {
+    return F.conv2d(y, s.param('weight')!);
+  }
+}
+
+/** The slope of log(error) against log(h), by least squares. */
+function slope(hs: number[], errors: number[]): number {
+  const xs = hs.map(Math.log);
+  const ys = errors.map(Math.log);
+  const mx = xs.reduce((a, b) => a + b) / xs.length;
+  const my = ys.reduce((a, b) => a + b) / ys.length;
+  const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0);
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+function uniform(n: number, T = 1): number[] {
+  return Array.from({ length: n + 1 }, (_, k) => (k * T) / n);
+}
+
+describe('integrators', () => {
+  it('converge with order 1 (RK1), 2 (RK2, Heun) and 4 (RK4)', () => {
+    manualSeed(7);
+    // Time-dependent linear dynamics: θ(t) interpolated between two random controls on [0, 1].
+    const block = (integrator: dynamics.IntegratorName, n: number) =>
+      new DynamicBlock(() => new LinearLayer(3, 0.7), { tY: uniform(n), tTheta: [0, 1], integrator });
+    const reference = block('rk4', 1024);
+    const y0 = randn([2, 3, 2, 2], { dtype: 'float64' });
+    const exact = noGrad(() => reference.forward(y0));
+    for (const [integrator, order, ns] of [['rk1', 1, [8, 16, 32, 64]], ['rk2', 2, [8, 16, 32, 64]],
+      ['heun', 2, [8, 16, 32, 64]], ['rk4', 4, [2, 4, 8, 16]]] as const) {
+      const errors = ns.map((n) => {
+        const b = block(integrator, n);
+        b.loadStateDict(reference.stateDict());
+        return noGrad(() => b.forward(y0).sub(exact).norm().item());
+      });
+      const p = slope(ns.map((n) => 1 / n), errors);
+      assert.ok(Math.abs(p - order) <= 0.3, `${integrator}: observed order ${p.toFixed(2)}, expected ${order}`);
+    }
+  });
+
+  it('RK1 on non-uniform points is the Euler recurrence; on unit steps it is a residual stack', () => {
+    const block = new DynamicBlock(() => new DoubleLayer(2, { norm: 'none' }), { tY: [0, 0.3, 1, 2.5], integrator: 'rk1' });
+    const y0 = randn([1, 2, 5, 5]);
+    // θ at 0.3 lies between the controls at 0 and 1 (the controls are tY by default): weight 0.3.
+    let y = y0;
+    for (const [t, h] of [[0, 0.3], [0.3, 0.7], [1, 1.5]] as const) y = y.add(block.rhs(t, y), h);
+    assertClose(block.forward(y0), y, { atol: 1e-6 });
+
+    const stack = new DynamicBlock(() => new DoubleLayer(2, { norm: 'batch' }), { tY: [0, 1, 2, 3], integrator: 'rk1' });
+    let r = y0;
+    for (let k = 0; k < 3; k++) r = r.add(stack.layer(k).forward(r));
+    stack.eval();
+    const s2 = new DynamicBlock(() => new DoubleLayer(2, { norm: 'batch' }), { tY: [0, 1, 2, 3], integrator: 'rk1' });
+    s2.loadStateDict(stack.stateDict());
+    s2.train();
+    assert.deepEqual(values(s2.forward(y0)), values(r), 'exactly y ← y + f_k(y)');
+  });
+});
+
+describe('controls', () => {
+  it('interpolate exactly at the nodes and linearly between them', () => {
+    const block = new DynamicBlock(() => new LinearLayer(2), { tY: [0, 1], tTheta: [0, 2, 3], integrator: 'rk1' });
+    const w = (k: number) => block.layer(k).namedParameters().next().value![1];
+    assert.equal(block.stateAt(2).param('weight'), w(1), 'the node parameters themselves');
+    assertClose(block.stateAt(1).param('weight')!, w(0).add(w(1)).div(2));
+    assertClose(block.stateAt(2.75).param('weight')!, w(1).mul(0.25).add(w(2).mul(0.75)));
+    assert.equal(block.stateAt(-1).param('weight'), w(0), 'constant before the first control');
+    assert.equal(block.stateAt(9).param('weight'), w(2), 'constant after the last');
+  });
+
+  it('re-discretize a trained block without changing what it computes', () => {
+    manualSeed(1);
+    const block = new DynamicBlock(() => new DoubleSymLayer(3, { norm: 'tv' }), { tY: uniform(4), integrator: 'rk4' });
+    const x = randn([4, 3, 6, 6]);
+    const target = randn([4, 3, 6, 6]);
+    for (let i = 0; i < 20; i++) {
+      tidy(() => {
+        F.mseLoss(block.forward(x), target).backward();
+        noGrad(() => { for (const p of block.parameters()) p.sub_(p.grad!, 0.05); });
+        block.zeroGrad();
+      });
+    }
+    const before = block.forward(x);
+    block.setTimeSteps(uniform(16));
+    const refined = block.forward(x);
+    const change = refined.sub(before).norm().item() / before.norm().item();
+    assert.ok(change < 0.01, `finer state grid changed the output by ${(change * 100).toFixed(3)}%`);
+    block.setTimeSteps(uniform(16), uniform(8));
+    assert.equal(block.controls.length, 9);
+    const moreControls = block.forward(x);
+    assertClose(moreControls, refined, { atol: 1e-5, message: 'controls at the old nodes and midpoints span the same θ(t)' });
+    assert.equal([...block.parameters()].length, 9 * 3);
+  });
+
+  it('measures the time regularization Σ h_k·‖θ_{k+1} − θ_k‖²', () => {
+    const block = new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3], integrator: 'rk1' });
+    noGrad(() => [0.5, 2, -1].forEach((v, k) => (block.layer(k).namedParameters().next().value![1]).fill_(v)));
+    assertClose(block.timeRegularization(), 1 * 1.5 ** 2 + 2 * 3 ** 2);
+  });
+});
+
+describe('stability of DoubleSymLayer', () => {
+  it('has a negative semi-definite linearization', () => {
+    manualSeed(5);
+    const layer = new DoubleSymLayer(2, { norm: 'none' }).to('float64');
+    for (let trial = 0; trial < 3; trial++) {
+      const y = randn([1, 2, 4, 4], { dtype: 'float64', requiresGrad: true });
+      const f = layer.forward(y).flatten();
+      const n = f.numel;
+      const rows: Tensor[] = [];
+      for (let i = 0; i < n; i++) {
+        const e = zeros([n], { dtype: 'float64' });
+        noGrad(() => e.narrow(0, i, 1).fill_(1));
+        rows.push(grad(f, [y], { gradOutputs: [e], retainGraph: true })[0]!.flatten());
+      }
+      const J = stack(rows, 0); // row i = e_iᵀ J
+      const symmetric = J.add(J.t()).div(2);
+      const eigenvalues = values(call('aten::linalg_eigvalsh', symmetric, 'L'));
+      assert.ok(Math.max(...eigenvalues) <= 1e-10, `largest eigenvalue ${Math.max(...eigenvalues)}`);
+      assert.ok(Math.min(...eigenvalues) < -1e-3, 'and it does dissipate');
+    }
+  });
+});
+
+describe('RKNet', () => {
+  it('trains forward and backward with every layer, norm and integrator', () => {
+    manualSeed(0);
+    const configs: dynamics.RKNetOptions[] = [
+      { integrator: 'rk4', layer: 'doublesym', norm: 'tv' },
+      // RK1 evaluates θ at 0 and 0.5 only: two controls, both reached through the interpolation.
+      { integrator: 'rk1', layer: 'double', norm: 'batch', tY: [0, 0.5, 2], tTheta: [0, 1] },
+      { integrator: 'heun', layer: 'preactdouble', norm: 'none' },
+      { integrator: 'leapfrog', layer: 'hyperbolic', norm: 'tv', boundary: 'reflect', tTheta: [0, 1] },
+    ];
+    for (const options of configs) {
+      const net = new RKNet({ channels: [4, 8], tY: [0, 1, 2], ...options });
+      const out = net.forward(randn([2, 3, 8, 8]));
+      assert.deepEqual(out.shape, [2, 10]);
+      F.crossEntropy(out, tensor([1, 2], { dtype: 'int64' })).backward();
+      assert.ok([...net.parameters()].every((p) => p.grad !== null), JSON.stringify(options));
+      net.dispose();
+    }
+    assert.throws(() => new RKNet({ layer: 'hyperbolic', integrator: 'rk4' }), /leapfrog/);
+    assert.throws(() => new RKNet({ layer: 'double', integrator: 'leapfrog' }), /second-order/);
+  });
+
+  it('names its parameters by path and counts them', () => {
+    const net = new RKNet();
+    const names = [...net.namedParameters()].map(([n]) => n);
+    assert.ok(names.includes('blocks.0.controls.4.conv.weight'));
+    assert.ok(names.includes('connections.3.0.weight'));
+    const expected = 3 * 16 * 9 + 2 * 16 // opening conv + TvNorm
+      + [16, 32, 64, 64].reduce((a, c) => a + 5 * (c * c * 9 + 2 * c), 0) // 5 controls per block
+      + [[16, 32], [32, 64], [64, 64], [64, 64]].reduce((a, [i, o]) => a + i! * o! + 2 * o!, 0) // connections
+      + 64 * 10 + 10;
+    assert.equal(net.numParameters(), expected);
+    net.dispose();
+  });
+
+  it('checkpointed training gives the same gradients with less memory', () => {
+    manualSeed(3);
+    const make = () => new RKNet({ channels: [8, 8], tY: [0, 1, 2, 3, 4], norm: 'batch', layer: 'double', integrator: 'rk4' });
+    const x = randn([8, 3, 16, 16]);
+    const y = tensor([0, 1, 2, 3, 4, 5, 6, 7], { dtype: 'int64' });
+    const plain = make();
+    const initial = new Map([...plain.stateDict()].map(([k, v]) => [k, v.clone()]));
+    const peakOf = (step: () => number) => {
+      resetPeakMemory();
+      const base = memory().nativeBytes;
+      const loss = step();
+      return { loss, peak: memory().peakNativeBytes - base };
+    };
+    const reference = peakOf(() => tidy(() => { const l = F.crossEntropy(plain.forward(x), y); l.backward(); return l.item(); }));
+    const grads = new Map([...plain.namedParameters()].map(([n, p]) => [n, p.grad!]));
+    const peaks: Record<string, number> = {};
+    for (const granularity of ['block', 'step'] as const) {
+      const net = make();
+      net.loadStateDict(initial);
+      const run = peakOf(() => {
+        const { loss, output } = nn.checkpointedStep(net, net.segments(granularity), x, (out) => F.crossEntropy(out, y));
+        output.dispose();
+        return loss;
+      });
+      peaks[granularity] = run.peak;
+      assertClose(run.loss, reference.loss, { atol: 1e-6 });
+      for (const [n, p] of net.namedParameters()) assertClose(p.grad!, grads.get(n)!, { atol: 1e-5, rtol: 1e-4, message: n });
+      for (const [n, b] of net.namedBuffers()) assertClose(b, plain.stateDict().get(n)!, { atol: 1e-6, message: `${n} updated once` });
+      net.dispose();
+    }
+    assert.ok(peaks.block! < reference.peak, `block-wise peak ${peaks.block} vs plain ${reference.peak}`);
+    assert.ok(peaks.step! < 0.5 * reference.peak, `step-wise peak ${peaks.step} vs plain ${reference.peak}`);
+  });
+
+  it('clips parameters into their boxes', () => {
+    const net = new RKNet({ channels: [4], tY: [0, 1] });
+    noGrad(() => { for (const p of net.parameters()) p.mul_(100); });
+    clipParameters(net, { conv: [-0.1, 0.1], linear: [-0.2, 0.2], other: [-1, 1] });
+    for (const [name, p] of net.namedParameters()) {
+      const bound = name.startsWith('fc') ? 0.2 : /conv|opening\.0|connections\.\d\.0/.test(name) ? 0.1 : 1;
+      assert.ok(p.abs().max().item() <= bound + 1e-7, `${name} within ${bound}`);
+    }
+  });
+});
