@@ -16,7 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"shape", shape},             {"dtype", dtype},
       {"device", device},           {"isContiguous", isContiguous},
       {"dispose", dispose},
-      {"pickleSave", pickleSave},   {"pickleLoad", pickleLoad},
+      {"pickleSave", pickleSave},
       {"requiresGrad", requiresGrad}, {"setRequiresGrad", setRequiresGrad},
       {"isLeaf", isLeaf},           {"grad", grad},
       {"setGrad", setGrad},         {"backward", backward},

@@ -172,18 +172,6 @@ Napi::Value pickleSave(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value pickleLoad(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), "pickleLoad", [&] {
-    Napi::Value bytes = arg(info, 0);
-    if (!bytes.IsTypedArray()) throw ArgumentError("the data must be a Uint8Array (a Buffer)");
-    auto a = bytes.As<Napi::TypedArray>();
-    const char* data = static_cast<const char*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-    Napi::Value result = to_js(info.Env(), pickle_load(data, a.ByteLength()));
-    report_external_memory(info.Env());
-    return result;
-  });
-}
-
 // ---- autograd ----------------------------------------------------------------------------------
 
 Napi::Value requiresGrad(const Napi::CallbackInfo& info) {

@@ -23,7 +23,6 @@ Napi::Value dispose(const Napi::CallbackInfo& info);       // (tensor) -> undefi
 
 // serialization
 Napi::Value pickleSave(const Napi::CallbackInfo& info);    // (value) -> ArrayBuffer (torch.save format)
-Napi::Value pickleLoad(const Napi::CallbackInfo& info);    // (bytes) -> value (dicts as Maps)
 
 // autograd
 Napi::Value requiresGrad(const Napi::CallbackInfo& info);  // (tensor) -> boolean

@@ -41,10 +41,6 @@ void tensor_to_bytes(const at::Tensor& t, void* dst) {
 
 std::vector<char> pickle_save(const c10::IValue& value) { return torch::jit::pickle_save(value); }
 
-c10::IValue pickle_load(const char* data, size_t nbytes) {
-  return torch::jit::pickle_load(std::vector<char>(data, data + nbytes));
-}
-
 void backward(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& grads,
               bool retain_graph, bool create_graph) {
   torch::autograd::backward(outputs, grads, retain_graph, create_graph);

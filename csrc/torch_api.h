@@ -35,9 +35,6 @@ void tensor_to_bytes(const at::Tensor& t, void* dst);
 /** Bytes in the format of Python's `torch.save` (a zip archive holding a pickle) for `value`. */
 std::vector<char> pickle_save(const c10::IValue& value);
 
-/** Reads bytes written by `torch.save` in Python or by pickle_save. */
-c10::IValue pickle_load(const char* data, size_t nbytes);
-
 // ---- autograd ----------------------------------------------------------------------------------
 
 void backward(const std::vector<at::Tensor>& outputs, const std::vector<at::Tensor>& grads,

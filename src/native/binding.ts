@@ -64,10 +64,11 @@ export interface Binding {
   isContiguous(t: NativeTensor): boolean;
   dispose(t: NativeTensor): void;
 
-  /** Bytes in the format of Python's torch.save for a value: tensors, numbers, strings, arrays, Maps/objects. */
+  /**
+   * Bytes in the format of Python's torch.save for a value: tensors, numbers, strings, arrays, Maps/objects.
+   * (Reading is TypeScript: src/io/torch.ts, since libtorch's unpickler cannot read Python's OrderedDicts.)
+   */
   pickleSave(value: unknown): ArrayBuffer;
-  /** A value read from torch.save bytes: dicts become Maps, tuples and lists arrays, tensors handles. */
-  pickleLoad(bytes: Uint8Array): unknown;
 
   requiresGrad(t: NativeTensor): boolean;
   setRequiresGrad(t: NativeTensor, requiresGrad: boolean): void;

@@ -1,0 +1,139 @@
+/**
+ * Reading the zip archives `torch.save` writes: a central directory of stored (uncompressed)
+ * entries, ZIP64 for large files. Only what that needs is here: no compression, no encryption, no
+ * multi-disk archives. Entries are found through the central directory (torch.save's local headers
+ * leave the sizes to data descriptors) and their CRC-32 is checked when read.
+ * @module
+ */
+import * as zlib from 'node:zlib';
+import { TorchError } from '../tensor/errors.js';
+import type { ByteSource } from './source.js';
+
+/** CRC-32 as zip computes it: zlib's (Node 20.15 and later), else a table-driven one. */
+export const crc32: (data: Uint8Array) => number = (zlib as { crc32?: (data: Uint8Array) => number }).crc32 ?? (() => {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  return (data: Uint8Array): number => {
+    let c = 0xffffffff;
+    for (const byte of data) c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+})();
+
+/** One file of an archive. */
+export interface ZipEntry {
+  name: string;
+  /** Where the local header starts. */
+  headerOffset: number;
+  size: number;
+  crc32: number;
+}
+
+const EOCD = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+const U32_MAX = 0xffffffff;
+
+function u64(view: DataView, at: number, what: string, op: string): number {
+  const v = view.getBigUint64(at, true);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TorchError(`the zip archive's ${what} ${v} is too large`, op);
+  return Number(v);
+}
+
+const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+
+/** The entries of the zip archive in `source`, by name. */
+export function readZipDirectory(source: ByteSource, op: string): Map<string, ZipEntry> {
+  const bad = (what: string): TorchError =>
+    new TorchError(`${source.name} is not a readable zip archive (what torch.save writes): ${what}`, op);
+
+  // The end-of-central-directory record: 22 bytes, then a comment of up to 65535 bytes.
+  const tailLength = Math.min(source.size, 22 + 0xffff);
+  const tail = source.read(source.size - tailLength, tailLength);
+  const tailView = viewOf(tail);
+  let eocd = -1;
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tailView.getUint32(i, true) === EOCD) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) throw bad('no end-of-central-directory record (truncated?)');
+  let count = tailView.getUint16(eocd + 10, true);
+  let directorySize = tailView.getUint32(eocd + 12, true);
+  let directoryOffset = tailView.getUint32(eocd + 16, true);
+
+  if (count === 0xffff || directorySize === U32_MAX || directoryOffset === U32_MAX) {
+    // ZIP64: a locator just before the record points at the 64-bit end-of-central-directory record.
+    const locatorAt = source.size - tailLength + eocd - 20;
+    if (locatorAt < 0) throw bad('a ZIP64 archive without its locator');
+    const locator = viewOf(source.read(locatorAt, 20));
+    if (locator.getUint32(0, true) !== ZIP64_LOCATOR) throw bad('a ZIP64 archive without its locator');
+    const record = viewOf(source.read(u64(locator, 8, 'ZIP64 record offset', op), 56));
+    if (record.getUint32(0, true) !== ZIP64_EOCD) throw bad('a broken ZIP64 end-of-central-directory record');
+    count = u64(record, 32, 'entry count', op);
+    directorySize = u64(record, 40, 'directory size', op);
+    directoryOffset = u64(record, 48, 'directory offset', op);
+  }
+
+  const directory = source.read(directoryOffset, directorySize);
+  const view = viewOf(directory);
+  const entries = new Map<string, ZipEntry>();
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + 46 > directory.length || view.getUint32(at, true) !== CENTRAL) throw bad(`central directory entry ${i} is broken`);
+    const method = view.getUint16(at + 10, true);
+    const crc = view.getUint32(at + 16, true);
+    let compressed = view.getUint32(at + 20, true);
+    let size = view.getUint32(at + 24, true);
+    const nameLength = view.getUint16(at + 28, true);
+    const extraLength = view.getUint16(at + 30, true);
+    const commentLength = view.getUint16(at + 32, true);
+    let headerOffset = view.getUint32(at + 42, true);
+    if (at + 46 + nameLength + extraLength > directory.length) throw bad(`central directory entry ${i} is broken`);
+    const name = Buffer.from(directory.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
+    // The ZIP64 extra field holds, in this order, those of the three that did not fit in 32 bits.
+    for (let e = at + 46 + nameLength; e + 4 <= at + 46 + nameLength + extraLength;) {
+      const id = view.getUint16(e, true);
+      const length = view.getUint16(e + 2, true);
+      if (id === 0x0001) {
+        let p = e + 4;
+        const next = (what: string): number => {
+          if (p + 8 > e + 4 + length) throw bad(`the ZIP64 field of ${name} is too short`);
+          const v = u64(view, p, what, op);
+          p += 8;
+          return v;
+        };
+        if (size === U32_MAX) size = next('entry size');
+        if (compressed === U32_MAX) compressed = next('entry size');
+        if (headerOffset === U32_MAX) headerOffset = next('entry offset');
+      }
+      e += 4 + length;
+    }
+    if (method !== 0 || compressed !== size) {
+      throw bad(`${name} is compressed (method ${method}); torch.save stores its entries uncompressed`);
+    }
+    entries.set(name, { name, headerOffset, size, crc32: crc });
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return entries;
+}
+
+/** The bytes of one entry, with its CRC-32 checked. */
+export function readZipEntry(source: ByteSource, entry: ZipEntry, op: string): Uint8Array {
+  const header = viewOf(source.read(entry.headerOffset, 30));
+  if (header.getUint32(0, true) !== LOCAL) {
+    throw new TorchError(`${source.name}: the zip entry ${entry.name} has no local header (corrupt archive)`, op);
+  }
+  const start = entry.headerOffset + 30 + header.getUint16(26, true) + header.getUint16(28, true);
+  const data = source.read(start, entry.size);
+  if (crc32(data) >>> 0 !== entry.crc32) {
+    throw new TorchError(`${source.name}: the zip entry ${entry.name} is corrupt (its CRC-32 does not match)`, op);
+  }
+  return data;
+}
