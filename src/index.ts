@@ -11,3 +11,4 @@ export * from './tensor/index.js';
 export * as nn from './nn/index.js';
 export * as pde from './pde/index.js';
 export * as dynamics from './dynamics/index.js';
+export * as io from './io/index.js';

@@ -67,6 +67,11 @@ export function pad(input: Tensor, pad: readonly number[], mode: PadMode = 'cons
   check(pad.length % 2 === 0, 'pad', `needs an even number of sizes, got ${pad.length}`);
   check(['constant', 'reflect', 'replicate', 'circular'].includes(mode), 'pad',
     `mode must be constant, reflect, replicate or circular, got ${JSON.stringify(mode)}`);
+  if (mode !== 'constant') {
+    const spatial = input.ndim - 2;
+    check(pad.length === 2 * spatial, 'pad', () => `${mode} padding of a ${input.ndim}-d input (N, C and ${spatial} ` +
+      `spatial dimensions) needs ${2 * spatial} sizes, got ${pad.length}`);
+  }
   return call('aten::pad', input, pad, mode, mode === 'constant' ? value : null);
 }
 
@@ -194,6 +199,10 @@ export interface CrossEntropyOptions {
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const { reduction = 'mean', labelSmoothing = 0, weight = null, ignoreIndex = -100 } = options;
   check(labelSmoothing >= 0 && labelSmoothing <= 1, 'crossEntropy', `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  const targetType = target.dtype;
+  check(targetType === 'int64' || (targetType === logits.dtype && target.ndim === logits.ndim), 'crossEntropy',
+    () => `the target must hold int64 class indices (or class probabilities shaped like the logits), got ${targetType} ` +
+      `of shape [${target.shape.join(', ')}]`);
   return call('aten::cross_entropy_loss', logits, target, weight, reductionCode(reduction, 'crossEntropy'), ignoreIndex,
     labelSmoothing);
 }
@@ -217,7 +226,10 @@ export function interpolate(input: Tensor, options: InterpolateOptions): Tensor 
   check((size === undefined) !== (scaleFactor === undefined), 'interpolate', 'give exactly one of size and scaleFactor');
   const outSize = size === undefined ? null : typeof size === 'number' ? [size, size] : size;
   const scales = scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
-  if (mode === 'nearest') return call('aten::upsample_nearest2d.vec', input, outSize, scales);
+  if (mode === 'nearest') {
+    check(!options.alignCorners, 'interpolate', 'alignCorners applies to bilinear mode only');
+    return call('aten::upsample_nearest2d.vec', input, outSize, scales);
+  }
   check(mode === 'bilinear', 'interpolate', `mode must be nearest or bilinear, got ${JSON.stringify(mode)}`);
   return call('aten::upsample_bilinear2d.vec', input, outSize, alignCorners, scales);
 }
