@@ -12,3 +12,5 @@ export * as nn from './nn/index.js';
 export * as pde from './pde/index.js';
 export * as dynamics from './dynamics/index.js';
 export * as io from './io/index.js';
+export * as optim from './optim/index.js';
+export * as models from './models/index.js';

@@ -1,0 +1,15 @@
+/**
+ * The model zoo: CIFAR ResNets (kuangliu's layout, the seed notebook's pre-activation layout, He et al.'s
+ * ResNet-20…110), an ImageNet-style ResNet-50 with the seed-003 Bottleneck, and PDEBlock nets — every one
+ * with the twist per stage (switchable in place), and every convolution under one boundary condition.
+ * @module
+ */
+export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ModelEntry, type ModelInfo } from './registry.js';
+export { MODEL_OPTION_KEYS, type ModelOptions } from './options.js';
+export { ZooModel, setTwist, twistStages, twistableStages, type StageConv } from './stages.js';
+export { countFlops } from './flops.js';
+export { BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
+export { PreActBlock, PreActResNet, preactResnet18, preactResnet34, resnet10s, keyFromNotebook } from './preact.js';
+export { HeBlock, HeResNet, resnet20, resnet32, resnet44, resnet56, resnet110, keyFromTrainRef } from './he.js';
+export { Seed003Bottleneck, Seed003ResNet, resnet50Seed003, keyFromSeed003 } from './seed003.js';
+export { PDENet, PDENET_ITERATIONS, pdenetS, pdenetM } from './pdenet.js';

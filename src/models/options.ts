@@ -1,0 +1,110 @@
+/**
+ * The options every model of the zoo takes, and their checking.
+ *
+ * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`,
+ * `boundary`, `width`. A bad value or an unknown key throws a TorchError that lists what is valid.
+ * @module
+ */
+import { check, TorchError } from '../tensor/errors.js';
+import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
+import type { TwistVariant } from '../pde/twist.js';
+
+/** Options of {@link createModel} and of every factory function of the zoo. */
+export interface ModelOptions {
+  /** Size of the classifier's output (default 10). */
+  numClasses?: number;
+  /**
+   * The twist, on or off, for all stages (`true`) or per stage (`[true, true, true, false]`: one flag per
+   * stage, i.e. per resolution). Default false. Switch it later with {@link setTwist}.
+   */
+  twist?: boolean | boolean[];
+  /**
+   * Which stages own the twist's parameters (Kx), so that {@link setTwist} can turn their twist on
+   * later without rebuilding the model. Default: the stages whose `twist` is on. A stage that is not
+   * twistable has plain 3×3 convolutions and exactly the parameters (and state-dict keys) of the plain
+   * architecture. Pass `twistable: true, twist: false` to start plain and turn the twist on after the
+   * first epochs, as the seed notebook does. Models whose twist parameters are part of the
+   * architecture (`resnet50-seed003`, `pdenet-*`) are twistable in every stage.
+   */
+  twistable?: boolean | boolean[];
+  /**
+   * How Kx is made a vector field (see `TwistVariant` in src/pde/twist.ts): `point` (the notebook's
+   * BasicBlock) or `mirror` (the notebook's Bottleneck). Default: point for BasicBlock models, mirror
+   * for Bottleneck models. Ignored by `resnet50-seed003`, whose twist is a coordinate mix.
+   */
+  twistVariant?: TwistVariant;
+  /** The boundary condition of every convolution (default "zeros", i.e. the usual zero padding). */
+  boundary?: Boundary;
+  /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
+  width?: number;
+}
+
+/** The keys of {@link ModelOptions}. */
+export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
+  ['numClasses', 'twist', 'twistable', 'twistVariant', 'boundary', 'width'];
+
+const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
+
+/** {@link ModelOptions} with every value decided, per stage where it varies by stage. */
+export interface ResolvedOptions {
+  numClasses: number;
+  twist: boolean[];
+  twistable: boolean[];
+  twistVariant: TwistVariant;
+  boundary: Boundary;
+  width: number;
+}
+
+/** What an architecture fixes about its options. */
+export interface OptionRules {
+  stages: number;
+  defaultWidth: number;
+  defaultVariant: TwistVariant;
+  /** The twist's parameters are part of the architecture: every stage is twistable. */
+  alwaysTwistable?: boolean;
+  /** `width` must be a multiple of this (e.g. the groups of a PDEBlock). */
+  widthMultipleOf?: number;
+}
+
+/** One flag per stage from `boolean | boolean[]`, or a TorchError naming the option. */
+export function stageFlags(op: string, option: string, value: unknown, stages: number): boolean[] {
+  if (typeof value === 'boolean') return new Array<boolean>(stages).fill(value);
+  check(Array.isArray(value) && value.length === stages && value.every((v) => typeof v === 'boolean'), op,
+    () => `${option} must be a boolean or an array of ${stages} booleans (one per stage), got ${JSON.stringify(value)}`);
+  return [...value];
+}
+
+/** Checks `options` for the model `name` and fills in the defaults of its architecture. */
+export function resolveOptions(name: string, options: ModelOptions, rules: OptionRules): ResolvedOptions {
+  const op = `models.${name}`;
+  check(typeof options === 'object' && options !== null, op, 'options must be an object');
+  const unknown = Object.keys(options).filter((k) => !(MODEL_OPTION_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new TorchError(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
+      `the options are ${MODEL_OPTION_KEYS.join(', ')}`, op);
+  }
+  const { numClasses = 10, twist = false, twistVariant = rules.defaultVariant, boundary = 'zeros',
+    width = rules.defaultWidth } = options;
+  check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
+  check(VARIANTS.includes(twistVariant), op,
+    `twistVariant must be one of ${VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
+  check(BOUNDARIES.includes(boundary), op,
+    `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
+  const multiple = rules.widthMultipleOf ?? 1;
+  check(Number.isInteger(width) && width > 0 && width % multiple === 0, op,
+    `width must be a positive integer${multiple > 1 ? ` divisible by ${multiple}` : ''}, got ${width}`);
+  const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
+  let twistable: boolean[];
+  if (rules.alwaysTwistable) {
+    check(options.twistable === undefined || stageFlags(op, 'twistable', options.twistable, rules.stages).every((t) => t),
+      op, `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`);
+    twistable = new Array<boolean>(rules.stages).fill(true);
+  } else {
+    twistable = options.twistable === undefined
+      ? twistFlags
+      : stageFlags(op, 'twistable', options.twistable, rules.stages);
+    twistFlags.forEach((on, i) => check(!on || twistable[i], op,
+      `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
+  }
+  return { numClasses, twist: twistFlags, twistable, twistVariant, boundary, width };
+}

@@ -1,0 +1,105 @@
+/**
+ * Stages and the twist switch shared by every model of the zoo.
+ *
+ * A *stage* is a run of blocks at one resolution (ResNet's layer1..layer4). The twist is decided per
+ * stage: twisting the coarse last stage of a CIFAR ResNet (4×4 pixels) buys little, and the seed
+ * notebook turns the twist on only after the first epochs. So every model records, per stage, the
+ * convolutions whose coefficients may vary in space, and {@link setTwist} flips their flags in place —
+ * no parameter is created or removed, so an optimizer built on `model.parameters()` stays valid.
+ * @module
+ */
+import { check, TorchError } from '../tensor/errors.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Conv2d } from '../nn/conv.js';
+import { Module } from '../nn/module.js';
+import type { Boundary } from '../pde/boundary.js';
+import { CoordMixConv2d, TwistConv2d, type TwistVariant } from '../pde/twist.js';
+import { stageFlags } from './options.js';
+
+/** A convolution of a stage: twistable (TwistConv2d, CoordMixConv2d) or plain (Conv2d). */
+export type StageConv = TwistConv2d | CoordMixConv2d | Conv2d;
+
+/**
+ * A model of the zoo: a Module whose forward maps images N×3×H×W to logits N×numClasses, and which
+ * knows which convolutions belong to which stage.
+ */
+export abstract class ZooModel extends Module {
+  /** Per stage, the 3×3 convolutions of the residual path (registered inside the blocks, listed here). */
+  readonly stageConvs: StageConv[][] = [];
+
+  abstract override forward(input: Tensor): Tensor;
+
+  /** Starts a new stage; the convolutions made by {@link conv3x3} until the next call belong to it. */
+  protected beginStage(): void {
+    this.stageConvs.push([]);
+  }
+
+  /** Records a convolution in the current stage and returns it. */
+  protected inStage<C extends StageConv>(conv: C): C {
+    check(this.stageConvs.length > 0, this.constructor.name, 'beginStage() must come before the first stage convolution');
+    this.stageConvs.at(-1)!.push(conv);
+    return conv;
+  }
+}
+
+/** Options of {@link conv3x3}. */
+export interface Conv3x3Options {
+  stride?: number;
+  boundary: Boundary;
+  /** Own the twist's parameter Kx (a TwistConv2d); otherwise a plain Conv2d. */
+  twistable: boolean;
+  twist: boolean;
+  variant: TwistVariant;
+}
+
+/**
+ * The 3×3 convolution of a residual path, bias-free and padded by the boundary condition: a
+ * TwistConv2d when the stage is twistable (parameters `weight` = K and `kx`), else a Conv2d whose only
+ * parameter `weight` has the plain architecture's name and shape. With the twist off the two compute
+ * the same function of `weight`.
+ */
+export function conv3x3(inChannels: number, outChannels: number, options: Conv3x3Options): TwistConv2d | Conv2d {
+  const { stride = 1, boundary, twistable, twist, variant } = options;
+  return twistable
+    ? new TwistConv2d(inChannels, outChannels, { stride, boundary, twist, variant })
+    : new Conv2d(inChannels, outChannels, 3, { stride, padding: 1, bias: false, paddingMode: boundary });
+}
+
+function asZooModel(model: Module, op: string): ZooModel {
+  if (!(model instanceof ZooModel)) {
+    throw new TorchError(`expects a model of the zoo (made by createModel), got ${model?.constructor?.name}`, op);
+  }
+  return model;
+}
+
+/**
+ * Turns the twist on or off, for every stage (`true`/`false`) or per stage (`[true, true, true, false]`),
+ * in place: the flags of the stages' TwistConv2d / CoordMixConv2d change, the parameters do not (the
+ * optimizer is unaffected; Kx simply receives no gradient while its stage is untwisted). The seed
+ * notebook trains the first epochs plain and then turns the twist on.
+ *
+ * Throws (changing nothing) when asked to twist a stage built without twist parameters — create the
+ * model with `twistable: true` for that.
+ */
+export function setTwist(model: Module, twist: boolean | boolean[]): void {
+  const zoo = asZooModel(model, 'setTwist');
+  const flags = stageFlags('setTwist', 'twist', twist, zoo.stageConvs.length);
+  flags.forEach((on, stage) => check(!on || zoo.stageConvs[stage]!.every((c) => !(c instanceof Conv2d)), 'setTwist',
+    `stage ${stage} of ${zoo.constructor.name} was built without twist parameters; ` +
+    'create the model with twistable: true (or twist on for that stage) to switch it later'));
+  flags.forEach((on, stage) => {
+    for (const conv of zoo.stageConvs[stage]!) if (!(conv instanceof Conv2d)) conv.twist = on;
+  });
+}
+
+/** The current twist flag of each stage (true when every twistable convolution of the stage is twisted). */
+export function twistStages(model: Module): boolean[] {
+  const zoo = asZooModel(model, 'twistStages');
+  return zoo.stageConvs.map((convs) => convs.length > 0 && convs.every((c) => !(c instanceof Conv2d) && c.twist));
+}
+
+/** Whether each stage owns twist parameters (so that {@link setTwist} can turn it on). */
+export function twistableStages(model: Module): boolean[] {
+  const zoo = asZooModel(model, 'twistableStages');
+  return zoo.stageConvs.map((convs) => convs.length > 0 && convs.every((c) => !(c instanceof Conv2d)));
+}
