@@ -1,0 +1,157 @@
+/**
+ * The training configuration: every knob with its default, validated in one place. A run's resolved
+ * configuration is written to `runs/<name>/config.json`, which is enough to rebuild its model.
+ * @module
+ */
+import { TorchError } from '../tensor/errors.js';
+import type { ModelOptions } from '../models/options.js';
+
+export type ScheduleName = 'onecycle' | 'cosine' | 'step' | 'multistep' | 'rise-decay' | 'constant';
+export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+export type Precision = 'fp32' | 'bf16';
+
+export interface AugmentConfig {
+  /** Random-crop padding in pixels (0: no crop). */
+  crop: number;
+  cropPadding: 'zeros' | 'reflect';
+  flip: boolean;
+  /** Cutout square size in pixels (0: off). */
+  cutout: number;
+  /** The notebook's RandomAffine: rotation in degrees, translation as a fraction, scale range; null: off. */
+  affine: { degrees: number; translate: number; scale: [number, number] } | null;
+}
+
+export interface TrainConfig {
+  model: string;
+  modelOptions: ModelOptions;
+  /** A CIFAR binary folder or archive, an image folder or .tar.gz, or "synthetic". */
+  data: string;
+  /** Images held out of the training split for validation. */
+  valSplit: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerName;
+  /** Peak learning rate. */
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: ScheduleName;
+  /** One-cycle: fraction of steps rising; cosine: warmup epochs. */
+  warmup: number;
+  /** Step/multistep schedules: epochs at which the lr is multiplied by gamma. */
+  milestones: number[];
+  gamma: number;
+  labelSmoothing: number;
+  augment: AugmentConfig;
+  /** Decay of the exponential moving average of the weights (0: off). */
+  ema: number;
+  /** Evaluate with horizontal-flip test-time augmentation. */
+  tta: boolean;
+  precision: Precision;
+  seed: number;
+  /** Epoch from which the twist is on (0: from the start), per the notebook's schedule. */
+  twistFromEpoch: number;
+  /** Weight of the hyperbolicity regularizer (0: off). */
+  hyperbolicity: number;
+  /** Weight of the time regularization of dynamic blocks (0: off). */
+  timeRegularization: number;
+  /** Evaluate every this many epochs (and always after the last). */
+  evalEvery: number;
+  runName: string;
+  runsDir: string;
+  /** Stop after this many training steps in total (for smoke runs; 0: no limit). */
+  maxSteps: number;
+}
+
+export const DEFAULT_CONFIG: TrainConfig = {
+  model: 'resnet20',
+  modelOptions: { twist: true },
+  data: 'synthetic',
+  valSplit: 5000,
+  epochs: 30,
+  batchSize: 128,
+  optimizer: 'sgd',
+  lr: 0.2,
+  momentum: 0.9,
+  nesterov: true,
+  weightDecay: 5e-4,
+  schedule: 'onecycle',
+  warmup: 0.25,
+  milestones: [],
+  gamma: 0.1,
+  labelSmoothing: 0.1,
+  augment: { crop: 4, cropPadding: 'reflect', flip: true, cutout: 0, affine: null },
+  ema: 0,
+  tta: true,
+  precision: 'fp32',
+  seed: 0,
+  twistFromEpoch: 0,
+  hyperbolicity: 0,
+  timeRegularization: 0,
+  evalEvery: 1,
+  runName: '',
+  runsDir: 'runs',
+  maxSteps: 0,
+};
+
+function fail(message: string): never {
+  throw new TorchError(message, 'config');
+}
+
+function positiveInteger(value: unknown, name: string, allowZero = false): void {
+  if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
+    fail(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(value)}`);
+  }
+}
+
+function inRange(value: unknown, name: string, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    fail(`${name} must be a number in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  }
+}
+
+function oneOf<T extends string>(value: unknown, name: string, options: readonly T[]): void {
+  if (!options.includes(value as T)) fail(`${name} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+/** The defaults overridden by `overrides` (deeply for augment and modelOptions), validated. */
+export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Partial<AugmentConfig> } = {}): TrainConfig {
+  const known = new Set(Object.keys(DEFAULT_CONFIG));
+  for (const key of Object.keys(overrides)) if (!known.has(key)) fail(`unknown setting "${key}"`);
+  const config: TrainConfig = {
+    ...DEFAULT_CONFIG,
+    ...overrides,
+    modelOptions: { ...DEFAULT_CONFIG.modelOptions, ...overrides.modelOptions },
+    augment: { ...DEFAULT_CONFIG.augment, ...overrides.augment },
+  } as TrainConfig;
+  if (typeof config.model !== 'string' || config.model === '') fail('model must be a model name');
+  if (typeof config.data !== 'string' || config.data === '') fail('data must be a path or "synthetic"');
+  positiveInteger(config.epochs, 'epochs');
+  positiveInteger(config.batchSize, 'batchSize');
+  positiveInteger(config.valSplit, 'valSplit', true);
+  positiveInteger(config.evalEvery, 'evalEvery');
+  positiveInteger(config.maxSteps, 'maxSteps', true);
+  positiveInteger(config.seed, 'seed', true);
+  positiveInteger(config.twistFromEpoch, 'twistFromEpoch', true);
+  inRange(config.lr, 'lr', 1e-8, 100);
+  inRange(config.momentum, 'momentum', 0, 1);
+  inRange(config.weightDecay, 'weightDecay', 0, 1);
+  inRange(config.warmup, 'warmup', 0, 1e6);
+  inRange(config.gamma, 'gamma', 0, 1);
+  inRange(config.labelSmoothing, 'labelSmoothing', 0, 1);
+  inRange(config.ema, 'ema', 0, 0.999999);
+  inRange(config.hyperbolicity, 'hyperbolicity', 0, 1e6);
+  inRange(config.timeRegularization, 'timeRegularization', 0, 1e6);
+  oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw'] as const);
+  oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
+  oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);
+  oneOf(config.augment.cropPadding, 'augment.cropPadding', ['zeros', 'reflect'] as const);
+  positiveInteger(config.augment.crop, 'augment.crop', true);
+  positiveInteger(config.augment.cutout, 'augment.cutout', true);
+  if (!Array.isArray(config.milestones) || config.milestones.some((m) => !Number.isInteger(m) || m < 1)) {
+    fail(`milestones must be a list of positive epoch numbers, got ${JSON.stringify(config.milestones)}`);
+  }
+  if (config.nesterov && config.optimizer === 'sgd' && config.momentum === 0) fail('nesterov needs momentum > 0');
+  return config;
+}

@@ -1,0 +1,73 @@
+/**
+ * Evaluation: accuracy, loss, per-class accuracy and the confusion matrix of a classifier on batches,
+ * optionally with horizontal-flip test-time augmentation (the logits of x and of its mirror image are
+ * averaged).
+ * @module
+ */
+import { noGrad } from '../tensor/autograd.js';
+import * as F from '../tensor/functional.js';
+import { tidy } from '../tensor/memory.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Module } from '../nn/module.js';
+
+/** A labelled batch: x float32 N×C×H×W, y int64 N. */
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  loss: number;
+  n: number;
+  /** Accuracy of each class (NaN for a class with no examples). */
+  perClass: number[];
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+}
+
+/** The logits of a classifier, averaged with those of the mirrored batch when `tta`. */
+export function predictLogits(model: Module, x: Tensor, tta = false): Tensor {
+  return tidy(() => {
+    const logits = model.forward(x as never) as Tensor;
+    return tta ? logits.add(model.forward(x.flip(3) as never) as Tensor).div(2) : logits;
+  });
+}
+
+/** Evaluates `model` (in eval mode, restored afterwards) on every batch. */
+export async function evaluate(model: Module, batches: AsyncIterable<Batch> | Iterable<Batch>, numClasses: number,
+    options: { tta?: boolean } = {}): Promise<Evaluation> {
+  const wasTraining = model.training;
+  model.eval();
+  const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  let lossSum = 0;
+  let n = 0;
+  try {
+    for await (const batch of batches) {
+      const { loss, predicted, labels } = tidy(() => noGrad(() => {
+        const logits = predictLogits(model, batch.x, options.tta ?? false).float();
+        return {
+          loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
+          predicted: logits.argmax(1).toTypedArray() as BigInt64Array,
+          labels: batch.y.toTypedArray() as BigInt64Array,
+        };
+      }));
+      lossSum += loss;
+      for (let i = 0; i < labels.length; i++) confusion[Number(labels[i])]![Number(predicted[i])]! += 1;
+      n += labels.length;
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  const correct = confusion.reduce((sum, row, c) => sum + row[c]!, 0);
+  return {
+    accuracy: n > 0 ? correct / n : NaN,
+    loss: n > 0 ? lossSum / n : NaN,
+    n,
+    perClass: confusion.map((row, c) => {
+      const total = row.reduce((a, b) => a + b, 0);
+      return total > 0 ? row[c]! / total : NaN;
+    }),
+    confusion,
+  };
+}

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { setNumThreads, TorchError } from '../src/index.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { resolveConfig, type TrainConfig } from '../src/train/config.js';
+import { syntheticDataset, streamOf, channelStatistics, type DataSplits } from '../src/train/data.js';
+import { splitTrainVal } from '../src/data/dataset.js';
+import { readMetrics, train } from '../src/train/trainer.js';
+import { values } from './helpers.js';
+import { loadSafetensors } from '../src/io/safetensors.js';
+
+// Tiny models: one thread avoids idle threads spinning on a busy machine.
+setNumThreads(1);
+const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-runs-'));
+
+/** Small synthetic splits: 640 training and 160 validation images. */
+function splits(seed = 0): DataSplits {
+  const { train: tr, val } = splitTrainVal(syntheticDataset(800, { seed }), 160, seed);
+  const normalization = channelStatistics(tr);
+  return {
+    train: streamOf(tr, { seed, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: true },
+      normalization, prefetch: 0 }),
+    val: streamOf(val, { seed, shuffle: false, dropLast: false, augment: null, normalization, prefetch: 0 }),
+    classes: tr.classes,
+    normalization,
+  };
+}
+
+const base: Partial<TrainConfig> = {
+  model: 'resnet20', modelOptions: { twist: true, width: 4 }, epochs: 2, batchSize: 32, lr: 0.05, runsDir, tta: false,
+};
+const deterministic = (m: { epoch: number; step: number; trainLoss: number; trainAccuracy: number; valLoss: number | null;
+  valAccuracy: number | null; lr: number }) => [m.epoch, m.step, m.trainLoss, m.trainAccuracy, m.valLoss, m.valAccuracy, m.lr];
+
+describe('trainer', () => {
+  it('learns the synthetic task in two epochs and writes the run folder', async () => {
+    const result = await train({ ...base, runName: 'learns' }, { data: splits() });
+    assert.equal(result.metrics.length, 2);
+    assert.ok(result.final!.accuracy > 0.5, `validation accuracy ${result.final!.accuracy} (chance is 0.1)`);
+    for (const file of ['config.json', 'metrics.jsonl', 'metrics.csv', 'report.md', 'checkpoints/last.ckpt.safetensors',
+      'checkpoints/best.safetensors', 'checkpoints/last.safetensors']) {
+      assert.ok(existsSync(join(result.runDir, file)), file);
+    }
+    assert.equal(readMetrics(result.runDir).length, 2);
+    assert.match(readFileSync(join(result.runDir, 'metrics.csv'), 'utf8'), /^epoch,step,trainLoss/);
+    const weights = loadSafetensors(join(result.runDir, 'checkpoints/best.safetensors')).tensors;
+    assert.ok(weights.has('conv1.weight') || weights.size > 10);
+  });
+
+  it('resumes after a stop exactly where an uninterrupted run would be', async () => {
+    const whole = await train({ ...base, runName: 'whole' }, { data: splits() });
+    const first = await train({ ...base, runName: 'parts', maxSteps: 27 }, { data: splits() });
+    assert.equal(first.interrupted, true);
+    const rest = await train({ ...base, runName: 'parts' }, { data: splits(), resume: true });
+    assert.equal(rest.interrupted, false);
+    const resumed = readMetrics(rest.runDir).map(deterministic);
+    assert.deepEqual(resumed, whole.metrics.map(deterministic));
+    const a = loadSafetensors(join(whole.runDir, 'checkpoints/last.safetensors')).tensors;
+    const b = loadSafetensors(join(rest.runDir, 'checkpoints/last.safetensors')).tensors;
+    for (const [k, t] of a) assert.deepEqual(values(b.get(k)!), values(t), k);
+  });
+
+  it('stops on a signal with a checkpoint, and refuses to overwrite a run without --resume', async () => {
+    const controller = new AbortController();
+    let steps = 0;
+    const result = await train({ ...base, runName: 'signal' }, { data: splits(), signal: controller.signal,
+      events: { onProgress: () => { if (++steps === 5) controller.abort(); } } });
+    assert.equal(result.interrupted, true);
+    assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.batch, 5);
+    await assert.rejects(train({ ...base, runName: 'signal' }, { data: splits() }), /already holds a run; pass --resume/);
+  });
+
+  it('stops with a clear message when the loss becomes NaN', async () => {
+    await assert.rejects(train({ ...base, runName: 'nan', lr: 100, schedule: 'constant', labelSmoothing: 0 }, { data: splits() }),
+      (e: unknown) => e instanceof TorchError && /loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+ \(batch \d+\)/.test(e.message));
+  });
+
+  it('switches the twist on at the chosen epoch', async () => {
+    const result = await train({ ...base, runName: 'twist-later', twistFromEpoch: 1 }, { data: splits() });
+    assert.deepEqual(result.metrics.map((m) => m.twist), [false, true]);
+  });
+
+  it('reports corrupt and truncated checkpoints clearly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-ckpt-'));
+    const path = join(dir, 'x.ckpt.safetensors');
+    copyFileSync(join(runsDir, 'learns/checkpoints/last.ckpt.safetensors'), path);
+    truncateSync(path, 100);
+    assert.throws(() => loadCheckpoint(path), TorchError);
+    writeFileSync(path, 'not a checkpoint at all');
+    assert.throws(() => loadCheckpoint(path), TorchError);
+    copyFileSync(join(runsDir, 'learns/checkpoints/best.safetensors'), path);
+    assert.throws(() => loadCheckpoint(path), /not a pdenet training checkpoint/);
+    assert.throws(() => loadCheckpoint(join(dir, 'missing')), /no checkpoint at/);
+  });
+
+  it('keeps the previous checkpoint loadable when killed while writing one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-kill-'));
+    const path = join(dir, 'last.ckpt.safetensors');
+    copyFileSync(join(runsDir, 'learns/checkpoints/last.ckpt.safetensors'), path);
+    const writer = fileURLToPath(new URL('./fixtures/checkpoint-writer.js', import.meta.url));
+    for (let trial = 0; trial < 3; trial++) {
+      const child = spawn(process.execPath, [writer, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve())); // it is writing in a loop now
+      await new Promise((r) => setTimeout(r, 50 + 100 * trial));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const loaded = loadCheckpoint(path);
+      assert.ok(loaded.model.size > 0);
+      loaded.dispose();
+    }
+  });
+
+  it('validates settings with one clear message', () => {
+    assert.throws(() => resolveConfig({ epochs: 0 }), /epochs must be a positive integer, got 0/);
+    assert.throws(() => resolveConfig({ schedule: 'linear' as never }), /schedule must be one of/);
+    assert.throws(() => resolveConfig({ nope: 1 } as never), /unknown setting "nope"/);
+  });
+});
