@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { F, manualSeed, nn, noGrad, pde, randn, setNumThreads, type Tensor, TorchError } from '../src/index.js';
 import {
   countFlops, createModel, keyFromNotebook, keyFromSeed003, keyFromTrainRef, listModels, modelInfo, modelNames,
-  type ModelOptions, setTwist, twistableStages, twistStages, type ZooModel,
+  type ModelOptions, setTwist, twistableStages, twistStages, type ImageModel,
 } from '../src/models/index.js';
 import { assertClose, values } from './helpers.js';
 
@@ -26,7 +26,7 @@ function parameterNames(model: nn.Module): string[] {
 }
 
 /** Runs `fn` with a model and disposes the model afterwards. */
-function using<T>(model: ZooModel, fn: (m: ZooModel) => T): T {
+function using<T>(model: ImageModel, fn: (m: ImageModel) => T): T {
   try {
     return fn(model);
   } finally {
@@ -34,7 +34,7 @@ function using<T>(model: ZooModel, fn: (m: ZooModel) => T): T {
   }
 }
 
-function evalOutput(model: ZooModel, x: Tensor): number[] {
+function evalOutput(model: ImageModel, x: Tensor): number[] {
   model.eval();
   return noGrad(() => {
     const y = model.forward(x);
@@ -52,7 +52,7 @@ describe('model zoo registry', () => {
   it('lists every model and builds each by name', () => {
     assert.deepEqual(modelNames(), ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'preact-resnet18',
       'preact-resnet34', 'resnet10s', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet50-seed003',
-      'pdenet-s', 'pdenet-m']);
+      'pdenet-s', 'pdenet-m', 'rknet']);
     const info = modelInfo('resnet20', { twisted: true });
     assert.equal(info.params, reference.he_params_plain.resnet20);
     assert.equal(info.paramsTwisted, reference.he_params_twisted.resnet20);
@@ -168,7 +168,19 @@ const SMALL: Record<string, { width: number; size: number }> = {
 };
 
 describe('model zoo: forward and backward', () => {
-  it('covers every registered model', () => assert.deepEqual(Object.keys(SMALL).sort(), modelNames().sort()));
+  // RKNet has no twist; test/dynamics.test.ts runs it with every integrator, layer and normalization.
+  it('covers every registered model', () =>
+    assert.deepEqual(Object.keys(SMALL).sort(), modelNames().filter((n) => n !== 'rknet').sort()));
+
+  it('rknet: built by name with its dynamic-block options', () => {
+    using(createModel('rknet', { width: 8, boundary: 'reflect', numClasses: 5,
+      rknet: { integrator: 'rk1', layer: 'double', norm: 'batch', tY: [0, 1, 2] } }), (model) => {
+      assert.deepEqual(model.forward(randn([2, 3, 16, 16])).shape, [2, 5]);
+      assert.ok([...model.namedParameters()].some(([k]) => k === 'blocks.0.controls.2.conv1.weight'));
+    });
+    assert.throws(() => createModel('rknet', { twist: true }), /RKNet has no twist/);
+    assert.throws(() => createModel('resnet20', { rknet: {} }), /rknet model only/);
+  });
 
   for (const name of Object.keys(SMALL)) {
     const { width, size } = SMALL[name]!;

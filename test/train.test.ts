@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import { setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { syntheticDataset, streamOf, channelStatistics, type DataSplits } from '../src/train/data.js';
+import { streamOf, type DataSplits } from '../src/train/data.js';
+import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics, train } from '../src/train/trainer.js';
 import { values } from './helpers.js';
@@ -20,8 +21,8 @@ const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-runs-'));
 
 /** Small synthetic splits: 640 training and 160 validation images. */
 function splits(seed = 0): DataSplits {
-  const { train: tr, val } = splitTrainVal(syntheticDataset(800, { seed }), 160, seed);
-  const normalization = channelStatistics(tr);
+  const { train: tr, val } = splitTrainVal(syntheticImages({ perClass: 80, seed }), 160, seed);
+  const normalization = tr.channelStats();
   return {
     train: streamOf(tr, { seed, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: true },
       normalization, prefetch: 0 }),

@@ -3,21 +3,12 @@
  * The `pdenet` command line. It only parses arguments and calls the library.
  * @module
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { backend, memory } from '../index.js';
 import { runSmoke } from '../train/smoke.js';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return n;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
-}
+import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { registerTrain } from './train.js';
+import { registerUse } from './use.js';
 
 const program = new Command()
   .name('pdenet')
@@ -45,11 +36,14 @@ program
   .option('--steps <n>', 'SGD steps', positiveInt, 150)
   .option('--batch-size <n>', 'images per step', positiveInt, 64)
   .option('--lr <x>', 'learning rate', positiveNumber, 0.1)
-  .option('--seed <n>', 'random seed', positiveInt, 1)
+  .option('--seed <n>', 'random seed', nonNegativeInt, 1)
   .action((opts: { steps: number; batchSize: number; lr: number; seed: number }) => {
     const result = runSmoke(opts);
     if (!(result.lastLoss < result.firstLoss)) process.exitCode = 1;
   });
+
+registerTrain(program);
+registerUse(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);

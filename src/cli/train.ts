@@ -7,7 +7,7 @@ import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { readMetrics, train } from '../train/trainer.js';
-import { choice, fraction, intList, jsonFile, nonNegativeInt, positiveInt, positiveNumber, twistFlags } from './options.js';
+import { fraction, intList, jsonFile, nonNegativeInt, numberList, positiveInt, positiveNumber, twistFlags } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
 
 interface TrainFlags {
@@ -40,6 +40,12 @@ interface TrainFlags {
   crop?: number;
   cutout?: number;
   hyperbolicity?: number;
+  integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
+  layer?: 'double' | 'doublesym' | 'preactdouble' | 'hyperbolic';
+  norm?: 'batch' | 'tv' | 'none';
+  timePoints?: number[];
+  controlPoints?: number[];
+  timeRegularization?: number;
 }
 
 /** The configuration the flags describe: defaults ← --config file ← flags. */
@@ -54,6 +60,15 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...(flags.boundary === undefined ? {} : { boundary: flags.boundary }),
     ...(flags.width === undefined ? {} : { width: flags.width }),
   };
+  const dynamic = {
+    ...fromFile.modelOptions?.rknet,
+    ...(flags.integrator === undefined ? {} : { integrator: flags.integrator }),
+    ...(flags.layer === undefined ? {} : { layer: flags.layer }),
+    ...(flags.norm === undefined ? {} : { norm: flags.norm }),
+    ...(flags.timePoints === undefined ? {} : { tY: flags.timePoints }),
+    ...(flags.controlPoints === undefined ? {} : { tTheta: flags.controlPoints }),
+  };
+  if (Object.keys(dynamic).length > 0) Object.assign(modelOptions, { rknet: dynamic });
   const augment = {
     ...fromFile.augment,
     ...(flags.crop === undefined ? {} : { crop: flags.crop }),
@@ -82,6 +97,7 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...set('maxSteps', flags.maxSteps),
     ...set('twistFromEpoch', flags.twistFromEpoch),
     ...set('hyperbolicity', flags.hyperbolicity),
+    ...set('timeRegularization', flags.timeRegularization),
     modelOptions,
     augment: augment as TrainConfig['augment'],
   };
@@ -114,6 +130,12 @@ export function registerTrain(program: Command): void {
     .option('--crop <pixels>', 'random-crop padding (0: off)', nonNegativeInt)
     .option('--cutout <pixels>', 'cutout square size (0: off)', nonNegativeInt)
     .option('--hyperbolicity <weight>', 'weight of the hyperbolicity regularizer', Number)
+    .addOption(new Option('--integrator <name>', 'rknet: time integrator').choices(['rk1', 'rk2', 'heun', 'rk4', 'leapfrog']))
+    .addOption(new Option('--layer <name>', 'rknet: layer function').choices(['double', 'doublesym', 'preactdouble', 'hyperbolic']))
+    .addOption(new Option('--norm <name>', 'rknet: normalization').choices(['batch', 'tv', 'none']))
+    .option('--time-points <list>', 'rknet: state time points, e.g. 0,1,2,3,4', numberList)
+    .option('--control-points <list>', 'rknet: control time points (default: the state points)', numberList)
+    .option('--time-regularization <weight>', 'rknet: weight of Σ h‖θ_{k+1} − θ_k‖²', Number)
     .option('--data <path>', 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"')
     .option('--val-split <n>', 'training images held out for validation', nonNegativeInt)
     .option('--seed <n>', 'random seed', nonNegativeInt)

@@ -4,10 +4,11 @@
  * with the twist per stage (switchable in place), and every convolution under one boundary condition.
  * @module
  */
-export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ModelEntry, type ModelInfo } from './registry.js';
+export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo } from './registry.js';
 export { MODEL_OPTION_KEYS, type ModelOptions } from './options.js';
 export { ZooModel, setTwist, twistStages, twistableStages, type StageConv } from './stages.js';
 export { countFlops } from './flops.js';
+export { rknet } from './rknet.js';
 export { BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
 export { PreActBlock, PreActResNet, preactResnet18, preactResnet34, resnet10s, keyFromNotebook } from './preact.js';
 export { HeBlock, HeResNet, resnet20, resnet32, resnet44, resnet56, resnet110, keyFromTrainRef } from './he.js';

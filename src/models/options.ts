@@ -37,11 +37,26 @@ export interface ModelOptions {
   boundary?: Boundary;
   /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
   width?: number;
+  /** RKNet only: the dynamic blocks (see {@link RKNetZooOptions}). */
+  rknet?: RKNetZooOptions;
+}
+
+/** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
+export interface RKNetZooOptions {
+  integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
+  layer?: 'double' | 'doublesym' | 'preactdouble' | 'hyperbolic';
+  norm?: 'batch' | 'tv' | 'none';
+  /** State time points of every block (default [0, 1, 2, 3, 4]). */
+  tY?: number[];
+  /** Control time points (default: tY). */
+  tTheta?: number[];
+  /** Channels of each block (default [16, 32, 64, 64]). */
+  channels?: number[];
 }
 
 /** The keys of {@link ModelOptions}. */
 export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
-  ['numClasses', 'twist', 'twistable', 'twistVariant', 'boundary', 'width'];
+  ['numClasses', 'twist', 'twistable', 'twistVariant', 'boundary', 'width', 'rknet'];
 
 const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
 
@@ -78,6 +93,7 @@ export function stageFlags(op: string, option: string, value: unknown, stages: n
 export function resolveOptions(name: string, options: ModelOptions, rules: OptionRules): ResolvedOptions {
   const op = `models.${name}`;
   check(typeof options === 'object' && options !== null, op, 'options must be an object');
+  check(options.rknet === undefined, op, 'the rknet options apply to the rknet model only');
   const unknown = Object.keys(options).filter((k) => !(MODEL_OPTION_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
     throw new TorchError(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +

@@ -11,14 +11,19 @@ import { pdenetM, pdenetS } from './pdenet.js';
 import { preactResnet18, preactResnet34, resnet10s } from './preact.js';
 import { resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
 import { resnet50Seed003 } from './seed003.js';
-import type { ZooModel } from './stages.js';
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { rknet } from './rknet.js';
+
+/** A model of the zoo: images N×3×H×W in, class scores N×classes out. */
+export type ImageModel = Module & { forward(input: Tensor): Tensor };
 
 /** One entry of the registry. */
 export interface ModelEntry {
   name: string;
   description: string;
   /** The factory (also exported under its own name, e.g. `resnet18`). */
-  create: (options?: ModelOptions) => ZooModel;
+  create: (options?: ModelOptions) => ImageModel;
   /** The input the model is made for, N×3×H×W with N = 1 (used by {@link listModels}). */
   inputShape: Shape;
 }
@@ -47,6 +52,8 @@ const ENTRIES: readonly ModelEntry[] = [
     description: 'ImageNet-style ResNet-50 (torchvision layout), seed-003 Bottleneck: coordinate-mixed depthwise ×4; 224×224' },
   { name: 'pdenet-s', create: pdenetS, inputShape: CIFAR, description: 'PDEBlock net: width 32, 1 PDEBlock per stage, 4 Euler steps each' },
   { name: 'pdenet-m', create: pdenetM, inputShape: CIFAR, description: 'PDEBlock net: width 64, 2 PDEBlocks per stage, 4 Euler steps each' },
+  { name: 'rknet', create: rknet, inputShape: CIFAR,
+    description: 'DynamicBlocks RKNet: RK4 + DoubleSym + TvNorm, channels [16,32,64,64], time points [0..4]' },
 ];
 
 const REGISTRY = new Map(ENTRIES.map((e) => [e.name, e]));
@@ -70,7 +77,7 @@ export function modelEntry(name: string): ModelEntry {
  * `twist` (per stage), `twistable`, `twistVariant`, `boundary`, `width`. Unknown names or bad options throw
  * a TorchError listing the valid ones.
  */
-export function createModel(name: string, options: ModelOptions = {}): ZooModel {
+export function createModel(name: string, options: ModelOptions = {}): ImageModel {
   return modelEntry(name).create(options);
 }
 

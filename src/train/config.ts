@@ -66,7 +66,7 @@ export interface TrainConfig {
 
 export const DEFAULT_CONFIG: TrainConfig = {
   model: 'resnet20',
-  modelOptions: { twist: true },
+  modelOptions: {},
   data: 'synthetic',
   valSplit: 5000,
   epochs: 30,

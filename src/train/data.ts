@@ -1,19 +1,14 @@
 /**
  * The trainer's view of data: a training and a validation stream of batches, read from whatever
- * `--data` names — a CIFAR binary release (folder or .tar.gz), an image folder (folder or .tar.gz),
- * or `synthetic` — with the validation split carved from the training images.
+ * `--data` names — CIFAR by name, a CIFAR binary release, an image folder (folder or .tar.gz), or
+ * `synthetic` — with the validation split carved from the training images.
  * @module
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { TorchError } from '../tensor/errors.js';
 import { type AugmentOptions } from '../data/augment.js';
-import { readCifar } from '../data/cifar.js';
-import { ImageDataset, splitTrainVal } from '../data/dataset.js';
-import { loadImageFolder } from '../data/imagefolder.js';
+import { type ImageDataset, splitTrainVal } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
-import { Rng } from '../data/random.js';
-import { readTarGz } from '../data/tar.js';
+import { loadDataset as loadDatasetFrom } from '../data/sources.js';
+import { syntheticImages } from '../data/synthetic.js';
 import type { Normalization } from '../data/transforms.js';
 import type { TrainConfig } from './config.js';
 import type { Batch } from './evaluate.js';
@@ -58,83 +53,17 @@ export function streamOf(dataset: ImageDataset, options: { seed: number; shuffle
   };
 }
 
-/** Per-channel mean and std of a dataset's images, in [0, 1] units. */
-export function channelStatistics(dataset: ImageDataset): Normalization {
-  const c = dataset.channels;
-  const sum = new Float64Array(c);
-  const sumSq = new Float64Array(c);
-  const images = dataset.images;
-  for (let i = 0; i < images.length; i++) {
-    const v = images[i]! / 255;
-    sum[i % c] += v;
-    sumSq[i % c] += v * v;
-  }
-  const count = images.length / c;
-  const mean = Array.from(sum, (s) => s / count);
-  return { mean, std: Array.from(sumSq, (s, k) => Math.sqrt(Math.max(s / count - mean[k]! ** 2, 1e-12))) };
-}
-
-/**
- * A learnable synthetic dataset of 32×32 RGB images: each class has its own stripe orientation and
- * colour, drawn with random phase, frequency and noise. For tests and smoke runs; never downloaded.
- */
-export function syntheticDataset(n: number, options: { classes?: number; seed?: number; size?: number } = {}): ImageDataset {
-  const { classes = 10, seed = 0, size = 32 } = options;
-  const rng = new Rng(seed, 5);
-  const images = new Uint8Array(n * size * size * 3);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const label = i % classes;
-    labels[i] = label;
-    const angle = (Math.PI * label) / classes;
-    const [cx, cy] = [Math.cos(angle), Math.sin(angle)];
-    const freq = 0.15 + 0.1 * rng.float();
-    const phase = 2 * Math.PI * rng.float();
-    const colour = [(label * 37) % 255, (label * 91) % 255, (label * 53) % 255];
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const wave = 0.5 + 0.5 * Math.sin(2 * Math.PI * freq * (x * cx + y * cy) + phase);
-        for (let ch = 0; ch < 3; ch++) {
-          const v = wave * (80 + colour[ch]! * 0.6) + 40 * (rng.float() - 0.5);
-          images[((i * size + y) * size + x) * 3 + ch] = Math.max(0, Math.min(255, Math.round(v)));
-        }
-      }
-    }
-  }
-  const names = Array.from({ length: classes }, (_, k) => `class${k}`);
-  return new ImageDataset({ images, labels, height: size, width: size, channels: 3, classes: names });
-}
-
-/** True when `path` (a folder or a .tar.gz) holds CIFAR binary batches rather than image folders. */
-async function isCifarBinary(path: string): Promise<boolean> {
-  const binaryName = (name: string) => /(data_batch_\d|test_batch|train|test)\.bin$/.test(name);
-  if (statSync(path).isDirectory()) {
-    const walk = (dir: string, depth: number): boolean => readdirSync(dir).some((name) => {
-      const full = join(dir, name);
-      return binaryName(name) || (depth < 2 && statSync(full).isDirectory() && walk(full, depth + 1));
-    });
-    return walk(path, 0);
-  }
-  return (await readTarGz(path)).some((e) => binaryName(e.name));
-}
-
-/** Reads the dataset `--data` names (its training images). */
+/** Reads the training images `--data` names: a dataset name or path (see data/sources.ts), or "synthetic". */
 export async function loadDataset(source: string, log: (line: string) => void = () => {}): Promise<ImageDataset> {
-  if (source === 'synthetic') return syntheticDataset(2000);
-  if (!existsSync(source)) {
-    throw new TorchError(`no data at ${source}: give a CIFAR binary folder or .tar.gz, an image folder or .tar.gz, ` +
-      'or "synthetic"', 'loadData');
-  }
-  // A folder holding train.tar.gz (as ../shared/datasets/cifar10-jpeg does) means that archive.
-  const path = statSync(source).isDirectory() && existsSync(join(source, 'train.tar.gz')) ? join(source, 'train.tar.gz') : source;
-  if (await isCifarBinary(path)) return readCifar(path, { split: 'train' });
+  if (source === 'synthetic') return syntheticImages({ perClass: 200 });
   let lastShown = 0;
-  return loadImageFolder(path, {
+  return loadDatasetFrom(source, {
     log,
-    onProgress: (done, total) => {
-      if (done === total || done - lastShown >= 10000) {
+    onProgress: (done, total, what) => {
+      if (done === total || done - lastShown >= (what === 'download' ? 20e6 : 10000)) {
         lastShown = done;
-        log(`decoding images: ${done}/${total}`);
+        log(what === 'download' ? `downloading: ${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB`
+          : `decoding images: ${done}/${total}`);
       }
     },
   });
@@ -146,7 +75,7 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
   const valCount = Math.min(config.valSplit, Math.floor(dataset.n / 5));
   const { train, val } = valCount > 0 ? splitTrainVal(dataset, valCount, config.seed)
     : { train: dataset, val: null as ImageDataset | null };
-  const normalization = channelStatistics(train);
+  const normalization = train.channelStats();
   const a = config.augment;
   const augment: AugmentOptions = {
     ...(a.crop > 0 ? { crop: { padding: a.crop, mode: a.cropPadding } } : {}),

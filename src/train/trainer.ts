@@ -30,6 +30,15 @@ import { resolveConfig, type TrainConfig } from './config.js';
 import { WeightAverage } from './ema.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
 import { type DataSplits, loadDataSplits } from './data.js';
+import type { Normalization } from '../data/transforms.js';
+
+/** What a run records about its data (`data.json`), needed to use the model afterwards. */
+export interface RunData {
+  classes: string[];
+  normalization: Normalization;
+  trainSize: number;
+  valSize: number;
+}
 
 /** One line of metrics.jsonl. */
 export interface EpochMetrics {
@@ -209,6 +218,8 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   manualSeed(config.seed);
   const data = options.data ?? await loadDataSplits(config, log);
   const numClasses = data.classes.length;
+  writeJson(join(runDir, 'data.json'), { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
+    valSize: data.val?.size ?? 0 } satisfies RunData);
   const modelOptions = { ...config.modelOptions, numClasses };
   const twistLater = config.twistFromEpoch > 0;
   const model = createModel(config.model, twistLater

@@ -1,0 +1,118 @@
+/**
+ * `pdenet eval`, `pdenet predict`, `pdenet models` and `pdenet bench`: using and measuring models.
+ * @module
+ */
+import { type Command, Option } from 'commander';
+import { splitTrainVal } from '../data/dataset.js';
+import { loadDataset as loadDatasetFrom } from '../data/sources.js';
+import { listModels } from '../models/registry.js';
+import { benchModel } from '../train/bench.js';
+import { loadDataset, streamOf } from '../train/data.js';
+import { evaluate } from '../train/evaluate.js';
+import { loadTrainedModel, predictImages } from '../train/trained.js';
+import { TorchError } from '../tensor/errors.js';
+import { positiveInt, twistFlags } from './options.js';
+
+function percent(v: number): string {
+  return Number.isNaN(v) ? '   –  ' : `${(v * 100).toFixed(2).padStart(6)}%`;
+}
+
+export function registerUse(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
+    .argument('<checkpoint>', 'a run folder, its checkpoints/best.safetensors, or a training checkpoint')
+    .requiredOption('--data <path>', 'the dataset (as for train)')
+    .addOption(new Option('--split <split>', 'val: the run\'s own validation split; test: the dataset\'s test split')
+      .choices(['val', 'test']).default('val'))
+    .option('--no-tta', 'without horizontal-flip test-time augmentation')
+    .option('--json', 'print one JSON object {accuracy, loss, n, perClass}')
+    .action(async (path: string, flags: { data: string; split: 'val' | 'test'; tta: boolean; json?: boolean }) => {
+      const trained = loadTrainedModel(path);
+      const { config, data } = trained;
+      let dataset;
+      if (flags.split === 'val') {
+        const all = await loadDataset(flags.data);
+        dataset = splitTrainVal(all, Math.min(config.valSplit, Math.floor(all.n / 5)), config.seed).val;
+      } else {
+        dataset = await loadDatasetFrom(flags.data, { split: 'test' });
+      }
+      if (dataset.classes.length !== data.classes.length) {
+        throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
+      }
+      const stream = streamOf(dataset, { seed: 0, shuffle: false, dropLast: false, augment: null,
+        normalization: data.normalization });
+      const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, { tta: flags.tta });
+      await stream.close();
+      if (flags.json) {
+        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n,
+          perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])) }));
+        return;
+      }
+      console.log(`${config.model} on ${result.n} ${flags.split} images: accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
+      const width = Math.max(...data.classes.map((c) => c.length));
+      console.log(`\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`);
+      data.classes.forEach((c, k) => console.log(`${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
+        result.confusion[k]!.map((v) => String(v).padStart(5)).join('')));
+    });
+
+  program
+    .command('predict')
+    .description('classify images with a trained model')
+    .argument('<checkpoint>', 'a run folder or a weights file')
+    .argument('<images...>', 'JPEG or PNG files')
+    .option('--json', 'print JSON')
+    .action(async (path: string, images: string[], flags: { json?: boolean }) => {
+      const predictions = await predictImages(loadTrainedModel(path), images);
+      if (flags.json) {
+        console.log(JSON.stringify(predictions));
+        return;
+      }
+      for (const p of predictions) {
+        console.log(`${p.file}: ${p.label} (${(p.probability * 100).toFixed(1)}%)  ` +
+          p.top.slice(1, 3).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', '));
+      }
+    });
+
+  program
+    .command('models')
+    .description('list the models: name, parameters, FLOPs at 32×32 (ImageNet-style at 224×224)')
+    .option('--json', 'print JSON')
+    .option('--no-flops', 'skip the FLOP count (a forward pass per model)')
+    .action((flags: { json?: boolean; flops: boolean }) => {
+      const models = listModels({ flops: flags.flops });
+      if (flags.json) {
+        console.log(JSON.stringify(models));
+        return;
+      }
+      const width = Math.max(...models.map((m) => m.name.length));
+      console.log(`${'model'.padEnd(width)}  ${'params'.padStart(11)}  ${'GFLOPs'.padStart(7)}  description`);
+      for (const m of models) {
+        const flops = typeof m.flops === 'number' ? (m.flops / 1e9).toFixed(3) : '–';
+        console.log(`${m.name.padEnd(width)}  ${m.params.toLocaleString('en-US').padStart(11)}  ${flops.padStart(7)}  ${m.description}`);
+      }
+    });
+
+  program
+    .command('bench')
+    .description('training and inference images/s on random data (as ../shared/reference/pytorch_twist.py)')
+    .requiredOption('--model <name>', 'model from `pdenet models`')
+    .option('--twist [flags]', 'twist on (or per stage: 1,1,1,0)', twistFlags)
+    .option('--width <n>', 'channels of the first stage', positiveInt)
+    .option('--batch-size <n>', 'images per step', positiveInt, 128)
+    .option('--steps <n>', 'timed steps', positiveInt, 10)
+    .addOption(new Option('--precision <p>', 'fp32 or bf16').choices(['fp32', 'bf16']).default('fp32'))
+    .option('--json', 'print one JSON object {trainImagesPerSec, inferImagesPerSec, threads}')
+    .action((flags: { model: string; twist?: boolean | boolean[]; width?: number; batchSize: number; steps: number;
+        precision: 'fp32' | 'bf16'; json?: boolean }) => {
+      const r = benchModel({ model: flags.model, batchSize: flags.batchSize, steps: flags.steps, precision: flags.precision,
+        modelOptions: { twist: flags.twist ?? false, ...(flags.width ? { width: flags.width } : {}) } });
+      if (flags.json) {
+        console.log(JSON.stringify({ trainImagesPerSec: r.trainImagesPerSec, inferImagesPerSec: r.inferImagesPerSec,
+          threads: r.threads }));
+        return;
+      }
+      console.log(`${r.model} twist=${JSON.stringify(flags.twist ?? false)} batch=${r.batchSize} threads=${r.threads}: ` +
+        `train ${r.trainImagesPerSec.toFixed(1)} img/s, inference ${r.inferImagesPerSec.toFixed(1)} img/s`);
+    });
+}
