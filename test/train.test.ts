@@ -116,6 +116,18 @@ describe('trainer', () => {
     }
   });
 
+  it('trains an RKNet with checkpointed steps and box constraints', async () => {
+    const result = await train({ ...base, runName: 'rknet', model: 'rknet', epochs: 1, lr: 0.05, checkpointing: true, clip: 0.2,
+      modelOptions: { width: 4, rknet: { integrator: 'rk4', layer: 'doublesym', norm: 'tv', tY: [0, 1, 2] } } }, { data: splits() });
+    assert.ok(result.metrics[0]!.trainLoss < Math.log(10), 'the loss fell below chance level');
+    const weights = loadSafetensors(join(result.runDir, 'checkpoints/last.safetensors')).tensors;
+    for (const [k, t] of weights) {
+      if (/conv.*weight|fc\.weight|opening\.0\.weight|connections\.\d\.0\.weight/.test(k)) {
+        assert.ok(t.abs().max().item() <= 0.2 + 1e-7, `${k} within the box`);
+      }
+    }
+  });
+
   it('validates settings with one clear message', () => {
     assert.throws(() => resolveConfig({ epochs: 0 }), /epochs must be a positive integer, got 0/);
     assert.throws(() => resolveConfig({ schedule: 'linear' as never }), /schedule must be one of/);

@@ -46,6 +46,8 @@ interface TrainFlags {
   timePoints?: number[];
   controlPoints?: number[];
   timeRegularization?: number;
+  clip?: number;
+  checkpointing?: boolean;
 }
 
 /** The configuration the flags describe: defaults ← --config file ← flags. */
@@ -98,6 +100,8 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...set('twistFromEpoch', flags.twistFromEpoch),
     ...set('hyperbolicity', flags.hyperbolicity),
     ...set('timeRegularization', flags.timeRegularization),
+    ...set('clip', flags.clip),
+    ...set('checkpointing', flags.checkpointing),
     modelOptions,
     augment: augment as TrainConfig['augment'],
   };
@@ -136,6 +140,8 @@ export function registerTrain(program: Command): void {
     .option('--time-points <list>', 'rknet: state time points, e.g. 0,1,2,3,4', numberList)
     .option('--control-points <list>', 'rknet: control time points (default: the state points)', numberList)
     .option('--time-regularization <weight>', 'rknet: weight of Σ h‖θ_{k+1} − θ_k‖²', Number)
+    .option('--clip <bound>', 'clamp conv and linear weights into [−bound, bound] after each step', positiveNumber)
+    .option('--checkpointing', 'rknet: recompute each block in the backward pass (less memory, more time)')
     .option('--data <path>', 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"')
     .option('--val-split <n>', 'training images held out for validation', nonNegativeInt)
     .option('--seed <n>', 'random seed', nonNegativeInt)

@@ -56,6 +56,10 @@ export interface TrainConfig {
   hyperbolicity: number;
   /** Weight of the time regularization of dynamic blocks (0: off). */
   timeRegularization: number;
+  /** Clamp convolution and linear weights into [−clip, clip] after each step (0: off; DynamicBlocks' box constraints). */
+  clip: number;
+  /** Recompute each segment's interior in the backward pass to save memory (models with `segments()`: rknet). */
+  checkpointing: boolean;
   /** Evaluate every this many epochs (and always after the last). */
   evalEvery: number;
   runName: string;
@@ -89,6 +93,8 @@ export const DEFAULT_CONFIG: TrainConfig = {
   twistFromEpoch: 0,
   hyperbolicity: 0,
   timeRegularization: 0,
+  clip: 0,
+  checkpointing: false,
   evalEvery: 1,
   runName: '',
   runsDir: 'runs',
@@ -143,6 +149,8 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   inRange(config.ema, 'ema', 0, 0.999999);
   inRange(config.hyperbolicity, 'hyperbolicity', 0, 1e6);
   inRange(config.timeRegularization, 'timeRegularization', 0, 1e6);
+  inRange(config.clip, 'clip', 0, 1e6);
+  if (typeof config.checkpointing !== 'boolean') fail(`checkpointing must be true or false, got ${JSON.stringify(config.checkpointing)}`);
   oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw'] as const);
   oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
   oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);

@@ -23,6 +23,8 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { CosineAnnealingLR, MultiStepLR, OneCycleLR, RiseAndDecayLR, type Schedule, Scheduler, StepLR } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
+import { checkpointedStep } from '../nn/checkpoint.js';
+import { clipParameters } from '../dynamics/constraints.js';
 import { createModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
 import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
@@ -108,6 +110,24 @@ export interface StepContext {
 /** One optimizer step on one batch; returns the loss and the number of correct predictions. */
 export function trainStep(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
   const { model, optimizer, config } = ctx;
+  const segmented = model as Module & { segments?: () => ((x: Tensor) => Tensor)[] };
+  if (config.checkpointing) {
+    check(typeof segmented.segments === 'function', 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
+    check(config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0, 'train',
+      'checkpointing runs fp32 without regularizers');
+    return tidy(() => {
+      let correct = 0;
+      const { loss } = checkpointedStep(model, segmented.segments!(), batch.x, (logits) => {
+        correct = logits.argmax(1).eq(batch.y).sum().item();
+        return F.crossEntropy(logits, batch.y, { labelSmoothing: config.labelSmoothing });
+      });
+      if (!Number.isFinite(loss)) return { loss, correct: 0 };
+      optimizer.step();
+      optimizer.zeroGrad();
+      if (config.clip > 0) clipParameters(model, { conv: [-config.clip, config.clip], linear: [-config.clip, config.clip] });
+      return { loss, correct };
+    });
+  }
   return tidy(() => {
     const forward = () => model.forward(batch.x as never) as Tensor;
     const logits = (config.precision === 'bf16' ? autocast(forward) : forward()).float();
@@ -122,6 +142,7 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
     loss.backward();
     optimizer.step();
     optimizer.zeroGrad();
+    if (config.clip > 0) clipParameters(model, { conv: [-config.clip, config.clip], linear: [-config.clip, config.clip] });
     return { loss: value, correct: logits.argmax(1).eq(batch.y).sum().item() };
   });
 }
