@@ -3,7 +3,9 @@
 //      or a stop with the exact command to run;
 //   2. npm packages: installed when node_modules is missing or older than package.json;
 //   3. the native addon: built when its sources or libtorch changed (build-native.mjs);
-//   4. TypeScript: compiled to dist/.
+//   4. TypeScript: compiled to dist/;
+//   5. with --test: Debian's Chromium and a font, for the test that renders a run report (root only;
+//      otherwise that test says what to install).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,19 +22,39 @@ function run(command, args, options = {}) {
   }
 }
 
+let aptUpdated = false;
+
+function aptInstall(packages) {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) run('apt-get', ['update', '-q'], { env });
+  aptUpdated = true;
+  run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env });
+}
+
+const canApt = () => process.getuid?.() === 0 && existsSync('/usr/bin/apt-get');
+
+function ensureTestTools() {
+  const missing = [];
+  if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
+  if (!existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf')) missing.push('fonts-dejavu-core');
+  if (missing.length === 0) return;
+  if (!canApt()) {
+    console.error(`pdenet: the report test needs ${missing.join(' and ')}: sudo apt-get install -y ${missing.join(' ')}`);
+    return;
+  }
+  console.error(`pdenet: installing ${missing.join(', ')} for the tests …`);
+  aptInstall(missing);
+}
+
 function ensureLibtorch() {
   const found = findLibtorch();
   if (found) return found;
-  const isRoot = process.getuid?.() === 0;
-  const hasApt = existsSync('/usr/bin/apt-get');
-  if (!isRoot || !hasApt) {
+  if (!canApt()) {
     throw new Error('libtorch is not installed. Run:\n    sudo apt-get update && sudo apt-get install -y libtorch-dev\n' +
       'or set LIBTORCH=/path/to/libtorch (an unpacked official download), then run this again.');
   }
   console.error('pdenet: installing libtorch-dev with apt-get …');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  run('apt-get', ['update', '-q'], { env });
-  run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev'], { env });
+  aptInstall(['libtorch-dev']);
   const installed = findLibtorch();
   if (!installed) throw new Error('apt-get installed libtorch-dev, but libtorch is still not found');
   return installed;
@@ -56,6 +78,7 @@ try {
   ensureNodeModules();
   buildNative();
   compileTypeScript();
+  if (process.argv.includes('--test')) ensureTestTools();
   console.error(`pdenet: ready (${describe(lt)})`);
 } catch (e) {
   console.error(`pdenet bootstrap: ${e.message}`);

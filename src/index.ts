@@ -14,3 +14,4 @@ export * as dynamics from './dynamics/index.js';
 export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as models from './models/index.js';
+export * as viz from './viz/index.js';

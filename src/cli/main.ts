@@ -9,6 +9,7 @@ import { runSmoke } from '../train/smoke.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { registerTrain } from './train.js';
 import { registerUse } from './use.js';
+import { registerSee } from './see.js';
 
 const program = new Command()
   .name('pdenet')
@@ -44,6 +45,7 @@ program
 
 registerTrain(program);
 registerUse(program);
+registerSee(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,9 +1,16 @@
 /**
- * What the command line writes beside a run after each epoch and at the end: curves and the HTML report.
+ * What the command line writes beside a run after each epoch (the curves) and at the end (the report).
  * @module
  */
+import { join } from 'node:path';
 import type { EpochMetrics } from '../train/trainer.js';
+import { plotCurves } from '../viz/charts.js';
+import { writeRunReport } from '../viz/report.js';
 
-export async function afterEpoch(_runDir: string, _metrics: EpochMetrics[]): Promise<void> {}
+export async function afterEpoch(runDir: string, metrics: EpochMetrics[]): Promise<void> {
+  await plotCurves(metrics, join(runDir, 'curves.png'), { title: runDir });
+}
 
-export async function afterRun(_runDir: string): Promise<void> {}
+export async function afterRun(runDir: string): Promise<void> {
+  await writeRunReport(runDir);
+}
