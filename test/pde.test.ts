@@ -202,6 +202,19 @@ describe('TwistConv2d', () => {
     }
   });
 
+  it('learns strain with the seeds\' rotation of Kx, and dilation and rotation with the conformal one', () => {
+    // With Kx = ∂x (central), the transport term is v·∇u: strain gives v = (x, −y), conformal v = (x, y).
+    const u = bump(16, 9, 6, 2.5).float();
+    const interior = (t: Tensor) => t.narrow(2, 2, 12).narrow(3, 2, 12);
+    for (const [field, sign] of [['strain', -1], ['conformal', 1]] as const) {
+      const conv = new TwistConv2d(1, 1, { field, convention: 'centered' });
+      noGrad(() => { conv.weight.zero_(); conv.kx.copy_(stencilKernel('dx')); });
+      const { x, y } = coordinates(16, 16);
+      const expected = x.mul(applyStencil(u, 'dx')).add(y.mul(applyStencil(u, 'dy')).mul(sign));
+      assertClose(interior(conv.forward(u)), interior(expected), { atol: 1e-6, message: field });
+    }
+  });
+
   it('responds to a constant image only through K (first-order terms vanish away from the border)', () => {
     const conv = new TwistConv2d(2, 3, { twistInitStd: 1 });
     const plain = F.conv2d(ones([1, 2, 8, 8]), conv.weight, null, { padding: 1 });

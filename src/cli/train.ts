@@ -15,6 +15,7 @@ interface TrainFlags {
   model?: string;
   twist?: boolean | boolean[];
   twistVariant?: 'point' | 'mirror';
+  twistField?: 'strain' | 'conformal';
   twistFromEpoch?: number;
   boundary?: 'zeros' | 'reflect' | 'replicate' | 'circular';
   width?: number;
@@ -59,6 +60,7 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...fromFile.modelOptions,
     ...(flags.twist === undefined ? {} : { twist: flags.twist }),
     ...(flags.twistVariant === undefined ? {} : { twistVariant: flags.twistVariant }),
+    ...(flags.twistField === undefined ? {} : { twistField: flags.twistField }),
     ...(flags.boundary === undefined ? {} : { boundary: flags.boundary }),
     ...(flags.width === undefined ? {} : { width: flags.width }),
   };
@@ -115,6 +117,7 @@ export function registerTrain(program: Command): void {
     .option('--model <name>', 'model from `pdenet models`')
     .option('--twist <flags>', 'twist on/off, or per stage: 1,1,1,0', twistFlags)
     .addOption(new Option('--twist-variant <v>', 'how Kx is antisymmetrized').choices(['point', 'mirror']))
+    .addOption(new Option('--twist-field <f>', 'strain (the seeds\' Ky) or conformal (rotation and dilation)').choices(['strain', 'conformal']))
     .option('--twist-from-epoch <n>', 'train plain until this epoch, then switch the twist on', nonNegativeInt)
     .addOption(new Option('--boundary <bc>', 'boundary condition of every convolution').choices(['zeros', 'reflect', 'replicate', 'circular']))
     .option('--width <n>', 'channels of the first stage', positiveInt)

@@ -67,7 +67,7 @@ export class HeResNet extends ZooModel {
     for (let i = 0; i < 3; i++) {
       this.beginStage();
       const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, record: (conv) => this.inStage(conv) };
+        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
       const planes = width * 2 ** i;
       for (let j = 0; j < blocksPerStage; j++) {
         this.layers.append(new HeBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));

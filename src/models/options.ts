@@ -7,7 +7,7 @@
  */
 import { check, TorchError } from '../tensor/errors.js';
 import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
-import type { TwistVariant } from '../pde/twist.js';
+import type { TwistField, TwistVariant } from '../pde/twist.js';
 
 /** Options of {@link createModel} and of every factory function of the zoo. */
 export interface ModelOptions {
@@ -33,6 +33,11 @@ export interface ModelOptions {
    * for Bottleneck models. Ignored by `resnet50-seed003`, whose twist is a coordinate mix.
    */
   twistVariant?: TwistVariant;
+  /**
+   * Which vector fields the twist can learn (see `TwistField` in src/pde/twist.ts): `strain` (default, the
+   * seeds' code) or `conformal` (rotation and dilation).
+   */
+  twistField?: TwistField;
   /** The boundary condition of every convolution (default "zeros", i.e. the usual zero padding). */
   boundary?: Boundary;
   /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
@@ -56,7 +61,7 @@ export interface RKNetZooOptions {
 
 /** The keys of {@link ModelOptions}. */
 export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
-  ['numClasses', 'twist', 'twistable', 'twistVariant', 'boundary', 'width', 'rknet'];
+  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'boundary', 'width', 'rknet'];
 
 const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
 
@@ -66,6 +71,7 @@ export interface ResolvedOptions {
   twist: boolean[];
   twistable: boolean[];
   twistVariant: TwistVariant;
+  twistField: TwistField;
   boundary: Boundary;
   width: number;
 }
@@ -122,5 +128,7 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
     twistFlags.forEach((on, i) => check(!on || twistable[i], op,
       `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
   }
-  return { numClasses, twist: twistFlags, twistable, twistVariant, boundary, width };
+  const twistField = options.twistField ?? 'strain';
+  check(twistField === 'strain' || twistField === 'conformal', op, `twistField must be strain or conformal, got ${JSON.stringify(twistField)}`);
+  return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, boundary, width };
 }

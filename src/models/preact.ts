@@ -74,7 +74,7 @@ export class PreActResNet extends ZooModel {
     numBlocks.forEach((n, i) => {
       this.beginStage();
       const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, record: (conv) => this.inStage(conv) };
+        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
       const planes = width * 2 ** i;
       for (let j = 0; j < n; j++) {
         this.layers.append(new PreActBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));

@@ -22,7 +22,7 @@ import { Linear } from '../nn/linear.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
-import type { TwistConv2d, TwistVariant } from '../pde/twist.js';
+import type { TwistConv2d, TwistField, TwistVariant } from '../pde/twist.js';
 import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { conv3x3, ZooModel } from './stages.js';
 
@@ -32,6 +32,7 @@ export interface BlockContext {
   twistable: boolean;
   twist: boolean;
   variant: TwistVariant;
+  field?: TwistField;
   /** Called with every 3×3 convolution of the residual path, so the model can list it in its stage. */
   record: <C extends TwistConv2d | Conv2d>(conv: C) => C;
 }
@@ -134,7 +135,7 @@ export class CifarResNet extends ZooModel {
     this.layers = numBlocks.map((n, i) => {
       this.beginStage();
       const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, record: (conv) => this.inStage(conv) };
+        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
       const planes = width * 2 ** i;
       const layer = new Sequential();
       for (let j = 0; j < n; j++) {

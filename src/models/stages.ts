@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Module } from '../nn/module.js';
 import type { Boundary } from '../pde/boundary.js';
-import { CoordMixConv2d, TwistConv2d, type TwistVariant } from '../pde/twist.js';
+import { CoordMixConv2d, TwistConv2d, type TwistField, type TwistVariant } from '../pde/twist.js';
 import { stageFlags } from './options.js';
 
 /** A convolution of a stage: twistable (TwistConv2d, CoordMixConv2d) or plain (Conv2d). */
@@ -50,6 +50,8 @@ export interface Conv3x3Options {
   twistable: boolean;
   twist: boolean;
   variant: TwistVariant;
+  /** Which rotation gives Ky (see TwistField). */
+  field?: TwistField;
 }
 
 /**
@@ -59,9 +61,9 @@ export interface Conv3x3Options {
  * the same function of `weight`.
  */
 export function conv3x3(inChannels: number, outChannels: number, options: Conv3x3Options): TwistConv2d | Conv2d {
-  const { stride = 1, boundary, twistable, twist, variant } = options;
+  const { stride = 1, boundary, twistable, twist, variant, field } = options;
   return twistable
-    ? new TwistConv2d(inChannels, outChannels, { stride, boundary, twist, variant })
+    ? new TwistConv2d(inChannels, outChannels, { stride, boundary, twist, variant, field })
     : new Conv2d(inChannels, outChannels, 3, { stride, padding: 1, bias: false, paddingMode: boundary });
 }
 

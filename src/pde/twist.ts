@@ -24,10 +24,22 @@ import { type CoordinateConvention, coordinates, polynomialFeatures } from './co
  *   BasicBlock (`weight.flip(2).flip(3)`);
  * - `mirror`: antisymmetric under the mirror x → −x only, Kx ← (Kx − flip_x(Kx)) / 2 — the variant used
  *   in the notebook's Bottleneck (`weight.flip(3)`).
- * In both, Ky is Kx rotated by 90°: Ky = flip_y(Kxᵀ) (`transpose(2, 3).flip(2)`), so (Kx, Ky) act as
- * the two components of one vector field.
+ * In both, Ky is Kx rotated by 90° (see {@link TwistField} for which way), so (Kx, Ky) act as the two
+ * components of one vector field.
  */
 export type TwistVariant = 'point' | 'mirror';
+
+/**
+ * Which 90° rotation makes Ky from Kx, and so which vector fields the twist can learn. Write the
+ * first-order part of Kx as a∂x + b∂y; the twist's transport term x·(Kx⋆u) + y·(Ky⋆u) is then v·∇u with
+ * v = M·(x, y):
+ * - `strain` (the seeds' code, `transpose(2, 3).flip(2)`, ∂x ↦ −∂y, ∂y ↦ ∂x): M = [[a, b], [b, −a]],
+ *   symmetric and traceless — shear and strain only, neither rotation nor dilation;
+ * - `conformal` (`transpose(2, 3).flip(3)`, ∂x ↦ ∂y, ∂y ↦ −∂x): M = [[a, −b], [b, a]] = a·I + b·J —
+ *   dilation and rotation, the motions the seed README motivates the twist with.
+ * (x along columns, y along rows; see test/pde.test.ts.)
+ */
+export type TwistField = 'strain' | 'conformal';
 
 /** Options of {@link TwistConv2d}. */
 export interface TwistConvOptions {
@@ -39,6 +51,8 @@ export interface TwistConvOptions {
   /** Twist on (default true); switchable at any time with `twist`, the parameters stay. */
   twist?: boolean;
   variant?: TwistVariant;
+  /** Which rotation gives Ky (default "strain", as the seeds' code). */
+  field?: TwistField;
   convention?: CoordinateConvention;
   /** Standard deviation of the initial Kx (default 0.01, as the reference; 0 starts as a plain conv). */
   twistInitStd?: number;
@@ -61,13 +75,14 @@ export class TwistConv2d extends Module {
   readonly groups: number;
   readonly boundary: Boundary;
   readonly variant: TwistVariant;
+  readonly field: TwistField;
   readonly convention: CoordinateConvention;
   /** Whether the variable-coefficient terms are applied. */
   twist: boolean;
 
   constructor(readonly inChannels: number, readonly outChannels: number, options: TwistConvOptions = {}) {
     super();
-    const { stride = 1, groups = 1, bias = false, boundary = 'zeros', twist = true, variant = 'point',
+    const { stride = 1, groups = 1, bias = false, boundary = 'zeros', twist = true, variant = 'point', field = 'strain',
       convention = 'centered', twistInitStd = 0.01 } = options;
     check(inChannels % groups === 0 && outChannels % groups === 0, 'TwistConv2d',
       `channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
@@ -76,6 +91,8 @@ export class TwistConv2d extends Module {
     this.groups = groups;
     this.boundary = boundary;
     this.variant = variant;
+    check(field === 'strain' || field === 'conformal', 'TwistConv2d', `field must be strain or conformal, got ${field}`);
+    this.field = field;
     this.convention = convention;
     this.twist = twist;
     this.weight = this.registerParameter('weight', empty([outChannels, inChannels / groups, 3, 3]));
@@ -86,12 +103,12 @@ export class TwistConv2d extends Module {
       : zeros([outChannels, inChannels / groups, 3, 3]));
   }
 
-  /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation. */
+  /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation per `field`. */
   twistKernels(): { kx: Tensor; ky: Tensor } {
     return tidy(() => {
       const mirrored = this.variant === 'point' ? this.kx.flip([2, 3]) : this.kx.flip(3);
       const kx = this.kx.sub(mirrored).div(2);
-      return { kx, ky: kx.transpose(2, 3).flip(2) };
+      return { kx, ky: kx.transpose(2, 3).flip(this.field === 'strain' ? 2 : 3) };
     });
   }
 
@@ -122,6 +139,7 @@ export class TwistConv2d extends Module {
   protected override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, stride=${this.stride}` +
       `${this.groups !== 1 ? `, groups=${this.groups}` : ''}, twist=${this.twist}, variant=${this.variant}` +
+      `${this.field !== 'strain' ? `, field=${this.field}` : ''}` +
       `${this.boundary !== 'zeros' ? `, boundary=${this.boundary}` : ''}`;
   }
 }
