@@ -76,7 +76,7 @@ describe('model zoo registry', () => {
       ['resnet20', { twistVariant: 'rotate' as never }, 'point, mirror'],
       ['resnet20', { width: 0 }, 'width'],
       ['pdenet-s', { width: 6 }, 'divisible by 4'],
-      ['resnet20', { depth: 3 } as never, 'numClasses, twist, twistable, twistVariant, boundary, width'],
+      ['resnet20', { depth: 3 } as never, 'numClasses, twist, twistable, twistVariant, twistField, boundary, width, rknet'],
       ['resnet20', { twist: true, twistable: false }, 'twistable'],
       ['pdenet-s', { twistable: false }, 'twistable'],
     ];
