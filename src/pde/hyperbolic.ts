@@ -200,6 +200,24 @@ export function selfAdjointPart(weight: Tensor, groups = 1): Tensor {
   });
 }
 
+/** A learned 3×3 operator of a model: Conv2d 3×3 weights, TwistConv2d's K, SymmetricLayer weights. */
+export interface Operator3x3 {
+  /** The module's dotted name. */
+  name: string;
+  module: Module;
+  weight: Tensor;
+  groups: number;
+}
+
+/** Every learned 3×3 operator of `model`, in module order. */
+export function* operators3x3(model: Module): Generator<Operator3x3> {
+  for (const [name, m] of model.namedModules()) {
+    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3) yield { name, module: m, weight: m.weight, groups: m.groups };
+    else if (m instanceof TwistConv2d) yield { name, module: m, weight: m.weight, groups: m.groups };
+    else if (m instanceof SymmetricLayer) yield { name, module: m, weight: m.weight, groups: 1 };
+  }
+}
+
 /**
  * The hyperbolicity regularizer: R = Σ_layers ‖(K + K*)/2‖²_F, summed over every square or depthwise 3×3
  * operator of `model` (Conv2d weights, TwistConv2d's K, SymmetricLayer weights). Added to the loss with a
@@ -209,13 +227,7 @@ export function selfAdjointPart(weight: Tensor, groups = 1): Tensor {
 export function hyperbolicityPenalty(model: Module): Tensor {
   return tidy(() => {
     let total: Tensor = zeros([]);
-    for (const m of model.modules()) {
-      let weight: Tensor | null = null;
-      let groups = 1;
-      if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3) [weight, groups] = [m.weight, m.groups];
-      else if (m instanceof TwistConv2d) [weight, groups] = [m.weight, m.groups];
-      else if (m instanceof SymmetricLayer) weight = m.weight;
-      if (weight === null) continue;
+    for (const { weight, groups } of operators3x3(model)) {
       const [out, inPerGroup] = weight.shape as [number, number];
       const square = (groups === 1 && out === inPerGroup) || (inPerGroup === 1 && groups === out);
       if (square) total = total.add(selfAdjointPart(weight, groups).square().sum());

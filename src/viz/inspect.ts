@@ -22,7 +22,7 @@ import { ModuleList, Sequential } from '../nn/container.js';
 import { Module } from '../nn/module.js';
 import { loadSafetensors } from '../io/safetensors.js';
 import { coordinates } from '../pde/coords.js';
-import { HamiltonianBlock, LeapfrogBlock, selfAdjointPart, SymmetricLayer } from '../pde/hyperbolic.js';
+import { HamiltonianBlock, LeapfrogBlock, operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
 import { PDEBlock } from '../pde/blocks.js';
 import { CoordMixConv2d, TwistConv2d } from '../pde/twist.js';
 import { createModel, modelEntry, modelNames } from '../models/registry.js';
@@ -407,14 +407,7 @@ function selfAdjoint(weight: Tensor, groups: number): Tensor | null {
 /** The statistics of every 3×3 operator of the model (Conv2d 3×3, TwistConv2d's K, SymmetricLayer). */
 export function operatorStatistics(model: Module): OperatorStat[] {
   const stats: OperatorStat[] = [];
-  for (const [name, m] of model.namedModules()) {
-    let weight: Tensor | null = null;
-    let groups = 1;
-    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3) [weight, groups] = [m.weight, m.groups];
-    else if (m instanceof TwistConv2d) [weight, groups] = [m.weight, m.groups];
-    else if (m instanceof SymmetricLayer) weight = m.weight;
-    if (weight === null) continue;
-    const w = weight;
+  for (const { name, module: m, weight: w, groups } of operators3x3(model)) {
     const stat = noGrad(() => tidy(() => {
       const k = w.detach().to('float64');
       const norm = k.norm().item();
