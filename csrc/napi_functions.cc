@@ -5,7 +5,11 @@
 #include "napi_values.h"
 #include "torch_api.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
+#include <thread>
 
 namespace pdenet::js {
 
@@ -18,7 +22,7 @@ Napi::Value arg(const Napi::CallbackInfo& info, size_t i) {
 bool flag(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Value v = arg(info, i);
   if (v.IsUndefined()) return false;
-  if (!v.IsBoolean()) throw ArgumentError(std::string(name) + " must be a boolean");
+  if (!v.IsBoolean()) throw ArgumentError(std::string(name) + " must be a boolean, got " + describe(v));
   return v.As<Napi::Boolean>().Value();
 }
 
@@ -92,36 +96,55 @@ Napi::Value callInPlace(const Napi::CallbackInfo& info) {
 Napi::Value fromBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, "fromBytes", [&] {
+    // The shape and dtype first: converting them may run JavaScript (a getter) that detaches the data.
+    std::vector<int64_t> shape = to_int64_list(arg(info, 1), "the shape");
+    for (int64_t d : shape) {
+      if (d < 0) throw ArgumentError("the shape may not hold negative sizes");
+    }
+    at::ScalarType dtype = to_dtype(arg(info, 2));
     Napi::Value bytes = arg(info, 0);
-    const void* data = nullptr;
+    void* data = nullptr;
     size_t nbytes = 0;
     if (bytes.IsTypedArray()) {
-      auto a = bytes.As<Napi::TypedArray>();
-      data = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-      nbytes = a.ByteLength();
+      // napi_get_typedarray_info also reads arrays over a SharedArrayBuffer, which Napi::ArrayBuffer cannot.
+      napi_typedarray_type type;
+      size_t length = 0;
+      if (napi_get_typedarray_info(env, bytes, &type, &length, &data, nullptr, nullptr) != napi_ok) {
+        throw ArgumentError("the data could not be read");
+      }
+      nbytes = bytes.As<Napi::TypedArray>().ByteLength();
     } else if (bytes.IsArrayBuffer()) {
       auto a = bytes.As<Napi::ArrayBuffer>();
       data = a.Data();
       nbytes = a.ByteLength();
     } else {
-      throw ArgumentError("the data must be a TypedArray or an ArrayBuffer");
+      throw ArgumentError("the data must be a TypedArray or an ArrayBuffer, got " + describe(bytes));
     }
-    std::vector<int64_t> shape = to_int64_list(arg(info, 1), "the shape");
-    for (int64_t d : shape) {
-      if (d < 0) throw ArgumentError("the shape may not hold negative sizes");
-    }
-    Napi::Value t = wrap_tensor(env, tensor_from_bytes(data, nbytes, shape, to_dtype(arg(info, 2))));
+    Napi::Value t = wrap_tensor(env, tensor_from_bytes(data, nbytes, shape, dtype));
     report_external_memory(env);
     return t;
   });
 }
 
 Napi::Value toBytes(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), "toBytes", [&] {
+  Napi::Env env = info.Env();
+  return guard(env, "toBytes", [&] {
     const at::Tensor& t = unwrap_tensor(arg(info, 0), "the tensor");
-    Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), t.numel() * t.element_size());
-    tensor_to_bytes(t, out.Data());
-    return static_cast<Napi::Value>(out);
+    const size_t nbytes = t.numel() * t.element_size();
+    if (nbytes == 0) return static_cast<Napi::Value>(Napi::ArrayBuffer::New(env, 0));
+    // The buffer is allocated here, not by V8: V8 ends the process when it cannot allocate one.
+    void* data = std::malloc(nbytes);
+    if (data == nullptr) {
+      throw ArgumentError("cannot allocate the " + std::to_string(nbytes) + " bytes the tensor's elements need");
+    }
+    try {
+      tensor_to_bytes(t, data);
+      return static_cast<Napi::Value>(
+          Napi::ArrayBuffer::New(env, data, nbytes, [](Napi::Env, void* p) { std::free(p); }));
+    } catch (...) {
+      std::free(data);
+      throw;
+    }
   });
 }
 
@@ -204,7 +227,20 @@ Napi::Value setGrad(const Napi::CallbackInfo& info) {
   return guard(info.Env(), "setGrad", [&] {
     at::Tensor t = unwrap_tensor(arg(info, 0), "the tensor");
     Napi::Value g = arg(info, 1);
-    t.mutable_grad() = (g.IsNull() || g.IsUndefined()) ? at::Tensor() : unwrap_tensor(g, "the gradient");
+    if (g.IsNull() || g.IsUndefined()) {
+      t.mutable_grad() = at::Tensor();
+      return info.Env().Undefined();
+    }
+    const at::Tensor& grad = unwrap_tensor(g, "the gradient");
+    // As PyTorch's `tensor.grad = g`: a gradient of another shape, dtype or device would surface later,
+    // far from its cause (or broadcast silently in an optimizer).
+    if (grad.sizes() != t.sizes() || grad.scalar_type() != t.scalar_type() || grad.device() != t.device()) {
+      std::ostringstream msg;
+      msg << "the gradient must match the tensor (" << t.sizes() << ", " << t.scalar_type() << ", " << t.device()
+          << "), got " << grad.sizes() << ", " << grad.scalar_type() << ", " << grad.device();
+      throw ArgumentError(msg.str());
+    }
+    t.mutable_grad() = grad;
     return info.Env().Undefined();
   });
 }
@@ -261,7 +297,15 @@ Napi::Value numThreads(const Napi::CallbackInfo& info) {
 
 Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   return guard(info.Env(), "setNumThreads", [&] {
-    set_num_threads(static_cast<int>(to_int64(arg(info, 0), "the number of threads")));
+    // More threads than this cannot help, and creating them can take minutes or end the process
+    // (OpenMP exits when the system refuses a thread).
+    const int64_t most = std::max<int64_t>(256, 4 * static_cast<int64_t>(std::thread::hardware_concurrency()));
+    const int64_t n = to_int64(arg(info, 0), "the number of threads");
+    if (n < 1 || n > most) {
+      throw ArgumentError("the number of threads must be between 1 and " + std::to_string(most) + ", got " +
+                          std::to_string(n));
+    }
+    set_num_threads(static_cast<int>(n));
     return info.Env().Undefined();
   });
 }

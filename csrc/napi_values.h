@@ -23,12 +23,16 @@ struct AddonData {
   int64_t reported_bytes = 0;           // native bytes already reported to V8
 };
 
+/** How an error message shows a JavaScript value: "the string \"x\"", "NaN", "a tensor", "an object", … */
+std::string describe(const Napi::Value& value);
+
 /** Sets up the addon's state and libtorch's counting allocator; called once at load. */
 void init_addon(Napi::Env env);
 
 // ---- handles -----------------------------------------------------------------------------------
-// A tensor handle is an External owning a heap `at::Tensor`, type-tagged so that no other value can
-// be mistaken for one. dispose() releases the tensor at once; the finalizer is only a backstop.
+// A tensor handle is an empty object wrapping (napi_wrap) a heap `at::Tensor`, type-tagged so that no
+// other value can be mistaken for one. dispose() releases the tensor and removes the wrap at once; the
+// finalizer is only a backstop. Operator handles are type-tagged Externals.
 
 Napi::Value wrap_tensor(Napi::Env env, at::Tensor tensor);  // an undefined tensor becomes null
 const at::Tensor& unwrap_tensor(const Napi::Value& value, const std::string& what);

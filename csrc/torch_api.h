@@ -65,6 +65,13 @@ struct MemoryCounts {
 
 /** Routes libtorch's CPU allocations through a counting allocator (idempotent). */
 void install_counting_allocator();
+
+/**
+ * Stops libtorch from capturing a symbolized C++ backtrace in every error it raises: pdenet reports
+ * errors without it, and capturing it made each error cost about 10 ms.
+ */
+void skip_error_backtraces();
+
 MemoryCounts memory_counts();
 void reset_peak_bytes();
 

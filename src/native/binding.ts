@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** An opaque handle owning one native tensor (a type-tagged N-API external). */
+/** An opaque handle owning one native tensor (a type-tagged object wrapping it, see csrc/napi_values.h). */
 export interface NativeTensor {
   readonly __nativeTensor: unique symbol;
 }

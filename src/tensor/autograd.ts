@@ -2,11 +2,12 @@
  * Autograd beyond `tensor.backward()`: gradient-mode scopes and the functional `grad`.
  * @module
  */
-import { native } from '../native/binding.js';
-import { check } from './errors.js';
-import { Tensor } from './tensor.js';
+import { native, type NativeTensor } from '../native/binding.js';
+import { check, checkOptions, describe } from './errors.js';
+import { checkTensor, Tensor } from './tensor.js';
 
 function withGradMode<T>(enabled: boolean, fn: () => T): T {
+  check(typeof fn === 'function', enabled ? 'enableGrad' : 'noGrad', () => `takes a function, got ${describe(fn)}`);
   const previous = native.gradEnabled();
   native.setGradEnabled(enabled);
   try {
@@ -14,6 +15,12 @@ function withGradMode<T>(enabled: boolean, fn: () => T): T {
   } finally {
     native.setGradEnabled(previous);
   }
+}
+
+/** The native handle of `t`, with a clear error when `t` is not a tensor (an element of `list`). */
+function handleOf(t: unknown, op: string, list: string): NativeTensor {
+  checkTensor(t, op, `each of ${list}`);
+  return t.handle;
 }
 
 /** Runs `fn` without recording operations for autograd (evaluation, optimizer updates). */
@@ -49,14 +56,18 @@ export interface GradOptions {
  */
 export function grad(outputs: Tensor | readonly Tensor[], inputs: readonly Tensor[], options: GradOptions = {}):
     (Tensor | null)[] {
+  checkOptions(options, 'grad');
   const outs = outputs instanceof Tensor ? [outputs] : outputs;
+  check(Array.isArray(outs), 'grad', () => `outputs must be a tensor or an array of tensors, got ${describe(outputs)}`);
+  check(Array.isArray(inputs), 'grad', () => `inputs must be an array of tensors, got ${describe(inputs)}`);
   const gradOutputs = options.gradOutputs ?? outs.map(() => null);
+  check(Array.isArray(gradOutputs), 'grad', () => `gradOutputs must be an array, got ${describe(gradOutputs)}`);
   check(gradOutputs.length === outs.length, 'grad', `got ${gradOutputs.length} gradOutputs for ${outs.length} outputs`);
   const createGraph = options.createGraph ?? false;
   const result = native.autogradGrad(
-    outs.map((t) => t.handle),
-    inputs.map((t) => t.handle),
-    gradOutputs.map((g) => g?.handle ?? null),
+    outs.map((t) => handleOf(t, 'grad', 'outputs')),
+    inputs.map((t) => handleOf(t, 'grad', 'inputs')),
+    gradOutputs.map((g) => (g === null || g === undefined ? null : handleOf(g, 'grad', 'gradOutputs'))),
     options.retainGraph ?? createGraph,
     createGraph,
     options.allowUnused ?? false,
@@ -67,8 +78,12 @@ export function grad(outputs: Tensor | readonly Tensor[], inputs: readonly Tenso
 /** Runs backward from several outputs at once, accumulating into the leaves' `.grad`. */
 export function backward(outputs: readonly Tensor[], gradOutputs?: readonly (Tensor | null)[],
     options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+  checkOptions(options, 'backward');
+  check(Array.isArray(outputs), 'backward', () => `outputs must be an array of tensors, got ${describe(outputs)}`);
   const grads = gradOutputs ?? outputs.map(() => null);
+  check(Array.isArray(grads), 'backward', () => `gradOutputs must be an array, got ${describe(grads)}`);
   check(grads.length === outputs.length, 'backward', `got ${grads.length} gradients for ${outputs.length} outputs`);
-  native.backward(outputs.map((t) => t.handle), grads.map((g) => g?.handle ?? null),
+  native.backward(outputs.map((t) => handleOf(t, 'backward', 'outputs')),
+    grads.map((g) => (g === null || g === undefined ? null : handleOf(g, 'backward', 'gradOutputs'))),
     options.retainGraph ?? options.createGraph ?? false, options.createGraph ?? false);
 }

@@ -7,7 +7,7 @@
  */
 import { native } from '../native/binding.js';
 import { type AnyTypedArray, type DType, dtypeCode, ITEM_SIZE, STORAGE, typedArrayDType } from './dtype.js';
-import { check, TorchError } from './errors.js';
+import { check, checkOptions, describe, TorchError } from './errors.js';
 import { call, type Device, type NestedArray, type Shape, Tensor } from './tensor.js';
 
 /** Options shared by the creation functions. */
@@ -39,10 +39,16 @@ function creationArgs(options: TensorOptions, op: string): [number, null, string
   return [dtypeCode(options.dtype ?? 'float32', op), null, options.device ?? 'cpu', null];
 }
 
+/** Nested arrays deeper than this are refused (a cyclic array would otherwise never end). */
+const MAX_DEPTH = 64;
+
 /** Reads the shape of nested arrays and flattens them; ragged input is an error. */
 function flatten(data: NestedArray | readonly NestedArray[], op: string): { shape: number[]; flat: unknown[] } {
   const shape: number[] = [];
-  for (let level: unknown = data; Array.isArray(level); level = level[0]) shape.push(level.length);
+  for (let level: unknown = data; Array.isArray(level); level = level[0]) {
+    check(shape.length < MAX_DEPTH, op, `the nested arrays are more than ${MAX_DEPTH} levels deep (does one contain itself?)`);
+    shape.push(level.length);
+  }
   const flat: unknown[] = [];
   const walk = (value: unknown, dim: number): void => {
     if (dim === shape.length) {
@@ -52,21 +58,49 @@ function flatten(data: NestedArray | readonly NestedArray[], op: string): { shap
     }
     check(Array.isArray(value) && value.length === shape[dim], op, () =>
       `the nested arrays are ragged: expected length ${shape[dim]} at depth ${dim}`);
-    for (const v of value as unknown[]) walk(v, dim + 1);
+    // An index loop, not for…of: holes of sparse arrays must be seen (as undefined, an error below).
+    for (let i = 0; i < shape[dim]!; i++) walk((value as unknown[])[i], dim + 1);
   };
   walk(data, 0);
   return { shape, flat };
 }
 
+/** The range of each integer dtype (int64's is checked on bigints). */
+const INTEGER_RANGE: Partial<Record<DType, [bigint, bigint]>> = {
+  uint8: [0n, 255n],
+  int8: [-128n, 127n],
+  int16: [-32768n, 32767n],
+  int32: [-2147483648n, 2147483647n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+};
+
 function encode(flat: unknown[], dtype: DType, op: string): ArrayBufferView {
-  const bad = flat.find((v) => typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint');
-  check(bad === undefined, op, () => `elements must be numbers, booleans or bigints, got ${typeof bad}`);
-  if (dtype === 'int64') {
-    return BigInt64Array.from(flat as (number | bigint | boolean)[], (v) => {
-      if (typeof v === 'number' && !Number.isInteger(v)) throw new TorchError(`int64 needs integers, got ${v}`, op);
-      return BigInt(v);
+  const at = flat.findIndex((v) => typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint');
+  check(at < 0, op, () => `elements must be numbers, booleans or bigints, got ${
+    flat[at] === null ? 'null' : typeof flat[at]} at index ${at} (of the flattened data)`);
+  const range = INTEGER_RANGE[dtype];
+  if (range !== undefined) {
+    // Integers, as PyTorch would store them: no silent truncation, wrap-around or NaN → 0.
+    const [low, high] = range;
+    const outOfRange = (v: unknown): never => {
+      throw new TorchError(`${describe(v)} is out of the range of ${dtype} [${low}, ${high}]`, op);
+    };
+    const notInteger = (v: unknown): never => { throw new TorchError(`${dtype} needs integers, got ${v}`, op); };
+    if (dtype === 'int64') {
+      return BigInt64Array.from(flat as (number | bigint | boolean)[], (v) => {
+        if (typeof v === 'number' && !Number.isInteger(v)) notInteger(v);
+        const i = BigInt(v);
+        return i < low || i > high ? outOfRange(v) : i;
+      });
+    }
+    const [lo, hi] = [Number(low), Number(high)];
+    return (STORAGE[dtype] as { from(v: unknown[], f: (v: unknown) => number): ArrayBufferView }).from(flat, (v) => {
+      const n = Number(v);
+      if (typeof v === 'number' && !Number.isInteger(v)) notInteger(v);
+      return n < lo || n > hi ? outOfRange(v) : n;
     });
   }
+  if (dtype === 'bool') return Uint8Array.from(flat, (v) => (Number(v) !== 0 ? 1 : 0));
   const numbers = flat.map(Number);
   if (dtype === 'float16' || dtype === 'bfloat16') return Float32Array.from(numbers);
   return (STORAGE[dtype] as { from(v: number[]): ArrayBufferView }).from(numbers);
@@ -83,7 +117,9 @@ function encode(flat: unknown[], dtype: DType, op: string): ArrayBufferView {
  * tensor([1, 2, 3], { dtype: 'int64' })
  */
 export function tensor(data: TensorData, options: TensorOptions & { shape?: Shape } = {}): Tensor {
+  checkOptions(options, 'tensor');
   const op = 'tensor';
+  if (options.dtype !== undefined) dtypeCode(options.dtype, op);
   let bytes: ArrayBufferView;
   let shape: Shape;
   let stored: DType;
@@ -102,7 +138,9 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
     bytes = encode(flat, stored, op);
     shape = options.shape ?? inferred;
   }
-  for (const d of shape) check(Number.isInteger(d) && d >= 0, op, `shape [${shape.join(', ')}] must hold non-negative integers`);
+  check(Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0), op,
+    () => `the shape must be an array of non-negative integers, got ${
+      Array.isArray(shape) ? `[${shape.map(describe).join(', ')}]` : describe(shape)}`);
   let t = new Tensor(native.fromBytes(bytes, shape, dtypeCode(stored)));
   if (options.dtype !== undefined && options.dtype !== stored) t = replace(t, (x) => x.to(options.dtype!));
   if (options.device !== undefined && options.device !== 'cpu') t = replace(t, (x) => x.to(options.device!));
@@ -111,34 +149,41 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
 
 /** A tensor of zeros. */
 export function zeros(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'zeros');
   return finish(call('aten::zeros', shape, ...creationArgs(options, 'zeros')), options);
 }
 
 /** A tensor of ones. */
 export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'ones');
   return finish(call('aten::ones', shape, ...creationArgs(options, 'ones')), options);
 }
 
 /** A tensor filled with `value`. */
 export function full(shape: Shape, value: number, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'full');
   return finish(call('aten::full', shape, value, ...creationArgs(options, 'full')), options);
 }
 
 /** An uninitialized tensor (its contents are whatever memory held). */
 export function empty(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'empty');
   return finish(call('aten::empty.memory_format', shape, ...creationArgs(options, 'empty'), null), options);
 }
 
 /** Tensors shaped like `t`, with its dtype unless given. */
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'zerosLike');
   return zeros(t.shape, { dtype: t.dtype, device: t.device, ...options });
 }
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'onesLike');
   return ones(t.shape, { dtype: t.dtype, device: t.device, ...options });
 }
 
 export function fullLike(t: Tensor, value: number, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'fullLike');
   return full(t.shape, value, { dtype: t.dtype, device: t.device, ...options });
 }
 
@@ -147,6 +192,7 @@ export function fullLike(t: Tensor, value: number, options: TensorOptions = {}):
  * Default dtype: int64 when all three are integers, else float32.
  */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'arange');
   if (end === undefined) [start, end] = [0, start];
   check(step !== 0, 'arange', 'step must not be zero');
   const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
@@ -157,32 +203,38 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
 
 /** `steps` values evenly spaced from `start` to `end`, both included. */
 export function linspace(start: number, end: number, steps: number, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'linspace');
   return finish(call('aten::linspace', start, end, steps, ...creationArgs(options, 'linspace')), options);
 }
 
 /** The n×m identity matrix (m defaults to n). */
 export function eye(n: number, m = n, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'eye');
   return finish(call('aten::eye.m', n, m, ...creationArgs(options, 'eye')), options);
 }
 
 /** Samples of U[0, 1). */
 export function rand(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'rand');
   return finish(call('aten::rand', shape, ...creationArgs(options, 'rand')), options);
 }
 
 /** Samples of the standard normal distribution. */
 export function randn(shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'randn');
   return finish(call('aten::randn', shape, ...creationArgs(options, 'randn')), options);
 }
 
 /** Integers drawn uniformly from [low, high); int64 unless `dtype` says otherwise. */
 export function randint(low: number, high: number, shape: Shape, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'randint');
   const dtype = options.dtype ?? 'int64';
   return finish(call('aten::randint.low', low, high, shape, ...creationArgs({ ...options, dtype }, 'randint')), options);
 }
 
 /** A random permutation of 0…n−1 (int64). */
 export function randperm(n: number, options: TensorOptions = {}): Tensor {
+  checkOptions(options, 'randperm');
   const dtype = options.dtype ?? 'int64';
   return finish(call('aten::randperm', n, ...creationArgs({ ...options, dtype }, 'randperm')), options);
 }

@@ -2,7 +2,7 @@
  * Element types, with libtorch's codes (c10::ScalarType) and the TypedArray each is read into.
  * @module
  */
-import { TorchError } from './errors.js';
+import { describe, TorchError } from './errors.js';
 
 /** The element types pdenet supports. */
 export type DType =
@@ -86,7 +86,7 @@ export function isDType(value: unknown): value is DType {
 /** libtorch's code for `dtype`; a clear error for anything else. */
 export function dtypeCode(dtype: DType, op = 'dtype'): number {
   if (!isDType(dtype)) {
-    throw new TorchError(`unknown dtype ${JSON.stringify(dtype)}; expected one of ${Object.keys(CODES).join(', ')}`, op);
+    throw new TorchError(`unknown dtype ${describe(dtype)}; expected one of ${Object.keys(CODES).join(', ')}`, op);
   }
   return CODES[dtype];
 }

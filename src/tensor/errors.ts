@@ -24,3 +24,20 @@ native.setErrorClass(TorchError);
 export function check(condition: unknown, op: string, message: string | (() => string)): asserts condition {
   if (!condition) throw new TorchError(typeof message === 'string' ? message : message(), op);
 }
+
+/** Throws a TorchError for `op` unless `options` is an options object (or undefined, for the defaults). */
+export function checkOptions(options: unknown, op: string): void {
+  check(options === undefined || (typeof options === 'object' && options !== null), op,
+    () => `options must be an object, got ${describe(options)}`);
+}
+
+/** A value as an error message shows it. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return 'a symbol';
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

@@ -8,10 +8,23 @@
  * @module
  */
 import { type DType, dtypeCode } from './dtype.js';
-import { check } from './errors.js';
-import { call, Tensor } from './tensor.js';
+import { check, checkOptions, describe } from './errors.js';
+import { call, checkTensor, Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
+
+/**
+ * Checks integer options that libtorch narrows to 32 bits: a larger value would wrap silently (a kernel
+ * size of 2³² + 2 pooling as 2) or, for convolution groups, divide by zero and kill the process.
+ */
+function int32Options(op: string, options: Record<string, unknown>): void {
+  for (const [name, value] of Object.entries(options)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      check(typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) <= 0x7fffffff, op,
+        () => `${name} must be an integer of magnitude below 2^31, got ${v}`);
+    }
+  }
+}
 
 /** Options of {@link conv2d}. */
 export interface Conv2dOptions {
@@ -30,7 +43,9 @@ export interface Conv2dOptions {
  * @param bias C_out, or null
  */
 export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
+  checkOptions(options, 'conv2d');
   const { stride = 1, padding = 0, dilation = 1, groups = 1 } = options;
+  int32Options('conv2d', { stride, padding, dilation, groups });
   if (typeof padding === 'string') {
     return call('aten::conv2d.padding', input, weight, bias, stride, padding, dilation, groups);
   }
@@ -52,7 +67,9 @@ export interface ConvTranspose2dOptions {
  */
 export function convTranspose2d(input: Tensor, weight: Tensor, bias: Tensor | null = null,
     options: ConvTranspose2dOptions = {}): Tensor {
+  checkOptions(options, 'convTranspose2d');
   const { stride = 1, padding = 0, outputPadding = 0, groups = 1, dilation = 1 } = options;
+  int32Options('convTranspose2d', { stride, padding, outputPadding, groups, dilation });
   return call('aten::conv_transpose2d.input', input, weight, bias, stride, padding, outputPadding, groups, dilation);
 }
 
@@ -64,9 +81,11 @@ export type PadMode = 'constant' | 'reflect' | 'replicate' | 'circular';
  * `value` is used by constant mode.
  */
 export function pad(input: Tensor, pad: readonly number[], mode: PadMode = 'constant', value = 0): Tensor {
+  checkTensor(input, 'pad', 'the input');
+  check(Array.isArray(pad), 'pad', () => `the sizes must be an array of integers, got ${describe(pad)}`);
   check(pad.length % 2 === 0, 'pad', `needs an even number of sizes, got ${pad.length}`);
   check(['constant', 'reflect', 'replicate', 'circular'].includes(mode), 'pad',
-    `mode must be constant, reflect, replicate or circular, got ${JSON.stringify(mode)}`);
+    () => `mode must be constant, reflect, replicate or circular, got ${describe(mode)}`);
   if (mode !== 'constant') {
     const spatial = input.ndim - 2;
     check(pad.length === 2 * spatial, 'pad', () => `${mode} padding of a ${input.ndim}-d input (N, C and ${spatial} ` +
@@ -92,6 +111,7 @@ export interface BatchNormOptions {
  */
 export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
     options: BatchNormOptions = {}): Tensor {
+  checkOptions(options, 'batchNorm');
   const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
   check(training || (runningMean !== null && runningVar !== null), 'batchNorm',
     'evaluation mode needs running statistics (or pass training: true)');
@@ -101,6 +121,7 @@ export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar:
 /** Group normalization: channels in `numGroups` groups, each normalized over its channels and H, W. */
 export function groupNorm(input: Tensor, numGroups: number,
     options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+  checkOptions(options, 'groupNorm');
   return call('aten::group_norm', input, numGroups, options.weight ?? null, options.bias ?? null, options.eps ?? 1e-5,
     true);
 }
@@ -108,6 +129,7 @@ export function groupNorm(input: Tensor, numGroups: number,
 /** Layer normalization over the trailing `normalizedShape` dimensions. */
 export function layerNorm(input: Tensor, normalizedShape: readonly number[],
     options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+  checkOptions(options, 'layerNorm');
   return call('aten::layer_norm', input, normalizedShape, options.weight ?? null, options.bias ?? null,
     options.eps ?? 1e-5, true);
 }
@@ -148,12 +170,16 @@ export interface Pool2dOptions {
 
 export function avgPool2d(input: Tensor, kernelSize: Pair,
     options: Pool2dOptions & { countIncludePad?: boolean } = {}): Tensor {
+  checkOptions(options, 'avgPool2d');
   const { stride = kernelSize, padding = 0, ceilMode = false, countIncludePad = true } = options;
+  int32Options('avgPool2d', { kernelSize, stride, padding });
   return call('aten::avg_pool2d', input, kernelSize, stride, padding, ceilMode, countIncludePad, null);
 }
 
 export function maxPool2d(input: Tensor, kernelSize: Pair, options: Pool2dOptions & { dilation?: Pair } = {}): Tensor {
+  checkOptions(options, 'maxPool2d');
   const { stride = kernelSize, padding = 0, dilation = 1, ceilMode = false } = options;
+  int32Options('maxPool2d', { kernelSize, stride, padding, dilation });
   return call('aten::max_pool2d', input, kernelSize, stride, padding, dilation, ceilMode);
 }
 
@@ -169,7 +195,7 @@ export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null
 
 /** Zeroes elements with probability p and scales the rest by 1/(1−p), when `training`. */
 export function dropout(input: Tensor, p = 0.5, training = true): Tensor {
-  check(p >= 0 && p <= 1, 'dropout', `p must be in [0, 1], got ${p}`);
+  check(typeof p === 'number' && p >= 0 && p <= 1, 'dropout', () => `p must be in [0, 1], got ${describe(p)}`);
   return call('aten::dropout', input, p, training);
 }
 
@@ -178,7 +204,8 @@ export type Reduction = 'none' | 'mean' | 'sum';
 const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
 
 function reductionCode(reduction: Reduction, op: string): number {
-  check(Object.hasOwn(REDUCTION, reduction), op, `reduction must be none, mean or sum, got ${JSON.stringify(reduction)}`);
+  check(typeof reduction === 'string' && Object.hasOwn(REDUCTION, reduction), op,
+    () => `reduction must be none, mean or sum, got ${describe(reduction)}`);
   return REDUCTION[reduction];
 }
 
@@ -197,8 +224,12 @@ export interface CrossEntropyOptions {
  * log likelihood, with optional label smoothing.
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  checkOptions(options, 'crossEntropy');
   const { reduction = 'mean', labelSmoothing = 0, weight = null, ignoreIndex = -100 } = options;
-  check(labelSmoothing >= 0 && labelSmoothing <= 1, 'crossEntropy', `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  checkTensor(logits, 'crossEntropy', 'the logits');
+  checkTensor(target, 'crossEntropy', 'the target');
+  check(typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1, 'crossEntropy',
+    () => `labelSmoothing must be in [0, 1], got ${describe(labelSmoothing)}`);
   const targetType = target.dtype;
   check(targetType === 'int64' || (targetType === logits.dtype && target.ndim === logits.ndim), 'crossEntropy',
     () => `the target must hold int64 class indices (or class probabilities shaped like the logits), got ${targetType} ` +
@@ -220,17 +251,30 @@ export interface InterpolateOptions {
   alignCorners?: boolean;
 }
 
+function showPair(x: unknown): string {
+  return Array.isArray(x) ? `[${x.map(describe).join(', ')}]` : describe(x);
+}
+
 /** Resizes N×C×H×W images. */
 export function interpolate(input: Tensor, options: InterpolateOptions): Tensor {
+  checkTensor(input, 'interpolate', 'the input');
+  check(typeof options === 'object' && options !== null, 'interpolate',
+    () => `options { size } or { scaleFactor } are needed, got ${describe(options)}`);
   const { size, scaleFactor, mode = 'nearest', alignCorners = false } = options;
   check((size === undefined) !== (scaleFactor === undefined), 'interpolate', 'give exactly one of size and scaleFactor');
   const outSize = size === undefined ? null : typeof size === 'number' ? [size, size] : size;
   const scales = scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
+  check(input.ndim === 4, 'interpolate', () => `resizes N×C×H×W images, got a ${input.ndim}-d input`);
+  check(outSize === null || (Array.isArray(outSize) && outSize.length === 2), 'interpolate',
+    () => `size must be one number or two (H, W), got ${showPair(size)}`);
+  check(scales === null || (Array.isArray(scales) && scales.length === 2 &&
+      scales.every((f) => typeof f === 'number' && Number.isFinite(f) && f > 0)), 'interpolate',
+    () => `scaleFactor must be one or two finite positive numbers, got ${showPair(scaleFactor)}`);
   if (mode === 'nearest') {
     check(!options.alignCorners, 'interpolate', 'alignCorners applies to bilinear mode only');
     return call('aten::upsample_nearest2d.vec', input, outSize, scales);
   }
-  check(mode === 'bilinear', 'interpolate', `mode must be nearest or bilinear, got ${JSON.stringify(mode)}`);
+  check(mode === 'bilinear', 'interpolate', () => `mode must be nearest or bilinear, got ${describe(mode)}`);
   return call('aten::upsample_bilinear2d.vec', input, outSize, alignCorners, scales);
 }
 
@@ -252,9 +296,10 @@ export function gridSample(input: Tensor, grid: Tensor, options: {
   alignCorners?: boolean;
 } = {}): Tensor {
   const { mode = 'bilinear', paddingMode = 'zeros', alignCorners = false } = options;
-  check(Object.hasOwn(INTERPOLATION, mode), 'gridSample', `mode must be bilinear, nearest or bicubic, got ${mode}`);
-  check(Object.hasOwn(GRID_PADDING, paddingMode), 'gridSample',
-    `paddingMode must be zeros, border or reflection, got ${paddingMode}`);
+  check(typeof mode === 'string' && Object.hasOwn(INTERPOLATION, mode), 'gridSample',
+    () => `mode must be bilinear, nearest or bicubic, got ${describe(mode)}`);
+  check(typeof paddingMode === 'string' && Object.hasOwn(GRID_PADDING, paddingMode), 'gridSample',
+    () => `paddingMode must be zeros, border or reflection, got ${describe(paddingMode)}`);
   return call('aten::grid_sampler', input, grid, INTERPOLATION[mode], GRID_PADDING[paddingMode], alignCorners);
 }
 

@@ -16,7 +16,7 @@
  * @module
  */
 import { native } from '../native/binding.js';
-import { TorchError } from './errors.js';
+import { describe, TorchError } from './errors.js';
 
 /** What a tidy scope manages: anything with an idempotent `dispose()`. */
 export interface Resource {
@@ -35,6 +35,9 @@ export function track(resource: Resource): void {
 
 /** Exempts `resource` from every enclosing tidy scope. Returns it. */
 export function keep<T extends Resource>(resource: T): T {
+  if (!resources.has(resource)) {
+    throw new TorchError(`takes a tensor (or another tracked resource), got ${describe(resource)}`, 'keep');
+  }
   kept.add(resource);
   for (const scope of scopes) scope.delete(resource);
   return resource;
@@ -65,6 +68,7 @@ function forEachResource(value: unknown, visit: (r: Resource) => void, seen = ne
  * const loss = tidy(() => model.forward(x).sub(y).square().mean());   // intermediates freed
  */
 export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TorchError(`takes a function, got ${describe(fn)}`, 'tidy');
   const scope = new Set<Resource>();
   scopes.push(scope);
   let result: T;

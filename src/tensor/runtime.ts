@@ -5,11 +5,14 @@
 import { availableParallelism } from 'node:os';
 import { buildStamp, native } from '../native/binding.js';
 import { type DType, dtypeCode } from './dtype.js';
-import { check } from './errors.js';
+import { check, checkOptions, describe } from './errors.js';
 
-/** Sets the number of threads libtorch uses inside each operation. */
+/**
+ * Sets the number of threads libtorch uses inside each operation: at most 256 (or 4 per hardware thread
+ * when that is more), since creating thousands of threads can stall or end the process.
+ */
 export function setNumThreads(n: number): void {
-  check(Number.isInteger(n) && n >= 1, 'setNumThreads', `the number of threads must be a positive integer, got ${n}`);
+  check(Number.isInteger(n) && n >= 1, 'setNumThreads', () => `the number of threads must be a positive integer, got ${describe(n)}`);
   native.setNumThreads(n);
 }
 
@@ -32,7 +35,7 @@ export function defaultNumThreads(): number {
 /** Seeds libtorch's random generators, so runs repeat exactly. */
 export function manualSeed(seed: number | bigint): void {
   check((typeof seed === 'bigint' || Number.isInteger(seed)) && seed >= 0, 'manualSeed',
-    `the seed must be a non-negative integer, got ${seed}`);
+    () => `the seed must be a non-negative integer, got ${describe(seed)}`);
   native.manualSeed(seed);
 }
 
@@ -50,6 +53,8 @@ export function isAutocastEnabled(): boolean {
 
 /** Runs `fn` under CPU autocast (see {@link setAutocast}), restoring the previous state after. */
 export function autocast<T>(fn: () => T, options: { dtype?: DType; enabled?: boolean } = {}): T {
+  checkOptions(options, 'autocast');
+  check(typeof fn === 'function', 'autocast', () => `takes a function, got ${describe(fn)}`);
   const previous = native.autocastEnabled();
   setAutocast(options.enabled ?? true, options.dtype ?? 'bfloat16');
   try {

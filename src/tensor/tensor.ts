@@ -7,8 +7,8 @@
  */
 import { inspect } from 'node:util';
 import { native, type NativeArg, type NativeResult, type NativeTensor, type NativeOp } from '../native/binding.js';
-import { type DType, dtypeCode, dtypeFromCode, isDType, STORAGE, type TypedArrayOf } from './dtype.js';
-import { check, TorchError } from './errors.js';
+import { type DType, dtypeCode, dtypeFromCode, isDType, isFloatingPoint, STORAGE, type TypedArrayOf } from './dtype.js';
+import { check, checkOptions, describe, TorchError } from './errors.js';
 import { track } from './memory.js';
 
 /** A shape: the size of each dimension. */
@@ -83,6 +83,8 @@ export function callInPlace(qualifiedName: string, ...args: OpArg[]): void {
 function overload(name: string, other: Tensor | number | boolean): string {
   return other instanceof Tensor ? `${name}.Tensor` : `${name}.Scalar`;
 }
+
+const SIGNED_INTEGERS = new Set<DType>(['int8', 'int16', 'int32', 'int64']);
 
 function dims(dim: number | readonly number[]): readonly number[] {
   return typeof dim === 'number' ? [dim] : dim;
@@ -164,6 +166,7 @@ export class Tensor {
   /** Size of dimension `dim` (negative counts from the end). */
   size(dim: number): number {
     const shape = this.shape;
+    check(Number.isInteger(dim), 'size', () => `the dimension must be an integer, got ${describe(dim)}`);
     const d = dim < 0 ? dim + shape.length : dim;
     check(d >= 0 && d < shape.length, 'size', `dimension ${dim} is out of range for ${shape.length} dimensions`);
     return shape[d]!;
@@ -267,6 +270,8 @@ export class Tensor {
   }
 
   set grad(value: Tensor | null) {
+    check(value === null || value instanceof Tensor, 'grad', () => `the gradient must be a tensor or null, got ${
+      describe(value)}`);
     native.setGrad(this.handle, value === null ? null : value.handle);
   }
 
@@ -275,6 +280,9 @@ export class Tensor {
    * their `.grad`. A non-scalar tensor needs `gradient` (d loss / d this).
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+    checkOptions(options, 'backward');
+    check(gradient === undefined || gradient === null || gradient instanceof Tensor, 'backward',
+      () => `the gradient must be a tensor, got ${describe(gradient)}`);
     native.backward(
       [this.handle],
       [gradient?.handle ?? null],
@@ -311,6 +319,21 @@ export class Tensor {
 
   /** Python's `%`: the remainder with the sign of the divisor. */
   remainder(other: Tensor | number): Tensor {
+    // For integers x % −1 = x % 1 = 0, but libtorch computes INT_MIN % −1 with a machine division that
+    // overflows and kills the process (SIGFPE): divide integers by 1 wherever the divisor is −1.
+    if (!isFloatingPoint(this.dtype)) {
+      if (other instanceof Tensor && SIGNED_INTEGERS.has(other.dtype)) {
+        const minusOne = other.eq(-1);
+        const safe = call('aten::where.ScalarSelf', minusOne, 1, other);
+        minusOne.dispose();
+        try {
+          return call('aten::remainder.Tensor', this, safe);
+        } finally {
+          safe.dispose();
+        }
+      }
+      if (other === -1 || (other as unknown) === -1n) other = 1;
+    }
     return call(overload('aten::remainder', other), this, other);
   }
 
@@ -364,6 +387,8 @@ export class Tensor {
 
   /** True when every element is within `atol + rtol·|other|` of `other` (NaNs equal when `equalNan`). */
   allclose(other: Tensor, options: { rtol?: number; atol?: number; equalNan?: boolean } = {}): boolean {
+    checkOptions(options, 'allclose');
+    checkTensor(other, 'allclose', 'other');
     const { rtol = 1e-5, atol = 1e-8, equalNan = false } = options;
     return native.call(findOp('aten::allclose'), this.handle, other.handle, rtol, atol, equalNan) as boolean;
   }
@@ -377,6 +402,7 @@ export class Tensor {
 
   /** Sum of all elements, or over `dim`. */
   sum(dim?: number | readonly number[], options: ReduceOptions & { dtype?: DType } = {}): Tensor {
+    checkOptions(options, 'sum');
     const dtype = options.dtype === undefined ? null : dtypeCode(options.dtype);
     if (dim === undefined) return call('aten::sum', this, dtype);
     return call('aten::sum.dim_IntList', this, dims(dim), options.keepdim ?? false, dtype);
@@ -384,24 +410,28 @@ export class Tensor {
 
   /** Mean of all elements, or over `dim`. */
   mean(dim?: number | readonly number[], options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'mean');
     if (dim === undefined) return call('aten::mean', this);
     return call('aten::mean.dim', this, dims(dim), options.keepdim ?? false);
   }
 
   /** Variance with Bessel's correction by default (`correction: 0` for the population variance). */
   var(dim?: number | readonly number[], options: ReduceOptions & { correction?: number } = {}): Tensor {
+    checkOptions(options, 'var');
     return call('aten::var.correction', this, dim === undefined ? null : dims(dim), options.correction ?? 1,
       options.keepdim ?? false);
   }
 
   /** Standard deviation, with Bessel's correction by default. */
   std(dim?: number | readonly number[], options: ReduceOptions & { correction?: number } = {}): Tensor {
+    checkOptions(options, 'std');
     return call('aten::std.correction', this, dim === undefined ? null : dims(dim), options.correction ?? 1,
       options.keepdim ?? false);
   }
 
   /** Product of all elements, or along `dim`. */
   prod(dim?: number, options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'prod');
     if (dim === undefined) return call('aten::prod', this);
     return call('aten::prod.dim_int', this, dim, options.keepdim ?? false);
   }
@@ -410,6 +440,7 @@ export class Tensor {
   max(): Tensor;
   max(dim: number, options?: ReduceOptions): { values: Tensor; indices: Tensor };
   max(dim?: number, options: ReduceOptions = {}): Tensor | { values: Tensor; indices: Tensor } {
+    checkOptions(options, 'max');
     if (dim === undefined) return call('aten::max', this);
     const [values, indices] = callTensors('aten::max.dim', this, dim, options.keepdim ?? false);
     return { values: values!, indices: indices! };
@@ -419,6 +450,7 @@ export class Tensor {
   min(): Tensor;
   min(dim: number, options?: ReduceOptions): { values: Tensor; indices: Tensor };
   min(dim?: number, options: ReduceOptions = {}): Tensor | { values: Tensor; indices: Tensor } {
+    checkOptions(options, 'min');
     if (dim === undefined) return call('aten::min', this);
     const [values, indices] = callTensors('aten::min.dim', this, dim, options.keepdim ?? false);
     return { values: values!, indices: indices! };
@@ -426,30 +458,36 @@ export class Tensor {
 
   /** Maximum over dimensions, without indices. */
   amax(dim: number | readonly number[], options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'amax');
     return call('aten::amax', this, dims(dim), options.keepdim ?? false);
   }
 
   /** Minimum over dimensions, without indices. */
   amin(dim: number | readonly number[], options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'amin');
     return call('aten::amin', this, dims(dim), options.keepdim ?? false);
   }
 
   /** Index of the largest element (of the flattened tensor, or along `dim`). */
   argmax(dim?: number, options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'argmax');
     return call('aten::argmax', this, dim ?? null, options.keepdim ?? false);
   }
 
   argmin(dim?: number, options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'argmin');
     return call('aten::argmin', this, dim ?? null, options.keepdim ?? false);
   }
 
   /** The vector p-norm (default 2) of all elements, or over `dim`. */
   norm(p = 2, dim?: number | readonly number[], options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'norm');
     return call('aten::linalg_vector_norm', this, p, dim === undefined ? null : dims(dim), options.keepdim ?? false);
   }
 
   /** log Σ exp over `dim`, computed stably. */
   logsumexp(dim: number | readonly number[], options: ReduceOptions = {}): Tensor {
+    checkOptions(options, 'logsumexp');
     return call('aten::logsumexp', this, dims(dim), options.keepdim ?? false);
   }
 
@@ -604,14 +642,21 @@ export class Tensor {
   maskedFill_(mask: Tensor, value: number): this { return this.#inPlace('aten::masked_fill_.Scalar', mask, value); }
 }
 
+/** Throws a TorchError for `op` unless `value` is a tensor (`name` says which argument it is). */
+export function checkTensor(value: unknown, op: string, name: string): asserts value is Tensor {
+  check(value instanceof Tensor, op, () => `${name} must be a tensor, got ${describe(value)}`);
+}
+
 /** Concatenates tensors along an existing dimension. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
+  check(Array.isArray(tensors), 'cat', () => `needs an array of tensors, got ${describe(tensors)}`);
   check(tensors.length > 0, 'cat', 'needs at least one tensor');
   return call('aten::cat', tensors, dim);
 }
 
 /** Stacks tensors of equal shape along a new dimension. */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  check(Array.isArray(tensors), 'stack', () => `needs an array of tensors, got ${describe(tensors)}`);
   check(tensors.length > 0, 'stack', 'needs at least one tensor');
   return call('aten::stack', tensors, dim);
 }
