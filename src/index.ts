@@ -15,3 +15,5 @@ export * as io from './io/index.js';
 export * as optim from './optim/index.js';
 export * as models from './models/index.js';
 export * as viz from './viz/index.js';
+export * as data from './data/index.js';
+export * as train from './train/index.js';

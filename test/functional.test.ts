@@ -6,23 +6,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { F, manualSeed, ones, type NestedArray, type Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
-import { assertClose, values } from './helpers.js';
+import { assertClose, mulberry32, values } from './helpers.js';
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = generator(31337);
+const rng = mulberry32(31337);
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Uniform numbers in [lo, hi). */

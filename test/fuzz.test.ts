@@ -14,23 +14,12 @@ import {
   setNumThreads, stack, type DType, Tensor, tensor, tidy, TorchError, where, zeros,
 } from '../src/index.js';
 import { type Binding, native, type NativeOp, type NativeTensor } from '../src/native/binding.js';
-import { assertClose } from './helpers.js';
+import { assertClose, mulberry32 } from './helpers.js';
 
 const TRACE = process.env.PDENET_FUZZ_TRACE === '1';
 const SEED = Number(process.env.PDENET_FUZZ_SEED ?? 20240611);
 
 // ---- a small seeded generator ------------------------------------------------------------------
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Random {
   readonly next: () => number;

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cat, F, grad, manualSeed, type NestedArray, setNumThreads, stack, type Tensor, tensor, tidy, where } from '../src/index.js';
-import { gradcheck, values } from './helpers.js';
+import { gradcheck, mulberry32, values } from './helpers.js';
 
 // Thousands of operations on tiny tensors: one thread is fastest, and it keeps this file fast on a busy
 // machine, where idle OpenMP workers spinning for a core made it several times slower. (Each test file
@@ -19,19 +19,7 @@ setNumThreads(1);
 
 // ---- deterministic inputs (a JS generator, so the inputs do not depend on libtorch's seed) ------------
 
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = generator(20240611);
+const rng = mulberry32(20240611);
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** A float64 tensor with the given data and shape. */
@@ -62,7 +50,7 @@ function distinct(shape: readonly number[], gap = 0.1): Tensor {
 
 /** Fixed pseudo-random weights in [0.5, 1.5) for a shape: the same every call (seeded by shape and salt). */
 function weights(shape: readonly number[], salt = 0): Tensor {
-  const r = generator(7919 * (salt + 1) + shape.reduce((h, d) => h * 31 + d, 17));
+  const r = mulberry32(7919 * (salt + 1) + shape.reduce((h, d) => h * 31 + d, 17));
   return f64(Array.from({ length: numel(shape) }, () => 0.5 + r()), shape);
 }
 

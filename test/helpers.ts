@@ -57,3 +57,15 @@ export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], { ep
     });
   });
 }
+
+/** mulberry32: a small seeded generator of uniform numbers in [0, 1), so test inputs do not depend on libtorch's seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

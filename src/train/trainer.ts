@@ -8,7 +8,7 @@
  * continues bit for bit like an uninterrupted one.
  * @module
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { autocast, manualSeed } from '../tensor/runtime.js';
@@ -19,13 +19,13 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import { parameterGroupsForWeightDecay } from '../optim/groups.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import type { BaseOptions, Optimizer } from '../optim/optimizer.js';
 import { CosineAnnealingLR, MultiStepLR, OneCycleLR, RiseAndDecayLR, type Schedule, Scheduler, StepLR } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
 import { checkpointedStep } from '../nn/checkpoint.js';
 import { clipParameters } from '../dynamics/constraints.js';
-import { createModel } from '../models/registry.js';
+import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
 import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
 import { resolveConfig, type TrainConfig } from './config.js';
@@ -103,7 +103,7 @@ export interface TrainResult {
 /** What one training step needs: a function of the model and a batch (the unit a data-parallel trainer splits). */
 export interface StepContext {
   model: Module;
-  optimizer: Optimizer<never, never> | { step(): void; zeroGrad(): void };
+  optimizer: { step(): void; zeroGrad(): void };
   config: TrainConfig;
 }
 
@@ -129,7 +129,7 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
     });
   }
   return tidy(() => {
-    const forward = () => model.forward(batch.x as never) as Tensor;
+    const forward = () => (model as ImageModel).forward(batch.x);
     const logits = (config.precision === 'bf16' ? autocast(forward) : forward()).float();
     let loss = F.crossEntropy(logits, batch.y, { labelSmoothing: config.labelSmoothing });
     if (config.hyperbolicity > 0) loss = loss.add(hyperbolicityPenalty(model), config.hyperbolicity);
@@ -147,15 +147,15 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
   });
 }
 
-function makeOptimizer(model: Module, config: TrainConfig): Optimizer<never, never> {
+function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
   const groups = parameterGroupsForWeightDecay(model.namedParameters(), config.weightDecay);
   switch (config.optimizer) {
     case 'sgd':
-      return new SGD(groups, { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov }) as never;
+      return new SGD(groups, { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov });
     case 'adam':
-      return new Adam(groups, { lr: config.lr }) as never;
+      return new Adam(groups, { lr: config.lr });
     case 'adamw':
-      return new AdamW(groups, { lr: config.lr }) as never;
+      return new AdamW(groups, { lr: config.lr });
     default:
       throw new TorchError(`unknown optimizer ${String(config.optimizer)}`, 'train');
   }
@@ -252,7 +252,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   const optimizer = makeOptimizer(model, config);
   const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize);
   check(batchesPerEpoch > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
-  const scheduler = new Scheduler(optimizer as never, makeSchedule(config, batchesPerEpoch));
+  const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
 
   let state: TrainingState = { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1,
     seconds: 0 };
@@ -389,9 +389,4 @@ function writeReport(runDir: string, config: TrainConfig, metrics: EpochMetrics[
     '',
   ];
   writeFileAtomic(join(runDir, 'report.md'), [new TextEncoder().encode(lines.join('\n'))]);
-}
-
-/** Appends a line to a log file in the run folder. */
-export function appendRunLog(runDir: string, line: string): void {
-  appendFileSync(join(runDir, 'train.log'), `${line}\n`);
 }
