@@ -243,12 +243,12 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     valSize: data.val?.size ?? 0 } satisfies RunData);
   const modelOptions = { ...config.modelOptions, numClasses };
   const twistLater = config.twistFromEpoch > 0;
-  const model = createModel(config.model, twistLater
+  // Twisting later: build the twisted stages' parameters now, with the twist off until its epoch.
+  const buildOptions = twistLater
     ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
-    : modelOptions);
-  const ema = config.ema > 0 ? new WeightAverage(model, createModel(config.model, twistLater
-    ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
-    : modelOptions), config.ema) : null;
+    : modelOptions;
+  const model = createModel(config.model, buildOptions);
+  const ema = config.ema > 0 ? new WeightAverage(model, createModel(config.model, buildOptions), config.ema) : null;
   const optimizer = makeOptimizer(model, config);
   const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize);
   check(batchesPerEpoch > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
