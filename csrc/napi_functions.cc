@@ -172,7 +172,14 @@ Napi::Value device(const Napi::CallbackInfo& info) {
 
 Napi::Value isContiguous(const Napi::CallbackInfo& info) {
   return guard(info.Env(), "isContiguous", [&] {
-    return Napi::Boolean::New(info.Env(), unwrap_tensor(arg(info, 0), "the tensor").is_contiguous());
+    const at::Tensor& t = unwrap_tensor(arg(info, 0), "the tensor");
+    if (arg(info, 1).IsUndefined()) return Napi::Boolean::New(info.Env(), t.is_contiguous());
+    const int64_t format = to_int64(arg(info, 1), "the memory format");
+    if (format != static_cast<int64_t>(c10::MemoryFormat::Contiguous) &&
+        format != static_cast<int64_t>(c10::MemoryFormat::ChannelsLast)) {
+      throw ArgumentError("the memory format must be 0 (contiguous) or 2 (channels-last), got " + std::to_string(format));
+    }
+    return Napi::Boolean::New(info.Env(), t.is_contiguous(static_cast<c10::MemoryFormat>(format)));
   });
 }
 

@@ -18,7 +18,7 @@ Napi::Value toBytes(const Napi::CallbackInfo& info);       // (tensor) -> ArrayB
 Napi::Value shape(const Napi::CallbackInfo& info);         // (tensor) -> number[]
 Napi::Value dtype(const Napi::CallbackInfo& info);         // (tensor) -> dtype code
 Napi::Value device(const Napi::CallbackInfo& info);        // (tensor) -> "cpu" | "cuda:0" | ...
-Napi::Value isContiguous(const Napi::CallbackInfo& info);  // (tensor) -> boolean
+Napi::Value isContiguous(const Napi::CallbackInfo& info);  // (tensor, memoryFormat?) -> boolean
 Napi::Value dispose(const Napi::CallbackInfo& info);       // (tensor) -> undefined
 
 // serialization

@@ -52,7 +52,7 @@ describe('model zoo registry', () => {
   it('lists every model and builds each by name', () => {
     assert.deepEqual(modelNames(), ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'preact-resnet18',
       'preact-resnet34', 'resnet10s', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet50-seed003',
-      'pdenet-s', 'pdenet-m', 'rknet']);
+      'pdenet-s', 'pdenet-m', 'speednet', 'rknet']);
     const info = modelInfo('resnet20', { twisted: true });
     assert.equal(info.params, reference.he_params_plain.resnet20);
     assert.equal(info.paramsTwisted, reference.he_params_twisted.resnet20);
@@ -165,6 +165,8 @@ const SMALL: Record<string, { width: number; size: number }> = {
   'resnet50-seed003': { width: 8, size: 64 },
   'pdenet-s': { width: 8, size: 16 },
   'pdenet-m': { width: 8, size: 16 },
+  // 32×32 so that the last group is 3×3 (the speed runs' layout); reflect padding needs at least two pixels.
+  'speednet': { width: 4, size: 32 },
 };
 
 describe('model zoo: forward and backward', () => {
@@ -196,8 +198,8 @@ describe('model zoo: forward and backward', () => {
           const loss = y.square().mean();
           loss.backward();
           for (const [k, p] of model.namedParameters()) {
-            // With the twist off, Kx (and the seed-003 mix) do not take part.
-            const unused = !twist && (k.endsWith('.kx') || k.endsWith('.mix.weight'));
+            // With the twist off, Kx (and the seed-003 mix) do not take part; frozen parameters get no gradient.
+            const unused = (!twist && (k.endsWith('.kx') || k.endsWith('.mix.weight'))) || !p.requiresGrad;
             assert.equal(p.grad === null, unused, `${name} twist=${twist} ${boundary}: gradient of ${k}`);
           }
           for (const t of [y, loss]) t.dispose();
@@ -365,3 +367,58 @@ describe('model zoo: one training step', () => {
     });
   });
 });
+
+describe('model zoo: speednet', () => {
+  it('counts its parameters by the hand formula; frozen whitening and BN scales do not train', () => {
+    using(createModel('speednet', { twist: [true, false, false] }), (model) => {
+      const conv = (i: number, o: number) => i * o * 9;
+      const groups = [[24, 64], [64, 256], [256, 256]] as const;
+      const plain = 24 * 3 * 2 * 2 + groups.reduce((n, [i, o]) => n + conv(i, o) + conv(o, o) + 4 * o, 0) + 256 * 10;
+      assert.equal(model.numParameters(), plain + conv(64, 64)); // + Kx of group 1's second convolution
+      const frozen = [...model.namedParameters()].filter(([, p]) => !p.requiresGrad).map(([k]) => k);
+      assert.deepEqual(frozen, ['whiten.weight', ...[1, 2, 3].flatMap((g) => [`group${g}.norm1.weight`, `group${g}.norm2.weight`])]);
+      assert.deepEqual(twistStages(model), [true, false, false]);
+    });
+  });
+
+  it('starts the first filters of each 3×3 convolution as the identity (Dirac), the others as usual', () => {
+    using(createModel('speednet', { width: 4 }), (model) => {
+      const group = (model as unknown as { groups: { conv1: nn.Conv2d }[] }).groups[1]!;
+      const w = group.conv1.weight; // width 4: 4 → 16 channels, 16 × 4 × 3 × 3
+      const [out, inp] = w.shape as [number, number];
+      const expected = Array.from({ length: inp * inp * 9 }, (_, idx) => {
+        const [o, i, r] = [Math.floor(idx / (inp * 9)), Math.floor(idx / 9) % inp, idx % 9];
+        return o === i && r === 4 ? 1 : 0;
+      });
+      assert.deepEqual(values(w.narrow(0, 0, inp)), expected);
+      // The remaining out − in filters keep PyTorch's default initialization: uniform in ±1/√(fan_in).
+      const rest = values(w.narrow(0, inp, out - inp));
+      const bound = 1 / Math.sqrt(inp * 9);
+      assert.ok(rest.every((v) => Math.abs(v) <= bound) && new Set(rest).size > rest.length / 2);
+    });
+  });
+
+  it('whitening: the layer decorrelates 2×2 patches to unit second moments, ± each filter', () => {
+    manualSeed(3);
+    // Correlated images: smoothed noise with channel mixing.
+    const x = noGrad(() => F.avgPool2d(randn([64, 3, 34, 34]), 3, { stride: 1 }).add(randn([64, 1, 32, 32]), 0.5));
+    const model = createModel('speednet', { width: 4 }) as ImageModel & { initWhitening(x: Tensor, eps?: number): void;
+      whiten: nn.Conv2d };
+    using(model, () => {
+      model.initWhitening(x, 0);
+      noGrad(() => {
+        const z = model.whiten.forward(x).double(); // N × 24 × 31 × 31
+        const first = z.narrow(1, 0, 12).transpose(0, 1).reshape(12, -1);
+        const moments = first.matmul(first.t()).div(first.shape[1]!);
+        assertClose(moments, identity(12), { atol: 2e-3 });
+        assertClose(z.narrow(1, 12, 12), z.narrow(1, 0, 12).neg(), { atol: 1e-6 });
+      });
+      assert.throws(() => model.initWhitening(randn([2, 1, 8, 8])), /expects images N×3×H×W/);
+    });
+    x.dispose();
+  });
+});
+
+function identity(n: number): number[] {
+  return Array.from({ length: n * n }, (_, i) => (Math.floor(i / n) === i % n ? 1 : 0));
+}

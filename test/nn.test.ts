@@ -265,3 +265,27 @@ describe('layers', () => {
     }, [x, conv0.weight]);
   });
 });
+
+describe('memory format', () => {
+  it('channels-last keeps shape and values; convolutions give the same result in either layout', () => {
+    manualSeed(5);
+    const x = randn([2, 3, 5, 4]);
+    const cl = x.contiguous('channelsLast');
+    assert.deepEqual(cl.shape, [2, 3, 5, 4]);
+    assert.ok(cl.isContiguousAs('channelsLast') && !cl.isContiguous);
+    assert.ok(x.isContiguousAs('contiguous') && !x.isContiguousAs('channelsLast'));
+    assert.deepEqual(values(cl), values(x));
+    const conv = new nn.Conv2d(3, 6, 3, { padding: 1 });
+    const expected = noGrad(() => values(conv.forward(x)));
+    const weight = conv.weight;
+    conv.toMemoryFormat('channelsLast');
+    assert.equal(conv.weight, weight, 'the parameter keeps its identity');
+    assert.ok(conv.weight.isContiguousAs('channelsLast'));
+    const y = noGrad(() => conv.forward(x));
+    assert.ok(y.isContiguousAs('channelsLast'), 'a channels-last kernel makes a channels-last output');
+    assertClose(y, expected, { atol: 1e-5 });
+    assert.throws(() => tensor([1, 2]).contiguous('channelsLast'), /channelsLast needs a 4-D tensor, got 1-D/);
+    for (const t of [x, cl, y]) t.dispose();
+    conv.dispose();
+  });
+});

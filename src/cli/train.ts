@@ -30,6 +30,10 @@ interface TrainFlags {
   labelSmoothing?: number;
   ema?: number;
   tta?: boolean;
+  ttaTranslate?: number;
+  lookahead?: number;
+  biasLr?: number;
+  channelsLast?: boolean;
   precision?: 'fp32' | 'bf16';
   data?: string;
   valSplit?: number;
@@ -92,6 +96,10 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...set('labelSmoothing', flags.labelSmoothing),
     ...set('ema', flags.ema),
     ...set('tta', flags.tta),
+    ...set('ttaTranslate', flags.ttaTranslate),
+    ...set('lookahead', flags.lookahead),
+    ...set('biasLr', flags.biasLr),
+    ...set('channelsLast', flags.channelsLast),
     ...set('precision', flags.precision),
     ...set('data', flags.data),
     ...set('valSplit', flags.valSplit),
@@ -133,6 +141,10 @@ export function registerTrain(program: Command): void {
     .option('--label-smoothing <x>', 'label smoothing ε', fraction)
     .option('--ema <decay>', 'evaluate an exponential moving average of the weights (0: off)', fraction)
     .option('--no-tta', 'evaluate without horizontal-flip test-time augmentation')
+    .option('--tta-translate <pixels>', 'the final evaluation also averages over shifts by ± this many pixels (0: off)', nonNegativeInt)
+    .option('--lookahead <k>', 'pull the weights to a slow copy every k steps (0: off)', nonNegativeInt)
+    .option('--bias-lr <x>', 'learning-rate multiplier of biases and normalization parameters', positiveNumber)
+    .option('--channels-last', 'lay out convolution kernels channels-last (faster with bf16 on CPU)')
     .addOption(new Option('--precision <p>', 'fp32, or bf16 (CPU autocast)').choices(['fp32', 'bf16']))
     .option('--crop <pixels>', 'random-crop padding (0: off)', nonNegativeInt)
     .option('--cutout <pixels>', 'cutout square size (0: off)', nonNegativeInt)

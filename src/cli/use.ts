@@ -102,10 +102,12 @@ export function registerUse(program: Command): void {
     .option('--batch-size <n>', 'images per step', positiveInt, 128)
     .option('--steps <n>', 'timed steps', positiveInt, 10)
     .addOption(new Option('--precision <p>', 'fp32 or bf16').choices(['fp32', 'bf16']).default('fp32'))
+    .option('--channels-last', 'lay out the model and the batch channels-last')
     .option('--json', 'print one JSON object {trainImagesPerSec, inferImagesPerSec, threads}')
     .action((flags: { model: string; twist?: boolean | boolean[]; width?: number; batchSize: number; steps: number;
-        precision: 'fp32' | 'bf16'; json?: boolean }) => {
+        precision: 'fp32' | 'bf16'; channelsLast?: boolean; json?: boolean }) => {
       const r = benchModel({ model: flags.model, batchSize: flags.batchSize, steps: flags.steps, precision: flags.precision,
+        channelsLast: flags.channelsLast ?? false,
         modelOptions: { twist: flags.twist ?? false, ...(flags.width ? { width: flags.width } : {}) } });
       if (flags.json) {
         console.log(JSON.stringify({ trainImagesPerSec: r.trainImagesPerSec, inferImagesPerSec: r.inferImagesPerSec,

@@ -14,6 +14,7 @@ import { resnet50Seed003 } from './seed003.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { rknet } from './rknet.js';
+import { speednet } from './speednet.js';
 
 /** A model of the zoo: images N×3×H×W in, class scores N×classes out. */
 export type ImageModel = Module & { forward(input: Tensor): Tensor };
@@ -52,6 +53,8 @@ const ENTRIES: readonly ModelEntry[] = [
     description: 'ImageNet-style ResNet-50 (torchvision layout), seed-003 Bottleneck: coordinate-mixed depthwise ×4; 224×224' },
   { name: 'pdenet-s', create: pdenetS, inputShape: CIFAR, description: 'PDEBlock net: width 32, 1 PDEBlock per stage, 4 Euler steps each' },
   { name: 'pdenet-m', create: pdenetM, inputShape: CIFAR, description: 'PDEBlock net: width 64, 2 PDEBlocks per stage, 4 Euler steps each' },
+  { name: 'speednet', create: speednet, inputShape: CIFAR,
+    description: 'speed-run CIFAR net: whitening stem, 3 conv groups (64/256/256), frozen-scale BN; twist on each group\'s 2nd conv' },
   { name: 'rknet', create: rknet, inputShape: CIFAR,
     description: 'DynamicBlocks RKNet: RK4 + DoubleSym + TvNorm, channels [16,32,64,64], time points [0..4]' },
 ];

@@ -61,7 +61,7 @@ export interface Binding {
   shape(t: NativeTensor): number[];
   dtype(t: NativeTensor): number;
   device(t: NativeTensor): string;
-  isContiguous(t: NativeTensor): boolean;
+  isContiguous(t: NativeTensor, memoryFormat?: number): boolean;
   dispose(t: NativeTensor): void;
 
   /**

@@ -14,7 +14,7 @@ import { type DType, isFloatingPoint } from '../tensor/dtype.js';
 import { check, TorchError } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import { noGrad } from '../tensor/autograd.js';
-import { callInPlace, type Shape, Tensor } from '../tensor/tensor.js';
+import { callInPlace, type MemoryFormat, type Shape, Tensor } from '../tensor/tensor.js';
 import { zeros } from '../tensor/creation.js';
 
 /** A function called after a module's forward with its inputs and output. */
@@ -180,6 +180,23 @@ export abstract class Module {
       for (const t of [...this.parameters(), ...this.buffers()]) {
         if (!isFloatingPoint(t.dtype) || t.dtype === dtype) continue;
         const converted = t.to(dtype);
+        callInPlace('aten::set_data', t, converted);
+        converted.dispose();
+      }
+    });
+    return this;
+  }
+
+  /**
+   * Lays out the 4-D parameters and buffers (convolution kernels) in `memoryFormat` in place, keeping the
+   * tensors' identity, as PyTorch's `module.to(memory_format=…)`. With channels-last kernels and inputs,
+   * oneDNN's convolutions skip their layout conversions.
+   */
+  toMemoryFormat(memoryFormat: MemoryFormat): this {
+    noGrad(() => {
+      for (const t of [...this.parameters(), ...this.buffers()]) {
+        if (t.ndim !== 4 || t.isContiguousAs(memoryFormat)) continue;
+        const converted = t.contiguous(memoryFormat);
         callInPlace('aten::set_data', t, converted);
         converted.dispose();
       }

@@ -598,9 +598,19 @@ export class Tensor {
     return callTensors('aten::chunk', this, chunks, dim);
   }
 
-  /** A tensor with the same data laid out contiguously (this tensor when it already is). */
-  contiguous(): Tensor {
-    return call('aten::contiguous', this);
+  /**
+   * A tensor with the same data laid out contiguously (this tensor when it already is). `channelsLast`
+   * lays a 4-D tensor out as N×H×W×C in memory while its shape stays N×C×H×W — the layout in which
+   * oneDNN's convolutions are fastest on CPU; the outputs of a convolution keep its input's layout.
+   */
+  contiguous(memoryFormat: MemoryFormat = 'contiguous'): Tensor {
+    if (memoryFormat === 'channelsLast') check(this.ndim === 4, 'contiguous', `channelsLast needs a 4-D tensor, got ${this.ndim}-D`);
+    return call('aten::contiguous', this, MEMORY_FORMATS[memoryFormat]);
+  }
+
+  /** Whether the tensor is laid out in `memoryFormat` (see {@link contiguous}). */
+  isContiguousAs(memoryFormat: MemoryFormat): boolean {
+    return native.isContiguous(this.handle, MEMORY_FORMATS[memoryFormat]);
   }
 
   get isContiguous(): boolean {
@@ -648,6 +658,12 @@ export function checkTensor(value: unknown, op: string, name: string): asserts v
 }
 
 /** Concatenates tensors along an existing dimension. */
+/** Memory layouts of {@link Tensor.contiguous}. */
+export type MemoryFormat = 'contiguous' | 'channelsLast';
+
+/** c10::MemoryFormat's values. */
+const MEMORY_FORMATS: Record<MemoryFormat, number> = { contiguous: 0, channelsLast: 2 };
+
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   check(Array.isArray(tensors), 'cat', () => `needs an array of tensors, got ${describe(tensors)}`);
   check(tensors.length > 0, 'cat', 'needs at least one tensor');

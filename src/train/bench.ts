@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Image side (default 32). */
   size?: number;
   precision?: 'fp32' | 'bf16';
+  /** Lay out the model and the batch channels-last (see Tensor.contiguous). */
+  channelsLast?: boolean;
 }
 
 export interface BenchResult {
@@ -34,10 +36,11 @@ export interface BenchResult {
 }
 
 export function benchModel(options: BenchOptions): BenchResult {
-  const { model: name, modelOptions = {}, batchSize = 128, steps = 10, size = 32, precision = 'fp32' } = options;
+  const { model: name, modelOptions = {}, batchSize = 128, steps = 10, size = 32, precision = 'fp32', channelsLast = false } = options;
   manualSeed(0);
   const model = createModel(name, modelOptions);
   const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  if (channelsLast) model.toMemoryFormat('channelsLast');
   const x = randn([batchSize, 3, size, size]);
   const y = randint(0, modelOptions.numClasses ?? 10, [batchSize]);
   const forward = () => model.forward(x);

@@ -39,6 +39,23 @@ export interface TrainConfig {
   schedule: ScheduleName;
   /** One-cycle: fraction of steps rising; cosine: warmup epochs. */
   warmup: number;
+  /** One-cycle: the learning rate starts at lr·lrStartFactor (PyTorch's default 1/25)… */
+  lrStartFactor: number;
+  /** …and ends at lr·lrEndFactor (PyTorch's default 1/(25·10⁴)). */
+  lrEndFactor: number;
+  /** One-cycle: the shape of the rise and of the fall. */
+  anneal: 'cos' | 'linear';
+  /** One-cycle: cycle the momentum between 0.95 and 0.85, inversely to the lr (PyTorch's default); false holds `momentum`. */
+  cycleMomentum: boolean;
+  /** Learning-rate multiplier of the one-dimensional parameters: biases and normalization parameters. */
+  biasLr: number;
+  /**
+   * Whether the one-dimensional parameters decay too, by weightDecay / biasLr — so that they shrink by the
+   * same factor per step as the weights; false: they do not decay (the usual recipe).
+   */
+  biasDecay: boolean;
+  /** Lookahead: every this many steps, the weights and a slow copy of them meet (0: off; see lookahead.ts). */
+  lookahead: number;
   /** Step/multistep schedules: epochs at which the lr is multiplied by gamma. */
   milestones: number[];
   gamma: number;
@@ -48,6 +65,14 @@ export interface TrainConfig {
   ema: number;
   /** Evaluate with horizontal-flip test-time augmentation. */
   tta: boolean;
+  /**
+   * The final evaluation also averages the logits of the images shifted by ±ttaTranslate pixels (reflect
+   * padding) with equal weight to the unshifted ones (0: off). Evaluations before the last skip it: it
+   * triples their cost.
+   */
+  ttaTranslate: number;
+  /** Lay out the model's convolution kernels channels-last (faster oneDNN convolutions; see Module.toMemoryFormat). */
+  channelsLast: boolean;
   precision: Precision;
   seed: number;
   /** Epoch from which the twist is on (0: from the start), per the notebook's schedule. */
@@ -82,12 +107,21 @@ export const DEFAULT_CONFIG: TrainConfig = {
   weightDecay: 5e-4,
   schedule: 'onecycle',
   warmup: 0.25,
+  lrStartFactor: 1 / 25,
+  lrEndFactor: 1 / 25e4,
+  anneal: 'cos',
+  cycleMomentum: true,
+  biasLr: 1,
+  biasDecay: false,
+  lookahead: 0,
   milestones: [],
   gamma: 0.1,
   labelSmoothing: 0.1,
   augment: { crop: 4, cropPadding: 'reflect', flip: true, cutout: 0, affine: null },
   ema: 0,
   tta: true,
+  ttaTranslate: 0,
+  channelsLast: false,
   precision: 'fp32',
   seed: 0,
   twistFromEpoch: 0,
@@ -145,12 +179,21 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   inRange(config.weightDecay, 'weightDecay', 0, 1);
   inRange(config.warmup, 'warmup', 0, 1e6);
   inRange(config.gamma, 'gamma', 0, 1);
+  inRange(config.lrStartFactor, 'lrStartFactor', 1e-9, 1);
+  inRange(config.lrEndFactor, 'lrEndFactor', 1e-12, 1);
+  oneOf(config.anneal, 'anneal', ['cos', 'linear'] as const);
+  inRange(config.biasLr, 'biasLr', 1e-6, 1e6);
+  positiveInteger(config.lookahead, 'lookahead', true);
+  positiveInteger(config.ttaTranslate, 'ttaTranslate', true);
+  for (const key of ['checkpointing', 'cycleMomentum', 'biasDecay', 'channelsLast', 'tta'] as const) {
+    if (typeof config[key] !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(config[key])}`);
+  }
+  if (config.lookahead > 0 && config.ema > 0) fail('lookahead and ema both keep a copy of the weights; choose one');
   inRange(config.labelSmoothing, 'labelSmoothing', 0, 1);
   inRange(config.ema, 'ema', 0, 0.999999);
   inRange(config.hyperbolicity, 'hyperbolicity', 0, 1e6);
   inRange(config.timeRegularization, 'timeRegularization', 0, 1e6);
   inRange(config.clip, 'clip', 0, 1e6);
-  if (typeof config.checkpointing !== 'boolean') fail(`checkpointing must be true or false, got ${JSON.stringify(config.checkpointing)}`);
   oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw'] as const);
   oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
   oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);

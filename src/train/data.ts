@@ -19,6 +19,8 @@ export interface BatchStream {
   batchesPerEpoch(batchSize: number): number;
   /** The batches of `epoch` from batch `start` on; the consumer disposes each batch's tensors. */
   batches(epoch: number, batchSize: number, start: number): AsyncIterable<Batch>;
+  /** The first `n` images of epoch 0's order, as the training sees them (augmented, normalized); the caller disposes. */
+  sample(n: number): Batch;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,8 @@ export function streamOf(dataset: ImageDataset, options: { seed: number; shuffle
     size: dataset.n,
     batchesPerEpoch: (batchSize) => loader(batchSize).length,
     batches: (epoch, batchSize, start) => loader(batchSize).epoch(epoch, { start }),
+    sample: (n) => new DataLoader(dataset, { batchSize: n, shuffle: options.shuffle, seed: options.seed, dropLast: true,
+      augment: options.augment, normalize: options.normalization, prefetch: 0 }).batch(0, 0),
     close: async () => {
       for (const l of loaders.values()) await l.close();
     },

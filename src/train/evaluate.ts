@@ -5,6 +5,7 @@
  * @module
  */
 import { noGrad } from '../tensor/autograd.js';
+import { autocast } from '../tensor/runtime.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -26,17 +27,29 @@ export interface Evaluation {
   confusion: number[][];
 }
 
-/** The logits of a classifier, averaged with those of the mirrored batch when `tta`. */
-export function predictLogits(model: Module, x: Tensor, tta = false): Tensor {
+/**
+ * The logits of a classifier, averaged with those of the mirrored batch when `tta`. With `translate` = t > 0,
+ * those logits are averaged, with weight 1/2, with the mean of the logits of the batch shifted by (−t, −t)
+ * and by (t, t) (reflect padding) — the translation test-time augmentation of the CIFAR-10 speed runs.
+ */
+export function predictLogits(model: Module, x: Tensor, tta = false, translate = 0): Tensor {
   return tidy(() => {
-    const logits = model.forward(x as never) as Tensor;
-    return tta ? logits.add(model.forward(x.flip(3) as never) as Tensor).div(2) : logits;
+    const predict = (input: Tensor) => {
+      const logits = model.forward(input as never) as Tensor;
+      return tta ? logits.add(model.forward(input.flip(3) as never) as Tensor).div(2) : logits;
+    };
+    const logits = predict(x);
+    if (translate === 0) return logits;
+    const [h, w] = [x.shape[2]!, x.shape[3]!];
+    const padded = F.pad(x, [translate, translate, translate, translate], 'reflect');
+    const shifted = [0, 2 * translate].map((o) => predict(padded.narrow(2, o, h).narrow(3, o, w)));
+    return logits.add(shifted[0]!.add(shifted[1]!).div(2)).div(2);
   });
 }
 
 /** Evaluates `model` (in eval mode, restored afterwards) on every batch. */
 export async function evaluate(model: Module, batches: AsyncIterable<Batch> | Iterable<Batch>, numClasses: number,
-    options: { tta?: boolean } = {}): Promise<Evaluation> {
+    options: { tta?: boolean; translate?: number; precision?: 'fp32' | 'bf16' } = {}): Promise<Evaluation> {
   const wasTraining = model.training;
   model.eval();
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
@@ -45,7 +58,8 @@ export async function evaluate(model: Module, batches: AsyncIterable<Batch> | It
   try {
     for await (const batch of batches) {
       const { loss, predicted, labels } = tidy(() => noGrad(() => {
-        const logits = predictLogits(model, batch.x, options.tta ?? false).float();
+        const predict = () => predictLogits(model, batch.x, options.tta ?? false, options.translate ?? 0);
+        const logits = (options.precision === 'bf16' ? autocast(predict) : predict()).float();
         return {
           loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
           predicted: logits.argmax(1).toTypedArray() as BigInt64Array,

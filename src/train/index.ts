@@ -14,3 +14,4 @@ export { loadTrainedModel, predictImages, type TrainedModel, type Prediction } f
 export { benchModel, type BenchOptions, type BenchResult } from './bench.js';
 export { WeightAverage } from './ema.js';
 export { runSmoke, type SmokeOptions, type SmokeResult } from './smoke.js';
+export { Lookahead, type LookaheadOptions } from './lookahead.js';

@@ -27,9 +27,11 @@ import { checkpointedStep } from '../nn/checkpoint.js';
 import { clipParameters } from '../dynamics/constraints.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
+import { initFromData } from '../models/speednet.js';
 import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
 import { resolveConfig, type TrainConfig } from './config.js';
 import { WeightAverage } from './ema.js';
+import { Lookahead } from './lookahead.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
 import { type DataSplits, loadDataSplits } from './data.js';
 import type { Normalization } from '../data/transforms.js';
@@ -148,7 +150,11 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
 }
 
 function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
-  const groups = parameterGroupsForWeightDecay(model.namedParameters(), config.weightDecay);
+  const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
+  const [weights, others] = parameterGroupsForWeightDecay(trainable, config.weightDecay);
+  // Biases and normalization parameters: their own learning rate, and (biasDecay) the weights' shrink per step.
+  const groups = [weights, { ...others, lr: config.lr * config.biasLr,
+    weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
   switch (config.optimizer) {
     case 'sgd':
       return new SGD(groups, { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov });
@@ -165,7 +171,10 @@ function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule | ((
   const total = config.epochs * stepsPerEpoch;
   switch (config.schedule) {
     case 'onecycle':
-      return new OneCycleLR({ maxLr: config.lr, totalSteps: total, pctStart: config.warmup });
+      // No maxLr: each group peaks at its own initial lr (the biases' at lr·biasLr).
+      return new OneCycleLR({ totalSteps: total, pctStart: config.warmup, divFactor: 1 / config.lrStartFactor,
+        finalDivFactor: config.lrStartFactor / config.lrEndFactor, annealStrategy: config.anneal,
+        cycleMomentum: config.cycleMomentum });
     case 'cosine':
       return new CosineAnnealingLR(total, 0, config.warmup > 0
         ? { steps: Math.round(config.warmup * stepsPerEpoch) } : undefined);
@@ -247,11 +256,21 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   const buildOptions = twistLater
     ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
     : modelOptions;
-  const model = createModel(config.model, buildOptions);
-  const ema = config.ema > 0 ? new WeightAverage(model, createModel(config.model, buildOptions), config.ema) : null;
-  const optimizer = makeOptimizer(model, config);
+  const layout = (m: ImageModel) => (config.channelsLast ? m.toMemoryFormat('channelsLast') : m);
+  const model = layout(createModel(config.model, buildOptions));
+  if (!resumed) {
+    // Layers set from the data (SpeedNet's whitening) see a batch of training images first.
+    const sample = data.train.sample(Math.min(5000, data.train.size));
+    if (initFromData(model, sample.x)) log(`set the ${config.model} whitening layer from ${sample.x.shape[0]} training images`);
+    sample.x.dispose();
+    sample.y.dispose();
+  }
   const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize);
   check(batchesPerEpoch > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
+  const ema = config.ema > 0 ? new WeightAverage(model, layout(createModel(config.model, buildOptions)), config.ema) : null;
+  const lookahead = config.lookahead > 0 ? new Lookahead(model, layout(createModel(config.model, buildOptions)),
+    { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
+  const optimizer = makeOptimizer(model, config);
   const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
 
   let state: TrainingState = { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1,
@@ -260,6 +279,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   if (resumed) {
     model.loadStateDict(resumed.model);
     if (ema && resumed.ema) ema.average.loadStateDict(resumed.ema);
+    if (lookahead && resumed.ema) lookahead.average.loadStateDict(resumed.ema);
     optimizer.loadStateDict(resumed.optimizer);
     state = resumed.state;
     scheduler.loadStateDict(state.scheduler);
@@ -271,7 +291,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     batchesPerEpoch, resumedAt: resumed ? state : null });
 
   const checkpoint = (best: boolean) => {
-    tidy(() => saveCheckpoint(lastCheckpoint, { model, ema: ema?.average ?? null, optimizer: optimizer.stateDict(), state, config }));
+    tidy(() => saveCheckpoint(lastCheckpoint, { model, ema: (ema ?? lookahead)?.average ?? null, optimizer: optimizer.stateDict(), state, config }));
     const weightsOf = ema?.average ?? model;
     saveWeights(join(checkpointDir, 'last.safetensors'), weightsOf, { epoch: String(state.epoch) });
     if (best) saveWeights(join(checkpointDir, 'best.safetensors'), weightsOf, { epoch: String(state.bestEpoch) });
@@ -311,6 +331,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
       ema?.update();
       scheduler.step();
       state.step += 1;
+      lookahead?.step(state.step);
       lossSum += loss * n;
       correct += right;
       seen += n;
@@ -334,7 +355,8 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     let evaluation: Evaluation | null = null;
     const evalStart = performance.now();
     if (data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
-      evaluation = await evaluate(ema?.average ?? model, data.val.batches(0, 500, 0), numClasses, { tta: config.tta });
+      evaluation = await evaluate(ema?.average ?? model, data.val.batches(0, 500, 0), numClasses,
+        { tta: config.tta, translate: lastEpoch ? config.ttaTranslate : 0, precision: config.precision });
       if (lastEpoch) final = evaluation;
     }
     const m: EpochMetrics = {
@@ -360,7 +382,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   }
   writeReport(runDir, config, metrics, state, model.numParameters());
   model.dispose();
-  ema?.average.dispose();
+  (ema ?? lookahead)?.average.dispose();
   optimizer.dispose();
   return { runDir, metrics, bestAccuracy: state.bestAccuracy, bestEpoch: state.bestEpoch, interrupted, final };
 }
