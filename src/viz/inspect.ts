@@ -23,6 +23,7 @@ import { Module } from '../nn/module.js';
 import { loadSafetensors } from '../io/safetensors.js';
 import { coordinates } from '../pde/coords.js';
 import { HamiltonianBlock, LeapfrogBlock, operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
+import { ConvGroup } from '../models/speednet.js';
 import { PDEBlock } from '../pde/blocks.js';
 import { CoordMixConv2d, TwistConv2d } from '../pde/twist.js';
 import { createModel, modelEntry, modelNames } from '../models/registry.js';
@@ -37,9 +38,9 @@ import { loadPicture } from './scene.js';
 import { svgArrow, svgDocument, svgImage, svgText, svgToPng } from './svg.js';
 import { readRunMetrics, writeRunReport } from './report.js';
 
-/** Module classes known to be residual blocks (one time step, or a few, of the PDE). */
+/** Module classes known to be residual blocks (one time step, or a few, of the PDE), or SpeedNet's groups. */
 const BLOCK_CLASSES: (abstract new (...args: never[]) => Module)[] = [BasicBlock, Bottleneck, PreActBlock, HeBlock,
-  Seed003Bottleneck, PDEBlock, LeapfrogBlock, HamiltonianBlock];
+  Seed003Bottleneck, PDEBlock, LeapfrogBlock, HamiltonianBlock, ConvGroup];
 
 /** Options of {@link inspectCheckpoint}. */
 export interface InspectOptions {
