@@ -102,7 +102,7 @@ export function registerUse(program: Command): void {
     .option('--batch-size <n>', 'images per step', positiveInt, 128)
     .option('--steps <n>', 'timed steps', positiveInt, 10)
     .addOption(new Option('--precision <p>', 'fp32 or bf16').choices(['fp32', 'bf16']).default('fp32'))
-    .option('--channels-last', 'lay out the model and the batch channels-last')
+    .option('--channels-last', 'lay out convolution kernels channels-last')
     .option('--json', 'print one JSON object {trainImagesPerSec, inferImagesPerSec, threads}')
     .action((flags: { model: string; twist?: boolean | boolean[]; width?: number; batchSize: number; steps: number;
         precision: 'fp32' | 'bf16'; channelsLast?: boolean; json?: boolean }) => {

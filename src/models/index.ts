@@ -14,4 +14,4 @@ export { PreActBlock, PreActResNet, preactResnet18, preactResnet34, resnet10s, k
 export { HeBlock, HeResNet, resnet20, resnet32, resnet44, resnet56, resnet110, keyFromTrainRef } from './he.js';
 export { Seed003Bottleneck, Seed003ResNet, resnet50Seed003, keyFromSeed003 } from './seed003.js';
 export { PDENet, PDENET_ITERATIONS, pdenetS, pdenetM } from './pdenet.js';
-export { ConvGroup, SpeedNet, speednet, initFromData } from './speednet.js';
+export { ConvGroup, SpeedNet, speednet } from './speednet.js';

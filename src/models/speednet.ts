@@ -22,7 +22,7 @@
  * @module
  */
 import { noGrad } from '../tensor/autograd.js';
-import { zeros } from '../tensor/creation.js';
+import { eye, zeros } from '../tensor/creation.js';
 import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
@@ -52,7 +52,7 @@ function diracInit_(weight: Tensor): void {
     const [outChannels, inChannels] = weight.shape as [number, number, number, number];
     const n = Math.min(outChannels, inChannels);
     const identity = zeros([n, inChannels, 3, 3]);
-    for (let i = 0; i < n; i++) identity.select(0, i).select(0, i).select(0, 1).select(0, 1).fill_(1);
+    identity.select(3, 1).select(2, 1).copy_(eye(n, inChannels));
     weight.narrow(0, 0, n).copy_(identity);
   }));
 }
@@ -106,6 +106,12 @@ export class SpeedNet extends ZooModel {
     this.fc = this.registerModule('fc', new Linear(widths[2]!, numClasses, { bias: false }));
   }
 
+  /** The trainer's hook for layers set from data: the whitening layer, from a sample of training images. */
+  initFromData(images: Tensor): string {
+    this.initWhitening(images);
+    return `whitening layer from ${images.shape[0]} training images`;
+  }
+
   /**
    * Sets the whitening layer from training images N×3×H×W (normalized as the model will see them): with
    * C = the covariance of all 2×2 patches, C = V Λ Vᵀ, the filters are ±vᵢ/√(λᵢ + ε), largest λ first — so
@@ -141,11 +147,4 @@ export class SpeedNet extends ZooModel {
 /** SpeedNet (64, 256, 256 channels; about 2 M parameters). */
 export function speednet(options: ModelOptions = {}): SpeedNet {
   return new SpeedNet(resolveOptions('speednet', options, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }));
-}
-
-/** Whether `model` wants its first layer set from data before training (see {@link SpeedNet.initWhitening}). */
-export function initFromData(model: Module, images: Tensor): boolean {
-  if (!(model instanceof SpeedNet)) return false;
-  model.initWhitening(images);
-  return true;
 }

@@ -176,15 +176,7 @@ export abstract class Module {
    */
   to(dtype: DType): this {
     check(isFloatingPoint(dtype), 'Module.to', `modules convert to floating-point dtypes, got ${dtype}`);
-    noGrad(() => {
-      for (const t of [...this.parameters(), ...this.buffers()]) {
-        if (!isFloatingPoint(t.dtype) || t.dtype === dtype) continue;
-        const converted = t.to(dtype);
-        callInPlace('aten::set_data', t, converted);
-        converted.dispose();
-      }
-    });
-    return this;
+    return this.#replaceData((t) => (isFloatingPoint(t.dtype) && t.dtype !== dtype ? t.to(dtype) : null));
   }
 
   /**
@@ -193,10 +185,15 @@ export abstract class Module {
    * oneDNN's convolutions skip their layout conversions.
    */
   toMemoryFormat(memoryFormat: MemoryFormat): this {
+    return this.#replaceData((t) => (t.ndim === 4 && !t.isContiguousAs(memoryFormat) ? t.contiguous(memoryFormat) : null));
+  }
+
+  /** Swaps the data of each parameter and buffer for `convert(t)` (null: leave it), keeping the tensors' identity. */
+  #replaceData(convert: (t: Tensor) => Tensor | null): this {
     noGrad(() => {
       for (const t of [...this.parameters(), ...this.buffers()]) {
-        if (t.ndim !== 4 || t.isContiguousAs(memoryFormat)) continue;
-        const converted = t.contiguous(memoryFormat);
+        const converted = convert(t);
+        if (converted === null) continue;
         callInPlace('aten::set_data', t, converted);
         converted.dispose();
       }

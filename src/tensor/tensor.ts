@@ -657,13 +657,13 @@ export function checkTensor(value: unknown, op: string, name: string): asserts v
   check(value instanceof Tensor, op, () => `${name} must be a tensor, got ${describe(value)}`);
 }
 
-/** Concatenates tensors along an existing dimension. */
 /** Memory layouts of {@link Tensor.contiguous}. */
 export type MemoryFormat = 'contiguous' | 'channelsLast';
 
 /** c10::MemoryFormat's values. */
 const MEMORY_FORMATS: Record<MemoryFormat, number> = { contiguous: 0, channelsLast: 2 };
 
+/** Concatenates tensors along an existing dimension. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   check(Array.isArray(tensors), 'cat', () => `needs an array of tensors, got ${describe(tensors)}`);
   check(tensors.length > 0, 'cat', 'needs at least one tensor');

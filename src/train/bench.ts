@@ -22,7 +22,7 @@ export interface BenchOptions {
   /** Image side (default 32). */
   size?: number;
   precision?: 'fp32' | 'bf16';
-  /** Lay out the model and the batch channels-last (see Tensor.contiguous). */
+  /** Lay out the model's convolution kernels channels-last (see Module.toMemoryFormat); the outputs follow. */
   channelsLast?: boolean;
 }
 

@@ -27,7 +27,6 @@ import { checkpointedStep } from '../nn/checkpoint.js';
 import { clipParameters } from '../dynamics/constraints.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
-import { initFromData } from '../models/speednet.js';
 import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
 import { resolveConfig, type TrainConfig } from './config.js';
 import { WeightAverage } from './ema.js';
@@ -258,10 +257,11 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     : modelOptions;
   const layout = (m: ImageModel) => (config.channelsLast ? m.toMemoryFormat('channelsLast') : m);
   const model = layout(createModel(config.model, buildOptions));
-  if (!resumed) {
-    // Layers set from the data (SpeedNet's whitening) see a batch of training images first.
+  const fromData = model as ImageModel & { initFromData?: (images: Tensor) => string };
+  if (!resumed && typeof fromData.initFromData === 'function') {
+    // Layers set from the data (SpeedNet's whitening) see a sample of training images first.
     const sample = data.train.sample(Math.min(5000, data.train.size));
-    if (initFromData(model, sample.x)) log(`set the ${config.model} whitening layer from ${sample.x.shape[0]} training images`);
+    log(`set the ${config.model} ${fromData.initFromData(sample.x)}`);
     sample.x.dispose();
     sample.y.dispose();
   }
