@@ -4,6 +4,7 @@
       "target_name": "pdenet",
       "sources": [
         "csrc/torch_api.cpp",
+        "csrc/conv2d.cpp",
         "csrc/napi_values.cc",
         "csrc/napi_functions.cc",
         "csrc/addon.cc"

@@ -7,7 +7,7 @@
  * README and notebook; "ConvNets from the PDE perspective").
  * @module
  */
-import { empty, randn, zeros } from '../tensor/creation.js';
+import { empty, onesLike, randn, zeros } from '../tensor/creation.js';
 import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
@@ -56,6 +56,26 @@ export interface TwistConvOptions {
   convention?: CoordinateConvention;
   /** Standard deviation of the initial Kx (default 0.01, as the reference; 0 starts as a plain conv). */
   twistInitStd?: number;
+}
+
+/**
+ * K⋆u + X·(Kx⋆u) + Y·(Ky⋆u) from the fused convolution's output N×(g·3·c/g)×H×W — per group, the three parts
+ * side by side — as one product with the coefficients (1, X, Y) and one sum over the parts, in the layout the
+ * convolution wrote (NCHW or channels-last): no copies, and a backward that is one product (slicing the parts
+ * apart would zero-fill a full-size gradient per part).
+ */
+function combineParts(out: Tensor, groups: number, { x, y }: { x: Tensor; y: Tensor }): Tensor {
+  return tidy(() => {
+    const [n, c3, h, w] = out.shape as [number, number, number, number];
+    const c = c3 / 3;
+    const coefficients = cat([onesLike(x), x, y], 1); // 1×3×H×W
+    if (!out.isContiguous && out.isContiguousAs('channelsLast')) {
+      const nhwc = out.permute(0, 2, 3, 1).view(n, h, w, groups, 3, c / groups);
+      return nhwc.mul(coefficients.permute(0, 2, 3, 1).reshape(1, h, w, 1, 3, 1)).sum(4).reshape(n, h, w, c)
+        .permute(0, 3, 1, 2);
+    }
+    return out.reshape(n, groups, 3, c / groups, h, w).mul(coefficients.reshape(1, 1, 3, 1, h, w)).sum(2).reshape(n, c, h, w);
+  });
 }
 
 /**
@@ -125,13 +145,7 @@ export class TwistConv2d extends Module {
       const stackByGroup = (t: Tensor) => t.reshape(g, c / g, ...t.shape.slice(1));
       const weight = cat([stackByGroup(this.weight), stackByGroup(kx), stackByGroup(ky)], 1).reshape(3 * c, -1, 3, 3);
       const out = F.conv2d(u, weight, null, opts);
-      const [n, , h, w] = out.shape as [number, number, number, number];
-      const parts = out.reshape(n, g, 3, c / g, h, w);
-      const { x, y } = coordinates(h, w, this.convention, out.dtype);
-      const result = parts.select(2, 0)
-        .add(parts.select(2, 1).mul(x.unsqueeze(1)))
-        .add(parts.select(2, 2).mul(y.unsqueeze(1)))
-        .reshape(n, c, h, w);
+      const result = combineParts(out, g, coordinates(out.shape[2]!, out.shape[3]!, this.convention, out.dtype));
       return this.bias === null ? result : result.add(this.bias.reshape(1, c, 1, 1));
     });
   }

@@ -9,6 +9,7 @@
  */
 import { type DType, dtypeCode } from './dtype.js';
 import { check, checkOptions, describe } from './errors.js';
+import { tidy } from './memory.js';
 import { call, checkTensor, Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
@@ -49,7 +50,8 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   if (typeof padding === 'string') {
     return call('aten::conv2d.padding', input, weight, bias, stride, padding, dilation, groups);
   }
-  return call('aten::conv2d', input, weight, bias, stride, padding, dilation, groups);
+  // pdenet::conv2d (csrc/conv2d.cpp) is aten::conv2d with a faster backward for stride 1 and one group.
+  return call('pdenet::conv2d', input, weight, bias, stride, padding, dilation, groups);
 }
 
 /** Options of {@link convTranspose2d}. */
@@ -142,8 +144,23 @@ export function leakyRelu(input: Tensor, negativeSlope = 0.01): Tensor {
   return call('aten::leaky_relu', input, negativeSlope);
 }
 
-/** GELU, exact ("none") or with the tanh approximation. */
+/**
+ * Whether `input` is a 4-D channels-last tensor that is not also contiguous (as C = 1 or H = W = 1 tensors are):
+ * its NHWC view `input.permute(0, 2, 3, 1)` is then contiguous.
+ */
+function isChannelsLastOnly(input: Tensor): boolean {
+  return input.ndim === 4 && !input.isContiguous && input.isContiguousAs('channelsLast');
+}
+
+/**
+ * GELU, exact ("none") or with the tanh approximation. On a channels-last tensor it runs on the NHWC view:
+ * libtorch 1.13's GELU kernels (forward and backward) take a scalar path for channels-last strides, 4–8×
+ * slower than on the same bytes seen as contiguous (BENCHMARKS.md, "Elementwise layout").
+ */
 export function gelu(input: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  if (isChannelsLastOnly(input)) {
+    return tidy(() => call('aten::gelu', input.permute(0, 2, 3, 1), approximate).permute(0, 3, 1, 2));
+  }
   return call('aten::gelu', input, approximate);
 }
 
