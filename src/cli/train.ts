@@ -43,6 +43,7 @@ interface TrainFlags {
   resume?: boolean;
   maxSteps?: number;
   crop?: number;
+  flip?: 'random' | 'alternate' | 'off';
   cutout?: number;
   hyperbolicity?: number;
   integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
@@ -81,6 +82,7 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...fromFile.augment,
     ...(flags.crop === undefined ? {} : { crop: flags.crop }),
     ...(flags.cutout === undefined ? {} : { cutout: flags.cutout }),
+    ...(flags.flip === undefined ? {} : { flip: ({ random: true, alternate: 'alternate', off: false } as const)[flags.flip] }),
   };
   return {
     ...fromFile,
@@ -147,6 +149,8 @@ export function registerTrain(program: Command): void {
     .option('--channels-last', 'lay out convolution kernels channels-last (faster with bf16 on CPU)')
     .addOption(new Option('--precision <p>', 'fp32, or bf16 (CPU autocast)').choices(['fp32', 'bf16']))
     .option('--crop <pixels>', 'random-crop padding (0: off)', nonNegativeInt)
+    .addOption(new Option('--flip <mode>', 'horizontal flips: at random, alternating by epoch (each image seen both ways), or off')
+      .choices(['random', 'alternate', 'off']))
     .option('--cutout <pixels>', 'cutout square size (0: off)', nonNegativeInt)
     .option('--hyperbolicity <weight>', 'weight of the hyperbolicity regularizer', Number)
     .addOption(new Option('--integrator <name>', 'rknet: time integrator').choices(['rk1', 'rk2', 'heun', 'rk4', 'leapfrog']))

@@ -9,7 +9,7 @@
  * thread. This file imports nothing that loads the native addon: worker threads load it.
  * @module
  */
-import type { Rng } from './random.js';
+import { Rng, STREAM } from './random.js';
 
 /** Padding of {@link AugmentOptions.crop}: zeros (black, like torchvision's `RandomCrop(32, padding=4)`) or reflection. */
 export type CropPadding = 'zeros' | 'reflect';
@@ -32,8 +32,12 @@ export interface AffineOptions {
 export interface AugmentOptions {
   /** Pad by `padding` pixels on each side, then crop a window of the original size at a random place. */
   crop?: { padding: number; mode?: CropPadding };
-  /** Mirror left–right with probability 1/2. */
-  flip?: boolean;
+  /**
+   * Mirror left–right: `true` with probability 1/2 per image and epoch; `'alternate'` as the speed runs do
+   * (Jordan, arXiv:2404.00498): each image gets one coin toss for the whole run and is mirrored in the epochs
+   * where the toss and the epoch's parity disagree — so every image is seen both ways in every two epochs.
+   */
+  flip?: boolean | 'alternate';
   /** Fill a `size`×`size` square at a random centre (it may stick out of the image) with probability `p` (default 1). */
   cutout?: { size: number; p?: number };
   /** Random rotation, translation and scale (applied in the main thread, on the float batch). */
@@ -70,7 +74,7 @@ export function drawAugmentParams(rng: Rng, n: number, options: AugmentOptions, 
       params.dy[i] = rng.int(2 * padding + 1);
       params.dx[i] = rng.int(2 * padding + 1);
     }
-    if (flip) params.flip[i] = rng.float() < 0.5 ? 1 : 0;
+    if (flip === true) params.flip[i] = rng.float() < 0.5 ? 1 : 0;
     if (cutout && cutout.size > 0) {
       const apply = rng.float() < (cutout.p ?? 1);
       const cy = rng.int(dims.height);
@@ -82,6 +86,12 @@ export function drawAugmentParams(rng: Rng, n: number, options: AugmentOptions, 
     }
   }
   return params;
+}
+
+/** Whether image `index` is mirrored in `epoch` under alternating flips (see {@link AugmentOptions.flip}). */
+export function alternatingFlip(seed: number, index: number, epoch: number): number {
+  const toss = new Rng(seed, STREAM.flip, index).float() < 0.5 ? 1 : 0;
+  return toss ^ (epoch & 1);
 }
 
 /** Where padded coordinate `i` (of a side of length `n`, padded by `padding`) reads from, or −1 for zero. */

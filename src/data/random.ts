@@ -23,7 +23,7 @@ function mix32(x: number): number {
 }
 
 /** Purposes, mixed into the keys so that the streams of one (seed, epoch) never overlap. */
-export const STREAM = { split: 1, order: 2, augment: 3, affine: 4, synthetic: 5 } as const;
+export const STREAM = { split: 1, order: 2, augment: 3, affine: 4, synthetic: 5, flip: 6 } as const;
 
 /** A seeded generator of uniform numbers; the same keys give the same sequence on every platform. */
 export class Rng {

@@ -5,7 +5,7 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type AugmentOptions, drawAugmentParams, type ImageDims, normalizeBytes, renderBatch } from './augment.js';
+import { alternatingFlip, type AugmentOptions, drawAugmentParams, type ImageDims, normalizeBytes, renderBatch } from './augment.js';
 import { Rng, STREAM } from './random.js';
 
 /** What the loader gives a worker when it starts. */
@@ -41,6 +41,9 @@ export interface WorkerReply {
 export function prepareBatch(init: WorkerInit, epoch: number, batch: number, indices: Int32Array): Float32Array {
   const rng = new Rng(init.seed, STREAM.augment, epoch, batch);
   const params = drawAugmentParams(rng, indices.length, init.augment, init.dims);
+  if (init.augment.flip === 'alternate') {
+    for (let k = 0; k < indices.length; k++) params.flip[k] = alternatingFlip(init.seed, indices[k]!, epoch);
+  }
   const bytes = renderBatch(init.images, init.dims, indices, params, init.augment, init.fill);
   return normalizeBytes(bytes, init.dims, init.scale, init.shift);
 }

@@ -14,7 +14,8 @@ export interface AugmentConfig {
   /** Random-crop padding in pixels (0: no crop). */
   crop: number;
   cropPadding: 'zeros' | 'reflect';
-  flip: boolean;
+  /** Horizontal flips: at random (true), alternating by epoch ('alternate', the speed runs'), or none (false). */
+  flip: boolean | 'alternate';
   /** Cutout square size in pixels (0: off). */
   cutout: number;
   /** The notebook's RandomAffine: rotation in degrees, translation as a fraction, scale range; null: off. */
@@ -199,6 +200,9 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);
   oneOf(config.augment.cropPadding, 'augment.cropPadding', ['zeros', 'reflect'] as const);
   positiveInteger(config.augment.crop, 'augment.crop', true);
+  if (![true, false, 'alternate'].includes(config.augment.flip)) {
+    fail(`augment.flip must be true, false or "alternate", got ${JSON.stringify(config.augment.flip)}`);
+  }
   positiveInteger(config.augment.cutout, 'augment.cutout', true);
   if (!Array.isArray(config.milestones) || config.milestones.some((m) => !Number.isInteger(m) || m < 1)) {
     fail(`milestones must be a list of positive epoch numbers, got ${JSON.stringify(config.milestones)}`);

@@ -83,7 +83,7 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
   const a = config.augment;
   const augment: AugmentOptions = {
     ...(a.crop > 0 ? { crop: { padding: a.crop, mode: a.cropPadding } } : {}),
-    ...(a.flip ? { flip: true } : {}),
+    ...(a.flip ? { flip: a.flip } : {}),
     ...(a.cutout > 0 ? { cutout: { size: a.cutout } } : {}),
     ...(a.affine ? { affine: { degrees: a.affine.degrees, translate: [a.affine.translate, a.affine.translate],
       scale: a.affine.scale } } : {}),
