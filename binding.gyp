@@ -5,6 +5,7 @@
       "sources": [
         "csrc/torch_api.cpp",
         "csrc/conv2d.cpp",
+        "csrc/gelu.cpp",
         "csrc/napi_values.cc",
         "csrc/napi_functions.cc",
         "csrc/addon.cc"

@@ -93,7 +93,7 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
 
 }  // namespace
 
-TORCH_LIBRARY(pdenet, m) {
+TORCH_LIBRARY_FRAGMENT(pdenet, m) {
   m.def("conv2d(Tensor input, Tensor weight, Tensor? bias=None, int[2] stride=1, int[2] padding=0, "
         "int[2] dilation=1, int groups=1) -> Tensor",
         &conv2d);

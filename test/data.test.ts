@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { memory } from '../src/index.js';
 import {
   affineTheta, BatchNormalizer, CacheError, CIFAR, cifarRecords, cropImage, DataLoader, decodeImage, downloadCifar,
-  drawAffineThetas, drawAugmentParams, encodePng, flipImage, hwcToChw, ImageDataset, loadCifar, loadDataset,
+  alternatingFlip, drawAffineThetas, drawAugmentParams, encodePng, flipImage, hwcToChw, ImageDataset, loadCifar, loadDataset,
   loadImageFolder, parseTar, readCifar, readDecodedCache, renderBatch, Rng, splitTrainVal, syntheticImages,
   writeDecodedCache, writeImageFolder, writeImageFolderArchive, writeSyntheticCifar, writeTar, writeTarGz,
 } from '../src/data/index.js';
@@ -384,6 +384,7 @@ describe('DataLoader', () => {
   const data = syntheticImages({ perClass: 7, classes: 3, seed: 9, height: 8, width: 8 }); // 21 images
   const augment = { crop: { padding: 2 }, flip: true, cutout: { size: 3 }, affine: { degrees: 10, translate: [0.1, 0.1] as [number, number], scale: [1, 1.2] as [number, number] } };
   const normalize = { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
+  const dims8 = { height: 8, width: 8, channels: 3 };
 
   async function collect(loader: DataLoader, epoch: number, start = 0): Promise<{ index: number; x: number[]; y: number[]; indices: number[] }[]> {
     const out = [];
@@ -455,6 +456,33 @@ describe('DataLoader', () => {
     for await (const batch of loader.epoch(0)) batch.dispose();
     await loader.close();
     assert.equal(memory().liveTensors, before);
+  });
+
+  it('alternating flips: each image once mirrored and once not in every two epochs, the same on every run', async () => {
+    // Without crop or normalization, an image's bytes show whether it was mirrored.
+    const loader = new DataLoader(data, { batchSize: 5, seed: 3, augment: { flip: 'alternate' }, prefetch: 0 });
+    const pixels = (i: number, flipped: boolean) => {
+      const img = data.image(i);
+      return Array.from(hwcToChw(flipped ? flipImage(img, dims8) : img, dims8));
+    };
+    const flipsOf = async (epoch: number) => {
+      const flips = new Array<boolean>(data.n);
+      for (const batch of await collect(loader, epoch)) {
+        batch.indices.forEach((i, k) => {
+          const x = batch.x.slice(k * 192, (k + 1) * 192).map((v) => Math.round(v * 255));
+          const mirrored = JSON.stringify(x) === JSON.stringify(pixels(i, true));
+          assert.ok(mirrored || JSON.stringify(x) === JSON.stringify(pixels(i, false)), `image ${i} is itself or its mirror`);
+          flips[i] = mirrored;
+        });
+      }
+      return flips;
+    };
+    const [e0, e1, e2] = [await flipsOf(0), await flipsOf(1), await flipsOf(2)];
+    for (let i = 0; i < data.n; i++) assert.notEqual(e0[i], e1[i], `image ${i} is mirrored in exactly one of epochs 0 and 1`);
+    assert.deepEqual(e2, e0, 'epoch 2 repeats epoch 0');
+    assert.ok(e0.some((f) => f) && e0.some((f) => !f), 'the coin tosses differ between images');
+    for (let i = 0; i < data.n; i++) assert.equal(alternatingFlip(3, i, 0), e0[i] ? 1 : 0);
+    await loader.close();
   });
 
   it('rejects bad options clearly', () => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { F, manualSeed, ones, type NestedArray, type Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
+import { autocast, callOp, F, manualSeed, ones, randn, type NestedArray, type Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
 import { assertClose, mulberry32, values } from './helpers.js';
 
 // ---- helpers ---------------------------------------------------------------------------------------------
@@ -141,6 +141,64 @@ describe('F.conv2d', () => {
     const got = F.conv2d(f64(x, xShape), f64(w, wShape), null, { padding: 'same' });
     assert.deepEqual(got.shape, [1, 3, 5, 6]);
     assertClose(got, conv2dReference(x, xShape, w, wShape, null, { padding: 1 }).data, { atol: 1e-12 });
+  });
+});
+
+describe('F.conv2d beside aten::conv2d', () => {
+  const aten = (x: Tensor, w: Tensor, b: Tensor | null, padding: number) => callOp('aten::conv2d', x, w, b, 1, padding, 1, 1) as Tensor;
+  /** Output and gradients of x, w, b for the loss Σ g·conv(x). */
+  const run = (conv: () => Tensor, leaves: Tensor[], g: Tensor) => {
+    for (const t of leaves) t.grad?.zero_();
+    const y = conv();
+    y.float().mul(g).sum().backward();
+    return { y: y.float().clone(), dtype: y.dtype, grads: leaves.map((t) => t.grad!.clone()) };
+  };
+
+  test('gives libtorch\'s output and gradients, in both layouts, in float32 and under bf16 autocast', () => {
+    manualSeed(3);
+    for (const [channelsLast, bf16, size] of [[false, false, 6], [true, false, 3], [false, true, 5], [true, true, 4]] as const) {
+      const x = randn([3, 4, size, size]);
+      const input = (channelsLast ? x.contiguous('channelsLast') : x).requiresGrad_();
+      const w = randn([5, 4, 3, 3]).requiresGrad_();
+      const b = randn([5]).requiresGrad_();
+      const g = randn([3, 5, size, size]);
+      const maybeAutocast = (f: () => Tensor) => (bf16 ? autocast(f) : f());
+      const ours = run(() => maybeAutocast(() => F.conv2d(input, w, b, { padding: 1 })), [input, w, b], g);
+      const theirs = run(() => maybeAutocast(() => aten(input, w, b, 1)), [input, w, b], g);
+      const tol = bf16 ? { atol: 0.05, rtol: 0.02 } : { atol: 1e-4, rtol: 1e-4 };
+      assert.equal(ours.dtype, bf16 ? 'bfloat16' : 'float32', 'autocast casts as it casts aten::conv2d');
+      assertClose(ours.y, theirs.y, { ...tol, message: 'output' });
+      ['input', 'weight', 'bias'].forEach((name, k) => assertClose(ours.grads[k]!, theirs.grads[k]!, { ...tol, message: name }));
+      if (channelsLast) assert.ok(input.grad!.isContiguousAs('channelsLast'), 'the input gradient keeps the layout');
+    }
+  });
+});
+
+describe('F.gelu on channels-last tensors', () => {
+  test('equals GELU of the NCHW tensor, forward and backward, whatever layout the gradient arrives in', () => {
+    // libtorch 1.13's own gelu_backward is wrong when input and gradient differ in layout; pdenet::gelu is not.
+    manualSeed(4);
+    const x = randn([2, 5, 3, 4]);
+    const g = randn([2, 5, 3, 4]);
+    const layouts = { nchw: (t: Tensor) => t.clone(), nhwc: (t: Tensor) => t.contiguous('channelsLast') };
+    for (const approximate of ['none', 'tanh'] as const) {
+      const reference = x.clone().requiresGrad_();
+      const expected = F.gelu(reference, approximate);
+      expected.mul(g).sum().backward();
+      for (const [inName, inLayout] of Object.entries(layouts)) {
+        for (const [gradName, gradLayout] of Object.entries(layouts)) {
+          const input = inLayout(x).requiresGrad_();
+          const y = F.gelu(input, approximate);
+          assert.equal(y.isContiguousAs('channelsLast') && !y.isContiguous, inName === 'nhwc', 'the output keeps the layout');
+          assertClose(y, expected, { atol: 1e-6, message: `${approximate} ${inName}` });
+          y.backward(gradLayout(g));
+          assertClose(input.grad!, reference.grad!, { atol: 1e-6, message: `${approximate}: ${inName} input, ${gradName} gradient` });
+        }
+      }
+    }
+    // by hand: GELU(1) = Φ(1) = 0.8413447…, GELU(−1) = −(1 − Φ(1))
+    const one = tensor([1, -1, 1, -1], { shape: [1, 2, 1, 2] }).contiguous('channelsLast');
+    assertClose(F.gelu(one), [0.8413447, -0.1586553, 0.8413447, -0.1586553], { atol: 1e-6 });
   });
 });
 

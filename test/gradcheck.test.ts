@@ -297,6 +297,18 @@ describe('F.conv2d and F.convTranspose2d', () => {
     check((x, w) => F.conv2d(x, w), [leaf([1, 2, 4, 4]), leaf([2, 2, 2, 2])]);
   });
 
+  test('conv2d: the backward made of forward convolutions, channels-last too, both weight-gradient paths', () => {
+    // pdenet::conv2d: stride 1, one group. ≤ 16 output pixels take the swapped convolution for ∂L/∂W, more
+    // take libtorch's; a 2×2 kernel with no padding has an asymmetric adjoint padding (k − 1 − p = 1).
+    const layouts = [(t: Tensor) => t, (t: Tensor) => t.contiguous('channelsLast')];
+    for (const layout of layouts) {
+      check((x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }), [leaf([2, 3, 4, 4]), leaf([2, 3, 3, 3]), leaf([2])]);
+      check((x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }), [leaf([2, 3, 5, 6]), leaf([2, 3, 3, 3]), leaf([2])]);
+      check((x, w) => F.conv2d(layout(x), layout(w)), [leaf([1, 2, 6, 5]), leaf([3, 2, 2, 2])]);
+      check((x, w) => F.conv2d(layout(x), layout(w), null, { padding: [2, 0] }), [leaf([1, 2, 5, 5]), leaf([2, 2, 3, 3])]);
+    }
+  });
+
   test('conv2d: stride', () => {
     check(conv({ stride: 2 }), [leaf([1, 2, 5, 5]), leaf([3, 2, 3, 3]), leaf([3])]);
   });

@@ -237,6 +237,24 @@ describe('TwistConv2d', () => {
     assert.deepEqual(values(conv.forward(x)), values(plain), 'exactly a plain conv');
   });
 
+  it('computes the same output and gradients from channels-last tensors (with groups), and keeps that layout', () => {
+    manualSeed(5);
+    const conv = new TwistConv2d(4, 6, { groups: 2, bias: true, twistInitStd: 0.3 });
+    const x = randn([2, 4, 5, 7]);
+    const g = randn([2, 6, 5, 7]);
+    const gradsOf = (input: Tensor) => {
+      conv.zeroGrad();
+      const y = conv.forward(input);
+      y.mul(g).sum().backward();
+      return { y, grads: [conv.weight, conv.kx, conv.bias!].map((p) => p.grad!.clone()) };
+    };
+    const plain = gradsOf(x);
+    const cl = gradsOf(x.contiguous('channelsLast'));
+    assert.ok(cl.y.isContiguousAs('channelsLast'), 'the output stays channels-last');
+    assertClose(cl.y, plain.y, { atol: 1e-5 });
+    cl.grads.forEach((grad, k) => assertClose(grad, plain.grads[k]!, { atol: 1e-4, rtol: 1e-4 }));
+  });
+
   it('honours the boundary condition and differentiates correctly (float64)', () => {
     manualSeed(2);
     const conv = new TwistConv2d(2, 2, { boundary: 'reflect', twistInitStd: 0.5 }).to('float64');

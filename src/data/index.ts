@@ -13,7 +13,7 @@ export { readDecodedCache, writeDecodedCache, CacheError, CACHE_VERSION, type Ca
 export { decodeImage, encodePng, encodeJpeg, resizeImage, IMAGE_EXTENSIONS, CODEC_ID, type DecodedImage } from './codec.js';
 export { resolveDataDir, defaultCacheDir } from './paths.js';
 export { parseTar, readTarGz, writeTar, writeTarGz, type TarEntry } from './tar.js';
-export { cropImage, flipImage, hwcToChw, drawAugmentParams, drawAffineThetas, affineTheta, renderBatch, normalizeBytes, type AugmentOptions,
+export { alternatingFlip, cropImage, flipImage, hwcToChw, drawAugmentParams, drawAffineThetas, affineTheta, renderBatch, normalizeBytes, type AugmentOptions,
   type AffineOptions, type AugmentParams, type CropPadding, type ImageDims } from './augment.js';
 export { BatchNormalizer, CIFAR10_NORMALIZATION, type Normalization } from './transforms.js';
 export { DataLoader, type DataLoaderOptions, type Batch, type LoaderStats } from './loader.js';

@@ -9,7 +9,6 @@
  */
 import { type DType, dtypeCode } from './dtype.js';
 import { check, checkOptions, describe } from './errors.js';
-import { tidy } from './memory.js';
 import { call, checkTensor, Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
@@ -145,23 +144,11 @@ export function leakyRelu(input: Tensor, negativeSlope = 0.01): Tensor {
 }
 
 /**
- * Whether `input` is a 4-D channels-last tensor that is not also contiguous (as C = 1 or H = W = 1 tensors are):
- * its NHWC view `input.permute(0, 2, 3, 1)` is then contiguous.
- */
-function isChannelsLastOnly(input: Tensor): boolean {
-  return input.ndim === 4 && !input.isContiguous && input.isContiguousAs('channelsLast');
-}
-
-/**
- * GELU, exact ("none") or with the tanh approximation. On a channels-last tensor it runs on the NHWC view:
- * libtorch 1.13's GELU kernels (forward and backward) take a scalar path for channels-last strides, 4–8×
- * slower than on the same bytes seen as contiguous (BENCHMARKS.md, "Elementwise layout").
+ * GELU, exact ("none") or with the tanh approximation. pdenet::gelu (csrc/gelu.cpp) is aten::gelu made fast and
+ * correct on channels-last tensors, where libtorch 1.13's kernels are slow and its backward can be wrong.
  */
 export function gelu(input: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  if (isChannelsLastOnly(input)) {
-    return tidy(() => call('aten::gelu', input.permute(0, 2, 3, 1), approximate).permute(0, 3, 1, 2));
-  }
-  return call('aten::gelu', input, approximate);
+  return call('pdenet::gelu', input, approximate);
 }
 
 /** SiLU (swish): x·σ(x). */
