@@ -11,7 +11,7 @@ import { loadDataset, streamOf } from '../train/data.js';
 import { evaluate } from '../train/evaluate.js';
 import { loadTrainedModel, predictImages } from '../train/trained.js';
 import { TorchError } from '../tensor/errors.js';
-import { positiveInt, twistFlags } from './options.js';
+import { nonNegativeInt, positiveInt, twistFlags } from './options.js';
 
 function percent(v: number): string {
   return Number.isNaN(v) ? '   –  ' : `${(v * 100).toFixed(2).padStart(6)}%`;
@@ -26,8 +26,11 @@ export function registerUse(program: Command): void {
     .addOption(new Option('--split <split>', 'val: the run\'s own validation split; test: the dataset\'s test split')
       .choices(['val', 'test']).default('val'))
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
+    .option('--tta-translate <pixels>', 'also average over shifts by ± this many pixels (default: as the run\'s final evaluation)',
+      nonNegativeInt)
     .option('--json', 'print one JSON object {accuracy, loss, n, perClass}')
-    .action(async (path: string, flags: { data: string; split: 'val' | 'test'; tta: boolean; json?: boolean }) => {
+    .action(async (path: string, flags: { data: string; split: 'val' | 'test'; tta: boolean; ttaTranslate?: number;
+        json?: boolean }) => {
       const trained = loadTrainedModel(path);
       const { config, data } = trained;
       let dataset;
@@ -42,7 +45,9 @@ export function registerUse(program: Command): void {
       }
       const stream = streamOf(dataset, { seed: 0, shuffle: false, dropLast: false, augment: null,
         normalization: data.normalization });
-      const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, { tta: flags.tta });
+      // As the run's final evaluation: its translation TTA and its precision, unless the flags say otherwise.
+      const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length,
+        { tta: flags.tta, translate: flags.tta ? flags.ttaTranslate ?? config.ttaTranslate : 0, precision: config.precision });
       await stream.close();
       if (flags.json) {
         console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n,

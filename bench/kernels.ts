@@ -1,0 +1,66 @@
+// pdenet's own operators beside libtorch's, on the layers of the default model (SpeedNet, batch 1,024, bf16 autocast,
+// channels-last): forward + backward of each convolution through aten::conv2d and through pdenet::conv2d, and of
+// GELU through aten::gelu and pdenet::gelu. The two sides alternate sample by sample; figures are medians, in ms.
+//
+//   node dist/bench/kernels.js [--batch 1024] [--repeats 5]
+//
+// Prints a markdown table to paste into BENCHMARKS.md ("pdenet's operators beside libtorch's").
+import { parseArgs } from 'node:util';
+import { autocast, callOp, getNumThreads, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } });
+const batch = Number(values.batch);
+const repeats = Number(values.repeats);
+
+/** The median time in ms of `f`, sampled `repeats` times after one warm-up, alternating with `g`. */
+function medians(f: () => void, g: () => void): [number, number] {
+  const a: number[] = [];
+  const b: number[] = [];
+  f();
+  g();
+  for (let r = 0; r < repeats; r++) {
+    for (const [run, into] of (r % 2 === 0 ? [[f, a], [g, b]] : [[g, b], [f, a]]) as [() => void, number[]][]) {
+      const start = performance.now();
+      run();
+      into.push(performance.now() - start);
+    }
+  }
+  const median = (v: number[]) => v.sort((p, q) => p - q)[Math.floor(v.length / 2)]!;
+  return [median(a), median(b)];
+}
+
+/** Forward + backward of `op` under bf16 autocast; the input needs a gradient unless it is the network's first. */
+function step(op: () => Tensor): () => void {
+  return () => tidy(() => {
+    const y = autocast(op);
+    y.backward(y.detach().float().mul(0.01).to(y.dtype));
+  });
+}
+
+manualSeed(0);
+// [in, out, side]: SpeedNet's convolutions (the twist's fused one has 3 × 64 outputs) and whether the input needs a gradient.
+const convs: [number, number, number, boolean][] = [[24, 64, 31, false], [64, 192, 15, true], [64, 256, 15, true],
+  [256, 256, 7, true], [256, 256, 3, true]];
+const rows: string[] = [];
+let total = [0, 0];
+for (const [cin, cout, side, needsGrad] of convs) {
+  const x = randn([batch, cin, side, side]).contiguous('channelsLast').requiresGrad_(needsGrad);
+  const w = randn([cout, cin, 3, 3]).mul_(0.05).contiguous('channelsLast').requiresGrad_();
+  const conv = (op: string) => step(() => callOp(op, x, w, null, 1, 1, 1, 1) as Tensor);
+  const [aten, ours] = medians(conv('aten::conv2d'), conv('pdenet::conv2d'));
+  total = [total[0]! + aten, total[1]! + ours];
+  rows.push(`| conv ${cin}→${cout}, ${side}×${side} | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
+  x.dispose();
+  w.dispose();
+}
+rows.push(`| all five convolutions | ${total[0]!.toFixed(0)} | ${total[1]!.toFixed(0)} | ${(total[0]! / total[1]!).toFixed(2)} |`);
+for (const [channels, side] of [[64, 15], [256, 7]] as const) {
+  const x = randn([batch, channels, side, side]).to('bfloat16').contiguous('channelsLast').requiresGrad_();
+  const gelu = (op: string) => step(() => callOp(op, x, 'none') as Tensor);
+  const [aten, ours] = medians(gelu('aten::gelu'), gelu('pdenet::gelu'));
+  rows.push(`| GELU ${channels}×${side}×${side} (bf16) | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
+  x.dispose();
+}
+console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16 autocast, channels-last; forward + backward, median of ${repeats} (ms)\n`);
+console.log('| layer | aten:: | pdenet:: | speed-up |\n|---|---|---|---|');
+console.log(rows.join('\n'));
