@@ -1,12 +1,12 @@
 // pdenet's own operators beside libtorch's, on the layers of the default model (SpeedNet, batch 1,024, bf16 autocast,
-// channels-last): forward + backward of each convolution through aten::conv2d and through pdenet::conv2d, and of
+// channels-last, operands in bf16 as autocast makes them): forward + backward of each convolution through aten::conv2d and through pdenet::conv2d, and of
 // GELU through aten::gelu and pdenet::gelu. The two sides alternate sample by sample; figures are medians, in ms.
 //
 //   node dist/bench/kernels.js [--batch 1024] [--repeats 5]
 //
 // Prints a markdown table to paste into BENCHMARKS.md ("pdenet's operators beside libtorch's").
 import { parseArgs } from 'node:util';
-import { autocast, callOp, getNumThreads, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+import { callOp, getNumThreads, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
 
 const { values } = parseArgs({ options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } });
 const batch = Number(values.batch);
@@ -29,12 +29,10 @@ function medians(f: () => void, g: () => void): [number, number] {
   return [median(a), median(b)];
 }
 
-/** Forward + backward of `op` under bf16 autocast; the input needs a gradient unless it is the network's first. */
+/** Forward + backward of `op` (bf16 operands), with a fixed output gradient of the output's shape and layout. */
 function step(op: () => Tensor): () => void {
-  return () => tidy(() => {
-    const y = autocast(op);
-    y.backward(y.detach().float().mul(0.01).to(y.dtype));
-  });
+  const gradient = tidy(() => op().detach().mul(0.01));
+  return () => tidy(() => op().backward(gradient));
 }
 
 manualSeed(0);
@@ -44,8 +42,8 @@ const convs: [number, number, number, boolean][] = [[24, 64, 31, false], [64, 19
 const rows: string[] = [];
 let total = [0, 0];
 for (const [cin, cout, side, needsGrad] of convs) {
-  const x = randn([batch, cin, side, side]).contiguous('channelsLast').requiresGrad_(needsGrad);
-  const w = randn([cout, cin, 3, 3]).mul_(0.05).contiguous('channelsLast').requiresGrad_();
+  const x = randn([batch, cin, side, side]).to('bfloat16').contiguous('channelsLast').requiresGrad_(needsGrad);
+  const w = randn([cout, cin, 3, 3]).mul_(0.05).to('bfloat16').contiguous('channelsLast').requiresGrad_();
   const conv = (op: string) => step(() => callOp(op, x, w, null, 1, 1, 1, 1) as Tensor);
   const [aten, ours] = medians(conv('aten::conv2d'), conv('pdenet::conv2d'));
   total = [total[0]! + aten, total[1]! + ours];
@@ -61,6 +59,6 @@ for (const [channels, side] of [[64, 15], [256, 7]] as const) {
   rows.push(`| GELU ${channels}×${side}×${side} (bf16) | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
   x.dispose();
 }
-console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16 autocast, channels-last; forward + backward, median of ${repeats} (ms)\n`);
+console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16, channels-last; forward + backward, median of ${repeats} (ms)\n`);
 console.log('| layer | aten:: | pdenet:: | speed-up |\n|---|---|---|---|');
 console.log(rows.join('\n'));

@@ -9,6 +9,7 @@ import { nn, noGrad, setNumThreads, type Tensor, tensor } from '../src/index.js'
 import { Lookahead } from '../src/train/lookahead.js';
 import { predictLogits } from '../src/train/evaluate.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
+import { configFromFlags } from '../src/cli/train.js';
 import { streamOf, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
@@ -76,7 +77,7 @@ describe('the speed-run recipe', () => {
     const { train: tr, val } = splitTrainVal(syntheticImages({ perClass: 80, seed: 0 }), 160, 0);
     const normalization = tr.channelStats();
     return {
-      train: streamOf(tr, { seed: 0, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: true },
+      train: streamOf(tr, { seed: 0, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: 'alternate' },
         normalization, prefetch: 0 }),
       val: streamOf(val, { seed: 0, shuffle: false, dropLast: false, augment: null, normalization, prefetch: 0 }),
       classes: tr.classes,
@@ -115,5 +116,13 @@ describe('the speed-run recipe', () => {
     assert.throws(() => resolveConfig({ biasLr: 0 }), /biasLr must be a number in/);
     assert.throws(() => resolveConfig({ channelsLast: 'yes' as never }), /channelsLast must be true or false/);
     assert.throws(() => resolveConfig({ ttaTranslate: -1 }), /ttaTranslate must be a non-negative integer/);
+    assert.throws(() => resolveConfig({ augment: { flip: 'sometimes' } } as never), /augment.flip must be true, false or "alternate"/);
+  });
+
+  it('takes the flip mode from the command line', () => {
+    for (const [flag, flip] of [['random', true], ['alternate', 'alternate'], ['off', false]] as const) {
+      assert.equal(resolveConfig(configFromFlags({ flip: flag })).augment.flip, flip, flag);
+    }
+    assert.equal(resolveConfig(configFromFlags({})).augment.flip, true, 'random flips by default');
   });
 });
