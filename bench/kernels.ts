@@ -1,6 +1,7 @@
-// pdenet's own operators beside libtorch's, on the layers of the default model (SpeedNet, batch 1,024, bf16 autocast,
-// channels-last, operands in bf16 as autocast makes them): forward + backward of each convolution through aten::conv2d and through pdenet::conv2d, and of
-// GELU through aten::gelu and pdenet::gelu. The two sides alternate sample by sample; figures are medians, in ms.
+// pdenet's own operators beside libtorch's, on the layers of the default model (SpeedNet, batch 1,024, channels-last,
+// operands in bf16 as autocast makes them): forward + backward of each convolution through aten::conv2d and through
+// pdenet::conv2d, and of GELU through aten::gelu and pdenet::gelu. The two sides alternate sample by sample; figures
+// are medians, in ms.
 //
 //   node dist/bench/kernels.js [--batch 1024] [--repeats 5]
 //

@@ -9,8 +9,8 @@
 //
 // This file registers the operator `pdenet::conv2d` with the dispatcher — so the generic `call` reaches it by
 // name like any `aten::` operator — and gives it an autograd function with that backward for stride 1,
-// dilation 1, one group; every other case is aten::conv2d itself. BENCHMARKS.md ("Convolution backward")
-// has the measurements. No N-API here.
+// dilation 1, one group; every other case is aten::conv2d itself. BENCHMARKS.md ("pdenet's operators beside
+// libtorch's") has the measurements. No N-API here.
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>

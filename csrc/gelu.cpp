@@ -1,10 +1,11 @@
 // pdenet::gelu — GELU that is fast and right on channels-last tensors.
 //
-// libtorch 1.13's GELU kernels take a scalar path when their operands are channels-last (4–8× slower than on
-// the same bytes seen as contiguous), and its backward is wrong when the gradient and the input have different
+// libtorch 1.13's GELU kernels take a slow path when their operands are channels-last (4–8× slower than on the
+// same bytes seen as contiguous), and its backward is wrong when the gradient and the input have different
 // layouts (NCHW input with a channels-last gradient, or the reverse as NHWC views). This operator runs both
 // directions on contiguous operands of one layout: a channels-last tensor as its NHWC view, the gradient copied
-// into the input's layout first. BENCHMARKS.md ("Elementwise layout") has the measurements. No N-API here.
+// into the input's layout first. BENCHMARKS.md ("pdenet's operators beside libtorch's") has the measurements.
+// No N-API here.
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
