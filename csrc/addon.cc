@@ -25,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setAutocast", setAutocast}, {"numThreads", numThreads},
       {"setNumThreads", setNumThreads}, {"manualSeed", manualSeed},
       {"memory", memory},           {"resetPeakMemory", resetPeakMemory},
+      {"releaseCachedMemory", releaseCachedMemory},
       {"buildInfo", buildInfo},     {"setErrorClass", setErrorClass},
   };
   for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));

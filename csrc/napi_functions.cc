@@ -334,7 +334,13 @@ Napi::Value memory(const Napi::CallbackInfo& info) {
   out.Set("bytes", Napi::Number::New(env, static_cast<double>(counts.bytes)));
   out.Set("peakBytes", Napi::Number::New(env, static_cast<double>(counts.peak_bytes)));
   out.Set("allocations", Napi::Number::New(env, static_cast<double>(counts.allocations)));
+  out.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(counts.cached_bytes)));
   return out;
+}
+
+Napi::Value releaseCachedMemory(const Napi::CallbackInfo& info) {
+  release_cached_memory();
+  return info.Env().Undefined();
 }
 
 Napi::Value resetPeakMemory(const Napi::CallbackInfo& info) {

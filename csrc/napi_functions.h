@@ -43,6 +43,7 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& info);
 Napi::Value manualSeed(const Napi::CallbackInfo& info);
 Napi::Value memory(const Napi::CallbackInfo& info);        // () -> {liveTensors, bytes, peakBytes, allocations}
 Napi::Value resetPeakMemory(const Napi::CallbackInfo& info);
+Napi::Value releaseCachedMemory(const Napi::CallbackInfo& info);
 Napi::Value buildInfo(const Napi::CallbackInfo& info);
 Napi::Value setErrorClass(const Napi::CallbackInfo& info); // (TorchError constructor)
 

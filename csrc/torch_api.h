@@ -61,9 +61,10 @@ struct MemoryCounts {
   int64_t bytes;       // bytes held right now by CPU tensors, autograd graphs included
   int64_t peak_bytes;  // the most held at once since the last reset
   int64_t allocations; // CPU allocations made so far
+  int64_t cached_bytes; // freed large blocks the allocator keeps for reuse (not counted in bytes)
 };
 
-/** Routes libtorch's CPU allocations through a counting allocator (idempotent). */
+/** Routes libtorch's CPU allocations through a counting, caching allocator (idempotent). */
 void install_counting_allocator();
 
 /**
@@ -74,6 +75,8 @@ void skip_error_backtraces();
 
 MemoryCounts memory_counts();
 void reset_peak_bytes();
+/** Frees the large blocks the allocator keeps for reuse. */
+void release_cached_memory();
 
 struct BuildInfo {
   std::string version;  // libtorch version the addon was compiled against

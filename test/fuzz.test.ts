@@ -773,6 +773,7 @@ const specs: Partial<Record<keyof Binding, Spec>> = {
   },
   memory: { args: raw(2), acceptable: always },
   resetPeakMemory: { args: raw(2), acceptable: always },
+  releaseCachedMemory: { args: raw(2), acceptable: always },
   buildInfo: { args: raw(2), acceptable: always },
   setErrorClass: {
     args: (r, h) => [r.chance(0.5) ? r.pick([class {}, () => 1, function f() {}, Error]) : rawValue(r, h)],

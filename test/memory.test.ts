@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  dispose, F, getNumThreads, keep, memory, noGrad, ones, randint, randn, resetPeakMemory, setNumThreads, type Tensor,
+  dispose, F, getNumThreads, keep, memory, noGrad, ones, randint, randn, releaseCachedMemory, resetPeakMemory, setNumThreads,
+  type Tensor,
   tensor, tidy, TorchError, zeros,
 } from '../src/index.js';
 
@@ -248,6 +249,30 @@ describe('memory()', () => {
     const t = zeros([512 * 1024]);
     assert.ok(memory().peakNativeBytes >= m.nativeBytes + 2 * 1024 * 1024);
     t.dispose();
+  });
+
+  it('keeps freed large blocks for the next request of their size class, and releases them on demand', () => {
+    releaseCachedMemory();
+    const MiB = 1024 * 1024;
+    assert.equal(memory().cachedNativeBytes, 0, 'an empty cache after release');
+    const before = memory();
+    // 3 MiB is a size class (four per octave: 2, 2.5, 3, 3.5 MiB); 2.8 MiB rounds up to it.
+    const a = randn([3 * MiB / 4]);
+    assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB, 'a large block counts its size class');
+    a.dispose();
+    assert.equal(memory().nativeBytes, before.nativeBytes, 'freed bytes leave nativeBytes');
+    assert.equal(memory().cachedNativeBytes, 3 * MiB, 'and wait in the cache');
+    const b = zeros([Math.round(2.8 * MiB / 4)]);
+    assert.equal(memory().cachedNativeBytes, 0, 'a 2.8 MiB request reuses the 3 MiB block');
+    assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB);
+    assert.equal(tidy(() => b.abs().max().item()), 0, 'a reused block holds what the new tensor wrote, not the old values');
+    const c = zeros([Math.round(3.2 * MiB / 4)]);
+    assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB + 3.5 * MiB, '3.2 MiB rounds up to 3.5 MiB');
+    dispose([b, c]);
+    assert.equal(memory().cachedNativeBytes, (3 + 3.5 + 3) * MiB, 'b, c and the temporary of b.abs() wait in the cache');
+    releaseCachedMemory();
+    assert.equal(memory().cachedNativeBytes, 0);
+    assert.equal(memory().nativeBytes, before.nativeBytes);
   });
 
   it('counts autograd graphs: saved tensors until backward, gradients until cleared', () => {

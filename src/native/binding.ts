@@ -39,6 +39,7 @@ export interface NativeMemory {
   bytes: number;
   peakBytes: number;
   allocations: number;
+  cachedBytes: number;
 }
 
 export interface NativeBuildInfo {
@@ -94,6 +95,7 @@ export interface Binding {
   manualSeed(seed: number | bigint): void;
   memory(): NativeMemory;
   resetPeakMemory(): void;
+  releaseCachedMemory(): void;
   buildInfo(): NativeBuildInfo;
   setErrorClass(ctor: new (message: string, op: string) => Error): void;
 }

@@ -12,7 +12,8 @@
  *    finds them. This is a backstop, not a plan: V8 does not know how large native tensors are until
  *    told, so it may collect too late.
  * 5. `memory()` reports the live tensor handles and the bytes libtorch's CPU allocator holds (tensors,
- *    gradients and autograd graphs), read from native counters.
+ *    gradients and autograd graphs), read from native counters. Freed blocks of 1 MiB and more wait in
+ *    the allocator for reuse (`cachedNativeBytes`) until `releaseCachedMemory()`.
  * @module
  */
 import { native } from '../native/binding.js';
@@ -108,6 +109,8 @@ export interface MemoryInfo {
   peakNativeBytes: number;
   /** CPU allocations made so far. */
   allocations: number;
+  /** Bytes of freed large blocks the allocator keeps for reuse (not part of `nativeBytes`). */
+  cachedNativeBytes: number;
   /** Depth of nested tidy scopes now. */
   scopeDepth: number;
 }
@@ -120,6 +123,7 @@ export function memory(): MemoryInfo {
     nativeBytes: m.bytes,
     peakNativeBytes: m.peakBytes,
     allocations: m.allocations,
+    cachedNativeBytes: m.cachedBytes,
     scopeDepth: scopes.length,
   };
 }
@@ -127,4 +131,12 @@ export function memory(): MemoryInfo {
 /** Starts a new peak measurement for `memory().peakNativeBytes`. */
 export function resetPeakMemory(): void {
   native.resetPeakMemory();
+}
+
+/**
+ * Frees the large blocks (≥ 1 MiB) the CPU allocator keeps for reuse. Training reuses them every step,
+ * which spares the kernel from handing out fresh pages; call this to give the memory back after a run.
+ */
+export function releaseCachedMemory(): void {
+  native.releaseCachedMemory();
 }
