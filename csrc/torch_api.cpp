@@ -197,11 +197,15 @@ void count_allocation(size_t bytes) {
 
 void counting_free(void* data) {
   if (data == nullptr) return;
-  if (size_t cls = block_cache().give_back(data)) {
-    g_bytes -= static_cast<int64_t>(cls);
-    return;
+  const size_t usable = malloc_usable_size(data);
+  // Only a block of at least kLargeBlock can be the cache's: small blocks skip its lock.
+  if (usable >= kLargeBlock) {
+    if (size_t cls = block_cache().give_back(data)) {
+      g_bytes -= static_cast<int64_t>(cls);
+      return;
+    }
   }
-  g_bytes -= static_cast<int64_t>(malloc_usable_size(data));
+  g_bytes -= static_cast<int64_t>(usable);
   c10::free_cpu(data);
 }
 
