@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { runSmoke } from '../src/train/smoke.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { createImage, encodePng } from '../src/viz/image.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const pdenet = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
@@ -38,3 +43,89 @@ describe('pdenet command line', () => {
     assert.match(r.stdout, /--batch-size/);
   });
 });
+
+describe('pdenet train, eval, predict, models, bench', () => {
+  const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-cli-'));
+  const run = join(runsDir, 'tiny');
+
+  it('trains a run that eval and predict then read', () => {
+    const trained = pdenet('train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200',
+      '--epochs', '2', '--batch-size', '100', '--lr', '0.5', '--optimizer', 'muon', '--muon-lr', '0.1', '--eval-every', '2',
+      '--runs-dir', runsDir, '--run-name', 'tiny');
+    assert.equal(trained.status, 0, trained.stderr);
+    const lines = trained.stdout.trim().split('\n').filter((l) => /^epoch \d/.test(l));
+    assert.equal(lines.length, 2, trained.stdout);
+    assert.doesNotMatch(lines[0]!, /val /, 'no evaluation after epoch 1 with --eval-every 2');
+    assert.match(lines[1]!, /val \d+\.\d+%/);
+
+    // eval reads the data from the run's configuration unless --data says otherwise.
+    const evaluated = pdenet('eval', run, '--json');
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    const result = JSON.parse(evaluated.stdout) as { accuracy: number; loss: number; n: number; perClass: Record<string, number> };
+    assert.equal(result.n, 200);
+    assert.equal(Object.keys(result.perClass).length, 10);
+    assert.ok(result.accuracy >= 0 && result.accuracy <= 1 && Number.isFinite(result.loss));
+    assert.equal(JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--json').stdout).n, 200);
+
+    const image = join(runsDir, 'red.png');
+    writeFileSync(image, encodePng(createImage(32, 32, [255, 0, 0, 255])));
+    const predicted = pdenet('predict', run, image, '--json');
+    assert.equal(predicted.status, 0, predicted.stderr);
+    const [p] = JSON.parse(predicted.stdout) as { file: string; probability: number; top: { probability: number }[] }[];
+    assert.equal(p!.file, image);
+    assert.equal(p!.top.length, 5);
+    assert.ok(p!.probability >= p!.top[1]!.probability && p!.probability <= 1);
+  });
+
+  it('stops on a real SIGTERM after the current step, with a checkpoint, and resumes', async () => {
+    const args = ['train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200', '--epochs', '50',
+      '--batch-size', '20', '--no-tta', '--runs-dir', runsDir, '--run-name', 'signal'];
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Mid-epoch 2: the first epoch's line has been printed, and batches are being prefetched.
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (/^epoch 1\/50/m.test(stdout)) resolve();
+    }));
+    child.kill('SIGTERM');
+    assert.equal(await exit, 130, stderr);
+    assert.match(stderr, /SIGTERM: finishing the current step and writing a checkpoint/);
+    assert.doesNotMatch(stdout, /^epoch 50\/50/m, 'stopped before the end');
+    const checkpoint = join(runsDir, 'signal/checkpoints/last.ckpt.safetensors');
+    const stepOf = (path: string) => {
+      const loaded = loadCheckpoint(path);
+      loaded.dispose();
+      return loaded.state.step;
+    };
+    const stoppedAt = stepOf(checkpoint);
+    const resumed = pdenet(...args, '--resume', '--max-steps', String(stoppedAt + 2));
+    assert.match(resumed.stdout, /resuming speednet/, resumed.stderr);
+    assert.equal(stepOf(checkpoint), stoppedAt + 2);
+  });
+
+  it('lists the models and benchmarks one as JSON', () => {
+    const models = JSON.parse(pdenet('models', '--json', '--no-flops').stdout) as { name: string; params: number }[];
+    const speednet = models.find((m) => m.name === 'speednet');
+    assert.ok(speednet && speednet.params > 1e6, JSON.stringify(speednet));
+    const bench = pdenet('bench', '--model', 'speednet', '--width', '4', '--batch-size', '8', '--steps', '1', '--json');
+    assert.equal(bench.status, 0, bench.stderr);
+    const figures = JSON.parse(bench.stdout) as { trainImagesPerSec: number; inferImagesPerSec: number; threads: number };
+    assert.ok(figures.trainImagesPerSec > 0 && figures.inferImagesPerSec > 0 && figures.threads >= 1);
+  });
+
+  it('names a bad training flag in one line', () => {
+    for (const [args, pattern] of [
+      [['--optimizer', 'lion'], /--optimizer.*lion.*Allowed choices are sgd, adam, adamw, muon/],
+      [['--muon-lr', '-1'], /--muon-lr/],
+      [['--eval-every', '0'], /--eval-every/],
+    ] as const) {
+      const r = pdenet('train', '--data', 'synthetic', '--runs-dir', runsDir, ...args);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, pattern, args.join(' '));
+    }
+  });
+});
+

@@ -369,15 +369,17 @@ describe('model zoo: one training step', () => {
 });
 
 describe('model zoo: speednet', () => {
-  it('counts its parameters by the hand formula; frozen whitening and BN scales do not train', () => {
+  it('counts its parameters by the hand formula; frozen whitening filters and BN scales do not train', () => {
     using(createModel('speednet', { twist: [true, false, false] }), (model) => {
       const conv = (i: number, o: number) => i * o * 9;
       const groups = [[24, 64], [64, 256], [256, 256]] as const;
-      const plain = 24 * 3 * 2 * 2 + groups.reduce((n, [i, o]) => n + conv(i, o) + conv(o, o) + 4 * o, 0) + 256 * 10;
+      const plain = 24 * 3 * 2 * 2 + 24 + groups.reduce((n, [i, o]) => n + conv(i, o) + conv(o, o) + 4 * o, 0) + 256 * 10;
       assert.equal(model.numParameters(), plain + conv(64, 64)); // + Kx of group 1's second convolution
       const frozen = [...model.namedParameters()].filter(([, p]) => !p.requiresGrad).map(([k]) => k);
       assert.deepEqual(frozen, ['whiten.weight', ...[1, 2, 3].flatMap((g) => [`group${g}.norm1.weight`, `group${g}.norm2.weight`])]);
       assert.deepEqual(twistStages(model), [true, false, false]);
+      const whitenBias = (model as unknown as { whiten: nn.Conv2d }).whiten.bias!;
+      assert.ok(whitenBias.requiresGrad && values(whitenBias).every((b) => b === 0), 'the whitening bias starts at zero');
     });
   });
 

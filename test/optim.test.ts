@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { dispose, manualSeed, memory, noGrad, randn, Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
 import {
-  Adam, type AdamOptions, AdamW, type OptimizerStateDict, parameterGroupsForWeightDecay, SGD, type SGDOptions,
+  Adam, type AdamOptions, AdamW, Muon, type OptimizerStateDict, parameterGroupsForWeightDecay, SGD, type SGDOptions,
+  zeropowerNewtonSchulz,
 } from '../src/optim/index.js';
+import { callTensors } from '../src/tensor/tensor.js';
 import { assertClose, values } from './helpers.js';
 
 // ---- the problem: f(θ) = Σ ½·a·θ² − b·θ over two parameters, so ∇f = a·θ − b ---------------------------
@@ -197,6 +199,94 @@ describe('Adam and AdamW', () => {
   });
 });
 
+/** The singular values of a matrix, largest first (float64: square roots of the eigenvalues of XXᵀ). */
+function singularValues(x: Tensor): number[] {
+  return tidy(() => {
+    const m = x.shape[0]! <= x.shape[1]! ? x.to('float64') : x.to('float64').t();
+    const [eigenvalues] = callTensors('aten::linalg_eigh', m.matmul(m.t()), 'U') as [Tensor, Tensor];
+    return values(eigenvalues.clamp(0).sqrt()).reverse();
+  });
+}
+
+describe('Muon', () => {
+  it('Newton–Schulz orthogonalizes: singular values near 1, the direction of UVᵀ', () => {
+    manualSeed(3);
+    for (const [rows, cols] of [[16, 40], [40, 16], [64, 576]] as const) {
+      tidy(() => {
+        // Singular values spread over a decade.
+        const g = randn([rows, cols], { dtype: 'float64' }).mul(tensor(Array.from({ length: cols }, (_, j) => 10 ** (-j / cols)),
+          { dtype: 'float64' }));
+        const ortho = zeropowerNewtonSchulz(g, 5).to('float64');
+        assert.deepEqual(ortho.shape, [rows, cols]);
+        const sv = singularValues(ortho);
+        assert.ok(sv.every((s) => s > 0.6 && s < 1.2), `${rows}×${cols}: singular values ${sv.map((s) => s.toFixed(2))}`);
+        // UVᵀ from the eigen-decomposition of GᵀG: G(GᵀG)^(-1/2) for the wide or square case, transposed otherwise.
+        const wide = rows <= cols ? g : g.t();
+        const [lambda, v] = callTensors('aten::linalg_eigh', wide.matmul(wide.t()), 'U') as [Tensor, Tensor];
+        const polar = v.matmul(v.t().mul(lambda.rsqrt().reshape(-1, 1))).matmul(wide);
+        const uvt = rows <= cols ? polar : polar.t();
+        const cosine = ortho.mul(uvt).sum().item() / (ortho.norm().item() * uvt.norm().item());
+        assert.ok(cosine > 0.95, `${rows}×${cols}: cosine with UVᵀ ${cosine}`);
+      });
+    }
+    assert.throws(() => zeropowerNewtonSchulz(zeros([3])), (e: unknown) => e instanceof TorchError && /matrix/.test(e.message));
+  });
+
+  it('follows its formula: momentum, Nesterov, weight normalization, decoupled decay, orthogonalized step', () => {
+    const [lr, mu, wd] = [0.1, 0.6, 0.05];
+    for (const normalizeWeights of [false, true]) {
+      const [p] = makeParams();
+      const opt = new Muon([p!], { lr, momentum: mu, nesterov: true, weightDecay: wd, normalizeWeights });
+      let theta = [...P0[0]!];
+      let buf: number[] | null = null;
+      for (let k = 0; k < 3; k++) {
+        const g = gradOf(theta, 0);
+        buf = buf === null ? [...g] : buf.map((b, j) => mu * b + g[j]!);
+        const u = g.map((x, j) => x + mu * buf![j]!);
+        if (normalizeWeights) {
+          const norm = Math.hypot(...theta);
+          theta = theta.map((x) => x * Math.sqrt(2) / norm);
+        }
+        theta = theta.map((x) => x * (1 - lr * wd));
+        const step = tidy(() => values(zeropowerNewtonSchulz(tensor(u, { dtype: 'float64', shape: [2, 3] })).to('float64')));
+        theta = theta.map((x, j) => x - lr * step[j]!);
+        run(opt, [p!], 1);
+        assertClose(values(p!), theta, { atol: 1e-12, rtol: 1e-12, message: `normalizeWeights ${normalizeWeights}, step ${k + 1}` });
+      }
+    }
+  });
+
+  it('scales the step of a tall matrix by √(rows/columns)', () => {
+    const p = tensor([[1, 0], [0, 1], [1, 1], [0, 0], [2, 1], [1, 3], [0, 1], [1, 0]], { dtype: 'float64' }).requiresGrad_();
+    const g = tensor([[0.5, -1], [1, 0.25], [-0.5, 0.5], [1, 1], [0, 2], [-1, 0], [0.3, 0.1], [2, -1]], { dtype: 'float64' });
+    const before = values(p);
+    p.grad = g.clone();
+    new Muon([p], { lr: 0.1, momentum: 0, nesterov: false }).step();
+    const step = tidy(() => values(zeropowerNewtonSchulz(g).to('float64')));
+    assertClose(values(p), before.map((x, j) => x - 0.1 * 2 * step[j]!), { atol: 1e-12, rtol: 1e-12 });
+  });
+
+  it('takes SGD\'s step, bit for bit, in groups that it does not orthogonalize', () => {
+    const options = { lr: 0.05, momentum: 0.85, nesterov: true, weightDecay: 0.01 };
+    const pa = makeParams();
+    const pb = makeParams();
+    run(new SGD(pa, options), pa, 5);
+    run(new Muon([{ params: pb, orthogonalize: false }], options), pb, 5);
+    assert.deepEqual(bits(pb), bits(pa));
+  });
+
+  it('rejects a vector in an orthogonalized group, and bad options', () => {
+    const isError = (pattern: RegExp) => (e: unknown) => e instanceof TorchError && pattern.test(e.message);
+    const params = makeParams();
+    backward(params, 0);
+    assert.throws(() => new Muon(params, { lr: 0.1 }).step(), isError(/shape \[3\].*orthogonalize: false/));
+    assert.throws(() => new Muon(params, { lr: 0.1, momentum: 1 }), isError(/momentum/));
+    assert.throws(() => new Muon(params, { lr: 0.1, momentum: 0, nesterov: true }), isError(/Nesterov/));
+    assert.throws(() => new Muon(params, { lr: 0.1, nsSteps: 0 }), isError(/nsSteps/));
+    dispose(params);
+  });
+});
+
 describe('optimizer mechanics', () => {
   it('gives each parameter group its own options', () => {
     const params = makeParams();
@@ -380,6 +470,8 @@ describe('optimizer state dicts', () => {
   it('SGD resumes bit for bit', () => resume((ps) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })));
   it('Adam resumes bit for bit', () => resume((ps) => new Adam(ps, { lr: 0.05, amsgrad: true, weightDecay: 0.01 })));
   it('AdamW resumes bit for bit', () => resume((ps) => new AdamW(ps, { lr: 0.05 })));
+  it('Muon resumes bit for bit', () => resume(([w, b]) => new Muon([{ params: [w!], normalizeWeights: true },
+    { params: [b!], orthogonalize: false, lr: 0.05 }], { lr: 0.1, momentum: 0.6, weightDecay: 0.01 })));
 
   it('is shaped like PyTorch\'s: state by parameter index, param_groups with options and indices', () => {
     const params = makeParams();

@@ -5,7 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { nn, noGrad, setNumThreads, type Tensor, tensor } from '../src/index.js';
+import { models, nn, noGrad, setNumThreads, type Tensor, tensor } from '../src/index.js';
 import { Lookahead } from '../src/train/lookahead.js';
 import { predictLogits } from '../src/train/evaluate.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
@@ -85,10 +85,10 @@ describe('the speed-run recipe', () => {
     };
   };
   const recipe: Partial<TrainConfig> = {
-    model: 'speednet', modelOptions: { width: 8, twist: [true, false, false] }, epochs: 3, batchSize: 64, lr: 1.5,
+    model: 'speednet', modelOptions: { width: 8, twist: [true, false, false] }, epochs: 4, batchSize: 64, lr: 1.5,
     momentum: 0.85, weightDecay: 0.00133, biasLr: 64, biasDecay: true, warmup: 0.23, lrStartFactor: 0.2, lrEndFactor: 0.07,
     anneal: 'linear', cycleMomentum: false, labelSmoothing: 0.2, lookahead: 5, tta: true, ttaTranslate: 1,
-    channelsLast: true, runsDir,
+    channelsLast: true, freezeAfter: { 'whiten.bias': 1 }, runsDir,
   };
   const deterministic = (m: { epoch: number; step: number; trainLoss: number; valAccuracy: number | null; lr: number }) =>
     [m.epoch, m.step, m.trainLoss, m.valAccuracy, m.lr];
@@ -110,12 +110,42 @@ describe('the speed-run recipe', () => {
     for (const [k, t] of a) assert.deepEqual(values(b.get(k)!), values(t), k);
   });
 
+  it('trains with Muon, and holds a frozen parameter from its epoch on', async () => {
+    const muon: Partial<TrainConfig> = { ...recipe, optimizer: 'muon', muonLr: 0.1, lookahead: 0,
+      freezeAfter: { 'whiten.bias': 1 }, runName: 'muon' };
+    const stepsPerEpoch = 10; // 640 training images, batch 64
+    const first = await train({ ...muon, maxSteps: stepsPerEpoch }, { data: splits() });
+    assert.equal(first.interrupted, true);
+    const bias = (run: string) => values(loadSafetensors(join(run, 'checkpoints/last.safetensors')).tensors.get('whiten.bias')!);
+    const afterEpoch1 = bias(first.runDir);
+    assert.ok(afterEpoch1.some((b) => b !== 0), 'the whitening bias learns in epoch 1');
+    const rest = await train(muon, { data: splits(), resume: true });
+    assert.deepEqual(bias(rest.runDir), afterEpoch1, 'and is held from epoch 2 on');
+    assert.ok(rest.final!.accuracy > 0.3, `validation accuracy ${rest.final!.accuracy} (chance is 0.1)`);
+    await assert.rejects(train({ ...muon, runName: 'typo', freezeAfter: { 'whiten.bais': 1 } }, { data: splits() }),
+      /freezeAfter names "whiten.bais", which speednet does not have \(its trained parameters: whiten.bias, group1/);
+  });
+
+  it('loads SpeedNet weights saved before the whitening layer had a bias, with the bias zero', () => {
+    const model = models.speednet({ width: 8 });
+    const old = new Map([...model.stateDict()].filter(([k]) => k !== 'whiten.bias'));
+    noGrad(() => model.whiten.bias!.fill_(1));
+    const result = model.loadStateDict(old);
+    assert.deepEqual(result.missingKeys, []);
+    assert.ok(values(model.whiten.bias!).every((b) => b === 0));
+    old.delete('fc.weight');
+    assert.throws(() => model.loadStateDict(old), /missing keys: fc.weight/);
+  });
+
   it('rejects a lookahead together with an EMA, and bad recipe values', () => {
     assert.throws(() => resolveConfig({ lookahead: 5, ema: 0.99 }), /lookahead and ema both keep a copy/);
     assert.throws(() => resolveConfig({ anneal: 'cubic' as never }), /anneal must be one of cos, linear/);
     assert.throws(() => resolveConfig({ biasLr: 0 }), /biasLr must be a number in/);
     assert.throws(() => resolveConfig({ channelsLast: 'yes' as never }), /channelsLast must be true or false/);
     assert.throws(() => resolveConfig({ ttaTranslate: -1 }), /ttaTranslate must be a non-negative integer/);
+    assert.throws(() => resolveConfig({ freezeAfter: { 'whiten.bias': 0 } }), /freezeAfter\["whiten.bias"\] must be a positive integer/);
+    assert.throws(() => resolveConfig({ freezeAfter: ['whiten.bias'] as never }), /freezeAfter must map parameter names to epochs/);
+    assert.throws(() => resolveConfig({ optimizer: 'muon', muonLr: 0 }), /muonLr must be a number in/);
     assert.throws(() => resolveConfig({ augment: { flip: 'sometimes' } } as never), /augment.flip must be true, false or "alternate"/);
   });
 

@@ -22,7 +22,9 @@ interface TrainFlags {
   epochs?: number;
   batchSize?: number;
   lr?: number;
-  optimizer?: 'sgd' | 'adam' | 'adamw';
+  optimizer?: 'sgd' | 'adam' | 'adamw' | 'muon';
+  muonLr?: number;
+  evalEvery?: number;
   weightDecay?: number;
   schedule?: TrainConfig['schedule'];
   warmup?: number;
@@ -91,6 +93,8 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...set('batchSize', flags.batchSize),
     ...set('lr', flags.lr),
     ...set('optimizer', flags.optimizer),
+    ...set('muonLr', flags.muonLr),
+    ...set('evalEvery', flags.evalEvery),
     ...set('weightDecay', flags.weightDecay),
     ...set('schedule', flags.schedule),
     ...set('warmup', flags.warmup),
@@ -134,7 +138,9 @@ export function registerTrain(program: Command): void {
     .option('--epochs <n>', 'epochs', positiveInt)
     .option('--batch-size <n>', 'images per step', positiveInt)
     .option('--lr <x>', 'peak learning rate', positiveNumber)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam', 'adamw']))
+    .addOption(new Option('--optimizer <name>', 'optimizer (muon: Muon for the convolution filters, SGD for the rest)')
+      .choices(['sgd', 'adam', 'adamw', 'muon']))
+    .option('--muon-lr <x>', 'muon: peak learning rate of the convolution filters', positiveNumber)
     .option('--weight-decay <x>', 'weight decay (not applied to biases and normalization)', Number)
     .addOption(new Option('--schedule <name>', 'learning-rate schedule')
       .choices(['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant']))
@@ -142,6 +148,7 @@ export function registerTrain(program: Command): void {
     .option('--milestones <list>', 'step/multistep: epochs at which the lr drops, e.g. 60,80,100', intList)
     .option('--label-smoothing <x>', 'label smoothing ε', fraction)
     .option('--ema <decay>', 'evaluate an exponential moving average of the weights (0: off)', fraction)
+    .option('--eval-every <n>', 'evaluate every n epochs (and after the last)', positiveInt)
     .option('--no-tta', 'evaluate without horizontal-flip test-time augmentation')
     .option('--tta-translate <pixels>', 'the final evaluation also averages over shifts by ± this many pixels (0: off)', nonNegativeInt)
     .option('--lookahead <k>', 'pull the weights to a slow copy every k steps (0: off)', nonNegativeInt)

@@ -22,23 +22,24 @@ export function registerUse(program: Command): void {
     .command('eval')
     .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
     .argument('<checkpoint>', 'a run folder, its checkpoints/best.safetensors, or a training checkpoint')
-    .requiredOption('--data <path>', 'the dataset (as for train)')
+    .option('--data <path>', 'the dataset (as for train; default: the run\'s)')
     .addOption(new Option('--split <split>', 'val: the run\'s own validation split; test: the dataset\'s test split')
       .choices(['val', 'test']).default('val'))
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
     .option('--tta-translate <pixels>', 'also average over shifts by ± this many pixels (default: as the run\'s final evaluation)',
       nonNegativeInt)
     .option('--json', 'print one JSON object {accuracy, loss, n, perClass}')
-    .action(async (path: string, flags: { data: string; split: 'val' | 'test'; tta: boolean; ttaTranslate?: number;
+    .action(async (path: string, flags: { data?: string; split: 'val' | 'test'; tta: boolean; ttaTranslate?: number;
         json?: boolean }) => {
       const trained = loadTrainedModel(path);
       const { config, data } = trained;
+      const source = flags.data ?? config.data;
       let dataset;
       if (flags.split === 'val') {
-        const all = await loadDataset(flags.data);
+        const all = await loadDataset(source);
         dataset = splitTrainVal(all, Math.min(config.valSplit, Math.floor(all.n / 5)), config.seed).val;
       } else {
-        dataset = await loadDatasetFrom(flags.data, { split: 'test' });
+        dataset = await loadDatasetFrom(source, { split: 'test' });
       }
       if (dataset.classes.length !== data.classes.length) {
         throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');

@@ -4,7 +4,7 @@
  * with aggressive pooling trains to 94% in about ten epochs:
  *
  * ```text
- * whiten   2×2 conv 3 → 24, no padding (frozen: ± the eigenvectors of the 2×2 patch covariance), GELU
+ * whiten   2×2 conv 3 → 24, no padding (filters frozen: ± the eigenvectors of the 2×2 patch covariance), GELU
  * group 1  conv 24 → 64,   maxpool 2, BN, GELU, conv 64 → 64,   BN, GELU      31×31 → 15×15
  * group 2  conv 64 → 256,  maxpool 2, BN, GELU, conv 256 → 256, BN, GELU      15×15 → 7×7
  * group 3  conv 256 → 256, maxpool 2, BN, GELU, conv 256 → 256, BN, GELU      7×7 → 3×3
@@ -13,7 +13,8 @@
  *
  * Every BatchNorm keeps its scale at 1 (only the shift learns), with momentum 0.4 and ε = 10⁻¹²; every
  * 3×3 convolution starts as the identity on its first input channels (Dirac initialization), so at
- * initialization the net passes its whitened input through.
+ * initialization the net passes its whitened input through. The whitening layer's filters are fixed; its
+ * bias may learn (the speed runs train it for the first 3 epochs: the trainer's `freezeAfter`).
  *
  * **The twist.** Each group is a stage; a twisted stage's second convolution — the one that runs at
  * the stage's resolution, after the pooling — becomes a {@link TwistConv2d}: out = K⋆u + X·(Kx⋆u) +
@@ -29,7 +30,7 @@ import { tidy } from '../tensor/memory.js';
 import { call, callTensors, cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
-import { Module } from '../nn/module.js';
+import { type LoadOptions, type LoadResult, Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
 import type { TwistConv2d } from '../pde/twist.js';
@@ -94,8 +95,9 @@ export class SpeedNet extends ZooModel {
   constructor(options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.whiten = this.registerModule('whiten', new Conv2d(3, WHITEN_CHANNELS, 2, { bias: false }));
+    this.whiten = this.registerModule('whiten', new Conv2d(3, WHITEN_CHANNELS, 2, { bias: true }));
     this.whiten.weight.requiresGrad = false;
+    noGrad(() => this.whiten.bias!.zero_());
     const widths = [width, 4 * width, 4 * width];
     this.groups = widths.map((planes, i) => {
       this.beginStage();
@@ -132,6 +134,13 @@ export class SpeedNet extends ZooModel {
         .div(eigenvalues.flip(0).add(eps).sqrt().reshape(-1, 1, 1, 1));
       this.whiten.weight.copy_(cat([filters, filters.neg()], 0).float());
     }));
+  }
+
+  /** As Module's; weights saved before the whitening layer had a bias (pdenet ≤ 2026-12-01) load with it zero. */
+  override loadStateDict(stateDict: Map<string, Tensor> | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
+    const given = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
+    if (given.has('whiten.bias') || !given.has('whiten.weight')) return super.loadStateDict(given, options);
+    return tidy(() => super.loadStateDict(new Map([...given, ['whiten.bias', zeros([WHITEN_CHANNELS])]]), options));
   }
 
   forward(x: Tensor): Tensor {

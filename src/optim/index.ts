@@ -7,6 +7,7 @@
  * | {@link SGD} | `torch.optim.SGD` |
  * | {@link Adam} | `torch.optim.Adam` |
  * | {@link AdamW} | `torch.optim.AdamW` |
+ * | {@link Muon} | `torch.optim.Muon` (2.9), with SGD's step for the groups it does not orthogonalize |
  * | {@link StepLR}, {@link MultiStepLR}, {@link CosineAnnealingLR}, {@link OneCycleLR} | `lr_scheduler` of the same names |
  * | {@link LinearWarmup} | `lr_scheduler.LinearLR` (+ `SequentialLR`) |
  * | {@link ReduceLROnPlateau} | `lr_scheduler.ReduceLROnPlateau` |
@@ -28,7 +29,8 @@ export {
   Optimizer, type BaseOptions, type OptionValue, type ParamGroup, type OptimizerGroup, type OptimizerStateDict,
   type ParamGroupStateDict, type ParamStateDict, type StateSpec,
 } from './optimizer.js';
-export { SGD, type SGDOptions, type SGDState } from './sgd.js';
+export { SGD, type SGDOptions, type SGDState, momentumDirection } from './sgd.js';
+export { Muon, type MuonOptions, NEWTON_SCHULZ_COEFFICIENTS, zeropowerNewtonSchulz } from './muon.js';
 export { Adam, AdamW, AdamBase, type AdamOptions, type AdamState } from './adam.js';
 export { parameterGroupsForWeightDecay, type WeightDecayGroup } from './groups.js';
 export {

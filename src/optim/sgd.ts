@@ -69,27 +69,37 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
     const { lr, momentum, dampening, weightDecay, nesterov, maximize } = group;
     let d = maximize ? foreach.neg(grads) : grads;
     if (weightDecay !== 0) d = foreach.add(d, params, weightDecay);
-    if (momentum !== 0) {
-      const bufs: Tensor[] = [];
-      const old: Tensor[] = [];
-      const oldD: Tensor[] = [];
-      params.forEach((p, i) => {
-        let buf = this.state.get(p)?.momentum_buffer ?? null;
-        if (buf === null) {
-          buf = keep(d[i]!.clone());
-          this.state.set(p, { momentum_buffer: buf });
-        } else {
-          old.push(buf);
-          oldD.push(d[i]!);
-        }
-        bufs.push(buf);
-      });
-      foreach.mul_(old, momentum);
-      foreach.add_(old, oldD, 1 - dampening);
-      d = nesterov ? foreach.add(d, bufs, momentum) : bufs;
-    } else {
-      for (const p of params) if (!this.state.has(p)) this.state.set(p, { momentum_buffer: null });
-    }
+    d = momentumDirection(this.state, params, d, momentum, dampening, nesterov);
     foreach.add_(params, d, -lr);
   }
+}
+
+/**
+ * The momentum part of SGD's step, shared with {@link Muon}'s: advances each parameter's buffer b by the
+ * direction d (b ← d at its first step, then b ← μ·b + (1 − τ)·d) and returns the update direction,
+ * d + μ·b with Nesterov momentum, else b (d itself without momentum).
+ */
+export function momentumDirection(state: Map<Tensor, SGDState>, params: readonly Tensor[], d: readonly Tensor[],
+    momentum: number, dampening: number, nesterov: boolean): Tensor[] {
+  if (momentum === 0) {
+    for (const p of params) if (!state.has(p)) state.set(p, { momentum_buffer: null });
+    return [...d];
+  }
+  const bufs: Tensor[] = [];
+  const old: Tensor[] = [];
+  const oldD: Tensor[] = [];
+  params.forEach((p, i) => {
+    let buf = state.get(p)?.momentum_buffer ?? null;
+    if (buf === null) {
+      buf = keep(d[i]!.clone());
+      state.set(p, { momentum_buffer: buf });
+    } else {
+      old.push(buf);
+      oldD.push(d[i]!);
+    }
+    bufs.push(buf);
+  });
+  foreach.mul_(old, momentum);
+  foreach.add_(old, oldD, 1 - dampening);
+  return nesterov ? foreach.add(d, bufs, momentum) : bufs;
 }

@@ -7,7 +7,7 @@ import { TorchError } from '../tensor/errors.js';
 import type { ModelOptions } from '../models/options.js';
 
 export type ScheduleName = 'onecycle' | 'cosine' | 'step' | 'multistep' | 'rise-decay' | 'constant';
-export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'muon';
 export type Precision = 'fp32' | 'bf16';
 
 export interface AugmentConfig {
@@ -55,6 +55,19 @@ export interface TrainConfig {
    * same factor per step as the weights; false: they do not decay (the usual recipe).
    */
   biasDecay: boolean;
+  /**
+   * Muon (optimizer "muon"): the learning rate and momentum of the convolution filters, which Muon
+   * orthogonalizes; every other parameter takes SGD's step with lr, momentum, nesterov, weightDecay and biasLr.
+   */
+  muonLr: number;
+  muonMomentum: number;
+  /** Muon: rescale each filter bank to norm √(output channels) before its step (filters followed by BatchNorm). */
+  muonNormalize: boolean;
+  /**
+   * Parameters that learn only for their first epochs, by name: `{ "whiten.bias": 3 }` trains SpeedNet's
+   * whitening bias for 3 epochs and then holds it.
+   */
+  freezeAfter: Record<string, number>;
   /** Lookahead: every this many steps, the weights and a slow copy of them meet (0: off; see lookahead.ts). */
   lookahead: number;
   /** Step/multistep schedules: epochs at which the lr is multiplied by gamma. */
@@ -114,6 +127,10 @@ export const DEFAULT_CONFIG: TrainConfig = {
   cycleMomentum: true,
   biasLr: 1,
   biasDecay: false,
+  muonLr: 0.05,
+  muonMomentum: 0.6,
+  muonNormalize: true,
+  freezeAfter: {},
   lookahead: 0,
   milestones: [],
   gamma: 0.1,
@@ -186,7 +203,7 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   inRange(config.biasLr, 'biasLr', 1e-6, 1e6);
   positiveInteger(config.lookahead, 'lookahead', true);
   positiveInteger(config.ttaTranslate, 'ttaTranslate', true);
-  for (const key of ['checkpointing', 'cycleMomentum', 'biasDecay', 'channelsLast', 'tta'] as const) {
+  for (const key of ['checkpointing', 'cycleMomentum', 'biasDecay', 'channelsLast', 'tta', 'muonNormalize'] as const) {
     if (typeof config[key] !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(config[key])}`);
   }
   if (config.lookahead > 0 && config.ema > 0) fail('lookahead and ema both keep a copy of the weights; choose one');
@@ -195,7 +212,13 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   inRange(config.hyperbolicity, 'hyperbolicity', 0, 1e6);
   inRange(config.timeRegularization, 'timeRegularization', 0, 1e6);
   inRange(config.clip, 'clip', 0, 1e6);
-  oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw'] as const);
+  oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw', 'muon'] as const);
+  inRange(config.muonLr, 'muonLr', 1e-8, 100);
+  inRange(config.muonMomentum, 'muonMomentum', 0, 0.999999);
+  if (config.freezeAfter === null || typeof config.freezeAfter !== 'object' || Array.isArray(config.freezeAfter)) {
+    fail(`freezeAfter must map parameter names to epochs, got ${JSON.stringify(config.freezeAfter)}`);
+  }
+  for (const [name, epochs] of Object.entries(config.freezeAfter)) positiveInteger(epochs, `freezeAfter["${name}"]`);
   oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
   oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);
   oneOf(config.augment.cropPadding, 'augment.cropPadding', ['zeros', 'reflect'] as const);
@@ -207,6 +230,6 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   if (!Array.isArray(config.milestones) || config.milestones.some((m) => !Number.isInteger(m) || m < 1)) {
     fail(`milestones must be a list of positive epoch numbers, got ${JSON.stringify(config.milestones)}`);
   }
-  if (config.nesterov && config.optimizer === 'sgd' && config.momentum === 0) fail('nesterov needs momentum > 0');
+  if (config.nesterov && ['sgd', 'muon'].includes(config.optimizer) && config.momentum === 0) fail('nesterov needs momentum > 0');
   return config;
 }

@@ -22,6 +22,7 @@ import { parameterGroupsForWeightDecay } from '../optim/groups.js';
 import type { BaseOptions, Optimizer } from '../optim/optimizer.js';
 import { CosineAnnealingLR, MultiStepLR, OneCycleLR, RiseAndDecayLR, type Schedule, Scheduler, StepLR } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
+import { Muon } from '../optim/muon.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
 import { checkpointedStep } from '../nn/checkpoint.js';
 import { clipParameters } from '../dynamics/constraints.js';
@@ -150,7 +151,10 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
 
 function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
-  const [weights, others] = parameterGroupsForWeightDecay(trainable, config.weightDecay);
+  // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
+  const filters = config.optimizer === 'muon' ? trainable.filter(([, p]) => p.ndim === 4) : [];
+  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter(([, p]) => !filters.some(([, f]) => f === p)),
+    config.weightDecay);
   // Biases and normalization parameters: their own learning rate, and (biasDecay) the weights' shrink per step.
   const groups = [weights, { ...others, lr: config.lr * config.biasLr,
     weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
@@ -161,9 +165,30 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
       return new Adam(groups, { lr: config.lr });
     case 'adamw':
       return new AdamW(groups, { lr: config.lr });
+    case 'muon':
+      return new Muon([
+        { params: filters.map(([, p]) => p), lr: config.muonLr, momentum: config.muonMomentum,
+          normalizeWeights: config.muonNormalize },
+        ...groups.map((g) => ({ ...g, orthogonalize: false, momentum: config.momentum, nesterov: config.nesterov })),
+      ], { lr: config.lr });
     default:
       throw new TorchError(`unknown optimizer ${String(config.optimizer)}`, 'train');
   }
+}
+
+/**
+ * The parameters of `config.freezeAfter` by name, each with the epoch from which it stops learning; a name
+ * the model does not have is an error that lists those it has.
+ */
+function frozenSchedule(model: Module, config: TrainConfig): [Tensor, number][] {
+  const named = new Map(model.namedParameters());
+  return Object.entries(config.freezeAfter).map(([name, epochs]) => {
+    const p = named.get(name);
+    check(p !== undefined, 'train', () => `freezeAfter names "${name}", which ${config.model} does not have ` +
+      `(its trained parameters: ${[...named].filter(([, t]) => t.requiresGrad).map(([k]) => k).join(', ')})`);
+    check(p.requiresGrad, 'train', `freezeAfter names "${name}", which ${config.model} does not train`);
+    return [p, epochs];
+  });
 }
 
 function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule | ((t: number, base: number) => number) {
@@ -270,6 +295,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
   const ema = config.ema > 0 ? new WeightAverage(model, layout(createModel(config.model, buildOptions)), config.ema) : null;
   const lookahead = config.lookahead > 0 ? new Lookahead(model, layout(createModel(config.model, buildOptions)),
     { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
+  const freezing = frozenSchedule(model, config);
   const optimizer = makeOptimizer(model, config);
   const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
 
@@ -306,6 +332,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
       setTwist(model, flags);
       if (ema) setTwist(ema.average, flags);
     }
+    for (const [p, epochs] of freezing) p.requiresGrad = epoch < epochs;
     model.train();
     const first = epoch === state.epoch ? state.batch : 0;
     const partial = first > 0 ? state.partial : undefined;
@@ -338,6 +365,9 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
       const elapsed = (performance.now() - start) / 1000;
       events.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: batchesPerEpoch,
         loss: lossSum / seen, accuracy: correct / seen, imagesPerSec: seen / elapsed, lr: scheduler.lastLr[0]! });
+      // Prefetched batches arrive as resolved promises, which never leave the microtask queue: yield to the event
+      // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const stopNow = options.signal?.aborted || (config.maxSteps > 0 && state.step >= config.maxSteps);
       if (stopNow && index + 1 < batchesPerEpoch) {
         state = { ...state, epoch, batch: index + 1, scheduler: scheduler.stateDict(), seconds: state.seconds,
