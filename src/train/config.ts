@@ -65,7 +65,7 @@ export interface TrainConfig {
   muonNormalize: boolean;
   /**
    * Parameters that learn only for their first epochs, by name: `{ "whiten.bias": 3 }` trains SpeedNet's
-   * whitening bias for 3 epochs and then holds it.
+   * whitening bias for 3 epochs and then holds it; 0 holds a parameter at its initial value throughout.
    */
   freezeAfter: Record<string, number>;
   /** Lookahead: every this many steps, the weights and a slow copy of them meet (0: off; see lookahead.ts). */
@@ -218,7 +218,7 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   if (config.freezeAfter === null || typeof config.freezeAfter !== 'object' || Array.isArray(config.freezeAfter)) {
     fail(`freezeAfter must map parameter names to epochs, got ${JSON.stringify(config.freezeAfter)}`);
   }
-  for (const [name, epochs] of Object.entries(config.freezeAfter)) positiveInteger(epochs, `freezeAfter["${name}"]`);
+  for (const [name, epochs] of Object.entries(config.freezeAfter)) positiveInteger(epochs, `freezeAfter["${name}"]`, true);
   oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
   oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);
   oneOf(config.augment.cropPadding, 'augment.cropPadding', ['zeros', 'reflect'] as const);
