@@ -75,7 +75,7 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
 }
 
 /**
- * The momentum part of SGD's step, shared with {@link Muon}'s: advances each parameter's buffer b by the
+ * The momentum part of SGD's step, shared with Muon's (muon.ts): advances each parameter's buffer b by the
  * direction d (b ← d at its first step, then b ← μ·b + (1 − τ)·d) and returns the update direction,
  * d + μ·b with Nesterov momentum, else b (d itself without momentum).
  */

@@ -152,9 +152,9 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
 function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
   // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
-  const filters = config.optimizer === 'muon' ? trainable.filter(([, p]) => p.ndim === 4) : [];
-  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter(([, p]) => !filters.some(([, f]) => f === p)),
-    config.weightDecay);
+  const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4;
+  const filters = trainable.filter(isFilter);
+  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay);
   // Biases and normalization parameters: their own learning rate, and (biasDecay) the weights' shrink per step.
   const groups = [weights, { ...others, lr: config.lr * config.biasLr,
     weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
@@ -178,7 +178,7 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
 
 /**
  * The parameters of `config.freezeAfter` by name, each with the epoch from which it stops learning; a name
- * the model does not have is an error that lists those it has.
+ * the model does not have is an error that lists the parameters it trains.
  */
 function frozenSchedule(model: Module, config: TrainConfig): [Tensor, number][] {
   const named = new Map(model.namedParameters());
