@@ -419,6 +419,29 @@ describe('model zoo: speednet', () => {
     });
     x.dispose();
   });
+
+  it('whitening with ε (whitenEps): direction i comes out with second moment λᵢ/(λᵢ + ε), still uncorrelated', () => {
+    manualSeed(4);
+    const x = noGrad(() => F.avgPool2d(randn([64, 3, 34, 34]), 3, { stride: 1 }).add(randn([64, 1, 32, 32]), 0.5));
+    type Whitened = ImageModel & { initWhitening(x: Tensor, eps?: number): void; whiten: nn.Conv2d; whitenEps: number };
+    const eps = 0.05;
+    const model = createModel('speednet', { width: 4, whitenEps: eps }) as Whitened;
+    using(model, () => noGrad(() => {
+      assert.equal(model.whitenEps, eps);
+      // With ε = 0 the filters are vᵢ/√λᵢ, so λᵢ = 1/‖fᵢ‖².
+      model.initWhitening(x, 0);
+      const lambda = values(model.whiten.weight.narrow(0, 0, 12).reshape(12, -1).pow(2).sum(1)).map((n) => 1 / n);
+      model.initWhitening(x); // the model's ε
+      const z = model.whiten.forward(x).double().narrow(1, 0, 12).transpose(0, 1).reshape(12, -1);
+      const moments = z.matmul(z.t()).div(z.shape[1]!);
+      const expected = lambda.map((l, i) => lambda.map((_, j) => (i === j ? l / (l + eps) : 0))).flat();
+      assertClose(moments, expected, { atol: 2e-3 });
+      assert.ok(lambda.some((l) => l / (l + eps) < 0.9), 'ε damps some direction measurably');
+    }));
+    x.dispose();
+    assert.throws(() => createModel('speednet', { whitenEps: -1 }), /whitenEps must be a positive number, got -1/);
+    assert.throws(() => createModel('resnet20', { whitenEps: 0.01 }), /whitenEps applies to the speednet model only/);
+  });
 });
 
 function identity(n: number): number[] {

@@ -44,6 +44,11 @@ export interface ModelOptions {
   width?: number;
   /** RKNet only: the dynamic blocks (see {@link RKNetZooOptions}). */
   rknet?: RKNetZooOptions;
+  /**
+   * SpeedNet only: ε added to the patch covariance's eigenvalues by the whitening layer (default 5·10⁻⁴, the
+   * speed runs'). Directions with eigenvalue λ come out with variance λ/(λ + ε): a larger ε damps the faint ones.
+   */
+  whitenEps?: number;
 }
 
 /** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
@@ -61,7 +66,7 @@ export interface RKNetZooOptions {
 
 /** The keys of {@link ModelOptions}. */
 export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
-  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'boundary', 'width', 'rknet'];
+  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'boundary', 'width', 'rknet', 'whitenEps'];
 
 const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
 
@@ -100,6 +105,7 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
   const op = `models.${name}`;
   check(typeof options === 'object' && options !== null, op, 'options must be an object');
   check(options.rknet === undefined, op, 'the rknet options apply to the rknet model only');
+  check(options.whitenEps === undefined, op, 'whitenEps applies to the speednet model only');
   const unknown = Object.keys(options).filter((k) => !(MODEL_OPTION_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
     throw new TorchError(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +

@@ -40,6 +40,9 @@ import { conv3x3, ZooModel } from './stages.js';
 /** Channels of the whitening layer: ± each of the 3·2·2 eigenvectors of the patch covariance. */
 const WHITEN_CHANNELS = 24;
 
+/** The speed runs' ε for the whitening layer's eigenvalues. */
+const DEFAULT_WHITEN_EPS = 5e-4;
+
 /** A BatchNorm whose scale stays 1: momentum 0.4 (PyTorch's convention), ε = 10⁻¹². */
 function shiftOnlyNorm(channels: number): BatchNorm2d {
   const norm = new BatchNorm2d(channels, { momentum: 0.4, eps: 1e-12 });
@@ -92,8 +95,13 @@ export class SpeedNet extends ZooModel {
   /** The logits' scale (1/9). */
   readonly scale = 1 / 9;
 
-  constructor(options: ResolvedOptions) {
+  /** ε of {@link initWhitening}. */
+  readonly whitenEps: number;
+
+  constructor(options: ResolvedOptions, whitenEps = DEFAULT_WHITEN_EPS) {
     super();
+    check(Number.isFinite(whitenEps) && whitenEps > 0, 'models.speednet', `whitenEps must be a positive number, got ${whitenEps}`);
+    this.whitenEps = whitenEps;
     const { width, boundary, numClasses } = options;
     this.whiten = this.registerModule('whiten', new Conv2d(3, WHITEN_CHANNELS, 2, { bias: true }));
     this.whiten.weight.requiresGrad = false;
@@ -119,7 +127,7 @@ export class SpeedNet extends ZooModel {
    * C = the covariance of all 2×2 patches, C = V Λ Vᵀ, the filters are ±vᵢ/√(λᵢ + ε), largest λ first — so
    * the layer's outputs are decorrelated with unit variance. A few thousand images suffice.
    */
-  initWhitening(images: Tensor, eps = 5e-4): void {
+  initWhitening(images: Tensor, eps = this.whitenEps): void {
     check(images.ndim === 4 && images.shape[1] === 3, 'SpeedNet.initWhitening',
       `expects images N×3×H×W, got ${JSON.stringify(images.shape)}`);
     noGrad(() => tidy(() => {
@@ -153,7 +161,9 @@ export class SpeedNet extends ZooModel {
   }
 }
 
-/** SpeedNet (64, 256, 256 channels; about 2 M parameters). */
+/** SpeedNet (64, 256, 256 channels; about 2 M parameters); `whitenEps` is its own option, the rest the zoo's. */
 export function speednet(options: ModelOptions = {}): SpeedNet {
-  return new SpeedNet(resolveOptions('speednet', options, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }));
+  check(typeof options === 'object' && options !== null, 'models.speednet', 'options must be an object');
+  const { whitenEps, ...shared } = options;
+  return new SpeedNet(resolveOptions('speednet', shared, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }), whitenEps);
 }
