@@ -1,12 +1,12 @@
 /**
  * Test-time augmentation of a trained run: the validation accuracy of a saved model with several sets of views
  * (horizontal flip × shifts by (dy, dx) with reflect padding), each the mean of its views' logits. The run's own
- * validation split (its valSplit and seed); the model's precision.
+ * validation split (as the trainer carves it); the model's precision.
  *   node dist/bench/tta-views.js RUN_DIR [DATA]
  */
 import { autocast, F, noGrad, type Tensor, tidy } from '../src/index.js';
 import { splitTrainVal } from '../src/data/index.js';
-import { loadDataset, loadTrainedModel, streamOf } from '../src/train/index.js';
+import { loadDataset, loadTrainedModel, streamOf, validationCount } from '../src/train/index.js';
 
 type View = readonly [flip: boolean, dy: number, dx: number];
 
@@ -32,7 +32,7 @@ const VIEW_SETS: Record<string, View[]> = {
 const trained = loadTrainedModel(runDir);
 const { config, data, model } = trained;
 const dataset = await loadDataset(dataArg ?? config.data);
-const val = splitTrainVal(dataset, config.valSplit, config.seed).val;
+const val = splitTrainVal(dataset, validationCount(dataset, config), config.seed).val;
 const stream = streamOf(val, { seed: config.seed, shuffle: false, dropLast: false, augment: null, normalization: data.normalization });
 model.eval();
 const correct = new Map(Object.keys(VIEW_SETS).map((name) => [name, 0]));

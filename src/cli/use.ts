@@ -7,7 +7,7 @@ import { splitTrainVal } from '../data/dataset.js';
 import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { listModels } from '../models/registry.js';
 import { benchModel } from '../train/bench.js';
-import { loadDataset, streamOf } from '../train/data.js';
+import { loadDataset, streamOf, validationCount } from '../train/data.js';
 import { evaluate } from '../train/evaluate.js';
 import { loadTrainedModel, predictImages } from '../train/trained.js';
 import { TorchError } from '../tensor/errors.js';
@@ -37,7 +37,7 @@ export function registerUse(program: Command): void {
       let dataset;
       if (flags.split === 'val') {
         const all = await loadDataset(source);
-        dataset = splitTrainVal(all, Math.min(config.valSplit, Math.floor(all.n / 5)), config.seed).val;
+        dataset = splitTrainVal(all, validationCount(all, config), config.seed).val;
       } else {
         dataset = await loadDatasetFrom(source, { split: 'test' });
       }

@@ -73,10 +73,15 @@ export async function loadDataset(source: string, log: (line: string) => void = 
   });
 }
 
+/** How many of `dataset`'s images a run holds out for validation: its valSplit, at most a fifth of the images. */
+export function validationCount(dataset: ImageDataset, config: Pick<TrainConfig, 'valSplit'>): number {
+  return Math.min(config.valSplit, Math.floor(dataset.n / 5));
+}
+
 /** The training and validation streams of a run. */
 export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {}): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
-  const valCount = Math.min(config.valSplit, Math.floor(dataset.n / 5));
+  const valCount = validationCount(dataset, config);
   const { train, val } = valCount > 0 ? splitTrainVal(dataset, valCount, config.seed)
     : { train: dataset, val: null as ImageDataset | null };
   const normalization = train.channelStats();

@@ -9,7 +9,7 @@ export { train, trainStep, readMetrics, type TrainOptions, type TrainResult, typ
   type Progress, type RunData, type StepContext } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, saveWeights, type TrainingState, type LoadedCheckpoint } from './checkpoint.js';
 export { evaluate, predictLogits, type Batch, type Evaluation } from './evaluate.js';
-export { loadDataSplits, loadDataset, streamOf, type BatchStream, type DataSplits } from './data.js';
+export { loadDataSplits, loadDataset, streamOf, validationCount, type BatchStream, type DataSplits } from './data.js';
 export { loadTrainedModel, predictImages, type TrainedModel, type Prediction } from './trained.js';
 export { benchModel, type BenchOptions, type BenchResult } from './bench.js';
 export { WeightAverage } from './ema.js';
