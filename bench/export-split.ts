@@ -1,0 +1,34 @@
+/**
+ * Writes a run's training and validation split — the images the trainer carves with its seed and valSplit —
+ * as raw files another trainer can read: `train_x.u8` / `val_x.u8` (N×32×32×3 bytes, HWC per image) and
+ * `train_y.i32` / `val_y.i32` (N little-endian int32 labels). bench/speednet_torch_train.py reads them.
+ *   node dist/bench/export-split.js DATA OUT_DIR [--val-split 5000] [--seed 0]
+ */
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { splitTrainVal } from '../src/data/index.js';
+import { loadDataset, validationCount } from '../src/train/index.js';
+
+const { positionals, values } = parseArgs({ allowPositionals: true,
+  options: { 'val-split': { type: 'string', default: '5000' }, 'seed': { type: 'string', default: '0' } } });
+const [data, out] = positionals;
+const valSplit = Number(values['val-split']);
+const seed = Number(values.seed);
+if (data === undefined || out === undefined || !Number.isInteger(valSplit) || !Number.isInteger(seed)) {
+  console.error('usage: node dist/bench/export-split.js DATA OUT_DIR [--val-split N] [--seed S]');
+  process.exit(2);
+}
+
+const dataset = await loadDataset(data, console.log);
+const { train, val } = splitTrainVal(dataset, validationCount(dataset, { valSplit }), seed);
+mkdirSync(out, { recursive: true });
+const write = (name: string, bytes: Uint8Array) => {
+  writeFileSync(join(out, `${name}.tmp`), bytes);
+  renameSync(join(out, `${name}.tmp`), join(out, name));
+};
+for (const [name, split] of [['train', train], ['val', val]] as const) {
+  write(`${name}_x.u8`, split.images);
+  write(`${name}_y.i32`, new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
+  console.log(`${name}: ${split.n} images of ${split.height}×${split.width}×${split.channels}`);
+}
