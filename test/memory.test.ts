@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  dispose, F, getNumThreads, keep, memory, noGrad, ones, randint, randn, releaseCachedMemory, resetPeakMemory, setNumThreads,
+  chain, dispose, F, getNumThreads, keep, memory, noGrad, ones, randint, randn, releaseCachedMemory, resetPeakMemory, setNumThreads,
   type Tensor,
   tensor, tidy, TorchError, zeros,
 } from '../src/index.js';
@@ -143,6 +143,68 @@ describe('tidy', () => {
     assert.equal(early!.isDisposed, true);
     assert.equal(memory().liveTensors, before);
     assert.equal(memory().scopeDepth, 0);
+  });
+});
+
+describe('chain', () => {
+  it('applies its steps in turn, functions and modules alike', () => {
+    const x = tensor([1, -2, 3]);
+    const double = { forward: (u: Tensor) => u.mul(2) };
+    const y = chain(x, double, F.relu, (u) => u.add(1));
+    assert.deepEqual(y.toArray(), [3, 1, 7]);
+    dispose([x, y]);
+  });
+
+  it('disposes each intermediate once the next step has it, never the input nor a passed-through result', () => {
+    const x = tensor([1, 2]);
+    const seen: Tensor[] = [];
+    const record = (u: Tensor) => {
+      const v = u.add(1);
+      seen.push(v);
+      return v;
+    };
+    const identity = (u: Tensor) => u;
+    const y = chain(x, identity, record, identity, record, record);
+    assert.equal(x.isDisposed, false, 'the input is the caller\'s');
+    assert.deepEqual(seen.map((t) => t.isDisposed), [true, true, false], 'intermediates go, the result stays');
+    assert.equal(y, seen[2]);
+    assert.deepEqual(y.toArray(), [4, 5]);
+    dispose([x, y]);
+  });
+
+  it('holds two intermediates at a time where one tidy scope holds them all', () => {
+    const x = zeros([256, 1024]); // 1 MiB
+    const steps = Array.from({ length: 6 }, () => (u: Tensor) => u.add(1));
+    const peakAbove = (fn: () => Tensor) => {
+      const before = memory().nativeBytes;
+      resetPeakMemory();
+      const y = fn();
+      const peak = memory().peakNativeBytes - before;
+      assert.deepEqual(y.sum().item(), 6 * 256 * 1024);
+      y.dispose();
+      return peak;
+    };
+    const nested = peakAbove(() => tidy(() => steps.reduce((u, f) => f(u), x)));
+    const chained = peakAbove(() => chain(x, ...steps));
+    const MiB = 1024 * 1024;
+    assert.ok(nested >= 6 * MiB, `one scope holds all six (${nested} bytes)`);
+    assert.ok(chained <= 2 * MiB + 64 * 1024, `a chain holds two (${chained} bytes)`);
+    x.dispose();
+  });
+
+  it('leaves the gradient to autograd', () => {
+    const w = tensor([1, -2, 0.5]).requiresGrad_();
+    const loss = chain(w, (u) => u.mul(3), (u) => u.square(), (u) => u.sum());
+    loss.backward();
+    assert.deepEqual(w.grad!.toArray(), [18, -36, 9], 'd/dw Σ(3w)² = 18w');
+    dispose([w, loss]);
+  });
+
+  it('names a step that returns something other than a tensor', () => {
+    const x = tensor([1]);
+    assert.throws(() => chain(x, (u) => u.add(1), () => 7 as unknown as Tensor),
+      (e: unknown) => e instanceof TorchError && /step 1 returned/.test(e.message));
+    x.dispose();
   });
 });
 

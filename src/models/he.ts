@@ -13,7 +13,7 @@
  * @module
  */
 import * as F from '../tensor/functional.js';
-import { tidy } from '../tensor/memory.js';
+import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
@@ -45,8 +45,8 @@ export class HeBlock extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const out = F.relu(this.b1.forward(this.c1.forward(x)));
-      return F.relu(this.b2.forward(this.c2.forward(out)).add(this.short.forward(x)));
+      const out = chain(x, this.c1, this.b1, F.relu, this.c2, this.b2);
+      return F.relu(out.add(this.short.forward(x)));
     });
   }
 }

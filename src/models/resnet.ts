@@ -14,7 +14,7 @@
  * @module
  */
 import * as F from '../tensor/functional.js';
-import { tidy } from '../tensor/memory.js';
+import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
@@ -74,8 +74,8 @@ export class BasicBlock extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const out = F.relu(this.bn1.forward(this.conv1.forward(x)));
-      return F.relu(this.bn2.forward(this.conv2.forward(out)).add(this.shortcut.forward(x)));
+      const out = chain(x, this.conv1, this.bn1, F.relu, this.conv2, this.bn2);
+      return F.relu(out.add(this.shortcut.forward(x)));
     });
   }
 }

@@ -26,7 +26,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { eye, zeros } from '../tensor/creation.js';
 import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
-import { tidy } from '../tensor/memory.js';
+import { chain, tidy } from '../tensor/memory.js';
 import { call, callTensors, cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
@@ -80,10 +80,7 @@ export class ConvGroup extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const h = F.gelu(this.norm1.forward(F.maxPool2d(this.conv1.forward(x), 2)));
-      return F.gelu(this.norm2.forward(this.conv2.forward(h)));
-    });
+    return chain(x, this.conv1, (u) => F.maxPool2d(u, 2), this.norm1, F.gelu, this.conv2, this.norm2, F.gelu);
   }
 }
 
@@ -153,8 +150,7 @@ export class SpeedNet extends ZooModel {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let h = F.gelu(this.whiten.forward(x));
-      for (const group of this.groups) h = group.forward(h);
+      const h = chain(x, this.whiten, F.gelu, ...this.groups);
       // A global max: on 32×32 images the last group's output is 3×3, the speed runs' max-pool 3.
       return this.fc.forward(h.amax([2, 3])).mul(this.scale);
     });

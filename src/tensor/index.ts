@@ -8,7 +8,7 @@ export { Tensor, cat, stack, where, callOp, opSchema, type Shape, type Device, t
   type ReduceOptions } from './tensor.js';
 export * from './creation.js';
 export { noGrad, enableGrad, isGradEnabled, grad, backward, type GradOptions } from './autograd.js';
-export { tidy, keep, dispose, memory, resetPeakMemory, releaseCachedMemory, type MemoryInfo } from './memory.js';
+export { tidy, keep, chain, type ChainStep, dispose, memory, resetPeakMemory, releaseCachedMemory, type MemoryInfo } from './memory.js';
 export { setNumThreads, getNumThreads, defaultNumThreads, manualSeed, setAutocast, isAutocastEnabled, autocast,
   backend, type BackendInfo } from './runtime.js';
 export * as F from './functional.js';

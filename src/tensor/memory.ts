@@ -94,6 +94,30 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
+/** A step of {@link chain}: a function of one tensor, or anything with such a `forward` (a Module). */
+export type ChainStep<T extends Resource> = ((x: T) => T) | { forward(x: T): T };
+
+/**
+ * Applies `steps` to `input` in turn and returns the last result, disposing each intermediate result as soon as
+ * the next step has consumed it (never `input` itself, nor a result a step passed through unchanged). Each step
+ * runs in its own tidy scope. Autograd keeps its own references to what it saved for the backward pass, so
+ * this is safe with gradients on. What it saves is memory and cache: a pass written as nested calls inside one
+ * tidy holds every intermediate until the scope ends, a chain only the current one and the next.
+ *
+ * @example
+ * const out = chain(x, this.conv1, this.bn1, F.relu, this.conv2, this.bn2);
+ */
+export function chain<T extends Resource>(input: T, ...steps: ChainStep<T>[]): T {
+  let x = input;
+  for (const [i, step] of steps.entries()) {
+    const previous = x;
+    x = tidy(() => (typeof step === 'function' ? step(previous) : step.forward(previous)));
+    if (!resources.has(x)) throw new TorchError(`step ${i} returned ${describe(x)}, not a tensor`, 'chain');
+    if (previous !== input && previous !== x) previous.dispose();
+  }
+  return x;
+}
+
 /** Disposes every tensor inside `value` (a tensor, or arrays, plain objects and Maps of them). */
 export function dispose(value: unknown): void {
   forEachResource(value, (r) => r.dispose());
