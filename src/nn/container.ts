@@ -3,7 +3,7 @@
  * @module
  */
 import { check } from '../tensor/errors.js';
-import { tidy } from '../tensor/memory.js';
+import { chain } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
@@ -37,15 +37,11 @@ export class Sequential extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    let x = input;
-    for (const layer of this.#layers) {
-      const previous = x;
-      x = tidy(() => layer.forward(previous as never) as Tensor);
-      check(x instanceof Tensor, 'Sequential', `${layer.constructor.name} did not return a tensor`);
-      // The autograd graph keeps what it needs; the handle to an intermediate can go.
-      if (previous !== input && previous !== x) previous.dispose();
-    }
-    return x;
+    return chain(input, ...this.#layers.map((layer) => (x: Tensor) => {
+      const y = layer.forward(x as never);
+      check(y instanceof Tensor, 'Sequential', `${layer.constructor.name} did not return a tensor`);
+      return y;
+    }));
   }
 }
 
