@@ -4,10 +4,11 @@
  * `train_y.i32` / `val_y.i32` (N little-endian int32 labels). bench/speednet_torch_train.py reads them.
  *   node dist/bench/export-split.js DATA OUT_DIR [--val-split 5000] [--seed 0]
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { splitTrainVal } from '../src/data/index.js';
+import { writeFileAtomic } from '../src/io/index.js';
 import { loadDataset, validationCount } from '../src/train/index.js';
 
 const { positionals, values } = parseArgs({ allowPositionals: true,
@@ -23,10 +24,7 @@ if (data === undefined || out === undefined || !Number.isInteger(valSplit) || !N
 const dataset = await loadDataset(data, console.log);
 const { train, val } = splitTrainVal(dataset, validationCount(dataset, { valSplit }), seed);
 mkdirSync(out, { recursive: true });
-const write = (name: string, bytes: Uint8Array) => {
-  writeFileSync(join(out, `${name}.tmp`), bytes);
-  renameSync(join(out, `${name}.tmp`), join(out, name));
-};
+const write = (name: string, bytes: Uint8Array) => writeFileAtomic(join(out, name), [bytes], 'export-split');
 for (const [name, split] of [['train', train], ['val', val]] as const) {
   write(`${name}_x.u8`, split.images);
   write(`${name}_y.i32`, new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
