@@ -19,7 +19,7 @@
  * @module
  */
 import * as F from '../tensor/functional.js';
-import { tidy } from '../tensor/memory.js';
+import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
@@ -51,8 +51,7 @@ export class PreActBlock extends Module {
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const a = F.relu(this.bn1.forward(x));
-      const h = this.conv1.forward(a);
-      return this.conv2.forward(F.relu(this.bn2.forward(h))).add(this.shortcut.forward(a));
+      return chain(a, this.conv1, this.bn2, F.relu, this.conv2).add(this.shortcut.forward(a));
     });
   }
 }
@@ -86,7 +85,7 @@ export class PreActResNet extends ZooModel {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const out = this.layers.forward(F.relu(this.bn1.forward(this.conv1.forward(x))));
+      const out = chain(x, this.conv1, this.bn1, F.relu, this.layers);
       return this.linear.forward(F.adaptiveAvgPool2d(out, 1).flatten(1));
     });
   }

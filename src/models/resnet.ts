@@ -108,9 +108,8 @@ export class Bottleneck extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let out = F.relu(this.bn1.forward(this.conv1.forward(x)));
-      out = F.relu(this.bn2.forward(this.conv2.forward(out)));
-      return F.relu(this.bn3.forward(this.conv3.forward(out)).add(this.shortcut.forward(x)));
+      const out = chain(x, this.conv1, this.bn1, F.relu, this.conv2, this.bn2, F.relu, this.conv3, this.bn3);
+      return F.relu(out.add(this.shortcut.forward(x)));
     });
   }
 }
@@ -149,8 +148,7 @@ export class CifarResNet extends ZooModel {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let out = F.relu(this.bn1.forward(this.conv1.forward(x)));
-      for (const layer of this.layers) out = layer.forward(out);
+      const out = chain(x, this.conv1, this.bn1, F.relu, ...this.layers);
       return this.linear.forward(F.adaptiveAvgPool2d(out, 1).flatten(1));
     });
   }

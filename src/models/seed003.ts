@@ -23,7 +23,7 @@
  */
 import * as F from '../tensor/functional.js';
 import { noGrad } from '../tensor/autograd.js';
-import { tidy } from '../tensor/memory.js';
+import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
@@ -67,9 +67,7 @@ export class Seed003Bottleneck extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let out = F.relu(this.bn1.forward(this.conv1.forward(x)));
-      out = F.relu(this.bn2.forward(this.conv2.forward(out)));
-      out = this.bn3.forward(this.conv3.forward(out));
+      const out = chain(x, this.conv1, this.bn1, F.relu, this.conv2, this.bn2, F.relu, this.conv3, this.bn3);
       return F.relu(out.add(this.downsample ? this.downsample.forward(x) : x));
     });
   }
@@ -125,8 +123,7 @@ export class Seed003ResNet extends ZooModel {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      let out = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
-      for (const layer of this.layers) out = layer.forward(out);
+      const out = chain(x, this.conv1, this.bn1, this.relu, this.maxpool, ...this.layers);
       return this.fc.forward(this.avgpool.forward(out).flatten(1));
     });
   }
