@@ -24,6 +24,8 @@ import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
+import { integrate, leapfrog } from '../dynamics/integrate.js';
+import { type ButcherTableau, RK1, RK4 } from '../dynamics/tableau.js';
 import { applyStencil, BOUNDARIES, type Boundary, padBoundary } from '../pde/boundary.js';
 import { stencilKernel } from '../pde/stencils.js';
 import { encodeGif } from './gif.js';
@@ -130,21 +132,14 @@ interface Simulation {
   frames: Frame[];
 }
 
-/** Classical RK4 for u' = L(u): `substeps` steps of dt. The input is not disposed. */
-function rk4(u0: Tensor, L: (u: Tensor) => Tensor, dt: number, substeps: number): Tensor {
-  let u = u0;
-  for (let s = 0; s < substeps; s++) {
-    const v = u;
-    u = tidy(() => {
-      const k1 = L(v);
-      const k2 = L(v.add(k1, dt / 2));
-      const k3 = L(v.add(k2, dt / 2));
-      const k4 = L(v.add(k3, dt));
-      return v.add(k1.add(k2, 2).add(k3, 2).add(k4), dt / 6);
-    });
-    if (v !== u0) v.dispose();
-  }
-  return u;
+/** The time points 0, dt, 2·dt, …, steps·dt. */
+function uniformPoints(steps: number, dt: number): number[] {
+  return Array.from({ length: steps + 1 }, (_, k) => k * dt);
+}
+
+/** u' = L(u) integrated by `tableau` over `steps` steps of dt; the input is not disposed, the steps between are. */
+function evolve(tableau: ButcherTableau, u0: Tensor, L: (u: Tensor) => Tensor, dt: number, steps: number): Tensor {
+  return tidy(() => integrate(tableau, (_t, u) => L(u), u0, uniformPoints(steps, dt)));
 }
 
 /** Pixel coordinates centred on the picture (x right, y down, unit spacing), each 1×1×H×W. */
@@ -196,7 +191,7 @@ function transport(u0: Tensor, field: (sign: number) => (u: Tensor) => Tensor, s
   const frames: Frame[] = [{ panels: [tensorToImage(u0)], time: 0, note: note(0) }];
   let u = u0;
   signs.forEach((sign, i) => {
-    const next = rk4(u, field(sign), dtFrame / substeps, substeps);
+    const next = evolve(RK4, u, field(sign), dtFrame / substeps, substeps);
     if (u !== u0) u.dispose();
     u = next;
     frames.push({ panels: [tensorToImage(u)], time: (i + 1) * dtFrame, note: note(i + 1) });
@@ -252,12 +247,8 @@ function heat(u0: Tensor, steps: number, boundary: Boundary): Simulation {
   for (let k = 1; k <= steps; k++) {
     const target = Math.max(done + 1, Math.round((k / steps) ** 2 * finalSteps));
     us = us.map((u, i) => {
-      let v = u;
-      for (let s = done; s < target; s++) {
-        const prev = v;
-        v = tidy(() => prev.add(applyStencil(prev, 'laplacian', boundaries[i]!), h));
-        if (prev !== u0) prev.dispose();
-      }
+      const v = evolve(RK1, u, (w) => applyStencil(w, 'laplacian', boundaries[i]!), h, target - done);
+      if (u !== u0) u.dispose();
       return v;
     });
     done = target;
@@ -283,22 +274,16 @@ function wave(u0: Tensor | null, size: number, steps: number, boundary: Boundary
   } else {
     start = u0.mean(1, { keepdim: true });
   }
-  // Starting at rest: u_{−1} = u_0, as LeapfrogBlock does.
-  let [prev, cur] = [start, start];
-  const values: Float64Array[] = [tensorValues(start)];
-  const times = [0];
-  for (let k = 1; k <= steps; k++) {
-    for (let s = 0; s < perFrame; s++) {
-      const [p, c] = [prev, cur];
-      const next = tidy(() => c.mul(2).sub(p).add(applyStencil(c, 'laplacian', boundary), h * h));
-      if (p !== start && p !== c) p.dispose();
-      [prev, cur] = [c, next];
-    }
-    values.push(tensorValues(cur));
-    times.push(k * perFrame * h);
-  }
+  // Leapfrog starts at rest (u_{−1} = u_0), as LeapfrogBlock does; every perFrame-th state is a frame.
+  const values: Float64Array[] = [];
+  tidy(() => {
+    leapfrog((_t, u) => applyStencil(u, 'laplacian', boundary), start, uniformPoints(steps * perFrame, h), (k, u) => {
+      if (k % perFrame === 0) values.push(tensorValues(u));
+    });
+  });
+  const times = values.map((_, k) => k * perFrame * h);
   const [hh, ww] = start.shape.slice(2) as [number, number];
-  for (const t of new Set([prev, cur, start])) t.dispose();
+  start.dispose();
   // One colour scale for every frame, set by the travelling wave rather than the initial spike.
   const later = values.slice(Math.min(values.length - 1, 2));
   const range = Math.max(...later.map((v) => robustMaxAbs(v, 0.998))) * 0.9;
