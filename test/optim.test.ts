@@ -6,7 +6,7 @@ import {
   Adam, type AdamOptions, AdamW, Muon, type OptimizerStateDict, parameterGroupsForWeightDecay, SGD, type SGDOptions,
   zeropowerNewtonSchulz,
 } from '../src/optim/index.js';
-import { callTensors } from '../src/tensor/tensor.js';
+import * as linalg from '../src/tensor/linalg.js';
 import { assertClose, values } from './helpers.js';
 
 // ---- the problem: f(θ) = Σ ½·a·θ² − b·θ over two parameters, so ∇f = a·θ − b ---------------------------
@@ -203,7 +203,7 @@ describe('Adam and AdamW', () => {
 function singularValues(x: Tensor): number[] {
   return tidy(() => {
     const m = x.shape[0]! <= x.shape[1]! ? x.to('float64') : x.to('float64').t();
-    const [eigenvalues] = callTensors('aten::linalg_eigh', m.matmul(m.t()), 'U') as [Tensor, Tensor];
+    const { eigenvalues } = linalg.eigh(m.matmul(m.t()), 'U');
     return values(eigenvalues.clamp(0).sqrt()).reverse();
   });
 }
@@ -219,10 +219,11 @@ describe('Muon', () => {
         const ortho = zeropowerNewtonSchulz(g, 5).to('float64');
         assert.deepEqual(ortho.shape, [rows, cols]);
         const sv = singularValues(ortho);
-        assert.ok(sv.every((s) => s > 0.6 && s < 1.2), `${rows}×${cols}: singular values ${sv.map((s) => s.toFixed(2))}`);
+        // Five quintic steps in bfloat16 do not reach UVᵀ but US′Vᵀ with S′ roughly uniform in (0.5, 1.5) (Jordan, "Muon").
+        assert.ok(sv.every((s) => s > 0.5 && s < 1.5), `${rows}×${cols}: singular values ${sv.map((s) => s.toFixed(2))}`);
         // UVᵀ from the eigen-decomposition of GᵀG: G(GᵀG)^(-1/2) for the wide or square case, transposed otherwise.
         const wide = rows <= cols ? g : g.t();
-        const [lambda, v] = callTensors('aten::linalg_eigh', wide.matmul(wide.t()), 'U') as [Tensor, Tensor];
+        const { eigenvalues: lambda, eigenvectors: v } = linalg.eigh(wide.matmul(wide.t()), 'U');
         const polar = v.matmul(v.t().mul(lambda.rsqrt().reshape(-1, 1))).matmul(wide);
         const uvt = rows <= cols ? polar : polar.t();
         const cosine = ortho.mul(uvt).sum().item() / (ortho.norm().item() * uvt.norm().item());

@@ -312,7 +312,7 @@ function makeTensors(tree: unknown, source: ByteSource, entries: Map<string, Zip
         throw fail(`a tensor of size [${r.shape.join(', ')}], stride [${r.stride.join(', ')}] at offset ` +
           `${r.offset} reaches element ${last} of storage ${r.storage.key}, which holds ${r.storage.numel}`);
       }
-      const view = call('aten::as_strided', storageTensor(r.storage), r.shape, r.stride, r.offset);
+      const view = storageTensor(r.storage).asStrided(r.shape, r.stride, r.offset);
       let t = view;
       // The tensor owns its memory: a copy unless it is the whole of a storage no other tensor uses.
       if (!(uses.get(r.storage) === 1 && r.offset === 0 && numel === r.storage.numel && view.isContiguous)) {

@@ -27,7 +27,8 @@ import { eye, zeros } from '../tensor/creation.js';
 import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { chain, tidy } from '../tensor/memory.js';
-import { call, callTensors, cat, type Tensor } from '../tensor/tensor.js';
+import * as linalg from '../tensor/linalg.js';
+import { cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { type LoadOptions, type LoadResult, Module } from '../nn/module.js';
@@ -129,11 +130,11 @@ export class SpeedNet extends ZooModel {
       `expects images N×3×H×W, got ${JSON.stringify(images.shape)}`);
     noGrad(() => tidy(() => {
       const k = 2;
-      const unfold = (t: Tensor, dim: number) => call('aten::unfold', t, dim, k, 1);
+      const unfold = (t: Tensor, dim: number) => t.unfold(dim, k, 1);
       // In float64: summing millions of products in float32 makes the small eigenvalues negative.
       const patches = unfold(unfold(images.to('float64'), 2), 3).transpose(1, 3).reshape(-1, 3 * k * k);
       const covariance = patches.t().matmul(patches).div(patches.shape[0]!);
-      const [eigenvalues, eigenvectors] = callTensors('aten::linalg_eigh', covariance, 'U') as [Tensor, Tensor];
+      const { eigenvalues, eigenvectors } = linalg.eigh(covariance, 'U');
       // eigh sorts ascending; the filters go largest first. Column j of V is the j-th eigenvector.
       const filters = eigenvectors.t().flip(0).reshape(3 * k * k, 3, k, k)
         .div(eigenvalues.flip(0).add(eps).sqrt().reshape(-1, 1, 1, 1));

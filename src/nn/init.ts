@@ -7,7 +7,8 @@
 import { noGrad } from '../tensor/autograd.js';
 import { tidy } from '../tensor/memory.js';
 import { check } from '../tensor/errors.js';
-import { callTensors, type Tensor } from '../tensor/tensor.js';
+import * as linalg from '../tensor/linalg.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { randn } from '../tensor/creation.js';
 
 export type Nonlinearity = 'linear' | 'conv2d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' | 'selu';
@@ -115,8 +116,8 @@ export function orthogonal_(t: Tensor, gain = 1): Tensor {
   tidy(() => noGrad(() => {
     let flat = randn([rows, cols], { dtype: t.dtype });
     if (rows < cols) flat = flat.t();
-    const [q, r] = callTensors('aten::linalg_qr', flat, 'reduced');
-    let m = q!.mul(r!.diagonal().sign());
+    const { Q, R } = linalg.qr(flat);
+    let m = Q.mul(R.diagonal().sign());
     if (rows < cols) m = m.t();
     t.copy_(m.reshape(shape).mul(gain));
   }));

@@ -14,7 +14,7 @@ import { type DType, isFloatingPoint } from '../tensor/dtype.js';
 import { check, TorchError } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import { noGrad } from '../tensor/autograd.js';
-import { callInPlace, type MemoryFormat, type Shape, Tensor } from '../tensor/tensor.js';
+import { type MemoryFormat, type Shape, Tensor } from '../tensor/tensor.js';
 import { zeros } from '../tensor/creation.js';
 
 /** A function called after a module's forward with its inputs and output. */
@@ -194,7 +194,7 @@ export abstract class Module {
       for (const t of [...this.parameters(), ...this.buffers()]) {
         const converted = convert(t);
         if (converted === null) continue;
-        callInPlace('aten::set_data', t, converted);
+        t.setData_(converted);
         converted.dispose();
       }
     });

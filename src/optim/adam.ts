@@ -5,8 +5,8 @@
 import { tensor, zerosLike } from '../tensor/creation.js';
 import { check } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
-import { call, type Tensor } from '../tensor/tensor.js';
-import * as foreach from './foreach.js';
+import { powScalar, type Tensor } from '../tensor/tensor.js';
+import * as foreach from '../tensor/foreach.js';
 import { type BaseOptions, Optimizer, type OptimizerGroup, type ParamGroup, type StateSpec } from './optimizer.js';
 
 /** The options of {@link Adam} and {@link AdamW} (PyTorch's names in camelCase). */
@@ -52,7 +52,7 @@ interface Batch {
  */
 function powers(beta1: number, beta2: number, t: number): [number, number] {
   const exponent = tensor([t], { dtype: 'float64' });
-  return [call('aten::pow.Scalar', beta1, exponent).item(), call('aten::pow.Scalar', beta2, exponent).item()];
+  return [powScalar(beta1, exponent).item(), powScalar(beta2, exponent).item()];
 }
 
 /**

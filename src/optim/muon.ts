@@ -7,8 +7,8 @@
  * @module
  */
 import { check } from '../tensor/errors.js';
-import { call, type Tensor } from '../tensor/tensor.js';
-import * as foreach from './foreach.js';
+import type { Tensor } from '../tensor/tensor.js';
+import * as foreach from '../tensor/foreach.js';
 import { type BaseOptions, Optimizer, type OptimizerGroup, type ParamGroup, type StateSpec } from './optimizer.js';
 import { momentumDirection, type SGDState } from './sgd.js';
 
@@ -53,8 +53,8 @@ export function zeropowerNewtonSchulz(g: Tensor, steps = 5, eps = 1e-7): Tensor 
   for (let i = 0; i < steps; i++) {
     const gram = x.matmul(x.t());
     // b·A + c·A², then a·X + (b·A + c·A²)·X: two fused multiply-adds (elementwise bfloat16 is slow on CPU).
-    const poly = call('aten::addmm', gram, gram, gram, b, c);
-    x = call('aten::addmm', x, poly, x, a, 1);
+    const poly = gram.addmm(gram, gram, b, c);
+    x = x.addmm(poly, x, a, 1);
   }
   return tall ? x.t() : x;
 }

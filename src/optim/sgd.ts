@@ -5,7 +5,7 @@
 import { check } from '../tensor/errors.js';
 import { keep } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import * as foreach from './foreach.js';
+import * as foreach from '../tensor/foreach.js';
 import { type BaseOptions, Optimizer, type OptimizerGroup, type ParamGroup, type StateSpec } from './optimizer.js';
 
 /** The options of {@link SGD} (PyTorch's names in camelCase). */

@@ -12,3 +12,5 @@ export { tidy, keep, chain, type ChainStep, dispose, memory, resetPeakMemory, re
 export { setNumThreads, getNumThreads, defaultNumThreads, manualSeed, setAutocast, isAutocastEnabled, autocast,
   backend, type BackendInfo } from './runtime.js';
 export * as F from './functional.js';
+export * as linalg from './linalg.js';
+export { powScalar } from './tensor.js';

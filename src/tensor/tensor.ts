@@ -348,6 +348,11 @@ export class Tensor {
     return call('aten::matmul', this, other);
   }
 
+  /** beta·this + alpha·(mat1 @ mat2), fused (this broadcast to the product's shape). */
+  addmm(mat1: Tensor, mat2: Tensor, beta = 1, alpha = 1): Tensor {
+    return call('aten::addmm', this, mat1, mat2, beta, alpha);
+  }
+
   neg(): Tensor { return call('aten::neg', this); }
   abs(): Tensor { return call('aten::abs', this); }
   sign(): Tensor { return call('aten::sign', this); }
@@ -531,6 +536,16 @@ export class Tensor {
     return call('aten::flip', this, dims(dim));
   }
 
+  /** Every window of `size` elements along `dim`, `step` apart, as a new last dimension (a view). */
+  unfold(dim: number, size: number, step: number): Tensor {
+    return call('aten::unfold', this, dim, size, step);
+  }
+
+  /** The view of this tensor's storage with the given shape, strides and element offset. */
+  asStrided(shape: Shape, stride: Shape, offset = 0): Tensor {
+    return call('aten::as_strided', this, shape, stride, offset);
+  }
+
   /** `length` elements of `dim` from `start` (a view). */
   narrow(dim: number, start: number, length: number): Tensor {
     return call('aten::narrow', this, dim, start, length);
@@ -641,6 +656,11 @@ export class Tensor {
   lerp_(end: Tensor, weight: number): this { return this.#inPlace('aten::lerp_.Scalar', end, weight); }
   sqrt_(): this { return this.#inPlace('aten::sqrt_'); }
   clamp_(min: number | null, max: number | null = null): this { return this.#inPlace('aten::clamp_', min, max); }
+  /**
+   * Makes this tensor share `src`'s data, shape, dtype and layout, keeping its own identity (and so its
+   * place in modules and optimizers): PyTorch's `t.data = src`.
+   */
+  setData_(src: Tensor): this { return this.#inPlace('aten::set_data', src); }
   /** Copies `src` (broadcast, converted to this dtype) into this tensor. */
   copy_(src: Tensor): this { return this.#inPlace('aten::copy_', src, false); }
   zero_(): this { return this.#inPlace('aten::zero_'); }
@@ -668,6 +688,11 @@ export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   check(Array.isArray(tensors), 'cat', () => `needs an array of tensors, got ${describe(tensors)}`);
   check(tensors.length > 0, 'cat', 'needs at least one tensor');
   return call('aten::cat', tensors, dim);
+}
+
+/** base^exponent elementwise, for a number base (PyTorch's `torch.pow(base, exponent)`). */
+export function powScalar(base: number, exponent: Tensor): Tensor {
+  return call('aten::pow.Scalar', base, exponent);
 }
 
 /** Stacks tensors of equal shape along a new dimension. */

@@ -10,7 +10,7 @@
  * @internal
  * @module
  */
-import { callInPlace, callTensors, type Tensor } from '../tensor/tensor.js';
+import { callInPlace, callTensors, type Tensor } from './tensor.js';
 
 /** self[i] += alpha · other[i] */
 export function add_(self: readonly Tensor[], other: readonly Tensor[], alpha = 1): void {
