@@ -1,10 +1,11 @@
 // Peak memory of one RKNet training step, plain and checkpointed (block-wise, step-wise).
 // node dist/bench/checkpoint-memory.js [--batch 32]
-import { parseArgs } from 'node:util';
 import { dynamics, F, memory, manualSeed, nn, randn, resetPeakMemory, tensor, tidy } from '../src/index.js';
+import { parseFlags, positiveInteger } from './harness/flags.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '32' } } });
-const batch = Number(values.batch);
+const { values } = parseFlags({ options: { batch: { type: 'string', default: '32' } } },
+  'usage: node dist/bench/checkpoint-memory.js [--batch 32]');
+const batch = positiveInteger('batch', values.batch);
 manualSeed(3);
 const net = new dynamics.RKNet({ channels: [16, 32, 64, 64], tY: [0, 1, 2, 3, 4], norm: 'tv', layer: 'doublesym', integrator: 'rk4' });
 const x = randn([batch, 3, 32, 32]);

@@ -10,34 +10,32 @@
  * @module
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { getNumThreads } from '../src/index.js';
-import { drawAffineThetas } from '../src/data/augment.js';
-import { BatchNormalizer, CIFAR10_NORMALIZATION, DataLoader, ImageDataset, loadDataset, Rng } from '../src/data/index.js';
-import { prepareBatch, type WorkerInit } from '../src/data/worker.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { data, getNumThreads } from '../src/index.js';
+import { parseFlags, positiveInteger } from './harness/flags.js';
+import { load, ROOT } from './harness/machine.js';
+import { log, msOf } from './harness/sampling.js';
+import { median } from './harness/stats.js';
 
-const { values: args } = parseArgs({
+const { BatchNormalizer, CIFAR10_NORMALIZATION, DataLoader, ImageDataset, loadDataset, Rng } = data;
+
+const { values: args } = parseFlags({
   options: {
     data: { type: 'string' },
     'batch-size': { type: 'string', default: '256' },
     batches: { type: 'string', default: '50' },
     json: { type: 'boolean', default: false },
   },
-});
+}, 'usage: node dist/bench/data.js [--data PATH] [--batch-size 256] [--batches 50] [--json]');
 
-const here = dirname(fileURLToPath(import.meta.url));
-const defaultData = resolve(here, '../../../shared/datasets/cifar10-jpeg');
+const defaultData = join(ROOT, '../shared/datasets/cifar10-jpeg');
 const dataPath = args.data ?? (existsSync(defaultData) ? defaultData : null);
-const batchSize = Number(args['batch-size']);
-const batches = Number(args.batches);
-const log = (m: string): void => void process.stderr.write(`${m}\n`);
-const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[xs.length >> 1]!;
+const batchSize = positiveInteger('batch-size', args['batch-size']);
+const batches = positiveInteger('batches', args.batches);
 
 const result: Record<string, unknown> = { batchSize, threads: getNumThreads() };
-let dataset: ImageDataset;
+let dataset: data.ImageDataset;
 
 if (dataPath) {
   const cacheDir = mkdtempSync(join(tmpdir(), 'pdenet-bench-cache-'));
@@ -67,34 +65,37 @@ if (dataPath) {
 const augment = { crop: { padding: 4 }, flip: true };
 const dims = { height: dataset.height, width: dataset.width, channels: dataset.channels };
 const normalizer = new BatchNormalizer(dataset.channels, CIFAR10_NORMALIZATION);
-const init: WorkerInit = { images: dataset.images, dims, seed: 0, augment, fill: [0, 0, 0], scale: normalizer.scale,
-  shift: normalizer.shift };
 const shape = [batchSize, dataset.channels, dims.height, dims.width] as const;
 const indices = (b: number): Int32Array => Int32Array.from({ length: batchSize }, (_, i) => (b * batchSize + i * 7919) % dataset.n);
+/** What a loader's worker does for one batch: draw the augmentation, gather and augment the bytes, normalize. */
+const prepareBatch = (b: number): Float32Array => {
+  const idx = indices(b);
+  const params = data.drawAugmentParams(new Rng(0, b), batchSize, augment, dims);
+  const bytes = data.renderBatch(dataset.images, dims, idx, params, augment, [0, 0, 0]);
+  return data.normalizeBytes(bytes, dims, normalizer.scale, normalizer.shift);
+};
 const prep: number[] = [];
 const main: number[] = [];
 const mainAffine: number[] = [];
 const cpu0 = process.cpuUsage();
 let prepTotal = 0;
 for (let b = 0; b < batches; b++) {
-  let t = performance.now();
-  const values = prepareBatch(init, 0, b, indices(b));
-  prep.push(performance.now() - t);
+  let values: Float32Array = new Float32Array(0);
+  prep.push(msOf(() => { values = prepareBatch(b); }));
   prepTotal += prep.at(-1)!;
-  t = performance.now();
-  normalizer.toTensor(values, shape).dispose();
-  main.push(performance.now() - t);
-  t = performance.now();
-  const theta = drawAffineThetas(new Rng(0, b), batchSize, { degrees: 10, translate: [0.1, 0.1], scale: [1, 1.2] }, dims);
-  normalizer.toTensor(values, shape, theta).dispose();
-  mainAffine.push(performance.now() - t);
+  main.push(msOf(() => normalizer.toTensor(values, shape).dispose()));
+  mainAffine.push(msOf(() => {
+    const theta = data.drawAffineThetas(new Rng(0, b), batchSize, { degrees: 10, translate: [0.1, 0.1], scale: [1, 1.2] }, dims);
+    normalizer.toTensor(values, shape, theta).dispose();
+  }));
 }
 const cpu = process.cpuUsage(cpu0);
+const [load1] = load();
 Object.assign(result, { prepareMsPerBatch: median(prep), mainMsPerBatch: median(main), mainAffineMsPerBatch: median(mainAffine),
-  loadAverage: loadavg()[0] });
+  loadAverage: load1 });
 log(`gather + crop + flip + normalize (worker side): ${median(prep).toFixed(2)} ms per batch of ${batchSize} (median wall)`);
 log(`tensor creation (main thread): ${median(main).toFixed(2)} ms; with RandomAffine (affineGrid + gridSample): ` +
-  `${median(mainAffine).toFixed(2)} ms (median wall; load average ${loadavg()[0].toFixed(1)}, ` +
+  `${median(mainAffine).toFixed(2)} ms (median wall; load average ${load1.toFixed(1)}, ` +
   `process CPU ${((cpu.user + cpu.system) / 1000 / batches).toFixed(1)} ms per iteration, of which ${(prepTotal / batches).toFixed(1)} ms the worker-side part)`);
 
 // ---- the loader with a worker, the consumer away for a stand-in step between batches ----

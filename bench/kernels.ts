@@ -6,27 +6,22 @@
 //   node dist/bench/kernels.js [--batch 1024] [--repeats 5]
 //
 // Prints a markdown table to paste into BENCHMARKS.md ("pdenet's operators beside libtorch's").
-import { parseArgs } from 'node:util';
 import { callOp, getNumThreads, manualSeed, randn, type Tensor, tidy } from '../src/index.js';
+import { parseFlags, positiveInteger } from './harness/flags.js';
+import { machineLine } from './harness/machine.js';
+import { interleaved, msOf } from './harness/sampling.js';
+import { median } from './harness/stats.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } });
-const batch = Number(values.batch);
-const repeats = Number(values.repeats);
+const { values } = parseFlags({ options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } },
+  'usage: node dist/bench/kernels.js [--batch 1024] [--repeats 5]');
+const batch = positiveInteger('batch', values.batch);
+const repeats = positiveInteger('repeats', values.repeats);
 
-/** The median time in ms of `f`, sampled `repeats` times after one warm-up, alternating with `g`. */
-function medians(f: () => void, g: () => void): [number, number] {
-  const a: number[] = [];
-  const b: number[] = [];
+/** The median times in ms of `f` and of `g`, sampled `repeats` times each after one warm-up, in turn. */
+async function medians(f: () => void, g: () => void): Promise<[number, number]> {
   f();
   g();
-  for (let r = 0; r < repeats; r++) {
-    for (const [run, into] of (r % 2 === 0 ? [[f, a], [g, b]] : [[g, b], [f, a]]) as [() => void, number[]][]) {
-      const start = performance.now();
-      run();
-      into.push(performance.now() - start);
-    }
-  }
-  const median = (v: number[]) => v.sort((p, q) => p - q)[Math.floor(v.length / 2)]!;
+  const [a = [], b = []] = await interleaved(repeats, [() => msOf(f), () => msOf(g)]);
   return [median(a), median(b)];
 }
 
@@ -46,7 +41,7 @@ for (const [cin, cout, side, needsGrad] of convs) {
   const x = randn([batch, cin, side, side]).to('bfloat16').contiguous('channelsLast').requiresGrad_(needsGrad);
   const w = randn([cout, cin, 3, 3]).mul_(0.05).to('bfloat16').contiguous('channelsLast').requiresGrad_();
   const conv = (op: string) => step(() => callOp(op, x, w, null, 1, 1, 1, 1) as Tensor);
-  const [aten, ours] = medians(conv('aten::conv2d'), conv('pdenet::conv2d'));
+  const [aten, ours] = await medians(conv('aten::conv2d'), conv('pdenet::conv2d'));
   total = [total[0]! + aten, total[1]! + ours];
   rows.push(`| conv ${cin}→${cout}, ${side}×${side} | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
   x.dispose();
@@ -56,10 +51,11 @@ rows.push(`| all five convolutions | ${total[0]!.toFixed(0)} | ${total[1]!.toFix
 for (const [channels, side] of [[64, 15], [256, 7]] as const) {
   const x = randn([batch, channels, side, side]).to('bfloat16').contiguous('channelsLast').requiresGrad_();
   const gelu = (op: string) => step(() => callOp(op, x, 'none') as Tensor);
-  const [aten, ours] = medians(gelu('aten::gelu'), gelu('pdenet::gelu'));
+  const [aten, ours] = await medians(gelu('aten::gelu'), gelu('pdenet::gelu'));
   rows.push(`| GELU ${channels}×${side}×${side} (bf16) | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
   x.dispose();
 }
-console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16, channels-last; forward + backward, median of ${repeats} (ms)\n`);
+console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16, channels-last; forward + backward, median of ${repeats} (ms)`);
+console.log(`Machine: ${machineLine(getNumThreads())}\n`);
 console.log('| layer | aten:: | pdenet:: | speed-up |\n|---|---|---|---|');
 console.log(rows.join('\n'));

@@ -1,8 +1,8 @@
-// The libtorch C++ floor of pdenet's overhead benchmark (bench/run.ts): the same tiny ops on tensors of the
+// The libtorch C++ floor of pdenet's overhead benchmark (bench/suite/overhead.ts): the same tiny ops on tensors of the
 // same sizes as the pdenet and PyTorch columns, called from C++ with no binding in between.
 //
-// bench/run.ts compiles this on the fly against the libtorch pdenet was built with, into
-// build/bench/native_baseline (never committed), keeps it running and asks for one sample at a time:
+// bench/run.ts (through bench/harness/counterparts.ts) compiles this on the fly against the libtorch pdenet was
+// built with, into build/bench/native_baseline (never committed), keeps it running and asks for one sample at a time:
 //
 //   echo "overhead 100000 10000 2" | build/bench/native_baseline       # iters warmup threads [op]
 //   echo "overhead 100000 10000 2 mul" | build/bench/native_baseline

@@ -58,7 +58,7 @@ class Conv:
 
 
 class Overhead:
-    """The same tiny ops as bench/run.ts and bench/native_baseline.cpp, on tensors of the same sizes."""
+    """The same tiny ops as bench/suite/overhead.ts and bench/native_baseline.cpp, on tensors of the same sizes."""
 
     def __init__(self):
         self.one = torch.randn(1)
