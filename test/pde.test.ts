@@ -234,7 +234,8 @@ describe('TwistConv2d', () => {
     assert.deepEqual(values(conv.forward(x)), values(plain));
     conv.twist = true;
     noGrad(() => conv.kx.zero_());
-    assert.deepEqual(values(conv.forward(x)), values(plain), 'exactly a plain conv');
+    // The fused convolution (3× the output channels) may block its sums differently: equal up to rounding.
+    assertClose(conv.forward(x), plain, { atol: 1e-6, rtol: 1e-6, message: 'a plain conv' });
   });
 
   it('computes the same output and gradients from channels-last tensors (with groups), and keeps that layout', () => {
