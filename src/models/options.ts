@@ -1,8 +1,9 @@
 /**
  * The options every model of the zoo takes, and their checking.
  *
- * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`,
- * `boundary`, `width`. A bad value or an unknown key throws a TorchError that lists what is valid.
+ * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`, `twistField`,
+ * `boundary`, `width`; `twistMode` and `twistInitStd` for the notebook's models. A bad value or an unknown key
+ * throws a TorchError that lists what is valid.
  * @module
  */
 import { check, TorchError } from '../tensor/errors.js';
