@@ -51,7 +51,8 @@ function maxAbsDiff(a: number[], b: number[]): number {
 describe('model zoo registry', () => {
   it('lists every model and builds each by name', () => {
     assert.deepEqual(modelNames(), ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'preact-resnet18',
-      'preact-resnet34', 'resnet10s', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet50-seed003',
+      'preact-resnet34', 'resnet10s', 'notebook-resnet18', 'notebook-resnet34', 'notebook-resnet50', 'notebook-resnet101',
+      'notebook-resnet152', 'notebook-pdenet', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet50-seed003',
       'pdenet-s', 'pdenet-m', 'speednet', 'rknet']);
     const info = modelInfo('resnet20', { twisted: true });
     assert.equal(info.params, reference.he_params_plain.resnet20);
@@ -73,10 +74,13 @@ describe('model zoo registry', () => {
       ['resnet20', { twist: [true, false] }, '3 booleans'],
       ['resnet18', { twist: [true, true, true] }, '4 booleans'],
       ['resnet20', { boundary: 'mirror' as never }, 'zeros, reflect, replicate, circular'],
-      ['resnet20', { twistVariant: 'rotate' as never }, 'point, mirror'],
+      ['resnet20', { twistVariant: 'rotate' as never }, 'point, doubly-odd, mirror'],
+      ['resnet20', { twistMode: 'projected' }, 'notebook-* models only'],
+      ['notebook-resnet18', { twistMode: 'frozen' as never }, 'projected or parametrized'],
+      ['notebook-resnet18', { twistInitStd: -1 }, 'twistInitStd'],
       ['resnet20', { width: 0 }, 'width'],
       ['pdenet-s', { width: 6 }, 'divisible by 4'],
-      ['resnet20', { depth: 3 } as never, 'numClasses, twist, twistable, twistVariant, twistField, boundary, width, rknet'],
+      ['resnet20', { depth: 3 } as never, 'numClasses, twist, twistable, twistVariant, twistField, twistMode, twistInitStd, boundary, width, rknet'],
       ['resnet20', { twist: true, twistable: false }, 'twistable'],
       ['pdenet-s', { twistable: false }, 'twistable'],
     ];
@@ -156,6 +160,12 @@ const SMALL: Record<string, { width: number; size: number }> = {
   'preact-resnet18': { width: 4, size: 16 },
   'preact-resnet34': { width: 4, size: 16 },
   'resnet10s': { width: 4, size: 16 },
+  'notebook-resnet18': { width: 4, size: 16 },
+  'notebook-resnet34': { width: 4, size: 16 },
+  'notebook-resnet50': { width: 4, size: 16 },
+  'notebook-resnet101': { width: 4, size: 16 },
+  'notebook-resnet152': { width: 4, size: 16 },
+  'notebook-pdenet': { width: 4, size: 16 },
   'resnet20': { width: 4, size: 16 },
   'resnet32': { width: 4, size: 16 },
   'resnet44': { width: 4, size: 16 },
@@ -191,7 +201,7 @@ describe('model zoo: forward and backward', () => {
       const x = randn([2, 3, size, size]);
       for (const [twist, boundary] of BOUNDARIES.flatMap((b) => [[true, b], [false, b]] as const)) {
         using(createModel(name, { width, twist, boundary, numClasses: 5 }), (model) => {
-          assert.deepEqual(twistStages(model), twistStages(model).map(() => twist));
+          assert.deepEqual(twistStages(model), twistableStages(model).map((t) => t && twist));
           const y = model.forward(x);
           assert.deepEqual(y.shape, [2, 5]);
           assert.ok(values(y).every(Number.isFinite), `${name} ${boundary} output is finite`);
@@ -199,7 +209,9 @@ describe('model zoo: forward and backward', () => {
           loss.backward();
           for (const [k, p] of model.namedParameters()) {
             // With the twist off, Kx (and the seed-003 mix) do not take part; frozen parameters get no gradient.
-            const unused = (!twist && (k.endsWith('.kx') || k.endsWith('.mix.weight'))) || !p.requiresGrad;
+            // The notebook models' convNy.weight is Ky: its gradient is the projected mode's (the default).
+            const unused = (!twist && (k.endsWith('.kx') || k.endsWith('.mix.weight') || /conv\d?[xy]\.weight$/.test(k))) ||
+              !p.requiresGrad;
             assert.equal(p.grad === null, unused, `${name} twist=${twist} ${boundary}: gradient of ${k}`);
           }
           for (const t of [y, loss]) t.dispose();
@@ -232,8 +244,8 @@ describe('model zoo: switching the twist in place', () => {
   it('setTwist changes the output, not the parameters, per stage', () => {
     manualSeed(2);
     const x = randn([2, 3, 16, 16]);
-    for (const [name, options] of [['resnet20', { width: 4, twistable: true }], ['resnet50-seed003', { width: 8 }],
-      ['pdenet-s', { width: 8 }], ['resnet10s', { width: 4, twistable: true }]] as [string, ModelOptions][]) {
+    for (const [name, options] of [['resnet20', { width: 4, twistable: true }], ['resnet50-seed003', { width: 8, twist: false }],
+      ['pdenet-s', { width: 8 }], ['notebook-resnet50', { width: 4 }], ['resnet10s', { width: 4, twistable: true }]] as [string, ModelOptions][]) {
       using(createModel(name, options), (model) => {
         const stages = twistStages(model).length;
         assert.deepEqual(twistStages(model), new Array(stages).fill(false));
@@ -295,7 +307,7 @@ describe('model zoo: switching the twist in place', () => {
     // The seed-003 twist is a coefficient field mix(XY): with mix ≡ 1 (only the constant feature, weight 1)
     // the twisted model is the plain one.
     const x32 = randn([2, 3, 32, 32]);
-    using(createModel('resnet50-seed003', { width: 8, boundary: 'replicate' }), (model) => {
+    using(createModel('resnet50-seed003', { width: 8, boundary: 'replicate', twist: false }), (model) => {
       const off = evalOutput(model, x32);
       noGrad(() => {
         for (const [k, p] of model.namedParameters()) {

@@ -215,6 +215,24 @@ describe('TwistConv2d', () => {
     }
   });
 
+  it('projects Kx: point keeps ∂x, ∂y and drops ∂x∂y; doubly-odd keeps only ∂x∂y; mirror keeps ∂x and ∂x∂y', () => {
+    const kernel = (name: 'identity' | 'dx' | 'dy' | 'dxy' | 'laplacian') => stencilKernel(name);
+    const kept = { point: ['dx', 'dy'], 'doubly-odd': ['dxy'], mirror: ['dx', 'dxy'] } as const;
+    for (const variant of pde.TWIST_VARIANTS) {
+      for (const name of ['identity', 'dx', 'dy', 'dxy', 'laplacian'] as const) {
+        const k = kernel(name);
+        const expected = (kept[variant] as readonly string[]).includes(name) ? values(k) : values(k).map(() => 0);
+        assertClose(pde.projectKx(k, variant), expected, { atol: 1e-7, message: `${variant} ${name}` });
+      }
+      const w = randn([3, 2, 3, 3]);
+      const p = pde.projectKx(w, variant);
+      assertClose(pde.projectKx(p, variant), p, { atol: 1e-7, message: `${variant} is a projection` });
+    }
+    // The notebook's Bottleneck: Kx = a·∂x∂y-pattern, rotated the conformal way Ky = −Kx.
+    const p = pde.projectKx(randn([2, 2, 3, 3]), 'doubly-odd');
+    assertClose(pde.kyFromKx(p, 'conformal'), p.neg(), { atol: 1e-7 });
+  });
+
   it('responds to a constant image only through K (first-order terms vanish away from the border)', () => {
     const conv = new TwistConv2d(2, 3, { twistInitStd: 1 });
     const plain = F.conv2d(ones([1, 2, 8, 8]), conv.weight, null, { padding: 1 });
@@ -234,7 +252,7 @@ describe('TwistConv2d', () => {
     assert.deepEqual(values(conv.forward(x)), values(plain));
     conv.twist = true;
     noGrad(() => conv.kx.zero_());
-    // The fused convolution may block its sums differently from the plain one: equal to float32 rounding.
+    // The fused convolution (3× the output channels) may block its sums differently: equal up to rounding.
     assertClose(conv.forward(x), plain, { atol: 1e-6, rtol: 1e-6, message: 'a plain conv' });
   });
 

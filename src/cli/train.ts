@@ -14,7 +14,7 @@ interface TrainFlags {
   config?: Record<string, unknown>;
   model?: string;
   twist?: boolean | boolean[];
-  twistVariant?: 'point' | 'mirror';
+  twistVariant?: 'point' | 'doubly-odd' | 'mirror';
   twistField?: 'strain' | 'conformal';
   twistFromEpoch?: number;
   boundary?: 'zeros' | 'reflect' | 'replicate' | 'circular';
@@ -130,7 +130,7 @@ export function registerTrain(program: Command): void {
     .option('--config <file.json>', 'a JSON file of settings (flags override it)', jsonFile)
     .option('--model <name>', 'model from `pdenet models`')
     .option('--twist <flags>', 'twist on/off, or per stage: 1,1,1,0', twistFlags)
-    .addOption(new Option('--twist-variant <v>', 'how Kx is antisymmetrized').choices(['point', 'mirror']))
+    .addOption(new Option('--twist-variant <v>', 'how Kx is antisymmetrized').choices(['point', 'doubly-odd', 'mirror']))
     .addOption(new Option('--twist-field <f>', 'strain (the seeds\' Ky) or conformal (rotation and dilation)').choices(['strain', 'conformal']))
     .option('--twist-from-epoch <n>', 'train plain until this epoch, then switch the twist on', nonNegativeInt)
     .addOption(new Option('--boundary <bc>', 'boundary condition of every convolution').choices(['zeros', 'reflect', 'replicate', 'circular']))

@@ -5,13 +5,16 @@
  * @module
  */
 export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo } from './registry.js';
-export { MODEL_OPTION_KEYS, type ModelOptions } from './options.js';
-export { ZooModel, setTwist, twistStages, twistableStages, type StageConv } from './stages.js';
+export { MODEL_OPTION_KEYS, type ModelOptions, type TwistMode } from './options.js';
+export { ZooModel, setTwist, twistStages, twistableStages, applyTwistSchedule, checkTwistSchedule, type StageConv,
+  type TwistStep, type TwistSwitch } from './stages.js';
 export { countFlops } from './flops.js';
 export { rknet } from './rknet.js';
 export { BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
 export { PreActBlock, PreActResNet, preactResnet18, preactResnet34, resnet10s, keyFromNotebook } from './preact.js';
 export { HeBlock, HeResNet, resnet20, resnet32, resnet44, resnet56, resnet110, keyFromTrainRef } from './he.js';
+export { NotebookBasicBlock, NotebookBottleneck, NotebookPDEBlock, NotebookResNet, notebookResnet18, notebookResnet34,
+  notebookResnet50, notebookResnet101, notebookResnet152, notebookPdenet, notebookStateDict } from './notebook.js';
 export { Seed003Bottleneck, Seed003ResNet, resnet50Seed003, keyFromSeed003 } from './seed003.js';
 export { PDENet, PDENET_ITERATIONS, pdenetS, pdenetM } from './pdenet.js';
 export { ConvGroup, SpeedNet, speednet } from './speednet.js';

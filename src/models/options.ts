@@ -1,13 +1,17 @@
 /**
  * The options every model of the zoo takes, and their checking.
  *
- * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`,
- * `boundary`, `width`. A bad value or an unknown key throws a TorchError that lists what is valid.
+ * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`, `twistField`,
+ * `boundary`, `width`; `twistMode` and `twistInitStd` for the notebook's models. A bad value or an unknown key
+ * throws a TorchError that lists what is valid.
  * @module
  */
 import { check, TorchError } from '../tensor/errors.js';
 import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
-import type { TwistField, TwistVariant } from '../pde/twist.js';
+import { TWIST_VARIANTS, type TwistField, type TwistVariant } from '../pde/twist.js';
+
+/** How the notebook models train their twist kernels (see {@link ModelOptions.twistMode}). */
+export type TwistMode = 'projected' | 'parametrized';
 
 /** Options of {@link createModel} and of every factory function of the zoo. */
 export interface ModelOptions {
@@ -24,20 +28,36 @@ export interface ModelOptions {
    * twistable has plain 3×3 convolutions and exactly the parameters (and state-dict keys) of the plain
    * architecture. Pass `twistable: true, twist: false` to start plain and turn the twist on after the
    * first epochs, as the seed notebook does. Models whose twist parameters are part of the
-   * architecture (`resnet50-seed003`, `pdenet-*`) are twistable in every stage.
+   * architecture (`notebook-*`, `resnet50-seed003`, `pdenet-*`) are twistable in every stage.
    */
   twistable?: boolean | boolean[];
   /**
-   * How Kx is made a vector field (see `TwistVariant` in src/pde/twist.ts): `point` (the notebook's
-   * BasicBlock) or `mirror` (the notebook's Bottleneck). Default: point for BasicBlock models, mirror
-   * for Bottleneck models. Ignored by `resnet50-seed003`, whose twist is a coordinate mix.
+   * How Kx is projected from its parameter (see `TwistVariant` in src/pde/twist.ts): `point` (the notebook's
+   * BasicBlock and PDEBlock), `doubly-odd` (the notebook's Bottleneck, as its code does: Kx ∝ ∂x∂y) or
+   * `mirror` (pdenet's). Default: the notebook's for the `notebook-*` models (point, or doubly-odd for the
+   * Bottleneck ones); point for pdenet's BasicBlock models, mirror for its Bottleneck models. Ignored by
+   * `resnet50-seed003`, whose twist is a coordinate mix.
    */
   twistVariant?: TwistVariant;
   /**
-   * Which vector fields the twist can learn (see `TwistField` in src/pde/twist.ts): `strain` (default, the
-   * seeds' code) or `conformal` (rotation and dilation).
+   * Which vector fields the twist can learn (see `TwistField` in src/pde/twist.ts): `strain` (the notebook's
+   * BasicBlock and PDEBlock; the default but for the notebook's Bottleneck models) or `conformal` (rotation
+   * and dilation; the notebook's Bottleneck).
    */
   twistField?: TwistField;
+  /**
+   * `notebook-*` models only: how the twist kernels are trained (see src/models/notebook.ts).
+   * `projected` (default, the notebook's): every forward overwrites the parameters `convNx.weight` with the
+   * projected Kx and `convNy.weight` with its rotation, and each gets the gradient of its own convolution
+   * (Ky's is then discarded by the next overwrite). `parametrized` (pdenet's): Kx and Ky are computed from
+   * `convNx.weight` in the forward, so its gradient flows through the projection and the rotation.
+   */
+  twistMode?: TwistMode;
+  /**
+   * `notebook-*` models only: start `convNx.weight` at twistInitStd·randn (pdenet's choice is 0.01) instead
+   * of the notebook's default convolution initialization.
+   */
+  twistInitStd?: number;
   /** The boundary condition of every convolution (default "zeros", i.e. the usual zero padding). */
   boundary?: Boundary;
   /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
@@ -66,9 +86,8 @@ export interface RKNetZooOptions {
 
 /** The keys of {@link ModelOptions}. */
 export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
-  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'boundary', 'width', 'rknet', 'whitenEps'];
-
-const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
+  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'twistMode', 'twistInitStd', 'boundary', 'width',
+    'rknet', 'whitenEps'];
 
 /** {@link ModelOptions} with every value decided, per stage where it varies by stage. */
 export interface ResolvedOptions {
@@ -77,6 +96,9 @@ export interface ResolvedOptions {
   twistable: boolean[];
   twistVariant: TwistVariant;
   twistField: TwistField;
+  twistMode: TwistMode;
+  /** null: the default convolution initialization of Kx's parameter. */
+  twistInitStd: number | null;
   boundary: Boundary;
   width: number;
 }
@@ -86,6 +108,12 @@ export interface OptionRules {
   stages: number;
   defaultWidth: number;
   defaultVariant: TwistVariant;
+  /** Default of `twistField` (default "strain"). */
+  defaultField?: TwistField;
+  /** Default of `twist` (default false). */
+  defaultTwist?: boolean;
+  /** The model takes `twistMode` and `twistInitStd` (the notebook models). */
+  twistModes?: boolean;
   /** The twist's parameters are part of the architecture: every stage is twistable. */
   alwaysTwistable?: boolean;
   /** `width` must be a multiple of this (e.g. the groups of a PDEBlock). */
@@ -111,11 +139,13 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
     throw new TorchError(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
       `the options are ${MODEL_OPTION_KEYS.join(', ')}`, op);
   }
-  const { numClasses = 10, twist = false, twistVariant = rules.defaultVariant, boundary = 'zeros',
+  check(rules.twistModes || (options.twistMode === undefined && options.twistInitStd === undefined), op,
+    'twistMode and twistInitStd apply to the notebook-* models only');
+  const { numClasses = 10, twist = rules.defaultTwist ?? false, twistVariant = rules.defaultVariant, boundary = 'zeros',
     width = rules.defaultWidth } = options;
   check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
-  check(VARIANTS.includes(twistVariant), op,
-    `twistVariant must be one of ${VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
+  check(TWIST_VARIANTS.includes(twistVariant), op,
+    `twistVariant must be one of ${TWIST_VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
   check(BOUNDARIES.includes(boundary), op,
     `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
   const multiple = rules.widthMultipleOf ?? 1;
@@ -134,7 +164,13 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
     twistFlags.forEach((on, i) => check(!on || twistable[i], op,
       `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
   }
-  const twistField = options.twistField ?? 'strain';
+  const twistField = options.twistField ?? rules.defaultField ?? 'strain';
   check(twistField === 'strain' || twistField === 'conformal', op, `twistField must be strain or conformal, got ${JSON.stringify(twistField)}`);
-  return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, boundary, width };
+  const { twistMode = 'projected', twistInitStd } = options;
+  check(twistMode === 'projected' || twistMode === 'parametrized', op,
+    `twistMode must be projected or parametrized, got ${JSON.stringify(twistMode)}`);
+  check(twistInitStd === undefined || (Number.isFinite(twistInitStd) && twistInitStd >= 0), op,
+    `twistInitStd must be a finite number ≥ 0, got ${JSON.stringify(twistInitStd)}`);
+  return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, twistMode,
+    twistInitStd: twistInitStd ?? null, boundary, width };
 }

@@ -1,7 +1,8 @@
 /**
- * The seed notebook's pre-activation ResNet ("ResNet with a twist", `cifar10_with_PDE.ipynb`; the
- * reference is `pytorch_twist.py` of the project's shared references): `preact-resnet18`,
- * `preact-resnet34` and `resnet10s` (one block per stage, base width 16).
+ * The seed notebook's pre-activation block in the layout of `pytorch_twist.py` (the project's shared
+ * references), with pdenet's fused, parametrized twist: `preact-resnet18`, `preact-resnet34` (width 64) and
+ * `resnet10s` (one block per stage, base width 16). The notebook's own networks (width 32, channels
+ * [1,2,4,4]·32, its names, its projected twist) are the `notebook-*` models of src/models/notebook.ts.
  *
  * Block (exactly as the reference): a = relu(bn1(x)); h = conv1(a) (stride); out = conv2(relu(bn2(h)))
  * + shortcut(a), where shortcut is the identity or a 1×1 conv + BN. Note that the shortcut reads the

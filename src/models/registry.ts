@@ -11,6 +11,8 @@ import { pdenetM, pdenetS } from './pdenet.js';
 import { preactResnet18, preactResnet34, resnet10s } from './preact.js';
 import { resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
 import { resnet50Seed003 } from './seed003.js';
+import { notebookPdenet, notebookResnet18, notebookResnet34, notebookResnet50, notebookResnet101,
+  notebookResnet152 } from './notebook.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { rknet } from './rknet.js';
@@ -44,6 +46,18 @@ const ENTRIES: readonly ModelEntry[] = [
     description: 'seed notebook pre-activation ResNet-34 ([3,4,6,3], width 64), fused twist' },
   { name: 'resnet10s', create: resnet10s, inputShape: CIFAR,
     description: 'seed notebook pre-activation ResNet-10 ([1,1,1,1], width 16), fused twist' },
+  { name: 'notebook-resnet18', create: notebookResnet18, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet18 (pre-activation BasicBlock [2,2,2,2], channels [1,2,4,4]·32), its twist' },
+  { name: 'notebook-resnet34', create: notebookResnet34, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet34 (pre-activation BasicBlock [3,4,6,3], channels [1,2,4,4]·32), its twist' },
+  { name: 'notebook-resnet50', create: notebookResnet50, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet50 (Bottleneck [3,4,6,3], channels [1,2,4,4]·32), its twist' },
+  { name: 'notebook-resnet101', create: notebookResnet101, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet101 (Bottleneck [3,4,23,3], channels [1,2,4,4]·32), its twist' },
+  { name: 'notebook-resnet152', create: notebookResnet152, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet152 (Bottleneck [3,8,36,3], channels [1,2,4,4]·32), its twist' },
+  { name: 'notebook-pdenet', create: notebookPdenet, inputShape: CIFAR,
+    description: 'the seed notebook\'s ResNet(PDEBlock, [3,3,3,0]): 2 Euler steps per block, groups 4, width 32' },
   { name: 'resnet20', create: resnet20, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-20 (3×3 blocks, 16/32/64), train_ref.py' },
   { name: 'resnet32', create: resnet32, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-32 (3×5 blocks, 16/32/64)' },
   { name: 'resnet44', create: resnet44, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-44 (3×7 blocks, 16/32/64)' },

@@ -162,7 +162,8 @@ export function _cifarResNet(name: string, block: CifarBlockClass, numBlocks: re
     options: ModelOptions): CifarResNet {
   return new CifarResNet(block, numBlocks, resolveOptions(name, options, {
     stages: 4, defaultWidth: 64,
-    // The notebook antisymmetrizes Kx by the point reflection in BasicBlock and by the mirror x → −x in Bottleneck.
+    // pdenet's defaults: the point reflection in BasicBlock (as the notebook's), the mirror x → −x in Bottleneck
+    // (pdenet's; the notebook's Bottleneck is `doubly-odd`: see TwistVariant and the notebook-* models).
     defaultVariant: block.expansion === 1 ? 'point' : 'mirror',
   }));
 }

@@ -17,7 +17,11 @@
  * Initialization as torchvision: Kaiming normal (fan out, ReLU) for every convolution — the mix included,
  * as in the seed's code where it is an nn.Conv2d — and BN weight 1, bias 0.
  *
- * `twist: false` leaves the plain depthwise convolution (the mix is skipped, its parameters stay).
+ * The coordinate mix is on by default, as in the seed's model; `twist: false` (pdenet's option) leaves the
+ * plain depthwise convolution (the mix is skipped, its parameters stay). The seed's code is the README of
+ * liuyao12/ConvNets-PDE-perspective up to commit 974747a (the seed text); later READMEs mix 5 features
+ * [x, y, x², xy, y²] with a bias and x = 2j/(W − 1) − 1, and its resnet.py (a timm file) has no mixed
+ * Bottleneck. test/notebook-reference.test.ts checks the Bottleneck against the seed's code.
  * `width` is the stem's channels (64); the stages have planes w, 2w, 4w, 8w. Made for 224×224 images.
  * @module
  */
@@ -132,7 +136,7 @@ export class Seed003ResNet extends ZooModel {
 /** The builder of the seed-003 ResNets. */
 export function _seed003ResNet(name: string, blocks: readonly number[], options: ModelOptions): Seed003ResNet {
   return new Seed003ResNet(blocks, resolveOptions(name, options,
-    { stages: 4, defaultWidth: 64, defaultVariant: 'point', alwaysTwistable: true }));
+    { stages: 4, defaultWidth: 64, defaultVariant: 'point', alwaysTwistable: true, defaultTwist: true }));
 }
 
 /** ResNet-50 ([3, 4, 6, 3]) with the seed-003 Bottleneck, torchvision layout, for 224×224 images. */
@@ -145,5 +149,5 @@ export function resnet50Seed003(options: ModelOptions = {}): Seed003ResNet {
  * `…mix.weight` → `…conv2.mix.weight`, others unchanged.
  */
 export function keyFromSeed003(key: string): string {
-  return key.replace(/\.conv2\.weight$/, '.conv2.conv.weight').replace(/\.mix\.weight$/, '.conv2.mix.weight');
+  return key.replace(/(^|\.)conv2\.weight$/, '$1conv2.conv.weight').replace(/(^|\.)mix\.weight$/, '$1conv2.mix.weight');
 }

@@ -16,8 +16,13 @@ import type { Boundary } from '../pde/boundary.js';
 import { CoordMixConv2d, TwistConv2d, type TwistField, type TwistVariant } from '../pde/twist.js';
 import { stageFlags } from './options.js';
 
-/** A convolution of a stage: twistable (TwistConv2d, CoordMixConv2d) or plain (Conv2d). */
-export type StageConv = TwistConv2d | CoordMixConv2d | Conv2d;
+/** Anything whose twist is switched by a flag: a TwistConv2d, a CoordMixConv2d, a notebook block. */
+export interface TwistSwitch {
+  twist: boolean;
+}
+
+/** A member of a stage: twistable (TwistConv2d, CoordMixConv2d, a notebook block) or plain (Conv2d). */
+export type StageConv = TwistConv2d | CoordMixConv2d | TwistSwitch | Conv2d;
 
 /**
  * A model of the zoo: a Module whose forward maps images N×3×H×W to logits N×numClasses, and which
@@ -104,4 +109,40 @@ export function twistStages(model: Module): boolean[] {
 export function twistableStages(model: Module): boolean[] {
   const zoo = asZooModel(model, 'twistableStages');
   return zoo.stageConvs.map((convs) => convs.length > 0 && convs.every((c) => !(c instanceof Conv2d)));
+}
+
+/**
+ * A staged twist: from `epoch` on (0-based, inclusive), the stages' twist flags are `twist` (one boolean for
+ * all stages or one per stage). The seed notebook turns on layer1 before the first epoch and layer1 and
+ * layer2 at its first learning-rate drop: `[{ epoch: 0, twist: [true, false, false, false] },
+ * { epoch: E, twist: [true, true, false, false] }]`.
+ */
+export interface TwistStep {
+  epoch: number;
+  twist: boolean | boolean[];
+}
+
+/** Checks a staged twist: epochs non-negative integers in increasing order. */
+export function checkTwistSchedule(schedule: readonly TwistStep[]): void {
+  check(Array.isArray(schedule), 'twistSchedule', 'the twist schedule must be an array of { epoch, twist }');
+  schedule.forEach((step, i) => {
+    check(typeof step === 'object' && step !== null && Number.isInteger(step.epoch) && step.epoch >= 0, 'twistSchedule',
+      () => `step ${i}: epoch must be a non-negative integer, got ${JSON.stringify(step?.epoch)}`);
+    check(i === 0 || step.epoch > schedule[i - 1]!.epoch, 'twistSchedule',
+      () => `step ${i}: epochs must increase, got ${schedule[i - 1]!.epoch} then ${step.epoch}`);
+    check(typeof step.twist === 'boolean' || Array.isArray(step.twist), 'twistSchedule',
+      () => `step ${i}: twist must be a boolean or one boolean per stage, got ${JSON.stringify(step.twist)}`);
+  });
+}
+
+/**
+ * Applies the staged twist at the start of `epoch`: the flags of the last step at or before it (nothing
+ * when none is). Returns the stages' flags afterwards. Call it before every epoch (also when resuming:
+ * it finds the step in force, not only one that starts at `epoch`).
+ */
+export function applyTwistSchedule(model: Module, schedule: readonly TwistStep[], epoch: number): boolean[] {
+  checkTwistSchedule(schedule);
+  const step = schedule.filter((s) => s.epoch <= epoch).at(-1);
+  if (step !== undefined) setTwist(model, step.twist);
+  return twistStages(model);
 }

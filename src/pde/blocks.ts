@@ -1,5 +1,5 @@
 /**
- * Blocks built from the PDE view: the depthwise operator basis and the notebook's PDEBlock.
+ * Blocks built from the PDE view: the depthwise operator basis and pdenet's PDEBlock.
  * @module
  */
 import { check } from '../tensor/errors.js';
@@ -67,12 +67,17 @@ export interface PDEBlockOptions {
 }
 
 /**
- * The notebook's PDEBlock: an optional 1×1 expansion (and stride) to `outChannels`, then `iterations`
- * forward-Euler steps of one twisted operator,
+ * pdenet's PDEBlock, after the notebook's: an optional 1×1 expansion (and stride) to `outChannels`, then
+ * `iterations` forward-Euler steps of one twisted operator,
  *
  *   x ← x + (K⋆x + X·(Kx⋆x) + Y·(Ky⋆x)) / iterations,
  *
  * then BatchNorm and ReLU. Children: `expand` (when the shape changes), `op`, `bn`.
+ *
+ * The notebook's own block is `NotebookPDEBlock` (src/models/notebook.ts), checked against its code. This one
+ * differs: 4 steps by default (the notebook: 2), the expansion has no padding and no BatchNorm (the notebook:
+ * `conv0` with padding 1, so the map grows by 2 pixels, then `bn0`), the twist is pdenet's fused, parametrized
+ * TwistConv2d (the notebook projects `.data` in place), and the twist is on by default.
  */
 export class PDEBlock extends Module {
   readonly expand: Conv2d | null;

@@ -8,7 +8,7 @@
  * @module
  */
 import { empty, onesLike, randn, zeros } from '../tensor/creation.js';
-import { check } from '../tensor/errors.js';
+import { check, TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
@@ -19,24 +19,56 @@ import { type Boundary, padBoundary } from './boundary.js';
 import { type CoordinateConvention, coordinates, polynomialFeatures } from './coords.js';
 
 /**
- * How Kx is made a first-order operator (a vector field) from its free parameter:
- * - `point`: antisymmetric under the 180° rotation, Kx ← (Kx − flip_{x,y}(Kx)) / 2 — the seed notebook's
- *   BasicBlock (`weight.flip(2).flip(3)`);
- * - `mirror`: antisymmetric under the mirror x → −x only, Kx ← (Kx − flip_x(Kx)) / 2 — the variant used
- *   in the notebook's Bottleneck (`weight.flip(3)`).
- * In both, Ky is Kx rotated by 90° (see {@link TwistField} for which way), so (Kx, Ky) act as the two
- * components of one vector field.
+ * How Kx is projected from its free parameter w (flip_x reverses the columns, flip_y the rows):
+ * - `point`: odd under the 180° rotation, Kx = (w − flip_{x,y} w)/2 — the seed notebook's BasicBlock and
+ *   PDEBlock (`weight.flip(2).flip(3)`). On a 3×3 stencil this spans ∂x, ∂y and the third-order ∂x∂y², ∂x²∂y;
+ * - `doubly-odd`: odd under x → −x and under y → −y, tmp = (w − flip_y w)/2, Kx = (tmp − flip_x tmp)/2 — the
+ *   notebook's Bottleneck, as its code computes. Only the four corners survive, in the pattern
+ *   [[a, 0, −a], [0, 0, 0], [−a, 0, a]]: Kx is a multiple of the mixed second derivative ∂x∂y, not the
+ *   "1st-order diff op, i.e. a vector field" the code's comment announces (the comment's intent is `point`);
+ *   with the Bottleneck's rotation (`conformal`) Ky = −Kx, so the twist term is (X − Y)·(Kx⋆u);
+ * - `mirror` (pdenet's own, not the seeds'): odd under x → −x only, Kx = (w − flip_x w)/2 — ∂x times any
+ *   vertical profile (∂x, ∂x∂y, ∂x∂y²).
+ * Ky is Kx rotated by 90° (see {@link TwistField} for which way), so (Kx, Ky) act as the two components of
+ * one vector field.
  */
-export type TwistVariant = 'point' | 'mirror';
+export type TwistVariant = 'point' | 'doubly-odd' | 'mirror';
+
+/** The twist variants, in the order of the docs. */
+export const TWIST_VARIANTS: readonly TwistVariant[] = ['point', 'doubly-odd', 'mirror'];
+
+/** Kx projected from its free parameter `w` (…×3×3) by `variant` (see {@link TwistVariant}); differentiable. */
+export function projectKx(w: Tensor, variant: TwistVariant): Tensor {
+  return tidy(() => {
+    switch (variant) {
+      case 'point':
+        return w.sub(w.flip([2, 3])).div(2);
+      case 'mirror':
+        return w.sub(w.flip(3)).div(2);
+      case 'doubly-odd': {
+        const tmp = w.sub(w.flip(2)).div(2);
+        return tmp.sub(tmp.flip(3)).div(2);
+      }
+      default:
+        throw new TorchError(`variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${String(variant)}`, 'projectKx');
+    }
+  });
+}
+
+/** Ky from Kx: Kx transposed, then flipped along the rows (`strain`) or the columns (`conformal`). */
+export function kyFromKx(kx: Tensor, field: TwistField): Tensor {
+  return tidy(() => kx.transpose(2, 3).flip(field === 'strain' ? 2 : 3));
+}
 
 /**
  * Which 90° rotation makes Ky from Kx, and so which vector fields the twist can learn. Write the
  * first-order part of Kx as a∂x + b∂y; the twist's transport term x·(Kx⋆u) + y·(Ky⋆u) is then v·∇u with
  * v = M·(x, y):
- * - `strain` (the seeds' code, `transpose(2, 3).flip(2)`, ∂x ↦ −∂y, ∂y ↦ ∂x): M = [[a, b], [b, −a]],
- *   symmetric and traceless — shear and strain only, neither rotation nor dilation;
- * - `conformal` (`transpose(2, 3).flip(3)`, ∂x ↦ ∂y, ∂y ↦ −∂x): M = [[a, −b], [b, a]] = a·I + b·J —
- *   dilation and rotation, the motions the seed README motivates the twist with.
+ * - `strain` (the notebook's BasicBlock and PDEBlock, `transpose(2, 3).flip(2)`, ∂x ↦ −∂y, ∂y ↦ ∂x):
+ *   M = [[a, b], [b, −a]], symmetric and traceless — shear and strain only, neither rotation nor dilation;
+ * - `conformal` (the notebook's Bottleneck, `transpose(2, 3).flip(3)`, ∂x ↦ ∂y, ∂y ↦ −∂x):
+ *   M = [[a, −b], [b, a]] = a·I + b·J — dilation and rotation, the motions the seed README motivates the
+ *   twist with. (The Bottleneck's Kx is `doubly-odd`, with no first-order part: see {@link TwistVariant}.)
  * (x along columns, y along rows; see test/pde.test.ts.)
  */
 export type TwistField = 'strain' | 'conformal';
@@ -51,7 +83,7 @@ export interface TwistConvOptions {
   /** Twist on (default true); switchable at any time with `twist`, the parameters stay. */
   twist?: boolean;
   variant?: TwistVariant;
-  /** Which rotation gives Ky (default "strain", as the seeds' code). */
+  /** Which rotation gives Ky (default "strain", as the notebook's BasicBlock). */
   field?: TwistField;
   convention?: CoordinateConvention;
   /** Standard deviation of the initial Kx (default 0.01, as the reference; 0 starts as a plain conv). */
@@ -106,7 +138,7 @@ export class TwistConv2d extends Module {
       convention = 'centered', twistInitStd = 0.01 } = options;
     check(inChannels % groups === 0 && outChannels % groups === 0, 'TwistConv2d',
       `channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
-    check(variant === 'point' || variant === 'mirror', 'TwistConv2d', `variant must be point or mirror, got ${variant}`);
+    check(TWIST_VARIANTS.includes(variant), 'TwistConv2d', `variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${variant}`);
     this.stride = stride;
     this.groups = groups;
     this.boundary = boundary;
@@ -126,9 +158,8 @@ export class TwistConv2d extends Module {
   /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation per `field`. */
   twistKernels(): { kx: Tensor; ky: Tensor } {
     return tidy(() => {
-      const mirrored = this.variant === 'point' ? this.kx.flip([2, 3]) : this.kx.flip(3);
-      const kx = this.kx.sub(mirrored).div(2);
-      return { kx, ky: kx.transpose(2, 3).flip(this.field === 'strain' ? 2 : 3) };
+      const kx = projectKx(this.kx, this.variant);
+      return { kx, ky: kyFromKx(kx, this.field) };
     });
   }
 
