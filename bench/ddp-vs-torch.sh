@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Data-parallel training on this machine: 1 process × 2 threads vs 2 processes × 1 thread, pdenet
+# (bench/ddp-train.ts, DistributedDataParallel on c10d) beside PyTorch (bench/ddp_torch.py, DDP with gloo,
+# started by torch.distributed.run), same model, global batch and threads; the four configurations
+# alternate REPEATS times so that noise on a shared machine hits them alike. One JSON line per sample.
+#   bash bench/ddp-vs-torch.sh [REPEATS] [MODELS] [BATCH] [STEPS] > samples.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repeats=${1:-3}
+models=${2:-"resnet20 speednet"}
+batch=${3:-128}
+steps=${4:-10}
+for ((r = 0; r < repeats; r++)); do
+  for model in $models; do
+    PDENET_NUM_THREADS=2 node dist/bench/ddp-train.js --model "$model" --batch "$batch" --steps "$steps"
+    PDENET_NUM_THREADS=2 node dist/src/cli/main.js launch --nproc-per-node 2 --exec -- \
+      node dist/bench/ddp-train.js --model "$model" --batch "$batch" --steps "$steps"
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/ddp_torch.py --model "$model" --batch "$batch" --steps "$steps" --threads 2
+    OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --standalone --nproc-per-node 2 \
+      bench/ddp_torch.py --model "$model" --batch "$batch" --steps "$steps" --threads 1 2>/dev/null
+  done
+done
