@@ -2,8 +2,12 @@
 """PyTorch's side of bench/ddp-train.ts: the same loop with torch.nn.parallel.DistributedDataParallel (gloo).
 
     /usr/bin/python3 bench/ddp_torch.py --model resnet20 --batch 128 --steps 10 --threads 2          # 1 process
-    OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --nproc-per-node 2 \\
+    OMP_NUM_THREADS=1 /usr/bin/python3 -m torch.distributed.run --standalone --nproc_per_node 2 \\
         bench/ddp_torch.py --model resnet20 --batch 128 --steps 10 --threads 1                       # 2 processes
+
+Debian's torch.distributed.run (1.13) fails on Python 3.11 (`'NoneType' object has no attribute 'get'`, its Std
+flags enum); bench/ddp-vs-torch.sh starts the workers with `pdenet launch --exec`, which sets the same env://
+variables (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK) that init_process_group('gloo') reads.
 
 Models: resnet20 (../shared/reference/train_ref.py's ResNet20, no twist) and speednet (bench/speednet_torch.py,
 no twist), fp32. Rank 0 prints one JSON line like ddp-train.ts's.

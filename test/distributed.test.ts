@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { freePort, launch } from '../src/cli/launch.js';
 import { distEnv, shardLength, shardOrder } from '../src/distributed/index.js';
+import { DataLoader } from '../src/data/loader.js';
+import { syntheticImages } from '../src/data/synthetic.js';
 import { TorchError } from '../src/tensor/index.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
@@ -61,6 +63,24 @@ describe('shardOrder', () => {
     assert.deepEqual([...shardOrder(order, { rank: 2, worldSize: 3, dropLast: true })], [7, 4]);
     assert.equal(shardLength(7, { rank: 0, worldSize: 3 }), 3);
     assert.throws(() => shardOrder(order, { rank: 3, worldSize: 3 }), TorchError);
+  });
+});
+
+describe('DataLoader with shard', () => {
+  it("the ranks' batch b together are the one-process batch b of twice the size; equal lengths", async () => {
+    const data = syntheticImages({ perClass: 7, classes: 5, height: 8, width: 8 }); // 35 images
+    const whole = new DataLoader(data, { batchSize: 8, seed: 4, prefetch: 0 });
+    const ranks = [0, 1].map((rank) => new DataLoader(data, { batchSize: 4, seed: 4, prefetch: 0,
+      shard: { rank, worldSize: 2 } }));
+    assert.deepEqual(ranks.map((l) => l.length), [5, 5]); // 18 samples each (35 padded to 36)
+    for (let b = 0; b < 4; b++) {
+      const together = ranks.flatMap((l) => { const batch = l.batch(1, b); batch.dispose(); return [...batch.indices]; });
+      const alone = whole.batch(1, b);
+      alone.dispose();
+      assert.deepEqual(together.sort((p, q) => p - q), [...alone.indices].sort((p, q) => p - q));
+    }
+    assert.throws(() => new DataLoader(data, { batchSize: 4, shard: { rank: 2, worldSize: 2 } }), /rank must be/);
+    await Promise.all([whole, ...ranks].map((l) => l.close()));
   });
 });
 
