@@ -214,7 +214,7 @@ export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly strin
     ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
     ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
   });
-  if (result.exitCode !== 0) console.error(`pdenet launch: ${result.message}`);
+  if (result.exitCode !== 0 && result.failed === null) console.error(`pdenet launch: ${result.message}`); // a failure was told as it happened
   process.exitCode = result.exitCode;
   return true;
 }
@@ -234,7 +234,7 @@ export function registerLaunch(program: Command): void {
         ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
         ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
       });
-      if (result.exitCode !== 0) console.error(`pdenet launch: ${result.message}`);
+      if (result.exitCode !== 0 && result.failed === null) console.error(`pdenet launch: ${result.message}`); // a failure was told as it happened
       process.exitCode = result.exitCode;
     });
 }
