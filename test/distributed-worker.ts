@@ -123,7 +123,22 @@ async function sigint(): Promise<void> {
   out({ rank: group.rank, steps });
 }
 
+/** A command with the launch flags: started with --nproc-per-node 2, it runs itself as 2 workers. */
+async function relaunch(): Promise<void> {
+  const { Command } = await import('commander');
+  const { addLaunchFlags, relaunchAsWorkers } = await import('../src/cli/launch.js');
+  const program = addLaunchFlags(new Command().argument('<mode>').option('--tag <t>'));
+  program.action(async (_mode: string, flags: Parameters<typeof relaunchAsWorkers>[0] & { tag: string }) => {
+    if (await relaunchAsWorkers(flags)) return;
+    const group = await initProcessGroup({ timeoutMs });
+    out({ rank: group.rank, size: group.size, tag: flags.tag, threads: process.env.PDENET_NUM_THREADS });
+  });
+  await program.parseAsync();
+  if (process.exitCode) process.exit(process.exitCode);
+}
+
 const modes: Record<string, () => Promise<void>> = {
+  relaunch,
   plain: () => train(false), bn: () => train(true), collectives, mismatch, join: joinOnly, sigint,
   die: () => fault('exit'), hang: () => fault('hang'),
 };

@@ -19,10 +19,10 @@ const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker
 
 interface Run { code: number | null; out: Record<string, unknown>[]; err: string; ms: number }
 
-function runRank(mode: string, env: Record<string, string>): Promise<Run> {
+function runRank(mode: string, env: Record<string, string>, args: string[] = []): Promise<Run> {
   const start = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [worker, mode], {
+    const child = spawn(process.execPath, [worker, mode, ...args], {
       env: { ...process.env, PDENET_NUM_THREADS: '1', GLOG_minloglevel: '3', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -191,6 +191,13 @@ describe('launch', () => {
     const result = await launch({ command: [process.execPath, '-e', script], nprocPerNode: 2,
       env: { ...process.env, PDENET_NUM_THREADS: '4' }, log: () => {} });
     assert.deepEqual(result, { exitCode: 0, failed: null, message: '2 worker(s) finished' });
+  });
+
+  it('relaunchAsWorkers: a command given --nproc-per-node 2 runs itself as 2 workers with its other flags', async () => {
+    const run = await runRank('relaunch', { PDENET_NUM_THREADS: '2' }, ['--nproc-per-node', '2', '--tag', 'x']);
+    assert.equal(run.code, 0, run.err);
+    assert.deepEqual(run.out.sort((a, b) => Number(a.rank) - Number(b.rank)),
+      [{ rank: 0, size: 2, tag: 'x', threads: '1' }, { rank: 1, size: 2, tag: 'x', threads: '1' }]);
   });
 
   it('a worker that fails stops the others; the launcher names the rank and its exit code', async () => {
