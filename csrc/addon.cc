@@ -1,6 +1,7 @@
 // Registers the native functions of pdenet. Nothing else happens here.
 #include <napi.h>
 
+#include "napi_distributed.h"
 #include "napi_functions.h"
 #include "napi_values.h"
 
@@ -27,6 +28,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"memory", memory},           {"resetPeakMemory", resetPeakMemory},
       {"releaseCachedMemory", releaseCachedMemory},
       {"buildInfo", buildInfo},     {"setErrorClass", setErrorClass},
+      {"distHasBackend", distHasBackend}, {"distInit", distInit},
+      {"distAllReduce", distAllReduce}, {"distBroadcast", distBroadcast},
+      {"distAllGather", distAllGather}, {"distBarrier", distBarrier},
+      {"distWait", distWait},       {"distWaitAsync", distWaitAsync},
+      {"distSumGradient", distSumGradient}, {"distReducer", distReducer},
+      {"distPrepareBackward", distPrepareBackward}, {"distRelease", distRelease},
   };
   for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;

@@ -1,6 +1,7 @@
 // Makes a fresh checkout ready to run, idempotently; `npm test` and `npm start` run it first.
-//   1. libtorch: found (see libtorch.mjs), or installed with apt-get when running as root on Debian,
-//      or a stop with the exact command to run;
+//   1. libtorch and gloo's headers (for distributed training): found (see libtorch.mjs), or installed
+//      with apt-get (libtorch-dev, libgloo-dev) when running as root on Debian, or a stop with the exact
+//      command to run (without gloo's headers the addon builds without distributed training);
 //   2. npm packages: installed when node_modules is missing or older than package.json;
 //   3. the native addon: built when its sources or libtorch changed (build-native.mjs);
 //   4. TypeScript: compiled to dist/;
@@ -46,9 +47,22 @@ function ensureTestTools() {
   aptInstall(missing);
 }
 
+// c10d's ProcessGroupGloo.hpp includes gloo's headers, which Debian ships apart from libtorch-dev.
+function ensureGloo(lt) {
+  if (lt.gloo || lt.source !== 'system') return lt;
+  if (!canApt()) {
+    console.error('pdenet: gloo\'s headers are missing, so the addon builds without distributed training; ' +
+      'to have it: sudo apt-get install -y libgloo-dev');
+    return lt;
+  }
+  console.error('pdenet: installing libgloo-dev with apt-get …');
+  aptInstall(['libgloo-dev']);
+  return findLibtorch();
+}
+
 function ensureLibtorch() {
   const found = findLibtorch();
-  if (found) return found;
+  if (found) return ensureGloo(found);
   if (!canApt()) {
     throw new Error('libtorch is not installed. Run:\n    sudo apt-get update && sudo apt-get install -y libtorch-dev\n' +
       'or set LIBTORCH=/path/to/libtorch (an unpacked official download), then run this again.');
@@ -57,7 +71,7 @@ function ensureLibtorch() {
   aptInstall(['libtorch-dev']);
   const installed = findLibtorch();
   if (!installed) throw new Error('apt-get installed libtorch-dev, but libtorch is still not found');
-  return installed;
+  return ensureGloo(installed);
 }
 
 function ensureNodeModules() {

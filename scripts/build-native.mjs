@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, findLibtorch } from './libtorch.mjs';
 
@@ -28,7 +28,9 @@ function nodeGyp() {
 function stampOf(lt) {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ lt, node: process.version, abi: process.versions.modules }));
-  for (const file of ['binding.gyp', ...readdirSync(join(root, 'csrc')).sort().map((f) => `csrc/${f}`)]) {
+  const sources = readdirSync(join(root, 'csrc'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath ?? e.path, e.name))).sort();
+  for (const file of ['binding.gyp', ...sources]) {
     hash.update(file).update(readFileSync(join(root, file)));
   }
   return hash.digest('hex');

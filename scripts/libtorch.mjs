@@ -2,10 +2,12 @@
 //   1. LIBTORCH=/path — a directory with include/ and lib/ (an official download, CUDA builds included);
 //   2. the system install — headers under /usr/include/torch, libtorch.so on the library path
 //      (Debian: `apt-get install libtorch-dev`).
-// It also reads the version (torch/version.h) and the C++11 ABI flag the library was built with.
+// It also reads the version (torch/version.h) and the C++11 ABI flag the library was built with, and
+// whether gloo's headers are there (c10d's ProcessGroupGloo.hpp includes them; Debian ships them in
+// libgloo-dev): without them the addon builds without distributed training.
 //
 // Used by bootstrap.mjs and build-native.mjs, and by binding.gyp:
-//   node scripts/libtorch.mjs <includes|libdir|abi|json>
+//   node scripts/libtorch.mjs <includes|libdir|abi|gloo|json>
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,6 +76,11 @@ function readAbi(libdir) {
   }
 }
 
+/** The folder holding gloo/config.h (libtorch's own include folders first, then the system's), or null. */
+export function findGloo(includes) {
+  return [...includes, '/usr/include', '/usr/local/include'].find((d) => existsSync(join(d, 'gloo/config.h'))) ?? null;
+}
+
 /**
  * Locates libtorch. Returns null when none is installed; throws when LIBTORCH is set but wrong,
  * or when the version is older than MIN_VERSION (PDENET_SKIP_VERSION_CHECK=1 bypasses the check).
@@ -91,13 +98,13 @@ export function findLibtorch() {
   }
   const tested = TESTED.includes(`${version.major}.${version.minor}`);
   const cuda = existsSync(join(found.libdir, 'libtorch_cuda.so'));
-  return { ...found, version, tested, cuda, cxx11abi: readAbi(found.libdir) };
+  return { ...found, version, tested, cuda, gloo: findGloo(found.includes), cxx11abi: readAbi(found.libdir) };
 }
 
 /** One line describing what was found, for build and bootstrap logs. */
 export function describe(lt) {
   return `libtorch ${lt.version.string} (${lt.source}: ${lt.libdir}, C++11 ABI ${lt.cxx11abi}` +
-    `${lt.cuda ? ', CUDA' : ''})${lt.tested ? '' : ' — not a version pdenet is tested with'}`;
+    `${lt.cuda ? ', CUDA' : ''}${lt.gloo ? ', gloo' : ', no gloo headers: no distributed training'})${lt.tested ? '' : ' — not a version pdenet is tested with'}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -110,5 +117,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (what === 'includes') console.log(lt.includes.join(' '));
   else if (what === 'libdir') console.log(lt.libdir);
   else if (what === 'abi') console.log(lt.cxx11abi);
+  else if (what === 'gloo') console.log(lt.gloo ? 1 : 0);
   else console.log(JSON.stringify(lt, null, 2));
 }

@@ -674,6 +674,7 @@ const tensorList = (x: unknown, h: Handles, nulls: boolean): boolean => Array.is
   x.every((v) => isTensor(v, h) || (nulls && (v === null || v === undefined)));
 const raw = (n: number) => (r: Random, h: Handles): unknown[] => Array.from({ length: r.int(n + 2) }, () => rawValue(r, h));
 const always = (): boolean => true;
+const never = (): boolean => false;
 
 function cyclic(): unknown {
   const a: unknown[] = [1];
@@ -780,6 +781,28 @@ const specs: Partial<Record<keyof Binding, Spec>> = {
     acceptable: ([f]) => typeof f === 'function',
     restore: () => native.setErrorClass(TorchError),
   },
+  // distributed: no process group is ever joined here (that needs peers), so every call but distHasBackend
+  // gets a non-handle where a group, work or reducer belongs, and must throw; distInit's options always lack
+  // or garble a field, so it throws before starting a rendezvous
+  distHasBackend: { args: (r, h) => [r.chance(0.5) ? r.pick(['gloo', 'nccl', 'mpi', '']) : rawValue(r, h)],
+    acceptable: ([b]) => typeof b === 'string' },
+  distInit: {
+    args: (r, h) => [r.chance(0.6) ? r.pick([{}, { masterAddr: 1 }, { masterAddr: '127.0.0.1', masterPort: 'x' },
+      { masterAddr: '127.0.0.1', masterPort: 1, rank: 0, worldSize: 1, timeoutMs: -5, backend: 'gloo' },
+      { masterAddr: '127.0.0.1', masterPort: 1, rank: 1.5, worldSize: 1, timeoutMs: 5, backend: 'gloo' },
+      { masterAddr: '127.0.0.1', masterPort: 1, rank: 0, worldSize: 1, timeoutMs: 5 }]) : rawValue(r, h)],
+    acceptable: never,
+  },
+  distAllReduce: { args: raw(3), acceptable: never },
+  distBroadcast: { args: raw(3), acceptable: never },
+  distAllGather: { args: raw(3), acceptable: never },
+  distBarrier: { args: raw(1), acceptable: never },
+  distWait: { args: raw(2), acceptable: never },
+  distWaitAsync: { args: raw(2), acceptable: never },
+  distSumGradient: { args: raw(2), acceptable: never },
+  distReducer: { args: raw(6), acceptable: never },
+  distPrepareBackward: { args: raw(2), acceptable: never },
+  distRelease: { args: raw(1), acceptable: never },
 };
 
 /** Disposes the tensors a raw call returned. */

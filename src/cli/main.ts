@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { backend, memory } from '../index.js';
 import { runSmoke } from '../train/smoke.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { registerLaunch } from './launch.js';
 import { registerTrain } from './train.js';
 import { registerUse } from './use.js';
 import { registerSee } from './see.js';
@@ -46,6 +47,7 @@ program
 registerTrain(program);
 registerUse(program);
 registerSee(program);
+registerLaunch(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);

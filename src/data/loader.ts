@@ -26,6 +26,7 @@ import type { ImageDataset } from './dataset.js';
 import { permutation, Rng, STREAM } from './random.js';
 import { BatchNormalizer, type Normalization } from './transforms.js';
 import { prepareBatch, type WorkerInit, type WorkerReply, type WorkerRequest } from './worker.js';
+import { shardLength, shardOrder, type ShardOptions } from '../distributed/sampler.js';
 
 /** Options of {@link DataLoader}. */
 export interface DataLoaderOptions {
@@ -44,6 +45,11 @@ export interface DataLoaderOptions {
   prefetch?: number;
   /** Worker threads when prefetching (default 1: on a small machine libtorch wants the other cores). */
   workers?: number;
+  /**
+   * In data-parallel training, this rank's share of each epoch's order (see shardOrder in
+   * src/distributed/sampler.ts): every rank draws the same permutation and takes every worldSize-th sample.
+   */
+  shard?: ShardOptions | null;
 }
 
 /** A batch: the consumer owns `x` and `y` and disposes them. */
@@ -191,6 +197,7 @@ export class DataLoader {
   readonly augment: AugmentOptions;
   readonly prefetch: number;
   readonly workers: number;
+  readonly shard: ShardOptions | null;
   readonly stats: LoaderStats = { batches: 0, mainMs: 0, prepareMs: 0, waitMs: 0 };
   readonly #init: WorkerInit;
   readonly #normalizer: BatchNormalizer;
@@ -207,6 +214,8 @@ export class DataLoader {
     this.augment = options.augment ?? {};
     this.prefetch = options.prefetch ?? 2;
     this.workers = options.workers ?? 1;
+    this.shard = options.shard ?? null;
+    if (this.shard) shardLength(dataset.n, this.shard); // checks rank and worldSize
     const normalize = options.normalize ?? null;
     this.#normalizer = new BatchNormalizer(dataset.channels, normalize);
     // cutout paints the mean colour, which normalizes to zero (DeVries & Taylor cut out to 0 after normalizing)
@@ -218,14 +227,18 @@ export class DataLoader {
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.n / this.batchSize;
+    const n = (this.shard ? shardLength(this.dataset.n, this.shard) : this.dataset.n) / this.batchSize;
     return this.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
-  /** The order of the images in epoch `epoch` (a permutation of 0…N−1, or 0…N−1 without shuffling). */
+  /**
+   * The order of the images in epoch `epoch` (a permutation of 0…N−1, or 0…N−1 without shuffling); with
+   * `shard`, this rank's share of it.
+   */
   order(epoch: number): Int32Array {
-    if (this.shuffle) return permutation(this.dataset.n, new Rng(this.seed, STREAM.order, epoch));
-    return Int32Array.from({ length: this.dataset.n }, (_, i) => i);
+    const all = this.shuffle ? permutation(this.dataset.n, new Rng(this.seed, STREAM.order, epoch))
+      : Int32Array.from({ length: this.dataset.n }, (_, i) => i);
+    return this.shard ? shardOrder(all, this.shard) : all;
   }
 
   #indices(order: Int32Array, b: number): Int32Array {

@@ -20,6 +20,37 @@ export interface NativeOp {
   readonly __nativeOp: unique symbol;
 }
 
+/** An opaque handle to a joined c10d process group (its TCPStore and ProcessGroupGloo/NCCL). */
+export interface NativeGroup {
+  readonly __nativeGroup: unique symbol;
+}
+
+/** An opaque handle to a collective in flight (c10d Work objects and the tensors they use). */
+export interface NativeWork {
+  readonly __nativeWork: unique symbol;
+}
+
+/** An opaque handle to c10d's DDP Reducer (gradient buckets all-reduced during backward). */
+export interface NativeReducer {
+  readonly __nativeReducer: unique symbol;
+}
+
+/** How a process joins a group (csrc/distributed.h, GroupOptions). */
+export interface NativeGroupOptions {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+  backend: 'gloo' | 'nccl';
+  /** gloo: bind to this network interface … */
+  interface?: string;
+  /** … or to the address of this host name (neither: gloo's default device). */
+  hostname?: string;
+  /** gloo's worker threads (default 2). */
+  threads?: number;
+}
+
 /** A value the addon accepts as an operator argument. */
 export type NativeArg =
   | NativeTensor
@@ -98,6 +129,21 @@ export interface Binding {
   releaseCachedMemory(): void;
   buildInfo(): NativeBuildInfo;
   setErrorClass(ctor: new (message: string, op: string) => Error): void;
+
+  // distributed (csrc/napi_distributed.h): errors are TorchErrors, promises reject with them
+  distHasBackend(backend: string): boolean;
+  distInit(options: NativeGroupOptions): Promise<NativeGroup>;
+  distAllReduce(group: NativeGroup, tensors: NativeTensor[], op: string): NativeWork;
+  distBroadcast(group: NativeGroup, tensors: NativeTensor[], root: number): NativeWork;
+  distAllGather(group: NativeGroup, input: NativeTensor, outputs: NativeTensor[]): NativeWork;
+  distBarrier(group: NativeGroup): NativeWork;
+  distWait(work: NativeWork, timeoutMs: number): void;
+  distWaitAsync(work: NativeWork, timeoutMs: number): Promise<void>;
+  distSumGradient(group: NativeGroup, t: NativeTensor): void;
+  distReducer(group: NativeGroup, params: NativeTensor[], names: string[], bucketBytes: number,
+    firstBucketBytes: number, findUnused: boolean): NativeReducer;
+  distPrepareBackward(reducer: NativeReducer, outputs: NativeTensor[]): void;
+  distRelease(handle: NativeGroup | NativeReducer | NativeWork): void;
 }
 
 /** The package root (the folder holding package.json), from dist/src/native/. */

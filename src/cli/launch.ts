@@ -1,0 +1,240 @@
+/**
+ * `pdenet launch`: starts the workers of a data-parallel run on this machine, as torchrun does — one
+ * process per rank with the env:// variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK,
+ * LOCAL_WORLD_SIZE) and the machine's threads split between them (PDENET_NUM_THREADS).
+ *
+ * The launcher owns its workers: SIGINT and SIGTERM are forwarded to every worker once (workers run in
+ * their own process group, so a terminal's Ctrl-C reaches them only through the launcher); when a worker
+ * fails, the others get SIGTERM (SIGKILL after a grace period) and the launcher exits non-zero with one
+ * line naming the rank and how it ended.
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { nonNegativeInt, positiveInt } from './options.js';
+
+/** Options of {@link launch}. */
+export interface LaunchOptions {
+  /** The worker's command line: program and arguments (the same for every rank). */
+  command: readonly string[];
+  /** Workers on this machine. */
+  nprocPerNode: number;
+  /** Machines in the run (default 1). */
+  nnodes?: number;
+  /** This machine's place among them, 0…nnodes−1 (default 0; node 0 hosts rank 0 and its TCPStore). */
+  nodeRank?: number;
+  /** Address of node 0 as every machine reaches it (default 127.0.0.1: one machine). */
+  masterAddr?: string;
+  /** Port of rank 0's TCPStore (default: a free port when nnodes is 1, else 29500). */
+  masterPort?: number;
+  /** Threads per worker (default: the machine's cores, or PDENET_NUM_THREADS, split evenly; at least 1). */
+  threadsPerWorker?: number;
+  /** Environment of the workers, before the launcher's variables (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Time between SIGTERM and SIGKILL when stopping the other workers, in ms (default 10,000). */
+  graceMs?: number;
+  /** Where the launcher's own messages go (default stderr). */
+  log?: (line: string) => void;
+}
+
+/** How a launch ended. */
+export interface LaunchResult {
+  /** 0 when every worker exited with 0. */
+  exitCode: number;
+  /** The first worker that failed (its rank, and its exit code or signal), or null. */
+  failed: { rank: number; code: number | null; signal: NodeJS.Signals | null } | null;
+  /** One line saying how the run ended. */
+  message: string;
+}
+
+/** A TCP port nobody listens on now, on `host`. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function totalThreads(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.PDENET_NUM_THREADS);
+  return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
+}
+
+/**
+ * Starts the workers and resolves when they have all exited. The launcher handles SIGINT/SIGTERM
+ * while it runs (forwarding them) and removes its handlers when done.
+ */
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  const { command, nprocPerNode, nnodes = 1, nodeRank = 0, graceMs = 10_000 } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  if (command.length === 0) throw new Error('launch: no worker command given');
+  if (!Number.isInteger(nprocPerNode) || nprocPerNode < 1) throw new Error(`launch: nprocPerNode must be ≥ 1, got ${nprocPerNode}`);
+  if (!Number.isInteger(nnodes) || nnodes < 1) throw new Error(`launch: nnodes must be ≥ 1, got ${nnodes}`);
+  if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
+    throw new Error(`launch: nodeRank must be in 0…${nnodes - 1}, got ${nodeRank}`);
+  }
+  if (nnodes > 1 && options.masterAddr === undefined) {
+    throw new Error('launch: a run on several machines needs --master-addr (the address of node 0, reachable from every node)');
+  }
+  const masterAddr = options.masterAddr ?? '127.0.0.1';
+  const masterPort = options.masterPort ?? (nnodes === 1 ? await freePort(masterAddr) : 29500);
+  const baseEnv = options.env ?? process.env;
+  const threads = options.threadsPerWorker ?? Math.max(1, Math.floor(totalThreads(baseEnv) / nprocPerNode));
+  const worldSize = nnodes * nprocPerNode;
+
+  const workers: { rank: number; child: ChildProcess; exited: boolean }[] = [];
+  let failed: LaunchResult['failed'] = null;
+  let stopping: NodeJS.Signals | null = null;
+  let killTimer: NodeJS.Timeout | null = null;
+
+  const signalAll = (signal: NodeJS.Signals): void => {
+    for (const w of workers) if (!w.exited) w.child.kill(signal);
+  };
+  const stopOthers = (): void => {
+    signalAll('SIGTERM');
+    killTimer ??= setTimeout(() => signalAll('SIGKILL'), graceMs);
+    killTimer.unref();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping !== null) {
+      signalAll('SIGKILL'); // a second signal: stop at once
+      return;
+    }
+    stopping = signal;
+    log(`pdenet launch: ${signal}: forwarded to ${workers.filter((w) => !w.exited).length} worker(s)`);
+    signalAll(signal);
+  };
+  const onExit = (): void => signalAll('SIGKILL'); // the launcher itself dies: take the workers with it
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+
+  try {
+    await new Promise<void>((resolve) => {
+      let running = nprocPerNode;
+      for (let local = 0; local < nprocPerNode; local++) {
+        const rank = nodeRank * nprocPerNode + local;
+        const env = {
+          ...baseEnv, MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), WORLD_SIZE: String(worldSize),
+          RANK: String(rank), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(nprocPerNode),
+          GROUP_RANK: String(nodeRank), PDENET_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
+          // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
+          GLOG_minloglevel: baseEnv.GLOG_minloglevel ?? '3',
+        };
+        const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
+        const worker = { rank, child, exited: false };
+        workers.push(worker);
+        const done = (code: number | null, signal: NodeJS.Signals | null): void => {
+          if (worker.exited) return;
+          worker.exited = true;
+          const ok = code === 0 || (stopping !== null && (signal === stopping || code === 130 || code === 143));
+          if (!ok && failed === null && stopping === null) {
+            failed = { rank, code, signal };
+            const others = workers.filter((w) => !w.exited).length;
+            log(`pdenet launch: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed by ${signal}`}` +
+              (others > 0 ? `; stopping the other ${others} worker(s)` : ''));
+            stopOthers();
+          }
+          if (--running === 0) resolve();
+        };
+        child.on('exit', done);
+        child.on('error', (e) => {
+          log(`pdenet launch: could not start rank ${rank} (${command[0]}): ${e.message}`);
+          done(127, null);
+        });
+      }
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
+    if (killTimer) clearTimeout(killTimer);
+  }
+  const f = failed as LaunchResult['failed'];
+  if (f !== null) {
+    const how = f.code !== null ? `exited with code ${f.code}` : `was killed by ${f.signal}`;
+    return { exitCode: f.code !== null && f.code !== 0 ? f.code : 1, failed: f,
+      message: `rank ${f.rank} ${how}; the run was stopped` };
+  }
+  if (stopping !== null) {
+    const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
+    return { exitCode: bad ? bad.child.exitCode! : 0, failed: null, message: `stopped by ${stopping}` };
+  }
+  return { exitCode: 0, failed: null, message: `${nprocPerNode} worker(s) finished` };
+}
+
+/** The flags of a distributed run, with their parsed values. */
+export interface LaunchFlags {
+  nprocPerNode?: number;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr?: string;
+  masterPort?: number;
+}
+
+function port(value: string): number {
+  const n = positiveInt(value);
+  if (n > 65535) throw new InvalidArgumentError(`expected a port (1…65535), got "${value}"`);
+  return n;
+}
+
+/** Adds --nproc-per-node, --nnodes, --node-rank, --master-addr, --master-port to a command. */
+export function addLaunchFlags(command: Command, options: { nprocRequired?: boolean } = {}): Command {
+  const nproc = new Option('--nproc-per-node <n>', 'worker processes on this machine (threads split between them)')
+    .argParser(positiveInt);
+  if (options.nprocRequired) nproc.makeOptionMandatory();
+  return command
+    .addOption(nproc)
+    .option('--nnodes <n>', 'machines in the run', positiveInt, 1)
+    .option('--node-rank <n>', "this machine's index, 0 (hosts rank 0) … nnodes−1", nonNegativeInt, 0)
+    .option('--master-addr <host>', 'address of node 0, reachable from every node (default 127.0.0.1)')
+    .option('--master-port <port>', "port of rank 0's rendezvous store (default: a free one on one machine, 29500 on several)", port);
+}
+
+/**
+ * For a command that accepts the launch flags (`pdenet train --nproc-per-node 2 …`): when they ask for
+ * more than one process and this process is not a worker already (no WORLD_SIZE), runs the same
+ * command line as workers under {@link launch}, sets the exit code, and returns true; otherwise returns
+ * false and the command runs here (as one worker, or alone).
+ */
+export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly string[] = process.argv): Promise<boolean> {
+  const nproc = flags.nprocPerNode ?? 1;
+  if (process.env.WORLD_SIZE !== undefined || (nproc === 1 && flags.nnodes === 1)) return false;
+  const result = await launch({
+    command: [process.execPath, ...process.execArgv, ...argv.slice(1)],
+    nprocPerNode: nproc, nnodes: flags.nnodes, nodeRank: flags.nodeRank,
+    ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
+    ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
+  });
+  if (result.exitCode !== 0 && result.failed === null) console.error(`pdenet launch: ${result.message}`); // a failure was told as it happened
+  process.exitCode = result.exitCode;
+  return true;
+}
+
+/** `pdenet launch [flags] -- <pdenet command …>` (or `--exec -- <program …>`). */
+export function registerLaunch(program: Command): void {
+  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  addLaunchFlags(program
+    .command('launch')
+    .description('start the workers of a data-parallel run, like torchrun: pdenet launch --nproc-per-node 2 -- train …')
+    .argument('<command...>', 'the pdenet command each worker runs (after --)'), { nprocRequired: true })
+    .option('--exec', 'the command is a program with its arguments, not a pdenet command')
+    .action(async (command: string[], flags: LaunchFlags & { exec?: boolean }) => {
+      const result = await launch({
+        command: flags.exec ? command : [process.execPath, main, ...command],
+        nprocPerNode: flags.nprocPerNode!, nnodes: flags.nnodes, nodeRank: flags.nodeRank,
+        ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
+        ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
+      });
+      if (result.exitCode !== 0 && result.failed === null) console.error(`pdenet launch: ${result.message}`); // a failure was told as it happened
+      process.exitCode = result.exitCode;
+    });
+}
