@@ -17,3 +17,4 @@ export * as models from './models/index.js';
 export * as viz from './viz/index.js';
 export * as data from './data/index.js';
 export * as train from './train/index.js';
+export * as sweep from './sweep/index.js';

@@ -10,6 +10,7 @@ import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { registerTrain } from './train.js';
 import { registerUse } from './use.js';
 import { registerSee } from './see.js';
+import { registerSweep } from './sweep.js';
 
 const program = new Command()
   .name('pdenet')
@@ -46,6 +47,7 @@ program
 registerTrain(program);
 registerUse(program);
 registerSee(program);
+registerSweep(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);
