@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { parseSetting, planSweep, settingPath, withSetting } from '../src/sweep/index.js';
+import { parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
 import { studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
+import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { readMetrics } from '../src/train/trainer.js';
 import { assertClose } from './helpers.js';
 
@@ -84,6 +85,34 @@ describe('sweep settings', () => {
       runName: run.id, runsDir: join('out', 'grid', 'runs') });
     assert.deepEqual(base, { model: 'resnet20', modelOptions: { width: 8 }, epochs: 3 }, 'the base recipe is not changed');
     assert.deepEqual(withSetting({}, 'modelOptions.rknet.integrator', 'rk4'), { modelOptions: { rknet: { integrator: 'rk4' } } });
+  });
+});
+
+describe('sweep run states', () => {
+  const metricsLine = (epoch: number, seconds: number) => JSON.stringify({ epoch, step: (epoch + 1) * 10, trainLoss: 1,
+    trainAccuracy: 0.5, valLoss: 1, valAccuracy: 0.5, lr: 0.1, seconds, evalSeconds: 1, dataShare: 0, imagesPerSec: 1, twist: false });
+
+  it('a run is done at its last epoch, its step limit or its time budget; interrupted with a checkpoint', () => {
+    const run = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
+    assert.equal(readRunState(run, { epochs: 3 }).status, 'absent');
+    writeFileSync(join(run, 'metrics.jsonl'), `${metricsLine(0, 50)}\n${metricsLine(1, 50)}\n`);
+    assert.equal(readRunState(run, { epochs: 3 }).status, 'absent');
+    mkdirSync(join(run, 'checkpoints'));
+    writeFileSync(join(run, 'checkpoints', 'last.ckpt.safetensors'), '');
+    assert.equal(readRunState(run, { epochs: 3 }).status, 'interrupted');
+    assert.equal(readRunState(run, { epochs: 2 }).status, 'done');
+    assert.equal(readRunState(run, { epochs: 3, maxSteps: 20 }).status, 'done');
+    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 100 / 60 }).status, 'done');
+    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 2 }).status, 'interrupted');
+  });
+
+  it('a time budget is the trainer\'s maxMinutes in every run\'s configuration', () => {
+    const spec = { name: 'timed', base: { model: 'resnet20' }, seeds: [0], minutes: 1.5, settings: [] };
+    if ('maxMinutes' in DEFAULT_CONFIG) {
+      assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, 1.5);
+    } else {
+      assert.throws(() => planSweep(spec, 'out'), /unknown setting "maxMinutes"/);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type Recipe, parseSetting, parseValue, settingPath, type SweepSetting, withSetting } from '../sweep/settings.js';
 import { runSweep } from '../sweep/sweep.js';
 import { plotSweep } from '../viz/sweep-plots.js';
@@ -48,12 +48,13 @@ export function registerSweep(program: Command): void {
     .description('train every combination of settings × seeds (resumable) and write sweeps/<name>/ with a summary and plots')
     .requiredOption('--name <name>', 'the sweep\'s folder under the sweeps directory')
     .option('--config <file.json>', 'the base recipe (a training configuration)', jsonFile)
-    .option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)', (v: string, all: [string, string][]) =>
-      [...all, assignment(v)], [])
-    .option('--vary <name=v1,v2>', 'a varied setting and its values, the first the baseline, e.g. boundary=zeros,reflect ' +
-      'or twist=0,0,0:1,0,0 (":" separates values that hold commas; repeatable)', (v: string, all: SweepSetting[]) =>
-      [...all, vary(v)], [])
-    .option('--seeds <list>', 'seeds of every combination', (v: string) => v.split(',').map((s) => nonNegativeInt(s.trim())), [0])
+    .addOption(new Option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)')
+      .argParser((v: string, all: [string, string][]) => [...all, assignment(v)]).default([], 'none'))
+    .addOption(new Option('--vary <name=v1,v2>', 'a varied setting and its values, the first the baseline, e.g. ' +
+      'boundary=zeros,reflect or twist=0,0,0:1,0,0 (":" separates values that hold commas; repeatable)')
+      .argParser((v: string, all: SweepSetting[]) => [...all, vary(v)]).default([], 'none'))
+    .addOption(new Option('--seeds <list>', 'seeds of every combination')
+      .argParser((v: string) => v.split(',').map((x) => nonNegativeInt(x.trim()))).default([0], '0'))
     .option('--jobs <n>', 'runs at once (the cores are divided between them)', positiveInt, 1)
     .option('--minutes <m>', 'a wall-time budget per run (the trainer\'s maxMinutes): equal-time comparisons', positiveNumber)
     .option('--restart', 'start interrupted runs over instead of resuming them')

@@ -107,6 +107,8 @@ function runChild(command: string[], run: PlannedRun, resume: boolean, threads: 
   const log = openSync(run.logPath, 'a');
   const child = spawn(command[0]!, [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])], {
     stdio: ['ignore', log, log],
+    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which stops each child once.
+    detached: true,
     env: { ...process.env, PDENET_NUM_THREADS: String(threads) },
   });
   closeSync(log);
