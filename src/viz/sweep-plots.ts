@@ -37,7 +37,7 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
  */
 export async function plotSweep(summary: SweepSummary, outPath = join(summary.dir, 'accuracy.png')): Promise<string> {
   const labels = summary.combinations.map((c) => c.label);
-  const colour = { field: 'label', type: 'nominal', title: null, scale: { domain: labels }, legend: { columns: 1, labelLimit: 500 } };
+  const colour = { field: 'label', type: 'nominal', title: null, scale: { domain: labels }, legend: { columns: 1, labelLimit: 500, symbolOpacity: 1, symbolType: 'circle' } };
   const ends = summary.runs.flatMap((r) => {
     const last = r.curve.at(-1);
     return r.status === 'done' && last ? [{ label: labels[r.combination]!, epoch: last.epoch, seconds: last.seconds,
@@ -50,7 +50,7 @@ export async function plotSweep(summary: SweepSummary, outPath = join(summary.di
         encoding: { x: { field: 'x', type: 'quantitative', title: x === 'epoch' ? 'epoch' : 'training time (s)',
           ...(x === 'epoch' ? { axis: { tickMinStep: 1, format: 'd' } } : {}) },
         y: { field: 'low', type: 'quantitative', title: 'validation accuracy', axis: { format: '.0%' }, scale: { zero: false } },
-        y2: { field: 'high' }, color: { ...colour, legend: null } } },
+        y2: { field: 'high' }, color: colour } },
       { data: { values: meanCurves(summary, x) }, mark: { type: 'line', strokeWidth: 2, point: true },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' }, color: colour } },
       { data: { values: ends }, mark: { type: 'point', filled: true, size: 36, opacity: 0.85, stroke: 'white', strokeWidth: 0.5 },
