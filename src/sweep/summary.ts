@@ -118,7 +118,8 @@ function markdown(s: SweepSummary): string {
   const names = s.settings.map((x) => shortName(x.key));
   const level = `${Math.round(s.level * 100)}%`;
   const varied = s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
-  const length = s.minutes !== null ? `${s.minutes} minutes of training per run` : `${String(s.base.epochs ?? 'the default')} epochs per run`;
+  const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
+  const length = s.minutes !== null ? `${s.minutes} minutes of training per run` : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
   const head = [...names.length > 0 ? names : ['settings'], 'n', 'mean ± std', `${level} CI`, 'Δ vs baseline', `${level} CI of Δ`,
     'p (Welch)'];
   const rows = s.combinations.map((c) => {
