@@ -118,6 +118,8 @@ function markdown(s: SweepSummary): string {
   const names = s.settings.map((x) => shortName(x.key));
   const level = `${Math.round(s.level * 100)}%`;
   const varied = s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
+  // What every run shares: the sweep sets the seed, run name and runs folder itself.
+  const { seed: _seed, runName: _name, runsDir: _dir, ...shared } = s.base;
   const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
   const length = s.minutes !== null ? `${s.minutes} minutes of training per run` : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
   const head = [...names.length > 0 ? names : ['settings'], 'n', 'mean ± std', `${level} CI`, 'Δ vs baseline', `${level} CI of Δ`,
@@ -140,7 +142,7 @@ function markdown(s: SweepSummary): string {
   return [
     `# Sweep ${s.name}`,
     '',
-    `Varied: ${varied}; seeds ${s.seeds.join(', ')}; ${length}. Base recipe: \`${JSON.stringify(s.base)}\`.`,
+    `Varied: ${varied}; seeds ${s.seeds.join(', ')}; ${length}. Base recipe: \`${JSON.stringify(shared)}\`.`,
     '',
     `Measure: the final validation accuracy (the last epoch's evaluation), in percent. n counts finished runs; std is the ` +
       `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +

@@ -49,7 +49,7 @@ export async function plotSweep(summary: SweepSummary, outPath = join(summary.di
       { data: { values: meanCurves(summary, x) }, mark: { type: 'area', opacity: 0.18 },
         encoding: { x: { field: 'x', type: 'quantitative', title: x === 'epoch' ? 'epoch' : 'training time (s)',
           ...(x === 'epoch' ? { axis: { tickMinStep: 1, format: 'd' } } : {}) },
-        y: { field: 'low', type: 'quantitative', title: 'validation accuracy', axis: { format: '.0%' }, scale: { zero: false } },
+        y: { field: 'low', type: 'quantitative', title: 'validation accuracy', axis: { format: '.1~%' }, scale: { zero: false } },
         y2: { field: 'high' }, color: colour } },
       { data: { values: meanCurves(summary, x) }, mark: { type: 'line', strokeWidth: 2, point: true },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' }, color: colour } },
