@@ -18,3 +18,4 @@ export * as viz from './viz/index.js';
 export * as data from './data/index.js';
 export * as train from './train/index.js';
 export * as distributed from './distributed/index.js';
+export * as sweep from './sweep/index.js';

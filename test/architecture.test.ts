@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
 const FLOORS: Record<string, number> = {
-  native: 0, tensor: 1, nn: 2, optim: 2, io: 2, distributed: 2, pde: 3, dynamics: 3, models: 3, data: 4, train: 4, cli: 5, viz: 5,
+  native: 0, tensor: 1, nn: 2, optim: 2, io: 2, distributed: 2, pde: 3, dynamics: 3, models: 3, data: 4, train: 4, sweep: 4, cli: 5, viz: 5,
 };
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');

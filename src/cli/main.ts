@@ -11,6 +11,7 @@ import { registerLaunch } from './launch.js';
 import { registerTrain } from './train.js';
 import { registerUse } from './use.js';
 import { registerSee } from './see.js';
+import { registerSweep } from './sweep.js';
 
 const program = new Command()
   .name('pdenet')
@@ -48,6 +49,7 @@ registerTrain(program);
 registerUse(program);
 registerSee(program);
 registerLaunch(program);
+registerSweep(program);
 
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);

@@ -1,5 +1,5 @@
 /**
- * Pictures and reports: the operator demos, the inspection of a trained model, run curves and the
+ * Pictures and reports: the operator demos, the inspection of a trained model, run curves, sweep plots and the
  * self-contained HTML report of a run.
  * @module
  */
@@ -12,3 +12,4 @@ export { plotCurves, plotOperatorStats, vegaLiteToSvg, writeChart, type MetricsR
 export { inspectCheckpoint, operatorStatistics, twistMatrices, resolveRunTarget, type InspectOptions,
   type InspectResult, type OperatorStat, type TwistFieldSummary } from './inspect.js';
 export { writeRunReport, readRunMetrics, type ReportOptions } from './report.js';
+export { plotSweep } from './sweep-plots.js';

@@ -1,0 +1,36 @@
+/**
+ * The one place the sweep reads a training run's folder: whether the run is absent, interrupted or done, and
+ * its metrics. The folder is the trainer's; this reads it through the trainer's own reader.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type EpochMetrics, readMetrics } from '../train/trainer.js';
+
+/** The settings of a run that say when it is over. */
+export interface StopRule {
+  epochs: number;
+  maxSteps?: number;
+  /** A wall-time budget per run, in minutes of training (0 or absent: none). */
+  maxMinutes?: number;
+}
+
+export interface RunState {
+  /** absent: nothing to resume; interrupted: a checkpoint to resume from; done: its metrics reached the stop rule. */
+  status: 'absent' | 'interrupted' | 'done';
+  metrics: EpochMetrics[];
+}
+
+/**
+ * A run is done when its metrics reach its last epoch, its step limit (`maxSteps`) or its time budget
+ * (`maxMinutes`: the training seconds of its epochs add up to the budget).
+ */
+export function readRunState(runDir: string, rule: StopRule): RunState {
+  const metrics = readMetrics(runDir);
+  const last = metrics.at(-1);
+  const seconds = metrics.reduce((s, m) => s + m.seconds, 0);
+  const done = last !== undefined && (last.epoch + 1 >= rule.epochs || ((rule.maxSteps ?? 0) > 0 && last.step >= rule.maxSteps!) ||
+    ((rule.maxMinutes ?? 0) > 0 && seconds >= rule.maxMinutes! * 60));
+  if (done) return { status: 'done', metrics };
+  return { status: existsSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors')) ? 'interrupted' : 'absent', metrics };
+}

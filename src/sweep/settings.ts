@@ -1,0 +1,130 @@
+/**
+ * The settings a sweep varies: each a training-configuration key (`lr`, `augment.cutout`,
+ * `modelOptions.boundary`, `modelOptions.rknet.integrator`) with its values, parsed from text such as
+ * `boundary=zeros,reflect` or `twist=0,0,0:1,0,0`, and merged into a base recipe.
+ * @module
+ */
+import { TorchError } from '../tensor/errors.js';
+import { MODEL_OPTION_KEYS, type RKNetZooOptions } from '../models/options.js';
+import { DEFAULT_CONFIG } from '../train/config.js';
+
+/** One varied setting: a configuration path and the values it takes (the first is the baseline). */
+export interface SweepSetting {
+  key: string;
+  values: unknown[];
+}
+
+/** A training configuration as a recipe file writes it: any subset of the keys, nested objects partial. */
+export type Recipe = Record<string, unknown>;
+
+/** Keys the sweep sets itself for each run. */
+const OWNED = ['seed', 'runName', 'runsDir'];
+
+const RKNET_KEYS = Object.keys({ integrator: 0, layer: 0, norm: 0, tY: 0, tTheta: 0, channels: 0 } satisfies
+  Record<keyof RKNetZooOptions, 0>);
+
+/** Model options the sweep sets per run are the architecture's own (numClasses comes from the data). */
+const MODEL_KEYS = MODEL_OPTION_KEYS.filter((k) => k !== 'numClasses' && k !== 'rknet') as string[];
+
+/** Every path a sweep can vary. */
+export function settingPaths(): string[] {
+  return [
+    ...Object.keys(DEFAULT_CONFIG).filter((k) => !OWNED.includes(k) && k !== 'modelOptions' && k !== 'augment'),
+    ...Object.keys(DEFAULT_CONFIG.augment).map((k) => `augment.${k}`),
+    ...MODEL_KEYS.map((k) => `modelOptions.${k}`),
+    ...RKNET_KEYS.map((k) => `modelOptions.rknet.${k}`),
+  ];
+}
+
+/** Short forms: a model option (`twist`) or an RKNet option (`integrator`) by its own name. */
+function shortForms(): Map<string, string> {
+  return new Map([...MODEL_KEYS.map((k) => [k, `modelOptions.${k}`] as const),
+    ...RKNET_KEYS.map((k) => [k, `modelOptions.rknet.${k}`] as const)]);
+}
+
+/** The configuration path of a setting's name (a path or a short form); an unknown name is an error listing the valid ones. */
+export function settingPath(name: string): string {
+  if (OWNED.includes(name)) {
+    throw new TorchError(`"${name}" is set by the sweep itself for each run (seeds: --seeds); it cannot be varied`, 'sweep');
+  }
+  const paths = settingPaths();
+  if (paths.includes(name)) return name;
+  const short = shortForms().get(name);
+  if (short !== undefined) return short;
+  throw new TorchError(`unknown setting "${name}"; the settings are ${paths.join(', ')}, ` +
+    `and the short forms ${[...shortForms().keys()].join(', ')} of the model options`, 'sweep');
+}
+
+function scalar(text: string): unknown {
+  const t = text.trim();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (t !== '' && Number.isFinite(Number(t))) return Number(t);
+  return t;
+}
+
+function defaultAt(path: string): unknown {
+  return path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
+    DEFAULT_CONFIG);
+}
+
+/**
+ * One value of a setting from its text: JSON (`[1,2]`, `{"degrees":5}`), a list (`0,1,2`) or a scalar (number,
+ * true/false, else a string). The twist's flags take 0/1 for false/true; a setting whose default is a list
+ * takes a single value as a list of one.
+ */
+export function parseValue(path: string, text: string): unknown {
+  const t = text.trim();
+  let value: unknown;
+  if (t.startsWith('[') || t.startsWith('{')) {
+    try {
+      value = JSON.parse(t);
+    } catch {
+      throw new TorchError(`the value ${t} of ${path} is not valid JSON`, 'sweep');
+    }
+  } else {
+    value = t.includes(',') ? t.split(',').map(scalar) : scalar(t);
+  }
+  if (path === 'modelOptions.twist' || path === 'modelOptions.twistable') {
+    const flag = (v: unknown) => (v === 0 || v === 1 ? v === 1 : v);
+    value = Array.isArray(value) ? value.map(flag) : flag(value);
+  }
+  if (Array.isArray(defaultAt(path)) && !Array.isArray(value)) value = [value];
+  return value;
+}
+
+/**
+ * A setting from `name=v1,v2` or, when a value itself holds commas, `name=v1:v2` (`twist=0,0,0:1,0,0` is two
+ * values, each a flag per stage).
+ */
+export function parseSetting(text: string): SweepSetting {
+  const eq = text.indexOf('=');
+  if (eq <= 0 || eq === text.length - 1) {
+    throw new TorchError(`a varied setting is name=value1,value2 (or name=v1:v2 when values hold commas), got "${text}"`, 'sweep');
+  }
+  const key = settingPath(text.slice(0, eq).trim());
+  const list = text.slice(eq + 1);
+  const parts = list.includes(':') ? list.split(':') : list.split(',');
+  if (parts.some((p) => p.trim() === '')) throw new TorchError(`${key} has an empty value in "${list}"`, 'sweep');
+  return { key, values: parts.map((p) => parseValue(key, p)) };
+}
+
+/** A copy of `recipe` with the value at `path` set (nested objects copied, never shared). */
+export function withSetting(recipe: Recipe, path: string, value: unknown): Recipe {
+  const [head, ...rest] = path.split('.');
+  if (rest.length === 0) return { ...recipe, [head!]: value };
+  const inner = recipe[head!];
+  const object = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? inner as Recipe : {};
+  return { ...recipe, [head!]: withSetting(object, rest.join('.'), value) };
+}
+
+/** A value as the command line would write it: lists joined by commas, flags as 0/1 for the twist. */
+export function formatValue(value: unknown): string {
+  if (Array.isArray(value)) return value.map((v) => (typeof v === 'boolean' ? (v ? '1' : '0') : formatValue(v))).join(',');
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** The last part of a path: the name a table column or a folder uses. */
+export function shortName(path: string): string {
+  return path.slice(path.lastIndexOf('.') + 1);
+}

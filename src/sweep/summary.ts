@@ -1,0 +1,180 @@
+/**
+ * A sweep's summary: per combination of settings, the final validation accuracy of its finished runs (n,
+ * mean ± std, the Student-t interval of the mean) and its difference from the baseline (Welch's interval
+ * and two-sided p-value); written as summary.json, summary.csv, runs.csv and summary.md.
+ * @module
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { Combination, SweepPlan } from './plan.js';
+import { DEFAULT_CONFIG } from '../train/config.js';
+import { readRunState, type StopRule } from './run-folder.js';
+import { formatValue, type Recipe, shortName } from './settings.js';
+import { type Comparison, type SampleSummary, summarize, welch } from './stats.js';
+
+/** One point of a run's validation curve. */
+export interface CurvePoint {
+  /** 1-based epoch. */
+  epoch: number;
+  /** Training seconds up to the end of this epoch (evaluation excluded). */
+  seconds: number;
+  valAccuracy: number;
+}
+
+export interface RunRecord {
+  id: string;
+  combination: number;
+  seed: number;
+  status: 'absent' | 'interrupted' | 'done';
+  /** The validation accuracy of the last epoch (null: not done, or no validation split). */
+  finalAccuracy: number | null;
+  bestAccuracy: number | null;
+  epochs: number;
+  trainSeconds: number;
+  curve: CurvePoint[];
+}
+
+export interface CombinationSummary extends Combination {
+  /** Setting path → value. */
+  settings: Record<string, unknown>;
+  /** The final accuracies of the finished runs; null when none has finished. */
+  accuracy: SampleSummary | null;
+  /** Against the baseline (combination 0); null for the baseline itself or without runs. */
+  vsBaseline: Comparison | null;
+  /** Runs of this combination not done yet. */
+  missing: number;
+}
+
+export interface SweepSummary {
+  name: string;
+  dir: string;
+  /** The measure: the final validation accuracy, as a fraction. */
+  metric: 'finalAccuracy';
+  level: number;
+  settings: { key: string; values: unknown[] }[];
+  seeds: number[];
+  minutes: number | null;
+  base: Record<string, unknown>;
+  combinations: CombinationSummary[];
+  runs: RunRecord[];
+}
+
+/** When a run's configuration says it is over (its settings, else the trainer's defaults). */
+export function stopRule(config: Recipe): StopRule {
+  return { epochs: Number(config.epochs ?? DEFAULT_CONFIG.epochs), maxSteps: Number(config.maxSteps ?? DEFAULT_CONFIG.maxSteps),
+    maxMinutes: Number(config.maxMinutes ?? 0) };
+}
+
+function recordOf(run: SweepPlan['runs'][number]): RunRecord {
+  const { status, metrics } = readRunState(run.runDir, stopRule(run.config));
+  let seconds = 0;
+  const curve: CurvePoint[] = [];
+  for (const m of metrics) {
+    seconds += m.seconds;
+    if (m.valAccuracy !== null) curve.push({ epoch: m.epoch + 1, seconds, valAccuracy: m.valAccuracy });
+  }
+  const last = metrics.at(-1);
+  const accuracies = metrics.flatMap((m) => (m.valAccuracy === null ? [] : [m.valAccuracy]));
+  return { id: run.id, combination: run.combination, seed: run.seed, status,
+    finalAccuracy: status === 'done' ? last?.valAccuracy ?? null : null,
+    bestAccuracy: accuracies.length > 0 ? Math.max(...accuracies) : null, epochs: metrics.length, trainSeconds: seconds, curve };
+}
+
+/** The summary of a sweep's runs as their folders are now. */
+export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
+  const runs = plan.runs.map(recordOf);
+  const finals = plan.combinations.map((c) => runs.filter((r) => r.combination === c.index && r.finalAccuracy !== null)
+    .map((r) => r.finalAccuracy!));
+  const combinations = plan.combinations.map((c, i): CombinationSummary => ({
+    ...c,
+    settings: Object.fromEntries(plan.spec.settings.map((s, k) => [s.key, c.values[k]])),
+    accuracy: finals[i]!.length > 0 ? summarize(finals[i]!, level) : null,
+    vsBaseline: i > 0 && finals[0]!.length > 0 && finals[i]!.length > 0 ? welch(finals[0]!, finals[i]!, level) : null,
+    missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
+  }));
+  return { name: plan.spec.name, dir: plan.dir, metric: 'finalAccuracy', level, settings: plan.spec.settings,
+    seeds: plan.spec.seeds, minutes: plan.spec.minutes, base: plan.spec.base, combinations, runs };
+}
+
+const csvField = (v: unknown) => {
+  const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : formatValue(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+const csv = (rows: unknown[][]) => rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+
+/** Percentage points with two decimals; signed for differences. */
+function pts(v: number | null | undefined, signed = false): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  const s = (v * 100).toFixed(2);
+  return signed && v >= 0 ? `+${s}` : s;
+}
+
+function pValue(p: number | null): string {
+  if (p === null) return '–';
+  return p < 1e-4 ? p.toExponential(1) : p.toFixed(4);
+}
+
+function markdown(s: SweepSummary): string {
+  const names = s.settings.map((x) => shortName(x.key));
+  const level = `${Math.round(s.level * 100)}%`;
+  const varied = s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
+  // What every run shares: the sweep sets the seed, run name and runs folder itself.
+  const { seed: _seed, runName: _name, runsDir: _dir, ...shared } = s.base;
+  const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
+  const length = s.minutes !== null ? `${s.minutes} minutes of training per run` : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
+  const head = [...names.length > 0 ? names : ['settings'], 'n', 'mean ± std', `${level} CI`, 'Δ vs baseline', `${level} CI of Δ`,
+    'p (Welch)'];
+  const rows = s.combinations.map((c) => {
+    const a = c.accuracy;
+    const d = c.vsBaseline;
+    return [...(names.length > 0 ? c.values.map(formatValue) : ['base']), String(a?.n ?? 0),
+      a ? `${pts(a.mean)} ± ${pts(a.std)}` : '–', a && a.low !== null ? `[${pts(a.low)}, ${pts(a.high)}]` : '–',
+      c.index === 0 ? 'baseline' : pts(d?.difference, true), d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
+      pValue(d?.p ?? null)];
+  });
+  const table = (h: string[], r: string[][]) => [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`,
+    ...r.map((x) => `| ${x.join(' | ')} |`)].join('\n');
+  const perSeed = s.combinations.map((c) => [c.label, ...s.seeds.map((seed) => {
+    const r = s.runs.find((x) => x.combination === c.index && x.seed === seed);
+    return r?.finalAccuracy != null ? pts(r.finalAccuracy) : r?.status ?? '–';
+  })]);
+  const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
+  return [
+    `# Sweep ${s.name}`,
+    '',
+    `Varied: ${varied}; seeds ${s.seeds.join(', ')}; ${length}. Base recipe: \`${JSON.stringify(shared)}\`.`,
+    '',
+    `Measure: the final validation accuracy (the last epoch's evaluation), in percent. n counts finished runs; std is the ` +
+      `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +
+      `combination's mean minus the baseline's (the first value of every varied setting, first row), with Welch's ` +
+      `interval and the two-sided p-value of Welch's t-test.`,
+    ...(missing > 0 ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`] : []),
+    '',
+    table(head, rows),
+    '',
+    '## Runs (final validation accuracy, %)',
+    '',
+    table(['combination', ...s.seeds.map((seed) => `seed ${seed}`)], perSeed),
+    '',
+  ].join('\n');
+}
+
+const text = (s: string) => [new TextEncoder().encode(s)];
+
+/** Writes summary.json, summary.csv (one row per combination), runs.csv (one row per run) and summary.md into the sweep's folder. */
+export function writeSummary(summary: SweepSummary): void {
+  const names = summary.settings.map((x) => shortName(x.key));
+  writeFileAtomic(join(summary.dir, 'summary.json'), text(`${JSON.stringify(summary, null, 2)}\n`));
+  writeFileAtomic(join(summary.dir, 'summary.csv'), text(csv([
+    [...names, 'n', 'mean', 'std', 'ci_low', 'ci_high', 'diff', 'diff_low', 'diff_high', 't', 'df', 'p'],
+    ...summary.combinations.map((c) => [...c.values, c.accuracy?.n ?? 0, c.accuracy?.mean, c.accuracy?.std, c.accuracy?.low,
+      c.accuracy?.high, c.vsBaseline?.difference, c.vsBaseline?.low, c.vsBaseline?.high, c.vsBaseline?.t, c.vsBaseline?.df,
+      c.vsBaseline?.p]),
+  ])));
+  writeFileAtomic(join(summary.dir, 'runs.csv'), text(csv([
+    ['id', ...names, 'seed', 'status', 'final_accuracy', 'best_accuracy', 'epochs', 'train_seconds'],
+    ...summary.runs.map((r) => [r.id, ...summary.combinations[r.combination]!.values, r.seed, r.status, r.finalAccuracy,
+      r.bestAccuracy, r.epochs, r.trainSeconds]),
+  ])));
+  writeFileAtomic(join(summary.dir, 'summary.md'), text(markdown(summary)));
+}

@@ -1,0 +1,177 @@
+/**
+ * Running a sweep: every run of the plan as a child process of `pdenet train` (each in its own process, so
+ * runs share nothing), `jobs` at a time with the cores divided between them, skipping the runs already done
+ * and resuming (or restarting) the interrupted ones; then the summary.
+ *
+ * Folder `sweeps/<name>/`: `sweep.json` (the specification), `configs/<run>.json` (what each run is given),
+ * `runs/<run>/` (the trainer's run folders), `logs/<run>.log` (each child's output), and the summary files.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../io/atomic.js';
+import { TorchError } from '../tensor/errors.js';
+import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
+import { readRunState } from './run-folder.js';
+import { stopRule, summarizeSweep, type SweepSummary, writeSummary } from './summary.js';
+
+/** What happens to a run: started, then ended done, interrupted (the sweep was stopped) or failed. */
+export interface RunEvent {
+  run: PlannedRun;
+  /** Position among the runs this invocation starts, and their number. */
+  index: number;
+  total: number;
+  resume: boolean;
+  status?: 'done' | 'interrupted' | 'failed';
+  /** The child's exit code (null: killed by a signal). */
+  exitCode?: number | null;
+  finalAccuracy?: number | null;
+  seconds?: number;
+}
+
+export interface SweepOptions extends SweepSpec {
+  /** Where sweeps live (default `sweeps`). */
+  sweepsDir?: string;
+  /** Runs at once (default 1). */
+  jobs?: number;
+  /** Cores to divide between the jobs (default: PDENET_NUM_THREADS, else every core the process may use). */
+  cores?: number;
+  /** Start interrupted runs over instead of resuming them from their last checkpoint. */
+  restart?: boolean;
+  /** Aborting it stops the running children (each writes a checkpoint) and starts no more. */
+  signal?: AbortSignal;
+  onRunStart?(event: RunEvent): void;
+  onRunEnd?(event: RunEvent): void;
+  /** The command that trains one run; `--config <file>` (and `--resume`) are appended. Default: this package's `pdenet train`. */
+  command?: string[];
+}
+
+export interface SweepResult {
+  plan: SweepPlan;
+  summary: SweepSummary;
+  /** Runs found done and not run again. */
+  skipped: number;
+  /** Runs this invocation finished. */
+  ran: number;
+  /** Runs whose child failed, with their logs. */
+  failed: { id: string; exitCode: number | null; log: string }[];
+  /** True when stopped by the signal before every run was done. */
+  interrupted: boolean;
+}
+
+function fail(message: string): never {
+  throw new TorchError(message, 'sweep');
+}
+
+/** JSON with object keys sorted, so that equal specifications compare equal as text. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v));
+}
+
+/** Records the specification, or checks it against the one recorded: only the seeds may change (adding seeds extends a sweep). */
+function recordSpec(plan: SweepPlan): void {
+  const path = join(plan.dir, 'sweep.json');
+  const { seeds: _seeds, ...fixed } = plan.spec;
+  if (existsSync(path)) {
+    let recorded: SweepSpec;
+    try {
+      recorded = JSON.parse(readFileSync(path, 'utf8')) as SweepSpec;
+    } catch {
+      fail(`${path} is not valid JSON; move the folder away to start the sweep afresh`);
+    }
+    const { seeds: _old, ...before } = recorded;
+    if (canonical(before) !== canonical(fixed)) {
+      fail(`${plan.dir} holds a sweep with other settings (see its sweep.json); give this one another name`);
+    }
+  }
+  mkdirSync(join(plan.dir, 'configs'), { recursive: true });
+  mkdirSync(join(plan.dir, 'logs'), { recursive: true });
+  writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(plan.spec, null, 2)}\n`)]);
+}
+
+function threadBudget(options: SweepOptions, jobs: number): number {
+  const env = Number(process.env.PDENET_NUM_THREADS ?? process.env.OMP_NUM_THREADS);
+  const cores = options.cores ?? (Number.isInteger(env) && env > 0 ? env : availableParallelism());
+  if (jobs > cores) fail(`--jobs ${jobs} is more than the ${cores} cores to share; use at most ${cores}`);
+  return Math.floor(cores / jobs);
+}
+
+const defaultCommand = () => [process.execPath, resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js'), 'train'];
+
+/** Runs one child to its end; aborting the signal sends it SIGTERM (it checkpoints and exits). */
+function runChild(command: string[], run: PlannedRun, resume: boolean, threads: number, signal?: AbortSignal): Promise<number | null> {
+  const log = openSync(run.logPath, 'a');
+  const child = spawn(command[0]!, [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])], {
+    stdio: ['ignore', log, log],
+    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which stops each child once.
+    detached: true,
+    env: { ...process.env, PDENET_NUM_THREADS: String(threads) },
+  });
+  closeSync(log);
+  const stop = () => child.kill('SIGTERM');
+  signal?.addEventListener('abort', stop, { once: true });
+  return new Promise((done, failed) => {
+    child.on('error', (e) => failed(new TorchError(`cannot start ${command[0]}: ${e.message}`, 'sweep')));
+    child.on('exit', (code) => {
+      signal?.removeEventListener('abort', stop);
+      done(code);
+    });
+  });
+}
+
+/**
+ * Runs a sweep (see the module documentation) and writes its summary; returns when every run is done,
+ * has failed, or the signal stopped the sweep. A bad setting or value throws before anything runs.
+ *
+ * @example
+ * await runSweep({ name: 'boundary', base: { model: 'resnet20', epochs: 10 }, seeds: [0, 1, 2], minutes: null,
+ *   settings: [parseSetting('boundary=zeros,reflect')], jobs: 2 });
+ */
+export async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  const plan = planSweep(options, options.sweepsDir);
+  const jobs = options.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) fail(`jobs must be a positive integer, got ${jobs}`);
+  const threads = threadBudget(options, jobs);
+  recordSpec(plan);
+  const command = options.command ?? defaultCommand();
+  const todo: { run: PlannedRun; resume: boolean }[] = [];
+  let skipped = 0;
+  for (const run of plan.runs) {
+    writeFileAtomic(run.configPath, [new TextEncoder().encode(`${JSON.stringify(run.config, null, 2)}\n`)]);
+    const { status } = readRunState(run.runDir, stopRule(run.config));
+    if (status === 'done') {
+      skipped += 1;
+      continue;
+    }
+    const resume = status === 'interrupted' && !options.restart;
+    if (!resume) rmSync(run.runDir, { recursive: true, force: true });
+    todo.push({ run, resume });
+  }
+  let ran = 0;
+  const failed: SweepResult['failed'] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length && !options.signal?.aborted) {
+      const index = next++;
+      const { run, resume } = todo[index]!;
+      const event: RunEvent = { run, index, total: todo.length, resume };
+      options.onRunStart?.(event);
+      const start = performance.now();
+      const exitCode = await runChild(command, run, resume, threads, options.signal);
+      const state = readRunState(run.runDir, stopRule(run.config));
+      const status = state.status === 'done' ? 'done' : options.signal?.aborted ? 'interrupted' : 'failed';
+      if (status === 'done') ran += 1;
+      if (status === 'failed') failed.push({ id: run.id, exitCode, log: run.logPath });
+      options.onRunEnd?.({ ...event, status, exitCode, finalAccuracy: state.metrics.at(-1)?.valAccuracy ?? null,
+        seconds: (performance.now() - start) / 1000 });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
+  const summary = summarizeSweep(plan);
+  writeSummary(summary);
+  return { plan, summary, skipped, ran, failed, interrupted: options.signal?.aborted === true && skipped + ran < plan.runs.length };
+}
