@@ -7,7 +7,9 @@
  */
 import { check, TorchError } from '../tensor/errors.js';
 import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
-import type { TwistField, TwistVariant } from '../pde/twist.js';
+import { TWIST_FIELDS, TWIST_VARIANTS, type TwistField, type TwistVariant } from '../pde/twist.js';
+import type { IntegratorName } from '../dynamics/block.js';
+import type { LayerKind, NormKind } from '../dynamics/layers.js';
 
 /** Options of {@link createModel} and of every factory function of the zoo. */
 export interface ModelOptions {
@@ -53,9 +55,9 @@ export interface ModelOptions {
 
 /** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
 export interface RKNetZooOptions {
-  integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
-  layer?: 'double' | 'doublesym' | 'preactdouble' | 'hyperbolic';
-  norm?: 'batch' | 'tv' | 'none';
+  integrator?: IntegratorName;
+  layer?: LayerKind;
+  norm?: NormKind;
   /** State time points of every block (default [0, 1, 2, 3, 4]). */
   tY?: number[];
   /** Control time points (default: tY). */
@@ -67,8 +69,6 @@ export interface RKNetZooOptions {
 /** The keys of {@link ModelOptions}. */
 export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
   ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'boundary', 'width', 'rknet', 'whitenEps'];
-
-const VARIANTS: readonly TwistVariant[] = ['point', 'mirror'];
 
 /** {@link ModelOptions} with every value decided, per stage where it varies by stage. */
 export interface ResolvedOptions {
@@ -114,8 +114,8 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
   const { numClasses = 10, twist = false, twistVariant = rules.defaultVariant, boundary = 'zeros',
     width = rules.defaultWidth } = options;
   check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
-  check(VARIANTS.includes(twistVariant), op,
-    `twistVariant must be one of ${VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
+  check(TWIST_VARIANTS.includes(twistVariant), op,
+    `twistVariant must be one of ${TWIST_VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
   check(BOUNDARIES.includes(boundary), op,
     `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
   const multiple = rules.widthMultipleOf ?? 1;
@@ -135,6 +135,6 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
       `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
   }
   const twistField = options.twistField ?? 'strain';
-  check(twistField === 'strain' || twistField === 'conformal', op, `twistField must be strain or conformal, got ${JSON.stringify(twistField)}`);
+  check(TWIST_FIELDS.includes(twistField), op, `twistField must be one of ${TWIST_FIELDS.join(', ')}, got ${JSON.stringify(twistField)}`);
   return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, boundary, width };
 }

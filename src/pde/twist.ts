@@ -27,7 +27,9 @@ import { type CoordinateConvention, coordinates, polynomialFeatures } from './co
  * In both, Ky is Kx rotated by 90° (see {@link TwistField} for which way), so (Kx, Ky) act as the two
  * components of one vector field.
  */
-export type TwistVariant = 'point' | 'mirror';
+export const TWIST_VARIANTS = ['point', 'mirror'] as const;
+
+export type TwistVariant = (typeof TWIST_VARIANTS)[number];
 
 /**
  * Which 90° rotation makes Ky from Kx, and so which vector fields the twist can learn. Write the
@@ -39,7 +41,9 @@ export type TwistVariant = 'point' | 'mirror';
  *   dilation and rotation, the motions the seed README motivates the twist with.
  * (x along columns, y along rows; see test/pde.test.ts.)
  */
-export type TwistField = 'strain' | 'conformal';
+export const TWIST_FIELDS = ['strain', 'conformal'] as const;
+
+export type TwistField = (typeof TWIST_FIELDS)[number];
 
 /** Options of {@link TwistConv2d}. */
 export interface TwistConvOptions {
