@@ -167,28 +167,27 @@ function checkTogether(config: TrainConfig): void {
   if (config.nesterov && ['sgd', 'muon'].includes(config.optimizer) && config.momentum === 0) fail('nesterov needs momentum > 0');
 }
 
-/**
- * Checks `overrides` alone — each value against its setting, unknown keys refused with the setting they
- * most likely meant — without the rules that join settings (a config file that flags complete).
- */
-export function checkSettings(overrides: unknown): void {
+/** `overrides` checked one by one and the defaults filled in; a bad value is a TorchError naming it. */
+function checkedValues(overrides: unknown): TrainConfig {
   try {
-    resolveGroup(TRAIN_SETTINGS, overrides);
+    return resolveGroup(TRAIN_SETTINGS, overrides) as TrainConfig;
   } catch (e) {
     if (e instanceof SettingError) fail(e.message);
     throw e;
   }
 }
 
+/**
+ * Checks `overrides` alone — each value against its setting, unknown keys refused with the setting they
+ * most likely meant — without the rules that join settings (a config file that flags complete).
+ */
+export function checkSettings(overrides: unknown): void {
+  checkedValues(overrides);
+}
+
 /** The defaults overridden by `overrides` (one by one in augment and modelOptions), checked. */
 export function resolveConfig(overrides: TrainOverrides = {}): TrainConfig {
-  let config: TrainConfig;
-  try {
-    config = resolveGroup(TRAIN_SETTINGS, overrides) as TrainConfig;
-  } catch (e) {
-    if (e instanceof SettingError) fail(e.message);
-    throw e;
-  }
+  const config = checkedValues(overrides);
   checkTogether(config);
   return config;
 }
