@@ -19,6 +19,8 @@ import { bool, choice, custom, defaultsOf, flagsOf, getAt, group, increasingList
 export type { ScheduleName } from '../optim/schedule.js';
 
 const MAX_INT = Number.MAX_SAFE_INTEGER;
+/** The default of a model option: none here, the model's own (modelOptions holds only the options given). */
+const MODELS_OWN = undefined as never;
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** "1,1,1,0", "true,false" or one "true"/"false" for every stage. */
@@ -66,17 +68,17 @@ export const TRAIN_SETTINGS = group({
   modelOptions: partialGroup<ModelOptions>({
     twist: stageFlags('twist on/off, or per stage: 1,1,1,0', 'off'),
     twistable: stageFlags('stages that own twist parameters, so that --twist-from-epoch can switch them on', 'as --twist'),
-    twistVariant: choice(TWIST_VARIANTS, undefined as never, { help: 'how Kx is antisymmetrized', arg: 'v', defaultText: 'the model\'s' }),
-    twistField: choice(TWIST_FIELDS, undefined as never, { help: 'strain (the seeds\' Ky) or conformal (rotation and dilation)',
+    twistVariant: choice(TWIST_VARIANTS, MODELS_OWN, { help: 'how Kx is antisymmetrized', arg: 'v', defaultText: 'the model\'s' }),
+    twistField: choice(TWIST_FIELDS, MODELS_OWN, { help: 'strain (the seeds\' Ky) or conformal (rotation and dilation)',
       arg: 'f', defaultText: 'strain' }),
-    boundary: choice(BOUNDARIES, undefined as never, { help: 'boundary condition of every convolution', arg: 'bc', defaultText: 'zeros' }),
-    width: int(undefined as never, 1, 65536, { help: 'channels of the first stage', defaultText: 'the model\'s' }),
-    whitenEps: num(undefined as never, 1e-12, 1e6, { help: 'speednet: ε added to the eigenvalues of the whitening layer',
+    boundary: choice(BOUNDARIES, MODELS_OWN, { help: 'boundary condition of every convolution', arg: 'bc', defaultText: 'zeros' }),
+    width: int(MODELS_OWN, 1, 65536, { help: 'channels of the first stage', defaultText: 'the model\'s' }),
+    whitenEps: num(MODELS_OWN, 1e-12, 1e6, { help: 'speednet: ε added to the eigenvalues of the whitening layer',
       defaultText: '5e-4' }),
     rknet: partialGroup<RKNetZooOptions>({
-      integrator: choice(INTEGRATORS, undefined as never, { help: 'rknet: time integrator', defaultText: 'rk4' }),
-      layer: choice(LAYER_KINDS, undefined as never, { help: 'rknet: layer function', defaultText: 'doublesym' }),
-      norm: choice(NORMS, undefined as never, { help: 'rknet: normalization', defaultText: 'tv' }),
+      integrator: choice(INTEGRATORS, MODELS_OWN, { help: 'rknet: time integrator', defaultText: 'rk4' }),
+      layer: choice(LAYER_KINDS, MODELS_OWN, { help: 'rknet: layer function', defaultText: 'doublesym' }),
+      norm: choice(NORMS, MODELS_OWN, { help: 'rknet: normalization', defaultText: 'tv' }),
       tY: increasingList(undefined, { help: 'rknet: state time points, e.g. 0,1,2,3,4', flag: 'time-points', defaultText: '0,1,2,3,4' }),
       tTheta: increasingList(undefined, { help: 'rknet: control time points', flag: 'control-points', defaultText: 'the state points' }),
       channels: intList(undefined, 1, 'a list of positive channel counts', { help: 'rknet: channels of each block',
