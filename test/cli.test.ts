@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -129,3 +129,72 @@ describe('pdenet train, eval, predict, models, bench', () => {
   });
 });
 
+
+describe('pdenet train refuses bad settings at start', () => {
+  const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-settings-cli-'));
+  const config = (name: string, text: string) => {
+    const path = join(runsDir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  /** The lines of stderr that say what went wrong (without commander's hint to run --help). */
+  const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --help for usage)');
+
+  it('names the flag and the bad text in one line, before any data is loaded or any run folder made', () => {
+    for (const [args, pattern] of [
+      [['--weight-decay', 'NaN'], /option '--weight-decay <x>' argument 'NaN' is invalid\. expected a number in \[0, 1\]$/],
+      [['--epochs', '1e300'], /'--epochs <n>' argument '1e300' is invalid\. expected at most 100000$/],
+      [['--batch-size', '0'], /'--batch-size <n>' argument '0' is invalid\. expected a positive integer$/],
+      [['--cutout', '-1'], /'--cutout <pixels>' argument '-1' is invalid\. expected a non-negative integer$/],
+      [['--schedule', 'linear'], /'--schedule <name>' argument 'linear' is invalid\. Allowed choices are onecycle, cosine/],
+      [['--model', 'resnet21'], /'--model <name>' argument 'resnet21' is invalid\. Allowed choices are resnet18,/],
+      [['--flip', 'sideways'], /'--flip <mode>' argument 'sideways' is invalid\. Allowed choices are random, alternate, off/],
+      [['--milestones', '3,x'], /'--milestones <list>' argument '3,x' is invalid\. expected a list of positive epoch numbers$/],
+      [['--time-points', '2,1'], /'--time-points <list>' argument '2,1' is invalid\. expected a list of at least two strictly/],
+      [['--twist', '1,maybe'], /'--twist <flags>' argument '1,maybe' is invalid\. expected true\/false, or one per stage/],
+      [['--freeze-after', 'whiten.bias'], /'--freeze-after <name=epochs,…>' argument 'whiten.bias' is invalid\. expected name=epochs/],
+      [['--affine', '10,0.1'], /'--affine <degrees,translate,min,max>' argument '10,0.1' is invalid\. expected "off" or degrees/],
+      [['--data', ''], /'--data <path>' argument '' is invalid\. expected a path or "synthetic"$/],
+      [['--lookahead', '5', '--ema', '0.9'], /^pdenet: config: lookahead and ema both keep a copy of the weights; choose one$/],
+      [['--config', config('syntax.json', '{\n  "lr": 0.1,\n}\n')], /argument '.*syntax.json' is invalid\. not valid JSON at line 3, column 1/],
+      [['--config', config('options.json', '{ "modelOptions": "resnet" }')],
+        /is invalid\. modelOptions must be an object of twist, twistable, .*, got "resnet"$/],
+      [['--config', config('augment.json', '{ "augment": { "cutot": 8 } }')],
+        /is invalid\. unknown setting "augment.cutot"; did you mean "augment.cutout"\?$/],
+      [['--config', config('key.json', '{ "learning_rate": 0.1, "epochs": 3 }')], /is invalid\. unknown setting "learning_rate"/],
+    ] as const) {
+      const r = pdenet('train', '--data', 'synthetic', '--runs-dir', join(runsDir, 'runs'), ...args);
+      assert.equal(r.status, 1, args.join(' '));
+      const lines = errorLines(r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, pattern, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+    }
+    assert.equal(existsSync(join(runsDir, 'runs')), false, 'no run folder was made');
+  });
+
+  it('refuses an invalid PDENET_NUM_THREADS in one line', () => {
+    for (const threads of ['abc', '0', '1.5', '100000']) {
+      const r = spawnSync(process.execPath, [cli, 'train', '--print-config'], { encoding: 'utf8',
+        env: { ...process.env, PDENET_NUM_THREADS: threads } });
+      assert.equal(r.status, 1, threads);
+      assert.equal(errorLines(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^pdenet: PDENET_NUM_THREADS.*${threads.replace('.', '\\.')}`), threads);
+    }
+  });
+
+  it('refuses a translation TTA, cutout or crop larger than the images before the first step', () => {
+    for (const [args, pattern] of [
+      [['--tta-translate', '1000'], /^pdenet: config: ttaTranslate \(--tta-translate\) must be below 32 for 32×32 images, got 1000$/],
+      [['--cutout', '1000'], /^pdenet: config: augment.cutout \(--cutout\) must be at most 32 for 32×32 images, got 1000$/],
+    ] as const) {
+      const name = args[0].slice(2);
+      const r = pdenet('train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200', '--epochs', '1',
+        '--batch-size', '100', '--runs-dir', runsDir, '--run-name', name, ...args);
+      assert.equal(r.status, 1, r.stderr);
+      assert.deepEqual(errorLines(r.stderr).filter((l) => l.startsWith('pdenet:')).length, 1, r.stderr);
+      assert.match(errorLines(r.stderr).at(-1)!, pattern);
+      assert.equal(existsSync(join(runsDir, name, 'checkpoints/last.ckpt.safetensors')), false, 'no step was taken');
+    }
+  });
+});

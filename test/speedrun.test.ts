@@ -157,7 +157,7 @@ describe('the speed-run recipe', () => {
     assert.throws(() => resolveConfig({ channelsLast: 'yes' as never }), /channelsLast must be true or false/);
     assert.throws(() => resolveConfig({ ttaTranslate: -1 }), /ttaTranslate must be a non-negative integer/);
     assert.throws(() => resolveConfig({ freezeAfter: { 'whiten.bias': -1 } }), /freezeAfter\["whiten.bias"\] must be a non-negative integer/);
-    assert.throws(() => resolveConfig({ freezeAfter: ['whiten.bias'] as never }), /freezeAfter must map parameter names to epochs/);
+    assert.throws(() => resolveConfig({ freezeAfter: ['whiten.bias'] as never }), /freezeAfter must be a map of parameter names to epochs/);
     assert.throws(() => resolveConfig({ optimizer: 'muon', muonLr: 0 }), /muonLr must be a number in/);
     assert.throws(() => resolveConfig({ augment: { flip: 'sometimes' } } as never), /augment.flip must be true, false or "alternate"/);
   });

@@ -1,56 +1,31 @@
 #!/usr/bin/env node
 /**
- * The `pdenet` command line. It only parses arguments and calls the library.
+ * The `pdenet` command line. It only parses arguments and calls the library. The environment is checked
+ * before the library loads, since loading it sets libtorch's thread count from PDENET_NUM_THREADS.
  * @module
  */
-import { Command } from 'commander';
-import { backend, memory } from '../index.js';
-import { runSmoke } from '../train/smoke.js';
-import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
-import { registerLaunch } from './launch.js';
-import { registerTrain } from './train.js';
-import { registerUse } from './use.js';
-import { registerSee } from './see.js';
-import { registerSweep } from './sweep.js';
 
-const program = new Command()
-  .name('pdenet')
-  .description('ConvNets from the PDE perspective, on libtorch')
-  .showHelpAfterError('(run with --help for usage)');
+/** Why PDENET_NUM_THREADS (when set) is not a thread count, or null. */
+function badThreadCount(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  return /^\s*\d+\s*$/.test(value) && Number(value) >= 1 ? null
+    : `PDENET_NUM_THREADS must be a positive integer (libtorch's thread count), got ${JSON.stringify(value)}`;
+}
 
-program
-  .command('info')
-  .description('show the libtorch pdenet runs on, its threads and memory')
-  .option('--json', 'print one JSON object')
-  .action((opts: { json?: boolean }) => {
-    const info = { ...backend(), memory: memory() };
-    if (opts.json) {
-      console.log(JSON.stringify(info));
-      return;
-    }
-    console.log(`libtorch ${info.libtorch} (${info.source ?? 'unknown'}: ${info.libdir ?? '?'}), ` +
-      `C++11 ABI ${info.cxx11Abi}, oneDNN ${info.mkldnn ? 'yes' : 'no'}, CUDA ${info.cuda ? 'yes' : 'no'}`);
-    console.log(`threads: ${info.threads}`);
-  });
+function exitWith(message: string): never {
+  console.error(`pdenet: ${message}`);
+  process.exit(1);
+}
 
-program
-  .command('smoke')
-  .description('train a tiny ConvNet on a synthetic task for a few seconds (an engine check)')
-  .option('--steps <n>', 'SGD steps', positiveInt, 150)
-  .option('--batch-size <n>', 'images per step', positiveInt, 64)
-  .option('--lr <x>', 'learning rate', positiveNumber, 0.1)
-  .option('--seed <n>', 'random seed', nonNegativeInt, 1)
-  .action((opts: { steps: number; batchSize: number; lr: number; seed: number }) => {
-    const result = runSmoke(opts);
-    if (!(result.lastLoss < result.firstLoss)) process.exitCode = 1;
-  });
-
-registerTrain(program);
-registerUse(program);
-registerSee(program);
-registerLaunch(program);
-registerSweep(program);
-
+const bad = badThreadCount(process.env.PDENET_NUM_THREADS);
+if (bad !== null) exitWith(bad);
+try {
+  await import('../index.js');
+} catch (e) {
+  // e.g. more threads than libtorch may start
+  exitWith(`PDENET_NUM_THREADS=${process.env.PDENET_NUM_THREADS ?? ''}: ${e instanceof Error ? e.message : String(e)}`);
+}
+const { program } = await import('./program.js');
 program.parseAsync().catch((e: unknown) => {
   console.error(`pdenet: ${e instanceof Error ? e.message : String(e)}`);
   process.exit(1);

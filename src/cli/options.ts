@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
+import { checkSettings, parseStageFlags, type TrainOverrides } from '../train/config.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -24,54 +25,41 @@ export function positiveNumber(value: string): number {
   return n;
 }
 
-export function fraction(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError(`expected a number in [0, 1), got "${value}"`);
-  return n;
-}
-
-export function choice<T extends string>(options: readonly T[]): (value: string) => T {
-  return (value: string) => {
-    if (!options.includes(value as T)) throw new InvalidArgumentError(`expected one of ${options.join(', ')}, got "${value}"`);
-    return value as T;
-  };
-}
-
 /** "true", "false", or per stage "1,1,1,0" / "true,true,false". */
 export function twistFlags(value: string): boolean | boolean[] {
-  const one = (v: string): boolean => {
-    if (['1', 'true', 'on', 'yes'].includes(v)) return true;
-    if (['0', 'false', 'off', 'no'].includes(v)) return false;
-    throw new InvalidArgumentError(`expected true/false or a per-stage list such as 1,1,1,0, got "${value}"`);
-  };
-  return value.includes(',') ? value.split(',').map((v) => one(v.trim())) : one(value.trim());
+  const flags = parseStageFlags(value);
+  if (flags === undefined) throw new InvalidArgumentError(`expected true/false or a per-stage list such as 1,1,1,0, got "${value}"`);
+  return flags;
 }
 
-/** A list of positive integers: "60,80,100". */
-export function intList(value: string): number[] {
-  return value.split(',').map((v) => positiveInt(v.trim()));
+/** Where a JSON syntax error is, as "line L, column C" (from the parser's "at position N"). */
+function jsonPosition(text: string, message: string): string {
+  const at = /position (\d+)/.exec(message);
+  if (at === null) return '';
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
 }
 
-/** A list of increasing numbers: "0,1,2,3,4". */
-export function numberList(value: string): number[] {
-  const list = value.split(',').map((v) => Number(v.trim()));
-  if (list.some((v) => !Number.isFinite(v))) throw new InvalidArgumentError(`expected numbers separated by commas, got "${value}"`);
-  return list;
-}
-
-/** A JSON file's object. */
-export function jsonFile(path: string): Record<string, unknown> {
+/** A JSON file of training settings, each checked (unknown keys refused with the setting they most likely meant). */
+export function configFile(path: string): TrainOverrides {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
-  } catch {
-    throw new InvalidArgumentError(`cannot read ${path}`);
+  } catch (e) {
+    throw new InvalidArgumentError(`cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new InvalidArgumentError(`not valid JSON${jsonPosition(text, message)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`);
   }
   try {
-    const value = JSON.parse(text) as unknown;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
-  } catch {
-    throw new InvalidArgumentError(`${path} is not a JSON object`);
+    checkSettings(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message.replace(/^config: /, ''));
   }
+  return value as TrainOverrides;
 }

@@ -8,7 +8,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type Recipe, parseSetting, parseValue, settingPath, type SweepSetting, withSetting } from '../sweep/settings.js';
 import { runSweep } from '../sweep/sweep.js';
 import { plotSweep } from '../viz/sweep-plots.js';
-import { jsonFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 
 interface SweepFlags {
   name: string;
@@ -47,7 +47,7 @@ export function registerSweep(program: Command): void {
     .command('sweep')
     .description('train every combination of settings × seeds (resumable) and write sweeps/<name>/ with a summary and plots')
     .requiredOption('--name <name>', 'the sweep\'s folder under the sweeps directory')
-    .option('--config <file.json>', 'the base recipe (a training configuration)', jsonFile)
+    .option('--config <file.json>', 'the base recipe (a training configuration)', configFile)
     .addOption(new Option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)')
       .argParser((v: string, all: [string, string][]) => [...all, assignment(v)]).default([], 'none'))
     .addOption(new Option('--vary <name=v1,v2>', 'a varied setting and its values, the first the baseline, e.g. ' +

@@ -19,7 +19,9 @@ import { HyperbolicLayer, type LayerFunction, type LayerState } from './layers.j
 import { TABLEAUS } from './tableau.js';
 
 /** Integrators by name: the Runge–Kutta tableaus and leapfrog (second-order layers). */
-export type IntegratorName = 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
+export const INTEGRATORS = ['rk1', 'rk2', 'heun', 'rk4', 'leapfrog'] as const;
+
+export type IntegratorName = (typeof INTEGRATORS)[number];
 
 /** Options of {@link DynamicBlock}. */
 export interface DynamicBlockOptions {
@@ -57,8 +59,8 @@ export class DynamicBlock extends Module {
   constructor(makeLayer: () => LayerFunction, options: DynamicBlockOptions = {}) {
     super();
     const { tY = [0, 1, 2, 3, 4], tTheta = tY, integrator = 'rk1' } = options;
-    check(integrator === 'leapfrog' || integrator in TABLEAUS, 'DynamicBlock',
-      `integrator must be one of ${[...Object.keys(TABLEAUS), 'leapfrog'].join(', ')}, got ${integrator}`);
+    check(INTEGRATORS.includes(integrator), 'DynamicBlock',
+      `integrator must be one of ${INTEGRATORS.join(', ')}, got ${integrator}`);
     checkTimePoints(tY, 'DynamicBlock', 'tY');
     checkTimePoints(tTheta, 'DynamicBlock', 'tTheta');
     this.#makeLayer = makeLayer;

@@ -18,7 +18,9 @@ import { type Activation, activate, applyK, applyKT } from '../pde/hyperbolic.js
 import type { Boundary } from '../pde/boundary.js';
 
 /** Normalizations inside layer functions. */
-export type NormKind = 'batch' | 'tv' | 'none';
+export const NORMS = ['batch', 'tv', 'none'] as const;
+
+export type NormKind = (typeof NORMS)[number];
 
 /**
  * Total-variation normalization: each pixel's channel vector divided by its length,
@@ -201,3 +203,6 @@ export const LAYERS = {
 } as const;
 
 export type LayerKind = keyof typeof LAYERS;
+
+/** The names of {@link LAYERS}. */
+export const LAYER_KINDS = Object.keys(LAYERS) as readonly LayerKind[];

@@ -8,10 +8,14 @@
  */
 import { check, TorchError } from '../tensor/errors.js';
 import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
-import { TWIST_VARIANTS, type TwistField, type TwistVariant } from '../pde/twist.js';
+import { TWIST_FIELDS, TWIST_VARIANTS, type TwistField, type TwistVariant } from '../pde/twist.js';
+import type { IntegratorName } from '../dynamics/block.js';
+import type { LayerKind, NormKind } from '../dynamics/layers.js';
 
 /** How the notebook models train their twist kernels (see {@link ModelOptions.twistMode}). */
-export type TwistMode = 'projected' | 'parametrized';
+export const TWIST_MODES = ['projected', 'parametrized'] as const;
+
+export type TwistMode = (typeof TWIST_MODES)[number];
 
 /** Options of {@link createModel} and of every factory function of the zoo. */
 export interface ModelOptions {
@@ -73,9 +77,9 @@ export interface ModelOptions {
 
 /** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
 export interface RKNetZooOptions {
-  integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
-  layer?: 'double' | 'doublesym' | 'preactdouble' | 'hyperbolic';
-  norm?: 'batch' | 'tv' | 'none';
+  integrator?: IntegratorName;
+  layer?: LayerKind;
+  norm?: NormKind;
   /** State time points of every block (default [0, 1, 2, 3, 4]). */
   tY?: number[];
   /** Control time points (default: tY). */
@@ -165,10 +169,9 @@ export function resolveOptions(name: string, options: ModelOptions, rules: Optio
       `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
   }
   const twistField = options.twistField ?? rules.defaultField ?? 'strain';
-  check(twistField === 'strain' || twistField === 'conformal', op, `twistField must be strain or conformal, got ${JSON.stringify(twistField)}`);
+  check(TWIST_FIELDS.includes(twistField), op, `twistField must be one of ${TWIST_FIELDS.join(', ')}, got ${JSON.stringify(twistField)}`);
   const { twistMode = 'projected', twistInitStd } = options;
-  check(twistMode === 'projected' || twistMode === 'parametrized', op,
-    `twistMode must be projected or parametrized, got ${JSON.stringify(twistMode)}`);
+  check(TWIST_MODES.includes(twistMode), op, `twistMode must be one of ${TWIST_MODES.join(', ')}, got ${JSON.stringify(twistMode)}`);
   check(twistInitStd === undefined || (Number.isFinite(twistInitStd) && twistInitStd >= 0), op,
     `twistInitStd must be a finite number ≥ 0, got ${JSON.stringify(twistInitStd)}`);
   return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, twistMode,

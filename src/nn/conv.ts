@@ -14,9 +14,9 @@ import { Module } from './module.js';
 type Pair = number | readonly [number, number];
 
 /** Boundary conditions of a convolution: how values beyond the image edge are made. */
-export type PaddingMode = 'zeros' | 'reflect' | 'replicate' | 'circular';
+export const PADDING_MODES = ['zeros', 'reflect', 'replicate', 'circular'] as const;
 
-const PADDING_MODES: readonly PaddingMode[] = ['zeros', 'reflect', 'replicate', 'circular'];
+export type PaddingMode = (typeof PADDING_MODES)[number];
 
 function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];

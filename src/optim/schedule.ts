@@ -17,6 +17,11 @@
  */
 import { check } from '../tensor/errors.js';
 
+/** The schedules a training run names (`TrainConfig.schedule`). */
+export const SCHEDULES = ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const;
+
+export type ScheduleName = (typeof SCHEDULES)[number];
+
 /** A learning-rate schedule: a pure function of the step count. */
 export interface Schedule {
   /** The learning rate at step `t` (0, 1, 2, …) for a parameter group whose initial learning rate is `baseLr`. */

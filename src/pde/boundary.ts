@@ -10,13 +10,13 @@
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { PaddingMode } from '../nn/conv.js';
+import { PADDING_MODES, type PaddingMode } from '../nn/conv.js';
 import { type StencilName, stencilKernel } from './stencils.js';
 
 /** A boundary condition: one of the padding modes of Conv2d. */
 export type Boundary = PaddingMode;
 
-export const BOUNDARIES: readonly Boundary[] = ['zeros', 'reflect', 'replicate', 'circular'];
+export const BOUNDARIES: readonly Boundary[] = PADDING_MODES;
 
 /** Pads the last two dimensions by `width` on every side under the boundary condition. */
 export function padBoundary(u: Tensor, width: number, boundary: Boundary): Tensor {

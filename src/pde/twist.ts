@@ -32,10 +32,10 @@ import { type CoordinateConvention, coordinates, polynomialFeatures } from './co
  * Ky is Kx rotated by 90° (see {@link TwistField} for which way), so (Kx, Ky) act as the two components of
  * one vector field.
  */
-export type TwistVariant = 'point' | 'doubly-odd' | 'mirror';
-
 /** The twist variants, in the order of the docs. */
-export const TWIST_VARIANTS: readonly TwistVariant[] = ['point', 'doubly-odd', 'mirror'];
+export const TWIST_VARIANTS = ['point', 'doubly-odd', 'mirror'] as const;
+
+export type TwistVariant = (typeof TWIST_VARIANTS)[number];
 
 /** Kx projected from its free parameter `w` (…×3×3) by `variant` (see {@link TwistVariant}); differentiable. */
 export function projectKx(w: Tensor, variant: TwistVariant): Tensor {
@@ -71,7 +71,9 @@ export function kyFromKx(kx: Tensor, field: TwistField): Tensor {
  *   twist with. (The Bottleneck's Kx is `doubly-odd`, with no first-order part: see {@link TwistVariant}.)
  * (x along columns, y along rows; see test/pde.test.ts.)
  */
-export type TwistField = 'strain' | 'conformal';
+export const TWIST_FIELDS = ['strain', 'conformal'] as const;
+
+export type TwistField = (typeof TWIST_FIELDS)[number];
 
 /** Options of {@link TwistConv2d}. */
 export interface TwistConvOptions {

@@ -1,235 +1,226 @@
 /**
- * The training configuration: every knob with its default, validated in one place. A run's resolved
- * configuration is written to `runs/<name>/config.json`, which is enough to rebuild its model.
+ * The training configuration: every setting with its type, range, default, help and flag in one table
+ * ({@link TRAIN_SETTINGS}), from which come {@link TrainConfig}, {@link DEFAULT_CONFIG}, the checking of
+ * {@link resolveConfig} and the flags of `pdenet train`. A run's resolved configuration is written to
+ * `runs/<name>/config.json`, which is enough to rebuild its model.
  * @module
  */
+import { INTEGRATORS } from '../dynamics/block.js';
+import { LAYER_KINDS, NORMS } from '../dynamics/layers.js';
+import { type ModelOptions, type RKNetZooOptions, TWIST_MODES } from '../models/options.js';
+import { modelNames } from '../models/registry.js';
+import { SCHEDULES } from '../optim/schedule.js';
+import { BOUNDARIES } from '../pde/boundary.js';
+import { TWIST_FIELDS, TWIST_VARIANTS } from '../pde/twist.js';
 import { TorchError } from '../tensor/errors.js';
-import type { ModelOptions } from '../models/options.js';
+import { bool, choice, custom, defaultsOf, flagsOf, getAt, group, increasingList, int, intList, intMap, num, partialGroup, resolveGroup,
+  SettingError, settingsOf, show, text, type GroupValue } from './settings.js';
 
-export type ScheduleName = 'onecycle' | 'cosine' | 'step' | 'multistep' | 'rise-decay' | 'constant';
-export type OptimizerName = 'sgd' | 'adam' | 'adamw' | 'muon';
-export type Precision = 'fp32' | 'bf16';
+export type { ScheduleName } from '../optim/schedule.js';
 
-export interface AugmentConfig {
-  /** Random-crop padding in pixels (0: no crop). */
-  crop: number;
-  cropPadding: 'zeros' | 'reflect';
-  /** Horizontal flips: at random (true), alternating by epoch ('alternate', the speed runs'), or none (false). */
-  flip: boolean | 'alternate';
-  /** Cutout square size in pixels (0: off). */
-  cutout: number;
-  /** The notebook's RandomAffine: rotation in degrees, translation as a fraction, scale range; null: off. */
-  affine: { degrees: number; translate: number; scale: [number, number] } | null;
+const MAX_INT = Number.MAX_SAFE_INTEGER;
+/** The default of a model option: none here, the model's own (modelOptions holds only the options given). */
+const MODELS_OWN = undefined as never;
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** "1,1,1,0", "true,false" or one "true"/"false" for every stage. */
+export function parseStageFlags(t: string): boolean | boolean[] | undefined {
+  const one = (v: string): boolean | undefined =>
+    ['1', 'true', 'on', 'yes'].includes(v) ? true : ['0', 'false', 'off', 'no'].includes(v) ? false : undefined;
+  const flags = t.split(',').map((v) => one(v.trim()));
+  if (flags.some((f) => f === undefined)) return undefined;
+  return t.includes(',') ? flags as boolean[] : flags[0]!;
 }
 
-export interface TrainConfig {
-  model: string;
-  modelOptions: ModelOptions;
-  /** A CIFAR binary folder or archive, an image folder or .tar.gz, or "synthetic". */
-  data: string;
-  /** Images held out of the training split for validation. */
-  valSplit: number;
-  epochs: number;
-  batchSize: number;
-  optimizer: OptimizerName;
-  /** Peak learning rate. */
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  schedule: ScheduleName;
-  /** One-cycle: fraction of steps rising; cosine: warmup epochs. */
-  warmup: number;
-  /** One-cycle: the learning rate starts at lr·lrStartFactor (PyTorch's default 1/25)… */
-  lrStartFactor: number;
-  /** …and ends at lr·lrEndFactor (PyTorch's default 1/(25·10⁴)). */
-  lrEndFactor: number;
-  /** One-cycle: the shape of the rise and of the fall. */
-  anneal: 'cos' | 'linear';
-  /** One-cycle: cycle the momentum between 0.95 and 0.85, inversely to the lr (PyTorch's default); false holds `momentum`. */
-  cycleMomentum: boolean;
-  /** Learning-rate multiplier of the one-dimensional parameters: biases and normalization parameters. */
-  biasLr: number;
-  /**
-   * Whether the one-dimensional parameters decay too, by weightDecay / biasLr — so that they shrink by the
-   * same factor per step as the weights; false: they do not decay (the usual recipe).
-   */
-  biasDecay: boolean;
-  /**
-   * Muon (optimizer "muon"): the learning rate and momentum of the convolution filters, which Muon
-   * orthogonalizes; every other parameter takes SGD's step with lr, momentum, nesterov, weightDecay and biasLr.
-   */
-  muonLr: number;
-  muonMomentum: number;
-  /** Muon: rescale each filter bank to norm √(output channels) before its step (filters followed by BatchNorm). */
-  muonNormalize: boolean;
-  /**
-   * Parameters that learn only for their first epochs, by name: `{ "whiten.bias": 3 }` trains SpeedNet's
-   * whitening bias for 3 epochs and then holds it; 0 holds a parameter at its initial value throughout.
-   */
-  freezeAfter: Record<string, number>;
-  /** Lookahead: every this many steps, the weights and a slow copy of them meet (0: off; see lookahead.ts). */
-  lookahead: number;
-  /** Step/multistep schedules: epochs at which the lr is multiplied by gamma. */
-  milestones: number[];
-  gamma: number;
-  labelSmoothing: number;
-  augment: AugmentConfig;
-  /** Decay of the exponential moving average of the weights (0: off). */
-  ema: number;
-  /** Evaluate with horizontal-flip test-time augmentation. */
-  tta: boolean;
-  /**
-   * The final evaluation also averages the logits of the images shifted by ±ttaTranslate pixels (reflect
-   * padding) with equal weight to the unshifted ones (0: off). Evaluations before the last skip it: it
-   * triples their cost.
-   */
-  ttaTranslate: number;
-  /** Lay out the model's convolution kernels channels-last (faster oneDNN convolutions; see Module.toMemoryFormat). */
-  channelsLast: boolean;
-  precision: Precision;
-  seed: number;
-  /** Epoch from which the twist is on (0: from the start), per the notebook's schedule. */
-  twistFromEpoch: number;
-  /** Weight of the hyperbolicity regularizer (0: off). */
-  hyperbolicity: number;
-  /** Weight of the time regularization of dynamic blocks (0: off). */
-  timeRegularization: number;
-  /** Clamp convolution and linear weights into [−clip, clip] after each step (0: off; DynamicBlocks' box constraints). */
-  clip: number;
-  /** Recompute each segment's interior in the backward pass to save memory (models with `segments()`: rknet). */
-  checkpointing: boolean;
-  /** Evaluate every this many epochs (and always after the last). */
-  evalEvery: number;
-  runName: string;
-  runsDir: string;
-  /** Stop after this many training steps in total (for smoke runs; 0: no limit). */
-  maxSteps: number;
+const stageFlags = (help: string, defaultText: string) => custom<boolean | boolean[] | undefined>(undefined,
+  'true, false or one boolean per stage', (v) => typeof v === 'boolean' || (Array.isArray(v) && v.every((b) => typeof b === 'boolean')),
+  parseStageFlags, { help, arg: 'flags', defaultText, flagRule: 'true/false, or one per stage such as 1,1,1,0' });
+
+const FLIPS = { random: true, alternate: 'alternate', off: false } as const;
+
+type Affine = { degrees: number; translate: number; scale: [number, number] } | null;
+
+function validAffine(v: unknown): boolean {
+  if (v === null) return true;
+  if (!isObject(v) || Object.keys(v).some((k) => !['degrees', 'translate', 'scale'].includes(k))) return false;
+  const { degrees, translate, scale } = v;
+  const inRange = (x: unknown, lo: number, hi: number) => typeof x === 'number' && Number.isFinite(x) && x >= lo && x <= hi;
+  return inRange(degrees, 0, 180) && inRange(translate, 0, 1) && Array.isArray(scale) && scale.length === 2
+    && inRange(scale[0], 1e-3, 1e3) && inRange(scale[1], scale[0] as number, 1e3);
 }
 
-export const DEFAULT_CONFIG: TrainConfig = {
-  model: 'resnet20',
-  modelOptions: {},
-  data: 'synthetic',
-  valSplit: 5000,
-  epochs: 30,
-  batchSize: 128,
-  optimizer: 'sgd',
-  lr: 0.2,
-  momentum: 0.9,
-  nesterov: true,
-  weightDecay: 5e-4,
-  schedule: 'onecycle',
-  warmup: 0.25,
-  lrStartFactor: 1 / 25,
-  lrEndFactor: 1 / 25e4,
-  anneal: 'cos',
-  cycleMomentum: true,
-  biasLr: 1,
-  biasDecay: false,
-  muonLr: 0.05,
-  muonMomentum: 0.6,
-  muonNormalize: true,
-  freezeAfter: {},
-  lookahead: 0,
-  milestones: [],
-  gamma: 0.1,
-  labelSmoothing: 0.1,
-  augment: { crop: 4, cropPadding: 'reflect', flip: true, cutout: 0, affine: null },
-  ema: 0,
-  tta: true,
-  ttaTranslate: 0,
-  channelsLast: false,
-  precision: 'fp32',
-  seed: 0,
-  twistFromEpoch: 0,
-  hyperbolicity: 0,
-  timeRegularization: 0,
-  clip: 0,
-  checkpointing: false,
-  evalEvery: 1,
-  runName: '',
-  runsDir: 'runs',
-  maxSteps: 0,
-};
+function parseAffine(t: string): Affine | undefined {
+  if (t === 'off') return null;
+  const [degrees, translate, lo, hi, ...rest] = t.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+  const affine = { degrees: degrees!, translate: translate!, scale: [lo!, hi!] as [number, number] };
+  return rest.length === 0 && validAffine(affine) ? affine : undefined;
+}
+
+function parseFreeze(t: string): Record<string, number> | undefined {
+  const pairs = t.split(',').map((p) => p.split('='));
+  if (pairs.some((p) => p.length !== 2 || p[0]!.trim() === '')) return undefined;
+  return Object.fromEntries(pairs.map(([name, epochs]) => [name!.trim(), epochs!.trim() === '' ? NaN : Number(epochs)]));
+}
+
+/** Every training setting. Its order is the order of `config.json` and of `pdenet train --help`. */
+export const TRAIN_SETTINGS = group({
+  model: choice(modelNames(), 'resnet20', { help: 'model from `pdenet models`' }),
+  modelOptions: partialGroup<ModelOptions>({
+    twist: stageFlags('twist on/off, or per stage: 1,1,1,0', 'off'),
+    twistable: stageFlags('stages that own twist parameters, so that --twist-from-epoch can switch them on', 'as --twist'),
+    twistVariant: choice(TWIST_VARIANTS, MODELS_OWN, { help: 'how Kx is antisymmetrized', arg: 'v', defaultText: 'the model\'s' }),
+    twistField: choice(TWIST_FIELDS, MODELS_OWN, { help: 'strain (the seeds\' Ky) or conformal (rotation and dilation)',
+      arg: 'f', defaultText: 'strain' }),
+    twistMode: choice(TWIST_MODES, MODELS_OWN, { help: 'notebook models: projected (the notebook\'s: the kernels ' +
+      'overwritten in every forward) or parametrized (pdenet\'s)', arg: 'm', defaultText: 'projected' }),
+    twistInitStd: num(MODELS_OWN, 0, 1e3, { help: 'notebook models: std of the initial Kx (0: the notebook\'s default ' +
+      'conv init)', defaultText: 'the model\'s' }),
+    boundary: choice(BOUNDARIES, MODELS_OWN, { help: 'boundary condition of every convolution', arg: 'bc', defaultText: 'zeros' }),
+    width: int(MODELS_OWN, 1, 65536, { help: 'channels of the first stage', defaultText: 'the model\'s' }),
+    whitenEps: num(MODELS_OWN, 1e-12, 1e6, { help: 'speednet: ε added to the eigenvalues of the whitening layer',
+      defaultText: '5e-4' }),
+    rknet: partialGroup<RKNetZooOptions>({
+      integrator: choice(INTEGRATORS, MODELS_OWN, { help: 'rknet: time integrator', defaultText: 'rk4' }),
+      layer: choice(LAYER_KINDS, MODELS_OWN, { help: 'rknet: layer function', defaultText: 'doublesym' }),
+      norm: choice(NORMS, MODELS_OWN, { help: 'rknet: normalization', defaultText: 'tv' }),
+      tY: increasingList(undefined, { help: 'rknet: state time points, e.g. 0,1,2,3,4', flag: 'time-points', defaultText: '0,1,2,3,4' }),
+      tTheta: increasingList(undefined, { help: 'rknet: control time points', flag: 'control-points', defaultText: 'the state points' }),
+      channels: intList(undefined, 1, 'a list of positive channel counts', { help: 'rknet: channels of each block',
+        defaultText: '16,32,64,64' }),
+    }),
+  }),
+  data: text('synthetic', { help: 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"', arg: 'path',
+    nonEmpty: 'a path or "synthetic"' }),
+  valSplit: int(5000, 0, MAX_INT, { help: 'training images held out for validation (at most a fifth of them)' }),
+  epochs: int(30, 1, 100_000, { help: 'passes over the training split', resumable: true }),
+  batchSize: int(128, 1, 1_000_000, { help: 'images per step' }),
+  optimizer: choice(['sgd', 'adam', 'adamw', 'muon'] as const, 'sgd',
+    { help: 'optimizer (muon: Muon for the convolution filters, SGD for the rest)' }),
+  lr: num(0.2, 1e-8, 100, { help: 'peak learning rate' }),
+  momentum: num(0.9, 0, 1, { help: 'SGD momentum (Adam\'s β₁)' }),
+  nesterov: bool(true, { help: 'Nesterov momentum' }),
+  weightDecay: num(5e-4, 0, 1, { help: 'weight decay (not applied to biases and normalization unless --bias-decay)' }),
+  schedule: choice(SCHEDULES, 'onecycle', { help: 'learning-rate schedule' }),
+  warmup: num(0.25, 0, 1e6, { help: 'one-cycle: fraction of steps rising; cosine: warmup epochs; rise-decay: peak epoch' }),
+  lrStartFactor: num(1 / 25, 1e-9, 1, { help: 'one-cycle: the learning rate starts at lr × this', defaultText: '1/25' }),
+  lrEndFactor: num(1 / 25e4, 1e-12, 1, { help: 'one-cycle: the learning rate ends at lr × this', defaultText: '1/250000' }),
+  anneal: choice(['cos', 'linear'] as const, 'cos', { help: 'one-cycle: the shape of the rise and of the fall' }),
+  cycleMomentum: bool(true, { help: 'one-cycle: cycle the momentum between 0.95 and 0.85, inversely to the lr' }),
+  biasLr: num(1, 1e-6, 1e6, { help: 'learning-rate multiplier of biases and normalization parameters' }),
+  biasDecay: bool(false, { help: 'biases and normalization parameters decay too, by weight decay / bias lr' }),
+  muonLr: num(0.05, 1e-8, 100, { help: 'muon: peak learning rate of the convolution filters' }),
+  muonMomentum: num(0.6, 0, 0.999999, { help: 'muon: momentum of the convolution filters' }),
+  muonNormalize: bool(true, { help: 'muon: rescale each filter bank to norm √(output channels) before its step' }),
+  freezeAfter: intMap({}, 0, 'a map of parameter names to epochs', parseFreeze,
+    { help: 'parameters that learn only for their first epochs, e.g. whiten.bias=3 (0: held at their initial value)',
+      arg: 'name=epochs,…', defaultText: 'none', flagRule: 'name=epochs pairs such as whiten.bias=3,fc.bias=0' }),
+  lookahead: int(0, 0, MAX_INT, { help: 'pull the weights to a slow copy every k steps (0: off)', arg: 'k' }),
+  milestones: intList([], 1, 'a list of positive epoch numbers',
+    { help: 'step/multistep: epochs at which the lr drops, e.g. 60,80,100', defaultText: 'none' }),
+  gamma: num(0.1, 0, 1, { help: 'step/multistep: the factor of each drop' }),
+  labelSmoothing: num(0.1, 0, 1, { help: 'label smoothing ε' }),
+  augment: group({
+    crop: int(4, 0, MAX_INT, { help: 'random-crop padding (0: off)', arg: 'pixels', fitsImages: 'below' }),
+    cropPadding: choice(['zeros', 'reflect'] as const, 'reflect', { help: 'how the random crop pads' }),
+    flip: custom<boolean | 'alternate'>(true, 'true, false or "alternate"', (v) => [true, false, 'alternate'].includes(v as never),
+      (t) => FLIPS[t as keyof typeof FLIPS],
+      { help: 'horizontal flips: at random, alternating by epoch (each image seen both ways), or off', arg: 'mode', words: FLIPS }),
+    cutout: int(0, 0, MAX_INT, { help: 'cutout square size (0: off)', arg: 'pixels', fitsImages: 'atMost' }),
+    affine: custom<Affine>(null, 'null or { degrees in [0, 180], translate in [0, 1], scale [min, max] with 0 < min ≤ max }',
+      validAffine, parseAffine, { help: 'random affine transform: rotation degrees, translation fraction, scale range, e.g. 15,0.1,0.9,1.1',
+        arg: 'degrees,translate,min,max', defaultText: 'off',
+        flagRule: '"off" or degrees,translate,min,max with degrees in [0, 180], translate in [0, 1], 0 < min ≤ max' }),
+  }),
+  ema: num(0, 0, 0.999999, { help: 'evaluate an exponential moving average of the weights with this decay (0: off)', arg: 'decay' }),
+  tta: bool(true, { help: 'evaluate with horizontal-flip test-time augmentation', resumable: true }),
+  ttaTranslate: int(0, 0, MAX_INT, { help: 'the final evaluation also averages over shifts by ± this many pixels (0: off)',
+    arg: 'pixels', resumable: true, fitsImages: 'below' }),
+  channelsLast: bool(false, { help: 'lay out convolution kernels channels-last (faster with bf16 on CPU)' }),
+  precision: choice(['fp32', 'bf16'] as const, 'fp32', { help: 'fp32, or bf16 (CPU autocast)', arg: 'p' }),
+  seed: int(0, 0, MAX_INT, { help: 'random seed' }),
+  twistFromEpoch: int(0, 0, MAX_INT, { help: 'train plain until this epoch, then switch the twist on' }),
+  hyperbolicity: num(0, 0, 1e6, { help: 'weight of the hyperbolicity regularizer (0: off)', arg: 'weight' }),
+  timeRegularization: num(0, 0, 1e6, { help: 'rknet: weight of Σ h‖θ_{k+1} − θ_k‖² (0: off)', arg: 'weight' }),
+  clip: num(0, 0, 1e6, { help: 'clamp conv and linear weights into [−bound, bound] after each step (0: off)', arg: 'bound' }),
+  checkpointing: bool(false, { help: 'rknet: recompute each block in the backward pass (less memory, more time)' }),
+  evalEvery: int(1, 1, MAX_INT, { help: 'evaluate every n epochs (and after the last)', resumable: true }),
+  runName: text('', { help: 'folder name under the runs directory', arg: 'name', resumable: true, defaultText: 'model and time' }),
+  runsDir: text('runs', { help: 'where runs are written', arg: 'dir', resumable: true, nonEmpty: 'a folder' }),
+  maxSteps: int(0, 0, MAX_INT, { help: 'stop after this many steps in total (smoke runs; 0: no limit)', resumable: true }),
+});
+
+/** A run's configuration: the values of {@link TRAIN_SETTINGS}. */
+export type TrainConfig = GroupValue<typeof TRAIN_SETTINGS>;
+export type AugmentConfig = TrainConfig['augment'];
+export type OptimizerName = TrainConfig['optimizer'];
+export type Precision = TrainConfig['precision'];
+
+/** Settings given to {@link resolveConfig}: any of them, augment's and the model options' one by one. */
+export type TrainOverrides = Partial<Omit<TrainConfig, 'augment'>> & { augment?: Partial<AugmentConfig> };
+
+export const DEFAULT_CONFIG: TrainConfig = defaultsOf(TRAIN_SETTINGS) as TrainConfig;
+
+/** The flags of `pdenet train`, one per setting. */
+export const TRAIN_FLAGS = flagsOf(TRAIN_SETTINGS);
 
 function fail(message: string): never {
   throw new TorchError(message, 'config');
 }
 
-function positiveInteger(value: unknown, name: string, allowZero = false): void {
-  if (!Number.isInteger(value) || (value as number) < (allowZero ? 0 : 1)) {
-    fail(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(value)}`);
-  }
-}
-
-function inRange(value: unknown, name: string, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    fail(`${name} must be a number in [${min}, ${max}], got ${JSON.stringify(value)}`);
-  }
-}
-
-function oneOf<T extends string>(value: unknown, name: string, options: readonly T[]): void {
-  if (!options.includes(value as T)) fail(`${name} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
-}
-
-/** The defaults overridden by `overrides` (deeply for augment and modelOptions), validated. */
-export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Partial<AugmentConfig> } = {}): TrainConfig {
-  const known = new Set(Object.keys(DEFAULT_CONFIG));
-  for (const key of Object.keys(overrides)) if (!known.has(key)) fail(`unknown setting "${key}"`);
-  const config: TrainConfig = {
-    ...DEFAULT_CONFIG,
-    ...overrides,
-    modelOptions: { ...DEFAULT_CONFIG.modelOptions, ...overrides.modelOptions },
-    augment: { ...DEFAULT_CONFIG.augment, ...overrides.augment },
-  } as TrainConfig;
-  if (typeof config.model !== 'string' || config.model === '') fail('model must be a model name');
-  if (typeof config.data !== 'string' || config.data === '') fail('data must be a path or "synthetic"');
-  positiveInteger(config.epochs, 'epochs');
-  positiveInteger(config.batchSize, 'batchSize');
-  positiveInteger(config.valSplit, 'valSplit', true);
-  positiveInteger(config.evalEvery, 'evalEvery');
-  positiveInteger(config.maxSteps, 'maxSteps', true);
-  positiveInteger(config.seed, 'seed', true);
-  positiveInteger(config.twistFromEpoch, 'twistFromEpoch', true);
-  inRange(config.lr, 'lr', 1e-8, 100);
-  inRange(config.momentum, 'momentum', 0, 1);
-  inRange(config.weightDecay, 'weightDecay', 0, 1);
-  inRange(config.warmup, 'warmup', 0, 1e6);
-  inRange(config.gamma, 'gamma', 0, 1);
-  inRange(config.lrStartFactor, 'lrStartFactor', 1e-9, 1);
-  inRange(config.lrEndFactor, 'lrEndFactor', 1e-12, 1);
-  oneOf(config.anneal, 'anneal', ['cos', 'linear'] as const);
-  inRange(config.biasLr, 'biasLr', 1e-6, 1e6);
-  positiveInteger(config.lookahead, 'lookahead', true);
-  positiveInteger(config.ttaTranslate, 'ttaTranslate', true);
-  for (const key of ['checkpointing', 'cycleMomentum', 'biasDecay', 'channelsLast', 'tta', 'muonNormalize'] as const) {
-    if (typeof config[key] !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(config[key])}`);
-  }
+/** The rules that join two settings. */
+function checkTogether(config: TrainConfig): void {
   if (config.lookahead > 0 && config.ema > 0) fail('lookahead and ema both keep a copy of the weights; choose one');
-  inRange(config.labelSmoothing, 'labelSmoothing', 0, 1);
-  inRange(config.ema, 'ema', 0, 0.999999);
-  inRange(config.hyperbolicity, 'hyperbolicity', 0, 1e6);
-  inRange(config.timeRegularization, 'timeRegularization', 0, 1e6);
-  inRange(config.clip, 'clip', 0, 1e6);
-  oneOf(config.optimizer, 'optimizer', ['sgd', 'adam', 'adamw', 'muon'] as const);
-  inRange(config.muonLr, 'muonLr', 1e-8, 100);
-  inRange(config.muonMomentum, 'muonMomentum', 0, 0.999999);
-  if (config.freezeAfter === null || typeof config.freezeAfter !== 'object' || Array.isArray(config.freezeAfter)) {
-    fail(`freezeAfter must map parameter names to epochs, got ${JSON.stringify(config.freezeAfter)}`);
-  }
-  for (const [name, epochs] of Object.entries(config.freezeAfter)) positiveInteger(epochs, `freezeAfter["${name}"]`, true);
-  oneOf(config.schedule, 'schedule', ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const);
-  oneOf(config.precision, 'precision', ['fp32', 'bf16'] as const);
-  oneOf(config.augment.cropPadding, 'augment.cropPadding', ['zeros', 'reflect'] as const);
-  positiveInteger(config.augment.crop, 'augment.crop', true);
-  if (![true, false, 'alternate'].includes(config.augment.flip)) {
-    fail(`augment.flip must be true, false or "alternate", got ${JSON.stringify(config.augment.flip)}`);
-  }
-  positiveInteger(config.augment.cutout, 'augment.cutout', true);
-  if (!Array.isArray(config.milestones) || config.milestones.some((m) => !Number.isInteger(m) || m < 1)) {
-    fail(`milestones must be a list of positive epoch numbers, got ${JSON.stringify(config.milestones)}`);
-  }
   if (config.nesterov && ['sgd', 'muon'].includes(config.optimizer) && config.momentum === 0) fail('nesterov needs momentum > 0');
+}
+
+/** `overrides` checked one by one and the defaults filled in; a bad value is a TorchError naming it. */
+function checkedValues(overrides: unknown): TrainConfig {
+  try {
+    return resolveGroup(TRAIN_SETTINGS, overrides) as TrainConfig;
+  } catch (e) {
+    if (e instanceof SettingError) fail(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Checks `overrides` alone — each value against its setting, unknown keys refused with the setting they
+ * most likely meant — without the rules that join settings (a config file that flags complete).
+ */
+export function checkSettings(overrides: unknown): void {
+  checkedValues(overrides);
+}
+
+/** The defaults overridden by `overrides` (one by one in augment and modelOptions), checked. */
+export function resolveConfig(overrides: TrainOverrides = {}): TrainConfig {
+  const config = checkedValues(overrides);
+  checkTogether(config);
   return config;
+}
+
+/**
+ * The settings whose values differ between two configurations (e.g. a checkpoint's and the flags of a
+ * `--resume`), each with whether a resumed run may change it.
+ */
+export function changedSettings(from: TrainConfig, to: TrainConfig): { key: string; resumable: boolean }[] {
+  return settingsOf(TRAIN_SETTINGS)
+    .filter(([key]) => JSON.stringify(getAt(from, key)) !== JSON.stringify(getAt(to, key)))
+    .map(([key, setting]) => ({ key, resumable: setting.resumable ?? false }));
+}
+
+/**
+ * Checks the settings that must fit the images (crop padding, cutout, translation TTA) against images of
+ * `height`×`width`, before training starts.
+ */
+export function checkImageSettings(config: TrainConfig, height: number, width: number): void {
+  const side = Math.min(height, width);
+  for (const [key, setting] of settingsOf(TRAIN_SETTINGS)) {
+    if (setting.fitsImages === undefined) continue;
+    const value = getAt(config, key) as number;
+    const flag = TRAIN_FLAGS.find((f) => f.key === key)!.flags.split(' ')[0];
+    if (setting.fitsImages === 'below' ? value >= side : value > side) {
+      fail(`${key} (${flag}) must be ${setting.fitsImages === 'below' ? 'below' : 'at most'} ${side} for ` +
+        `${height}×${width} images, got ${show(value)}`);
+    }
+  }
 }

@@ -10,7 +10,7 @@ import { DataLoader } from '../data/loader.js';
 import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { syntheticImages } from '../data/synthetic.js';
 import type { Normalization } from '../data/transforms.js';
-import type { TrainConfig } from './config.js';
+import { checkImageSettings, type TrainConfig } from './config.js';
 import type { Batch } from './evaluate.js';
 
 /** Batches of one split, in an order that depends only on (seed, epoch). */
@@ -81,6 +81,7 @@ export function validationCount(dataset: ImageDataset, config: Pick<TrainConfig,
 /** The training and validation streams of a run. */
 export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {}): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
+  checkImageSettings(config, dataset.height, dataset.width);
   const valCount = validationCount(dataset, config);
   const { train, val } = valCount > 0 ? splitTrainVal(dataset, valCount, config.seed)
     : { train: dataset, val: null as ImageDataset | null };

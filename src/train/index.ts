@@ -3,8 +3,9 @@
  * using trained models, and throughput measurement.
  * @module
  */
-export { DEFAULT_CONFIG, resolveConfig, type TrainConfig, type AugmentConfig, type ScheduleName, type OptimizerName,
-  type Precision } from './config.js';
+export { DEFAULT_CONFIG, TRAIN_SETTINGS, TRAIN_FLAGS, resolveConfig, checkSettings, checkImageSettings, changedSettings,
+  type TrainConfig, type TrainOverrides, type AugmentConfig, type ScheduleName, type OptimizerName, type Precision } from './config.js';
+export { type Setting, type Group, type Flag, SettingError } from './settings.js';
 export { train, trainStep, readMetrics, type TrainOptions, type TrainResult, type TrainEvents, type EpochMetrics,
   type Progress, type RunData, type StepContext } from './trainer.js';
 export { saveCheckpoint, loadCheckpoint, saveWeights, type TrainingState, type LoadedCheckpoint } from './checkpoint.js';
