@@ -76,7 +76,7 @@ describe('model zoo registry', () => {
       ['resnet20', { boundary: 'mirror' as never }, 'zeros, reflect, replicate, circular'],
       ['resnet20', { twistVariant: 'rotate' as never }, 'point, doubly-odd, mirror'],
       ['resnet20', { twistMode: 'projected' }, 'notebook-* models only'],
-      ['notebook-resnet18', { twistMode: 'frozen' as never }, 'projected or parametrized'],
+      ['notebook-resnet18', { twistMode: 'frozen' as never }, 'projected, parametrized'],
       ['notebook-resnet18', { twistInitStd: -1 }, 'twistInitStd'],
       ['resnet20', { width: 0 }, 'width'],
       ['pdenet-s', { width: 6 }, 'divisible by 4'],
