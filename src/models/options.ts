@@ -54,13 +54,21 @@ export interface ModelOptions {
 /** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
 export interface RKNetZooOptions {
   integrator?: 'rk1' | 'rk2' | 'heun' | 'rk4' | 'leapfrog';
-  layer?: 'double' | 'doublesym' | 'preactdouble' | 'hyperbolic';
-  norm?: 'batch' | 'tv' | 'none';
+  /** The reference's double, doublesym, preactdouble; pdenet's normfirst and hyperbolic. */
+  layer?: 'double' | 'doublesym' | 'preactdouble' | 'normfirst' | 'hyperbolic';
+  /** tv (the reference's TvNorm, fixed scale), tv-learned (pdenet's), batch, none. */
+  norm?: 'tv' | 'tv-learned' | 'batch' | 'none';
+  /** BatchNorm statistics per RK stage (default, the reference's) or per control (pdenet's). */
+  normStats?: 'stage' | 'control';
+  /** Time regularizer: l1 (default, the reference's weight_variance) or l2 (pdenet's). */
+  regularizer?: 'l1' | 'l2';
+  /** The reference's box constraints after each step (default true). */
+  clip?: boolean;
   /** State time points of every block (default [0, 1, 2, 3, 4]). */
   tY?: number[];
   /** Control time points (default: tY). */
   tTheta?: number[];
-  /** Channels of each block (default [16, 32, 64, 64]). */
+  /** The reference's vFeat: channels of each block, the last for the last connecting layer (default [16, 32, 64, 64]). */
   channels?: number[];
 }
 
