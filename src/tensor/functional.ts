@@ -44,6 +44,7 @@ let macs: { n: number } | null = null;
  * it ran through this module's functions (nested counts add to the outer one). What models/flops.ts counts.
  */
 export function countMacs(fn: () => void): number {
+  check(typeof fn === 'function', 'countMacs', () => `needs a function to run, got ${describe(fn)}`);
   const outer = macs;
   const mine = { n: 0 };
   macs = mine;
