@@ -165,7 +165,7 @@ export function registerTrain(program: Command): void {
     .addOption(new Option('--norm <name>', 'rknet: normalization').choices(['batch', 'tv', 'none']))
     .option('--time-points <list>', 'rknet: state time points, e.g. 0,1,2,3,4', numberList)
     .option('--control-points <list>', 'rknet: control time points (default: the state points)', numberList)
-    .option('--time-regularization <weight>', 'rknet: weight of Σ h‖θ_{k+1} − θ_k‖²', Number)
+    .option('--time-regularization <weight>', 'rknet: weight of the time regularizer (default the reference\'s Σ h‖θ_{k+1} − θ_k‖₁)', Number)
     .option('--clip <bound>', 'clamp conv and linear weights into [−bound, bound] after each step', positiveNumber)
     .option('--checkpointing', 'rknet: recompute each block in the backward pass (less memory, more time)')
     .option('--data <path>', 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"')
