@@ -6,7 +6,7 @@
  *
  * usage: node dist/bench/rknet-parity.js DIR   (DIR from `python3 bench/rknet_parity.py DIR`; see rknet-parity.sh)
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dynamics, F, io, optim, tidy } from '../src/index.js';
 
@@ -36,6 +36,17 @@ for (let s = 0; s < reference.losses.length; s++) {
     net.clip();
     return loss.item();
   }));
+  // With the reference's snapshots (SNAPSHOTS=1), the tensors furthest from it after this step — but the conv biases
+  // just before a BatchNorm (open, connectors): BatchNorm cancels them, their gradient is rounding noise.
+  const snapshot = join(dir, `state_${s + 1}.pt`);
+  if (existsSync(snapshot)) {
+    const theirs = dynamics.referenceStateDict(net, io.loadTorch(snapshot));
+    const gaps = [...net.stateDict()].filter(([k]) => theirs.has(k) && !k.endsWith('num_batches_tracked') && !/^(open|connectors\.\d+)\.conv\.bias$/.test(k)).map(([k, v]) => tidy(() => {
+      const t = theirs.get(k)!;
+      return [k, v.sub(t).abs().max().item() / Math.max(t.abs().max().item(), 1e-30)] as const;
+    })).sort((a, b) => b[1] - a[1]);
+    console.log(`after step ${s + 1}: ${gaps.slice(0, 3).map(([k, g]) => `${k} ${g.toExponential(2)}`).join(', ')}`);
+  }
 }
 const seconds = (performance.now() - start) / 1000;
 const gaps = losses.map((l, i) => Math.abs(l - reference.losses[i]!) / Math.abs(reference.losses[i]!));

@@ -8,6 +8,7 @@ test/fixtures/make_dynamicblocks_fixture.py does) and Debian's PyTorch (/usr/bin
                   class (s*B+i)%10;
     reference.json  the per-step losses of runDefault's optimizer (SGD lr 0.1, momentum 0.9, weight decay 4e-4 except
                   the parameters named normLayer, no Nesterov) with net.clip() after every step, as trainNet does.
+    state_S.pt    with SNAPSHOTS=1 in the environment, the state_dict after each step S (for locating a drift).
 usage: rknet_parity.py OUT [STEPS=50] [BATCH=32] [DATA=/work/data/train]
 """
 import json
@@ -66,6 +67,8 @@ def main():
         optimizer.step()
         net.clip()
         losses.append(loss.item())
+        if os.environ.get("SNAPSHOTS") == "1":
+            torch.save(net.state_dict(), os.path.join(out, f"state_{s + 1}.pt"))
     seconds = time.time() - start
     with open(os.path.join(out, "reference.json"), "w") as f:
         json.dump({"losses": losses, "seconds": seconds, "steps": steps, "batch": batch,
