@@ -99,21 +99,36 @@ describe('controls', () => {
       });
     }
     const before = block.forward(x);
+    block.setTimeSteps(uniform(64));
+    const finest = block.forward(x);
     block.setTimeSteps(uniform(16));
     const refined = block.forward(x);
+    // RK4 converges: the same θ(t) on finer grids, each change far smaller than the one before.
     const change = refined.sub(before).norm().item() / before.norm().item();
-    assert.ok(change < 0.01, `finer state grid changed the output by ${(change * 100).toFixed(3)}%`);
+    const next = finest.sub(refined).norm().item() / before.norm().item();
+    assert.ok(change < 0.05, `finer state grid changed the output by ${(change * 100).toFixed(3)}%`);
+    assert.ok(next < change / 10, `16 → 64 steps changed it by ${(next * 100).toFixed(4)}%, 4 → 16 by ${(change * 100).toFixed(3)}%`);
     block.setTimeSteps(uniform(16), uniform(8));
-    assert.equal(block.controls.length, 9);
+    assert.equal(block.controlLayers.length, 9);
     const moreControls = block.forward(x);
     assertClose(moreControls, refined, { atol: 1e-5, message: 'controls at the old nodes and midpoints span the same θ(t)' });
-    assert.equal([...block.parameters()].length, 9 * 3);
+    assert.equal([...block.parameters()].length, 9 * 4, 'weight, conv.bias, normLayer.bias, convt.bias per control');
   });
 
-  it('measures the time regularization Σ h_k·‖θ_{k+1} − θ_k‖²', () => {
-    const block = new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3], integrator: 'rk1' });
+  it('measures pdenet\'s time regularization Σ h_k·‖θ_{k+1} − θ_k‖² (h on the control grid)', () => {
+    const block = new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3], integrator: 'rk1', regularizer: 'l2' });
     noGrad(() => [0.5, 2, -1].forEach((v, k) => (block.layer(k).namedParameters().next().value![1]).fill_(v)));
     assertClose(block.timeRegularization(), 1 * 1.5 ** 2 + 2 * 3 ** 2);
+  });
+
+  it('measures the reference\'s weight_variance h_k·‖θ_{k+1} − θ_k‖₁ (h on the state grid)', () => {
+    const block = new DynamicBlock(() => new LinearLayer(2), { tY: [0, 1, 3, 4], tTheta: [0, 2, 4], integrator: 'rk1' });
+    noGrad(() => [[0.5, 1], [2, -1], [-1, -1]].forEach((v, k) =>
+      block.layer(k).namedParameters().next().value![1].copy_(tensor(v, { dtype: 'float64' }).reshape(2, 1, 1, 1).expand([2, 2, 1, 1]))));
+    // intervals: ‖Δθ‖₁ = 2·(1.5 + 2) = 7 and 2·(3 + 0) = 6, weighed by tY's steps 1 and 2
+    assertClose(block.weightVariance(), [7, 12]);
+    assertClose(block.timeRegularization(), 19);
+    assert.throws(() => new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3] }).weightVariance(), /no more controls/);
   });
 });
 
@@ -162,22 +177,25 @@ describe('RKNet', () => {
     assert.throws(() => new RKNet({ layer: 'double', integrator: 'leapfrog' }), /second-order/);
   });
 
-  it('names its parameters by path and counts them', () => {
+  it('names its parameters by the reference\'s paths and counts them: len(channels) − 1 blocks', () => {
     const net = new RKNet();
     const names = [...net.namedParameters()].map(([n]) => n);
-    assert.ok(names.includes('blocks.0.controls.4.conv.weight'));
-    assert.ok(names.includes('connections.3.0.weight'));
-    const expected = 3 * 16 * 9 + 2 * 16 // opening conv + TvNorm
-      + [16, 32, 64, 64].reduce((a, c) => a + 5 * (c * c * 9 + 2 * c), 0) // 5 controls per block
-      + [[16, 32], [32, 64], [64, 64], [64, 64]].reduce((a, [i, o]) => a + i! * o! + 2 * o!, 0) // connections
+    assert.ok(names.includes('dynamicBlocks.2.controlLayers.4.weight'));
+    assert.ok(names.includes('dynamicBlocks.0.controlLayers.0.convt.bias'));
+    assert.ok(names.includes('connectors.2.conv.bias'));
+    assert.ok(!names.some((n) => n.startsWith('dynamicBlocks.3')), 'three blocks for four channel counts');
+    const expected = 3 * 16 * 9 + 16 + 2 * 16 // open: conv with bias + BatchNorm
+      + [16, 32, 64].reduce((a, c) => a + 5 * (c * c * 9 + 3 * c), 0) // 5 controls: K, two biases, TvNorm bias
+      + [[16, 32], [32, 64], [64, 64]].reduce((a, [i, o]) => a + i! * o! + o! + 2 * o!, 0) // connectors
       + 64 * 10 + 10;
     assert.equal(net.numParameters(), expected);
+    assert.equal(expected, 251866, 'the reference log\'s count');
     net.dispose();
   });
 
   it('checkpointed training gives the same gradients with less memory', () => {
     manualSeed(3);
-    const make = () => new RKNet({ channels: [8, 8], tY: [0, 1, 2, 3, 4], norm: 'batch', layer: 'double', integrator: 'rk4' });
+    const make = () => new RKNet({ channels: [8, 8, 8], tY: [0, 1, 2, 3, 4], norm: 'batch', layer: 'double', integrator: 'rk4' });
     const x = randn([8, 3, 16, 16]);
     const y = tensor([0, 1, 2, 3, 4, 5, 6, 7], { dtype: 'int64' });
     const plain = make();
@@ -209,12 +227,12 @@ describe('RKNet', () => {
     assert.ok(peaks.step! < 0.5 * reference.peak, `step-wise peak ${peaks.step} vs plain ${reference.peak}`);
   });
 
-  it('clips parameters into their boxes', () => {
-    const net = new RKNet({ channels: [4], tY: [0, 1] });
+  it('clips parameters into their boxes (pdenet\'s generic clamp)', () => {
+    const net = new RKNet({ channels: [4, 4], tY: [0, 1] });
     noGrad(() => { for (const p of net.parameters()) p.mul_(100); });
     clipParameters(net, { conv: [-0.1, 0.1], linear: [-0.2, 0.2], other: [-1, 1] });
     for (const [name, p] of net.namedParameters()) {
-      const bound = name.startsWith('fc') ? 0.2 : /conv|opening\.0|connections\.\d\.0/.test(name) ? 0.1 : 1;
+      const bound = name.startsWith('linear') ? 0.2 : /conv|controlLayers\.\d\.weight/.test(name) ? 0.1 : 1;
       assert.ok(p.abs().max().item() <= bound + 1e-7, `${name} within ${bound}`);
     }
   });

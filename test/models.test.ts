@@ -188,7 +188,7 @@ describe('model zoo: forward and backward', () => {
     using(createModel('rknet', { width: 8, boundary: 'reflect', numClasses: 5,
       rknet: { integrator: 'rk1', layer: 'double', norm: 'batch', tY: [0, 1, 2] } }), (model) => {
       assert.deepEqual(model.forward(randn([2, 3, 16, 16])).shape, [2, 5]);
-      assert.ok([...model.namedParameters()].some(([k]) => k === 'blocks.0.controls.2.conv1.weight'));
+      assert.ok([...model.namedParameters()].some(([k]) => k === 'dynamicBlocks.0.controlLayers.2.conv1.weight'));
     });
     assert.throws(() => createModel('rknet', { twist: true }), /RKNet has no twist/);
     assert.throws(() => createModel('resnet20', { rknet: {} }), /rknet model only/);

@@ -22,7 +22,7 @@ const resolved = JSON.parse(readFileSync(join(root, 'test/fixtures/resolved-conf
 const SAMPLES: Record<string, string> = {
   '--model': 'speednet', '--twist': '1,0,1', '--twistable': 'true', '--twist-variant': 'mirror', '--twist-field': 'conformal',
   '--twist-mode': 'parametrized', '--twist-init-std': '0.05', '--boundary': 'circular', '--width': '8', '--whiten-eps': '0.001', '--integrator': 'leapfrog', '--layer': 'hyperbolic',
-  '--norm': 'batch', '--time-points': '0,0.5,2', '--control-points': '0,2', '--channels': '8,16', '--data': 'cifar10',
+  '--norm': 'batch', '--time-points': '0,0.5,2', '--control-points': '0,2', '--channels': '8,16', '--norm-stats': 'control', '--regularizer': 'l2', '--rknet-clip': '', '--data': 'cifar10',
   '--val-split': '100', '--epochs': '7', '--batch-size': '64', '--optimizer': 'adamw', '--lr': '0.01', '--momentum': '0.8',
   '--nesterov': '', '--weight-decay': '0.001', '--schedule': 'cosine', '--warmup': '2', '--lr-start-factor': '0.1',
   '--lr-end-factor': '0.01', '--anneal': 'linear', '--cycle-momentum': '', '--bias-lr': '8', '--bias-decay': '',

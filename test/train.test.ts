@@ -122,7 +122,7 @@ describe('trainer', () => {
     assert.ok(result.metrics[0]!.trainLoss < Math.log(10), 'the loss fell below chance level');
     const weights = loadSafetensors(join(result.runDir, 'checkpoints/last.safetensors')).tensors;
     for (const [k, t] of weights) {
-      if (/conv.*weight|fc\.weight|opening\.0\.weight|connections\.\d\.0\.weight/.test(k)) {
+      if (/conv.*weight|linear\.weight|controlLayers\.\d+\.weight$/.test(k)) {
         assert.ok(t.abs().max().item() <= 0.2 + 1e-7, `${k} within the box`);
       }
     }

@@ -1,38 +1,56 @@
 /**
  * Layer functions f(Y; θ) of dynamic blocks and their normalizations (Onken, Novikov, Treister, Haber,
- * Ruthotto, "DynamicBlocks: A Generalized ResNet Architecture", 2019; seed 004).
+ * Ruthotto, "DynamicBlocks: A Generalized ResNet Architecture", 2019; seed 004), as the reference code
+ * (EmoryMLIP/DynamicBlocks, modules/*.py) computes them, under its state-dict names.
  *
  * A layer function is written once, against parameters it is given, so that a dynamic block can
  * evaluate it with parameters interpolated in time between its controls. Its own parameters (one
- * control's worth) are registered as usual, with PyTorch names.
+ * control's worth) are registered as usual. Convolutions carry biases and start from the reference's
+ * clamped normal initialization ({@link normalInit}); biases start at zero.
  * @module
  */
-import { ones, zeros } from '../tensor/creation.js';
+import { ones, randn, zeros } from '../tensor/creation.js';
+import { noGrad } from '../tensor/autograd.js';
 import { check } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { Conv2d } from '../nn/conv.js';
+import { tidy } from '../tensor/memory.js';
+import type { Shape, Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
-import { type Activation, activate, applyK, applyKT } from '../pde/hyperbolic.js';
-import type { Boundary } from '../pde/boundary.js';
+import { type Activation, activate } from '../pde/hyperbolic.js';
+import { type Boundary, padBoundary } from '../pde/boundary.js';
 
-/** Normalizations inside layer functions. */
-export const NORMS = ['batch', 'tv', 'none'] as const;
+/**
+ * Normalizations inside layer functions: `tv` (the reference's TvNorm: fixed unit scale, a buffer, and a
+ * learned bias), `tv-learned` (pdenet's: the scale learned too), `batch` (BatchNorm2d, ε = 10⁻⁵ as the
+ * reference's "Batch"), `none`.
+ */
+export const NORMS = ['tv', 'tv-learned', 'batch', 'none'] as const;
 
 export type NormKind = (typeof NORMS)[number];
 
 /**
+ * The reference's `normalInit`: N(0, σ²) with σ = √(2 / (fan_in + fan_out)) (Glorot), clamped to ±2σ.
+ * fan_in = shape[1]·k², fan_out = shape[0]·k² (k² the kernel's size; 1 for a linear layer's matrix).
+ */
+export function normalInit(shape: Shape): Tensor {
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  const sd = Math.sqrt(2 / ((shape[0]! + shape[1]!) * receptive));
+  return noGrad(() => tidy(() => randn(shape).mul(sd).clamp(-2 * sd, 2 * sd)));
+}
+
+/**
  * Total-variation normalization: each pixel's channel vector divided by its length,
- * x ↦ x / √(Σ_c x_c² + ε), then a learned per-channel scale and bias.
+ * x ↦ x / √(Σ_c x_c² + ε), then a per-channel scale and bias. The reference's scale is a buffer of ones
+ * (not learned); `learnScale` makes it a parameter (pdenet's `tv-learned`).
  */
 export class TvNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(readonly channels: number, readonly eps = 1e-4) {
+  constructor(readonly channels: number, readonly eps = 1e-4, { learnScale = false } = {}) {
     super();
-    this.weight = this.registerParameter('weight', ones([channels]));
+    this.weight = learnScale ? this.registerParameter('weight', ones([channels])) : this.registerBuffer('weight', ones([channels]));
     this.bias = this.registerParameter('bias', zeros([channels]));
   }
 
@@ -43,8 +61,8 @@ export class TvNorm extends Module {
 
 export function tvNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-4): Tensor {
   const c = weight.shape[0]!;
-  return x.div(x.square().sum(1, { keepdim: true }).add(eps).sqrt())
-    .mul(weight.reshape(1, c, 1, 1)).add(bias.reshape(1, c, 1, 1));
+  return tidy(() => x.div(x.square().sum(1, { keepdim: true }).add(eps).sqrt())
+    .mul(weight.reshape(1, c, 1, 1)).add(bias.reshape(1, c, 1, 1)));
 }
 
 /** A normalization module of the given kind (null for none). */
@@ -54,22 +72,52 @@ export function makeNorm(kind: NormKind, channels: number): Module | null {
       return new BatchNorm2d(channels);
     case 'tv':
       return new TvNorm(channels);
+    case 'tv-learned':
+      return new TvNorm(channels, 1e-4, { learnScale: true });
     case 'none':
       return null;
     default:
-      throw new Error(`unknown normalization ${String(kind)}; expected batch, tv or none`);
+      throw new Error(`unknown normalization ${String(kind)}; expected tv, tv-learned, batch or none`);
   }
 }
 
+/** BatchNorm running statistics without the affine parameters (those are interpolated in time). */
+export class RunningStats extends Module {
+  readonly runningMean: Tensor;
+  readonly runningVar: Tensor;
+  readonly numBatchesTracked: Tensor;
+  readonly eps: number;
+  readonly momentum: number;
+
+  constructor(source: BatchNorm2d) {
+    super();
+    this.eps = source.eps;
+    this.momentum = source.momentum ?? 0.1;
+    this.runningMean = this.registerBuffer('running_mean', source.runningMean!.detach().clone());
+    this.runningVar = this.registerBuffer('running_var', source.runningVar!.detach().clone());
+    this.numBatchesTracked = this.registerBuffer('num_batches_tracked', source.numBatchesTracked!.detach().clone());
+  }
+
+  forward(): never {
+    throw new Error('RunningStats holds statistics; a layer function uses them');
+  }
+}
+
+/** The BatchNorm statistics an evaluation uses and, in training, updates. */
+export type NormStats = BatchNorm2d | RunningStats;
+
 /**
- * The parameters a layer function is evaluated with: θ(t), interpolated between controls, and the control
- * whose running statistics (BatchNorm) are used and updated.
+ * The parameters a layer function is evaluated with: θ(t), interpolated between controls; the buffers of
+ * the control at or below t (TvNorm's fixed scale); and the BatchNorm statistics of this evaluation (its
+ * RK stage's, as in the reference, or its control's).
  */
 export interface LayerState {
   /** The parameter `name` (as in `namedParameters()` of a layer function) at this time. */
   param(name: string): Tensor | null;
-  /** The layer function of the control at or below this time. */
-  readonly control: LayerFunction;
+  /** The buffer `name` of the control at or below this time. */
+  buffer(name: string): Tensor | null;
+  /** The running statistics of the BatchNorm child `name`. */
+  stats(name: string): NormStats | null;
 }
 
 /** Options shared by the layer functions. */
@@ -77,6 +125,40 @@ export interface LayerOptions {
   norm?: NormKind;
   activation?: Activation;
   boundary?: Boundary;
+}
+
+/** K·u + b: a 3×3 convolution, the boundary condition given by `boundary`. */
+export function convK(u: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
+  if (boundary === 'zeros') return F.conv2d(u, weight, bias, { padding: 1 });
+  return tidy(() => F.conv2d(padBoundary(u, 1, boundary), weight, bias));
+}
+
+/**
+ * Kᵀ·z + b sharing K's weight: a transposed convolution for zeros; for the other boundaries the flipped,
+ * channel-transposed kernel with the same boundary condition (exact for circular).
+ */
+export function convKT(z: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
+  if (boundary === 'zeros') return F.convTranspose2d(z, weight, bias, { padding: 1 });
+  return tidy(() => F.conv2d(padBoundary(z, 1, boundary), weight.transpose(0, 1).flip([2, 3]), bias));
+}
+
+/** Which box constraint of the reference's ClippedModule a tensor gets. */
+export type BoxKind = 'conv' | 'other';
+
+/** A 3×3 convolution's parameters, weight (normalInit) and bias (zero), without a forward of its own. */
+export class ConvParameters extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor;
+
+  constructor(cin: number, cout: number, kernel = 3, { weight = true } = {}) {
+    super();
+    this.weight = this.registerParameter('weight', weight ? normalInit([cout, cin, kernel, kernel]) : null);
+    this.bias = this.registerParameter('bias', zeros([cout]));
+  }
+
+  forward(): never {
+    throw new Error('ConvParameters holds a convolution\'s parameters; the layer function applies them');
+  }
 }
 
 /** A layer function f(Y; θ): the right-hand side of Y' = f(t, Y) inside a dynamic block. */
@@ -88,13 +170,18 @@ export abstract class LayerFunction extends Module {
   constructor(readonly channels: number, options: LayerOptions = {}) {
     super();
     check(Number.isInteger(channels) && channels > 0, 'LayerFunction', `channels must be a positive integer, got ${channels}`);
-    this.norm = options.norm ?? 'batch';
+    this.norm = options.norm ?? 'tv';
     this.activation = options.activation ?? 'relu';
     this.boundary = options.boundary ?? 'zeros';
   }
 
   /** f(Y; θ) with θ from `state`. */
   abstract evaluate(y: Tensor, state: LayerState): Tensor;
+
+  /** The tensors the reference's ClippedModule.clip bounds, with their kind (none for a layer of pdenet's own). */
+  boxConstrained(): [Tensor, BoxKind][] {
+    return [];
+  }
 
   /** f(Y; θ) with this module's own parameters. */
   forward(y: Tensor): Tensor {
@@ -103,93 +190,133 @@ export abstract class LayerFunction extends Module {
 
   /** Applies the normalization registered as child `name`, with parameters from `state`. */
   protected normalize(name: string, x: Tensor, state: LayerState): Tensor {
-    const weight = state.param(`${name}.weight`);
-    const bias = state.param(`${name}.bias`);
     switch (this.norm) {
       case 'none':
         return x;
       case 'tv':
-        return tvNorm(x, weight!, bias!);
+      case 'tv-learned':
+        return tvNorm(x, state.param(`${name}.weight`) ?? state.buffer(`${name}.weight`)!, state.param(`${name}.bias`)!);
       case 'batch': {
-        const bn = [...state.control.namedChildren()].find(([n]) => n === name)![1] as BatchNorm2d;
-        return F.batchNorm(x, bn.runningMean, bn.runningVar,
-          { weight, bias, training: this.training, momentum: bn.momentum ?? 0.1, eps: bn.eps });
+        const stats = state.stats(name)!;
+        if (this.training) noGrad(() => stats.numBatchesTracked!.add_(1));
+        return F.batchNorm(x, stats.runningMean, stats.runningVar, { weight: state.param(`${name}.weight`),
+          bias: state.param(`${name}.bias`), training: this.training, momentum: stats.momentum ?? 0.1, eps: stats.eps });
       }
       default:
         throw new Error(`unknown normalization ${String(this.norm)}`);
     }
   }
 
-  protected conv(name: string, channels: number): Conv2d {
-    return this.registerModule(name, new Conv2d(channels, channels, 3, { padding: 1, bias: false, paddingMode: this.boundary }));
-  }
-
   protected registerNorm(name: string): void {
     const norm = makeNorm(this.norm, this.channels);
     if (norm) this.registerModule(name, norm);
   }
+
+  /** conv's weight and bias ('conv'), and the norm children's weight ('other'), as ClippedModule bounds them. */
+  protected boxed(convs: string[], norms: string[]): [Tensor, BoxKind][] {
+    const children = new Map(this.namedChildren());
+    const out: [Tensor, BoxKind][] = [];
+    for (const c of convs) {
+      const conv = children.get(c) as ConvParameters;
+      if (conv.weight) out.push([conv.weight, 'conv']);
+      out.push([conv.bias, 'conv']);
+    }
+    for (const n of norms) {
+      const norm = children.get(n) as (Module & { weight?: Tensor | null }) | undefined;
+      if (norm?.weight) out.push([norm.weight, 'other']);
+    }
+    return out;
+  }
 }
 
-/** The state of a layer function with its own parameters. */
+/** The state of a layer function with its own parameters, buffers and statistics. */
 export function ownState(layer: LayerFunction): LayerState {
   const params = new Map(layer.namedParameters());
-  return { param: (name) => params.get(name) ?? null, control: layer };
+  const buffers = new Map(layer.namedBuffers());
+  const children = new Map(layer.namedChildren());
+  return { param: (name) => params.get(name) ?? null, buffer: (name) => buffers.get(name) ?? null,
+    stats: (name) => (children.get(name) as BatchNorm2d | undefined) ?? null };
 }
 
-/** DoubleLayer: f(Y) = σ(N₂(K₂ σ(N₁(K₁ Y)))). */
+/** DoubleLayer (the reference's, a basic ResNet block): f(Y) = σ(N₂(K₂ σ(N₁(K₁ Y + b₁)) + b₂)). */
 export class DoubleLayer extends LayerFunction {
   constructor(channels: number, options: LayerOptions = {}) {
     super(channels, options);
-    this.conv('conv1', channels);
-    this.registerNorm('norm1');
-    this.conv('conv2', channels);
-    this.registerNorm('norm2');
+    this.registerModule('conv1', new ConvParameters(channels, channels));
+    this.registerModule('conv2', new ConvParameters(channels, channels));
+    this.registerNorm('normLayer1');
+    this.registerNorm('normLayer2');
   }
 
   evaluate(y: Tensor, s: LayerState): Tensor {
-    const z = activate(this.normalize('norm1', applyK(y, s.param('conv1.weight')!, this.boundary), s), this.activation);
-    return activate(this.normalize('norm2', applyK(z, s.param('conv2.weight')!, this.boundary), s), this.activation);
+    return tidy(() => {
+      const z = activate(this.normalize('normLayer1', convK(y, s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary), s), this.activation);
+      return activate(this.normalize('normLayer2', convK(z, s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary), s), this.activation);
+    });
+  }
+
+  override boxConstrained(): [Tensor, BoxKind][] {
+    return this.boxed(['conv1', 'conv2'], ['normLayer1', 'normLayer2']);
   }
 }
 
 /**
- * DoubleSymLayer, the parabolic layer: f(Y) = −Kᵀσ(N(K Y)), one weight shared by the convolution and
- * its transpose. Its linearization −KᵀDK (D ≥ 0 the activation's slopes) is negative semi-definite, so
- * the forward propagation is stable (Ruthotto & Haber 2018).
+ * DoubleSymLayer, the parabolic layer: f(Y) = −(Kᵀσ(N(K Y + b)) + bᵀ), one weight shared by the
+ * convolution and its transpose (the reference's `weight`; `conv` and `convt` hold the two biases). Its
+ * linearization −KᵀDK (D ≥ 0 the activation's slopes) is negative semi-definite, so the forward
+ * propagation is stable (Ruthotto & Haber 2018).
  */
 export class DoubleSymLayer extends LayerFunction {
+  readonly weight: Tensor;
+
   constructor(channels: number, options: LayerOptions = {}) {
     super(channels, options);
-    this.conv('conv', channels);
-    this.registerNorm('norm');
+    this.weight = this.registerParameter('weight', normalInit([channels, channels, 3, 3]));
+    this.registerModule('conv', new ConvParameters(channels, channels, 3, { weight: false }));
+    this.registerNorm('normLayer');
+    this.registerModule('convt', new ConvParameters(channels, channels, 3, { weight: false }));
   }
 
   evaluate(y: Tensor, s: LayerState): Tensor {
-    const weight = s.param('conv.weight')!;
-    const z = activate(this.normalize('norm', applyK(y, weight, this.boundary), s), this.activation);
-    return applyKT(z, weight, this.boundary).neg();
+    return tidy(() => {
+      const weight = s.param('weight')!;
+      const z = activate(this.normalize('normLayer', convK(y, weight, s.param('conv.bias'), this.boundary), s), this.activation);
+      return convKT(z, weight, s.param('convt.bias'), this.boundary).neg();
+    });
+  }
+
+  override boxConstrained(): [Tensor, BoxKind][] {
+    // ClippedModule bounds conv.weight (this weight) and conv.bias; convt's bias is left free.
+    return [[this.weight, 'conv'], ...this.boxed(['conv'], ['normLayer'])];
   }
 }
 
-/** PreactDoubleLayer: f(Y) = K₂ σ(N₂(K₁ σ(N₁ Y))), normalization and activation first. */
-export class PreactDoubleLayer extends LayerFunction {
-  constructor(channels: number, options: LayerOptions = {}) {
-    super(channels, options);
-    this.registerNorm('norm1');
-    this.conv('conv1', channels);
-    this.registerNorm('norm2');
-    this.conv('conv2', channels);
+/** PreactDoubleLayer (the reference's): f(Y) = N₂(K₂ σ(N₁(K₁ σ(Y) + b₁)) + b₂). */
+export class PreactDoubleLayer extends DoubleLayer {
+  override evaluate(y: Tensor, s: LayerState): Tensor {
+    return tidy(() => {
+      const z = this.normalize('normLayer1', convK(activate(y, this.activation), s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary), s);
+      return this.normalize('normLayer2', convK(activate(z, this.activation), s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary), s);
+    });
   }
+}
 
-  evaluate(y: Tensor, s: LayerState): Tensor {
-    const z = applyK(activate(this.normalize('norm1', y, s), this.activation), s.param('conv1.weight')!, this.boundary);
-    return applyK(activate(this.normalize('norm2', z, s), this.activation), s.param('conv2.weight')!, this.boundary);
+/**
+ * pdenet's norm-first pre-activation layer (He et al. 2016's ordering): f(Y) = K₂ σ(N₂(K₁ σ(N₁ Y) + b₁)) + b₂.
+ * Not in the reference; its names are DoubleLayer's.
+ */
+export class NormFirstDoubleLayer extends DoubleLayer {
+  override evaluate(y: Tensor, s: LayerState): Tensor {
+    return tidy(() => {
+      const z = convK(activate(this.normalize('normLayer1', y, s), this.activation), s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary);
+      return convK(activate(this.normalize('normLayer2', z, s), this.activation), s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary);
+    });
   }
 }
 
 /**
  * The hyperbolic layer: the same f(Y) = −Kᵀσ(N(K Y)) as DoubleSymLayer, meant for the second-order
- * equation Y'' = f(t, Y), integrated with leapfrog (Ruthotto–Haber's hyperbolic network).
+ * equation Y'' = f(t, Y), integrated with leapfrog (Ruthotto–Haber's hyperbolic network; pdenet's).
  */
 export class HyperbolicLayer extends DoubleSymLayer {
   readonly secondOrder = true;
@@ -199,6 +326,7 @@ export const LAYERS = {
   double: DoubleLayer,
   doublesym: DoubleSymLayer,
   preactdouble: PreactDoubleLayer,
+  normfirst: NormFirstDoubleLayer,
   hyperbolic: HyperbolicLayer,
 } as const;
 

@@ -9,7 +9,7 @@
 import { check, TorchError } from '../tensor/errors.js';
 import { BOUNDARIES, type Boundary } from '../pde/boundary.js';
 import { TWIST_FIELDS, TWIST_VARIANTS, type TwistField, type TwistVariant } from '../pde/twist.js';
-import type { IntegratorName } from '../dynamics/block.js';
+import type { IntegratorName, NormStatsMode as NormStats, Regularizer } from '../dynamics/block.js';
 import type { LayerKind, NormKind } from '../dynamics/layers.js';
 
 /** How the notebook models train their twist kernels (see {@link ModelOptions.twistMode}). */
@@ -80,11 +80,17 @@ export interface RKNetZooOptions {
   integrator?: IntegratorName;
   layer?: LayerKind;
   norm?: NormKind;
+  /** BatchNorm statistics per RK stage (default, the reference's) or per control (pdenet's). */
+  normStats?: NormStats;
+  /** Time regularizer: l1 (default, the reference's weight_variance) or l2 (pdenet's). */
+  regularizer?: Regularizer;
+  /** The reference's box constraints after each step (default true). */
+  clip?: boolean;
   /** State time points of every block (default [0, 1, 2, 3, 4]). */
   tY?: number[];
   /** Control time points (default: tY). */
   tTheta?: number[];
-  /** Channels of each block (default [16, 32, 64, 64]). */
+  /** The reference's vFeat: channels of each block, the last for the last connecting layer (default [16, 32, 64, 64]). */
   channels?: number[];
 }
 

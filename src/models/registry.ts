@@ -70,7 +70,7 @@ const ENTRIES: readonly ModelEntry[] = [
   { name: 'speednet', create: speednet, inputShape: CIFAR,
     description: 'speed-run CIFAR net: whitening stem, 3 conv groups (64/256/256), frozen-scale BN; twist on each group\'s 2nd conv' },
   { name: 'rknet', create: rknet, inputShape: CIFAR,
-    description: 'DynamicBlocks RKNet: RK4 + DoubleSym + TvNorm, channels [16,32,64,64], time points [0..4]' },
+    description: 'DynamicBlocks runDefault RKNet: 3 blocks RK4 + DoubleSym + TvNorm, channels [16,32,64,64], time points [0..4], clipped' },
 ];
 
 const REGISTRY = new Map(ENTRIES.map((e) => [e.name, e]));

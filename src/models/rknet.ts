@@ -1,6 +1,7 @@
 /**
  * The zoo's entry for RKNet (DynamicBlocks, seed 004): `createModel('rknet', { rknet: { integrator,
- * layer, norm, tY, tTheta, channels }, width, boundary, numClasses })`. `width` scales the reference
+ * layer, norm, normStats, regularizer, clip, tY, tTheta, channels }, width, boundary, numClasses })`. The
+ * default is the reference's runDefault network (251,866 parameters). `width` scales the reference
  * channels [16, 32, 64, 64]. RKNet has no twist.
  * @module
  */

@@ -5,8 +5,8 @@
  * @module
  */
 import { TorchError } from '../tensor/errors.js';
-import { MODEL_OPTION_KEYS, type RKNetZooOptions } from '../models/options.js';
-import { DEFAULT_CONFIG } from '../train/config.js';
+import { DEFAULT_CONFIG, TRAIN_SETTINGS } from '../train/config.js';
+import { settingsOf } from '../train/settings.js';
 
 /** One varied setting: a configuration path and the values it takes (the first is the baseline). */
 export interface SweepSetting {
@@ -20,26 +20,16 @@ export type Recipe = Record<string, unknown>;
 /** Keys the sweep sets itself for each run. */
 const OWNED = ['seed', 'runName', 'runsDir'];
 
-const RKNET_KEYS = Object.keys({ integrator: 0, layer: 0, norm: 0, tY: 0, tTheta: 0, channels: 0 } satisfies
-  Record<keyof RKNetZooOptions, 0>);
-
-/** Model options the sweep sets per run are the architecture's own (numClasses comes from the data). */
-const MODEL_KEYS = MODEL_OPTION_KEYS.filter((k) => k !== 'numClasses' && k !== 'rknet') as string[];
-
-/** Every path a sweep can vary. */
+/** Every path a sweep can vary: the training settings' table, less what the sweep sets itself. */
 export function settingPaths(): string[] {
-  return [
-    ...Object.keys(DEFAULT_CONFIG).filter((k) => !OWNED.includes(k) && k !== 'modelOptions' && k !== 'augment'),
-    ...Object.keys(DEFAULT_CONFIG.augment).map((k) => `augment.${k}`),
-    ...MODEL_KEYS.map((k) => `modelOptions.${k}`),
-    ...RKNET_KEYS.map((k) => `modelOptions.rknet.${k}`),
-  ];
+  return settingsOf(TRAIN_SETTINGS).map(([path]) => path)
+    .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
 }
 
 /** Short forms: a model option (`twist`) or an RKNet option (`integrator`) by its own name. */
 function shortForms(): Map<string, string> {
-  return new Map([...MODEL_KEYS.map((k) => [k, `modelOptions.${k}`] as const),
-    ...RKNET_KEYS.map((k) => [k, `modelOptions.rknet.${k}`] as const)]);
+  return new Map(settingPaths().filter((path) => path.startsWith('modelOptions.'))
+    .map((path) => [path.slice(path.lastIndexOf('.') + 1), path] as const));
 }
 
 /** The configuration path of a setting's name (a path or a short form); an unknown name is an error listing the valid ones. */

@@ -36,6 +36,33 @@ export interface Conv2dOptions {
   groups?: number;
 }
 
+/** The running count of {@link countMacs}, or null when nothing counts. */
+let macs: { n: number } | null = null;
+
+/**
+ * Runs `fn` and returns the multiply-accumulates of every convolution, transposed convolution and linear map
+ * it ran through this module's functions (nested counts add to the outer one). What models/flops.ts counts.
+ */
+export function countMacs(fn: () => void): number {
+  check(typeof fn === 'function', 'countMacs', () => `needs a function to run, got ${describe(fn)}`);
+  const outer = macs;
+  const mine = { n: 0 };
+  macs = mine;
+  try {
+    fn();
+  } finally {
+    macs = outer;
+    if (outer !== null) outer.n += mine.n;
+  }
+  return mine.n;
+}
+
+/** Adds output elements × the multiply-accumulates of each (the weight's per-output receptive field). */
+function counted(out: Tensor, perElement: () => number): Tensor {
+  if (macs !== null) macs.n += out.numel * perElement();
+  return out;
+}
+
 /**
  * 2-D convolution (cross-correlation, as in PyTorch).
  * @param input N×C_in×H×W
@@ -46,11 +73,12 @@ export function conv2d(input: Tensor, weight: Tensor, bias: Tensor | null = null
   checkOptions(options, 'conv2d');
   const { stride = 1, padding = 0, dilation = 1, groups = 1 } = options;
   int32Options('conv2d', { stride, padding, dilation, groups });
+  const perOutput = () => weight.shape[1]! * weight.shape[2]! * weight.shape[3]!;
   if (typeof padding === 'string') {
-    return call('aten::conv2d.padding', input, weight, bias, stride, padding, dilation, groups);
+    return counted(call('aten::conv2d.padding', input, weight, bias, stride, padding, dilation, groups), perOutput);
   }
   // pdenet::conv2d (csrc/conv2d.cpp) is aten::conv2d with a faster backward for stride 1 and one group.
-  return call('pdenet::conv2d', input, weight, bias, stride, padding, dilation, groups);
+  return counted(call('pdenet::conv2d', input, weight, bias, stride, padding, dilation, groups), perOutput);
 }
 
 /** Options of {@link convTranspose2d}. */
@@ -71,7 +99,10 @@ export function convTranspose2d(input: Tensor, weight: Tensor, bias: Tensor | nu
   checkOptions(options, 'convTranspose2d');
   const { stride = 1, padding = 0, outputPadding = 0, groups = 1, dilation = 1 } = options;
   int32Options('convTranspose2d', { stride, padding, outputPadding, groups, dilation });
-  return call('aten::conv_transpose2d.input', input, weight, bias, stride, padding, outputPadding, groups, dilation);
+  const out = call('aten::conv_transpose2d.input', input, weight, bias, stride, padding, outputPadding, groups, dilation);
+  // Each input element meets C_out/groups · kH · kW weights.
+  if (macs !== null) macs.n += input.numel * weight.shape[1]! * weight.shape[2]! * weight.shape[3]!;
+  return out;
 }
 
 /** Padding modes — boundary conditions: constant (Dirichlet), reflect (Neumann), replicate, circular (periodic). */
@@ -194,7 +225,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair): Tensor {
 
 /** x·Wᵀ + b, with W: out×in. */
 export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
-  return call('aten::linear', input, weight, bias);
+  return counted(call('aten::linear', input, weight, bias), () => weight.shape[1]!);
 }
 
 /** Zeroes elements with probability p and scales the rest by 1/(1−p), when `training`. */

@@ -5,7 +5,7 @@
  * `runs/<name>/config.json`, which is enough to rebuild its model.
  * @module
  */
-import { INTEGRATORS } from '../dynamics/block.js';
+import { INTEGRATORS, NORM_STATS, REGULARIZERS } from '../dynamics/block.js';
 import { LAYER_KINDS, NORMS } from '../dynamics/layers.js';
 import { type ModelOptions, type RKNetZooOptions, TWIST_MODES } from '../models/options.js';
 import { modelNames } from '../models/registry.js';
@@ -87,6 +87,12 @@ export const TRAIN_SETTINGS = group({
       tTheta: increasingList(undefined, { help: 'rknet: control time points', flag: 'control-points', defaultText: 'the state points' }),
       channels: intList(undefined, 1, 'a list of positive channel counts', { help: 'rknet: channels of each block',
         defaultText: '16,32,64,64' }),
+      normStats: choice(NORM_STATS, MODELS_OWN, { help: 'rknet: BatchNorm statistics per RK stage (the reference\'s) or ' +
+        'per control (pdenet\'s)', flag: 'norm-stats', defaultText: 'stage' }),
+      regularizer: choice(REGULARIZERS, MODELS_OWN, { help: 'rknet: time regularizer, l1 (the reference\'s ' +
+        'weight_variance) or l2 (pdenet\'s)', defaultText: 'l1' }),
+      clip: bool(MODELS_OWN, { help: 'rknet: the reference\'s box constraints after each step (conv ±0.5, others ±1.5)',
+        flag: 'rknet-clip', defaultText: 'on' }),
     }),
   }),
   data: text('synthetic', { help: 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"', arg: 'path',
@@ -140,8 +146,10 @@ export const TRAIN_SETTINGS = group({
   seed: int(0, 0, MAX_INT, { help: 'random seed' }),
   twistFromEpoch: int(0, 0, MAX_INT, { help: 'train plain until this epoch, then switch the twist on' }),
   hyperbolicity: num(0, 0, 1e6, { help: 'weight of the hyperbolicity regularizer (0: off)', arg: 'weight' }),
-  timeRegularization: num(0, 0, 1e6, { help: 'rknet: weight of Σ h‖θ_{k+1} − θ_k‖² (0: off)', arg: 'weight' }),
-  clip: num(0, 0, 1e6, { help: 'clamp conv and linear weights into [−bound, bound] after each step (0: off)', arg: 'bound' }),
+  timeRegularization: num(0, 0, 1e6, { help: 'rknet: weight of the time regularizer (the reference\'s Σ h‖θ_{k+1} − θ_k‖₁; ' +
+    'modelOptions.rknet.regularizer l2: pdenet\'s squared) (0: off)', arg: 'weight' }),
+  clip: num(0, 0, 1e6, { help: 'clamp conv and linear weights into [−bound, bound] after each step (0: off; rknet ' +
+    'also applies its own box constraints unless --no-rknet-clip)', arg: 'bound' }),
   checkpointing: bool(false, { help: 'rknet: recompute each block in the backward pass (less memory, more time)' }),
   evalEvery: int(1, 1, MAX_INT, { help: 'evaluate every n epochs (and after the last)', resumable: true }),
   runName: text('', { help: 'folder name under the runs directory', arg: 'name', resumable: true, defaultText: 'model and time' }),

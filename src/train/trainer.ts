@@ -25,7 +25,7 @@ import { SGD } from '../optim/sgd.js';
 import { Muon } from '../optim/muon.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
 import { checkpointedStep } from '../nn/checkpoint.js';
-import { clipParameters } from '../dynamics/constraints.js';
+import { constrainAfterStep } from '../dynamics/constraints.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
 import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
@@ -126,7 +126,7 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
       if (!Number.isFinite(loss)) return { loss, correct: 0 };
       optimizer.step();
       optimizer.zeroGrad();
-      if (config.clip > 0) clipParameters(model, { conv: [-config.clip, config.clip], linear: [-config.clip, config.clip] });
+      constrainAfterStep(model, config.clip);
       return { loss, correct };
     });
   }
@@ -144,7 +144,7 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
     loss.backward();
     optimizer.step();
     optimizer.zeroGrad();
-    if (config.clip > 0) clipParameters(model, { conv: [-config.clip, config.clip], linear: [-config.clip, config.clip] });
+    constrainAfterStep(model, config.clip);
     return { loss: value, correct: logits.argmax(1).eq(batch.y).sum().item() };
   });
 }
