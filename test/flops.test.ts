@@ -1,5 +1,5 @@
 // FLOPs of every model of the zoo against an independent count: PyTorch's own (forward hooks on the reference
-// code: test/fixtures/make_dynamicblocks_fixture.py, make_models_fixture.py) or the architecture's formula below,
+// code: test/fixtures/make_dynamicblocks_fixture.py, make_notebook_fixture.py, make_models_fixture.py) or the architecture's formula below,
 // written from its description (not from pdenet's counter).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { F, models, nn, randn } from '../src/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
 const dynamicblocks = JSON.parse(readFileSync(join(FIXTURES, 'dynamicblocks/summary.json'), 'utf8')) as { rknet_default_flops: number };
+const notebook = JSON.parse(readFileSync(join(FIXTURES, 'notebook/networks.json'), 'utf8')) as Record<string, { flops: number }>;
 const torchCounts = JSON.parse(readFileSync(join(FIXTURES, 'models_reference.json'), 'utf8')) as Record<string, unknown>;
 
 /** MACs of a k×k convolution cin → cout with an out×out output. */
@@ -112,6 +113,8 @@ const INDEPENDENT: Record<string, () => number> = {
   speednet: speedNet,
   // PyTorch's count on the DynamicBlocks reference's own RKNet (global forward hooks reach its RK4 stages).
   rknet: () => dynamicblocks.rknet_default_flops,
+  // PyTorch's count on the seed notebook's own networks (make_notebook_fixture.py).
+  ...Object.fromEntries(Object.entries(notebook).map(([name, { flops }]) => [name, () => flops])),
 };
 
 describe('FLOPs of the zoo', () => {
