@@ -18,6 +18,7 @@ import { Conv2d } from '../nn/conv.js';
 import { defaultLayerInit_ } from '../nn/init.js';
 import { Module } from '../nn/module.js';
 import { ModuleList } from '../nn/container.js';
+import { leapfrogFrom, verlet } from '../dynamics/integrate.js';
 import { type Boundary, padBoundary } from './boundary.js';
 import { TwistConv2d } from './twist.js';
 
@@ -90,6 +91,11 @@ export class SymmetricLayer extends Module {
   }
 }
 
+/** The time points 0, h, …, steps·h. */
+function stepTimes(steps: number, h: number): number[] {
+  return Array.from({ length: steps + 1 }, (_, k) => k * h);
+}
+
 /** Options of {@link LeapfrogBlock}. */
 export interface LeapfrogOptions extends SymmetricLayerOptions {
   /** Number of time steps (each with its own K; default 2). */
@@ -120,15 +126,11 @@ export class LeapfrogBlock extends Module {
       Array.from({ length: steps }, () => new SymmetricLayer(channels, options))));
   }
 
-  /** One pass from the state (Y_{j−1}, Y_j) to (Y_{j+steps−1}, Y_{j+steps}). */
+  /** One pass from the state (Y_{j−1}, Y_j) to (Y_{j+steps−1}, Y_{j+steps}): leapfrog with Y'' = −F_k(Y) in step k. */
   forwardState(previous: Tensor, current: Tensor): { previous: Tensor; current: Tensor } {
-    let [prev, cur] = [previous, current];
-    for (const layer of this.layers) {
-      const [p, c] = [prev, cur];
-      const next = tidy(() => c.mul(2).sub(p).sub((layer as SymmetricLayer).forward(c), this.h * this.h));
-      [prev, cur] = [cur, next];
-    }
-    return { previous: prev, current: cur };
+    const layers = [...this.layers] as SymmetricLayer[];
+    const force = (t: number, y: Tensor) => tidy(() => layers[Math.round(t / this.h)]!.forward(y).neg());
+    return leapfrogFrom(force, previous, current, stepTimes(layers.length, this.h));
   }
 
   forward(y: Tensor): Tensor {
@@ -166,15 +168,11 @@ export class HamiltonianBlock extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    let [y, z] = input.chunk(2, 1) as [Tensor, Tensor];
+    const [y0, z0] = input.chunk(2, 1) as [Tensor, Tensor];
     const layers = [...this.layers] as SymmetricLayer[];
-    for (let j = 0; j < layers.length; j += 2) {
-      const [k1, k2] = [layers[j]!, layers[j + 1]!];
-      const [yj, zj] = [y, z];
-      y = tidy(() => yj.add(k1.forward(zj), this.h));
-      const yNext = y;
-      z = tidy(() => zj.sub(k2.forward(yNext), this.h));
-    }
+    const step = (t: number) => 2 * Math.round(t / this.h);
+    const { y, z } = verlet((t, z) => layers[step(t)]!.forward(z), (t, y) => tidy(() => layers[step(t) + 1]!.forward(y).neg()),
+      y0, z0, stepTimes(layers.length / 2, this.h));
     return cat([y, z], 1);
   }
 }
