@@ -5,8 +5,9 @@
  */
 import { SingleBar } from 'cli-progress';
 import { type Command, Option } from 'commander';
-import { resolveConfig, type TrainConfig } from '../train/config.js';
-import { readMetrics, train } from '../train/trainer.js';
+import type { TrainConfig } from '../train/config.js';
+import { readMetrics } from '../train/run.js';
+import { EXIT_CODES, train } from '../train/trainer.js';
 import { fraction, intList, jsonFile, nonNegativeInt, numberList, positiveInt, positiveNumber, twistFlags } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
 
@@ -44,6 +45,7 @@ interface TrainFlags {
   runsDir?: string;
   resume?: boolean;
   maxSteps?: number;
+  maxMinutes?: number;
   crop?: number;
   flip?: 'random' | 'alternate' | 'off';
   cutout?: number;
@@ -113,6 +115,7 @@ export function configFromFlags(flags: TrainFlags): Partial<TrainConfig> {
     ...set('runName', flags.runName),
     ...set('runsDir', flags.runsDir),
     ...set('maxSteps', flags.maxSteps),
+    ...set('maxMinutes', flags.maxMinutes),
     ...set('twistFromEpoch', flags.twistFromEpoch),
     ...set('hyperbolicity', flags.hyperbolicity),
     ...set('timeRegularization', flags.timeRegularization),
@@ -174,18 +177,17 @@ export function registerTrain(program: Command): void {
     .option('--run-name <name>', 'folder name under the runs directory')
     .option('--runs-dir <dir>', 'where runs are written (default runs/)')
     .option('--resume', 'continue the run named by --run-name from its last checkpoint')
-    .option('--max-steps <n>', 'stop after this many steps (smoke runs)', positiveInt)
+    .option('--max-steps <n>', 'stop after this many steps, with a checkpoint (exit code 3)', positiveInt)
+    .option('--max-minutes <x>', 'stop after this many minutes, with a checkpoint (exit code 3)', positiveNumber)
     .action(async (flags: TrainFlags) => {
-      const overrides = configFromFlags(flags);
-      resolveConfig(overrides); // report bad settings before loading any data
-      await runTraining(overrides, flags.resume ?? false);
+      await runTraining(configFromFlags(flags), flags.resume ?? false);
     });
 }
 
 async function runTraining(overrides: Partial<TrainConfig>, resume: boolean): Promise<void> {
   const controller = new AbortController();
   const stop = (signal: string) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(EXIT_CODES.signal);
     console.error(`\n${signal}: finishing the current step and writing a checkpoint (press again to quit at once)`);
     controller.abort();
   };
@@ -229,8 +231,9 @@ async function runTraining(overrides: Partial<TrainConfig>, resume: boolean): Pr
     });
     await afterRun(result.runDir);
     const best = result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
-    console.log(`${result.interrupted ? 'stopped' : 'done'}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
-    if (result.interrupted) process.exitCode = 130;
+    const stopped = { done: 'done', limit: 'stopped by a limit', signal: 'stopped by a signal' }[result.stop];
+    console.log(`${stopped}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
+    process.exitCode = EXIT_CODES[result.stop];
   } finally {
     bar?.stop();
     process.off('SIGINT', onInt);

@@ -3,13 +3,12 @@
  * @module
  */
 import { type Command, Option } from 'commander';
-import { splitTrainVal } from '../data/dataset.js';
-import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { listModels } from '../models/registry.js';
 import { benchModel } from '../train/bench.js';
-import { loadDataset, streamOf, validationCount } from '../train/data.js';
+import { streamOf } from '../train/data.js';
 import { evaluate } from '../train/evaluate.js';
-import { loadTrainedModel, predictImages } from '../train/trained.js';
+import { evaluationImages, loadTrainedModel } from '../train/run.js';
+import { predictImages } from '../train/trained.js';
 import { TorchError } from '../tensor/errors.js';
 import { nonNegativeInt, positiveInt, twistFlags } from './options.js';
 
@@ -22,25 +21,18 @@ export function registerUse(program: Command): void {
     .command('eval')
     .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
     .argument('<checkpoint>', 'a run folder, its checkpoints/best.safetensors, or a training checkpoint')
-    .option('--data <path>', 'the dataset (as for train; default: the run\'s)')
-    .addOption(new Option('--split <split>', 'val: the run\'s own validation split; test: the dataset\'s test split')
-      .choices(['val', 'test']).default('val'))
+    .option('--data <path>', 'the images (as for train; default: the run\'s)')
+    .addOption(new Option('--split <split>', 'val: the run\'s own validation split of the data; all: every image of the data ' +
+      '(default with --data); test: the data\'s test split').choices(['val', 'all', 'test']))
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
     .option('--tta-translate <pixels>', 'also average over shifts by ± this many pixels (default: as the run\'s final evaluation)',
       nonNegativeInt)
-    .option('--json', 'print one JSON object {accuracy, loss, n, perClass}')
-    .action(async (path: string, flags: { data?: string; split: 'val' | 'test'; tta: boolean; ttaTranslate?: number;
+    .option('--json', 'print one JSON object {accuracy, loss, n, images, perClass}')
+    .action(async (path: string, flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number;
         json?: boolean }) => {
       const trained = loadTrainedModel(path);
       const { config, data } = trained;
-      const source = flags.data ?? config.data;
-      let dataset;
-      if (flags.split === 'val') {
-        const all = await loadDataset(source);
-        dataset = splitTrainVal(all, validationCount(all, config), config.seed).val;
-      } else {
-        dataset = await loadDatasetFrom(source, { split: 'test' });
-      }
+      const { dataset, description } = await evaluationImages(trained, flags.split ?? (flags.data ? 'all' : 'val'), flags.data);
       if (dataset.classes.length !== data.classes.length) {
         throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
       }
@@ -51,11 +43,12 @@ export function registerUse(program: Command): void {
         { tta: flags.tta, translate: flags.tta ? flags.ttaTranslate ?? config.ttaTranslate : 0, precision: config.precision });
       await stream.close();
       if (flags.json) {
-        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n,
+        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n, images: description,
           perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])) }));
         return;
       }
-      console.log(`${config.model} on ${result.n} ${flags.split} images: accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
+      console.log(`${config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
+        `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
       const width = Math.max(...data.classes.map((c) => c.length));
       console.log(`\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`);
       data.classes.forEach((c, k) => console.log(`${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
@@ -66,7 +59,7 @@ export function registerUse(program: Command): void {
     .command('predict')
     .description('classify images with a trained model')
     .argument('<checkpoint>', 'a run folder or a weights file')
-    .argument('<images...>', 'JPEG or PNG files')
+    .argument('<images...>', 'JPEG or PNG files, or folders of them')
     .option('--json', 'print JSON')
     .action(async (path: string, images: string[], flags: { json?: boolean }) => {
       const predictions = await predictImages(loadTrainedModel(path), images);

@@ -5,6 +5,7 @@
  * @module
  */
 export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo } from './registry.js';
+export type { TrainingAbilities } from './abilities.js';
 export { MODEL_OPTION_KEYS, type ModelOptions } from './options.js';
 export { ZooModel, setTwist, twistStages, twistableStages, type StageConv } from './stages.js';
 export { countFlops } from './flops.js';

@@ -13,11 +13,12 @@ import { resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js'
 import { resnet50Seed003 } from './seed003.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { TrainingAbilities } from './abilities.js';
 import { rknet } from './rknet.js';
 import { speednet } from './speednet.js';
 
-/** A model of the zoo: images N×3×H×W in, class scores N×classes out. */
-export type ImageModel = Module & { forward(input: Tensor): Tensor };
+/** A model of the zoo: images N×3×H×W in, class scores N×classes out, and the abilities it declares for training. */
+export type ImageModel = Module & { forward(input: Tensor): Tensor } & TrainingAbilities;
 
 /** One entry of the registry. */
 export interface ModelEntry {

@@ -105,6 +105,8 @@ export interface TrainConfig {
   runsDir: string;
   /** Stop after this many training steps in total (for smoke runs; 0: no limit). */
   maxSteps: number;
+  /** Stop, with a checkpoint, after this many minutes of this session (0: no limit). */
+  maxMinutes: number;
 }
 
 export const DEFAULT_CONFIG: TrainConfig = {
@@ -151,6 +153,7 @@ export const DEFAULT_CONFIG: TrainConfig = {
   runName: '',
   runsDir: 'runs',
   maxSteps: 0,
+  maxMinutes: 0,
 };
 
 function fail(message: string): never {
@@ -190,6 +193,7 @@ export function resolveConfig(overrides: Partial<TrainConfig> & { augment?: Part
   positiveInteger(config.valSplit, 'valSplit', true);
   positiveInteger(config.evalEvery, 'evalEvery');
   positiveInteger(config.maxSteps, 'maxSteps', true);
+  inRange(config.maxMinutes, 'maxMinutes', 0, 1e9);
   positiveInteger(config.seed, 'seed', true);
   positiveInteger(config.twistFromEpoch, 'twistFromEpoch', true);
   inRange(config.lr, 'lr', 1e-8, 100);

@@ -4,11 +4,13 @@
  * the look inside the model. The PNG files stay beside it and are linked.
  * @module
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { type MetricsRow, plotCurves } from './charts.js';
 import { escapeXml } from './svg.js';
+import { readMetrics, RUN_FILES, runFile } from '../train/run.js';
 
 /** Options of {@link writeRunReport}. */
 export interface ReportOptions {
@@ -32,18 +34,9 @@ interface Manifest {
     twistNorm?: number }[];
 }
 
-/** The metrics of a run folder: one JSON object per line of metrics.jsonl (bad lines are skipped). */
+/** The metrics of a run folder (metrics.jsonl, read by the run folder's owner). */
 export function readRunMetrics(runDir: string): MetricsRow[] {
-  const path = join(runDir, 'metrics.jsonl');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').flatMap((line) => {
-    try {
-      const row = line.trim() ? JSON.parse(line) as MetricsRow : null;
-      return row !== null && typeof row === 'object' && typeof row.epoch === 'number' ? [row] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readMetrics(runDir);
 }
 
 function readJsonFile(path: string): unknown {
@@ -99,7 +92,7 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TorchError(`no run folder at ${runDir}`, 'writeRunReport');
   const outPath = resolve(options.outPath ?? join(dir, 'report.html'));
   const reportDir = dirname(outPath);
-  const config = readJsonFile(join(dir, 'config.json')) as Record<string, unknown> | null;
+  const config = readJsonFile(runFile(dir, RUN_FILES.config)) as Record<string, unknown> | null;
   const metrics = readRunMetrics(dir);
   const inspectDir = resolve(options.inspectDir ?? join(dir, 'inspect'));
   const inspection = readJsonFile(join(inspectDir, 'inspect.json')) as Manifest | null;
@@ -190,6 +183,6 @@ ${sections.join('\n')}
 </body></html>
 `;
   mkdirSync(reportDir, { recursive: true });
-  writeFileSync(outPath, html);
+  writeFileAtomic(outPath, [new TextEncoder().encode(html)], 'writeRunReport');
   return outPath;
 }
