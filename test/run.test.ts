@@ -180,9 +180,11 @@ describe('the run folder', () => {
   });
 
   it('refuses to resume from a checkpoint of another model', async () => {
-    const other = await train({ ...tinyConfig(runsDir, 'other-model'), modelOptions: { width: 8 }, epochs: 1 }, { data: tinySplits() });
-    copyFileSync(join(other.runDir, RUN_FILES.checkpoint), join(runsDir, 'limit-steps', RUN_FILES.checkpoint));
-    await assert.rejects(train(tinyConfig(runsDir, 'limit-steps'), { data: tinySplits(), resume: true }),
-      /is a checkpoint of \["resnet20",\{"width":8\}\], but the run is \["resnet20",\{"width":4\}\]/);
+    const other = await train({ ...tinyConfig(runsDir, 'other-model'), modelOptions: { width: 4, twist: true }, epochs: 1,
+      lr: 0.001, schedule: 'constant' }, { data: tinySplits() });
+    const own = await train({ ...tinyConfig(runsDir, 'own-model'), maxSteps: 1 }, { data: tinySplits() });
+    copyFileSync(join(other.runDir, RUN_FILES.checkpoint), join(own.runDir, RUN_FILES.checkpoint));
+    await assert.rejects(train(tinyConfig(runsDir, 'own-model'), { data: tinySplits(), resume: true }),
+      /is a checkpoint of \["resnet20",\{"width":4,"twist":true\}\], but the run is \["resnet20",\{"width":4\}\]/);
   });
 });

@@ -16,7 +16,15 @@ function percent(v: number): string {
   return Number.isNaN(v) ? '   –  ' : `${(v * 100).toFixed(2).padStart(6)}%`;
 }
 
+/** `pdenet eval`, `predict`, `models` and `bench`. */
 export function registerUse(program: Command): void {
+  registerEval(program);
+  registerPredict(program);
+  registerModels(program);
+  registerBench(program);
+}
+
+function registerEval(program: Command): void {
   program
     .command('eval')
     .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
@@ -54,7 +62,9 @@ export function registerUse(program: Command): void {
       data.classes.forEach((c, k) => console.log(`${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
         result.confusion[k]!.map((v) => String(v).padStart(5)).join('')));
     });
+}
 
+function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('classify images with a trained model')
@@ -72,7 +82,9 @@ export function registerUse(program: Command): void {
           p.top.slice(1, 3).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', '));
       }
     });
+}
 
+function registerModels(program: Command): void {
   program
     .command('models')
     .description('list the models: name, parameters, FLOPs at 32×32 (ImageNet-style at 224×224)')
@@ -91,7 +103,9 @@ export function registerUse(program: Command): void {
         console.log(`${m.name.padEnd(width)}  ${m.params.toLocaleString('en-US').padStart(11)}  ${flops.padStart(7)}  ${m.description}`);
       }
     });
+}
 
+function registerBench(program: Command): void {
   program
     .command('bench')
     .description('training and inference images/s on random data (as ../shared/reference/pytorch_twist.py)')

@@ -403,8 +403,8 @@ export function operatorStatistics(model: Module): OperatorStat[] {
 // ---- the whole inspection -------------------------------------------------------------------------
 
 /**
- * Inspects a trained model: rebuilds it from its run folder (`config.json`: `createModel(config.model,
- * config.modelOptions)`), loads the checkpoint (`checkpoints/best.safetensors`, else `last.safetensors`; a
+ * Inspects a trained model: rebuilds it from its run folder (`config.json` and `data.json`: the model with the
+ * run's options and class count; the input normalized with the run's statistics), loads the checkpoint (`checkpoints/best.safetensors`, else `last.safetensors`; a
  * checkpoint file may be given instead of the folder), runs a picture through it, and writes into
  * `outDir`: `features.png`, `twist-fields.png` (TwistConv2d layers), `coord-mix.png` (CoordMixConv2d
  * layers), `operators.png`, `curves.png` (when the run has metrics.jsonl) and `inspect.json`; then the
@@ -415,39 +415,11 @@ export function operatorStatistics(model: Module): OperatorStat[] {
  * await inspectCheckpoint('runs/r/checkpoints/last.safetensors', { image: 'cat.png', outDir: 'look' });
  */
 export async function inspectCheckpoint(target: string, options: InspectOptions = {}): Promise<InspectResult> {
-  const { runDir, weights: checkpoint } = resolveRunTarget(target, options.which);
+  const { runDir, checkpoint, config, model, ownModel, picture, input } = rebuild(target, options);
   const channels = options.channels ?? 6;
-  const twistChannels = options.twistChannels ?? 4;
-  const { config, data } = describedRun(runDir, checkpoint);
-  let model = options.model ?? null;
-  const ownModel = model === null;
-  if (model === null) {
-    if (config === null) {
-      throw new TorchError(`cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
-        '(pass the model, or inspect the run folder)', 'inspectCheckpoint');
-    }
-    model = createModel(config.model, { ...config.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
-  }
-  const tensors = readWeights(checkpoint);
-  const outDir = resolve(options.outDir ?? join(runDir ?? (checkpoint ? dirname(checkpoint) : '.'), 'inspect'));
+  const outDir = resolve(options.outDir ?? join(runDir ?? dirname(checkpoint), 'inspect'));
   mkdirSync(outDir, { recursive: true });
   try {
-    try {
-      model.loadStateDict(tensors.tensors);
-    } finally {
-      tensors.dispose();
-    }
-    model.eval();
-
-    // The picture, at the model's input size, normalized as in training.
-    const known = config !== null && modelNames().includes(config.model);
-    const size = options.inputSize ?? (known ? modelEntry(config.model).inputShape[2]! : 32);
-    const picture = loadPicture(options.image, { size, square: true });
-    const norm = options.normalization ?? data?.normalization ?? CIFAR10_NORMALIZATION;
-    const input = tidy(() => picture.to('float32')
-      .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
-      .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)));
-
     // (a) the hidden state after each block.
     const { captures, grids } = captureBlocks(model, input, channels);
     input.dispose();
@@ -457,36 +429,14 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
     picture.dispose();
 
     // (b) the twist's vector fields and the coordinate-mix fields.
-    const twistLayers = [...model.namedModules()].filter(([, m]) => m instanceof TwistConv2d)
-      .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
-    const twist: TwistFieldSummary[] = twistLayers.map(({ name, conv, grid }) => {
-      const matrices = twistMatrices(conv);
-      const order = matrices.map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
-        .sort((a, b) => b[0] - a[0]).slice(0, twistChannels).map(([, o]) => o).sort((a, b) => a - b);
-      return { layer: name, twist: conv.twist, grid, channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })) };
-    });
-    let twistFields: string | null = null;
-    if (twistLayers.length > 0) {
-      twistFields = join(outDir, 'twist-fields.png');
-      writeFileSync(twistFields, twistFigure(twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })), twistChannels));
-    }
-    const mixLayers = [...model.namedModules()].filter(([, m]) => m instanceof CoordMixConv2d)
-      .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
-    let coordMix: string | null = null;
-    if (mixLayers.length > 0) {
-      coordMix = join(outDir, 'coord-mix.png');
-      writeFileSync(coordMix, coordMixFigure(mixLayers, Math.max(channels, 6)));
-    }
+    const { twist, twistFields, coordMix } = drawFields(model, grids, outDir, channels, options.twistChannels ?? 4);
 
     // (c) operator statistics.
     const operators = operatorStatistics(model);
-    let operatorsPng: string | null = null;
-    if (operators.length > 0) {
-      operatorsPng = await plotOperatorStats(operators.map((s) => ({
-        layer: s.layer, total: s.norm ** 2,
-        diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2, transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
-      })), join(outDir, 'operators.png'));
-    }
+    const operatorsPng = operators.length === 0 ? null : await plotOperatorStats(operators.map((s) => ({
+      layer: s.layer, total: s.norm ** 2,
+      diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2, transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
+    })), join(outDir, 'operators.png'));
 
     // (d) the curves.
     const metrics = runDir !== null ? readMetrics(runDir) : [];
@@ -505,4 +455,64 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
   } finally {
     if (ownModel) model.dispose();
   }
+}
+
+/**
+ * The model of a target with its weights (rebuilt from the run's configuration, with the run's class count, unless
+ * given), and the picture at its input size normalized with the run's own statistics.
+ */
+function rebuild(target: string, options: InspectOptions): { runDir: string | null; checkpoint: string; config: TrainConfig | null;
+    model: Module; ownModel: boolean; picture: Tensor; input: Tensor } {
+  const { runDir, weights: checkpoint } = resolveRunTarget(target, options.which);
+  const { config, data } = describedRun(runDir, checkpoint);
+  if (options.model === undefined && config === null) {
+    throw new TorchError(`cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
+      '(pass the model, or inspect the run folder)', 'inspectCheckpoint');
+  }
+  const model = options.model ?? createModel(config!.model,
+    { ...config!.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
+  const tensors = readWeights(checkpoint);
+  try {
+    model.loadStateDict(tensors.tensors);
+  } catch (e) {
+    if (options.model === undefined) model.dispose();
+    throw e;
+  } finally {
+    tensors.dispose();
+  }
+  model.eval();
+  const known = config !== null && modelNames().includes(config.model);
+  const size = options.inputSize ?? (known ? modelEntry(config.model).inputShape[2]! : 32);
+  const picture = loadPicture(options.image, { size, square: true });
+  const norm = options.normalization ?? data?.normalization ?? CIFAR10_NORMALIZATION;
+  const input = tidy(() => picture.to('float32')
+    .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
+    .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)));
+  return { runDir, checkpoint, config, model, ownModel: options.model === undefined, picture, input };
+}
+
+/** Draws the twist's vector fields and the coordinate-mix fields (when the model has such layers). */
+function drawFields(model: Module, grids: Map<Module, [number, number]>, outDir: string, channels: number, twistChannels: number):
+    { twist: TwistFieldSummary[]; twistFields: string | null; coordMix: string | null } {
+  const twistLayers = [...model.namedModules()].filter(([, m]) => m instanceof TwistConv2d)
+    .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+  const twist: TwistFieldSummary[] = twistLayers.map(({ name, conv, grid }) => {
+    const matrices = twistMatrices(conv);
+    const order = matrices.map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
+      .sort((a, b) => b[0] - a[0]).slice(0, twistChannels).map(([, o]) => o).sort((a, b) => a - b);
+    return { layer: name, twist: conv.twist, grid, channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })) };
+  });
+  let twistFields: string | null = null;
+  if (twistLayers.length > 0) {
+    twistFields = join(outDir, 'twist-fields.png');
+    writeFileSync(twistFields, twistFigure(twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })), twistChannels));
+  }
+  const mixLayers = [...model.namedModules()].filter(([, m]) => m instanceof CoordMixConv2d)
+    .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+  let coordMix: string | null = null;
+  if (mixLayers.length > 0) {
+    coordMix = join(outDir, 'coord-mix.png');
+    writeFileSync(coordMix, coordMixFigure(mixLayers, Math.max(channels, 6)));
+  }
+  return { twist, twistFields, coordMix };
 }
