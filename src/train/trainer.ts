@@ -31,7 +31,7 @@ import { clipParameters } from '../dynamics/constraints.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
-import type { TrainingState } from './checkpoint.js';
+import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
 import { DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
@@ -270,9 +270,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     s.run.abandon();
     throw e;
   } finally {
-    s.model.dispose();
-    (s.ema ?? s.lookahead)?.average.dispose();
-    s.optimizer.dispose();
+    release(s);
   }
 }
 
@@ -307,15 +305,11 @@ async function build(run: RunWriter, fresh: TrainConfig | null, overrides: Parti
     run.describe(config, { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
       valSize: data.val?.size ?? 0 });
     const s = buildModel(run, config, data, resumed === null, options, log);
-    if (resumed) {
-      s.model.loadStateDict(resumed.model);
-      if (s.ema && resumed.ema) s.ema.average.loadStateDict(resumed.ema);
-      if (s.lookahead && resumed.ema) s.lookahead.average.loadStateDict(resumed.ema);
-      s.optimizer.loadStateDict(resumed.optimizer);
-      s.state = resumed.state;
-      s.scheduler.loadStateDict(s.state.scheduler);
-      s.metrics = readMetrics(run.dir).filter((m) => m.epoch < s.state.epoch);
-      log(`resuming ${run.dir} at epoch ${s.state.epoch + 1}, batch ${s.state.batch + 1}`);
+    try {
+      if (resumed) restore(s, resumed);
+    } catch (e) {
+      release(s);
+      throw e;
     }
     options.events?.onStart?.({ runDir: run.dir, config, params: s.model.numParameters(), trainSize: data.train.size,
       valSize: data.val?.size ?? 0, batchesPerEpoch: s.batchesPerEpoch, resumedAt: resumed ? s.state : null });
@@ -323,6 +317,25 @@ async function build(run: RunWriter, fresh: TrainConfig | null, overrides: Parti
   } finally {
     resumed?.dispose();
   }
+}
+
+/** A resumed run's model, averaged weights, optimizer, schedule, state and metrics, from its checkpoint. */
+function restore(s: Session, resumed: LoadedCheckpoint): void {
+  s.model.loadStateDict(resumed.model);
+  if (s.ema && resumed.ema) s.ema.average.loadStateDict(resumed.ema);
+  if (s.lookahead && resumed.ema) s.lookahead.average.loadStateDict(resumed.ema);
+  s.optimizer.loadStateDict(resumed.optimizer);
+  s.state = resumed.state;
+  s.scheduler.loadStateDict(s.state.scheduler);
+  s.metrics = readMetrics(s.run.dir).filter((m) => m.epoch < s.state.epoch);
+  s.log(`resuming ${s.run.dir} at epoch ${s.state.epoch + 1}, batch ${s.state.batch + 1}`);
+}
+
+/** Frees the model, its averaged copy and the optimizer's state. */
+function release(s: Session): void {
+  s.model.dispose();
+  (s.ema ?? s.lookahead)?.average.dispose();
+  s.optimizer.dispose();
 }
 
 /** The settings that depend on the data, checked before the first step. */

@@ -404,8 +404,9 @@ export function operatorStatistics(model: Module): OperatorStat[] {
 
 /**
  * Inspects a trained model: rebuilds it from its run folder (`config.json` and `data.json`: the model with the
- * run's options and class count; the input normalized with the run's statistics), loads the checkpoint (`checkpoints/best.safetensors`, else `last.safetensors`; a
- * checkpoint file may be given instead of the folder), runs a picture through it, and writes into
+ * run's options and class count; the input normalized with the run's statistics), loads the checkpoint
+ * (`checkpoints/best.safetensors`, else `last.safetensors`; a checkpoint file may be given instead of the
+ * folder), runs a picture through it, and writes into
  * `outDir`: `features.png`, `twist-fields.png` (TwistConv2d layers), `coord-mix.png` (CoordMixConv2d
  * layers), `operators.png`, `curves.png` (when the run has metrics.jsonl) and `inspect.json`; then the
  * run's `report.html`.
