@@ -319,7 +319,8 @@ export class RunWriter {
         closeSync(fd);
         return;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (attempt > 0) throw new TorchError(`${dir}: another run took the lock first; choose another --run-name`, 'run');
       }
       const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
       if (Number.isInteger(pid) && alive(pid)) {
