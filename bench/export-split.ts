@@ -7,9 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { splitTrainVal } from '../src/data/index.js';
 import { writeFileAtomic } from '../src/io/index.js';
-import { loadDataset, validationCount } from '../src/train/index.js';
+import { carveValidation, loadDataset } from '../src/train/index.js';
 
 const { positionals, values } = parseArgs({ allowPositionals: true,
   options: { 'val-split': { type: 'string', default: '5000' }, 'seed': { type: 'string', default: '0' } } });
@@ -22,7 +21,12 @@ if (data === undefined || out === undefined || !Number.isInteger(valSplit) || !N
 }
 
 const dataset = await loadDataset(data, console.log);
-const { train, val } = splitTrainVal(dataset, validationCount(dataset, { valSplit }), seed);
+const split = carveValidation(dataset, { valSplit, seed });
+if (split === null) {
+  console.error('export-split: --val-split 0 holds out no validation images');
+  process.exit(2);
+}
+const { train, val } = split;
 mkdirSync(out, { recursive: true });
 const write = (name: string, bytes: Uint8Array) => writeFileAtomic(join(out, name), [bytes], 'export-split');
 for (const [name, split] of [['train', train], ['val', val]] as const) {

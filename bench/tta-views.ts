@@ -5,8 +5,7 @@
  *   node dist/bench/tta-views.js RUN_DIR [DATA]
  */
 import { autocast, F, noGrad, type Tensor, tidy } from '../src/index.js';
-import { splitTrainVal } from '../src/data/index.js';
-import { loadDataset, loadTrainedModel, streamOf, validationCount } from '../src/train/index.js';
+import { evaluationImages, loadTrainedModel, streamOf } from '../src/train/index.js';
 
 type View = readonly [flip: boolean, dy: number, dx: number];
 
@@ -31,8 +30,8 @@ const VIEW_SETS: Record<string, View[]> = {
 
 const trained = loadTrainedModel(runDir);
 const { config, data, model } = trained;
-const dataset = await loadDataset(dataArg ?? config.data);
-const val = splitTrainVal(dataset, validationCount(dataset, config), config.seed).val;
+const { dataset: val, description } = await evaluationImages(trained, 'val', dataArg);
+console.log(`${val.n} images: ${description}`);
 const stream = streamOf(val, { seed: config.seed, shuffle: false, dropLast: false, augment: null, normalization: data.normalization });
 model.eval();
 const correct = new Map(Object.keys(VIEW_SETS).map((name) => [name, 0]));

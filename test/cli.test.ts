@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +65,9 @@ describe('pdenet train, eval, predict, models, bench', () => {
     assert.equal(result.n, 200);
     assert.equal(Object.keys(result.perClass).length, 10);
     assert.ok(result.accuracy >= 0 && result.accuracy <= 1 && Number.isFinite(result.loss));
-    assert.equal(JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--json').stdout).n, 200);
+    assert.equal(JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--split', 'val', '--json').stdout).n, 200);
+    const whole = JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--json').stdout) as { n: number; images: string };
+    assert.deepEqual([whole.n, whole.images], [2000, 'every image of synthetic'], 'with --data: every image it holds');
 
     const image = join(runsDir, 'red.png');
     writeFileSync(image, encodePng(createImage(32, 32, [255, 0, 0, 255])));
@@ -91,7 +93,7 @@ describe('pdenet train, eval, predict, models, bench', () => {
       if (/^epoch 1\/50/m.test(stdout)) resolve();
     }));
     child.kill('SIGTERM');
-    assert.equal(await exit, 130, stderr);
+    assert.equal(await exit, 130, stderr); // stopped by a signal
     assert.match(stderr, /SIGTERM: finishing the current step and writing a checkpoint/);
     assert.doesNotMatch(stdout, /^epoch 50\/50/m, 'stopped before the end');
     const checkpoint = join(runsDir, 'signal/checkpoints/last.ckpt.safetensors');
@@ -103,6 +105,8 @@ describe('pdenet train, eval, predict, models, bench', () => {
     const stoppedAt = stepOf(checkpoint);
     const resumed = pdenet(...args, '--resume', '--max-steps', String(stoppedAt + 2));
     assert.match(resumed.stdout, /resuming speednet/, resumed.stderr);
+    assert.equal(resumed.status, 3, 'stopped by a limit');
+    assert.match(resumed.stdout, /^stopped by a limit: /m);
     assert.equal(stepOf(checkpoint), stoppedAt + 2);
   });
 
@@ -196,5 +200,77 @@ describe('pdenet train refuses bad settings at start', () => {
       assert.match(errorLines(r.stderr).at(-1)!, pattern);
       assert.equal(existsSync(join(runsDir, name, 'checkpoints/last.ckpt.safetensors')), false, 'no step was taken');
     }
+  });
+});
+
+describe('pdenet on a run of three classes from an image folder', () => {
+  const work = mkdtempSync(join(tmpdir(), 'pdenet-cli-3-'));
+  const folder = join(work, 'shapes');
+  const runsDir = join(work, 'runs');
+  const run = join(runsDir, 'three');
+  // 24 images a class: red, green or blue, each a little brighter or darker.
+  ['red', 'green', 'blue'].forEach((name, k) => {
+    mkdirSync(join(folder, name), { recursive: true });
+    for (let i = 0; i < 24; i++) {
+      const rgba: [number, number, number, number] = [40 + i, 40 + i, 40 + i, 255];
+      rgba[k] = 160 + 4 * i;
+      writeFileSync(join(folder, name, `${i}.png`), encodePng(createImage(32, 32, rgba)));
+    }
+  });
+
+  it('trains, inspects, predicts a folder, and evaluates on every image of a given folder', () => {
+    const trained = pdenet('train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '12', '--epochs', '1',
+      '--batch-size', '20', '--runs-dir', runsDir, '--run-name', 'three');
+    assert.equal(trained.status, 0, trained.stderr);
+    assert.match(trained.stdout, /^done: /m);
+    const inspected = pdenet('inspect', run);
+    assert.equal(inspected.status, 0, inspected.stderr);
+    const manifest = JSON.parse(readFileSync(join(run, 'inspect', 'inspect.json'), 'utf8')) as { blocks: unknown[] };
+    assert.ok(manifest.blocks.length > 0);
+    const predicted = pdenet('predict', run, join(folder, 'blue'), '--json');
+    assert.equal(predicted.status, 0, predicted.stderr);
+    const predictions = JSON.parse(predicted.stdout) as { file: string; top: { label: string }[] }[];
+    assert.equal(predictions.length, 24, 'every image of the folder');
+    assert.deepEqual(predictions[0]!.top.map((t) => t.label).sort(), ['blue', 'green', 'red']);
+    const evaluated = pdenet('eval', run, '--data', folder);
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    assert.match(evaluated.stdout, new RegExp(`on 72 images, every image of ${folder}: accuracy`));
+    const val = pdenet('eval', run);
+    assert.match(val.stdout, /on 12 images, the run's validation split: 12 of the 72 images of .*, held out with seed 0/);
+  });
+
+  it('says clearly when the data has no test split, and when the run holds out no validation images', () => {
+    const test = pdenet('eval', run, '--split', 'test');
+    assert.equal(test.status, 1);
+    assert.match(test.stderr, /has no test split/);
+    const noVal = pdenet('train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '0', '--epochs', '1',
+      '--batch-size', '24', '--runs-dir', runsDir, '--run-name', 'no-val');
+    assert.equal(noVal.status, 0, noVal.stderr);
+    const evaluated = pdenet('eval', join(runsDir, 'no-val'));
+    assert.equal(evaluated.status, 1);
+    assert.match(evaluated.stderr, /^pdenet: eval: the run holds out no validation images \(valSplit 0\); evaluate it on other images with --data FOLDER$/m);
+    const empty = join(work, 'empty');
+    mkdirSync(empty);
+    assert.match(pdenet('predict', run, empty).stderr, /is a folder without JPEG or PNG images/);
+  });
+
+  it('refuses a second run on a name in use, and one-class data, with one line and no folder left', async () => {
+    const args = ['train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '12', '--epochs', '50',
+      '--batch-size', '20', '--runs-dir', runsDir, '--run-name', 'busy'];
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (/^training resnet20/m.test(d.toString())) resolve(); }));
+    const second = pdenet(...args);
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /busy is being written by another run \(process \d+\); wait for it to end, or choose another --run-name/);
+    child.kill('SIGINT');
+    assert.equal(await exit, 130);
+    const one = join(work, 'one');
+    mkdirSync(join(one, 'only'), { recursive: true });
+    for (let i = 0; i < 30; i++) writeFileSync(join(one, 'only', `${i}.png`), encodePng(createImage(32, 32, [i, 0, 0, 255])));
+    const r = pdenet('train', '--data', one, '--runs-dir', runsDir, '--run-name', 'one-class', '--val-split', '5', '--batch-size', '10');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /the data has 1 class \(only\): a classifier needs at least two/);
+    assert.ok(!existsSync(join(runsDir, 'one-class')));
   });
 });

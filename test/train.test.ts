@@ -11,7 +11,8 @@ import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { streamOf, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
-import { readMetrics, train } from '../src/train/trainer.js';
+import { readMetrics } from '../src/train/run.js';
+import { train } from '../src/train/trainer.js';
 import { values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
@@ -79,6 +80,7 @@ describe('trainer', () => {
   it('stops with a clear message when the loss becomes NaN', async () => {
     await assert.rejects(train({ ...base, runName: 'nan', lr: 100, schedule: 'constant', labelSmoothing: 0 }, { data: splits() }),
       (e: unknown) => e instanceof TorchError && /loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+ \(batch \d+\)/.test(e.message));
+    assert.ok(!existsSync(join(runsDir, 'nan')), 'a run that never finished an epoch leaves no folder');
   });
 
   it('switches the twist on at the chosen epoch', async () => {

@@ -3,7 +3,7 @@
  * @module
  */
 import { join } from 'node:path';
-import type { EpochMetrics } from '../train/trainer.js';
+import type { EpochMetrics } from '../train/run.js';
 import { plotCurves } from '../viz/charts.js';
 import { writeRunReport } from '../viz/report.js';
 

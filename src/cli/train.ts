@@ -7,7 +7,8 @@ import { SingleBar } from 'cli-progress';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig, TRAIN_FLAGS, type TrainConfig, type TrainOverrides } from '../train/config.js';
 import { setAt } from '../train/settings.js';
-import { readMetrics, train } from '../train/trainer.js';
+import { readMetrics } from '../train/run.js';
+import { EXIT_CODES, train } from '../train/trainer.js';
 import { configFile } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
 
@@ -64,7 +65,7 @@ export function registerTrain(program: Command): void {
 async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<void> {
   const controller = new AbortController();
   const stop = (signal: string) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(EXIT_CODES.signal);
     console.error(`\n${signal}: finishing the current step and writing a checkpoint (press again to quit at once)`);
     controller.abort();
   };
@@ -109,8 +110,9 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
     });
     await afterRun(result.runDir);
     const best = result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
-    console.log(`${result.interrupted ? 'stopped' : 'done'}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
-    if (result.interrupted) process.exitCode = 130;
+    const stopped = { done: 'done', limit: 'stopped by a limit', signal: 'stopped by a signal' }[result.stop];
+    console.log(`${stopped}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
+    process.exitCode = EXIT_CODES[result.stop];
   } finally {
     bar?.stop();
     process.off('SIGINT', onInt);

@@ -3,13 +3,12 @@
  * @module
  */
 import { type Command, Option } from 'commander';
-import { splitTrainVal } from '../data/dataset.js';
-import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { listModels } from '../models/registry.js';
 import { benchModel } from '../train/bench.js';
-import { loadDataset, streamOf, validationCount } from '../train/data.js';
+import { streamOf } from '../train/data.js';
 import { evaluate } from '../train/evaluate.js';
-import { loadTrainedModel, predictImages } from '../train/trained.js';
+import { evaluationImages, loadTrainedModel } from '../train/run.js';
+import { predictImages } from '../train/trained.js';
 import { TorchError } from '../tensor/errors.js';
 import { nonNegativeInt, positiveInt, twistFlags } from './options.js';
 
@@ -17,30 +16,31 @@ function percent(v: number): string {
   return Number.isNaN(v) ? '   –  ' : `${(v * 100).toFixed(2).padStart(6)}%`;
 }
 
+/** `pdenet eval`, `predict`, `models` and `bench`. */
 export function registerUse(program: Command): void {
+  registerEval(program);
+  registerPredict(program);
+  registerModels(program);
+  registerBench(program);
+}
+
+function registerEval(program: Command): void {
   program
     .command('eval')
     .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
     .argument('<checkpoint>', 'a run folder, its checkpoints/best.safetensors, or a training checkpoint')
-    .option('--data <path>', 'the dataset (as for train; default: the run\'s)')
-    .addOption(new Option('--split <split>', 'val: the run\'s own validation split; test: the dataset\'s test split')
-      .choices(['val', 'test']).default('val'))
+    .option('--data <path>', 'the images (as for train; default: the run\'s)')
+    .addOption(new Option('--split <split>', 'val: the run\'s own validation split of the data; all: every image of the data ' +
+      '(default with --data); test: the data\'s test split').choices(['val', 'all', 'test']))
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
     .option('--tta-translate <pixels>', 'also average over shifts by ± this many pixels (default: as the run\'s final evaluation)',
       nonNegativeInt)
-    .option('--json', 'print one JSON object {accuracy, loss, n, perClass}')
-    .action(async (path: string, flags: { data?: string; split: 'val' | 'test'; tta: boolean; ttaTranslate?: number;
+    .option('--json', 'print one JSON object {accuracy, loss, n, images, perClass}')
+    .action(async (path: string, flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number;
         json?: boolean }) => {
       const trained = loadTrainedModel(path);
       const { config, data } = trained;
-      const source = flags.data ?? config.data;
-      let dataset;
-      if (flags.split === 'val') {
-        const all = await loadDataset(source);
-        dataset = splitTrainVal(all, validationCount(all, config), config.seed).val;
-      } else {
-        dataset = await loadDatasetFrom(source, { split: 'test' });
-      }
+      const { dataset, description } = await evaluationImages(trained, flags.split ?? (flags.data ? 'all' : 'val'), flags.data);
       if (dataset.classes.length !== data.classes.length) {
         throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
       }
@@ -51,22 +51,25 @@ export function registerUse(program: Command): void {
         { tta: flags.tta, translate: flags.tta ? flags.ttaTranslate ?? config.ttaTranslate : 0, precision: config.precision });
       await stream.close();
       if (flags.json) {
-        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n,
+        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n, images: description,
           perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])) }));
         return;
       }
-      console.log(`${config.model} on ${result.n} ${flags.split} images: accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
+      console.log(`${config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
+        `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
       const width = Math.max(...data.classes.map((c) => c.length));
       console.log(`\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`);
       data.classes.forEach((c, k) => console.log(`${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
         result.confusion[k]!.map((v) => String(v).padStart(5)).join('')));
     });
+}
 
+function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('classify images with a trained model')
     .argument('<checkpoint>', 'a run folder or a weights file')
-    .argument('<images...>', 'JPEG or PNG files')
+    .argument('<images...>', 'JPEG or PNG files, or folders of them')
     .option('--json', 'print JSON')
     .action(async (path: string, images: string[], flags: { json?: boolean }) => {
       const predictions = await predictImages(loadTrainedModel(path), images);
@@ -79,7 +82,9 @@ export function registerUse(program: Command): void {
           p.top.slice(1, 3).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', '));
       }
     });
+}
 
+function registerModels(program: Command): void {
   program
     .command('models')
     .description('list the models: name, parameters, FLOPs at 32×32 (ImageNet-style at 224×224)')
@@ -98,7 +103,9 @@ export function registerUse(program: Command): void {
         console.log(`${m.name.padEnd(width)}  ${m.params.toLocaleString('en-US').padStart(11)}  ${flops.padStart(7)}  ${m.description}`);
       }
     });
+}
 
+function registerBench(program: Command): void {
   program
     .command('bench')
     .description('training and inference images/s on random data (as ../shared/reference/pytorch_twist.py)')

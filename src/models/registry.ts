@@ -15,11 +15,12 @@ import { notebookPdenet, notebookResnet18, notebookResnet34, notebookResnet50, n
   notebookResnet152 } from './notebook.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor/tensor.js';
+import type { TrainingAbilities } from './abilities.js';
 import { rknet } from './rknet.js';
 import { speednet } from './speednet.js';
 
-/** A model of the zoo: images N×3×H×W in, class scores N×classes out. */
-export type ImageModel = Module & { forward(input: Tensor): Tensor };
+/** A model of the zoo: images N×3×H×W in, class scores N×classes out, and the abilities it declares for training. */
+export type ImageModel = Module & { forward(input: Tensor): Tensor } & TrainingAbilities;
 
 /** One entry of the registry. */
 export interface ModelEntry {

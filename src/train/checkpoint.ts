@@ -32,11 +32,21 @@ export interface TrainingState {
   partial?: { lossSum: number; correct: number; seen: number; seconds: number; dataSeconds: number };
 }
 
-const FORMAT = 'pdenet-checkpoint-1';
+/** The `format` in a training checkpoint's metadata. */
+export const CHECKPOINT_FORMAT = 'pdenet-checkpoint-1';
+const FORMAT = CHECKPOINT_FORMAT;
 
-/** Writes a checkpoint (atomically) and the plain weights beside it. */
-export function saveCheckpoint(path: string, parts: { model: Module; ema?: Module | null; optimizer: OptimizerStateDict;
-    state: TrainingState; config: unknown }): void {
+/** What a training checkpoint holds. */
+export interface CheckpointParts {
+  model: Module;
+  ema?: Module | null;
+  optimizer: OptimizerStateDict;
+  state: TrainingState;
+  config: unknown;
+}
+
+/** Writes a checkpoint, atomically. */
+export function saveCheckpoint(path: string, parts: CheckpointParts): void {
   const tensors = new Map<string, Tensor>();
   for (const [k, v] of parts.model.stateDict()) tensors.set(`model.${k}`, v);
   if (parts.ema) for (const [k, v] of parts.ema.stateDict()) tensors.set(`ema.${k}`, v);

@@ -98,7 +98,7 @@ export const TRAIN_SETTINGS = group({
   data: text('synthetic', { help: 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"', arg: 'path',
     nonEmpty: 'a path or "synthetic"' }),
   valSplit: int(5000, 0, MAX_INT, { help: 'training images held out for validation (at most a fifth of them)' }),
-  epochs: int(30, 1, 100_000, { help: 'passes over the training split', resumable: true }),
+  epochs: int(30, 1, 100_000, { help: 'passes over the training split', resumable: 'length' }),
   batchSize: int(128, 1, 1_000_000, { help: 'images per step' }),
   optimizer: choice(['sgd', 'adam', 'adamw', 'muon'] as const, 'sgd',
     { help: 'optimizer (muon: Muon for the convolution filters, SGD for the rest)' }),
@@ -138,9 +138,9 @@ export const TRAIN_SETTINGS = group({
         flagRule: '"off" or degrees,translate,min,max with degrees in [0, 180], translate in [0, 1], 0 < min ≤ max' }),
   }),
   ema: num(0, 0, 0.999999, { help: 'evaluate an exponential moving average of the weights with this decay (0: off)', arg: 'decay' }),
-  tta: bool(true, { help: 'evaluate with horizontal-flip test-time augmentation', resumable: true }),
+  tta: bool(true, { help: 'evaluate with horizontal-flip test-time augmentation', resumable: 'free' }),
   ttaTranslate: int(0, 0, MAX_INT, { help: 'the final evaluation also averages over shifts by ± this many pixels (0: off)',
-    arg: 'pixels', resumable: true, fitsImages: 'below' }),
+    arg: 'pixels', resumable: 'free', fitsImages: 'below' }),
   channelsLast: bool(false, { help: 'lay out convolution kernels channels-last (faster with bf16 on CPU)' }),
   precision: choice(['fp32', 'bf16'] as const, 'fp32', { help: 'fp32, or bf16 (CPU autocast)', arg: 'p' }),
   seed: int(0, 0, MAX_INT, { help: 'random seed' }),
@@ -151,10 +151,12 @@ export const TRAIN_SETTINGS = group({
   clip: num(0, 0, 1e6, { help: 'clamp conv and linear weights into [−bound, bound] after each step (0: off; rknet ' +
     'also applies its own box constraints unless --no-rknet-clip)', arg: 'bound' }),
   checkpointing: bool(false, { help: 'rknet: recompute each block in the backward pass (less memory, more time)' }),
-  evalEvery: int(1, 1, MAX_INT, { help: 'evaluate every n epochs (and after the last)', resumable: true }),
-  runName: text('', { help: 'folder name under the runs directory', arg: 'name', resumable: true, defaultText: 'model and time' }),
-  runsDir: text('runs', { help: 'where runs are written', arg: 'dir', resumable: true, nonEmpty: 'a folder' }),
-  maxSteps: int(0, 0, MAX_INT, { help: 'stop after this many steps in total (smoke runs; 0: no limit)', resumable: true }),
+  evalEvery: int(1, 1, MAX_INT, { help: 'evaluate every n epochs (and after the last)', resumable: 'free' }),
+  runName: text('', { help: 'folder name under the runs directory', arg: 'name', resumable: 'free', defaultText: 'model and time' }),
+  runsDir: text('runs', { help: 'where runs are written', arg: 'dir', resumable: 'free', nonEmpty: 'a folder' }),
+  maxSteps: int(0, 0, MAX_INT, { help: 'stop, with a checkpoint, after this many steps in total (exit code 3; 0: no limit)', resumable: 'session' }),
+  maxMinutes: num(0, 0, 1e9, { help: 'stop, with a checkpoint, after this many minutes of this session (exit code 3; 0: no limit)',
+    arg: 'minutes', resumable: 'session' }),
 });
 
 /** A run's configuration: the values of {@link TRAIN_SETTINGS}. */
@@ -213,7 +215,7 @@ export function resolveConfig(overrides: TrainOverrides = {}): TrainConfig {
 export function changedSettings(from: TrainConfig, to: TrainConfig): { key: string; resumable: boolean }[] {
   return settingsOf(TRAIN_SETTINGS)
     .filter(([key]) => JSON.stringify(getAt(from, key)) !== JSON.stringify(getAt(to, key)))
-    .map(([key, setting]) => ({ key, resumable: setting.resumable ?? false }));
+    .map(([key, setting]) => ({ key, resumable: setting.resumable !== undefined }));
 }
 
 /**

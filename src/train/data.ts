@@ -30,6 +30,8 @@ export interface DataSplits {
   classes: string[];
   /** The per-channel statistics batches are normalized with (from the training split). */
   normalization: Normalization;
+  /** Height and width of the images, when known (checks of the settings that depend on them). */
+  imageSize?: [number, number];
 }
 
 /** A stream over a dataset, one DataLoader per batch size. */
@@ -78,13 +80,18 @@ export function validationCount(dataset: ImageDataset, config: Pick<TrainConfig,
   return Math.min(config.valSplit, Math.floor(dataset.n / 5));
 }
 
+/** The training and validation images of a run, as the trainer carves them; null when it holds none out. */
+export function carveValidation(dataset: ImageDataset, config: Pick<TrainConfig, 'valSplit' | 'seed'>):
+    { train: ImageDataset; val: ImageDataset } | null {
+  const valCount = validationCount(dataset, config);
+  return valCount > 0 ? splitTrainVal(dataset, valCount, config.seed) : null;
+}
+
 /** The training and validation streams of a run. */
 export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {}): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
-  const valCount = validationCount(dataset, config);
-  const { train, val } = valCount > 0 ? splitTrainVal(dataset, valCount, config.seed)
-    : { train: dataset, val: null as ImageDataset | null };
+  const { train, val } = carveValidation(dataset, config) ?? { train: dataset, val: null };
   const normalization = train.channelStats();
   const a = config.augment;
   const augment: AugmentOptions = {
@@ -100,5 +107,6 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
     val: val && streamOf(val, { seed: config.seed, shuffle: false, dropLast: false, augment: null, normalization }),
     classes: dataset.classes,
     normalization,
+    imageSize: [dataset.height, dataset.width],
   };
 }

@@ -14,10 +14,11 @@ export interface SettingOptions {
   /** One line for `--help`. */
   help: string;
   /**
-   * A resumed run may take a new value (where it writes, when it stops, how it evaluates); every other
-   * setting is the checkpoint's. Default false.
+   * Whether a resumed run may take a new value, and why (see resume.ts): `session`, when this session stops (its
+   * own, not inherited from the run); `free`, where the run writes and how it evaluates; `length`, the number of
+   * epochs, where nothing depends on the run's length. Every other setting is the checkpoint's.
    */
-  resumable?: boolean;
+  resumable?: ResumeRule;
   /** The command-line flag without its dashes (default: the key in kebab-case). */
   flag?: string;
   /** The flag's argument as the help names it (default: by kind, e.g. "n" for integers). */
@@ -74,6 +75,9 @@ export type ValuesOf<E> = { -readonly [K in keyof E]: E[K] extends Setting<infer
 export type GroupValue<G> = G extends Group<infer T> ? T : never;
 
 /** A group of settings whose value is an object of all of them, each defaulted. */
+/** Why a resumed run may change a setting (see {@link Setting.resumable}). */
+export type ResumeRule = 'session' | 'free' | 'length';
+
 export function group<E extends Record<string, Entry>>(entries: E): Group<ValuesOf<E>> {
   return { kind: 'group', entries, partial: false };
 }

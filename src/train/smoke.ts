@@ -1,7 +1,7 @@
 /**
- * A short smoke run of the engine: a two-layer ConvNet learns a synthetic task (are the stripes of a
- * noisy image horizontal or vertical?) with plain SGD written against the tensor floor.
- * It stands in for the main job until the trainer exists.
+ * `pdenet smoke`, a check of the engine alone: a two-layer ConvNet learns a synthetic task (are the stripes of
+ * a noisy image horizontal or vertical?) with plain SGD written against the tensor floor — no layers, data
+ * loader or trainer involved, so it tells a broken libtorch install from a broken model in seconds.
  * @module
  */
 import { arange, F, manualSeed, memory, noGrad, rand, randint, randn, type Tensor, tidy, where, zeros } from '../tensor/index.js';

@@ -1,16 +1,18 @@
 /**
  * The trainer: optimizer and schedule from the config, label smoothing, evaluation every epoch, best and
- * last checkpoints written atomically, exact resumption, graceful stop on a signal, NaN detection, EMA,
- * flip test-time augmentation, bfloat16 autocast, and the twist switched on at a chosen epoch.
+ * last checkpoints committed with the epoch's metrics as one transaction (see run.ts), exact resumption,
+ * graceful stop on a signal or a limit, NaN detection, EMA, flip test-time augmentation, bfloat16 autocast,
+ * and the twist switched on at a chosen epoch.
+ *
+ * `train()` runs four phases: {@link setUp} (a new run, or the resumption of one), {@link runEpoch} (the
+ * steps of one epoch), {@link endEpoch} (evaluate and commit) and {@link finish}.
  *
  * Determinism: every source of randomness is a function of (seed, epoch, batch) — the data order and
  * augmentation through the loader, libtorch's generator re-seeded before each step — so a resumed run
  * continues bit for bit like an uninterrupted one.
  * @module
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
 import { autocast, manualSeed } from '../tensor/runtime.js';
 import { check, TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
@@ -26,41 +28,20 @@ import { Muon } from '../optim/muon.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
 import { checkpointedStep } from '../nn/checkpoint.js';
 import { constrainAfterStep } from '../dynamics/constraints.js';
+import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
-import { loadCheckpoint, saveCheckpoint, saveWeights, type TrainingState } from './checkpoint.js';
-import { resolveConfig, type TrainConfig } from './config.js';
+import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
+import { DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
 import { type DataSplits, loadDataSplits } from './data.js';
-import type { Normalization } from '../data/transforms.js';
+import { checkSameModel, type EpochMetrics, type FaultHook, readMetrics, readRunCheckpoint, RUN_FILES, runDirOf, RunWriter } from './run.js';
+import { resumedConfig } from './resume.js';
 
-/** What a run records about its data (`data.json`), needed to use the model afterwards. */
-export interface RunData {
-  classes: string[];
-  normalization: Normalization;
-  trainSize: number;
-  valSize: number;
-}
-
-/** One line of metrics.jsonl. */
-export interface EpochMetrics {
-  epoch: number;
-  step: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  lr: number;
-  /** Seconds of this epoch: training steps, data waits included, evaluation excluded. */
-  seconds: number;
-  evalSeconds: number;
-  /** Share of the epoch spent waiting for batches. */
-  dataShare: number;
-  imagesPerSec: number;
-  twist: boolean;
-}
+export type { EpochMetrics, RunData } from './run.js';
+export { readMetrics } from './run.js';
 
 /** Progress within an epoch, for progress bars. */
 export interface Progress {
@@ -83,69 +64,85 @@ export interface TrainEvents {
 }
 
 export interface TrainOptions {
-  /** Continue the run in `runs/<runName>` from its last checkpoint. */
+  /** Continue the run in `runs/<runName>` from its last checkpoint (see resume.ts for the settings it may change). */
   resume?: boolean;
   events?: TrainEvents;
   /** Aborting it stops after the current step with a checkpoint. */
   signal?: AbortSignal;
   /** Preloaded data (tests); otherwise read from `config.data`. */
   data?: DataSplits;
+  /** Called at each write of an epoch's commit (tests of what a kill there leaves; see run.ts). */
+  fault?: FaultHook;
 }
+
+/** Why a run stopped: it ran its epochs, it reached maxSteps or maxMinutes, or a signal stopped it. */
+export type StopReason = 'done' | 'limit' | 'signal';
+
+/** The exit codes of `pdenet train`: done, stopped by a limit, stopped by a signal, failed. */
+export const EXIT_CODES: Readonly<Record<StopReason | 'failed', number>> = { done: 0, failed: 1, limit: 3, signal: 130 };
 
 export interface TrainResult {
   runDir: string;
   metrics: EpochMetrics[];
   bestAccuracy: number;
   bestEpoch: number;
-  /** True when stopped by the signal before the last epoch. */
+  /** True when stopped (by a signal or a limit) before the last epoch. */
   interrupted: boolean;
+  stop: StopReason;
   final: Evaluation | null;
 }
 
 /** What one training step needs: a function of the model and a batch (the unit a data-parallel trainer splits). */
 export interface StepContext {
-  model: Module;
+  model: ImageModel;
   optimizer: { step(): void; zeroGrad(): void };
   config: TrainConfig;
 }
 
-/** One optimizer step on one batch; returns the loss and the number of correct predictions. */
-export function trainStep(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
-  const { model, optimizer, config } = ctx;
-  const segmented = model as Module & { segments?: () => ((x: Tensor) => Tensor)[] };
+/** The loss a step minimizes: cross-entropy (label-smoothed), plus the regularizers the config weighs in. */
+function objective({ model, config }: StepContext, logits: Tensor, labels: Tensor): Tensor {
+  let loss = F.crossEntropy(logits, labels, { labelSmoothing: config.labelSmoothing });
+  if (config.hyperbolicity > 0) loss = loss.add(hyperbolicityPenalty(model), config.hyperbolicity);
+  if (config.timeRegularization > 0 && model.timeRegularization) {
+    loss = loss.add(model.timeRegularization(), config.timeRegularization);
+  }
+  return loss;
+}
+
+/** The gradients of one batch in the parameters' `.grad` (unless the loss is not finite); the loss and the hits. */
+function backward(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
+  const { model, config } = ctx;
+  const hits = (logits: Tensor) => logits.argmax(1).eq(batch.y).sum().item();
   if (config.checkpointing) {
-    check(typeof segmented.segments === 'function', 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
+    const segments = model.segments?.();
+    check(segments !== undefined, 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
     check(config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0, 'train',
       'checkpointing runs fp32 without regularizers');
-    return tidy(() => {
-      let correct = 0;
-      const { loss } = checkpointedStep(model, segmented.segments!(), batch.x, (logits) => {
-        correct = logits.argmax(1).eq(batch.y).sum().item();
-        return F.crossEntropy(logits, batch.y, { labelSmoothing: config.labelSmoothing });
-      });
-      if (!Number.isFinite(loss)) return { loss, correct: 0 };
-      optimizer.step();
-      optimizer.zeroGrad();
-      constrainAfterStep(model, config.clip);
-      return { loss, correct };
+    let correct = 0;
+    const { loss } = checkpointedStep(model, segments, batch.x, (logits) => {
+      correct = hits(logits);
+      return objective(ctx, logits, batch.y);
     });
+    return { loss, correct };
   }
+  const forward = () => model.forward(batch.x);
+  const logits = (config.precision === 'bf16' ? autocast(forward) : forward()).float();
+  const loss = objective(ctx, logits, batch.y);
+  const value = loss.item();
+  if (Number.isFinite(value)) loss.backward();
+  return { loss: value, correct: hits(logits) };
+}
+
+/** One optimizer step on one batch; returns the loss and the number of correct predictions (0 when the loss is not finite). */
+export function trainStep(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
+  const { model, optimizer, config } = ctx;
   return tidy(() => {
-    const forward = () => (model as ImageModel).forward(batch.x);
-    const logits = (config.precision === 'bf16' ? autocast(forward) : forward()).float();
-    let loss = F.crossEntropy(logits, batch.y, { labelSmoothing: config.labelSmoothing });
-    if (config.hyperbolicity > 0) loss = loss.add(hyperbolicityPenalty(model), config.hyperbolicity);
-    const timed = model as Module & { timeRegularization?: () => Tensor };
-    if (config.timeRegularization > 0 && typeof timed.timeRegularization === 'function') {
-      loss = loss.add(timed.timeRegularization(), config.timeRegularization);
-    }
-    const value = loss.item();
-    if (!Number.isFinite(value)) return { loss: value, correct: 0 };
-    loss.backward();
+    const { loss, correct } = backward(ctx, batch);
+    if (!Number.isFinite(loss)) return { loss, correct: 0 };
     optimizer.step();
     optimizer.zeroGrad();
     constrainAfterStep(model, config.clip);
-    return { loss: value, correct: logits.argmax(1).eq(batch.y).sum().item() };
+    return { loss, correct };
   });
 }
 
@@ -219,211 +216,305 @@ function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule | ((
   }
 }
 
-function runDirOf(config: TrainConfig): string {
-  const name = config.runName || `${config.model}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`;
-  return join(config.runsDir, name);
-}
-
-function writeJson(path: string, value: unknown): void {
-  writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`)]);
-}
-
-const CSV_COLUMNS: (keyof EpochMetrics)[] = ['epoch', 'step', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy', 'lr',
-  'seconds', 'evalSeconds', 'dataShare', 'imagesPerSec', 'twist'];
-
-function writeMetrics(runDir: string, metrics: EpochMetrics[]): void {
-  writeFileAtomic(join(runDir, 'metrics.jsonl'), [new TextEncoder().encode(metrics.map((m) => JSON.stringify(m)).join('\n') + '\n')]);
-  const csv = [CSV_COLUMNS.join(','), ...metrics.map((m) => CSV_COLUMNS.map((c) => m[c] ?? '').join(','))].join('\n') + '\n';
-  writeFileAtomic(join(runDir, 'metrics.csv'), [new TextEncoder().encode(csv)]);
-}
-
-/** Reads metrics.jsonl of a run (empty when there is none). */
-export function readMetrics(runDir: string): EpochMetrics[] {
-  const path = join(runDir, 'metrics.jsonl');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as EpochMetrics);
-}
-
 function stepSeed(seed: number, epoch: number, batch: number): number {
   return ((seed * 1_000_003 + epoch) * 100_003 + batch) % 2 ** 52;
 }
 
-/** Trains a model as `config` says; see the module documentation. */
-export async function train(overrides: Partial<TrainConfig>, options: TrainOptions = {}): Promise<TrainResult> {
-  const events = options.events ?? {};
-  const log = events.log ?? (() => {});
-  let config = resolveConfig(overrides);
-  const runDir = runDirOf(config);
-  const checkpointDir = join(runDir, 'checkpoints');
-  const lastCheckpoint = join(checkpointDir, 'last.ckpt.safetensors');
-  let resumed: ReturnType<typeof loadCheckpoint> | null = null;
-  if (options.resume) {
-    check(config.runName !== '', 'train', '--resume needs the --run-name of the run to continue');
-    resumed = loadCheckpoint(lastCheckpoint);
-    // The run continues with its own configuration; only where to write and when to stop may differ.
-    config = resolveConfig({ ...(resumed.config as TrainConfig), runsDir: config.runsDir, runName: config.runName,
-      maxSteps: config.maxSteps });
-  } else if (existsSync(lastCheckpoint)) {
-    throw new TorchError(`${runDir} already holds a run; pass --resume to continue it or choose another --run-name`, 'train');
-  }
-  mkdirSync(checkpointDir, { recursive: true });
-  writeJson(join(runDir, 'config.json'), config);
+/** Everything a run holds while it trains. */
+interface Session {
+  config: TrainConfig;
+  run: RunWriter;
+  data: DataSplits;
+  model: ImageModel;
+  ema: WeightAverage | null;
+  lookahead: Lookahead | null;
+  optimizer: Optimizer<BaseOptions, object>;
+  scheduler: Scheduler;
+  freezing: [Tensor, number][];
+  /** The model options with the twist as configured (the model may be built with it off until twistFromEpoch). */
+  modelOptions: ModelOptions;
+  batchesPerEpoch: number;
+  state: TrainingState;
+  metrics: EpochMetrics[];
+  final: Evaluation | null;
+  stop: StopReason | null;
+  /** When this session started (performance.now(), for maxMinutes). */
+  started: number;
+  options: TrainOptions;
+  log: (line: string) => void;
+}
 
-  manualSeed(config.seed);
-  const data = options.data ?? await loadDataSplits(config, log);
-  const numClasses = data.classes.length;
-  writeJson(join(runDir, 'data.json'), { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
-    valSize: data.val?.size ?? 0 } satisfies RunData);
-  const modelOptions = { ...config.modelOptions, numClasses };
-  const twistLater = config.twistFromEpoch > 0;
+/** The sums of one epoch's steps. */
+interface EpochSums {
+  lossSum: number;
+  correct: number;
+  seen: number;
+  /** Milliseconds of the epoch (from performance.now()) and of them waiting for data. */
+  start: number;
+  dataWait: number;
+  twist: boolean;
+}
+
+/** Trains a model as `overrides` (over the defaults) say; see the module documentation. */
+export async function train(overrides: Partial<TrainConfig>, options: TrainOptions = {}): Promise<TrainResult> {
+  const s = await setUp(overrides, options);
+  try {
+    while (s.state.epoch < s.config.epochs && s.stop === null) {
+      const sums = await runEpoch(s);
+      if (sums === null) break;
+      await endEpoch(s, sums);
+      s.stop = stopReason(s);
+    }
+    return finish(s);
+  } catch (e) {
+    s.run.abandon();
+    throw e;
+  } finally {
+    release(s);
+  }
+}
+
+/** Phase 1: a new run (its folder locked, its model built) or the resumption of one from its last checkpoint. */
+async function setUp(overrides: Partial<TrainConfig>, options: TrainOptions): Promise<Session> {
+  const log = options.events?.log ?? (() => {});
+  const config = options.resume ? null : resolveConfig(overrides);
+  const runName = overrides.runName ?? '';
+  if (options.resume && runName === '') throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
+  const dir = config ? runDirOf(config) : runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
+  const run = new RunWriter(dir, { fault: options.fault, log });
+  try {
+    return await build(run, config, overrides, options, log);
+  } catch (e) {
+    run.abandon();
+    throw e;
+  }
+}
+
+async function build(run: RunWriter, fresh: TrainConfig | null, overrides: Partial<TrainConfig>, options: TrainOptions,
+    log: (line: string) => void): Promise<Session> {
+  if (fresh && run.hasCheckpoint()) {
+    throw new TorchError(`${run.dir} already holds a run; pass --resume to continue it or choose another --run-name`, 'train');
+  }
+  const resumed = fresh ? null : readRunCheckpoint(run.dir);
+  try {
+    if (resumed) checkSameModel(run.dir, resumed.config);
+    const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
+    manualSeed(config.seed);
+    const data = options.data ?? await loadDataSplits(config, log);
+    checkData(config, data);
+    run.describe(config, { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
+      valSize: data.val?.size ?? 0 });
+    const s = buildModel(run, config, data, resumed === null, options, log);
+    try {
+      if (resumed) restore(s, resumed);
+    } catch (e) {
+      release(s);
+      throw e;
+    }
+    options.events?.onStart?.({ runDir: run.dir, config, params: s.model.numParameters(), trainSize: data.train.size,
+      valSize: data.val?.size ?? 0, batchesPerEpoch: s.batchesPerEpoch, resumedAt: resumed ? s.state : null });
+    return s;
+  } finally {
+    resumed?.dispose();
+  }
+}
+
+/** A resumed run's model, averaged weights, optimizer, schedule, state and metrics, from its checkpoint. */
+function restore(s: Session, resumed: LoadedCheckpoint): void {
+  s.model.loadStateDict(resumed.model);
+  if (s.ema && resumed.ema) s.ema.average.loadStateDict(resumed.ema);
+  if (s.lookahead && resumed.ema) s.lookahead.average.loadStateDict(resumed.ema);
+  s.optimizer.loadStateDict(resumed.optimizer);
+  s.state = resumed.state;
+  s.scheduler.loadStateDict(s.state.scheduler);
+  s.metrics = readMetrics(s.run.dir).filter((m) => m.epoch < s.state.epoch);
+  s.log(`resuming ${s.run.dir} at epoch ${s.state.epoch + 1}, batch ${s.state.batch + 1}`);
+}
+
+/** Frees the model, its averaged copy and the optimizer's state. */
+function release(s: Session): void {
+  s.model.dispose();
+  (s.ema ?? s.lookahead)?.average.dispose();
+  s.optimizer.dispose();
+}
+
+/** The settings that depend on the data, checked before the first step. */
+function checkData(config: TrainConfig, data: DataSplits): void {
+  check(data.classes.length >= 2, 'train', `the data has ${data.classes.length} class${data.classes.length === 1 ? '' : 'es'} ` +
+    `(${data.classes.join(', ')}): a classifier needs at least two`);
+  const batches = data.train.batchesPerEpoch(config.batchSize);
+  check(batches > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
+  const side = data.imageSize ? Math.min(...data.imageSize) : Infinity;
+  check(config.ttaTranslate < side, 'train', `ttaTranslate must be smaller than the images (${side} pixels), got ${config.ttaTranslate}`);
+}
+
+/** The model (set from the data on a new run), its averaged copies, the optimizer and the schedule. */
+function buildModel(run: RunWriter, config: TrainConfig, data: DataSplits, fresh: boolean, options: TrainOptions,
+    log: (line: string) => void): Session {
+  const modelOptions = { ...config.modelOptions, numClasses: data.classes.length };
   // Twisting later: build the twisted stages' parameters now, with the twist off until its epoch.
-  const buildOptions = twistLater
+  const buildOptions = config.twistFromEpoch > 0
     ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
     : modelOptions;
-  const layout = (m: ImageModel) => (config.channelsLast ? m.toMemoryFormat('channelsLast') : m);
-  const model = layout(createModel(config.model, buildOptions));
-  const fromData = model as ImageModel & { initFromData?: (images: Tensor) => string };
-  if (!resumed && typeof fromData.initFromData === 'function') {
+  const make = () => {
+    const m = createModel(config.model, buildOptions);
+    return config.channelsLast ? m.toMemoryFormat('channelsLast') : m;
+  };
+  const model = make();
+  if (fresh && model.initFromData) {
     // Layers set from the data (SpeedNet's whitening) see a sample of training images first.
     const sample = data.train.sample(Math.min(5000, data.train.size));
-    log(`set the ${config.model} ${fromData.initFromData(sample.x)}`);
+    log(`set the ${config.model} ${model.initFromData(sample.x)}`);
     sample.x.dispose();
     sample.y.dispose();
   }
   const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize);
-  check(batchesPerEpoch > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
-  const ema = config.ema > 0 ? new WeightAverage(model, layout(createModel(config.model, buildOptions)), config.ema) : null;
-  const lookahead = config.lookahead > 0 ? new Lookahead(model, layout(createModel(config.model, buildOptions)),
-    { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
+  const ema = config.ema > 0 ? new WeightAverage(model, make(), config.ema) : null;
+  const lookahead = config.lookahead > 0
+    ? new Lookahead(model, make(), { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
   const freezing = frozenSchedule(model, config);
   const optimizer = makeOptimizer(model, config);
   const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
-
-  let state: TrainingState = { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1,
-    seconds: 0 };
-  let metrics: EpochMetrics[] = [];
-  if (resumed) {
-    model.loadStateDict(resumed.model);
-    if (ema && resumed.ema) ema.average.loadStateDict(resumed.ema);
-    if (lookahead && resumed.ema) lookahead.average.loadStateDict(resumed.ema);
-    optimizer.loadStateDict(resumed.optimizer);
-    state = resumed.state;
-    scheduler.loadStateDict(state.scheduler);
-    resumed.dispose();
-    metrics = readMetrics(runDir).filter((m) => m.epoch < state.epoch);
-    log(`resuming ${runDir} at epoch ${state.epoch + 1}, batch ${state.batch + 1}`);
-  }
-  events.onStart?.({ runDir, config, params: model.numParameters(), trainSize: data.train.size, valSize: data.val?.size ?? 0,
-    batchesPerEpoch, resumedAt: resumed ? state : null });
-
-  const checkpoint = (best: boolean) => {
-    tidy(() => saveCheckpoint(lastCheckpoint, { model, ema: (ema ?? lookahead)?.average ?? null, optimizer: optimizer.stateDict(), state, config }));
-    const weightsOf = ema?.average ?? model;
-    saveWeights(join(checkpointDir, 'last.safetensors'), weightsOf, { epoch: String(state.epoch) });
-    if (best) saveWeights(join(checkpointDir, 'best.safetensors'), weightsOf, { epoch: String(state.bestEpoch) });
-  };
-
-  let interrupted = false;
-  let final: Evaluation | null = null;
-  for (let epoch = state.epoch; epoch < config.epochs && !interrupted; epoch++) {
-    const twist = !twistLater || epoch >= config.twistFromEpoch;
-    if (twistLater) {
-      const flags = twist ? (modelOptions.twist ?? false) : false;
-      setTwist(model, flags);
-      if (ema) setTwist(ema.average, flags);
-    }
-    for (const [p, epochs] of freezing) p.requiresGrad = epoch < epochs;
-    model.train();
-    const first = epoch === state.epoch ? state.batch : 0;
-    const partial = first > 0 ? state.partial : undefined;
-    let lossSum = partial?.lossSum ?? 0;
-    let correct = partial?.correct ?? 0;
-    let seen = partial?.seen ?? 0;
-    let dataWait = (partial?.dataSeconds ?? 0) * 1000;
-    const start = performance.now() - (partial?.seconds ?? 0) * 1000;
-    let waitStart = performance.now();
-    let index = first - 1;
-    for await (const batch of data.train.batches(epoch, config.batchSize, first)) {
-      dataWait += performance.now() - waitStart;
-      index += 1;
-      manualSeed(stepSeed(config.seed, epoch, index));
-      const { loss, correct: right } = trainStep({ model, optimizer, config }, batch);
-      const n = batch.y.numel;
-      batch.x.dispose();
-      batch.y.dispose();
-      if (!Number.isFinite(loss)) {
-        throw new TorchError(`the loss became ${loss} at epoch ${epoch + 1}, step ${state.step + 1} (batch ${index + 1}); ` +
-          `lower the learning rate or check the data. The last good checkpoint is ${lastCheckpoint}`, 'train');
-      }
-      ema?.update();
-      scheduler.step();
-      state.step += 1;
-      lookahead?.step(state.step);
-      lossSum += loss * n;
-      correct += right;
-      seen += n;
-      const elapsed = (performance.now() - start) / 1000;
-      events.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: batchesPerEpoch,
-        loss: lossSum / seen, accuracy: correct / seen, imagesPerSec: seen / elapsed, lr: scheduler.lastLr[0]! });
-      // Prefetched batches arrive as resolved promises, which never leave the microtask queue: yield to the event
-      // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      const stopNow = options.signal?.aborted || (config.maxSteps > 0 && state.step >= config.maxSteps);
-      if (stopNow && index + 1 < batchesPerEpoch) {
-        state = { ...state, epoch, batch: index + 1, scheduler: scheduler.stateDict(), seconds: state.seconds,
-          partial: { lossSum, correct, seen, seconds: elapsed, dataSeconds: dataWait / 1000 } };
-        checkpoint(false);
-        log(`stopped at epoch ${epoch + 1}, batch ${index + 1}; checkpoint written to ${lastCheckpoint}`);
-        interrupted = true;
-        break;
-      }
-      waitStart = performance.now();
-    }
-    if (interrupted) break;
-    const seconds = (performance.now() - start) / 1000;
-    const lastEpoch = epoch + 1 === config.epochs || (config.maxSteps > 0 && state.step >= config.maxSteps);
-    let evaluation: Evaluation | null = null;
-    const evalStart = performance.now();
-    if (data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
-      evaluation = await evaluate(ema?.average ?? model, data.val.batches(0, 500, 0), numClasses,
-        { tta: config.tta, translate: lastEpoch ? config.ttaTranslate : 0, precision: config.precision });
-      if (lastEpoch) final = evaluation;
-    }
-    const m: EpochMetrics = {
-      epoch, step: state.step, trainLoss: lossSum / seen, trainAccuracy: correct / seen,
-      valLoss: evaluation?.loss ?? null, valAccuracy: evaluation?.accuracy ?? null, lr: scheduler.lastLr[0]!, seconds,
-      evalSeconds: (performance.now() - evalStart) / 1000, dataShare: dataWait / 1000 / seconds, imagesPerSec: seen / seconds,
-      twist,
-    };
-    metrics.push(m);
-    const best = evaluation !== null && evaluation.accuracy > state.bestAccuracy;
-    state = { ...state, epoch: epoch + 1, batch: 0, scheduler: scheduler.stateDict(), seconds: state.seconds + seconds,
-      partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestEpoch: epoch } : {}) };
-    checkpoint(best);
-    writeMetrics(runDir, metrics);
-    await events.onEpoch?.(m, runDir);
-    log(`epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
-      (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
-      `  lr ${m.lr.toExponential(2)}  ${m.seconds.toFixed(1)}s  ${m.imagesPerSec.toFixed(0)} img/s  data ${(m.dataShare * 100).toFixed(1)}%`);
-    if ((config.maxSteps > 0 && state.step >= config.maxSteps) || options.signal?.aborted) {
-      interrupted = epoch + 1 < config.epochs;
-      break;
-    }
-  }
-  writeReport(runDir, config, metrics, state, model.numParameters());
-  model.dispose();
-  (ema ?? lookahead)?.average.dispose();
-  optimizer.dispose();
-  return { runDir, metrics, bestAccuracy: state.bestAccuracy, bestEpoch: state.bestEpoch, interrupted, final };
+  return { config, run, data, model, ema, lookahead, optimizer, scheduler, freezing, modelOptions, batchesPerEpoch,
+    state: { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1, seconds: 0 },
+    metrics: [], final: null, stop: null, started: performance.now(), options, log };
 }
 
-function writeReport(runDir: string, config: TrainConfig, metrics: EpochMetrics[], state: TrainingState, params: number): void {
+/** Why the run should stop after this step, if it should. */
+function stopReason(s: Session): StopReason | null {
+  if (s.options.signal?.aborted) return 'signal';
+  if (s.config.maxSteps > 0 && s.state.step >= s.config.maxSteps) return 'limit';
+  if (s.config.maxMinutes > 0 && performance.now() - s.started >= s.config.maxMinutes * 60_000) return 'limit';
+  return null;
+}
+
+/** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
+function startEpoch(s: Session, epoch: number): EpochSums {
+  const twistLater = s.config.twistFromEpoch > 0;
+  const twist = !twistLater || epoch >= s.config.twistFromEpoch;
+  if (twistLater) {
+    const flags = twist ? (s.modelOptions.twist ?? false) : false;
+    setTwist(s.model, flags);
+    if (s.ema) setTwist(s.ema.average, flags);
+  }
+  for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
+  s.model.train();
+  const partial = s.state.batch > 0 ? s.state.partial : undefined;
+  return { lossSum: partial?.lossSum ?? 0, correct: partial?.correct ?? 0, seen: partial?.seen ?? 0,
+    start: performance.now() - (partial?.seconds ?? 0) * 1000, dataWait: (partial?.dataSeconds ?? 0) * 1000, twist };
+}
+
+/**
+ * Phase 2: the steps of the next epoch (from the batch a stopped run reached). Returns its sums, or null when
+ * it stopped within the epoch (then its progress is committed).
+ */
+async function runEpoch(s: Session): Promise<EpochSums | null> {
+  const { config, state } = s;
+  const epoch = state.epoch;
+  const sums = startEpoch(s, epoch);
+  let index = state.batch - 1;
+  let waitStart = performance.now();
+  for await (const batch of s.data.train.batches(epoch, config.batchSize, state.batch)) {
+    sums.dataWait += performance.now() - waitStart;
+    index += 1;
+    manualSeed(stepSeed(config.seed, epoch, index));
+    const { loss, correct } = trainStep(s, batch);
+    const n = batch.y.numel;
+    batch.x.dispose();
+    batch.y.dispose();
+    if (!Number.isFinite(loss)) {
+      throw new TorchError(`the loss became ${loss} at epoch ${epoch + 1}, step ${state.step + 1} (batch ${index + 1}); ` +
+        `lower the learning rate or check the data. ${s.run.hasCheckpoint()
+          ? `The last good checkpoint is ${join(s.run.dir, RUN_FILES.checkpoint)}` : 'No checkpoint was written'}`, 'train');
+    }
+    s.ema?.update();
+    s.scheduler.step();
+    state.step += 1;
+    s.lookahead?.step(state.step);
+    sums.lossSum += loss * n;
+    sums.correct += correct;
+    sums.seen += n;
+    const elapsed = (performance.now() - sums.start) / 1000;
+    s.options.events?.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: s.batchesPerEpoch,
+      loss: sums.lossSum / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSec: sums.seen / elapsed, lr: s.scheduler.lastLr[0]! });
+    // Prefetched batches arrive as resolved promises, which never leave the microtask queue: yield to the event
+    // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    s.stop = stopReason(s);
+    if (s.stop !== null && index + 1 < s.batchesPerEpoch) {
+      stopWithinEpoch(s, index + 1, sums, elapsed);
+      return null;
+    }
+    waitStart = performance.now();
+  }
+  return sums;
+}
+
+/** The weights a run evaluates and saves: the moving average when it keeps one. */
+const weightsOf = (s: Session): Module => s.ema?.average ?? s.model;
+
+function commit(s: Session, best: boolean, metrics: EpochMetrics[] | null): void {
+  tidy(() => s.run.commit({
+    checkpoint: { model: s.model, ema: (s.ema ?? s.lookahead)?.average ?? null, optimizer: s.optimizer.stateDict(), state: s.state,
+      config: s.config },
+    weights: weightsOf(s), epoch: s.state.epoch, best: best ? { epoch: s.state.bestEpoch } : null, metrics, config: s.config,
+  }));
+}
+
+/** A stop within an epoch: the sums so far go into the checkpoint, and the next run starts at `batch`. */
+function stopWithinEpoch(s: Session, batch: number, sums: EpochSums, elapsed: number): void {
+  s.state = { ...s.state, batch, scheduler: s.scheduler.stateDict(),
+    partial: { lossSum: sums.lossSum, correct: sums.correct, seen: sums.seen, seconds: elapsed, dataSeconds: sums.dataWait / 1000 } };
+  commit(s, false, null);
+  s.log(`stopped at epoch ${s.state.epoch + 1}, batch ${batch}; checkpoint written to ${join(s.run.dir, RUN_FILES.checkpoint)}`);
+}
+
+/** Phase 3: evaluate (when due), then commit the epoch: checkpoint, weights, best weights and metrics line. */
+async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
+  const { config } = s;
+  const epoch = s.state.epoch;
+  const seconds = (performance.now() - sums.start) / 1000;
+  const lastEpoch = epoch + 1 === config.epochs || s.stop === 'limit';
+  let evaluation: Evaluation | null = null;
+  const evalStart = performance.now();
+  if (s.data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
+    evaluation = await evaluate(weightsOf(s), s.data.val.batches(0, 500, 0), s.data.classes.length,
+      { tta: config.tta, translate: lastEpoch ? config.ttaTranslate : 0, precision: config.precision });
+    if (lastEpoch) s.final = evaluation;
+  }
+  const m: EpochMetrics = {
+    epoch, step: s.state.step, trainLoss: sums.lossSum / sums.seen, trainAccuracy: sums.correct / sums.seen,
+    valLoss: evaluation?.loss ?? null, valAccuracy: evaluation?.accuracy ?? null, lr: s.scheduler.lastLr[0]!, seconds,
+    evalSeconds: (performance.now() - evalStart) / 1000, dataShare: sums.dataWait / 1000 / seconds, imagesPerSec: sums.seen / seconds,
+    twist: sums.twist,
+  };
+  s.metrics.push(m);
+  const best = evaluation !== null && evaluation.accuracy > s.state.bestAccuracy;
+  s.state = { ...s.state, epoch: epoch + 1, batch: 0, scheduler: s.scheduler.stateDict(), seconds: s.state.seconds + seconds,
+    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestEpoch: epoch } : {}) };
+  commit(s, best, s.metrics);
+  await s.options.events?.onEpoch?.(m, s.run.dir);
+  s.log(`epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
+    (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
+    `  lr ${m.lr.toExponential(2)}  ${m.seconds.toFixed(1)}s  ${m.imagesPerSec.toFixed(0)} img/s  data ${(m.dataShare * 100).toFixed(1)}%`);
+}
+
+/** Phase 4: the report, the lock released, the result. */
+function finish(s: Session): TrainResult {
+  const done = s.state.epoch >= s.config.epochs;
+  s.run.writeView(RUN_FILES.report, reportOf(s));
+  s.run.close();
+  return { runDir: s.run.dir, metrics: s.metrics, bestAccuracy: s.state.bestAccuracy, bestEpoch: s.state.bestEpoch,
+    interrupted: !done, stop: done ? 'done' : s.stop ?? 'done', final: s.final };
+}
+
+function reportOf({ run, config, metrics, state, model }: Session): string {
   const last = metrics.at(-1);
   const pct = (v: number | null | undefined) => (v === null || v === undefined || v < 0 ? '–' : `${(v * 100).toFixed(2)}%`);
-  const lines = [
-    `# Run ${runDir}`,
+  return [
+    `# Run ${run.dir}`,
     '',
-    `Model **${config.model}** (${params.toLocaleString('en-US')} parameters), options \`${JSON.stringify(config.modelOptions)}\`.`,
+    `Model **${config.model}** (${model.numParameters().toLocaleString('en-US')} parameters), options \`${JSON.stringify(config.modelOptions)}\`.`,
     `Data \`${config.data}\`, ${config.epochs} epochs of batch ${config.batchSize}, ${config.optimizer} with ${config.schedule} ` +
       `schedule (peak lr ${config.lr}), label smoothing ${config.labelSmoothing}, precision ${config.precision}, seed ${config.seed}.`,
     '',
@@ -436,9 +527,9 @@ function writeReport(runDir: string, config: TrainConfig, metrics: EpochMetrics[
     `| training time | ${(state.seconds / 60).toFixed(1)} min |`,
     `| throughput (last epoch) | ${last ? last.imagesPerSec.toFixed(0) : '–'} images/s |`,
     '',
-    'Files: `config.json` (the resolved configuration), `metrics.jsonl` / `metrics.csv` (one line per epoch), ' +
-      '`checkpoints/` (`last.ckpt.safetensors` to resume; `best.safetensors`, `last.safetensors`: model weights).',
+    'Files: `config.json` (the resolved configuration), `data.json` (classes and normalization), `metrics.jsonl` / ' +
+      '`metrics.csv` (one line per epoch), `checkpoints/` (`last.ckpt.safetensors` to resume; `best.safetensors`, ' +
+      '`last.safetensors`: model weights).',
     '',
-  ];
-  writeFileAtomic(join(runDir, 'report.md'), [new TextEncoder().encode(lines.join('\n'))]);
+  ].join('\n');
 }

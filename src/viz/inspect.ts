@@ -10,8 +10,8 @@
  * - the run's curves (loss, accuracy, learning rate).
  * @module
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { tensor, zeros } from '../tensor/creation.js';
 import { noGrad } from '../tensor/autograd.js';
 import { TorchError } from '../tensor/errors.js';
@@ -20,7 +20,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { ModuleList, Sequential } from '../nn/container.js';
 import { Module } from '../nn/module.js';
-import { loadSafetensors } from '../io/safetensors.js';
+import { readSafetensorsHeader } from '../io/safetensors.js';
 import { coordinates } from '../pde/coords.js';
 import { HamiltonianBlock, LeapfrogBlock, operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
 import { ConvGroup } from '../models/speednet.js';
@@ -36,7 +36,10 @@ import { plotCurves, plotOperatorStats } from './charts.js';
 import { colorize, robustMaxAbs, tensorToImage } from './image.js';
 import { loadPicture } from './scene.js';
 import { svgArrow, svgDocument, svgImage, svgText, svgToPng } from './svg.js';
-import { readRunMetrics, writeRunReport } from './report.js';
+import { writeRunReport } from './report.js';
+import { resolveConfig, type TrainConfig } from '../train/config.js';
+import { CHECKPOINT_FORMAT } from '../train/checkpoint.js';
+import { readMetrics, readRunConfig, readRunData, readWeights, resolveRunTarget, type RunData } from '../train/run.js';
 
 /** Module classes known to be residual blocks (one time step, or a few, of the PDE), or SpeedNet's groups. */
 const BLOCK_CLASSES: (abstract new (...args: never[]) => Module)[] = [BasicBlock, Bottleneck, PreActBlock, HeBlock,
@@ -54,7 +57,7 @@ export interface InspectOptions {
   model?: Module;
   /** Input side in pixels (default: the registry's input for the model, else 32). */
   inputSize?: number;
-  /** Input normalization (default: config.json's `normalization`, else CIFAR-10's). */
+  /** Input normalization (default: the run's own statistics from data.json, else CIFAR-10's). */
   normalization?: { mean: number[]; std: number[] };
   /** Channels shown per block (default 6) and output channels per twisted layer (default 4). */
   channels?: number;
@@ -101,49 +104,18 @@ export interface InspectResult {
   report: string | null;
 }
 
-interface RunConfig {
-  model?: string;
-  modelOptions?: Record<string, unknown>;
-  normalization?: { mean: number[]; std: number[] };
-  [key: string]: unknown;
-}
+export { resolveRunTarget } from '../train/run.js';
 
-function readJson(path: string): unknown {
+/** The run's configuration and data description, from its folder, or from a training checkpoint's metadata without one. */
+function describedRun(runDir: string | null, checkpoint: string): { config: TrainConfig | null; data: RunData | null } {
+  if (runDir !== null) return { config: readRunConfig(runDir), data: readRunData(runDir) };
+  const { metadata } = readSafetensorsHeader(checkpoint);
+  if (metadata.format !== CHECKPOINT_FORMAT || metadata.config === undefined) return { config: null, data: null };
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new TorchError(`cannot read ${path}: ${(e as Error).message}`, 'inspectCheckpoint');
+    return { config: resolveConfig(JSON.parse(metadata.config) as Partial<TrainConfig>), data: null };
+  } catch {
+    return { config: null, data: null };
   }
-}
-
-/** The run folder and checkpoint file a target names: a run folder, or a checkpoint file (inside one or not). */
-export function resolveRunTarget(target: string, which?: 'best' | 'last'): { runDir: string | null; checkpoint: string | null } {
-  const path = resolve(target);
-  if (!existsSync(path)) throw new TorchError(`no run folder or checkpoint at ${target}`, 'inspectCheckpoint');
-  if (statSync(path).isDirectory()) {
-    const order = which === 'last' ? ['last.safetensors', 'best.safetensors'] : ['best.safetensors', 'last.safetensors'];
-    for (const name of [...order, 'last.ckpt.safetensors']) {
-      const file = join(path, 'checkpoints', name);
-      if (existsSync(file)) return { runDir: path, checkpoint: file };
-    }
-    return { runDir: path, checkpoint: null };
-  }
-  const dir = dirname(path);
-  const runDir = basename(dir) === 'checkpoints' && existsSync(join(dir, '..', 'config.json')) ? resolve(dir, '..')
-    : existsSync(join(dir, 'config.json')) ? dir : null;
-  return { runDir, checkpoint: path };
-}
-
-/** The model's state dict from a weights file or a training checkpoint (its `model.*` tensors). */
-function readStateDict(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  const { tensors, metadata } = loadSafetensors(path);
-  if (metadata.format !== 'pdenet-checkpoint-1') return { tensors, metadata };
-  const model = new Map<string, Tensor>();
-  for (const [key, t] of tensors) {
-    if (key.startsWith('model.')) model.set(key.slice(6), t);
-    else t.dispose();
-  }
-  return { tensors: model, metadata };
 }
 
 // ---- (a) feature evolution --------------------------------------------------------------------
@@ -431,9 +403,10 @@ export function operatorStatistics(model: Module): OperatorStat[] {
 // ---- the whole inspection -------------------------------------------------------------------------
 
 /**
- * Inspects a trained model: rebuilds it from its run folder (`config.json`: `createModel(config.model,
- * config.modelOptions)`), loads the checkpoint (`checkpoints/best.safetensors`, else `last.safetensors`; a
- * checkpoint file may be given instead of the folder), runs a picture through it, and writes into
+ * Inspects a trained model: rebuilds it from its run folder (`config.json` and `data.json`: the model with the
+ * run's options and class count; the input normalized with the run's statistics), loads the checkpoint
+ * (`checkpoints/best.safetensors`, else `last.safetensors`; a checkpoint file may be given instead of the
+ * folder), runs a picture through it, and writes into
  * `outDir`: `features.png`, `twist-fields.png` (TwistConv2d layers), `coord-mix.png` (CoordMixConv2d
  * layers), `operators.png`, `curves.png` (when the run has metrics.jsonl) and `inspect.json`; then the
  * run's `report.html`.
@@ -443,48 +416,11 @@ export function operatorStatistics(model: Module): OperatorStat[] {
  * await inspectCheckpoint('runs/r/checkpoints/last.safetensors', { image: 'cat.png', outDir: 'look' });
  */
 export async function inspectCheckpoint(target: string, options: InspectOptions = {}): Promise<InspectResult> {
-  const { runDir, checkpoint } = resolveRunTarget(target, options.which);
+  const { runDir, checkpoint, config, model, ownModel, picture, input } = rebuild(target, options);
   const channels = options.channels ?? 6;
-  const twistChannels = options.twistChannels ?? 4;
-  let config: RunConfig | null = runDir !== null && existsSync(join(runDir, 'config.json')) ? readJson(join(runDir, 'config.json')) as RunConfig : null;
-  let tensors: Map<string, Tensor> | null = null;
-  if (checkpoint !== null) {
-    const read = readStateDict(checkpoint);
-    tensors = read.tensors;
-    if (config === null && read.metadata.config !== undefined) {
-      try { config = JSON.parse(read.metadata.config) as RunConfig; } catch { /* no config in the metadata */ }
-    }
-  }
-  let model = options.model ?? null;
-  const ownModel = model === null;
-  if (model === null) {
-    if (config === null || typeof config.model !== 'string') {
-      throw new TorchError(`cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
-        '(pass the model, or inspect the run folder)', 'inspectCheckpoint');
-    }
-    model = createModel(config.model, (config.modelOptions ?? {}) as never);
-  }
-  const outDir = resolve(options.outDir ?? join(runDir ?? (checkpoint ? dirname(checkpoint) : '.'), 'inspect'));
+  const outDir = resolve(options.outDir ?? join(runDir ?? dirname(checkpoint), 'inspect'));
   mkdirSync(outDir, { recursive: true });
   try {
-    if (tensors !== null) {
-      try {
-        model.loadStateDict(tensors);
-      } finally {
-        for (const t of tensors.values()) t.dispose();
-      }
-    }
-    model.eval();
-
-    // The picture, at the model's input size, normalized as in training.
-    const known = typeof config?.model === 'string' && modelNames().includes(config.model);
-    const size = options.inputSize ?? (known ? modelEntry(config!.model!).inputShape[2]! : 32);
-    const picture = loadPicture(options.image, { size, square: true });
-    const norm = options.normalization ?? config?.normalization ?? CIFAR10_NORMALIZATION;
-    const input = tidy(() => picture.to('float32')
-      .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
-      .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)));
-
     // (a) the hidden state after each block.
     const { captures, grids } = captureBlocks(model, input, channels);
     input.dispose();
@@ -494,39 +430,17 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
     picture.dispose();
 
     // (b) the twist's vector fields and the coordinate-mix fields.
-    const twistLayers = [...model.namedModules()].filter(([, m]) => m instanceof TwistConv2d)
-      .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
-    const twist: TwistFieldSummary[] = twistLayers.map(({ name, conv, grid }) => {
-      const matrices = twistMatrices(conv);
-      const order = matrices.map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
-        .sort((a, b) => b[0] - a[0]).slice(0, twistChannels).map(([, o]) => o).sort((a, b) => a - b);
-      return { layer: name, twist: conv.twist, grid, channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })) };
-    });
-    let twistFields: string | null = null;
-    if (twistLayers.length > 0) {
-      twistFields = join(outDir, 'twist-fields.png');
-      writeFileSync(twistFields, twistFigure(twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })), twistChannels));
-    }
-    const mixLayers = [...model.namedModules()].filter(([, m]) => m instanceof CoordMixConv2d)
-      .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
-    let coordMix: string | null = null;
-    if (mixLayers.length > 0) {
-      coordMix = join(outDir, 'coord-mix.png');
-      writeFileSync(coordMix, coordMixFigure(mixLayers, Math.max(channels, 6)));
-    }
+    const { twist, twistFields, coordMix } = drawFields(model, grids, outDir, channels, options.twistChannels ?? 4);
 
     // (c) operator statistics.
     const operators = operatorStatistics(model);
-    let operatorsPng: string | null = null;
-    if (operators.length > 0) {
-      operatorsPng = await plotOperatorStats(operators.map((s) => ({
-        layer: s.layer, total: s.norm ** 2,
-        diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2, transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
-      })), join(outDir, 'operators.png'));
-    }
+    const operatorsPng = operators.length === 0 ? null : await plotOperatorStats(operators.map((s) => ({
+      layer: s.layer, total: s.norm ** 2,
+      diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2, transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
+    })), join(outDir, 'operators.png'));
 
     // (d) the curves.
-    const metrics = runDir !== null ? readRunMetrics(runDir) : [];
+    const metrics = runDir !== null ? readMetrics(runDir) : [];
     const curves = metrics.length > 0 ? await plotCurves(metrics, join(outDir, 'curves.png')) : null;
 
     const result: InspectResult = {
@@ -542,4 +456,64 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
   } finally {
     if (ownModel) model.dispose();
   }
+}
+
+/**
+ * The model of a target with its weights (rebuilt from the run's configuration, with the run's class count, unless
+ * given), and the picture at its input size normalized with the run's own statistics.
+ */
+function rebuild(target: string, options: InspectOptions): { runDir: string | null; checkpoint: string; config: TrainConfig | null;
+    model: Module; ownModel: boolean; picture: Tensor; input: Tensor } {
+  const { runDir, weights: checkpoint } = resolveRunTarget(target, options.which);
+  const { config, data } = describedRun(runDir, checkpoint);
+  if (options.model === undefined && config === null) {
+    throw new TorchError(`cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
+      '(pass the model, or inspect the run folder)', 'inspectCheckpoint');
+  }
+  const model = options.model ?? createModel(config!.model,
+    { ...config!.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
+  const tensors = readWeights(checkpoint);
+  try {
+    model.loadStateDict(tensors.tensors);
+  } catch (e) {
+    if (options.model === undefined) model.dispose();
+    throw e;
+  } finally {
+    tensors.dispose();
+  }
+  model.eval();
+  const known = config !== null && modelNames().includes(config.model);
+  const size = options.inputSize ?? (known ? modelEntry(config.model).inputShape[2]! : 32);
+  const picture = loadPicture(options.image, { size, square: true });
+  const norm = options.normalization ?? data?.normalization ?? CIFAR10_NORMALIZATION;
+  const input = tidy(() => picture.to('float32')
+    .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
+    .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)));
+  return { runDir, checkpoint, config, model, ownModel: options.model === undefined, picture, input };
+}
+
+/** Draws the twist's vector fields and the coordinate-mix fields (when the model has such layers). */
+function drawFields(model: Module, grids: Map<Module, [number, number]>, outDir: string, channels: number, twistChannels: number):
+    { twist: TwistFieldSummary[]; twistFields: string | null; coordMix: string | null } {
+  const twistLayers = [...model.namedModules()].filter(([, m]) => m instanceof TwistConv2d)
+    .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+  const twist: TwistFieldSummary[] = twistLayers.map(({ name, conv, grid }) => {
+    const matrices = twistMatrices(conv);
+    const order = matrices.map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
+      .sort((a, b) => b[0] - a[0]).slice(0, twistChannels).map(([, o]) => o).sort((a, b) => a - b);
+    return { layer: name, twist: conv.twist, grid, channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })) };
+  });
+  let twistFields: string | null = null;
+  if (twistLayers.length > 0) {
+    twistFields = join(outDir, 'twist-fields.png');
+    writeFileSync(twistFields, twistFigure(twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })), twistChannels));
+  }
+  const mixLayers = [...model.namedModules()].filter(([, m]) => m instanceof CoordMixConv2d)
+    .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+  let coordMix: string | null = null;
+  if (mixLayers.length > 0) {
+    coordMix = join(outDir, 'coord-mix.png');
+    writeFileSync(coordMix, coordMixFigure(mixLayers, Math.max(channels, 6)));
+  }
+  return { twist, twistFields, coordMix };
 }

@@ -4,11 +4,13 @@
  * the look inside the model. The PNG files stay beside it and are linked.
  * @module
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { type MetricsRow, plotCurves } from './charts.js';
 import { escapeXml } from './svg.js';
+import { readMetrics, RUN_FILES, runFile } from '../train/run.js';
 
 /** Options of {@link writeRunReport}. */
 export interface ReportOptions {
@@ -32,18 +34,9 @@ interface Manifest {
     twistNorm?: number }[];
 }
 
-/** The metrics of a run folder: one JSON object per line of metrics.jsonl (bad lines are skipped). */
+/** The metrics of a run folder (metrics.jsonl, read by the run folder's owner). */
 export function readRunMetrics(runDir: string): MetricsRow[] {
-  const path = join(runDir, 'metrics.jsonl');
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').flatMap((line) => {
-    try {
-      const row = line.trim() ? JSON.parse(line) as MetricsRow : null;
-      return row !== null && typeof row === 'object' && typeof row.epoch === 'number' ? [row] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readMetrics(runDir);
 }
 
 function readJsonFile(path: string): unknown {
@@ -88,28 +81,8 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1
 pre { background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .85rem; } nav a { margin-right: 1rem; }
 `;
 
-/**
- * Writes `<runDir>/report.html`: configuration, final and best metrics, the curves (drawn from
- * metrics.jsonl into `<runDir>/curves.png`) and the inspection pictures and tables (from `inspect.json` of
- * `inspectDir`, default `<runDir>/inspect`). Returns the report's path. Called at the end of
- * `pdenet train` and by {@link inspectCheckpoint}.
- */
-export async function writeRunReport(runDir: string, options: ReportOptions = {}): Promise<string> {
-  const dir = resolve(runDir);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TorchError(`no run folder at ${runDir}`, 'writeRunReport');
-  const outPath = resolve(options.outPath ?? join(dir, 'report.html'));
-  const reportDir = dirname(outPath);
-  const config = readJsonFile(join(dir, 'config.json')) as Record<string, unknown> | null;
-  const metrics = readRunMetrics(dir);
-  const inspectDir = resolve(options.inspectDir ?? join(dir, 'inspect'));
-  const inspection = readJsonFile(join(inspectDir, 'inspect.json')) as Manifest | null;
-
-  const sections: string[] = [];
-  const nav: string[] = [];
-  const name = basename(dir);
-
-  // Summary.
-  const last = metrics.at(-1);
+/** The summary of a run: its model and data, epochs, best accuracy, time, parameters. */
+function summaryRows(config: Record<string, unknown> | null, metrics: MetricsRow[], inspection: Manifest | null): [string, string][] {
   const withVal = metrics.filter((m) => typeof m.valAccuracy === 'number');
   const best = withVal.reduce<MetricsRow | null>((b, m) => (b === null || (m.valAccuracy as number) > (b.valAccuracy as number) ? m : b), null);
   const seconds = metrics.reduce((s, m) => s + (typeof m.seconds === 'number' ? m.seconds : 0), 0);
@@ -121,6 +94,67 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
   if (best) summary.push(['best validation accuracy', `${formatValue('valAccuracy', best.valAccuracy)} (epoch ${best.epoch})`]);
   if (seconds > 0) summary.push(['training time', `${seconds.toFixed(1)} s`]);
   if (typeof inspection?.parameters === 'number') summary.push(['parameters', inspection.parameters.toLocaleString('en-US')]);
+  return summary;
+}
+
+/** The pictures and the operator table of an inspection. */
+function inspectionParts(inspection: Manifest, reportDir: string): string[] {
+  const images = inspection.images ?? {};
+  const parts: string[] = [`<p class="sub">Checkpoint ${esc(String(inspection.checkpoint ?? '(model given)'))}` +
+    `${inspection.image ? `, picture ${esc(String(inspection.image))}` : ', the default picture'}.</p>`];
+  const img = (key: string, title: string, caption: string) => {
+    const p = images[key];
+    if (typeof p === 'string' && existsSync(p)) parts.push(figure(p, reportDir, title, caption));
+  };
+  img('features', 'Feature evolution through depth', 'Hidden layers are the solution at intermediate times: a few channels ' +
+    'of the state after each residual block (each block one or more time steps of the PDE), from the input (initial condition) down.');
+  img('twistFields', 'Learned twist: variable-coefficient vector fields', 'For each twisted 3×3 operator, the first-order part of ' +
+    'x·(Kx⋆u) + y·(Ky⋆u) is v·∇u with v(x, y) = M·(x, y): a rotation (ω), dilation (δ) and shear the layer can apply.');
+  img('coordMix', 'Learned coefficient fields (coordinate mix)', 'The quadratic coefficient fields mix(1, x, y, x², xy, y²) that ' +
+    'multiply each depthwise operator.');
+  img('operators', 'Per-layer operator statistics', 'Each 3×3 operator K splits into its self-adjoint part (K + K*)/2, which ' +
+    'diffuses (changes ‖u‖), and its skew-adjoint part (K − K*)/2, which transports (keeps ‖u‖).');
+  const ops = inspection.operators ?? [];
+  if (ops.length > 0) {
+    const f = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toPrecision(3));
+    parts.push('<h3>Operators</h3><table><tr><th>layer</th><th>type</th><th>shape</th><th>‖K‖</th><th>‖(K+K*)/2‖ diffusion</th>' +
+      '<th>‖(K−K*)/2‖ transport</th><th>‖Kx‖ twist</th></tr>' + ops.map((o) => `<tr><td>${esc(o.layer)}</td><td>${esc(o.type)}</td>` +
+      `<td>${esc(o.shape.join('×'))}</td><td class="num">${f(o.norm)}</td><td class="num">${f(o.selfAdjoint)}</td>` +
+      `<td class="num">${f(o.skewAdjoint)}</td><td class="num">${f(o.twistNorm)}</td></tr>`).join('') + '</table>');
+  }
+  return parts;
+}
+
+/** The weight files of a run and their sizes, as an HTML table (null when there are none). */
+function checkpointsTable(dir: string): string | null {
+  const checkpointDir = join(dir, 'checkpoints');
+  if (!existsSync(checkpointDir)) return null;
+  const files = readdirSync(checkpointDir).filter((f) => f.endsWith('.safetensors')).sort();
+  return files.length === 0 ? null : table(files.map((f) => [f, `${(statSync(join(checkpointDir, f)).size / 1e6).toFixed(2)} MB`] as [string, string]));
+}
+
+/**
+ * Writes `<runDir>/report.html`: configuration, final and best metrics, the curves (drawn from
+ * metrics.jsonl into `<runDir>/curves.png`) and the inspection pictures and tables (from `inspect.json` of
+ * `inspectDir`, default `<runDir>/inspect`). Returns the report's path. Called at the end of
+ * `pdenet train` and by {@link inspectCheckpoint}.
+ */
+export async function writeRunReport(runDir: string, options: ReportOptions = {}): Promise<string> {
+  const dir = resolve(runDir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TorchError(`no run folder at ${runDir}`, 'writeRunReport');
+  const outPath = resolve(options.outPath ?? join(dir, 'report.html'));
+  const reportDir = dirname(outPath);
+  const config = readJsonFile(runFile(dir, RUN_FILES.config)) as Record<string, unknown> | null;
+  const metrics = readRunMetrics(dir);
+  const inspectDir = resolve(options.inspectDir ?? join(dir, 'inspect'));
+  const inspection = readJsonFile(join(inspectDir, 'inspect.json')) as Manifest | null;
+
+  const sections: string[] = [];
+  const nav: string[] = [];
+  const name = basename(dir);
+
+  const last = metrics.at(-1);
+  const summary = summaryRows(config, metrics, inspection);
   sections.push(`<section id="summary"><h2>Summary</h2>${table(summary)}</section>`);
   nav.push('<a href="#summary">summary</a>');
 
@@ -140,30 +174,7 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
 
   // Inspection.
   if (inspection !== null) {
-    const images = inspection.images ?? {};
-    const parts: string[] = [`<p class="sub">Checkpoint ${esc(String(inspection.checkpoint ?? '(model given)'))}` +
-      `${inspection.image ? `, picture ${esc(String(inspection.image))}` : ', the default picture'}.</p>`];
-    const img = (key: string, title: string, caption: string) => {
-      const p = images[key];
-      if (typeof p === 'string' && existsSync(p)) parts.push(figure(p, reportDir, title, caption));
-    };
-    img('features', 'Feature evolution through depth', 'Hidden layers are the solution at intermediate times: a few channels ' +
-      'of the state after each residual block (each block one or more time steps of the PDE), from the input (initial condition) down.');
-    img('twistFields', 'Learned twist: variable-coefficient vector fields', 'For each twisted 3×3 operator, the first-order part of ' +
-      'x·(Kx⋆u) + y·(Ky⋆u) is v·∇u with v(x, y) = M·(x, y): a rotation (ω), dilation (δ) and shear the layer can apply.');
-    img('coordMix', 'Learned coefficient fields (coordinate mix)', 'The quadratic coefficient fields mix(1, x, y, x², xy, y²) that ' +
-      'multiply each depthwise operator.');
-    img('operators', 'Per-layer operator statistics', 'Each 3×3 operator K splits into its self-adjoint part (K + K*)/2, which ' +
-      'diffuses (changes ‖u‖), and its skew-adjoint part (K − K*)/2, which transports (keeps ‖u‖).');
-    const ops = inspection.operators ?? [];
-    if (ops.length > 0) {
-      const f = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toPrecision(3));
-      parts.push('<h3>Operators</h3><table><tr><th>layer</th><th>type</th><th>shape</th><th>‖K‖</th><th>‖(K+K*)/2‖ diffusion</th>' +
-        '<th>‖(K−K*)/2‖ transport</th><th>‖Kx‖ twist</th></tr>' + ops.map((o) => `<tr><td>${esc(o.layer)}</td><td>${esc(o.type)}</td>` +
-        `<td>${esc(o.shape.join('×'))}</td><td class="num">${f(o.norm)}</td><td class="num">${f(o.selfAdjoint)}</td>` +
-        `<td class="num">${f(o.skewAdjoint)}</td><td class="num">${f(o.twistNorm)}</td></tr>`).join('') + '</table>');
-    }
-    sections.push(`<section id="inspect"><h2>Inside the model</h2>${parts.join('')}</section>`);
+    sections.push(`<section id="inspect"><h2>Inside the model</h2>${inspectionParts(inspection, reportDir).join('')}</section>`);
     nav.push('<a href="#inspect">inside the model</a>');
   }
 
@@ -172,14 +183,8 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
     sections.push(`<section id="config"><h2>Configuration</h2><pre>${esc(JSON.stringify(config, null, 2))}</pre></section>`);
     nav.push('<a href="#config">configuration</a>');
   }
-  const checkpointDir = join(dir, 'checkpoints');
-  if (existsSync(checkpointDir)) {
-    const files = readdirSync(checkpointDir).filter((f) => f.endsWith('.safetensors')).sort();
-    if (files.length > 0) {
-      sections.push(`<section id="files"><h2>Checkpoints</h2>${table(files.map((f) => [f,
-        `${(statSync(join(checkpointDir, f)).size / 1e6).toFixed(2)} MB`] as [string, string]))}</section>`);
-    }
-  }
+  const files = checkpointsTable(dir);
+  if (files !== null) sections.push(`<section id="files"><h2>Checkpoints</h2>${files}</section>`);
 
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -190,6 +195,6 @@ ${sections.join('\n')}
 </body></html>
 `;
   mkdirSync(reportDir, { recursive: true });
-  writeFileSync(outPath, html);
+  writeFileAtomic(outPath, [new TextEncoder().encode(html)], 'writeRunReport');
   return outPath;
 }
