@@ -64,7 +64,7 @@ function referenceSGD(opts: Partial<SGDOptions>[], steps: number, hasGrad: HasGr
       let d = gradOf(p, i).map((g) => (maximize ? -g : g));
       if (weightDecay !== 0) d = d.map((g, j) => g + weightDecay * p[j]!);
       if (momentum !== 0) {
-        const old = bufs[i];
+        const old = bufs[i]!;
         const buf = old === null ? [...d] : old.map((b, j) => momentum * b + (1 - dampening) * d[j]!);
         bufs[i] = buf;
         d = nesterov ? d.map((g, j) => g + momentum * buf[j]!) : buf;

@@ -104,8 +104,8 @@ export class ImageDataset {
     for (let i = 0; i < images.length; i += c) {
       for (let k = 0; k < c; k++) {
         const v = images[i + k]!;
-        sum[k] += v;
-        sq[k] += v * v;
+        sum[k] = sum[k]! + v;
+        sq[k] = sq[k]! + v * v;
       }
     }
     const count = images.length / c;

@@ -166,7 +166,7 @@ function parseEntry(name: string, value: unknown, op: string): SafetensorsEntry 
       `(it reads ${[...FROM_FORMAT_NAME.keys()].join(', ')})`);
   }
   if (!Array.isArray(shape) || !shape.every(isSize)) throw bad(`has the shape ${JSON.stringify(shape)}: not a list of sizes`);
-  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize) || offsets[0] > offsets[1]) {
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize) || offsets[0]! > offsets[1]!) {
     throw bad(`has the data_offsets ${JSON.stringify(offsets)}: not [begin, end] with 0 ≤ begin ≤ end`);
   }
   let nbytes = ITEM_SIZE[dtype];
