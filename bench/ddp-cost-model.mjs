@@ -27,8 +27,8 @@ const pct = (x) => `${Math.round(x * 100)}%`;
 
 function table(title, batchOf) {
   console.log(`\n${title}\n`);
-  console.log('| model | network | ' + nodes.map((n) => `n=${n}`).join(' | ') + ' |');
-  console.log('|---|---|' + nodes.map(() => '---').join('|') + '|');
+  console.log(`| model | network | ${nodes.map((n) => `n=${n}`).join(' | ')} |`);
+  console.log(`|---|---|${nodes.map(() => '---').join('|')}|`);
   for (const m of models) {
     for (const net of networks) {
       const cells = nodes.map((n) => {
@@ -47,8 +47,8 @@ table('Weak scaling, 128 images per node (global batch 128·n). Cell: compute / 
   'efficiency without overlap – with perfect overlap.', () => 128);
 table('Strong scaling, global batch 512 (512/n images per node).', (n) => 512 / n);
 console.log('\nSyncBatchNorm, latency only (2 all-reduces per BN layer per step), ms per step:\n');
-console.log('| model | network | ' + nodes.map((n) => `n=${n}`).join(' | ') + ' |');
-console.log('|---|---|' + nodes.map(() => '---').join('|') + '|');
+console.log(`| model | network | ${nodes.map((n) => `n=${n}`).join(' | ')} |`);
+console.log(`|---|---|${nodes.map(() => '---').join('|')}|`);
 for (const m of models) {
   for (const net of networks) {
     console.log(`| ${m.name} | ${net.name} | ${nodes.map((n) => ms(m.bn * 2 * 2 * (n - 1) * net.alpha)).join(' | ')} |`);

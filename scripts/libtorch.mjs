@@ -57,7 +57,7 @@ function readVersion(includes) {
     const patch = num('PATCH');
     return { major, minor, patch, string: `${major}.${minor}.${patch}` };
   }
-  throw new Error('torch/version.h not found in ' + includes.join(', '));
+  throw new Error(`torch/version.h not found in ${includes.join(', ')}`);
 }
 
 // The C++11 ABI: symbols of a library built with _GLIBCXX_USE_CXX11_ABI=1 carry "cxx11" in their

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { memory } from '../src/index.js';
 import {
   affineTheta, BatchNormalizer, CacheError, CIFAR, cifarRecords, cropImage, DataLoader, decodeImage, downloadCifar,
-  alternatingFlip, drawAffineThetas, drawAugmentParams, encodePng, flipImage, hwcToChw, ImageDataset, loadCifar, loadDataset,
+  alternatingFlip, drawAffineThetas, drawAugmentParams, encodePng, flipImage, hwcToChw, type ImageDataset, loadCifar, loadDataset,
   loadImageFolder, parseTar, readCifar, readDecodedCache, renderBatch, Rng, splitTrainVal, syntheticImages,
   writeDecodedCache, writeImageFolder, writeImageFolderArchive, writeSyntheticCifar, writeTar, writeTarGz,
 } from '../src/data/index.js';

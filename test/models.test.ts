@@ -446,7 +446,7 @@ describe('model zoo: speednet', () => {
       model.initWhitening(x); // the model's ε
       const z = model.whiten.forward(x).double().narrow(1, 0, 12).transpose(0, 1).reshape(12, -1);
       const moments = z.matmul(z.t()).div(z.shape[1]!);
-      const expected = lambda.map((l, i) => lambda.map((_, j) => (i === j ? l / (l + eps) : 0))).flat();
+      const expected = lambda.flatMap((l, i) => lambda.map((_, j) => (i === j ? l / (l + eps) : 0)));
       assertClose(moments, expected, { atol: 2e-3 });
       assert.ok(lambda.some((l) => l / (l + eps) < 0.9), 'ε damps some direction measurably');
     }));

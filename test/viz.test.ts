@@ -246,7 +246,7 @@ function fakeRun(dir: string): void {
   const model = createModel(config.model, config.modelOptions);
   saveSafetensors(join(dir, 'checkpoints', 'best.safetensors'), model.stateDict(), { format: 'pdenet-weights-1' });
   model.dispose();
-  writeFileSync(join(dir, 'metrics.jsonl'), epochRows(6).map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(join(dir, 'metrics.jsonl'), `${epochRows(6).map((r) => JSON.stringify(r)).join('\n')}\n`);
 }
 
 describe('run report', () => {

@@ -61,7 +61,7 @@ export class LineServer {
   /** Sends one request line; resolves to the JSON reply. */
   request(line: string): Promise<Record<string, unknown>> {
     const reply = this.#next();
-    if (!this.#dead) this.#child.stdin.write(line + '\n');
+    if (!this.#dead) this.#child.stdin.write(`${line}\n`);
     return reply;
   }
 
@@ -119,7 +119,7 @@ function buildNativeBaseline(notes: string[]): string | null {
     source, '-o', binary, `-L${libdir}`, `-Wl,-rpath,${libdir}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
   const stamp = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([CXX, cxxVersion, args]))
     .digest('hex');
-  const stampFile = binary + '.stamp';
+  const stampFile = `${binary}.stamp`;
   if (existsSync(binary) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return binary;
   log(`compiling bench/native_baseline.cpp with ${CXX} -O2 (about 10–30 s) …`);
   mkdirSync(outDir, { recursive: true });

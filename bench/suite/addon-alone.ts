@@ -8,7 +8,7 @@
 import type { Tensor } from '../../src/index.js';
 import { native, type NativeTensor } from '../../src/native/binding.js';
 
-let sink = 0;
+let _sink = 0;
 
 /** A loop of `n` calls of one op. */
 export type Calls = (n: number) => void;
@@ -32,7 +32,7 @@ export function addonAloneCases(t: { one: Tensor; x: Tensor; y: Tensor; acc: Ten
     mul: (n) => { for (let i = 0; i < n; i++) native.dispose(native.call(ops.mul, hx, hy) as NativeTensor); },
     relu: (n) => { for (let i = 0; i < n; i++) native.dispose(native.call(ops.relu, hx) as NativeTensor); },
     add_: (n) => { for (let i = 0; i < n; i++) native.callInPlace(ops.add_, hacc, 1, 1); },
-    shape: (n) => { for (let i = 0; i < n; i++) sink += native.shape(hx)[0]!; },
-    napiFloor: (n) => { for (let i = 0; i < n; i++) sink += native.gradEnabled() ? 1 : 0; },
+    shape: (n) => { for (let i = 0; i < n; i++) _sink += native.shape(hx)[0]!; },
+    napiFloor: (n) => { for (let i = 0; i < n; i++) _sink += native.gradEnabled() ? 1 : 0; },
   };
 }

@@ -20,7 +20,7 @@ const OPS = [
 ] as const;
 type OpKey = (typeof OPS)[number]['key'];
 
-let sink = 0;
+let _sink = 0;
 
 /**
  * Times `calls` calls of each case after `warmup` calls; µs per call. The clock stops only after one turn of
@@ -57,7 +57,7 @@ function pdenetOverheadCases(): {
     mul: (n) => { for (let i = 0; i < n; i++) x.mul(y).dispose(); },
     relu: (n) => { for (let i = 0; i < n; i++) F.relu(x).dispose(); },
     add_: (n) => { for (let i = 0; i < n; i++) acc.add_(1); },
-    shape: (n) => { for (let i = 0; i < n; i++) sink += x.shape[0]!; },
+    shape: (n) => { for (let i = 0; i < n; i++) _sink += x.shape[0]!; },
   };
   // What the JavaScript layer adds is api − raw.
   const raw = addonAloneCases({ one, x, y, acc });

@@ -21,7 +21,7 @@ import { native, type NativeArg } from '../native/binding.js';
 import { type DType, dtypeCode, ITEM_SIZE, isFloatingPoint } from '../tensor/dtype.js';
 import { TorchError } from '../tensor/errors.js';
 import { dispose, tidy } from '../tensor/memory.js';
-import { call, Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { writeFileAtomic } from './atomic.js';
 import { unpickle } from './pickle.js';
 import { type ByteSource, bufferSource, fileSource, withSource } from './source.js';

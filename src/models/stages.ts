@@ -13,7 +13,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Module } from '../nn/module.js';
 import type { Boundary } from '../pde/boundary.js';
-import { CoordMixConv2d, TwistConv2d, type TwistField, type TwistVariant } from '../pde/twist.js';
+import { type CoordMixConv2d, TwistConv2d, type TwistField, type TwistVariant } from '../pde/twist.js';
 import { stageFlags } from './options.js';
 
 /** Anything whose twist is switched by a flag: a TwistConv2d, a CoordMixConv2d, a notebook block. */

@@ -100,7 +100,7 @@ const csvField = (v: unknown) => {
   const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : formatValue(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 };
-const csv = (rows: unknown[][]) => rows.map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+const csv = (rows: unknown[][]) => `${rows.map((r) => r.map(csvField).join(',')).join('\n')}\n`;
 
 /** Percentage points with two decimals; signed for differences. */
 function pts(v: number | null | undefined, signed = false): string {

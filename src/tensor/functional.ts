@@ -9,7 +9,7 @@
  */
 import { type DType, dtypeCode } from './dtype.js';
 import { check, checkOptions, describe } from './errors.js';
-import { call, checkTensor, Tensor } from './tensor.js';
+import { call, checkTensor, type Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 

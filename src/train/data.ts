@@ -4,7 +4,7 @@
  * `synthetic` — with the validation split carved from the training images.
  * @module
  */
-import { type AugmentOptions } from '../data/augment.js';
+import type { AugmentOptions } from '../data/augment.js';
 import { type ImageDataset, splitTrainVal } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
 import { loadDataset as loadDatasetFrom } from '../data/sources.js';

@@ -271,8 +271,8 @@ const CSV_COLUMNS: (keyof EpochMetrics)[] = ['epoch', 'step', 'trainLoss', 'trai
   'seconds', 'evalSeconds', 'dataShare', 'imagesPerSec', 'twist'];
 
 function metricsFiles(metrics: EpochMetrics[]): [string, Uint8Array][] {
-  const csv = [CSV_COLUMNS.join(','), ...metrics.map((m) => CSV_COLUMNS.map((c) => m[c] ?? '').join(','))].join('\n') + '\n';
-  return [[RUN_FILES.metrics, encode(metrics.map((m) => JSON.stringify(m)).join('\n') + '\n')], [RUN_FILES.metricsCsv, encode(csv)]];
+  const csv = `${[CSV_COLUMNS.join(','), ...metrics.map((m) => CSV_COLUMNS.map((c) => m[c] ?? '').join(','))].join('\n')}\n`;
+  return [[RUN_FILES.metrics, encode(`${metrics.map((m) => JSON.stringify(m)).join('\n')}\n`)], [RUN_FILES.metricsCsv, encode(csv)]];
 }
 
 /** Is the process `pid` alive (on this machine)? */

@@ -61,7 +61,7 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
  * await plotCurves(readMetrics('runs/r20'), 'runs/r20/curves.png');
  */
 export async function plotCurves(metrics: readonly MetricsRow[], outPath: string, options: { title?: string } = {}): Promise<string> {
-  const points = (panel: string, series: [string, keyof MetricsRow][]) => metrics.flatMap((m) =>
+  const points = (_panel: string, series: [string, keyof MetricsRow][]) => metrics.flatMap((m) =>
     series.filter(([, key]) => finite(m[key]) && finite(m.epoch)).map(([name, key]) => ({ epoch: m.epoch, series: name, value: m[key] as number })));
   const loss = points('loss', [['train', 'trainLoss'], ['validation', 'valLoss']]);
   const accuracy = points('accuracy', [['train', 'trainAccuracy'], ['validation', 'valAccuracy']]);
