@@ -19,6 +19,7 @@ import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
@@ -50,6 +51,7 @@ export class HeBlock extends Module {
     });
   }
 }
+markBlock(HeBlock);
 
 /** He et al.'s CIFAR ResNet with n blocks per stage: `stem`, `layers`, global average pooling, `fc`. */
 export class HeResNet extends ZooModel {

@@ -44,6 +44,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { type Boundary, padBoundary } from '../pde/boundary.js';
@@ -172,6 +173,7 @@ export class NotebookBasicBlock extends Module {
     });
   }
 }
+markBlock(NotebookBasicBlock);
 
 /** The notebook's Bottleneck (expansion 4), the twist on its 3×3 `conv2`. */
 export class NotebookBottleneck extends Module {
@@ -205,6 +207,7 @@ export class NotebookBottleneck extends Module {
     });
   }
 }
+markBlock(NotebookBottleneck);
 
 /** The notebook's PDEBlock: 2 forward-Euler steps of one twisted operator with groups 4 (see the module comment). */
 export class NotebookPDEBlock extends Module {
@@ -239,6 +242,7 @@ export class NotebookPDEBlock extends Module {
     });
   }
 }
+markBlock(NotebookPDEBlock);
 
 /** The notebook's ResNet (see the module comment); `width` is its `in_channels` (32). */
 export class NotebookResNet extends ZooModel {

@@ -25,6 +25,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
@@ -56,6 +57,7 @@ export class PreActBlock extends Module {
     });
   }
 }
+markBlock(PreActBlock);
 
 /** The notebook's ResNet: conv1 + bn1 + ReLU, `layers`, global average pooling, `linear`. */
 export class PreActResNet extends ZooModel {

@@ -19,6 +19,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
@@ -79,6 +80,7 @@ export class BasicBlock extends Module {
     });
   }
 }
+markBlock(BasicBlock);
 
 /**
  * kuangliu's Bottleneck (expansion 4): 1×1 → BN → ReLU → 3×3 (stride; twisted) → BN → ReLU → 1×1 → BN,
@@ -113,6 +115,7 @@ export class Bottleneck extends Module {
     });
   }
 }
+markBlock(Bottleneck);
 
 /**
  * kuangliu's CIFAR ResNet: 3×3 stem `conv1` (stride 1) + `bn1` + ReLU, four stages `layer1..layer4` of

@@ -6,9 +6,13 @@
  * @module
  */
 import { check } from '../tensor/errors.js';
+import { markBlock } from '../nn/block.js';
+import { DynamicBlock } from '../dynamics/block.js';
 import { RKNet } from '../dynamics/rknet.js';
 import { BOUNDARIES } from '../pde/boundary.js';
 import type { ModelOptions } from './options.js';
+
+markBlock(DynamicBlock);
 
 const KEYS = ['numClasses', 'boundary', 'width', 'twist', 'rknet'];
 

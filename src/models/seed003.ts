@@ -34,6 +34,7 @@ import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { kaimingNormal_ } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
@@ -76,6 +77,7 @@ export class Seed003Bottleneck extends Module {
     });
   }
 }
+markBlock(Seed003Bottleneck);
 
 /** torchvision's ResNet skeleton around {@link Seed003Bottleneck}. */
 export class Seed003ResNet extends ZooModel {

@@ -31,6 +31,7 @@ import * as linalg from '../tensor/linalg.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { type LoadOptions, type LoadResult, Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
@@ -84,6 +85,7 @@ export class ConvGroup extends Module {
     return chain(x, this.conv1, (u) => F.maxPool2d(u, 2), this.norm1, F.gelu, this.conv2, this.norm2, F.gelu);
   }
 }
+markBlock(ConvGroup);
 
 /** SpeedNet; see the module documentation. `width` scales the three groups (default 64: 64, 256, 256). */
 export class SpeedNet extends ZooModel {
