@@ -10,7 +10,7 @@ import type { ModelOptions } from './options.js';
 import { pdenetM, pdenetS } from './pdenet.js';
 import { preactResnet18, preactResnet34, resnet10s } from './preact.js';
 import { resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
-import { resnet50Seed003 } from './seed003.js';
+import { resnet50CoordMix } from './coordmix.js';
 import { notebookPdenet, notebookResnet18, notebookResnet34, notebookResnet50, notebookResnet101,
   notebookResnet152 } from './notebook.js';
 import type { Module } from '../nn/module.js';
@@ -64,8 +64,8 @@ const ENTRIES: readonly ModelEntry[] = [
   { name: 'resnet44', create: resnet44, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-44 (3×7 blocks, 16/32/64)' },
   { name: 'resnet56', create: resnet56, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-56 (3×9 blocks, 16/32/64)' },
   { name: 'resnet110', create: resnet110, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-110 (3×18 blocks, 16/32/64)' },
-  { name: 'resnet50-seed003', create: resnet50Seed003, inputShape: IMAGENET,
-    description: 'ImageNet-style ResNet-50 (torchvision layout), seed-003 Bottleneck: coordinate-mixed depthwise ×4; 224×224' },
+  { name: 'resnet50-seed003', create: resnet50CoordMix, inputShape: IMAGENET,
+    description: 'ImageNet-style ResNet-50 (torchvision layout), coordinate-mixed Bottleneck (seed 003): depthwise ×4 · mix(XY); 224×224' },
   { name: 'pdenet-s', create: pdenetS, inputShape: CIFAR, description: 'PDEBlock net: width 32, 1 PDEBlock per stage, 4 Euler steps each' },
   { name: 'pdenet-m', create: pdenetM, inputShape: CIFAR, description: 'PDEBlock net: width 64, 2 PDEBlocks per stage, 4 Euler steps each' },
   { name: 'speednet', create: speednet, inputShape: CIFAR,

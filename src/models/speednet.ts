@@ -144,7 +144,7 @@ export class SpeedNet extends ZooModel {
     }));
   }
 
-  /** As Module's; weights saved before the whitening layer had a bias (pdenet ≤ 2026-12-01) load with it zero. */
+  /** As Module's; weights without the whitening layer's bias (`whiten.weight` alone) load with the bias zero. */
   override loadStateDict(stateDict: Map<string, Tensor> | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
     const given = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
     if (given.has('whiten.bias') || !given.has('whiten.weight')) return super.loadStateDict(given, options);
