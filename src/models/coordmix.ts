@@ -40,7 +40,7 @@ import { BatchNorm2d } from '../nn/norm.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import type { Boundary } from '../pde/boundary.js';
 import { CoordMixConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { ZooModel } from './stages.js';
 
 /** A Bottleneck (expansion 4) whose `conv2` is a coordinate-mixed depthwise ×4 convolution (seed 003's Bottleneck). */
@@ -136,13 +136,13 @@ export class CoordMixResNet extends ZooModel {
 }
 
 /** The builder of the coordinate-mixed ResNets. */
-export function _coordMixResNet(name: string, blocks: readonly number[], options: ModelOptions): CoordMixResNet {
+export function _coordMixResNet(name: string, blocks: readonly number[], options: TwistModelOptions): CoordMixResNet {
   return new CoordMixResNet(blocks, resolveOptions(name, options,
     { stages: 4, defaultWidth: 64, defaultVariant: 'point', alwaysTwistable: true, defaultTwist: true }));
 }
 
 /** ResNet-50 ([3, 4, 6, 3]) with the coordinate-mixed Bottleneck, torchvision layout, for 224×224 images. */
-export function resnet50CoordMix(options: ModelOptions = {}): CoordMixResNet {
+export function resnet50CoordMix(options: TwistModelOptions = {}): CoordMixResNet {
   return _coordMixResNet('resnet50-seed003', [3, 4, 6, 3], options);
 }
 

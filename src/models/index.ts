@@ -6,7 +6,8 @@
  */
 export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo } from './registry.js';
 export type { TrainingAbilities } from './abilities.js';
-export { MODEL_OPTION_KEYS, type ModelOptions, type TwistMode } from './options.js';
+export { MODEL_OPTION_KEYS, type BaseModelOptions, type ModelOptions, type NotebookModelOptions, type RKNetModelOptions,
+  type SpeedNetModelOptions, type TwistModelOptions, type TwistMode } from './options.js';
 export { ZooModel, setTwist, twistStages, twistableStages, applyTwistSchedule, checkTwistSchedule, type StageConv,
   type TwistStep, type TwistSwitch } from './stages.js';
 export { countFlops } from './flops.js';

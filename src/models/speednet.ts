@@ -36,7 +36,7 @@ import { type LoadOptions, type LoadResult, Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
 import type { TwistConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type SpeedNetModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { conv3x3, ZooModel } from './stages.js';
 
 /** Channels of the whitening layer: ± each of the 3·2·2 eigenvectors of the patch covariance. */
@@ -161,7 +161,7 @@ export class SpeedNet extends ZooModel {
 }
 
 /** SpeedNet (64, 256, 256 channels; about 2 M parameters); `whitenEps` is its own option, the rest the zoo's. */
-export function speednet(options: ModelOptions = {}): SpeedNet {
+export function speednet(options: SpeedNetModelOptions = {}): SpeedNet {
   check(typeof options === 'object' && options !== null, 'models.speednet', 'options must be an object');
   const { whitenEps, ...shared } = options;
   return new SpeedNet(resolveOptions('speednet', shared, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }), whitenEps);
