@@ -4,7 +4,8 @@
  * with the twist per stage (switchable in place), and every convolution under one boundary condition.
  * @module
  */
-export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo } from './registry.js';
+export { createModel, listModels, modelInfo, modelNames, type ListOptions, type ImageModel, type ModelEntry, type ModelInfo,
+  type ModelName, type OptionsOf } from './registry.js';
 export type { TrainingAbilities } from './abilities.js';
 export { MODEL_OPTION_KEYS, type BaseModelOptions, type ModelOptions, type NotebookModelOptions, type RKNetModelOptions,
   type SpeedNetModelOptions, type TwistModelOptions, type TwistMode } from './options.js';
