@@ -190,8 +190,13 @@ describe('model zoo: forward and backward', () => {
       assert.deepEqual(model.forward(randn([2, 3, 16, 16])).shape, [2, 5]);
       assert.ok([...model.namedParameters()].some(([k]) => k === 'dynamicBlocks.0.controlLayers.2.conv1.weight'));
     });
+    // Options are typed by the model named: another family's option is refused by the types and at run time.
+    // @ts-expect-error RKNet has no twist
     assert.throws(() => createModel('rknet', { twist: true }), /RKNet has no twist/);
+    // @ts-expect-error rknet is RKNet's option
     assert.throws(() => createModel('resnet20', { rknet: {} }), /rknet model only/);
+    const named: string = 'resnet20'; // a name known at run time takes every model's options
+    assert.throws(() => createModel(named, { rknet: {} }), /rknet model only/);
   });
 
   for (const name of Object.keys(SMALL)) {
@@ -452,6 +457,7 @@ describe('model zoo: speednet', () => {
     }));
     x.dispose();
     assert.throws(() => createModel('speednet', { whitenEps: -1 }), /whitenEps must be a positive number, got -1/);
+    // @ts-expect-error whitenEps is SpeedNet's option
     assert.throws(() => createModel('resnet20', { whitenEps: 0.01 }), /whitenEps applies to the speednet model only/);
   });
 });

@@ -14,7 +14,7 @@ import {
 } from '../src/models/notebook.js';
 import { createModel } from '../src/models/registry.js';
 import { applyTwistSchedule, setTwist, twistStages } from '../src/models/stages.js';
-import { keyFromSeed003, Seed003Bottleneck } from '../src/models/seed003.js';
+import { CoordMixBottleneck, keyFromSeed003 } from '../src/models/coordmix.js';
 import { values } from './helpers.js';
 
 setNumThreads(1);
@@ -252,7 +252,7 @@ describe('notebook twist modes', () => {
 
 describe('seed 003 against its code', () => {
   it('the coordinate-mixed Bottleneck (stride 2, downsample) with the seed\'s state_dict names', () => {
-    checkAgainstReference(() => new Seed003Bottleneck(16, 4, 2,
+    checkAgainstReference(() => new CoordMixBottleneck(16, 4, 2,
       new nn.Sequential(new nn.Conv2d(16, 16, 1, { stride: 2, bias: false }), new nn.BatchNorm2d(16)),
       { boundary: 'zeros', twist: true }), 'seed003_bottleneck', keyFromSeed003);
   });

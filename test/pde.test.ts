@@ -59,7 +59,7 @@ describe('coordinate fields', () => {
     const c = coordinates(2, 4, 'centered');
     assertClose(c.x.flatten(), [-0.5, -0.25, 0, 0.25, -0.5, -0.25, 0, 0.25]);
     assertClose(c.y.flatten(), [-0.5, -0.5, -0.5, -0.5, 0, 0, 0, 0]);
-    assertClose(coordinates(1, 4, 'seed003').x.flatten(), [-1, -0.5, 0, 0.5]);
+    assertClose(coordinates(1, 4, 'corner').x.flatten(), [-1, -0.5, 0, 0.5]);
     assertClose(coordinates(1, 3, 'unit').x.flatten(), [-1, 0, 1]);
     assert.equal(coordinates(2, 4, 'centered').x, c.x, 'cached');
     const f = polynomialFeatures(3, 3, { convention: 'unit' });
@@ -296,7 +296,7 @@ describe('CoordMixConv2d and the operator basis', () => {
     // mix = x for every channel: weight picks feature 1 of [1, x, y, x², xy, y²].
     noGrad(() => { m.mix.weight.zero_(); m.mix.weight.select(1, 1).fill_(1); });
     const dw = m.conv.forward(u);
-    assertClose(m.forward(u), dw.mul(coordinates(5, 5, 'seed003').x), { atol: 1e-6 });
+    assertClose(m.forward(u), dw.mul(coordinates(5, 5, 'corner').x), { atol: 1e-6 });
     m.twist = false;
     assertClose(m.forward(u), dw);
     assert.deepEqual([...m.stateDict().keys()], ['conv.weight', 'mix.weight']);

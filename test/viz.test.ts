@@ -226,6 +226,29 @@ describe('inspection of a checkpoint', () => {
     trained.dispose();
     fresh.dispose();
   });
+
+  it('finds the blocks every model class marks: the dynamic blocks of RKNet and the notebook network\'s blocks', async () => {
+    const inspectBlocks = async (name: string, options: Record<string, unknown>) => {
+      manualSeed(3);
+      const model = createModel(name, options);
+      const file = join(work, `${name}.safetensors`);
+      saveSafetensors(file, model.stateDict());
+      const expected = [...model.namedModules()].filter(([, m]) => nn.isBlock(m)).map(([n, m]) => [n, m.constructor.name]);
+      model.dispose();
+      const fresh = createModel(name, options);
+      const r = await inspectCheckpoint(file, { model: fresh, outDir: join(work, `${name}-inspect`), inputSize: 16 });
+      fresh.dispose();
+      return { found: r.blocks.map((b) => [b.name, b.type]), expected };
+    };
+    const dyn = await inspectBlocks('rknet', { width: 4 });
+    // The reference network: a dynamic block at each of its three resolutions, between connecting layers.
+    assert.deepEqual(dyn.found, [0, 1, 2].map((i) => [`dynamicBlocks.${i}`, 'DynamicBlock']));
+    assert.deepEqual(dyn.found, dyn.expected);
+    const notebook = await inspectBlocks('notebook-resnet18', { width: 4 });
+    // ResNet-18: two basic blocks in each of four stages.
+    assert.deepEqual(notebook.found, [1, 2, 3, 4].flatMap((s) => [0, 1].map((b) => [`layer${s}.${b}`, 'NotebookBasicBlock'])));
+    assert.deepEqual(notebook.found, notebook.expected);
+  });
 });
 
 /** Metrics rows as the trainer writes them. */

@@ -24,6 +24,7 @@ import { BatchNorm2d } from '../nn/norm.js';
 import { checkTimePoints, leapfrog, rkStep } from './integrate.js';
 import { HyperbolicLayer, type LayerFunction, type LayerState, type NormStats, RunningStats } from './layers.js';
 import { TABLEAUS } from './tableau.js';
+import { markBlock } from '../nn/block.js';
 
 /** Integrators by name: the Runge–Kutta tableaus and leapfrog (second-order layers). */
 export const INTEGRATORS = ['rk1', 'rk2', 'heun', 'rk4', 'leapfrog'] as const;
@@ -308,3 +309,5 @@ export class DynamicBlock extends Module {
     return `integrator=${this.integrator}, tY=[${this.#tY}], tTheta=[${this.#tTheta}], normStats=${this.normStats}`;
   }
 }
+
+markBlock(DynamicBlock);

@@ -19,10 +19,11 @@ import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { type BlockContext, projectionShortcut } from './resnet.js';
 import { conv3x3, ZooModel } from './stages.js';
 
@@ -50,6 +51,7 @@ export class HeBlock extends Module {
     });
   }
 }
+markBlock(HeBlock);
 
 /** He et al.'s CIFAR ResNet with n blocks per stage: `stem`, `layers`, global average pooling, `fc`. */
 export class HeResNet extends ZooModel {
@@ -83,32 +85,32 @@ export class HeResNet extends ZooModel {
 }
 
 /** The builder behind the He et al. factories: 6n + 2 layers. */
-export function _heResNet(name: string, blocksPerStage: number, options: ModelOptions): HeResNet {
+export function _heResNet(name: string, blocksPerStage: number, options: TwistModelOptions): HeResNet {
   return new HeResNet(blocksPerStage, resolveOptions(name, options, { stages: 3, defaultWidth: 16, defaultVariant: 'point' }));
 }
 
 /** ResNet-20 (n = 3): the reference recipe's model; 272,474 parameters plain. */
-export function resnet20(options: ModelOptions = {}): HeResNet {
+export function resnet20(options: TwistModelOptions = {}): HeResNet {
   return _heResNet('resnet20', 3, options);
 }
 
 /** ResNet-32 (n = 5). */
-export function resnet32(options: ModelOptions = {}): HeResNet {
+export function resnet32(options: TwistModelOptions = {}): HeResNet {
   return _heResNet('resnet32', 5, options);
 }
 
 /** ResNet-44 (n = 7). */
-export function resnet44(options: ModelOptions = {}): HeResNet {
+export function resnet44(options: TwistModelOptions = {}): HeResNet {
   return _heResNet('resnet44', 7, options);
 }
 
 /** ResNet-56 (n = 9). */
-export function resnet56(options: ModelOptions = {}): HeResNet {
+export function resnet56(options: TwistModelOptions = {}): HeResNet {
   return _heResNet('resnet56', 9, options);
 }
 
 /** ResNet-110 (n = 18). */
-export function resnet110(options: ModelOptions = {}): HeResNet {
+export function resnet110(options: TwistModelOptions = {}): HeResNet {
   return _heResNet('resnet110', 18, options);
 }
 

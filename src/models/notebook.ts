@@ -44,12 +44,13 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { type Boundary, padBoundary } from '../pde/boundary.js';
 import { coordinates } from '../pde/coords.js';
 import { kyFromKx, projectKx, type TwistField, type TwistVariant } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions, type TwistMode } from './options.js';
+import { type NotebookModelOptions, resolveOptions, type ResolvedOptions, type TwistMode } from './options.js';
 import { ZooModel } from './stages.js';
 
 /** How a notebook block makes its twisted convolutions. */
@@ -172,6 +173,7 @@ export class NotebookBasicBlock extends Module {
     });
   }
 }
+markBlock(NotebookBasicBlock);
 
 /** The notebook's Bottleneck (expansion 4), the twist on its 3×3 `conv2`. */
 export class NotebookBottleneck extends Module {
@@ -205,6 +207,7 @@ export class NotebookBottleneck extends Module {
     });
   }
 }
+markBlock(NotebookBottleneck);
 
 /** The notebook's PDEBlock: 2 forward-Euler steps of one twisted operator with groups 4 (see the module comment). */
 export class NotebookPDEBlock extends Module {
@@ -239,6 +242,7 @@ export class NotebookPDEBlock extends Module {
     });
   }
 }
+markBlock(NotebookPDEBlock);
 
 /** The notebook's ResNet (see the module comment); `width` is its `in_channels` (32). */
 export class NotebookResNet extends ZooModel {
@@ -287,7 +291,7 @@ export class NotebookResNet extends ZooModel {
 
 /** The builder of the notebook's networks: its options, its defaults (width 32; the twist kernels of `block`). */
 export function _notebookResNet(name: string, block: NotebookBlockClass, numBlocks: readonly number[],
-    options: ModelOptions): NotebookResNet {
+    options: NotebookModelOptions): NotebookResNet {
   const bottleneck = block === NotebookBottleneck;
   return new NotebookResNet(block, numBlocks, resolveOptions(name, options, {
     stages: 4, defaultWidth: 32, alwaysTwistable: true, twistModes: true,
@@ -297,27 +301,27 @@ export function _notebookResNet(name: string, block: NotebookBlockClass, numBloc
 }
 
 /** The notebook's `ResNet18()`: BasicBlock [2, 2, 2, 2]. */
-export function notebookResnet18(options: ModelOptions = {}): NotebookResNet {
+export function notebookResnet18(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-resnet18', NotebookBasicBlock, [2, 2, 2, 2], options);
 }
 
 /** The notebook's `ResNet34()`: BasicBlock [3, 4, 6, 3] (the network its cell builds). */
-export function notebookResnet34(options: ModelOptions = {}): NotebookResNet {
+export function notebookResnet34(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-resnet34', NotebookBasicBlock, [3, 4, 6, 3], options);
 }
 
 /** The notebook's `ResNet50()`: Bottleneck [3, 4, 6, 3]. */
-export function notebookResnet50(options: ModelOptions = {}): NotebookResNet {
+export function notebookResnet50(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-resnet50', NotebookBottleneck, [3, 4, 6, 3], options);
 }
 
 /** The notebook's `ResNet101()`: Bottleneck [3, 4, 23, 3]. */
-export function notebookResnet101(options: ModelOptions = {}): NotebookResNet {
+export function notebookResnet101(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-resnet101', NotebookBottleneck, [3, 4, 23, 3], options);
 }
 
 /** The notebook's `ResNet152()`: Bottleneck [3, 8, 36, 3]. */
-export function notebookResnet152(options: ModelOptions = {}): NotebookResNet {
+export function notebookResnet152(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-resnet152', NotebookBottleneck, [3, 8, 36, 3], options);
 }
 
@@ -326,7 +330,7 @@ export function notebookResnet152(options: ModelOptions = {}): NotebookResNet {
  * (`__init__` reads num_blocks[3]); a fourth stage of 0 blocks is the notebook's own way of leaving a stage
  * out (a 1×1 convolution with padding 1 + BN).
  */
-export function notebookPdenet(options: ModelOptions = {}): NotebookResNet {
+export function notebookPdenet(options: NotebookModelOptions = {}): NotebookResNet {
   return _notebookResNet('notebook-pdenet', NotebookPDEBlock, [3, 3, 3, 0], options);
 }
 

@@ -1,9 +1,11 @@
 /**
  * The options every model of the zoo takes, and their checking.
  *
- * One vocabulary for all models: `numClasses`, `twist` (per stage), `twistable`, `twistVariant`, `twistField`,
- * `boundary`, `width`; `twistMode` and `twistInitStd` for the notebook's models. A bad value or an unknown key
- * throws a TorchError that lists what is valid.
+ * One vocabulary for all models, typed per family: `numClasses`, `boundary`, `width` for every model
+ * ({@link BaseModelOptions}); `twist` (per stage), `twistable`, `twistVariant`, `twistField` for the twisted ones
+ * ({@link TwistModelOptions}); `twistMode` and `twistInitStd` for the notebook's models, `whitenEps` for SpeedNet,
+ * `rknet` for RKNet. {@link ModelOptions} is all of them. A bad value or an unknown key throws a TorchError that
+ * lists what is valid.
  * @module
  */
 import { check, TorchError } from '../tensor/errors.js';
@@ -12,15 +14,23 @@ import { TWIST_FIELDS, TWIST_VARIANTS, type TwistField, type TwistVariant } from
 import type { IntegratorName, NormStatsMode as NormStats, Regularizer } from '../dynamics/block.js';
 import type { LayerKind, NormKind } from '../dynamics/layers.js';
 
-/** How the notebook models train their twist kernels (see {@link ModelOptions.twistMode}). */
+/** How the notebook models train their twist kernels (see {@link NotebookModelOptions.twistMode}). */
 export const TWIST_MODES = ['projected', 'parametrized'] as const;
 
 export type TwistMode = (typeof TWIST_MODES)[number];
 
-/** Options of {@link createModel} and of every factory function of the zoo. */
-export interface ModelOptions {
+/** The options every model of the zoo takes. */
+export interface BaseModelOptions {
   /** Size of the classifier's output (default 10). */
   numClasses?: number;
+  /** The boundary condition of every convolution (default "zeros", i.e. the usual zero padding). */
+  boundary?: Boundary;
+  /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
+  width?: number;
+}
+
+/** The options of the models with a twist (every model of the zoo but RKNet). */
+export interface TwistModelOptions extends BaseModelOptions {
   /**
    * The twist, on or off, for all stages (`true`) or per stage (`[true, true, true, false]`: one flag per
    * stage, i.e. per resolution). Default false. Switch it later with {@link setTwist}.
@@ -49,8 +59,12 @@ export interface ModelOptions {
    * and dilation; the notebook's Bottleneck).
    */
   twistField?: TwistField;
+}
+
+/** The options of the `notebook-*` models. */
+export interface NotebookModelOptions extends TwistModelOptions {
   /**
-   * `notebook-*` models only: how the twist kernels are trained (see src/models/notebook.ts).
+   * How the twist kernels are trained (see src/models/notebook.ts).
    * `projected` (default, the notebook's): every forward overwrites the parameters `convNx.weight` with the
    * projected Kx and `convNy.weight` with its rotation, and each gets the gradient of its own convolution
    * (Ky's is then discarded by the next overwrite). `parametrized` (pdenet's): Kx and Ky are computed from
@@ -58,22 +72,32 @@ export interface ModelOptions {
    */
   twistMode?: TwistMode;
   /**
-   * `notebook-*` models only: start `convNx.weight` at twistInitStd·randn (pdenet's choice is 0.01) instead
-   * of the notebook's default convolution initialization.
+   * Start `convNx.weight` at twistInitStd·randn (pdenet's choice is 0.01) instead of the notebook's default
+   * convolution initialization.
    */
   twistInitStd?: number;
-  /** The boundary condition of every convolution (default "zeros", i.e. the usual zero padding). */
-  boundary?: Boundary;
-  /** Channels of the first stage (each later stage doubles it). Default: the architecture's own. */
-  width?: number;
-  /** RKNet only: the dynamic blocks (see {@link RKNetZooOptions}). */
-  rknet?: RKNetZooOptions;
+}
+
+/** The options of the `speednet` model. */
+export interface SpeedNetModelOptions extends TwistModelOptions {
   /**
-   * SpeedNet only: ε added to the patch covariance's eigenvalues by the whitening layer (default 5·10⁻⁴, the
-   * speed runs'). Directions with eigenvalue λ come out with variance λ/(λ + ε): a larger ε damps the faint ones.
+   * ε added to the patch covariance's eigenvalues by the whitening layer (default 5·10⁻⁴, the speed runs').
+   * Directions with eigenvalue λ come out with variance λ/(λ + ε): a larger ε damps the faint ones.
    */
   whitenEps?: number;
 }
+
+/** The options of the `rknet` model (it has no twist: `twist` may only be false). */
+export interface RKNetModelOptions extends BaseModelOptions {
+  /** The dynamic blocks (see {@link RKNetZooOptions}). */
+  rknet?: RKNetZooOptions;
+}
+
+/**
+ * Every model's options together: what {@link createModel} takes for a model named at run time (a
+ * configuration file, a flag). Each factory takes its own family's type.
+ */
+export interface ModelOptions extends NotebookModelOptions, SpeedNetModelOptions, RKNetModelOptions {}
 
 /** The options of the `rknet` model (DynamicBlocks, seed 004); see RKNetOptions in src/dynamics/rknet.ts. */
 export interface RKNetZooOptions {
@@ -139,9 +163,11 @@ export function stageFlags(op: string, option: string, value: unknown, stages: n
 }
 
 /** Checks `options` for the model `name` and fills in the defaults of its architecture. */
-export function resolveOptions(name: string, options: ModelOptions, rules: OptionRules): ResolvedOptions {
+export function resolveOptions(name: string, given: NotebookModelOptions, rules: OptionRules): ResolvedOptions {
   const op = `models.${name}`;
-  check(typeof options === 'object' && options !== null, op, 'options must be an object');
+  check(typeof given === 'object' && given !== null, op, 'options must be an object');
+  // Callers that name the model at run time pass any model's options: refuse another family's.
+  const options: ModelOptions = given;
   check(options.rknet === undefined, op, 'the rknet options apply to the rknet model only');
   check(options.whitenEps === undefined, op, 'whitenEps applies to the speednet model only');
   const unknown = Object.keys(options).filter((k) => !(MODEL_OPTION_KEYS as readonly string[]).includes(k));

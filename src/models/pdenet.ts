@@ -22,7 +22,7 @@ import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { PDEBlock } from '../pde/blocks.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { ZooModel } from './stages.js';
 
 /** Forward-Euler steps of every PDEBlock of the PDEBlock nets. */
@@ -61,17 +61,17 @@ export class PDENet extends ZooModel {
 }
 
 /** The builder of the PDEBlock nets. */
-export function _pdenet(name: string, blocksPerStage: readonly number[], defaultWidth: number, options: ModelOptions): PDENet {
+export function _pdenet(name: string, blocksPerStage: readonly number[], defaultWidth: number, options: TwistModelOptions): PDENet {
   return new PDENet(blocksPerStage, resolveOptions(name, options, {
     stages: blocksPerStage.length, defaultWidth, defaultVariant: 'point', alwaysTwistable: true, widthMultipleOf: 4 }));
 }
 
 /** PDEBlock net, small: width 32, one PDEBlock per stage. */
-export function pdenetS(options: ModelOptions = {}): PDENet {
+export function pdenetS(options: TwistModelOptions = {}): PDENet {
   return _pdenet('pdenet-s', [1, 1, 1], 32, options);
 }
 
 /** PDEBlock net, medium: width 64, two PDEBlocks per stage. */
-export function pdenetM(options: ModelOptions = {}): PDENet {
+export function pdenetM(options: TwistModelOptions = {}): PDENet {
   return _pdenet('pdenet-m', [2, 2, 2], 64, options);
 }

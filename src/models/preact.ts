@@ -25,10 +25,11 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { type BlockContext, projectionShortcut } from './resnet.js';
 import { conv3x3, ZooModel } from './stages.js';
 
@@ -56,6 +57,7 @@ export class PreActBlock extends Module {
     });
   }
 }
+markBlock(PreActBlock);
 
 /** The notebook's ResNet: conv1 + bn1 + ReLU, `layers`, global average pooling, `linear`. */
 export class PreActResNet extends ZooModel {
@@ -94,22 +96,22 @@ export class PreActResNet extends ZooModel {
 
 /** The builder behind the notebook-layout factories. */
 export function _preactResNet(name: string, numBlocks: readonly number[], defaultWidth: number,
-    options: ModelOptions): PreActResNet {
+    options: TwistModelOptions): PreActResNet {
   return new PreActResNet(numBlocks, resolveOptions(name, options, { stages: 4, defaultWidth, defaultVariant: 'point' }));
 }
 
 /** The notebook's ResNet-18 layout ([2, 2, 2, 2], width 64). */
-export function preactResnet18(options: ModelOptions = {}): PreActResNet {
+export function preactResnet18(options: TwistModelOptions = {}): PreActResNet {
   return _preactResNet('preact-resnet18', [2, 2, 2, 2], 64, options);
 }
 
 /** The notebook's ResNet-34 layout ([3, 4, 6, 3], width 64); the seed's 94.32% twisted run. */
-export function preactResnet34(options: ModelOptions = {}): PreActResNet {
+export function preactResnet34(options: TwistModelOptions = {}): PreActResNet {
   return _preactResNet('preact-resnet34', [3, 4, 6, 3], 64, options);
 }
 
 /** The reference's small `resnet10s`: one notebook block per stage, base width 16. */
-export function resnet10s(options: ModelOptions = {}): PreActResNet {
+export function resnet10s(options: TwistModelOptions = {}): PreActResNet {
   return _preactResNet('resnet10s', [1, 1, 1, 1], 16, options);
 }
 

@@ -10,7 +10,7 @@ import type { ModelOptions } from './options.js';
 import { pdenetM, pdenetS } from './pdenet.js';
 import { preactResnet18, preactResnet34, resnet10s } from './preact.js';
 import { resnet18, resnet34, resnet50, resnet101, resnet152 } from './resnet.js';
-import { resnet50Seed003 } from './seed003.js';
+import { resnet50CoordMix } from './coordmix.js';
 import { notebookPdenet, notebookResnet18, notebookResnet34, notebookResnet50, notebookResnet101,
   notebookResnet152 } from './notebook.js';
 import type { Module } from '../nn/module.js';
@@ -35,18 +35,18 @@ export interface ModelEntry {
 const CIFAR: Shape = [1, 3, 32, 32];
 const IMAGENET: Shape = [1, 3, 224, 224];
 
-const ENTRIES: readonly ModelEntry[] = [
+const ENTRIES = [
   { name: 'resnet18', create: resnet18, inputShape: CIFAR, description: 'CIFAR ResNet-18, kuangliu layout (BasicBlock [2,2,2,2])' },
   { name: 'resnet34', create: resnet34, inputShape: CIFAR, description: 'CIFAR ResNet-34, kuangliu layout (BasicBlock [3,4,6,3])' },
   { name: 'resnet50', create: resnet50, inputShape: CIFAR, description: 'CIFAR ResNet-50, kuangliu layout (Bottleneck [3,4,6,3])' },
   { name: 'resnet101', create: resnet101, inputShape: CIFAR, description: 'CIFAR ResNet-101, kuangliu layout (Bottleneck [3,4,23,3])' },
   { name: 'resnet152', create: resnet152, inputShape: CIFAR, description: 'CIFAR ResNet-152, kuangliu layout (Bottleneck [3,8,36,3])' },
   { name: 'preact-resnet18', create: preactResnet18, inputShape: CIFAR,
-    description: 'seed notebook pre-activation ResNet-18 ([2,2,2,2], width 64), fused twist' },
+    description: 'pre-activation ResNet-18 ([2,2,2,2], width 64; the seed notebook\'s block), fused twist' },
   { name: 'preact-resnet34', create: preactResnet34, inputShape: CIFAR,
-    description: 'seed notebook pre-activation ResNet-34 ([3,4,6,3], width 64), fused twist' },
+    description: 'pre-activation ResNet-34 ([3,4,6,3], width 64; the seed notebook\'s block), fused twist' },
   { name: 'resnet10s', create: resnet10s, inputShape: CIFAR,
-    description: 'seed notebook pre-activation ResNet-10 ([1,1,1,1], width 16), fused twist' },
+    description: 'pre-activation ResNet-10 ([1,1,1,1], width 16; the seed notebook\'s block), fused twist' },
   { name: 'notebook-resnet18', create: notebookResnet18, inputShape: CIFAR,
     description: 'the seed notebook\'s ResNet18 (pre-activation BasicBlock [2,2,2,2], channels [1,2,4,4]·32), its twist' },
   { name: 'notebook-resnet34', create: notebookResnet34, inputShape: CIFAR,
@@ -64,17 +64,25 @@ const ENTRIES: readonly ModelEntry[] = [
   { name: 'resnet44', create: resnet44, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-44 (3×7 blocks, 16/32/64)' },
   { name: 'resnet56', create: resnet56, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-56 (3×9 blocks, 16/32/64)' },
   { name: 'resnet110', create: resnet110, inputShape: CIFAR, description: 'He et al. CIFAR ResNet-110 (3×18 blocks, 16/32/64)' },
-  { name: 'resnet50-seed003', create: resnet50Seed003, inputShape: IMAGENET,
-    description: 'ImageNet-style ResNet-50 (torchvision layout), seed-003 Bottleneck: coordinate-mixed depthwise ×4; 224×224' },
+  { name: 'resnet50-seed003', create: resnet50CoordMix, inputShape: IMAGENET,
+    description: 'ImageNet-style ResNet-50 (torchvision layout), coordinate-mixed Bottleneck (seed 003): depthwise ×4 · mix(XY); 224×224' },
   { name: 'pdenet-s', create: pdenetS, inputShape: CIFAR, description: 'PDEBlock net: width 32, 1 PDEBlock per stage, 4 Euler steps each' },
   { name: 'pdenet-m', create: pdenetM, inputShape: CIFAR, description: 'PDEBlock net: width 64, 2 PDEBlocks per stage, 4 Euler steps each' },
   { name: 'speednet', create: speednet, inputShape: CIFAR,
     description: 'speed-run CIFAR net: whitening stem, 3 conv groups (64/256/256), frozen-scale BN; twist on each group\'s 2nd conv' },
   { name: 'rknet', create: rknet, inputShape: CIFAR,
     description: 'DynamicBlocks runDefault RKNet: 3 blocks RK4 + DoubleSym + TvNorm, channels [16,32,64,64], time points [0..4], clipped' },
-];
+] as const satisfies readonly ModelEntry[];
 
-const REGISTRY = new Map(ENTRIES.map((e) => [e.name, e]));
+/** The name of a model of the zoo. */
+export type ModelName = (typeof ENTRIES)[number]['name'];
+
+/** The options the model `N` takes: its family's type for a registered name, every model's for any other string. */
+export type OptionsOf<N extends string> = N extends ModelName
+  ? NonNullable<Parameters<Extract<(typeof ENTRIES)[number], { name: N }>['create']>[0]>
+  : ModelOptions;
+
+const REGISTRY = new Map<string, ModelEntry>(ENTRIES.map((e) => [e.name, e]));
 
 /** The names of the registered models, in the order of {@link listModels}. */
 export function modelNames(): string[] {
@@ -92,11 +100,13 @@ export function modelEntry(name: string): ModelEntry {
 
 /**
  * Builds the model `name` of the zoo (see {@link listModels}) with `options` — `numClasses` (10),
- * `twist` (per stage), `twistable`, `twistVariant`, `boundary`, `width`. Unknown names or bad options throw
+ * `twist` (per stage), `twistable`, `twistVariant`, `boundary`, `width`; typed by the model when `name` is a
+ * literal (`createModel('speednet', { whitenEps })`), {@link ModelOptions} for a name known at run time. Unknown names or bad options throw
  * a TorchError listing the valid ones.
  */
-export function createModel(name: string, options: ModelOptions = {}): ImageModel {
-  return modelEntry(name).create(options);
+export function createModel<N extends string>(name: N, options?: OptionsOf<N>): ImageModel {
+  // Every family's options are a part of ModelOptions, what the registry's factories accept.
+  return modelEntry(name).create(options as ModelOptions | undefined);
 }
 
 /** What {@link listModels} reports of a model, with 10 classes. */

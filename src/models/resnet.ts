@@ -19,11 +19,12 @@ import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
 import type { TwistConv2d, TwistField, TwistVariant } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { conv3x3, ZooModel } from './stages.js';
 
 /** How a block's 3×3 convolutions are made (boundary, twist) — one per stage. */
@@ -79,6 +80,7 @@ export class BasicBlock extends Module {
     });
   }
 }
+markBlock(BasicBlock);
 
 /**
  * kuangliu's Bottleneck (expansion 4): 1×1 → BN → ReLU → 3×3 (stride; twisted) → BN → ReLU → 1×1 → BN,
@@ -113,6 +115,7 @@ export class Bottleneck extends Module {
     });
   }
 }
+markBlock(Bottleneck);
 
 /**
  * kuangliu's CIFAR ResNet: 3×3 stem `conv1` (stride 1) + `bn1` + ReLU, four stages `layer1..layer4` of
@@ -159,7 +162,7 @@ export class CifarResNet extends ZooModel {
  * named model and builds the network.
  */
 export function _cifarResNet(name: string, block: CifarBlockClass, numBlocks: readonly number[],
-    options: ModelOptions): CifarResNet {
+    options: TwistModelOptions): CifarResNet {
   return new CifarResNet(block, numBlocks, resolveOptions(name, options, {
     stages: 4, defaultWidth: 64,
     // pdenet's defaults: the point reflection in BasicBlock (as the notebook's), the mirror x → −x in Bottleneck
@@ -169,26 +172,26 @@ export function _cifarResNet(name: string, block: CifarBlockClass, numBlocks: re
 }
 
 /** ResNet-18 (BasicBlock, [2, 2, 2, 2]), kuangliu layout; 11,173,962 parameters plain with 10 classes. */
-export function resnet18(options: ModelOptions = {}): CifarResNet {
+export function resnet18(options: TwistModelOptions = {}): CifarResNet {
   return _cifarResNet('resnet18', BasicBlock, [2, 2, 2, 2], options);
 }
 
 /** ResNet-34 (BasicBlock, [3, 4, 6, 3]), kuangliu layout. The seed reports 94.32% on CIFAR-10 twisted, in 50 epochs. */
-export function resnet34(options: ModelOptions = {}): CifarResNet {
+export function resnet34(options: TwistModelOptions = {}): CifarResNet {
   return _cifarResNet('resnet34', BasicBlock, [3, 4, 6, 3], options);
 }
 
 /** ResNet-50 (Bottleneck, [3, 4, 6, 3]), kuangliu layout. The seed reports 94.72% on CIFAR-10 twisted, in 120 epochs. */
-export function resnet50(options: ModelOptions = {}): CifarResNet {
+export function resnet50(options: TwistModelOptions = {}): CifarResNet {
   return _cifarResNet('resnet50', Bottleneck, [3, 4, 6, 3], options);
 }
 
 /** ResNet-101 (Bottleneck, [3, 4, 23, 3]), kuangliu layout. */
-export function resnet101(options: ModelOptions = {}): CifarResNet {
+export function resnet101(options: TwistModelOptions = {}): CifarResNet {
   return _cifarResNet('resnet101', Bottleneck, [3, 4, 23, 3], options);
 }
 
 /** ResNet-152 (Bottleneck, [3, 8, 36, 3]), kuangliu layout. */
-export function resnet152(options: ModelOptions = {}): CifarResNet {
+export function resnet152(options: TwistModelOptions = {}): CifarResNet {
   return _cifarResNet('resnet152', Bottleneck, [3, 8, 36, 3], options);
 }

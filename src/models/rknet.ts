@@ -8,16 +8,18 @@
 import { check } from '../tensor/errors.js';
 import { RKNet } from '../dynamics/rknet.js';
 import { BOUNDARIES } from '../pde/boundary.js';
-import type { ModelOptions } from './options.js';
+import type { ModelOptions, RKNetModelOptions } from './options.js';
+
 
 const KEYS = ['numClasses', 'boundary', 'width', 'twist', 'rknet'];
 
-export function rknet(options: ModelOptions = {}): RKNet {
+export function rknet(options: RKNetModelOptions = {}): RKNet {
   const op = 'models.rknet';
   const unknown = Object.keys(options).filter((k) => !KEYS.includes(k));
   check(unknown.length === 0, op, () => `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
     `rknet takes ${KEYS.join(', ')}`);
-  check(options.twist === undefined || options.twist === false, op, 'RKNet has no twist');
+  const { twist } = options as ModelOptions; // given by callers that name the model at run time
+  check(twist === undefined || twist === false, op, 'RKNet has no twist');
   const { numClasses = 10, boundary = 'zeros', width, rknet: dyn = {} } = options;
   check(BOUNDARIES.includes(boundary), op, `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
   const channels = dyn.channels ?? [16, 32, 64, 64].map((c) => (width ? (c * width) / 16 : c));

@@ -31,11 +31,12 @@ import * as linalg from '../tensor/linalg.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { type LoadOptions, type LoadResult, Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
 import type { TwistConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type SpeedNetModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { conv3x3, ZooModel } from './stages.js';
 
 /** Channels of the whitening layer: ± each of the 3·2·2 eigenvectors of the patch covariance. */
@@ -84,6 +85,7 @@ export class ConvGroup extends Module {
     return chain(x, this.conv1, (u) => F.maxPool2d(u, 2), this.norm1, F.gelu, this.conv2, this.norm2, F.gelu);
   }
 }
+markBlock(ConvGroup);
 
 /** SpeedNet; see the module documentation. `width` scales the three groups (default 64: 64, 256, 256). */
 export class SpeedNet extends ZooModel {
@@ -142,7 +144,7 @@ export class SpeedNet extends ZooModel {
     }));
   }
 
-  /** As Module's; weights saved before the whitening layer had a bias (pdenet ≤ 2026-12-01) load with it zero. */
+  /** As Module's; weights without the whitening layer's bias (`whiten.weight` alone) load with the bias zero. */
   override loadStateDict(stateDict: Map<string, Tensor> | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
     const given = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
     if (given.has('whiten.bias') || !given.has('whiten.weight')) return super.loadStateDict(given, options);
@@ -159,7 +161,7 @@ export class SpeedNet extends ZooModel {
 }
 
 /** SpeedNet (64, 256, 256 channels; about 2 M parameters); `whitenEps` is its own option, the rest the zoo's. */
-export function speednet(options: ModelOptions = {}): SpeedNet {
+export function speednet(options: SpeedNetModelOptions = {}): SpeedNet {
   check(typeof options === 'object' && options !== null, 'models.speednet', 'options must be an object');
   const { whitenEps, ...shared } = options;
   return new SpeedNet(resolveOptions('speednet', shared, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }), whitenEps);

@@ -10,4 +10,5 @@ export { ReLU, GELU, SiLU, Tanh, Identity, Flatten, Dropout } from './activation
 export { AvgPool2d, MaxPool2d, AdaptiveAvgPool2d } from './pooling.js';
 export { Sequential, ModuleList } from './container.js';
 export { checkpointedStep } from './checkpoint.js';
+export { markBlock, isBlock, blockDescription, type BlockDescription } from './block.js';
 export * as init from './init.js';

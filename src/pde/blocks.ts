@@ -9,6 +9,7 @@ import { tidy } from '../tensor/memory.js';
 import { stack, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { BatchNorm2d } from '../nn/norm.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import type { Boundary } from './boundary.js';
 import { BASIS_ORDER, stencilKernel } from './stencils.js';
@@ -108,3 +109,4 @@ export class PDEBlock extends Module {
     return tidy(() => F.relu(this.bn.forward(out)));
   }
 }
+markBlock(PDEBlock, { stepOperators: (b) => [b.op], stepState: 'Euler state' });

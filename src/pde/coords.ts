@@ -5,8 +5,9 @@
  * makes them variable. x runs along the width (column j), y along the height (row i, downward).
  * Conventions:
  * - `centered` (the seed notebook): x = j/W − 0.5, y = i/H − 0.5;
- * - `seed003` (the torchvision Bottleneck of "ConvNets from the PDE perspective", as its code computes):
- *   x = 2j/W − 1, y = 2i/H − 1;
+ * - `corner` (the torchvision Bottleneck of "ConvNets from the PDE perspective", as its code computes):
+ *   x = 2j/W − 1, y = 2i/H − 1, each pixel at its upper-left corner on [−1, 1]; `seed003` is a deprecated
+ *   name of it;
  * - `unit`: x = 2j/(W − 1) − 1, y = 2i/(H − 1) − 1, so the grid spans [−1, 1] exactly.
  *
  * Fields are built once per (size, convention, features, dtype) and cached, never rebuilt per forward.
@@ -18,7 +19,9 @@ import { check } from '../tensor/errors.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
 
-export type CoordinateConvention = 'centered' | 'seed003' | 'unit';
+export type CoordinateConvention = 'centered' | 'corner' | 'unit'
+  /** @deprecated use 'corner' */
+  | 'seed003';
 
 /** Options of {@link polynomialFeatures}. */
 export interface FeatureOptions {
@@ -37,6 +40,7 @@ function axis(n: number, convention: CoordinateConvention, dtype: DType): Tensor
   switch (convention) {
     case 'centered':
       return j.div(n).sub(0.5);
+    case 'corner':
     case 'seed003':
       return j.mul(2 / n).sub(1);
     case 'unit':

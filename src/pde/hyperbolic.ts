@@ -16,6 +16,7 @@ import { cat, type Tensor } from '../tensor/tensor.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { Conv2d } from '../nn/conv.js';
 import { defaultLayerInit_ } from '../nn/init.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { ModuleList } from '../nn/container.js';
 import { leapfrogFrom, verlet } from '../dynamics/integrate.js';
@@ -146,6 +147,7 @@ export class LeapfrogBlock extends Module {
     });
   }
 }
+markBlock(LeapfrogBlock, { stepOperators: (b) => [...b.layers], stepState: 'leapfrog state' });
 
 /**
  * A Hamiltonian pair integrated with Verlet (Chang et al. 2018): the channels split into Y and Z, and
@@ -176,6 +178,7 @@ export class HamiltonianBlock extends Module {
     return cat([y, z], 1);
   }
 }
+markBlock(HamiltonianBlock);
 
 /**
  * The part of a convolution operator that is not skew-adjoint: S = (K + K*)/2, with K* the adjoint

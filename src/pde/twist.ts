@@ -209,7 +209,7 @@ export interface CoordMixOptions {
 }
 
 /**
- * The seed-003 variable-coefficient depthwise convolution: a 3×3 depthwise conv with multiplier k
+ * A coordinate-mixed (variable-coefficient) depthwise convolution, seed 003's: a 3×3 depthwise conv with multiplier k
  * (groups = width, width → k·width channels) whose output is multiplied by mix(XY), a learned 1×1
  * convolution of the degree-2 coordinate features — so each of the k·width operators gets its own
  * quadratic coefficient field. Children: `conv` (the depthwise conv) and `mix` (the 1×1 conv).
@@ -224,7 +224,7 @@ export class CoordMixConv2d extends Module {
 
   constructor(readonly width: number, options: CoordMixOptions = {}) {
     super();
-    const { multiplier = 4, stride = 1, boundary = 'zeros', twist = true, convention = 'seed003', constant = true } = options;
+    const { multiplier = 4, stride = 1, boundary = 'zeros', twist = true, convention = 'corner', constant = true } = options;
     this.multiplier = multiplier;
     this.convention = convention;
     this.constant = constant;

@@ -19,17 +19,12 @@ import { tidy } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
 import { ModuleList, Sequential } from '../nn/container.js';
 import type { Module } from '../nn/module.js';
+import { blockDescription, isBlock } from '../nn/block.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { coordinates } from '../pde/coords.js';
-import { HamiltonianBlock, LeapfrogBlock, operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
-import { ConvGroup } from '../models/speednet.js';
-import { PDEBlock } from '../pde/blocks.js';
+import { operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
 import { CoordMixConv2d, TwistConv2d } from '../pde/twist.js';
 import { createModel, modelEntry, modelNames } from '../models/registry.js';
-import { BasicBlock, Bottleneck } from '../models/resnet.js';
-import { PreActBlock } from '../models/preact.js';
-import { HeBlock } from '../models/he.js';
-import { Seed003Bottleneck } from '../models/seed003.js';
 import { CIFAR10_NORMALIZATION } from '../data/transforms.js';
 import { plotCurves, plotOperatorStats } from './charts.js';
 import { colorize, robustMaxAbs, tensorToImage } from './image.js';
@@ -41,8 +36,6 @@ import { CHECKPOINT_FORMAT } from '../train/checkpoint.js';
 import { readMetrics, readRunConfig, readRunData, readWeights, resolveRunTarget, type RunData } from '../train/run.js';
 
 /** Module classes known to be residual blocks (one time step, or a few, of the PDE), or SpeedNet's groups. */
-const BLOCK_CLASSES: (abstract new (...args: never[]) => Module)[] = [BasicBlock, Bottleneck, PreActBlock, HeBlock,
-  Seed003Bottleneck, PDEBlock, LeapfrogBlock, HamiltonianBlock, ConvGroup];
 
 /** Options of {@link inspectCheckpoint}. */
 export interface InspectOptions {
@@ -128,10 +121,6 @@ interface Capture {
   module: Module;
 }
 
-function isBlockClass(m: Module): boolean {
-  return BLOCK_CLASSES.some((C) => m instanceof C);
-}
-
 /** The k channels of out (1×C×H×W) with the largest spatial standard deviation (or the `fixed` ones), copied out. */
 function topChannels(out: Tensor, k: number, fixed?: number[]): { index: number; values: Float64Array }[] {
   return tidy(() => {
@@ -151,36 +140,36 @@ function sameShape(a: number[], b: number[]): boolean {
 
 /**
  * Runs `input` through the model and captures a few channels of the output of every block. Blocks are the
- * modules of known residual-block classes; when the model has none, every non-container module with
+ * modules whose class is marked a block (`markBlock`); when the model has none, every non-container module with
  * children whose 4-D output has its input's shape, innermost first.
  */
 function captureBlocks(model: Module, input: Tensor, k: number): { captures: Capture[]; grids: Map<Module, [number, number]> } {
   const names = new Map<Module, string>();
   for (const [name, m] of model.namedModules()) names.set(m, name || '(model)');
-  const known = [...model.modules()].some(isBlockClass);
+  const known = [...model.modules()].some(isBlock);
   const captures: Capture[] = [];
   const grids = new Map<Module, [number, number]>();
   // Integrator blocks: the state at each of their time steps is the input of their per-step operator.
-  const stepOf = new Map<Module, Module>();
+  const stepOf = new Map<Module, { block: Module; state: string }>();
   for (const m of model.modules()) {
-    if (m instanceof PDEBlock) stepOf.set(m.op, m);
-    else if (m instanceof LeapfrogBlock) for (const layer of m.layers) stepOf.set(layer, m);
+    const { stepOperators, stepState = 'state' } = blockDescription(m) ?? {};
+    for (const op of stepOperators?.(m) ?? []) stepOf.set(op, { block: m, state: stepState });
   }
   const steps = new Map<Module, { count: number; channels: number[] }>();
   const handles = [...model.modules()].map((m) => m.registerForwardHook((mod, inputs, output) => {
     if (!(output instanceof Tensor) || output.ndim !== 4) return;
     if (mod instanceof TwistConv2d || mod instanceof CoordMixConv2d) grids.set(mod, [output.shape[2]!, output.shape[3]!]);
     const first = inputs[0];
-    const block = stepOf.get(mod);
+    const { block, state: stepState } = stepOf.get(mod) ?? {};
     if (block !== undefined && first instanceof Tensor && first.ndim === 4) {
       const state = steps.get(block) ?? { count: 0, channels: [] };
       const channels = topChannels(first, k, state.channels);
       steps.set(block, { count: state.count + 1, channels: channels.map((c) => c.index) });
-      captures.push({ name: `${names.get(block)} · step ${state.count}`, type: block instanceof PDEBlock ? 'Euler state' : 'leapfrog state',
+      captures.push({ name: `${names.get(block)} · step ${state.count}`, type: stepState!,
         shape: first.shape, channels, module: mod });
       return;
     }
-    const candidate = known ? isBlockClass(mod)
+    const candidate = known ? isBlock(mod)
       : mod !== model && [...mod.children()].length > 0 && !(mod instanceof Sequential) && !(mod instanceof ModuleList) &&
         first instanceof Tensor && sameShape(first.shape, output.shape);
     if (candidate) {

@@ -1,5 +1,5 @@
 /**
- * ImageNet-style ResNet-50 with the Bottleneck of seed 003 ("ConvNets from the PDE perspective"):
+ * ImageNet-style ResNet-50 with a coordinate-mixed Bottleneck, the Bottleneck of seed 003 ("ConvNets from the PDE perspective"):
  * torchvision's ResNet (7×7 stride-2 stem `conv1` + `bn1` + `relu` + `maxpool`, `layer1..layer4` with
  * `downsample`, `avgpool`, `fc`; He et al. arXiv:1512.03385, stride on the 3×3 as torchvision's "v1.5")
  * in which each Bottleneck's 3×3 convolution becomes a twisted depthwise convolution with multiplier 4:
@@ -34,16 +34,17 @@ import { Sequential } from '../nn/container.js';
 import { Conv2d } from '../nn/conv.js';
 import { kaimingNormal_ } from '../nn/init.js';
 import { Linear } from '../nn/linear.js';
+import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling.js';
 import type { Boundary } from '../pde/boundary.js';
 import { CoordMixConv2d } from '../pde/twist.js';
-import { type ModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
+import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { ZooModel } from './stages.js';
 
-/** The seed-003 Bottleneck (expansion 4) with a coordinate-mixed depthwise ×4 convolution as `conv2`. */
-export class Seed003Bottleneck extends Module {
+/** A Bottleneck (expansion 4) whose `conv2` is a coordinate-mixed depthwise ×4 convolution (seed 003's Bottleneck). */
+export class CoordMixBottleneck extends Module {
   static readonly expansion = 4;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
@@ -63,8 +64,8 @@ export class Seed003Bottleneck extends Module {
     this.conv2 = this.registerModule('conv2', new CoordMixConv2d(width,
       { multiplier: 4, stride, boundary: options.boundary, twist: options.twist }));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(width * 4));
-    this.conv3 = this.registerModule('conv3', new Conv2d(width * 4, planes * Seed003Bottleneck.expansion, 1, { bias: false }));
-    this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * Seed003Bottleneck.expansion));
+    this.conv3 = this.registerModule('conv3', new Conv2d(width * 4, planes * CoordMixBottleneck.expansion, 1, { bias: false }));
+    this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * CoordMixBottleneck.expansion));
     this.relu = this.registerModule('relu', new ReLU());
     this.downsample = downsample && this.registerModule('downsample', downsample);
   }
@@ -76,9 +77,10 @@ export class Seed003Bottleneck extends Module {
     });
   }
 }
+markBlock(CoordMixBottleneck);
 
-/** torchvision's ResNet skeleton around {@link Seed003Bottleneck}. */
-export class Seed003ResNet extends ZooModel {
+/** torchvision's ResNet skeleton around {@link CoordMixBottleneck}. */
+export class CoordMixResNet extends ZooModel {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly relu: ReLU;
@@ -101,14 +103,14 @@ export class Seed003ResNet extends ZooModel {
       this.beginStage();
       const planes = width * 2 ** i;
       const stride = i === 0 ? 1 : 2;
-      const out = planes * Seed003Bottleneck.expansion;
+      const out = planes * CoordMixBottleneck.expansion;
       const downsample = stride !== 1 || inplanes !== out
         ? new Sequential(new Conv2d(inplanes, out, 1, { stride, bias: false }), new BatchNorm2d(out))
         : null;
       const blockOptions = { boundary, twist: options.twist[i]! };
       const layer = new Sequential();
       for (let j = 0; j < n; j++) {
-        const block = new Seed003Bottleneck(inplanes, planes, j === 0 ? stride : 1, j === 0 ? downsample : null, blockOptions);
+        const block = new CoordMixBottleneck(inplanes, planes, j === 0 ? stride : 1, j === 0 ? downsample : null, blockOptions);
         this.inStage(block.conv2);
         layer.append(block);
         inplanes = out;
@@ -133,15 +135,15 @@ export class Seed003ResNet extends ZooModel {
   }
 }
 
-/** The builder of the seed-003 ResNets. */
-export function _seed003ResNet(name: string, blocks: readonly number[], options: ModelOptions): Seed003ResNet {
-  return new Seed003ResNet(blocks, resolveOptions(name, options,
+/** The builder of the coordinate-mixed ResNets. */
+export function _coordMixResNet(name: string, blocks: readonly number[], options: TwistModelOptions): CoordMixResNet {
+  return new CoordMixResNet(blocks, resolveOptions(name, options,
     { stages: 4, defaultWidth: 64, defaultVariant: 'point', alwaysTwistable: true, defaultTwist: true }));
 }
 
-/** ResNet-50 ([3, 4, 6, 3]) with the seed-003 Bottleneck, torchvision layout, for 224×224 images. */
-export function resnet50Seed003(options: ModelOptions = {}): Seed003ResNet {
-  return _seed003ResNet('resnet50-seed003', [3, 4, 6, 3], options);
+/** ResNet-50 ([3, 4, 6, 3]) with the coordinate-mixed Bottleneck, torchvision layout, for 224×224 images. */
+export function resnet50CoordMix(options: TwistModelOptions = {}): CoordMixResNet {
+  return _coordMixResNet('resnet50-seed003', [3, 4, 6, 3], options);
 }
 
 /**
@@ -151,3 +153,14 @@ export function resnet50Seed003(options: ModelOptions = {}): Seed003ResNet {
 export function keyFromSeed003(key: string): string {
   return key.replace(/(^|\.)conv2\.weight$/, '$1conv2.conv.weight').replace(/(^|\.)mix\.weight$/, '$1conv2.mix.weight');
 }
+
+/** @deprecated use {@link CoordMixBottleneck} */
+export const Seed003Bottleneck = CoordMixBottleneck;
+/** @deprecated use {@link CoordMixBottleneck} */
+export type Seed003Bottleneck = CoordMixBottleneck;
+/** @deprecated use {@link CoordMixResNet} */
+export const Seed003ResNet = CoordMixResNet;
+/** @deprecated use {@link CoordMixResNet} */
+export type Seed003ResNet = CoordMixResNet;
+/** @deprecated use {@link resnet50CoordMix} */
+export const resnet50Seed003 = resnet50CoordMix;
