@@ -15,7 +15,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { TorchError } from '../tensor/errors.js';
@@ -231,54 +231,87 @@ export async function downloadCifar(name: CifarName, dataDir: string, options: D
     throw new TorchError(`cannot create the data directory ${dataDir}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`, op);
   }
   const temp = join(dataDir, `.${spec.archive}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
-  const controller = new AbortController();
-  const idle = options.idleTimeoutMs ?? 60_000;
-  let timer = setTimeout(() => controller.abort(), idle);
-  const poke = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => controller.abort(), idle);
-  };
+  const watchdog = new IdleWatchdog(options.idleTimeoutMs ?? 60_000);
   const file = await open(temp, 'wx');
   try {
-    let response: Response;
-    try {
-      response = await fetch(url, { signal: controller.signal });
-    } catch (e) {
-      const cause = (e as Error & { cause?: Error }).cause;
-      throw new Error(controller.signal.aborted ? `no answer within ${idle / 1000} s` : cause?.message ?? (e as Error).message);
-    }
-    if (!response.ok || !response.body) throw new Error(`the server answered ${response.status} ${response.statusText}`);
-    const total = Number(response.headers.get('content-length')) || spec.bytes;
-    const hash = createHash('md5');
-    let received = 0;
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        poke();
-        hash.update(chunk);
-        await file.write(chunk);
-        received += chunk.length;
-        options.onProgress?.(received, total);
-      }
-    } catch (e) {
-      throw new Error(controller.signal.aborted ? `the transfer stalled for ${idle / 1000} s after ${received} bytes`
-        : `the transfer broke off after ${received} bytes (${(e as Error).message})`);
-    }
-    const md5 = hash.digest('hex');
-    if (md5 !== spec.md5) throw new Error(`the file has MD5 ${md5}, not the published ${spec.md5} (${received} bytes)`);
-    await file.sync();
+    const response = await fetchArchive(url, watchdog);
+    await receiveChecked(response, file, spec, watchdog, options.onProgress);
     await file.close();
     renameSync(temp, target);
     return target;
   } catch (e) {
     await file.close().catch(() => {});
-    try {
-      unlinkSync(temp);
-    } catch {
-      // already gone
-    }
+    removeIfThere(temp);
     throw new TorchError(`cannot download ${spec.title} from ${url}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`, op);
   } finally {
-    clearTimeout(timer);
+    watchdog.stop();
+  }
+}
+
+/** Aborts a transfer when no byte arrives for `idleMs`; {@link poke} restarts the wait. */
+class IdleWatchdog {
+  readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout>;
+
+  constructor(readonly idleMs: number) {
+    this.timer = setTimeout(() => this.controller.abort(), idleMs);
+  }
+
+  get fired(): boolean {
+    return this.controller.signal.aborted;
+  }
+
+  poke(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.controller.abort(), this.idleMs);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** The server's answer for `url`, with a body; an Error saying why not otherwise. */
+async function fetchArchive(url: string, watchdog: IdleWatchdog): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: watchdog.controller.signal });
+  } catch (e) {
+    const cause = (e as Error & { cause?: Error }).cause;
+    throw new Error(watchdog.fired ? `no answer within ${watchdog.idleMs / 1000} s` : cause?.message ?? (e as Error).message);
+  }
+  if (!response.ok || !response.body) throw new Error(`the server answered ${response.status} ${response.statusText}`);
+  return response;
+}
+
+/** Writes the body of `response` to `file`, checks its MD5 against the published one and syncs the file. */
+async function receiveChecked(response: Response, file: FileHandle, spec: CifarSpec, watchdog: IdleWatchdog,
+  onProgress: DownloadOptions['onProgress']): Promise<void> {
+  const total = Number(response.headers.get('content-length')) || spec.bytes;
+  const hash = createHash('md5');
+  let received = 0;
+  try {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      watchdog.poke();
+      hash.update(chunk);
+      await file.write(chunk);
+      received += chunk.length;
+      onProgress?.(received, total);
+    }
+  } catch (e) {
+    throw new Error(watchdog.fired ? `the transfer stalled for ${watchdog.idleMs / 1000} s after ${received} bytes`
+      : `the transfer broke off after ${received} bytes (${(e as Error).message})`);
+  }
+  const md5 = hash.digest('hex');
+  if (md5 !== spec.md5) throw new Error(`the file has MD5 ${md5}, not the published ${spec.md5} (${received} bytes)`);
+  await file.sync();
+}
+
+function removeIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
   }
 }
 

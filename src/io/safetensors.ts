@@ -209,8 +209,8 @@ function topLevelKeys(text: string): string[] {
   return keys;
 }
 
-function readHeader(source: ByteSource, op: string): SafetensorsHeader {
-  checkLittleEndian(op);
+/** The header's JSON text and where the data starts, after checking the header length against the file. */
+function readHeaderText(source: ByteSource, op: string): { text: string; dataStart: number } {
   const name = source.name;
   if (source.size < 8) {
     throw new TorchError(`${name} is not a safetensors file: it holds ${source.size} bytes, ` +
@@ -224,13 +224,15 @@ function readHeader(source: ByteSource, op: string): SafetensorsHeader {
   if (length > BigInt(MAX_HEADER_BYTES)) {
     throw new TorchError(`${name}: the header length ${length} exceeds the limit of ${MAX_HEADER_BYTES} bytes`, op);
   }
-  const dataStart = 8 + Number(length);
-  let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, dataStart - 8));
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, Number(length))), dataStart: 8 + Number(length) };
   } catch {
     throw new TorchError(`${name}: the header is not valid UTF-8 (not a safetensors file?)`, op);
   }
+}
+
+/** The header's JSON object: the metadata and the tensor entries, each key named once. */
+function parseHeaderJson(name: string, text: string, op: string): Omit<SafetensorsHeader, 'dataStart'> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -241,7 +243,6 @@ function readHeader(source: ByteSource, op: string): SafetensorsHeader {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new TorchError(`${name}: the header is not a JSON object`, op);
   }
-
   let metadata: Record<string, string> = {};
   const entries: SafetensorsEntry[] = [];
   const keys = topLevelKeys(text);
@@ -255,10 +256,15 @@ function readHeader(source: ByteSource, op: string): SafetensorsHeader {
       entries.push(parseEntry(key, value, op));
     }
   }
+  return { entries, metadata };
+}
 
-  // The data must be the tensors one after another: no overlaps, no gaps, nothing after the last.
+/**
+ * Sorts `entries` by offset and checks that the data is the tensors one after another: no overlaps,
+ * no gaps, nothing after the last.
+ */
+function checkDataLayout(name: string, entries: SafetensorsEntry[], dataSize: number, op: string): void {
   entries.sort((a, b) => a.dataOffsets[0] - b.dataOffsets[0] || a.dataOffsets[1] - b.dataOffsets[1]);
-  const dataSize = source.size - dataStart;
   let end = 0;
   let previous: SafetensorsEntry | null = null;
   for (const e of entries) {
@@ -279,6 +285,13 @@ function readHeader(source: ByteSource, op: string): SafetensorsHeader {
     throw new TorchError(`${name}: ${dataSize - end} bytes follow the data of the last tensor ` +
       '(the header does not describe the whole file)', op);
   }
+}
+
+function readHeader(source: ByteSource, op: string): SafetensorsHeader {
+  checkLittleEndian(op);
+  const { text, dataStart } = readHeaderText(source, op);
+  const { entries, metadata } = parseHeaderJson(source.name, text, op);
+  checkDataLayout(source.name, entries, source.size - dataStart, op);
   return { entries, metadata, dataStart };
 }
 

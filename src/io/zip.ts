@@ -47,11 +47,17 @@ function u64(view: DataView, at: number, what: string, op: string): number {
 
 const viewOf = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
-/** The entries of the zip archive in `source`, by name. */
-export function readZipDirectory(source: ByteSource, op: string): Map<string, ZipEntry> {
-  const bad = (what: string): TorchError =>
-    new TorchError(`${source.name} is not a readable zip archive (what torch.save writes): ${what}`, op);
+type Bad = (what: string) => TorchError;
 
+/** Where the central directory is and how many entries it holds. */
+interface DirectoryLocation {
+  count: number;
+  directorySize: number;
+  directoryOffset: number;
+}
+
+/** Reads the end-of-central-directory record (and its ZIP64 form, when the archive uses it). */
+function findDirectory(source: ByteSource, bad: Bad, op: string): DirectoryLocation {
   // The end-of-central-directory record: 22 bytes, then a comment of up to 65535 bytes.
   const tailLength = Math.min(source.size, 22 + 0xffff);
   const tail = source.read(source.size - tailLength, tailLength);
@@ -64,62 +70,99 @@ export function readZipDirectory(source: ByteSource, op: string): Map<string, Zi
     }
   }
   if (eocd < 0) throw bad('no end-of-central-directory record (truncated?)');
-  let count = tailView.getUint16(eocd + 10, true);
-  let directorySize = tailView.getUint32(eocd + 12, true);
-  let directoryOffset = tailView.getUint32(eocd + 16, true);
-
+  const count = tailView.getUint16(eocd + 10, true);
+  const directorySize = tailView.getUint32(eocd + 12, true);
+  const directoryOffset = tailView.getUint32(eocd + 16, true);
   if (count === 0xffff || directorySize === U32_MAX || directoryOffset === U32_MAX) {
-    // ZIP64: a locator just before the record points at the 64-bit end-of-central-directory record.
-    const locatorAt = source.size - tailLength + eocd - 20;
-    if (locatorAt < 0) throw bad('a ZIP64 archive without its locator');
-    const locator = viewOf(source.read(locatorAt, 20));
-    if (locator.getUint32(0, true) !== ZIP64_LOCATOR) throw bad('a ZIP64 archive without its locator');
-    const record = viewOf(source.read(u64(locator, 8, 'ZIP64 record offset', op), 56));
-    if (record.getUint32(0, true) !== ZIP64_EOCD) throw bad('a broken ZIP64 end-of-central-directory record');
-    count = u64(record, 32, 'entry count', op);
-    directorySize = u64(record, 40, 'directory size', op);
-    directoryOffset = u64(record, 48, 'directory offset', op);
+    return readZip64Record(source, source.size - tailLength + eocd, bad, op);
   }
+  return { count, directorySize, directoryOffset };
+}
 
+/** ZIP64: a locator just before the record at `eocdAt` points at the 64-bit end-of-central-directory record. */
+function readZip64Record(source: ByteSource, eocdAt: number, bad: Bad, op: string): DirectoryLocation {
+  const locatorAt = eocdAt - 20;
+  if (locatorAt < 0) throw bad('a ZIP64 archive without its locator');
+  const locator = viewOf(source.read(locatorAt, 20));
+  if (locator.getUint32(0, true) !== ZIP64_LOCATOR) throw bad('a ZIP64 archive without its locator');
+  const record = viewOf(source.read(u64(locator, 8, 'ZIP64 record offset', op), 56));
+  if (record.getUint32(0, true) !== ZIP64_EOCD) throw bad('a broken ZIP64 end-of-central-directory record');
+  return {
+    count: u64(record, 32, 'entry count', op),
+    directorySize: u64(record, 40, 'directory size', op),
+    directoryOffset: u64(record, 48, 'directory offset', op),
+  };
+}
+
+/** The sizes and offset of an entry, the 32-bit ones replaced by the ZIP64 extra field where they did not fit. */
+interface EntryExtent {
+  size: number;
+  compressed: number;
+  headerOffset: number;
+}
+
+/**
+ * Applies the ZIP64 extra field among the `length` bytes of extra fields at `start`: it holds, in
+ * this order, those of the three values that did not fit in 32 bits.
+ */
+function applyZip64Extra(view: DataView, start: number, length: number, name: string, extent: EntryExtent,
+  bad: Bad, op: string): void {
+  for (let e = start; e + 4 <= start + length;) {
+    const id = view.getUint16(e, true);
+    const fieldLength = view.getUint16(e + 2, true);
+    if (id === 0x0001) {
+      let p = e + 4;
+      const next = (what: string): number => {
+        if (p + 8 > e + 4 + fieldLength) throw bad(`the ZIP64 field of ${name} is too short`);
+        const v = u64(view, p, what, op);
+        p += 8;
+        return v;
+      };
+      if (extent.size === U32_MAX) extent.size = next('entry size');
+      if (extent.compressed === U32_MAX) extent.compressed = next('entry size');
+      if (extent.headerOffset === U32_MAX) extent.headerOffset = next('entry offset');
+    }
+    e += 4 + fieldLength;
+  }
+}
+
+/** The central directory entry `i` at `at`, and where the next one starts. */
+function readCentralEntry(directory: Uint8Array, view: DataView, at: number, i: number, bad: Bad,
+  op: string): { entry: ZipEntry; next: number } {
+  if (at + 46 > directory.length || view.getUint32(at, true) !== CENTRAL) throw bad(`central directory entry ${i} is broken`);
+  const method = view.getUint16(at + 10, true);
+  const crc = view.getUint32(at + 16, true);
+  const extent: EntryExtent = {
+    compressed: view.getUint32(at + 20, true),
+    size: view.getUint32(at + 24, true),
+    headerOffset: view.getUint32(at + 42, true),
+  };
+  const nameLength = view.getUint16(at + 28, true);
+  const extraLength = view.getUint16(at + 30, true);
+  const commentLength = view.getUint16(at + 32, true);
+  if (at + 46 + nameLength + extraLength > directory.length) throw bad(`central directory entry ${i} is broken`);
+  const name = Buffer.from(directory.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
+  applyZip64Extra(view, at + 46 + nameLength, extraLength, name, extent, bad, op);
+  if (method !== 0 || extent.compressed !== extent.size) {
+    throw bad(`${name} is compressed (method ${method}); torch.save stores its entries uncompressed`);
+  }
+  const entry = { name, headerOffset: extent.headerOffset, size: extent.size, crc32: crc };
+  return { entry, next: at + 46 + nameLength + extraLength + commentLength };
+}
+
+/** The entries of the zip archive in `source`, by name. */
+export function readZipDirectory(source: ByteSource, op: string): Map<string, ZipEntry> {
+  const bad = (what: string): TorchError =>
+    new TorchError(`${source.name} is not a readable zip archive (what torch.save writes): ${what}`, op);
+  const { count, directorySize, directoryOffset } = findDirectory(source, bad, op);
   const directory = source.read(directoryOffset, directorySize);
   const view = viewOf(directory);
   const entries = new Map<string, ZipEntry>();
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + 46 > directory.length || view.getUint32(at, true) !== CENTRAL) throw bad(`central directory entry ${i} is broken`);
-    const method = view.getUint16(at + 10, true);
-    const crc = view.getUint32(at + 16, true);
-    let compressed = view.getUint32(at + 20, true);
-    let size = view.getUint32(at + 24, true);
-    const nameLength = view.getUint16(at + 28, true);
-    const extraLength = view.getUint16(at + 30, true);
-    const commentLength = view.getUint16(at + 32, true);
-    let headerOffset = view.getUint32(at + 42, true);
-    if (at + 46 + nameLength + extraLength > directory.length) throw bad(`central directory entry ${i} is broken`);
-    const name = Buffer.from(directory.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
-    // The ZIP64 extra field holds, in this order, those of the three that did not fit in 32 bits.
-    for (let e = at + 46 + nameLength; e + 4 <= at + 46 + nameLength + extraLength;) {
-      const id = view.getUint16(e, true);
-      const length = view.getUint16(e + 2, true);
-      if (id === 0x0001) {
-        let p = e + 4;
-        const next = (what: string): number => {
-          if (p + 8 > e + 4 + length) throw bad(`the ZIP64 field of ${name} is too short`);
-          const v = u64(view, p, what, op);
-          p += 8;
-          return v;
-        };
-        if (size === U32_MAX) size = next('entry size');
-        if (compressed === U32_MAX) compressed = next('entry size');
-        if (headerOffset === U32_MAX) headerOffset = next('entry offset');
-      }
-      e += 4 + length;
-    }
-    if (method !== 0 || compressed !== size) {
-      throw bad(`${name} is compressed (method ${method}); torch.save stores its entries uncompressed`);
-    }
-    entries.set(name, { name, headerOffset, size, crc32: crc });
-    at += 46 + nameLength + extraLength + commentLength;
+    const { entry, next } = readCentralEntry(directory, view, at, i, bad, op);
+    entries.set(entry.name, entry);
+    at = next;
   }
   return entries;
 }

@@ -74,6 +74,20 @@ function shapeText(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** The parameter a saved index stands for: the tensor, its group and that group's restored options. */
+interface StateTarget<O> {
+  param: Tensor;
+  group: number;
+  options: O;
+}
+
+/** A parameter's saved state, checked, with where it goes and the layout it has. */
+interface SavedState<O> {
+  target: StateTarget<O>;
+  entry: ParamStateDict;
+  spec: StateSpec;
+}
+
 /**
  * An optimizer over parameter groups. Subclasses give the update of one group ({@link update}), the
  * check of the options ({@link checkOptions}) and the layout of a parameter's state ({@link stateSpec}).
@@ -248,61 +262,76 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
     const saved = sd.param_groups;
     check(saved.length === this.paramGroups.length, op,
       () => `the state dict has ${saved.length} parameter group(s), this optimizer has ${this.paramGroups.length}`);
+    const targets = new Map<number, StateTarget<O>>();
+    const newOptions = saved.map((sg, gi) => this.savedGroupOptions(sg, gi, targets, op));
+    // Every parameter's state is checked before anything is copied.
+    const entries = Object.entries(sd.state).map(([key, entry]) => this.checkSavedState(key, entry, targets, op));
+    const state = this.copySavedStates(entries, op);
+    disposeStates(this.state.values());
+    this.state.clear();
+    for (const [p, s] of state) this.state.set(p, s);
+    newOptions.forEach((options, gi) => Object.assign(this.paramGroups[gi]!, options));
+  }
 
-    // The groups' options, and the parameter each saved index stands for.
-    const targets = new Map<number, { param: Tensor; group: number; options: O }>();
-    const newOptions = saved.map((sg, gi) => {
-      const group = this.paramGroups[gi]!;
-      check(sg !== null && typeof sg === 'object' && Array.isArray(sg.params), op,
-        () => `parameter group ${gi} of the state dict has no 'params' list`);
-      check(sg.params.length === group.params.length, op,
-        () => `parameter group ${gi} of the state dict has ${sg.params.length} parameter(s), ` +
-          `this optimizer's has ${group.params.length}`);
-      const options = { ...group } as unknown as Record<string, unknown>;
-      delete options.params;
-      for (const key of Object.keys(this.defaults)) {
-        const v = (sg as Record<string, unknown>)[snake(key)];
-        if (v === undefined) continue;
-        const like = (this.defaults as Record<string, unknown>)[key];
-        check(sameKind(v, like), op, () => `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, ` +
-          `expected ${Array.isArray(like) ? `${like.length} numbers` : `a ${typeof like}`}`);
-        options[key] = copyValue(v);
-      }
-      this.checkOptions(options as O, op);
-      sg.params.forEach((saved, k) => targets.set(saved, { param: group.params[k]!, group: gi, options: options as O }));
-      return options;
-    });
+  /**
+   * The options of parameter group `gi` restored from the saved group `sg`, checked; records in
+   * `targets` the parameter each saved index stands for.
+   */
+  private savedGroupOptions(sg: ParamGroupStateDict, gi: number, targets: Map<number, StateTarget<O>>,
+    op: string): Record<string, unknown> {
+    const group = this.paramGroups[gi]!;
+    check(sg !== null && typeof sg === 'object' && Array.isArray(sg.params), op,
+      () => `parameter group ${gi} of the state dict has no 'params' list`);
+    check(sg.params.length === group.params.length, op,
+      () => `parameter group ${gi} of the state dict has ${sg.params.length} parameter(s), ` +
+        `this optimizer's has ${group.params.length}`);
+    const options = { ...group } as unknown as Record<string, unknown>;
+    delete options.params;
+    for (const key of Object.keys(this.defaults)) {
+      const v = (sg as Record<string, unknown>)[snake(key)];
+      if (v === undefined) continue;
+      const like = (this.defaults as Record<string, unknown>)[key];
+      check(sameKind(v, like), op, () => `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, ` +
+        `expected ${Array.isArray(like) ? `${like.length} numbers` : `a ${typeof like}`}`);
+      options[key] = copyValue(v);
+    }
+    this.checkOptions(options as O, op);
+    sg.params.forEach((saved, k) => targets.set(saved, { param: group.params[k]!, group: gi, options: options as O }));
+    return options;
+  }
 
-    // Every parameter's state, checked before anything is copied.
-    const entries = Object.entries(sd.state).map(([key, entry]) => {
-      const target = targets.get(Number(key));
-      check(target !== undefined, op, () => `the state dict has state for parameter ${key}, which no parameter group lists`);
-      const where = `state of parameter ${key} (group ${target.group})`;
-      check(entry !== null && typeof entry === 'object', op, `${where} is not an object`);
-      const spec = this.stateSpec(target.options);
-      for (const name of Object.keys(entry)) {
-        check(name in spec, op, () => `${where} has '${name}', which ${this.name} does not keep ` +
-          `(it keeps: ${Object.keys(spec).join(', ')})`);
+  /** Checks the saved state of parameter `key` against the state this optimizer keeps for its parameter. */
+  private checkSavedState(key: string, entry: ParamStateDict, targets: Map<number, StateTarget<O>>,
+    op: string): SavedState<O> {
+    const target = targets.get(Number(key));
+    check(target !== undefined, op, () => `the state dict has state for parameter ${key}, which no parameter group lists`);
+    const where = `state of parameter ${key} (group ${target.group})`;
+    check(entry !== null && typeof entry === 'object', op, `${where} is not an object`);
+    const spec = this.stateSpec(target.options);
+    for (const name of Object.keys(entry)) {
+      check(name in spec, op, () => `${where} has '${name}', which ${this.name} does not keep ` +
+        `(it keeps: ${Object.keys(spec).join(', ')})`);
+    }
+    const shape = target.param.shape;
+    for (const [name, kind] of Object.entries(spec)) {
+      const v = entry[name];
+      if (kind === 'number') {
+        const ok = typeof v === 'number' || (v instanceof Tensor && !v.isDisposed && v.numel === 1);
+        check(ok, op, `${where}: '${name}' must be a number`);
+      } else if (v === null || v === undefined) {
+        check(kind === 'tensor?', op, `${where}: '${name}' is missing`);
+      } else {
+        check(v instanceof Tensor && !v.isDisposed, op, `${where}: '${name}' must be a tensor`);
+        const got = v.shape;
+        check(got.length === shape.length && got.every((d, i) => d === shape[i]), op,
+          () => `${where}: '${name}' has shape ${shapeText(got)}, the parameter has shape ${shapeText(shape)}`);
       }
-      const shape = target.param.shape;
-      for (const [name, kind] of Object.entries(spec)) {
-        const v = entry[name];
-        if (kind === 'number') {
-          const ok = typeof v === 'number' || (v instanceof Tensor && !v.isDisposed && v.numel === 1);
-          check(ok, op, `${where}: '${name}' must be a number`);
-        } else if (v === null || v === undefined) {
-          check(kind === 'tensor?', op, `${where}: '${name}' is missing`);
-        } else {
-          check(v instanceof Tensor && !v.isDisposed, op, `${where}: '${name}' must be a tensor`);
-          const got = v.shape;
-          check(got.length === shape.length && got.every((d, i) => d === shape[i]), op,
-            () => `${where}: '${name}' has shape ${shapeText(got)}, the parameter has shape ${shapeText(shape)}`);
-        }
-      }
-      return { target, entry, spec };
-    });
+    }
+    return { target, entry, spec };
+  }
 
-    // Copy.
+  /** Copies the checked saved states into new tensors of the parameters' dtypes; on failure frees the copies. */
+  private copySavedStates(entries: SavedState<O>[], op: string): Map<Tensor, S> {
     const state = new Map<Tensor, S>();
     try {
       noGrad(() => {
@@ -321,10 +350,7 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
       disposeStates(state.values());
       throw e instanceof TorchError ? e : new TorchError(String(e), op);
     }
-    disposeStates(this.state.values());
-    this.state.clear();
-    for (const [p, s] of state) this.state.set(p, s);
-    newOptions.forEach((options, gi) => Object.assign(this.paramGroups[gi]!, options));
+    return state;
   }
 
   /** Frees the optimizer's state tensors. The optimizer may be used again: its state starts afresh. */
