@@ -123,12 +123,14 @@ function objective({ model, config }: StepContext, logits: Tensor, labels: Tenso
   return loss;
 }
 
+const NO_CHECKPOINTING = 'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing';
+
 /** The gradients of one batch in the parameters' `.grad` (unless the loss is not finite); the loss and the hits. */
 function backward(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
   const { model, config } = ctx;
   const hits = (logits: Tensor) => logits.argmax(1).eq(batch.y).sum().item();
   if (config.checkpointing) {
-    check(!ctx.ddp, 'train', 'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing');
+    check(!ctx.ddp, 'train', NO_CHECKPOINTING);
     const segments = model.segments?.();
     check(segments !== undefined, 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
     check(config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0, 'train',
@@ -344,8 +346,7 @@ async function build(run: RunSink, group: ProcessGroup | null, fresh: TrainConfi
     if (group) {
       check(config.batchSize % world === 0, 'train', `--batch-size ${config.batchSize} is the global batch and must be a ` +
         `multiple of the ${world} processes (each takes batchSize / ${world})`);
-      check(!config.checkpointing, 'train',
-        'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing');
+      check(!config.checkpointing, 'train', NO_CHECKPOINTING);
     }
     manualSeed(config.seed);
     const data = options.data ?? await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null);
