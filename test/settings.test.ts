@@ -30,8 +30,8 @@ const SAMPLES: Record<string, string> = {
   '--lookahead': '5', '--milestones': '3,5', '--gamma': '0.5', '--label-smoothing': '0.2', '--crop': '2',
   '--crop-padding': 'zeros', '--flip': 'alternate', '--cutout': '8', '--affine': '15,0.1,0.9,1.1', '--ema': '0',
   '--tta': '', '--tta-translate': '2', '--channels-last': '', '--precision': 'bf16', '--seed': '3', '--twist-from-epoch': '2',
-  '--hyperbolicity': '0.5', '--time-regularization': '0.1', '--clip': '0.5', '--checkpointing': '', '--eval-every': '2',
-  '--run-name': 'sample', '--runs-dir': 'elsewhere', '--max-steps': '10',
+  '--hyperbolicity': '0.5', '--time-regularization': '0.1', '--clip': '0.5', '--checkpointing': '', '--sync-bn': '', '--eval-every': '2',
+  '--run-name': 'sample', '--runs-dir': 'elsewhere', '--max-steps': '10', '--max-minutes': '5',
 };
 
 /** The command-line words of a sample: a switch whose default is on is given as --no-…. */

@@ -38,6 +38,11 @@ export interface LaunchOptions {
   graceMs?: number;
   /** Where the launcher's own messages go (default stderr). */
   log?: (line: string) => void;
+  /**
+   * Exit codes other than 0 with which a worker ends without failing (`pdenet train`: 3, stopped by a limit);
+   * the launcher then exits with the first of them a worker gave.
+   */
+  finishedCodes?: readonly number[];
 }
 
 /** How a launch ended. */
@@ -135,7 +140,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         const done = (code: number | null, signal: NodeJS.Signals | null): void => {
           if (worker.exited) return;
           worker.exited = true;
-          const ok = code === 0 || (stopping !== null && (signal === stopping || code === 130 || code === 143));
+          const ok = code === 0 || (code !== null && (options.finishedCodes ?? []).includes(code)) || (stopping !== null && (signal === stopping || code === 130 || code === 143));
           if (!ok && failed === null && stopping === null) {
             failed = { rank, code, signal };
             const others = workers.filter((w) => !w.exited).length;
@@ -168,7 +173,8 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
     return { exitCode: bad ? bad.child.exitCode! : 0, failed: null, message: `stopped by ${stopping}` };
   }
-  return { exitCode: 0, failed: null, message: `${nprocPerNode} worker(s) finished` };
+  const finished = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
+  return { exitCode: finished ? finished.child.exitCode! : 0, failed: null, message: `${nprocPerNode} worker(s) finished` };
 }
 
 /** The flags of a distributed run, with their parsed values. */
@@ -205,12 +211,13 @@ export function addLaunchFlags(command: Command, options: { nprocRequired?: bool
  * command line as workers under {@link launch}, sets the exit code, and returns true; otherwise returns
  * false and the command runs here (as one worker, or alone).
  */
-export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly string[] = process.argv): Promise<boolean> {
+export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly string[] = process.argv,
+    finishedCodes: readonly number[] = []): Promise<boolean> {
   const nproc = flags.nprocPerNode ?? 1;
   if (process.env.WORLD_SIZE !== undefined || (nproc === 1 && flags.nnodes === 1)) return false;
   const result = await launch({
     command: [process.execPath, ...process.execArgv, ...argv.slice(1)],
-    nprocPerNode: nproc, nnodes: flags.nnodes, nodeRank: flags.nodeRank,
+    nprocPerNode: nproc, nnodes: flags.nnodes, nodeRank: flags.nodeRank, finishedCodes,
     ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
     ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
   });

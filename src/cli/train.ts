@@ -9,11 +9,12 @@ import { resolveConfig, TRAIN_FLAGS, type TrainConfig, type TrainOverrides } fro
 import { setAt } from '../train/settings.js';
 import { readMetrics } from '../train/run.js';
 import { EXIT_CODES, train } from '../train/trainer.js';
+import { addLaunchFlags, type LaunchFlags, relaunchAsWorkers } from './launch.js';
 import { configFile } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
 
 /** The values commander parsed: one per flag given (named as commander names them, e.g. `batchSize`), `config` and `resume`. */
-export type TrainFlags = Record<string, unknown> & { config?: TrainOverrides; resume?: boolean; printConfig?: boolean };
+export type TrainFlags = Record<string, unknown> & Partial<LaunchFlags> & { config?: TrainOverrides; resume?: boolean; printConfig?: boolean };
 
 /** The configuration the flags describe: defaults ← --config file ← flags. */
 export function configFromFlags(flags: TrainFlags): TrainOverrides {
@@ -48,9 +49,9 @@ export function registerTrain(program: Command): void {
     .description('train a model (default: a twisted ResNet-20) and write runs/<name>/ with checkpoints, metrics and a report')
     .option('--config <file.json>', 'a JSON file of settings (flags override it), e.g. recipes/cifar10-default.json', configFile);
   for (const option of settingOptions()) command.addOption(option);
-  command
+  addLaunchFlags(command
     .option('--resume', 'continue the run named by --run-name from its last checkpoint')
-    .option('--print-config', 'print the configuration as JSON and exit, without loading data or training')
+    .option('--print-config', 'print the configuration as JSON and exit, without loading data or training'))
     .action(async (flags: TrainFlags) => {
       const overrides = configFromFlags(flags);
       const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
@@ -58,6 +59,8 @@ export function registerTrain(program: Command): void {
         console.log(JSON.stringify(config, null, 2));
         return;
       }
+      // --nproc-per-node N (or several machines): this process starts the N workers, each running this command.
+      if (await relaunchAsWorkers(flags as LaunchFlags, process.argv, [EXIT_CODES.limit])) return;
       await runTraining(overrides, flags.resume ?? false);
     });
 }
@@ -108,6 +111,8 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
         onEpoch: async (_m, runDir) => afterEpoch(runDir, readMetrics(runDir)),
       },
     });
+    process.exitCode = EXIT_CODES[result.stop];
+    if (result.rank !== 0) return; // rank 0 reports for the run
     await afterRun(result.runDir);
     const best = result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
     const stopped = { done: 'done', limit: 'stopped by a limit', signal: 'stopped by a signal' }[result.stop];

@@ -151,6 +151,7 @@ export const TRAIN_SETTINGS = group({
   clip: num(0, 0, 1e6, { help: 'clamp conv and linear weights into [−bound, bound] after each step (0: off; rknet ' +
     'also applies its own box constraints unless --no-rknet-clip)', arg: 'bound' }),
   checkpointing: bool(false, { help: 'rknet: recompute each block in the backward pass (less memory, more time)' }),
+  syncBn: bool(false, { help: 'data-parallel runs (--nproc-per-node): normalize BatchNorm with the statistics of the global batch (SyncBatchNorm)' }),
   evalEvery: int(1, 1, MAX_INT, { help: 'evaluate every n epochs (and after the last)', resumable: 'free' }),
   runName: text('', { help: 'folder name under the runs directory', arg: 'name', resumable: 'free', defaultText: 'model and time' }),
   runsDir: text('runs', { help: 'where runs are written', arg: 'dir', resumable: 'free', nonEmpty: 'a folder' }),

@@ -7,6 +7,7 @@
 import type { AugmentOptions } from '../data/augment.js';
 import { type ImageDataset, splitTrainVal } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
+import type { ShardOptions } from '../distributed/sampler.js';
 import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { syntheticImages } from '../data/synthetic.js';
 import type { Normalization } from '../data/transforms.js';
@@ -36,13 +37,13 @@ export interface DataSplits {
 
 /** A stream over a dataset, one DataLoader per batch size. */
 export function streamOf(dataset: ImageDataset, options: { seed: number; shuffle: boolean; dropLast: boolean;
-    augment: AugmentOptions | null; normalization: Normalization; prefetch?: number }): BatchStream {
+    augment: AugmentOptions | null; normalization: Normalization; prefetch?: number; shard?: ShardOptions | null }): BatchStream {
   const loaders = new Map<number, DataLoader>();
   const loader = (batchSize: number) => {
     let l = loaders.get(batchSize);
     if (l === undefined) {
       l = new DataLoader(dataset, { batchSize, shuffle: options.shuffle, seed: options.seed, dropLast: options.dropLast,
-        augment: options.augment, normalize: options.normalization, prefetch: options.prefetch ?? 2 });
+        augment: options.augment, normalize: options.normalization, prefetch: options.prefetch ?? 2, shard: options.shard ?? null });
       loaders.set(batchSize, l);
     }
     return l;
@@ -87,8 +88,12 @@ export function carveValidation(dataset: ImageDataset, config: Pick<TrainConfig,
   return valCount > 0 ? splitTrainVal(dataset, valCount, config.seed) : null;
 }
 
-/** The training and validation streams of a run. */
-export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {}): Promise<DataSplits> {
+/**
+ * The training and validation streams of a run. With `shard` (data-parallel training), the training stream
+ * yields this rank's share of each epoch (batch sizes are then per rank); validation and `sample` are whole.
+ */
+export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {},
+    shard: ShardOptions | null = null): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
   const { train, val } = carveValidation(dataset, config) ?? { train: dataset, val: null };
@@ -103,7 +108,7 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
   };
   log(`data: ${train.n} training and ${val?.n ?? 0} validation images of ${dataset.classes.length} classes`);
   return {
-    train: streamOf(train, { seed: config.seed, shuffle: true, dropLast: true, augment, normalization }),
+    train: streamOf(train, { seed: config.seed, shuffle: true, dropLast: true, augment, normalization, shard }),
     val: val && streamOf(val, { seed: config.seed, shuffle: false, dropLast: false, augment: null, normalization }),
     classes: dataset.classes,
     normalization,

@@ -57,6 +57,9 @@ export interface RunData {
   normalization: Normalization;
   trainSize: number;
   valSize: number;
+  /** Data-parallel runs: the processes, and each one's share of the global batch (config.batchSize). */
+  worldSize?: number;
+  batchPerRank?: number;
 }
 
 /** One line of metrics.jsonl. */

@@ -7,16 +7,24 @@
  * `train()` runs four phases: {@link setUp} (a new run, or the resumption of one), {@link runEpoch} (the
  * steps of one epoch), {@link endEpoch} (evaluate and commit) and {@link finish}.
  *
+ * Data parallelism: started as one of several workers (the env:// variables `pdenet launch` sets), the trainer
+ * joins the process group, each rank trains on its shard of every global batch (`batchSize / worldSize`
+ * images) through DistributedDataParallel, and the epoch's sums and the decision to stop are all-reduced once
+ * per step, so every rank holds the same figures and stops after the same step. Rank 0 alone owns the run
+ * folder (lock, checkpoints, metrics, report) and reports progress; it evaluates while the others wait.
+ *
  * Determinism: every source of randomness is a function of (seed, epoch, batch) — the data order and
  * augmentation through the loader, libtorch's generator re-seeded before each step — so a resumed run
  * continues bit for bit like an uninterrupted one.
  * @module
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { autocast, manualSeed } from '../tensor/runtime.js';
 import { check, TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
+import { tensor } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
@@ -28,6 +36,8 @@ import { Muon } from '../optim/muon.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
 import { checkpointedStep } from '../nn/checkpoint.js';
 import { constrainAfterStep } from '../dynamics/constraints.js';
+import { distEnv, initProcessGroup, type ProcessGroup } from '../distributed/group.js';
+import { DistributedDataParallel } from '../distributed/ddp.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
@@ -90,6 +100,8 @@ export interface TrainResult {
   interrupted: boolean;
   stop: StopReason;
   final: Evaluation | null;
+  /** This process's rank in a data-parallel run (0 when alone): only rank 0 wrote the run folder. */
+  rank: number;
 }
 
 /** What one training step needs: a function of the model and a batch (the unit a data-parallel trainer splits). */
@@ -97,6 +109,8 @@ export interface StepContext {
   model: ImageModel;
   optimizer: { step(): void; zeroGrad(): void };
   config: TrainConfig;
+  /** In data-parallel training: the model's replica wrapper (forward and backward go through it). */
+  ddp?: DistributedDataParallel<ImageModel> | null;
 }
 
 /** The loss a step minimizes: cross-entropy (label-smoothed), plus the regularizers the config weighs in. */
@@ -109,11 +123,14 @@ function objective({ model, config }: StepContext, logits: Tensor, labels: Tenso
   return loss;
 }
 
+const NO_CHECKPOINTING = 'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing';
+
 /** The gradients of one batch in the parameters' `.grad` (unless the loss is not finite); the loss and the hits. */
 function backward(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
   const { model, config } = ctx;
   const hits = (logits: Tensor) => logits.argmax(1).eq(batch.y).sum().item();
   if (config.checkpointing) {
+    check(!ctx.ddp, 'train', NO_CHECKPOINTING);
     const segments = model.segments?.();
     check(segments !== undefined, 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
     check(config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0, 'train',
@@ -125,11 +142,14 @@ function backward(ctx: StepContext, batch: Batch): { loss: number; correct: numb
     });
     return { loss, correct };
   }
-  const forward = () => model.forward(batch.x);
+  const { ddp } = ctx;
+  const forward = () => (ddp ? ddp.forward(batch.x) : model.forward(batch.x));
   const logits = (config.precision === 'bf16' ? autocast(forward) : forward()).float();
   const loss = objective(ctx, logits, batch.y);
   const value = loss.item();
-  if (Number.isFinite(value)) loss.backward();
+  // Replicas run backward whatever their own loss: the others wait for this one's gradients.
+  if (ddp) ddp.backward(loss);
+  else if (Number.isFinite(value)) loss.backward();
   return { loss: value, correct: hits(logits) };
 }
 
@@ -220,10 +240,24 @@ function stepSeed(seed: number, epoch: number, batch: number): number {
   return ((seed * 1_000_003 + epoch) * 100_003 + batch) % 2 ** 52;
 }
 
+/** What the trainer needs of its run folder: the RunWriter on rank 0, a writer of nothing on the other ranks. */
+type RunSink = Pick<RunWriter, 'dir' | 'hasCheckpoint' | 'describe' | 'commit' | 'writeView' | 'close' | 'abandon'>;
+
+function silentRun(dir: string): RunSink {
+  const nothing = (): void => {};
+  return { dir, hasCheckpoint: () => existsSync(join(dir, RUN_FILES.checkpoint)), describe: nothing, commit: nothing,
+    writeView: nothing, close: nothing, abandon: nothing };
+}
+
 /** Everything a run holds while it trains. */
 interface Session {
   config: TrainConfig;
-  run: RunWriter;
+  run: RunSink;
+  /** The process group of a data-parallel run (null when alone), and the model's replica wrapper in it. */
+  group: ProcessGroup | null;
+  ddp: DistributedDataParallel<ImageModel> | null;
+  /** Which parameters `ddp` was built to average (it is rebuilt when freezeAfter changes them). */
+  ddpTrains: string;
   data: DataSplits;
   model: ImageModel;
   ema: WeightAverage | null;
@@ -263,7 +297,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
       const sums = await runEpoch(s);
       if (sums === null) break;
       await endEpoch(s, sums);
-      s.stop = stopReason(s);
+      s.stop = agreedStop(s, [])[1];
     }
     return finish(s);
   } catch (e) {
@@ -271,46 +305,63 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     throw e;
   } finally {
     release(s);
+    s.group?.destroy();
   }
 }
 
 /** Phase 1: a new run (its folder locked, its model built) or the resumption of one from its last checkpoint. */
 async function setUp(overrides: Partial<TrainConfig>, options: TrainOptions): Promise<Session> {
-  const log = options.events?.log ?? (() => {});
   const config = options.resume ? null : resolveConfig(overrides);
   const runName = overrides.runName ?? '';
   if (options.resume && runName === '') throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
+  const group = distEnv() ? await initProcessGroup() : null;
+  // Rank 0 alone writes the run folder and reports; the other ranks train silently beside it.
+  const main = group === null || group.isMain;
+  const quiet: TrainOptions = main ? options : { ...options, events: {} };
+  const log = quiet.events?.log ?? (() => {});
   const dir = config ? runDirOf(config) : runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
-  const run = new RunWriter(dir, { fault: options.fault, log });
+  let run: RunSink | null = null;
   try {
-    return await build(run, config, overrides, options, log);
+    run = main ? new RunWriter(dir, { fault: options.fault, log }) : silentRun(dir);
+    // The others read the folder once rank 0 holds its lock and has finished what an interrupted commit left.
+    await group?.barrierAsync();
+    return await build(run, group, config, overrides, quiet, log);
   } catch (e) {
-    run.abandon();
+    run?.abandon();
+    group?.destroy();
     throw e;
   }
 }
 
-async function build(run: RunWriter, fresh: TrainConfig | null, overrides: Partial<TrainConfig>, options: TrainOptions,
-    log: (line: string) => void): Promise<Session> {
-  if (fresh && run.hasCheckpoint()) {
+async function build(run: RunSink, group: ProcessGroup | null, fresh: TrainConfig | null, overrides: Partial<TrainConfig>,
+    options: TrainOptions, log: (line: string) => void): Promise<Session> {
+  if (fresh && (group === null || group.isMain) && run.hasCheckpoint()) {
     throw new TorchError(`${run.dir} already holds a run; pass --resume to continue it or choose another --run-name`, 'train');
   }
   const resumed = fresh ? null : readRunCheckpoint(run.dir);
   try {
     if (resumed) checkSameModel(run.dir, resumed.config);
     const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
+    const world = group?.size ?? 1;
+    if (group) {
+      check(config.batchSize % world === 0, 'train', `--batch-size ${config.batchSize} is the global batch and must be a ` +
+        `multiple of the ${world} processes (each takes batchSize / ${world})`);
+      check(!config.checkpointing, 'train', NO_CHECKPOINTING);
+    }
     manualSeed(config.seed);
-    const data = options.data ?? await loadDataSplits(config, log);
-    checkData(config, data);
+    const data = options.data ?? await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null);
+    checkData(config, data, world);
     run.describe(config, { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
-      valSize: data.val?.size ?? 0 });
-    const s = buildModel(run, config, data, resumed === null, options, log);
+      valSize: data.val?.size ?? 0, ...(group ? { worldSize: world, batchPerRank: config.batchSize / world } : {}) });
+    const s = buildModel(run, group, config, data, resumed === null, options, log);
     try {
       if (resumed) restore(s, resumed);
     } catch (e) {
       release(s);
       throw e;
     }
+    if (group) log(`data-parallel: ${world} processes × batch ${config.batchSize / world} (global batch ${config.batchSize}, ` +
+      `lr ${config.lr})`);
     options.events?.onStart?.({ runDir: run.dir, config, params: s.model.numParameters(), trainSize: data.train.size,
       valSize: data.val?.size ?? 0, batchesPerEpoch: s.batchesPerEpoch, resumedAt: resumed ? s.state : null });
     return s;
@@ -333,24 +384,25 @@ function restore(s: Session, resumed: LoadedCheckpoint): void {
 
 /** Frees the model, its averaged copy and the optimizer's state. */
 function release(s: Session): void {
+  s.ddp?.dispose();
   s.model.dispose();
   (s.ema ?? s.lookahead)?.average.dispose();
   s.optimizer.dispose();
 }
 
 /** The settings that depend on the data, checked before the first step. */
-function checkData(config: TrainConfig, data: DataSplits): void {
+function checkData(config: TrainConfig, data: DataSplits, world: number): void {
   check(data.classes.length >= 2, 'train', `the data has ${data.classes.length} class${data.classes.length === 1 ? '' : 'es'} ` +
     `(${data.classes.join(', ')}): a classifier needs at least two`);
-  const batches = data.train.batchesPerEpoch(config.batchSize);
+  const batches = data.train.batchesPerEpoch(config.batchSize / world);
   check(batches > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
   const side = data.imageSize ? Math.min(...data.imageSize) : Infinity;
   check(config.ttaTranslate < side, 'train', `ttaTranslate must be smaller than the images (${side} pixels), got ${config.ttaTranslate}`);
 }
 
 /** The model (set from the data on a new run), its averaged copies, the optimizer and the schedule. */
-function buildModel(run: RunWriter, config: TrainConfig, data: DataSplits, fresh: boolean, options: TrainOptions,
-    log: (line: string) => void): Session {
+function buildModel(run: RunSink, group: ProcessGroup | null, config: TrainConfig, data: DataSplits, fresh: boolean,
+    options: TrainOptions, log: (line: string) => void): Session {
   const modelOptions = { ...config.modelOptions, numClasses: data.classes.length };
   // Twisting later: build the twisted stages' parameters now, with the twist off until its epoch.
   const buildOptions = config.twistFromEpoch > 0
@@ -368,24 +420,54 @@ function buildModel(run: RunWriter, config: TrainConfig, data: DataSplits, fresh
     sample.x.dispose();
     sample.y.dispose();
   }
-  const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize);
+  const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize / (group?.size ?? 1));
   const ema = config.ema > 0 ? new WeightAverage(model, make(), config.ema) : null;
   const lookahead = config.lookahead > 0
     ? new Lookahead(model, make(), { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
   const freezing = frozenSchedule(model, config);
   const optimizer = makeOptimizer(model, config);
   const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
-  return { config, run, data, model, ema, lookahead, optimizer, scheduler, freezing, modelOptions, batchesPerEpoch,
+  return { config, run, group, ddp: null, ddpTrains: '', data, model, ema, lookahead, optimizer, scheduler, freezing, modelOptions, batchesPerEpoch,
     state: { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1, seconds: 0 },
     metrics: [], final: null, stop: null, started: performance.now(), options, log };
 }
 
-/** Why the run should stop after this step, if it should. */
-function stopReason(s: Session): StopReason | null {
+/** Why this process would stop once `steps` steps are done, if it would. */
+function stopReason(s: Session, steps: number): StopReason | null {
   if (s.options.signal?.aborted) return 'signal';
-  if (s.config.maxSteps > 0 && s.state.step >= s.config.maxSteps) return 'limit';
+  if (s.config.maxSteps > 0 && steps >= s.config.maxSteps) return 'limit';
   if (s.config.maxMinutes > 0 && performance.now() - s.started >= s.config.maxMinutes * 60_000) return 'limit';
   return null;
+}
+
+/**
+ * `values` summed over the ranks, and why the run stops after this step: every rank stops when any would (a
+ * signal that reached some ranks first, a time limit met on one), for the same reason. One all-reduce; alone,
+ * the values and this process's own reason.
+ */
+function agreedStop(s: Session, values: number[], steps = s.state.step): [number[], StopReason | null] {
+  const own = stopReason(s, steps);
+  if (s.group === null) return [values, own];
+  const t = tensor([...values, own === 'signal' ? 1 : 0, own === 'limit' ? 1 : 0], { dtype: 'float64' });
+  try {
+    s.group.allReduce(t, 'sum');
+    const all = t.toArray() as number[];
+    const [signal, limit] = all.slice(values.length);
+    return [all.slice(0, values.length), signal! > 0 ? 'signal' : limit! > 0 ? 'limit' : null];
+  } finally {
+    t.dispose();
+  }
+}
+
+/** The replica wrapper of a data-parallel run, (re)built when the parameters it averages change. */
+function replicate(s: Session, twistOff: boolean): void {
+  if (s.group === null) return;
+  const trains = [...s.model.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n).join(',') + `|${twistOff}`;
+  if (s.ddp !== null && trains === s.ddpTrains) return;
+  s.ddp?.dispose();
+  // Parameters of a twist that is still off get no gradient: the reducer must not wait for them.
+  s.ddp = new DistributedDataParallel(s.model, s.group, { syncBatchNorm: s.config.syncBn, findUnusedParameters: twistOff });
+  s.ddpTrains = trains;
 }
 
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
@@ -398,6 +480,7 @@ function startEpoch(s: Session, epoch: number): EpochSums {
     if (s.ema) setTwist(s.ema.average, flags);
   }
   for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
+  replicate(s, twistLater && !twist);
   s.model.train();
   const partial = s.state.batch > 0 ? s.state.partial : undefined;
   return { lossSum: partial?.lossSum ?? 0, correct: partial?.correct ?? 0, seen: partial?.seen ?? 0,
@@ -414,14 +497,20 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
   const sums = startEpoch(s, epoch);
   let index = state.batch - 1;
   let waitStart = performance.now();
-  for await (const batch of s.data.train.batches(epoch, config.batchSize, state.batch)) {
+  for await (const batch of s.data.train.batches(epoch, config.batchSize / (s.group?.size ?? 1), state.batch)) {
     sums.dataWait += performance.now() - waitStart;
     index += 1;
     manualSeed(stepSeed(config.seed, epoch, index));
-    const { loss, correct } = trainStep(s, batch);
-    const n = batch.y.numel;
+    const step = trainStep(s, batch);
+    const size = batch.y.numel;
     batch.x.dispose();
     batch.y.dispose();
+    // Prefetched batches arrive as resolved promises, which never leave the microtask queue: yield to the event
+    // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // The step's figures over the global batch, and whether to stop after it, the same on every rank.
+    const [[lossSum, correct, n], stop] = agreedStop(s, [step.loss * size, step.correct, size], state.step + 1);
+    const loss = lossSum! / n!;
     if (!Number.isFinite(loss)) {
       throw new TorchError(`the loss became ${loss} at epoch ${epoch + 1}, step ${state.step + 1} (batch ${index + 1}); ` +
         `lower the learning rate or check the data. ${s.run.hasCheckpoint()
@@ -431,16 +520,13 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     s.scheduler.step();
     state.step += 1;
     s.lookahead?.step(state.step);
-    sums.lossSum += loss * n;
-    sums.correct += correct;
-    sums.seen += n;
+    sums.lossSum += lossSum!;
+    sums.correct += correct!;
+    sums.seen += n!;
     const elapsed = (performance.now() - sums.start) / 1000;
     s.options.events?.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: s.batchesPerEpoch,
       loss: sums.lossSum / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSec: sums.seen / elapsed, lr: s.scheduler.lastLr[0]! });
-    // Prefetched batches arrive as resolved promises, which never leave the microtask queue: yield to the event
-    // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    s.stop = stopReason(s);
+    s.stop = stop;
     if (s.stop !== null && index + 1 < s.batchesPerEpoch) {
       stopWithinEpoch(s, index + 1, sums, elapsed);
       return null;
@@ -477,7 +563,8 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
   const lastEpoch = epoch + 1 === config.epochs || s.stop === 'limit';
   let evaluation: Evaluation | null = null;
   const evalStart = performance.now();
-  if (s.data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
+  const main = s.group === null || s.group.isMain;
+  if (main && s.data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
     evaluation = await evaluate(weightsOf(s), s.data.val.batches(0, 500, 0), s.data.classes.length,
       { tta: config.tta, translate: lastEpoch ? config.ttaTranslate : 0, precision: config.precision });
     if (lastEpoch) s.final = evaluation;
@@ -493,6 +580,8 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
   s.state = { ...s.state, epoch: epoch + 1, batch: 0, scheduler: s.scheduler.stateDict(), seconds: s.state.seconds + seconds,
     partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestEpoch: epoch } : {}) };
   commit(s, best, s.metrics);
+  // Rank 0 evaluates and writes while the others wait (at most the group's timeout).
+  await s.group?.barrierAsync();
   await s.options.events?.onEpoch?.(m, s.run.dir);
   s.log(`epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
     (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
@@ -505,17 +594,19 @@ function finish(s: Session): TrainResult {
   s.run.writeView(RUN_FILES.report, reportOf(s));
   s.run.close();
   return { runDir: s.run.dir, metrics: s.metrics, bestAccuracy: s.state.bestAccuracy, bestEpoch: s.state.bestEpoch,
-    interrupted: !done, stop: done ? 'done' : s.stop ?? 'done', final: s.final };
+    interrupted: !done, stop: done ? 'done' : s.stop ?? 'done', final: s.final, rank: s.group?.rank ?? 0 };
 }
 
-function reportOf({ run, config, metrics, state, model }: Session): string {
+function reportOf({ run, config, metrics, state, model, group }: Session): string {
+  const world = group?.size ?? 1;
   const last = metrics.at(-1);
   const pct = (v: number | null | undefined) => (v === null || v === undefined || v < 0 ? '–' : `${(v * 100).toFixed(2)}%`);
   return [
     `# Run ${run.dir}`,
     '',
     `Model **${config.model}** (${model.numParameters().toLocaleString('en-US')} parameters), options \`${JSON.stringify(config.modelOptions)}\`.`,
-    `Data \`${config.data}\`, ${config.epochs} epochs of batch ${config.batchSize}, ${config.optimizer} with ${config.schedule} ` +
+    `Data \`${config.data}\`, ${config.epochs} epochs of batch ${config.batchSize}` +
+      `${world > 1 ? ` (${world} processes × ${config.batchSize / world})` : ''}, ${config.optimizer} with ${config.schedule} ` +
       `schedule (peak lr ${config.lr}), label smoothing ${config.labelSmoothing}, precision ${config.precision}, seed ${config.seed}.`,
     '',
     '| | |',
