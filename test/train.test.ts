@@ -88,6 +88,29 @@ describe('trainer', () => {
     assert.deepEqual(result.metrics.map((m) => m.twist), [false, true]);
   });
 
+  it('follows a staged twist: a stage learns its Kx only from the epoch its step twists it', async () => {
+    const kx = (dir: string) => {
+      const w = loadSafetensors(join(dir, 'checkpoints/last.safetensors')).tensors;
+      return ['layers.0.c1.kx', 'layers.3.c1.kx', 'layers.6.c1.kx'].map((k) => values(w.get(k)!));
+    };
+    const after: number[][][] = [];
+    // Before the first step (epoch 1) the twist is modelOptions.twist: stage 0 only.
+    const config = { ...base, epochs: 3, runName: 'twist-staged', modelOptions: { twist: [true, false, false], width: 4 },
+      twistSchedule: [{ epoch: 1, twist: [true, true, false] }, { epoch: 2, twist: true }] };
+    const result = await train(config, { data: splits(), events: { onEpoch: (_m, dir) => { after.push(kx(dir)); } } });
+    assert.deepEqual(result.metrics.map((m) => m.twist), [true, true, true]);
+    const changed = (a: number[][], b: number[][]) => a.map((x, i) => x.some((v, j) => v !== b[i]![j]));
+    assert.deepEqual(changed(after[0]!, after[1]!), [true, true, false], 'epoch 1: stages 0 and 1 twisted');
+    assert.deepEqual(changed(after[1]!, after[2]!), [true, true, true], 'epoch 2: every stage twisted');
+    // Resumed within epoch 1, the run finds the step in force and ends as the uninterrupted one.
+    const first = await train({ ...config, runName: 'twist-staged-parts', maxSteps: 27 }, { data: splits() });
+    assert.equal(first.interrupted, true);
+    const rest = await train({ ...config, runName: 'twist-staged-parts' }, { data: splits(), resume: true });
+    assert.deepEqual(kx(rest.runDir), kx(result.runDir));
+    await assert.rejects(train({ ...config, runName: 'both', twistFromEpoch: 1 }, { data: splits() }),
+      /give one of twistFromEpoch and twistSchedule/);
+  });
+
   it('reports corrupt and truncated checkpoints clearly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pdenet-ckpt-'));
     const path = join(dir, 'x.ckpt.safetensors');

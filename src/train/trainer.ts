@@ -30,9 +30,9 @@ import { checkpointedStep } from '../nn/checkpoint.js';
 import { constrainAfterStep } from '../dynamics/constraints.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { setTwist } from '../models/stages.js';
+import { applyTwistSchedule } from '../models/stages.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
-import { DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
+import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
@@ -352,10 +352,8 @@ function checkData(config: TrainConfig, data: DataSplits): void {
 function buildModel(run: RunWriter, config: TrainConfig, data: DataSplits, fresh: boolean, options: TrainOptions,
     log: (line: string) => void): Session {
   const modelOptions = { ...config.modelOptions, numClasses: data.classes.length };
-  // Twisting later: build the twisted stages' parameters now, with the twist off until its epoch.
-  const buildOptions = config.twistFromEpoch > 0
-    ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
-    : modelOptions;
+  // A staged twist: the stages it twists own their parameters from the start (startEpoch sets the flags).
+  const buildOptions = { ...modelOptionsOf(config), numClasses: data.classes.length };
   const make = () => {
     const m = createModel(config.model, buildOptions);
     return config.channelsLast ? m.toMemoryFormat('channelsLast') : m;
@@ -390,12 +388,11 @@ function stopReason(s: Session): StopReason | null {
 
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
 function startEpoch(s: Session, epoch: number): EpochSums {
-  const twistLater = s.config.twistFromEpoch > 0;
-  const twist = !twistLater || epoch >= s.config.twistFromEpoch;
-  if (twistLater) {
-    const flags = twist ? (s.modelOptions.twist ?? false) : false;
-    setTwist(s.model, flags);
-    if (s.ema) setTwist(s.ema.average, flags);
+  const schedule = twistScheduleOf(s.config);
+  let twist = true;
+  if (schedule) {
+    twist = applyTwistSchedule(s.model, schedule, epoch).some((on) => on);
+    for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, epoch);
   }
   for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
   s.model.train();
