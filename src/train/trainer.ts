@@ -151,8 +151,10 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
   // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
   const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4;
   const filters = trainable.filter(isFilter);
-  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay);
-  // Biases and normalization parameters: their own learning rate, and (biasDecay) the weights' shrink per step.
+  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay,
+    config.noDecay);
+  // Biases and normalization parameters (or the noDecay names): their own learning rate, and (biasDecay) the
+  // weights' shrink per step.
   const groups = [weights, { ...others, lr: config.lr * config.biasLr,
     weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
   switch (config.optimizer) {
