@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { streamOf, type DataSplits } from '../src/train/data.js';
+import { loadDataSplits, streamOf, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
@@ -109,6 +109,30 @@ describe('trainer', () => {
     assert.deepEqual(kx(rest.runDir), kx(result.runDir));
     await assert.rejects(train({ ...config, runName: 'both', twistFromEpoch: 1 }, { data: splits() }),
       /give one of twistFromEpoch and twistSchedule/);
+  });
+
+  it('normalizes with fixed statistics when given, and records them in data.json', async () => {
+    // DynamicBlocks' Normalize(mean 0.5, std 1): x = p/255 − 0.5, so 255·(x + 0.5) is a whole pixel value in [0, 255].
+    const fixed = { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] };
+    const config = resolveConfig({ ...base, data: 'synthetic', valSplit: 100, epochs: 1, runName: 'fixed-normalization',
+      normalization: fixed });
+    const data = await loadDataSplits(config);
+    assert.deepEqual(data.normalization, fixed);
+    for await (const { x, y } of data.val!.batches(0, 50, 0)) {
+      const pixels = values(x).map((v) => 255 * (v + 0.5));
+      assert.ok(pixels.every((p) => Math.abs(p - Math.round(p)) < 1e-3 && p > -1e-3 && p < 255 + 1e-3));
+      assert.ok(new Set(pixels.map(Math.round)).size > 10, 'not a constant image');
+      x.dispose();
+      y.dispose();
+      break;
+    }
+    const result = await train(config, { data });
+    assert.deepEqual(JSON.parse(readFileSync(join(result.runDir, 'data.json'), 'utf8')).normalization, fixed);
+    // The default: the training split's channel statistics.
+    const measured = (await loadDataSplits(resolveConfig({ ...base, data: 'synthetic', valSplit: 100 }))).normalization;
+    assert.notDeepEqual(measured, fixed);
+    await assert.rejects(loadDataSplits(resolveConfig({ ...base, data: 'synthetic', normalization: { mean: [0.5], std: [1] } })),
+      /normalization gives 1 channel statistics; the images have 3 channels/);
   });
 
   it('reports corrupt and truncated checkpoints clearly', async () => {
