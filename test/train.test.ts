@@ -135,6 +135,17 @@ describe('trainer', () => {
       /normalization gives 1 channel statistics; the images have 3 channels/);
   });
 
+  it('keeps the weights of the lowest validation loss as best with bestBy loss', async () => {
+    const after: Map<string, number[]>[] = [];
+    const weightsOf = (file: string) => new Map([...loadSafetensors(file).tensors].map(([k, t]) => [k, values(t)]));
+    const result = await train({ ...base, epochs: 4, lr: 0.2, schedule: 'constant', runName: 'best-by-loss', bestBy: 'loss' },
+      { data: splits(), events: { onEpoch: (_m, dir) => { after.push(weightsOf(join(dir, 'checkpoints/last.safetensors'))); } } });
+    const losses = result.metrics.map((m) => m.valLoss!);
+    const lowest = losses.indexOf(Math.min(...losses));
+    assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.bestEpoch, lowest);
+    assert.deepEqual(weightsOf(join(result.runDir, 'checkpoints/best.safetensors')), after[lowest]);
+  });
+
   it('reports corrupt and truncated checkpoints clearly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pdenet-ckpt-'));
     const path = join(dir, 'x.ckpt.safetensors');

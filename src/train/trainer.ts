@@ -488,9 +488,11 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
     twist: sums.twist,
   };
   s.metrics.push(m);
-  const best = evaluation !== null && evaluation.accuracy > s.state.bestAccuracy;
+  // The best weights: the highest validation accuracy, or (bestBy loss, DynamicBlocks') the lowest validation loss.
+  const best = evaluation !== null && (config.bestBy === 'loss' ? evaluation.loss < (s.state.bestLoss ?? Infinity)
+    : evaluation.accuracy > s.state.bestAccuracy);
   s.state = { ...s.state, epoch: epoch + 1, batch: 0, scheduler: s.scheduler.stateDict(), seconds: s.state.seconds + seconds,
-    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestEpoch: epoch } : {}) };
+    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestLoss: evaluation!.loss, bestEpoch: epoch } : {}) };
   commit(s, best, s.metrics);
   await s.options.events?.onEpoch?.(m, s.run.dir);
   s.log(`epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
