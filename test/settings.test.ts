@@ -64,6 +64,16 @@ describe('the table of training settings', () => {
     assert.equal(JSON.stringify(resolveConfig({})), JSON.stringify(resolved.defaults));
   });
 
+  it('resolves the seeds\' recipes with the seeds\' normalization, decay exemptions, best rule and staged twist', () => {
+    const rk = resolveConfig(recipe('dynamicblocks-rknet'));
+    // utils.py getDataLoaders: Normalize(mean [0.5]*3, std [1]*3); RKNet.py: only 'normLayer' names skip weight decay;
+    // trainNet keeps the model of lowest validation loss.
+    assert.deepEqual([rk.normalization, rk.noDecay, rk.bestBy], [{ mean: [0.5, 0.5, 0.5], std: [1, 1, 1] }, ['normLayer'], 'loss']);
+    const nb = resolveConfig(recipe('notebook-resnet'));
+    assert.deepEqual(nb.normalization, { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010] });
+    assert.deepEqual(nb.twistSchedule, [{ epoch: 0, twist: [true, false, false, false] }]);
+  });
+
   it('maps the parsed flags to the settings they name (configFromFlags)', () => {
     const flags = { model: 'rknet', twist: [true, false, true], twistVariant: 'mirror', twistField: 'conformal', boundary: 'reflect',
       width: 8, integrator: 'rk2', layer: 'double', norm: 'batch', timePoints: [0, 1, 2], controlPoints: [0, 2], data: 'x',
