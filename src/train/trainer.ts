@@ -522,7 +522,9 @@ function reportOf({ run, config, metrics, state, model }: Session): string {
     '| | |',
     '|---|---|',
     `| epochs run | ${metrics.length} |`,
-    `| best validation accuracy | ${pct(state.bestAccuracy)} (epoch ${state.bestEpoch + 1}) |`,
+    config.bestBy === 'loss'
+      ? `| lowest validation loss | ${state.bestLoss?.toFixed(4)} (epoch ${state.bestEpoch + 1}, accuracy ${pct(state.bestAccuracy)}) |`
+      : `| best validation accuracy | ${pct(state.bestAccuracy)} (epoch ${state.bestEpoch + 1}) |`,
     `| last validation accuracy | ${pct(last?.valAccuracy)} |`,
     `| last training accuracy | ${pct(last?.trainAccuracy)} |`,
     `| training time | ${(state.seconds / 60).toFixed(1)} min |`,
