@@ -12,6 +12,7 @@ import { loadDataSplits, streamOf, type DataSplits } from '../src/train/data.js'
 import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
+import { createModel } from '../src/models/registry.js';
 import { train } from '../src/train/trainer.js';
 import { values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
@@ -144,6 +145,18 @@ describe('trainer', () => {
     const lowest = losses.indexOf(Math.min(...losses));
     assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.bestEpoch, lowest);
     assert.deepEqual(weightsOf(join(result.runDir, 'checkpoints/best.safetensors')), after[lowest]);
+  });
+
+  it('exempts from weight decay the parameters named by noDecay, and only them', async () => {
+    const result = await train({ ...base, epochs: 1, maxSteps: 1, weightDecay: 1e-3, runName: 'no-decay', noDecay: ['.bias'] },
+      { data: splits() });
+    const model = createModel('resnet20', { twist: true, width: 4 });
+    const names = [...model.namedParameters()].map(([n]) => n);
+    model.dispose();
+    const groups = loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).optimizer.param_groups;
+    const biases = names.filter((n) => n.includes('.bias')).length;
+    assert.ok(biases > 0 && biases < names.filter((n) => !n.endsWith('kx')).length);
+    assert.deepEqual(groups.map((g) => [g.params.length, g.weight_decay]), [[names.length - biases, 1e-3], [biases, 0]]);
   });
 
   it('reports corrupt and truncated checkpoints clearly', async () => {
