@@ -1,7 +1,7 @@
 // Optimizers against the formulas of torch.optim (1.13), computed here by hand in float64.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dispose, manualSeed, memory, noGrad, randn, Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
+import { dispose, manualSeed, memory, noGrad, ones, randn, Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
 import {
   Adam, type AdamOptions, AdamW, Muon, type OptimizerStateDict, parameterGroupsForWeightDecay, SGD, type SGDOptions,
   zeropowerNewtonSchulz,
@@ -371,6 +371,18 @@ describe('optimizer mechanics', () => {
     assert.deepEqual(opt.paramGroups.map((g) => g.weightDecay), [0.1, 0]);
     assertParams(run(opt, params, 3), referenceSGD([{ lr: 0.1, momentum: 0.9, weightDecay: 0.1 },
       { lr: 0.1, momentum: 0.9 }], 3), 'decay groups');
+  });
+
+  it('exempts parameters from weight decay by name (DynamicBlocks: only normLayer), biases decaying', () => {
+    const named: [string, Tensor][] = [['open.conv.weight', ones([2, 1, 1, 1])], ['open.conv.bias', ones([2])],
+      ['open.normLayer.weight', ones([2])], ['blocks.0.normLayer.bias', ones([2])], ['fc.bias', ones([2])]];
+    const [decay, exempt] = parameterGroupsForWeightDecay(named, 0.1, ['normLayer']);
+    assert.deepEqual(decay.params, [named[0]![1], named[1]![1], named[4]![1]]);
+    assert.deepEqual(exempt.params, [named[2]![1], named[3]![1]]);
+    // One SGD step from 1 with a zero gradient, lr 0.1: a decayed parameter becomes 1 − 0.1·0.1 = 0.99.
+    for (const [, p] of named) { p.requiresGrad_(); p.grad = zeros(p.shape); }
+    new SGD([decay, exempt], { lr: 0.1 }).step();
+    assert.deepEqual(named.map(([, p]) => values(p)[0]), [0.99, 0.99, 1, 1, 0.99].map((v) => Math.fround(v)));
   });
 
   it('works on float32 parameters', () => {

@@ -25,11 +25,13 @@ const SAMPLES: Record<string, string> = {
   '--norm': 'batch', '--time-points': '0,0.5,2', '--control-points': '0,2', '--channels': '8,16', '--norm-stats': 'control', '--regularizer': 'l2', '--rknet-clip': '', '--data': 'cifar10',
   '--val-split': '100', '--epochs': '7', '--batch-size': '64', '--optimizer': 'adamw', '--lr': '0.01', '--momentum': '0.8',
   '--nesterov': '', '--weight-decay': '0.001', '--schedule': 'cosine', '--warmup': '2', '--lr-start-factor': '0.1',
-  '--lr-end-factor': '0.01', '--anneal': 'linear', '--cycle-momentum': '', '--bias-lr': '8', '--bias-decay': '',
+  '--lr-end-factor': '0.01', '--anneal': 'linear', '--cycle-momentum': '', '--bias-lr': '8', '--bias-decay': '', '--decay-exempt': 'normLayer,bias',
   '--muon-lr': '0.1', '--muon-momentum': '0.9', '--muon-normalize': '', '--freeze-after': 'whiten.bias=3,fc.bias=0',
   '--lookahead': '5', '--milestones': '3,5', '--gamma': '0.5', '--label-smoothing': '0.2', '--crop': '2',
   '--crop-padding': 'zeros', '--flip': 'alternate', '--cutout': '8', '--affine': '15,0.1,0.9,1.1', '--ema': '0',
-  '--tta': '', '--tta-translate': '2', '--channels-last': '', '--precision': 'bf16', '--seed': '3', '--twist-from-epoch': '2',
+  '--tta': '', '--tta-translate': '2', '--channels-last': '', '--precision': 'bf16', '--seed': '3',
+  // twistFromEpoch is the simple form of twistSchedule: the two are not given together.
+  '--twist-from-epoch': '0', '--twist-schedule': '0:1,0,0;2:1,1,0', '--normalization': '0.5,0.5,0.5/1,1,1', '--best-by': 'loss',
   '--hyperbolicity': '0.5', '--time-regularization': '0.1', '--clip': '0.5', '--checkpointing': '', '--sync-bn': '', '--eval-every': '2',
   '--run-name': 'sample', '--runs-dir': 'elsewhere', '--max-steps': '10', '--max-minutes': '5',
 };
@@ -60,6 +62,16 @@ describe('the table of training settings', () => {
       assert.equal(JSON.stringify(resolveConfig(recipe(name))), JSON.stringify(resolved[name]), name);
     }
     assert.equal(JSON.stringify(resolveConfig({})), JSON.stringify(resolved.defaults));
+  });
+
+  it('resolves the seeds\' recipes with the seeds\' normalization, decay exemptions, best rule and staged twist', () => {
+    const rk = resolveConfig(recipe('dynamicblocks-rknet'));
+    // utils.py getDataLoaders: Normalize(mean [0.5]*3, std [1]*3); RKNet.py: only 'normLayer' names skip weight decay;
+    // trainNet keeps the model of lowest validation loss.
+    assert.deepEqual([rk.normalization, rk.noDecay, rk.bestBy], [{ mean: [0.5, 0.5, 0.5], std: [1, 1, 1] }, ['normLayer'], 'loss']);
+    const nb = resolveConfig(recipe('notebook-resnet'));
+    assert.deepEqual(nb.normalization, { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010] });
+    assert.deepEqual(nb.twistSchedule, [{ epoch: 0, twist: [true, false, false, false] }]);
   });
 
   it('maps the parsed flags to the settings they name (configFromFlags)', () => {
@@ -157,8 +169,9 @@ describe('pdenet train flags made from the table', () => {
     for (const { key, flags, setting } of TRAIN_FLAGS) {
       const value = getAt(config, key);
       const flag = flags.split(' ')[0]!;
-      // lookahead and ema exclude each other: the sample sets lookahead, and ema to its default.
-      if (flag !== '--ema') assert.notDeepEqual(value, setting.default, `${flags} changed ${key}`);
+      // lookahead and ema exclude each other, and so do twistSchedule and twistFromEpoch: the samples set lookahead
+      // and twistSchedule, and ema and twistFromEpoch to their defaults.
+      if (flag !== '--ema' && flag !== '--twist-from-epoch') assert.notDeepEqual(value, setting.default, `${flags} changed ${key}`);
       if (!setting.isSwitch && !setting.words) assert.deepEqual(value, setting.parse(SAMPLES[flag]!), flag);
     }
     // The printed configuration is a config file that gives the same configuration.

@@ -8,10 +8,11 @@ import { describe, it } from 'node:test';
 import { setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { streamOf, type DataSplits } from '../src/train/data.js';
+import { loadDataSplits, streamOf, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
+import { createModel } from '../src/models/registry.js';
 import { train } from '../src/train/trainer.js';
 import { values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
@@ -86,6 +87,76 @@ describe('trainer', () => {
   it('switches the twist on at the chosen epoch', async () => {
     const result = await train({ ...base, runName: 'twist-later', twistFromEpoch: 1 }, { data: splits() });
     assert.deepEqual(result.metrics.map((m) => m.twist), [false, true]);
+  });
+
+  it('follows a staged twist: a stage learns its Kx only from the epoch its step twists it', async () => {
+    const kx = (dir: string) => {
+      const w = loadSafetensors(join(dir, 'checkpoints/last.safetensors')).tensors;
+      return ['layers.0.c1.kx', 'layers.3.c1.kx', 'layers.6.c1.kx'].map((k) => values(w.get(k)!));
+    };
+    const after: number[][][] = [];
+    // Before the first step (epoch 1) the twist is modelOptions.twist: stage 0 only.
+    const config = { ...base, epochs: 3, runName: 'twist-staged', modelOptions: { twist: [true, false, false], width: 4 },
+      twistSchedule: [{ epoch: 1, twist: [true, true, false] }, { epoch: 2, twist: true }] };
+    const result = await train(config, { data: splits(), events: { onEpoch: (_m, dir) => { after.push(kx(dir)); } } });
+    assert.deepEqual(result.metrics.map((m) => m.twist), [true, true, true]);
+    const changed = (a: number[][], b: number[][]) => a.map((x, i) => x.some((v, j) => v !== b[i]![j]));
+    assert.deepEqual(changed(after[0]!, after[1]!), [true, true, false], 'epoch 1: stages 0 and 1 twisted');
+    assert.deepEqual(changed(after[1]!, after[2]!), [true, true, true], 'epoch 2: every stage twisted');
+    // Resumed within epoch 1, the run finds the step in force and ends as the uninterrupted one.
+    const first = await train({ ...config, runName: 'twist-staged-parts', maxSteps: 27 }, { data: splits() });
+    assert.equal(first.interrupted, true);
+    const rest = await train({ ...config, runName: 'twist-staged-parts' }, { data: splits(), resume: true });
+    assert.deepEqual(kx(rest.runDir), kx(result.runDir));
+    await assert.rejects(train({ ...config, runName: 'both', twistFromEpoch: 1 }, { data: splits() }),
+      /give one of twistFromEpoch and twistSchedule/);
+  });
+
+  it('normalizes with fixed statistics when given, and records them in data.json', async () => {
+    // DynamicBlocks' Normalize(mean 0.5, std 1): x = p/255 − 0.5, so 255·(x + 0.5) is a whole pixel value in [0, 255].
+    const fixed = { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] };
+    const config = resolveConfig({ ...base, data: 'synthetic', valSplit: 100, epochs: 1, runName: 'fixed-normalization',
+      normalization: fixed });
+    const data = await loadDataSplits(config);
+    assert.deepEqual(data.normalization, fixed);
+    for await (const { x, y } of data.val!.batches(0, 50, 0)) {
+      const pixels = values(x).map((v) => 255 * (v + 0.5));
+      assert.ok(pixels.every((p) => Math.abs(p - Math.round(p)) < 1e-3 && p > -1e-3 && p < 255 + 1e-3));
+      assert.ok(new Set(pixels.map(Math.round)).size > 10, 'not a constant image');
+      x.dispose();
+      y.dispose();
+      break;
+    }
+    const result = await train(config, { data });
+    assert.deepEqual(JSON.parse(readFileSync(join(result.runDir, 'data.json'), 'utf8')).normalization, fixed);
+    // The default: the training split's channel statistics.
+    const measured = (await loadDataSplits(resolveConfig({ ...base, data: 'synthetic', valSplit: 100 }))).normalization;
+    assert.notDeepEqual(measured, fixed);
+    await assert.rejects(loadDataSplits(resolveConfig({ ...base, data: 'synthetic', normalization: { mean: [0.5], std: [1] } })),
+      /normalization gives 1 channel statistics; the images have 3 channels/);
+  });
+
+  it('keeps the weights of the lowest validation loss as best with bestBy loss', async () => {
+    const after: Map<string, number[]>[] = [];
+    const weightsOf = (file: string) => new Map([...loadSafetensors(file).tensors].map(([k, t]) => [k, values(t)]));
+    const result = await train({ ...base, epochs: 4, lr: 0.2, schedule: 'constant', runName: 'best-by-loss', bestBy: 'loss' },
+      { data: splits(), events: { onEpoch: (_m, dir) => { after.push(weightsOf(join(dir, 'checkpoints/last.safetensors'))); } } });
+    const losses = result.metrics.map((m) => m.valLoss!);
+    const lowest = losses.indexOf(Math.min(...losses));
+    assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.bestEpoch, lowest);
+    assert.deepEqual(weightsOf(join(result.runDir, 'checkpoints/best.safetensors')), after[lowest]);
+  });
+
+  it('exempts from weight decay the parameters named by noDecay, and only them', async () => {
+    const result = await train({ ...base, epochs: 1, maxSteps: 1, weightDecay: 1e-3, runName: 'no-decay', noDecay: ['.bias'] },
+      { data: splits() });
+    const model = createModel('resnet20', { twist: true, width: 4 });
+    const names = [...model.namedParameters()].map(([n]) => n);
+    model.dispose();
+    const groups = loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).optimizer.param_groups;
+    const biases = names.filter((n) => n.includes('.bias')).length;
+    assert.ok(biases > 0 && biases < names.filter((n) => !n.endsWith('kx')).length);
+    assert.deepEqual(groups.map((g) => [g.params.length, g.weight_decay]), [[names.length - biases, 1e-3], [biases, 0]]);
   });
 
   it('reports corrupt and truncated checkpoints clearly', async () => {

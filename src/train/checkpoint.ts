@@ -26,6 +26,8 @@ export interface TrainingState {
   scheduler: SchedulerStateDict;
   bestAccuracy: number;
   bestEpoch: number;
+  /** The validation loss of the best epoch (absent before one is validated). */
+  bestLoss?: number;
   /** Seconds of training so far (summed over resumptions). */
   seconds: number;
   /** When stopped within an epoch: the sums of the batches already run in it. */

@@ -8,6 +8,7 @@
 import { INTEGRATORS, NORM_STATS, REGULARIZERS } from '../dynamics/block.js';
 import { LAYER_KINDS, NORMS } from '../dynamics/layers.js';
 import { type ModelOptions, type RKNetZooOptions, TWIST_MODES } from '../models/options.js';
+import type { TwistStep } from '../models/stages.js';
 import { modelNames } from '../models/registry.js';
 import { SCHEDULES } from '../optim/schedule.js';
 import { BOUNDARIES } from '../pde/boundary.js';
@@ -62,6 +63,49 @@ function parseFreeze(t: string): Record<string, number> | undefined {
   return Object.fromEntries(pairs.map(([name, epochs]) => [name!.trim(), epochs!.trim() === '' ? NaN : Number(epochs)]));
 }
 
+/** One twist step: `{ epoch, twist }` with twist true, false or one boolean per stage. */
+const isTwistStep = (v: unknown): boolean => isObject(v) && Object.keys(v).every((k) => ['epoch', 'twist'].includes(k))
+  && Number.isInteger(v.epoch) && (v.epoch as number) >= 0
+  && (typeof v.twist === 'boolean' || (Array.isArray(v.twist) && v.twist.length > 0 && v.twist.every((b) => typeof b === 'boolean')));
+
+function validTwistSchedule(v: unknown): boolean {
+  return Array.isArray(v) && v.length > 0 && v.every(isTwistStep)
+    && v.every((step, i) => i === 0 || (step as TwistStep).epoch > (v[i - 1] as TwistStep).epoch);
+}
+
+/** "0:1,0,0,0;5:1,1,0,0": epoch, then the flags of parseStageFlags, step after step. */
+function parseTwistSchedule(t: string): TwistStep[] | undefined {
+  const steps = t.split(';').map((part) => {
+    const [epoch, flags, ...rest] = part.split(':');
+    const twist = flags === undefined ? undefined : parseStageFlags(flags);
+    return rest.length > 0 || twist === undefined || epoch === undefined || epoch.trim() === '' ? null
+      : { epoch: Number(epoch), twist };
+  });
+  return steps.every((s) => s !== null) && validTwistSchedule(steps) ? steps as TwistStep[] : undefined;
+}
+
+/** Fixed per-channel statistics, or 'data' (the training split's). */
+export type NormalizationSetting = 'data' | { mean: number[]; std: number[] };
+
+function validNormalization(v: unknown): boolean {
+  if (v === 'data') return true;
+  if (!isObject(v) || Object.keys(v).some((k) => !['mean', 'std'].includes(k))) return false;
+  const { mean, std } = v;
+  const numbers = (x: unknown, positive: boolean) => Array.isArray(x) && x.length > 0
+    && x.every((n) => typeof n === 'number' && Number.isFinite(n) && (!positive || n > 0));
+  return numbers(mean, false) && numbers(std, true) && (mean as number[]).length === (std as number[]).length;
+}
+
+/** "data", or "m1,m2,m3/s1,s2,s3". */
+function parseNormalization(t: string): NormalizationSetting | undefined {
+  if (t === 'data') return 'data';
+  const parts = t.split('/');
+  if (parts.length !== 2) return undefined;
+  const [mean, std] = parts.map((p) => p.split(',').map((s) => (s.trim() === '' ? NaN : Number(s))));
+  const value = { mean: mean!, std: std! };
+  return validNormalization(value) ? value : undefined;
+}
+
 /** Every training setting. Its order is the order of `config.json` and of `pdenet train --help`. */
 export const TRAIN_SETTINGS = group({
   model: choice(modelNames(), 'resnet20', { help: 'model from `pdenet models`' }),
@@ -114,6 +158,12 @@ export const TRAIN_SETTINGS = group({
   cycleMomentum: bool(true, { help: 'one-cycle: cycle the momentum between 0.95 and 0.85, inversely to the lr' }),
   biasLr: num(1, 1e-6, 1e6, { help: 'learning-rate multiplier of biases and normalization parameters' }),
   biasDecay: bool(false, { help: 'biases and normalization parameters decay too, by weight decay / bias lr' }),
+  noDecay: custom<string[] | undefined>(undefined, 'a list of non-empty parameter-name parts',
+    (v) => Array.isArray(v) && v.length > 0 && v.every((n) => typeof n === 'string' && n !== ''),
+    (t) => t.split(',').map((n) => n.trim()),
+    { help: 'the parameters that do not decay (and take --bias-lr) are those whose name contains one of these, e.g. ' +
+      'normLayer (instead of every parameter of at most one dimension)', arg: 'names', flag: 'decay-exempt', defaultText: 'biases and normalization',
+      flagRule: 'comma-separated non-empty name parts such as normLayer,bias' }),
   muonLr: num(0.05, 1e-8, 100, { help: 'muon: peak learning rate of the convolution filters' }),
   muonMomentum: num(0.6, 0, 0.999999, { help: 'muon: momentum of the convolution filters' }),
   muonNormalize: bool(true, { help: 'muon: rescale each filter bank to norm √(output channels) before its step' }),
@@ -144,7 +194,18 @@ export const TRAIN_SETTINGS = group({
   channelsLast: bool(false, { help: 'lay out convolution kernels channels-last (faster with bf16 on CPU)' }),
   precision: choice(['fp32', 'bf16'] as const, 'fp32', { help: 'fp32, or bf16 (CPU autocast)', arg: 'p' }),
   seed: int(0, 0, MAX_INT, { help: 'random seed' }),
-  twistFromEpoch: int(0, 0, MAX_INT, { help: 'train plain until this epoch, then switch the twist on' }),
+  twistFromEpoch: int(0, 0, MAX_INT, { help: 'train plain until this epoch, then switch the twist on (the schedule ' +
+    '0:off;E:--twist)' }),
+  twistSchedule: custom<TwistStep[] | undefined>(undefined, 'a list of { epoch, twist } with increasing epochs (non-negative ' +
+    'integers) and twist true, false or one boolean per stage', validTwistSchedule, parseTwistSchedule,
+    { help: 'the twist of each stage from each epoch on (0-based), e.g. 0:1,0,0,0;5:1,1,0,0 (before the first step: --twist)',
+      arg: 'epoch:flags;…', defaultText: 'none', flagRule: 'epoch:flags steps joined by ";" such as 0:1,0,0,0;5:1,1,0,0' }),
+  normalization: custom<NormalizationSetting | undefined>(undefined, '"data" or { mean, std }: lists of equal length, ' +
+    'std positive', validNormalization, parseNormalization,
+    { help: 'per-channel mean and std in [0, 1] units, e.g. 0.5,0.5,0.5/1,1,1, or data (the training split\'s)',
+      arg: 'mean/std', defaultText: 'data', flagRule: '"data" or mean/std lists such as 0.5,0.5,0.5/1,1,1' }),
+  bestBy: choice(['accuracy', 'loss'] as const, undefined as never, { help: 'the best weights are those of the highest ' +
+    'validation accuracy or of the lowest validation loss', arg: 'metric', defaultText: 'accuracy' }),
   hyperbolicity: num(0, 0, 1e6, { help: 'weight of the hyperbolicity regularizer (0: off)', arg: 'weight' }),
   timeRegularization: num(0, 0, 1e6, { help: 'rknet: weight of the time regularizer (the reference\'s Σ h‖θ_{k+1} − θ_k‖₁; ' +
     'modelOptions.rknet.regularizer l2: pdenet\'s squared) (0: off)', arg: 'weight' }),
@@ -182,6 +243,9 @@ function fail(message: string): never {
 function checkTogether(config: TrainConfig): void {
   if (config.lookahead > 0 && config.ema > 0) fail('lookahead and ema both keep a copy of the weights; choose one');
   if (config.nesterov && ['sgd', 'muon'].includes(config.optimizer) && config.momentum === 0) fail('nesterov needs momentum > 0');
+  if (config.twistSchedule && config.twistFromEpoch > 0) {
+    fail('twistFromEpoch is the twist schedule 0:off;E:--twist; give one of twistFromEpoch and twistSchedule');
+  }
 }
 
 /** `overrides` checked one by one and the defaults filled in; a bad value is a TorchError naming it. */
@@ -234,4 +298,36 @@ export function checkImageSettings(config: TrainConfig, height: number, width: n
         `${height}×${width} images, got ${show(value)}`);
     }
   }
+}
+
+/**
+ * The staged twist a run follows, from epoch 0 on, or null when the twist stays as the model options say:
+ * `twistSchedule` (before its first step, `modelOptions.twist`), or `twistFromEpoch` E as the schedule
+ * `[{ epoch: 0, twist: false }, { epoch: E, twist: modelOptions.twist }]`.
+ */
+export function twistScheduleOf(config: Pick<TrainConfig, 'twistSchedule' | 'twistFromEpoch' | 'modelOptions'>): TwistStep[] | null {
+  const twist = config.modelOptions.twist ?? false;
+  if (config.twistSchedule) {
+    return config.twistSchedule[0]!.epoch > 0 ? [{ epoch: 0, twist }, ...config.twistSchedule] : config.twistSchedule;
+  }
+  return config.twistFromEpoch > 0 ? [{ epoch: 0, twist: false }, { epoch: config.twistFromEpoch, twist }] : null;
+}
+
+/** The stages twisted by any of `flags`: true when one of them is, else one boolean per stage. */
+function anyTwisted(flags: readonly (boolean | boolean[])[]): boolean | boolean[] {
+  if (flags.some((f) => f === true)) return true;
+  const lists = flags.filter((f): f is boolean[] => Array.isArray(f));
+  if (lists.length === 0) return false;
+  return Array.from({ length: Math.max(...lists.map((l) => l.length)) }, (_, i) => lists.some((l) => l[i] === true));
+}
+
+/**
+ * The options a run's model is built with: with a staged twist, every stage that any step twists owns twist
+ * parameters (unless `twistable` says otherwise) and the twist is the last step's — the run's final state.
+ */
+export function modelOptionsOf(config: Pick<TrainConfig, 'twistSchedule' | 'twistFromEpoch' | 'modelOptions'>): ModelOptions {
+  const schedule = twistScheduleOf(config);
+  if (schedule === null) return config.modelOptions;
+  return { ...config.modelOptions, twistable: config.modelOptions.twistable ?? anyTwisted(schedule.map((s) => s.twist)),
+    twist: schedule.at(-1)!.twist };
 }

@@ -12,6 +12,7 @@ import { loadDataset as loadDatasetFrom } from '../data/sources.js';
 import { syntheticImages } from '../data/synthetic.js';
 import type { Normalization } from '../data/transforms.js';
 import { checkImageSettings, type TrainConfig } from './config.js';
+import { check } from '../tensor/errors.js';
 import type { Batch } from './evaluate.js';
 
 /** Batches of one split, in an order that depends only on (seed, epoch). */
@@ -89,6 +90,18 @@ export function carveValidation(dataset: ImageDataset, config: Pick<TrainConfig,
 }
 
 /**
+ * The normalization of a run: its fixed statistics, or the training split's channel statistics ('data', the
+ * default). Written to the run's data.json, from which evaluation and prediction read it.
+ */
+export function normalizationOf(config: Pick<TrainConfig, 'normalization'>, train: ImageDataset): Normalization {
+  const fixed = config.normalization;
+  if (fixed === undefined || fixed === 'data') return train.channelStats();
+  check(fixed.mean.length === train.channels, 'train', `normalization gives ${fixed.mean.length} channel statistics; ` +
+    `the images have ${train.channels} channels`);
+  return { mean: [...fixed.mean], std: [...fixed.std] };
+}
+
+/**
  * The training and validation streams of a run. With `shard` (data-parallel training), the training stream
  * yields this rank's share of each epoch (batch sizes are then per rank); validation and `sample` are whole.
  */
@@ -97,7 +110,7 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
   const dataset = await loadDataset(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
   const { train, val } = carveValidation(dataset, config) ?? { train: dataset, val: null };
-  const normalization = train.channelStats();
+  const normalization = normalizationOf(config, train);
   const a = config.augment;
   const augment: AugmentOptions = {
     ...(a.crop > 0 ? { crop: { padding: a.crop, mode: a.cropPadding } } : {}),

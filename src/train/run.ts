@@ -34,7 +34,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { Normalization } from '../data/transforms.js';
 import { loadDataset as loadSplit } from '../data/sources.js';
 import { CHECKPOINT_FORMAT, type CheckpointParts, loadCheckpoint, saveCheckpoint, saveWeights } from './checkpoint.js';
-import { resolveConfig, type TrainConfig } from './config.js';
+import { modelOptionsOf, resolveConfig, type TrainConfig } from './config.js';
 import { carveValidation, loadDataset } from './data.js';
 
 /** The files of a run folder, relative to it. */
@@ -213,7 +213,7 @@ export function loadTrainedModel(path: string, which: 'best' | 'last' = 'best'):
   const config = readRunConfig(runDir);
   const data = readRunData(runDir);
   if (data === null) throw new TorchError(`${join(runDir, RUN_FILES.data)} is missing: the run data description`, 'run');
-  const model = createModel(config.model, { ...config.modelOptions, numClasses: data.classes.length });
+  const model = createModel(config.model, { ...modelOptionsOf(config), numClasses: data.classes.length });
   const state = readWeights(weights);
   try {
     model.loadStateDict(state.tensors);

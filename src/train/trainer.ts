@@ -40,9 +40,9 @@ import { distEnv, initProcessGroup, type ProcessGroup } from '../distributed/gro
 import { DistributedDataParallel } from '../distributed/ddp.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { setTwist } from '../models/stages.js';
+import { applyTwistSchedule } from '../models/stages.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
-import { DEFAULT_CONFIG, resolveConfig, type TrainConfig } from './config.js';
+import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
@@ -171,8 +171,10 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
   // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
   const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4;
   const filters = trainable.filter(isFilter);
-  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay);
-  // Biases and normalization parameters: their own learning rate, and (biasDecay) the weights' shrink per step.
+  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay,
+    config.noDecay);
+  // Biases and normalization parameters (or the noDecay names): their own learning rate, and (biasDecay) the
+  // weights' shrink per step.
   const groups = [weights, { ...others, lr: config.lr * config.biasLr,
     weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
   switch (config.optimizer) {
@@ -404,10 +406,8 @@ function checkData(config: TrainConfig, data: DataSplits, world: number): void {
 function buildModel(run: RunSink, group: ProcessGroup | null, config: TrainConfig, data: DataSplits, fresh: boolean,
     options: TrainOptions, log: (line: string) => void): Session {
   const modelOptions = { ...config.modelOptions, numClasses: data.classes.length };
-  // Twisting later: build the twisted stages' parameters now, with the twist off until its epoch.
-  const buildOptions = config.twistFromEpoch > 0
-    ? { ...modelOptions, twistable: modelOptions.twistable ?? modelOptions.twist ?? false, twist: false }
-    : modelOptions;
+  // A staged twist: the stages it twists own their parameters from the start (startEpoch sets the flags).
+  const buildOptions = { ...modelOptionsOf(config), numClasses: data.classes.length };
   const make = () => {
     const m = createModel(config.model, buildOptions);
     return config.channelsLast ? m.toMemoryFormat('channelsLast') : m;
@@ -472,15 +472,17 @@ function replicate(s: Session, twistOff: boolean): void {
 
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
 function startEpoch(s: Session, epoch: number): EpochSums {
-  const twistLater = s.config.twistFromEpoch > 0;
-  const twist = !twistLater || epoch >= s.config.twistFromEpoch;
-  if (twistLater) {
-    const flags = twist ? (s.modelOptions.twist ?? false) : false;
-    setTwist(s.model, flags);
-    if (s.ema) setTwist(s.ema.average, flags);
+  const schedule = twistScheduleOf(s.config);
+  let twist = true;
+  let someStageOff = false; // its twist parameters get no gradient while it is off
+  if (schedule) {
+    const flags = applyTwistSchedule(s.model, schedule, epoch);
+    twist = flags.some((on) => on);
+    someStageOff = !flags.every((on) => on);
+    for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, epoch);
   }
   for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
-  replicate(s, twistLater && !twist);
+  replicate(s, someStageOff);
   s.model.train();
   const partial = s.state.batch > 0 ? s.state.partial : undefined;
   return { lossSum: partial?.lossSum ?? 0, correct: partial?.correct ?? 0, seen: partial?.seen ?? 0,
@@ -576,9 +578,11 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
     twist: sums.twist,
   };
   s.metrics.push(m);
-  const best = evaluation !== null && evaluation.accuracy > s.state.bestAccuracy;
+  // The best weights: the highest validation accuracy, or (bestBy loss, DynamicBlocks') the lowest validation loss.
+  const best = evaluation !== null && (config.bestBy === 'loss' ? evaluation.loss < (s.state.bestLoss ?? Infinity)
+    : evaluation.accuracy > s.state.bestAccuracy);
   s.state = { ...s.state, epoch: epoch + 1, batch: 0, scheduler: s.scheduler.stateDict(), seconds: s.state.seconds + seconds,
-    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestEpoch: epoch } : {}) };
+    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestLoss: evaluation!.loss, bestEpoch: epoch } : {}) };
   commit(s, best, s.metrics);
   // Rank 0 evaluates and writes while the others wait (at most the group's timeout).
   await s.group?.barrierAsync();
@@ -612,7 +616,9 @@ function reportOf({ run, config, metrics, state, model, group }: Session): strin
     '| | |',
     '|---|---|',
     `| epochs run | ${metrics.length} |`,
-    `| best validation accuracy | ${pct(state.bestAccuracy)} (epoch ${state.bestEpoch + 1}) |`,
+    config.bestBy === 'loss'
+      ? `| lowest validation loss | ${state.bestLoss?.toFixed(4)} (epoch ${state.bestEpoch + 1}, accuracy ${pct(state.bestAccuracy)}) |`
+      : `| best validation accuracy | ${pct(state.bestAccuracy)} (epoch ${state.bestEpoch + 1}) |`,
     `| last validation accuracy | ${pct(last?.valAccuracy)} |`,
     `| last training accuracy | ${pct(last?.trainAccuracy)} |`,
     `| training time | ${(state.seconds / 60).toFixed(1)} min |`,
