@@ -73,22 +73,53 @@ function totalThreads(env: NodeJS.ProcessEnv): number {
   return Number.isInteger(n) && n >= 1 ? n : availableParallelism();
 }
 
-/**
- * Starts the workers and resolves when they have all exited. The launcher handles SIGINT/SIGTERM
- * while it runs (forwarding them) and removes its handlers when done.
- */
-export async function launch(options: LaunchOptions): Promise<LaunchResult> {
-  const { command, nprocPerNode, nnodes = 1, nodeRank = 0, graceMs = 10_000 } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
+/** Refuses options that cannot start a run, each with one line naming it. */
+function checkLaunchOptions({ command, nprocPerNode, nnodes = 1, nodeRank = 0, masterAddr }: LaunchOptions): void {
   if (command.length === 0) throw new Error('launch: no worker command given');
   if (!Number.isInteger(nprocPerNode) || nprocPerNode < 1) throw new Error(`launch: nprocPerNode must be ≥ 1, got ${nprocPerNode}`);
   if (!Number.isInteger(nnodes) || nnodes < 1) throw new Error(`launch: nnodes must be ≥ 1, got ${nnodes}`);
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
     throw new Error(`launch: nodeRank must be in 0…${nnodes - 1}, got ${nodeRank}`);
   }
-  if (nnodes > 1 && options.masterAddr === undefined) {
+  if (nnodes > 1 && masterAddr === undefined) {
     throw new Error('launch: a run on several machines needs --master-addr (the address of node 0, reachable from every node)');
   }
+}
+
+/** The env:// variables of one worker, and its share of the threads. */
+function workerEnv(base: NodeJS.ProcessEnv, at: { masterAddr: string; masterPort: number; worldSize: number; rank: number;
+    local: number; nprocPerNode: number; nodeRank: number; threads: number }): NodeJS.ProcessEnv {
+  return {
+    ...base, MASTER_ADDR: at.masterAddr, MASTER_PORT: String(at.masterPort), WORLD_SIZE: String(at.worldSize),
+    RANK: String(at.rank), LOCAL_RANK: String(at.local), LOCAL_WORLD_SIZE: String(at.nprocPerNode),
+    GROUP_RANK: String(at.nodeRank), PDENET_NUM_THREADS: String(at.threads), OMP_NUM_THREADS: String(at.threads),
+    // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
+    GLOG_minloglevel: base.GLOG_minloglevel ?? '3',
+  };
+}
+
+/** How the run ended: the first failed worker, a forwarded signal, or every worker finished. */
+function launchResult(workers: readonly { child: ChildProcess }[], failed: LaunchResult['failed'],
+    stopping: NodeJS.Signals | null, nprocPerNode: number): LaunchResult {
+  if (failed !== null) {
+    const how = failed.code !== null ? `exited with code ${failed.code}` : `was killed by ${failed.signal}`;
+    return { exitCode: failed.code !== null && failed.code !== 0 ? failed.code : 1, failed,
+      message: `rank ${failed.rank} ${how}; the run was stopped` };
+  }
+  const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
+  const exitCode = bad ? bad.child.exitCode! : 0;
+  if (stopping !== null) return { exitCode, failed: null, message: `stopped by ${stopping}` };
+  return { exitCode, failed: null, message: `${nprocPerNode} worker(s) finished` };
+}
+
+/**
+ * Starts the workers and resolves when they have all exited. The launcher handles SIGINT/SIGTERM
+ * while it runs (forwarding them) and removes its handlers when done.
+ */
+export async function launch(options: LaunchOptions): Promise<LaunchResult> {
+  checkLaunchOptions(options);
+  const { command, nprocPerNode, nnodes = 1, nodeRank = 0, graceMs = 10_000 } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
   const masterAddr = options.masterAddr ?? '127.0.0.1';
   const masterPort = options.masterPort ?? (nnodes === 1 ? await freePort(masterAddr) : 29500);
   const baseEnv = options.env ?? process.env;
@@ -127,13 +158,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       let running = nprocPerNode;
       for (let local = 0; local < nprocPerNode; local++) {
         const rank = nodeRank * nprocPerNode + local;
-        const env = {
-          ...baseEnv, MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), WORLD_SIZE: String(worldSize),
-          RANK: String(rank), LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(nprocPerNode),
-          GROUP_RANK: String(nodeRank), PDENET_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads),
-          // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
-          GLOG_minloglevel: baseEnv.GLOG_minloglevel ?? '3',
-        };
+        const env = workerEnv(baseEnv, { masterAddr, masterPort, worldSize, rank, local, nprocPerNode, nodeRank, threads });
         const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
         const worker = { rank, child, exited: false };
         workers.push(worker);
@@ -163,18 +188,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     process.off('exit', onExit);
     if (killTimer) clearTimeout(killTimer);
   }
-  const f = failed as LaunchResult['failed'];
-  if (f !== null) {
-    const how = f.code !== null ? `exited with code ${f.code}` : `was killed by ${f.signal}`;
-    return { exitCode: f.code !== null && f.code !== 0 ? f.code : 1, failed: f,
-      message: `rank ${f.rank} ${how}; the run was stopped` };
-  }
-  if (stopping !== null) {
-    const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
-    return { exitCode: bad ? bad.child.exitCode! : 0, failed: null, message: `stopped by ${stopping}` };
-  }
-  const finished = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
-  return { exitCode: finished ? finished.child.exitCode! : 0, failed: null, message: `${nprocPerNode} worker(s) finished` };
+  return launchResult(workers, failed as LaunchResult['failed'], stopping as NodeJS.Signals | null, nprocPerNode);
 }
 
 /** The flags of a distributed run, with their parsed values. */
