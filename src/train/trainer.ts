@@ -528,7 +528,8 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     const elapsed = (performance.now() - sums.start) / 1000;
     s.options.events?.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: s.batchesPerEpoch,
       loss: sums.lossSum / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSec: sums.seen / elapsed, lr: s.scheduler.lastLr[0]! });
-    s.stop = stop;
+    // Alone, a signal that arrived while the progress was reported stops the run after this step too.
+    s.stop = s.group === null ? stopReason(s, state.step) : stop;
     if (s.stop !== null && index + 1 < s.batchesPerEpoch) {
       stopWithinEpoch(s, index + 1, sums, elapsed);
       return null;
