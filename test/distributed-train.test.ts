@@ -84,11 +84,12 @@ describe('pdenet train --nproc-per-node 2', () => {
     assert.equal(r.out.match(/^epoch 1\/2/gm)?.length, 1, 'rank 0 alone reports');
   });
 
-  // Open: the weights agree after 1 and 2 steps (to 2e-6) and part from the third step on (0.008–0.018 after 4, with
-  // or without momentum); the data each rank sees matches the one-process batches. Run, reported, not yet passing.
-  it('2 ranks × batch 10 end 4 steps with the weights of 1 process × batch 20 (SyncBatchNorm), to 1e-5',
-    { todo: 'ResNet-20 under the trainer parts from one process after 2 steps' }, async () => {
-    const args = [...COMMON, '--epochs', '1', '--max-steps', '4', '--sync-bn', '--momentum', '0.9', '--weight-decay', '0'];
+  // Rounding grows fast in this tiny ResNet-20 at --lr 0.1: one process alone, run with 1 thread and with 2, ends 4
+  // steps 0.01 apart (2e-3 at --lr 0.01 with Nesterov momentum 0.9). With plain SGD at --lr 0.01 those two runs end
+  // 6e-5 apart; 2 ranks must come as close to one process as that (they measured 1.6e-5 to 1 thread, 6.6e-5 to 2).
+  it('2 ranks × batch 10 end 4 steps with the weights of 1 process × batch 20 (SyncBatchNorm, plain SGD), to 2e-4', async () => {
+    const args = [...COMMON.map((a) => (a === '0.1' ? '0.01' : a)), '--epochs', '1', '--max-steps', '4', '--sync-bn',
+      '--momentum', '0', '--no-nesterov', '--weight-decay', '0'];
     const [two, one] = await Promise.all([pdenet([...args, '--nproc-per-node', '2', '--run-name', 'two']),
       pdenet([...args, '--run-name', 'one'])]);
     assert.equal(two.code, 3, two.err); // stopped by the limit
@@ -98,7 +99,7 @@ describe('pdenet train --nproc-per-node 2', () => {
     assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
     let worst = 0;
     for (const [k, v] of a) v.forEach((x, i) => { worst = Math.max(worst, Math.abs(x - b.get(k)![i]!)); });
-    assert.ok(worst < 1e-5, `max difference ${worst}`);
+    assert.ok(worst < 2e-4, `max difference ${worst}`);
     const start = weights('whole'); // a different run: the comparison is not of untrained weights
     assert.ok([...a].some(([k, v]) => v.some((x, i) => x !== start.get(k)![i])));
   });
