@@ -134,12 +134,13 @@ export function convK(u: Tensor, weight: Tensor, bias: Tensor | null, boundary: 
 }
 
 /**
- * Kᵀ·z + b sharing K's weight: a transposed convolution for zeros; for the other boundaries the flipped,
- * channel-transposed kernel with the same boundary condition (exact for circular).
+ * Kᵀ·z + b sharing K's weight, as a convolution with the flipped, channel-transposed kernel
+ * (Kᵀ)_{io}[a, b] = K_{oi}[2 − a, 2 − b]. For zeros this is exactly the transposed convolution
+ * conv_transpose2d(z, K, padding 1), computed through conv2d, whose backward is the fast one; for the
+ * other boundaries the same kernel with the same boundary condition (exact for circular).
  */
 export function convKT(z: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
-  if (boundary === 'zeros') return F.convTranspose2d(z, weight, bias, { padding: 1 });
-  return tidy(() => F.conv2d(padBoundary(z, 1, boundary), weight.transpose(0, 1).flip([2, 3]), bias));
+  return tidy(() => convK(z, weight.transpose(0, 1).flip([2, 3]), bias, boundary));
 }
 
 /** Which box constraint of the reference's ClippedModule a tensor gets. */
