@@ -283,7 +283,8 @@ export class DoubleSymLayer extends LayerFunction {
     return tidy(() => {
       const weight = s.param('weight')!;
       const z = activate(this.normalize('normLayer', convK(y, weight, s.param('conv.bias'), this.boundary), s), this.activation);
-      return convKT(z, weight, s.param('convt.bias'), this.boundary).neg();
+      // −(Kᵀz + b) = (−K)ᵀz + (−b): the sign goes on the kernel and the bias, not on the activations.
+      return convKT(z, weight.neg(), s.param('convt.bias')?.neg() ?? null, this.boundary);
     });
   }
 
