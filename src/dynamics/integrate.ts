@@ -22,11 +22,14 @@ export function rkStep(tableau: ButcherTableau, f: RightHandSide, t: number, y: 
       });
       k.push(f(t + tableau.c[i]! * h, stage));
     }
-    let next = y;
-    tableau.b.forEach((bi, i) => {
-      if (bi !== 0) next = next.add(k[i]!, h * bi);
-    });
-    return next;
+    // y + h Σ b_i k_i, summed left to right into one new tensor (in place after the first term: the
+    // sum's backward needs none of its inputs).
+    let next: Tensor | null = null;
+    for (let i = 0; i < tableau.b.length; i++) {
+      const bi = tableau.b[i]!;
+      if (bi !== 0) next = next === null ? y.add(k[i]!, h * bi) : next.add_(k[i]!, h * bi);
+    }
+    return next ?? y.clone();
   });
 }
 

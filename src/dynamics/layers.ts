@@ -61,7 +61,8 @@ export class TvNorm extends Module {
 
 export function tvNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-4): Tensor {
   const c = weight.shape[0]!;
-  return tidy(() => x.div(x.square().sum(1, { keepdim: true }).add(eps).sqrt())
+  // x · (Σ_c x_c² + ε)^(−1/2): one reciprocal square root per pixel, then a product (cheaper than a division).
+  return tidy(() => x.mul(x.square().sum(1, { keepdim: true }).add(eps).rsqrt())
     .mul(weight.reshape(1, c, 1, 1)).add(bias.reshape(1, c, 1, 1)));
 }
 
@@ -134,12 +135,13 @@ export function convK(u: Tensor, weight: Tensor, bias: Tensor | null, boundary: 
 }
 
 /**
- * Kᵀ·z + b sharing K's weight: a transposed convolution for zeros; for the other boundaries the flipped,
- * channel-transposed kernel with the same boundary condition (exact for circular).
+ * Kᵀ·z + b sharing K's weight, as a convolution with the flipped, channel-transposed kernel
+ * (Kᵀ)_{io}[a, b] = K_{oi}[2 − a, 2 − b]. For zeros this is exactly the transposed convolution
+ * conv_transpose2d(z, K, padding 1), computed through conv2d, whose backward is the fast one; for the
+ * other boundaries the same kernel with the same boundary condition (exact for circular).
  */
 export function convKT(z: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
-  if (boundary === 'zeros') return F.convTranspose2d(z, weight, bias, { padding: 1 });
-  return tidy(() => F.conv2d(padBoundary(z, 1, boundary), weight.transpose(0, 1).flip([2, 3]), bias));
+  return tidy(() => convK(z, weight.transpose(0, 1).flip([2, 3]), bias, boundary));
 }
 
 /** Which box constraint of the reference's ClippedModule a tensor gets. */
@@ -281,7 +283,8 @@ export class DoubleSymLayer extends LayerFunction {
     return tidy(() => {
       const weight = s.param('weight')!;
       const z = activate(this.normalize('normLayer', convK(y, weight, s.param('conv.bias'), this.boundary), s), this.activation);
-      return convKT(z, weight, s.param('convt.bias'), this.boundary).neg();
+      // −(Kᵀz + b) = (−K)ᵀz + (−b): the sign goes on the kernel and the bias, not on the activations.
+      return convKT(z, weight.neg(), s.param('convt.bias')?.neg() ?? null, this.boundary);
     });
   }
 
