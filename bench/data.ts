@@ -20,14 +20,17 @@ import { median } from './harness/stats.js';
 
 const { BatchNormalizer, CIFAR10_NORMALIZATION, DataLoader, ImageDataset, loadDataset, Rng } = data;
 
-const { values: args } = parseFlags({
-  options: {
-    data: { type: 'string' },
-    'batch-size': { type: 'string', default: '256' },
-    batches: { type: 'string', default: '50' },
-    json: { type: 'boolean', default: false },
+const { values: args } = parseFlags(
+  {
+    options: {
+      data: { type: 'string' },
+      'batch-size': { type: 'string', default: '256' },
+      batches: { type: 'string', default: '50' },
+      json: { type: 'boolean', default: false },
+    },
   },
-}, 'usage: node dist/bench/data.js [--data PATH] [--batch-size 256] [--batches 50] [--json]');
+  'usage: node dist/bench/data.js [--data PATH] [--batch-size 256] [--batches 50] [--json]',
+);
 
 const defaultData = join(ROOT, '../shared/datasets/cifar10-jpeg');
 const dataPath = args.data ?? (existsSync(defaultData) ? defaultData : null);
@@ -56,8 +59,14 @@ if (dataPath) {
   const n = 50_000;
   const rng = new Rng(0);
   const images = Uint8Array.from({ length: n * 3072 }, () => rng.uint32() & 255);
-  dataset = new ImageDataset({ images, labels: Int32Array.from({ length: n }, (_, i) => i % 10), height: 32, width: 32,
-    channels: 3, classes: Array.from({ length: 10 }, (_, k) => String(k)) });
+  dataset = new ImageDataset({
+    images,
+    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+    height: 32,
+    width: 32,
+    channels: 3,
+    classes: Array.from({ length: 10 }, (_, k) => String(k)),
+  });
   log('no dataset found: per-batch figures on 50,000 random 32×32 images');
 }
 
@@ -66,7 +75,8 @@ const augment = { crop: { padding: 4 }, flip: true };
 const dims = { height: dataset.height, width: dataset.width, channels: dataset.channels };
 const normalizer = new BatchNormalizer(dataset.channels, CIFAR10_NORMALIZATION);
 const shape = [batchSize, dataset.channels, dims.height, dims.width] as const;
-const indices = (b: number): Int32Array => Int32Array.from({ length: batchSize }, (_, i) => (b * batchSize + i * 7919) % dataset.n);
+const indices = (b: number): Int32Array =>
+  Int32Array.from({ length: batchSize }, (_, i) => (b * batchSize + i * 7919) % dataset.n);
 /** What a loader's worker does for one batch: draw the augmentation, gather and augment the bytes, normalize. */
 const prepareBatch = (b: number): Float32Array => {
   const idx = indices(b);
@@ -81,22 +91,41 @@ const cpu0 = process.cpuUsage();
 let prepTotal = 0;
 for (let b = 0; b < batches; b++) {
   let values: Float32Array = new Float32Array(0);
-  prep.push(msOf(() => { values = prepareBatch(b); }));
+  prep.push(
+    msOf(() => {
+      values = prepareBatch(b);
+    }),
+  );
   prepTotal += prep.at(-1)!;
   main.push(msOf(() => normalizer.toTensor(values, shape).dispose()));
-  mainAffine.push(msOf(() => {
-    const theta = data.drawAffineThetas(new Rng(0, b), batchSize, { degrees: 10, translate: [0.1, 0.1], scale: [1, 1.2] }, dims);
-    normalizer.toTensor(values, shape, theta).dispose();
-  }));
+  mainAffine.push(
+    msOf(() => {
+      const theta = data.drawAffineThetas(
+        new Rng(0, b),
+        batchSize,
+        { degrees: 10, translate: [0.1, 0.1], scale: [1, 1.2] },
+        dims,
+      );
+      normalizer.toTensor(values, shape, theta).dispose();
+    }),
+  );
 }
 const cpu = process.cpuUsage(cpu0);
 const [load1] = load();
-Object.assign(result, { prepareMsPerBatch: median(prep), mainMsPerBatch: median(main), mainAffineMsPerBatch: median(mainAffine),
-  loadAverage: load1 });
-log(`gather + crop + flip + normalize (worker side): ${median(prep).toFixed(2)} ms per batch of ${batchSize} (median wall)`);
-log(`tensor creation (main thread): ${median(main).toFixed(2)} ms; with RandomAffine (affineGrid + gridSample): ` +
-  `${median(mainAffine).toFixed(2)} ms (median wall; load average ${load1.toFixed(1)}, ` +
-  `process CPU ${((cpu.user + cpu.system) / 1000 / batches).toFixed(1)} ms per iteration, of which ${(prepTotal / batches).toFixed(1)} ms the worker-side part)`);
+Object.assign(result, {
+  prepareMsPerBatch: median(prep),
+  mainMsPerBatch: median(main),
+  mainAffineMsPerBatch: median(mainAffine),
+  loadAverage: load1,
+});
+log(
+  `gather + crop + flip + normalize (worker side): ${median(prep).toFixed(2)} ms per batch of ${batchSize} (median wall)`,
+);
+log(
+  `tensor creation (main thread): ${median(main).toFixed(2)} ms; with RandomAffine (affineGrid + gridSample): ` +
+    `${median(mainAffine).toFixed(2)} ms (median wall; load average ${load1.toFixed(1)}, ` +
+    `process CPU ${((cpu.user + cpu.system) / 1000 / batches).toFixed(1)} ms per iteration, of which ${(prepTotal / batches).toFixed(1)} ms the worker-side part)`,
+);
 
 // ---- the loader with a worker, the consumer away for a stand-in step between batches ----
 const stepMs = 0.3 * 1000 * (batchSize / 128); // ResNet-20, about 0.3 s per 128 images on this machine
@@ -117,8 +146,15 @@ Object.assign(result, {
   assumedStepMs: stepMs,
   mainShareOfStep: s.mainMs / s.batches / stepMs,
 });
-log(`loader (1 worker, prefetch 2): main thread ${(s.mainMs / s.batches).toFixed(2)} ms, waiting ${(s.waitMs / s.batches).toFixed(2)} ms, ` +
-  `worker ${(s.prepareMs / s.batches).toFixed(2)} ms per batch; against a ${stepMs} ms ResNet-20 step: ` +
-  `${(100 * (s.mainMs + s.waitMs) / s.batches / stepMs).toFixed(2)}% of the step`);
+log(
+  `loader (1 worker, prefetch 2): main thread ${(s.mainMs / s.batches).toFixed(2)} ms, waiting ${(s.waitMs / s.batches).toFixed(2)} ms, ` +
+    `worker ${(s.prepareMs / s.batches).toFixed(2)} ms per batch; against a ${stepMs} ms ResNet-20 step: ` +
+    `${((100 * (s.mainMs + s.waitMs)) / s.batches / stepMs).toFixed(2)}% of the step`,
+);
 if (args.json) console.log(JSON.stringify(result));
-else console.log(Object.entries(result).map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`).join('\n'));
+else
+  console.log(
+    Object.entries(result)
+      .map(([k, v]) => `${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}`)
+      .join('\n'),
+  );

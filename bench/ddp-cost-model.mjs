@@ -16,7 +16,7 @@ const models = [
   { name: 'ResNet-34', params: 21_282_122, gflops: 2.319, bn: 36 },
 ];
 // this machine class: 2 cores, ResNet-20 trains at ~300 images/s in fp32 (BENCHMARKS.md) → R ≈ 74 GFLOP/s
-const R = (300 * 3 * 0.082e9);
+const R = 300 * 3 * 0.082e9;
 const networks = [
   { name: '1 GbE', alpha: 100e-6, beta: 117e6 },
   { name: '10 GbE', alpha: 50e-6, beta: 1.1e9 },
@@ -43,14 +43,19 @@ function table(title, batchOf) {
   }
 }
 
-table('Weak scaling, 128 images per node (global batch 128·n). Cell: compute / all-reduce per step: ' +
-  'efficiency without overlap – with perfect overlap.', () => 128);
+table(
+  'Weak scaling, 128 images per node (global batch 128·n). Cell: compute / all-reduce per step: ' +
+    'efficiency without overlap – with perfect overlap.',
+  () => 128,
+);
 table('Strong scaling, global batch 512 (512/n images per node).', (n) => 512 / n);
 console.log('\nSyncBatchNorm, latency only (2 all-reduces per BN layer per step), ms per step:\n');
 console.log(`| model | network | ${nodes.map((n) => `n=${n}`).join(' | ')} |`);
 console.log(`|---|---|${nodes.map(() => '---').join('|')}|`);
 for (const m of models) {
   for (const net of networks) {
-    console.log(`| ${m.name} | ${net.name} | ${nodes.map((n) => ms(m.bn * 2 * 2 * (n - 1) * net.alpha)).join(' | ')} |`);
+    console.log(
+      `| ${m.name} | ${net.name} | ${nodes.map((n) => ms(m.bn * 2 * 2 * (n - 1) * net.alpha)).join(' | ')} |`,
+    );
   }
 }

@@ -10,12 +10,26 @@ import { parseArgs } from 'node:util';
 import { DistributedDataParallel, initProcessGroup } from '../src/distributed/index.js';
 import { createModel } from '../src/models/index.js';
 import { SGD } from '../src/optim/index.js';
-import { F, getNumThreads, manualSeed, randint, randn, setNumThreads, defaultNumThreads, tidy, zeros } from '../src/tensor/index.js';
+import {
+  F,
+  getNumThreads,
+  manualSeed,
+  randint,
+  randn,
+  setNumThreads,
+  defaultNumThreads,
+  tidy,
+  zeros,
+} from '../src/tensor/index.js';
 
-const { values } = parseArgs({ options: {
-  model: { type: 'string', default: 'resnet20' }, batch: { type: 'string', default: '128' },
-  steps: { type: 'string', default: '10' }, warmup: { type: 'string', default: '2' },
-} });
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'resnet20' },
+    batch: { type: 'string', default: '128' },
+    steps: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+  },
+});
 setNumThreads(defaultNumThreads());
 const distributed = process.env.WORLD_SIZE !== undefined;
 const group = distributed ? await initProcessGroup() : null;
@@ -29,11 +43,12 @@ const params = [...model.parameters()].filter((p) => p.requiresGrad);
 const opt = new SGD(params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
 const x = randn([batch, 3, 32, 32]);
 const y = randint(0, 10, [batch]);
-const step = (): void => tidy(() => {
-  opt.zeroGrad();
-  F.crossEntropy(ddp ? ddp.forward(x) : model.forward(x), y).backward();
-  opt.step();
-});
+const step = (): void =>
+  tidy(() => {
+    opt.zeroGrad();
+    F.crossEntropy(ddp ? ddp.forward(x) : model.forward(x), y).backward();
+    opt.step();
+  });
 for (let i = 0; i < Number(values.warmup); i++) step();
 group?.barrier();
 const start = performance.now();
@@ -56,8 +71,19 @@ if (group) {
   allReduceMs = times[3]!;
 }
 if ((group?.rank ?? 0) === 0) {
-  console.log(JSON.stringify({ side: 'pdenet', model: values.model, procs: world, threads: getNumThreads(),
-    batch: batch * world, imagesPerSec: (batch * world * 1000) / ms, stepMs: ms, params: numel, allReduceMs }));
+  console.log(
+    JSON.stringify({
+      side: 'pdenet',
+      model: values.model,
+      procs: world,
+      threads: getNumThreads(),
+      batch: batch * world,
+      imagesPerSec: (batch * world * 1000) / ms,
+      stepMs: ms,
+      params: numel,
+      allReduceMs,
+    }),
+  );
 }
 ddp?.dispose();
 group?.destroy();

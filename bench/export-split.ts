@@ -10,8 +10,10 @@ import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/index.js';
 import { carveValidation, loadDataset } from '../src/train/index.js';
 
-const { positionals, values } = parseArgs({ allowPositionals: true,
-  options: { 'val-split': { type: 'string', default: '5000' }, 'seed': { type: 'string', default: '0' } } });
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { 'val-split': { type: 'string', default: '5000' }, seed: { type: 'string', default: '0' } },
+});
 const [data, out] = positionals;
 const valSplit = Number(values['val-split']);
 const seed = Number(values.seed);
@@ -29,7 +31,10 @@ if (split === null) {
 const { train, val } = split;
 mkdirSync(out, { recursive: true });
 const write = (name: string, bytes: Uint8Array) => writeFileAtomic(join(out, name), [bytes], 'export-split');
-for (const [name, split] of [['train', train], ['val', val]] as const) {
+for (const [name, split] of [
+  ['train', train],
+  ['val', val],
+] as const) {
   write(`${name}_x.u8`, split.images);
   write(`${name}_y.i32`, new Uint8Array(split.labels.buffer, split.labels.byteOffset, split.labels.byteLength));
   console.log(`${name}: ${split.n} images of ${split.height}×${split.width}×${split.channels}`);

@@ -12,8 +12,10 @@ import { machineLine } from './harness/machine.js';
 import { interleaved, msOf } from './harness/sampling.js';
 import { median } from './harness/stats.js';
 
-const { values } = parseFlags({ options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } },
-  'usage: node dist/bench/kernels.js [--batch 1024] [--repeats 5]');
+const { values } = parseFlags(
+  { options: { batch: { type: 'string', default: '1024' }, repeats: { type: 'string', default: '5' } } },
+  'usage: node dist/bench/kernels.js [--batch 1024] [--repeats 5]',
+);
 const batch = positiveInteger('batch', values.batch);
 const repeats = positiveInteger('repeats', values.repeats);
 
@@ -33,8 +35,13 @@ function step(op: () => Tensor): () => void {
 
 manualSeed(0);
 // [in, out, side]: SpeedNet's convolutions (the twist's fused one has 3 × 64 outputs) and whether the input needs a gradient.
-const convs: [number, number, number, boolean][] = [[24, 64, 31, false], [64, 192, 15, true], [64, 256, 15, true],
-  [256, 256, 7, true], [256, 256, 3, true]];
+const convs: [number, number, number, boolean][] = [
+  [24, 64, 31, false],
+  [64, 192, 15, true],
+  [64, 256, 15, true],
+  [256, 256, 7, true],
+  [256, 256, 3, true],
+];
 const rows: string[] = [];
 let total = [0, 0];
 for (const [cin, cout, side, needsGrad] of convs) {
@@ -43,19 +50,30 @@ for (const [cin, cout, side, needsGrad] of convs) {
   const conv = (op: string) => step(() => callOp(op, x, w, null, 1, 1, 1, 1) as Tensor);
   const [aten, ours] = await medians(conv('aten::conv2d'), conv('pdenet::conv2d'));
   total = [total[0]! + aten, total[1]! + ours];
-  rows.push(`| conv ${cin}→${cout}, ${side}×${side} | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
+  rows.push(
+    `| conv ${cin}→${cout}, ${side}×${side} | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`,
+  );
   x.dispose();
   w.dispose();
 }
-rows.push(`| all five convolutions | ${total[0]!.toFixed(0)} | ${total[1]!.toFixed(0)} | ${(total[0]! / total[1]!).toFixed(2)} |`);
-for (const [channels, side] of [[64, 15], [256, 7]] as const) {
+rows.push(
+  `| all five convolutions | ${total[0]!.toFixed(0)} | ${total[1]!.toFixed(0)} | ${(total[0]! / total[1]!).toFixed(2)} |`,
+);
+for (const [channels, side] of [
+  [64, 15],
+  [256, 7],
+] as const) {
   const x = randn([batch, channels, side, side]).to('bfloat16').contiguous('channelsLast').requiresGrad_();
   const gelu = (op: string) => step(() => callOp(op, x, 'none') as Tensor);
   const [aten, ours] = await medians(gelu('aten::gelu'), gelu('pdenet::gelu'));
-  rows.push(`| GELU ${channels}×${side}×${side} (bf16) | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`);
+  rows.push(
+    `| GELU ${channels}×${side}×${side} (bf16) | ${aten.toFixed(0)} | ${ours.toFixed(0)} | ${(aten / ours).toFixed(2)} |`,
+  );
   x.dispose();
 }
-console.log(`Batch ${batch}, ${getNumThreads()} threads, bf16, channels-last; forward + backward, median of ${repeats} (ms)`);
+console.log(
+  `Batch ${batch}, ${getNumThreads()} threads, bf16, channels-last; forward + backward, median of ${repeats} (ms)`,
+);
 console.log(`Machine: ${machineLine(getNumThreads())}\n`);
 console.log('| layer | aten:: | pdenet:: | speed-up |\n|---|---|---|---|');
 console.log(rows.join('\n'));

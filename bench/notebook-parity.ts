@@ -19,8 +19,12 @@ if (dir === undefined) {
   console.error('usage: node dist/bench/notebook-parity.js DIR   (DIR written by bench/notebook_parity.py)');
   process.exit(2);
 }
-const reference = JSON.parse(readFileSync(`${dir}/torch_losses.json`, 'utf8')) as
-  { losses: number[]; seconds: number; width: number; threads: number };
+const reference = JSON.parse(readFileSync(`${dir}/torch_losses.json`, 'utf8')) as {
+  losses: number[];
+  seconds: number;
+  width: number;
+  threads: number;
+};
 setNumThreads(reference.threads);
 const batches = io.loadTorch(`${dir}/batches.pt`);
 const xs = batches.get('x')!;
@@ -36,13 +40,15 @@ function train(mode: TwistMode, dtype: 'float32' | 'float64'): { losses: number[
   const losses: number[] = [];
   const start = performance.now();
   for (let step = 0; step < reference.losses.length; step++) {
-    losses.push(tidy(() => {
-      opt.zeroGrad(false);
-      const loss: Tensor = F.crossEntropy(model.forward(cast(xs.select(0, step))), ys.select(0, step));
-      loss.backward();
-      opt.step();
-      return loss.item() as number;
-    }));
+    losses.push(
+      tidy(() => {
+        opt.zeroGrad(false);
+        const loss: Tensor = F.crossEntropy(model.forward(cast(xs.select(0, step))), ys.select(0, step));
+        loss.backward();
+        opt.step();
+        return loss.item() as number;
+      }),
+    );
   }
   const seconds = (performance.now() - start) / 1000;
   model.dispose();
@@ -53,17 +59,28 @@ function train(mode: TwistMode, dtype: 'float32' | 'float64'): { losses: number[
 function compare(losses: number[], ref: number[]): Record<string, unknown> {
   const rel = losses.map((l, i) => Math.abs(l - ref[i]!) / Math.abs(ref[i]!));
   const worst = rel.indexOf(Math.max(...rel));
-  return { maxRelDiff: Number(rel[worst]!.toExponential(2)), atStep: worst, firstStepAbove1e3: rel.findIndex((r) => r > 1e-3),
+  return {
+    maxRelDiff: Number(rel[worst]!.toExponential(2)),
+    atStep: worst,
+    firstStepAbove1e3: rel.findIndex((r) => r > 1e-3),
     relDiffFirst10: rel.slice(0, 10).map((r) => Number(r.toExponential(1))),
     relDiffEvery10: rel.filter((_, i) => i % 10 === 9).map((r) => Number(r.toExponential(1))),
-    lastLoss: losses.at(-1), referenceLastLoss: ref.at(-1) };
+    lastLoss: losses.at(-1),
+    referenceLastLoss: ref.at(-1),
+  };
 }
 
-const report: Record<string, unknown> = { steps: reference.losses.length, width: reference.width,
-  torchSeconds: Number(reference.seconds.toFixed(2)) };
+const report: Record<string, unknown> = {
+  steps: reference.losses.length,
+  width: reference.width,
+  torchSeconds: Number(reference.seconds.toFixed(2)),
+};
 for (const mode of ['projected', 'parametrized'] as const) {
   const { losses, seconds } = train(mode, 'float32');
-  report[`pdenet ${mode} fp32 vs notebook fp32`] = { ...compare(losses, reference.losses), seconds: Number(seconds.toFixed(2)) };
+  report[`pdenet ${mode} fp32 vs notebook fp32`] = {
+    ...compare(losses, reference.losses),
+    seconds: Number(seconds.toFixed(2)),
+  };
 }
 if (existsSync(`${dir}/torch_losses_float64.json`)) {
   // How far rounding alone moves the notebook's own curve, and whether pdenet follows it in exact-ish arithmetic.

@@ -11,7 +11,9 @@ const model = models.speednet({ twist: [true, false, false] });
 const params = [...model.parameters()].filter((p) => p.requiresGrad);
 const filters = params.filter((p) => p.ndim === 4);
 const rest = params.filter((p) => p.ndim !== 4);
-const setGrads = () => { for (const p of params) p.grad = randn(p.shape); };
+const setGrads = () => {
+  for (const p of params) p.grad = randn(p.shape);
+};
 
 function time(name: string, opt: { step(): void }): void {
   setGrads();
@@ -26,5 +28,13 @@ function time(name: string, opt: { step(): void }): void {
 
 console.log(`Machine: ${machineLine(getNumThreads())}`);
 time('SGD', new optim.SGD(params, { lr: 0.1, momentum: 0.85, nesterov: true }));
-time('Muon', new optim.Muon([{ params: filters, normalizeWeights: true }, { params: rest, orthogonalize: false }],
-  { lr: 0.1, momentum: 0.6 }));
+time(
+  'Muon',
+  new optim.Muon(
+    [
+      { params: filters, normalizeWeights: true },
+      { params: rest, orthogonalize: false },
+    ],
+    { lr: 0.1, momentum: 0.6 },
+  ),
+);

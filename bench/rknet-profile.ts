@@ -21,7 +21,11 @@ function median(f: () => void): number {
 }
 
 const rows: [string, number][] = [];
-for (const [c, n] of [[16, 32], [32, 16], [64, 8]] as const) {
+for (const [c, n] of [
+  [16, 32],
+  [32, 16],
+  [64, 8],
+] as const) {
   const x = randn([batch, c, n, n]).requiresGrad_();
   const w = randn([c, c, 3, 3]).mul(0.1).requiresGrad_();
   const b = randn([c]).requiresGrad_();
@@ -29,7 +33,10 @@ for (const [c, n] of [[16, 32], [32, 16], [64, 8]] as const) {
   const back = (y: Tensor) => y.sum().backward();
   rows.push([`${c}x${n}² conv K fwd+bwd`, median(() => back(F.conv2d(x, w, b, { padding: 1 })))]);
   rows.push([`${c}x${n}² convTranspose Kᵀ fwd+bwd`, median(() => back(F.convTranspose2d(x, w, b, { padding: 1 })))]);
-  rows.push([`${c}x${n}² conv flipped Kᵀ fwd+bwd`, median(() => back(F.conv2d(x, w.transpose(0, 1).flip([2, 3]), b, { padding: 1 })))]);
+  rows.push([
+    `${c}x${n}² conv flipped Kᵀ fwd+bwd`,
+    median(() => back(F.conv2d(x, w.transpose(0, 1).flip([2, 3]), b, { padding: 1 }))),
+  ]);
   rows.push([`${c}x${n}² tvNorm fwd+bwd`, median(() => back(dynamics.tvNorm(x, one, b)))]);
   rows.push([`${c}x${n}² relu fwd+bwd`, median(() => back(x.relu()))]);
   rows.push([`${c}x${n}² DoubleSym layer fwd+bwd`, median(() => back(new dynamics.DoubleSymLayer(c).forward(x)))]);
@@ -41,11 +48,19 @@ const opt = new optim.SGD(net.parameters(), { lr: 0.1, momentum: 0.9, weightDeca
 const xs = rand([batch, 3, 32, 32]).sub(0.5);
 const ys = randint(0, 10, [batch]);
 net.train();
-rows.push(['RKNet forward', median(() => { net.forward(xs); })]);
-rows.push(['RKNet step (fwd+bwd+SGD+clip)', median(() => {
-  F.crossEntropy(net.forward(xs), ys).backward();
-  opt.step();
-  opt.zeroGrad();
-  net.clip();
-})]);
+rows.push([
+  'RKNet forward',
+  median(() => {
+    net.forward(xs);
+  }),
+]);
+rows.push([
+  'RKNet step (fwd+bwd+SGD+clip)',
+  median(() => {
+    F.crossEntropy(net.forward(xs), ys).backward();
+    opt.step();
+    opt.zeroGrad();
+    net.clip();
+  }),
+]);
 for (const [name, ms] of rows) console.log(`${name.padEnd(40)} ${ms.toFixed(1).padStart(8)} ms`);

@@ -32,16 +32,19 @@ const USAGE = `usage: node dist/bench/run.js [--quick] [--repeats N] [--only con
   --only WHAT    run one benchmark: conv (includes memory), overhead, or memory
   --json         print one JSON object instead of markdown tables`;
 
-const { values: opts } = parseFlags({
-  options: {
-    json: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    repeats: { type: 'string' },
-    only: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
+const { values: opts } = parseFlags(
+  {
+    options: {
+      json: { type: 'boolean', default: false },
+      quick: { type: 'boolean', default: false },
+      repeats: { type: 'string' },
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
   },
-  strict: true,
-}, USAGE);
+  USAGE,
+);
 
 if (opts.help) {
   console.log(USAGE);
@@ -80,8 +83,11 @@ interface Report {
 function markdown(report: Report): string {
   const lines: string[] = [];
   lines.push(`### Run of ${report.date}`, '');
-  lines.push(`Command: \`${report.command}\` (${report.settings.repeats} repeats per side, interleaved; ` +
-    'figures are medians of the repeats).', '');
+  lines.push(
+    `Command: \`${report.command}\` (${report.settings.repeats} repeats per side, interleaved; ` +
+      'figures are medians of the repeats).',
+    '',
+  );
   lines.push(...machineMarkdown(report.machine, report.load), '');
   if (report.conv) lines.push(...convMarkdown(report.conv, report.settings.convItersPerSample));
   if (report.memory) lines.push(...memoryMarkdown(report.memory));
@@ -102,13 +108,25 @@ async function main(): Promise<void> {
   const python = wantConv || wantOverhead ? await startPython(THREADS, notes) : null;
   const cxx = wantOverhead ? await startNativeBaseline(notes) : null;
   try {
-    const conv = wantConv ? await benchConv(python?.server ?? null, { repeats: REPEATS, threads: THREADS,
-      itersPerSample: SETTINGS.convItersPerSample, warmupSteps: SETTINGS.convWarmupSteps }) : null;
+    const conv = wantConv
+      ? await benchConv(python?.server ?? null, {
+          repeats: REPEATS,
+          threads: THREADS,
+          itersPerSample: SETTINGS.convItersPerSample,
+          warmupSteps: SETTINGS.convWarmupSteps,
+        })
+      : null;
     const mem = wantMemory ? benchMemory() : null;
-    const overhead = wantOverhead ? await benchOverhead(python?.server ?? null, cxx?.server ?? null, {
-      repeats: REPEATS, threads: THREADS, callsPerSample: SETTINGS.overheadCallsPerSample,
-      warmupCalls: SETTINGS.overheadWarmupCalls }) : null;
-    if (opts.quick) notes.push('--quick: few repeats and short samples; use the default settings for published figures.');
+    const overhead = wantOverhead
+      ? await benchOverhead(python?.server ?? null, cxx?.server ?? null, {
+          repeats: REPEATS,
+          threads: THREADS,
+          callsPerSample: SETTINGS.overheadCallsPerSample,
+          warmupCalls: SETTINGS.overheadWarmupCalls,
+        })
+      : null;
+    if (opts.quick)
+      notes.push('--quick: few repeats and short samples; use the default settings for published figures.');
     const report: Report = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       command: ['node dist/bench/run.js', ...process.argv.slice(2)].join(' '),
@@ -130,6 +148,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
+  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
   process.exitCode = 1;
 });

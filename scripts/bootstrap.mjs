@@ -40,7 +40,9 @@ function ensureTestTools() {
   if (!existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf')) missing.push('fonts-dejavu-core');
   if (missing.length === 0) return;
   if (!canApt()) {
-    console.error(`pdenet: the report test needs ${missing.join(' and ')}: sudo apt-get install -y ${missing.join(' ')}`);
+    console.error(
+      `pdenet: the report test needs ${missing.join(' and ')}: sudo apt-get install -y ${missing.join(' ')}`,
+    );
     return;
   }
   console.error(`pdenet: installing ${missing.join(', ')} for the tests …`);
@@ -51,8 +53,10 @@ function ensureTestTools() {
 function ensureGloo(lt) {
   if (lt.gloo || lt.source !== 'system') return lt;
   if (!canApt()) {
-    console.error('pdenet: gloo\'s headers are missing, so the addon builds without distributed training; ' +
-      'to have it: sudo apt-get install -y libgloo-dev');
+    console.error(
+      "pdenet: gloo's headers are missing, so the addon builds without distributed training; " +
+        'to have it: sudo apt-get install -y libgloo-dev',
+    );
     return lt;
   }
   console.error('pdenet: installing libgloo-dev with apt-get …');
@@ -64,8 +68,10 @@ function ensureLibtorch() {
   const found = findLibtorch();
   if (found) return ensureGloo(found);
   if (!canApt()) {
-    throw new Error('libtorch is not installed. Run:\n    sudo apt-get update && sudo apt-get install -y libtorch-dev\n' +
-      'or set LIBTORCH=/path/to/libtorch (an unpacked official download), then run this again.');
+    throw new Error(
+      'libtorch is not installed. Run:\n    sudo apt-get update && sudo apt-get install -y libtorch-dev\n' +
+        'or set LIBTORCH=/path/to/libtorch (an unpacked official download), then run this again.',
+    );
   }
   console.error('pdenet: installing libtorch-dev with apt-get …');
   aptInstall(['libtorch-dev']);

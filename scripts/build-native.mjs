@@ -29,7 +29,9 @@ function stampOf(lt) {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ lt, node: process.version, abi: process.versions.modules }));
   const sources = readdirSync(join(root, 'csrc'), { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile()).map((e) => relative(root, join(e.parentPath ?? e.path, e.name))).sort();
+    .filter((e) => e.isFile())
+    .map((e) => relative(root, join(e.parentPath ?? e.path, e.name)))
+    .sort();
   for (const file of ['binding.gyp', ...sources]) {
     hash.update(file).update(readFileSync(join(root, file)));
   }
@@ -39,8 +41,10 @@ function stampOf(lt) {
 export function buildNative({ force = false } = {}) {
   const lt = findLibtorch();
   if (!lt) {
-    throw new Error('libtorch not found. Install it with `sudo apt-get install -y libtorch-dev`, ' +
-      'or set LIBTORCH=/path/to/libtorch (an unpacked official download).');
+    throw new Error(
+      'libtorch not found. Install it with `sudo apt-get install -y libtorch-dev`, ' +
+        'or set LIBTORCH=/path/to/libtorch (an unpacked official download).',
+    );
   }
   const stamp = stampOf(lt);
   const previous = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')).stamp : null;
@@ -57,8 +61,16 @@ export function buildNative({ force = false } = {}) {
   if (run.status !== 0) throw new Error(`node-gyp failed (exit ${run.status}); see the compiler output above.`);
   mkdirSync(dirname(stampFile), { recursive: true });
   // What the addon was built against, read again at load time to check nothing moved.
-  const config = { stamp, libtorch: { version: lt.version.string, source: lt.source, libdir: lt.libdir,
-    cxx11abi: lt.cxx11abi, cuda: lt.cuda } };
+  const config = {
+    stamp,
+    libtorch: {
+      version: lt.version.string,
+      source: lt.source,
+      libdir: lt.libdir,
+      cxx11abi: lt.cxx11abi,
+      cuda: lt.cuda,
+    },
+  };
   writeFileSync(`${stampFile}.tmp`, JSON.stringify(config, null, 2));
   renameSync(`${stampFile}.tmp`, stampFile);
   return lt;

@@ -29,8 +29,10 @@ function fromRoot(root) {
   const includes = [join(root, 'include'), join(root, 'include/torch/csrc/api/include')];
   const libdir = join(root, 'lib');
   if (!existsSync(join(includes[1], 'torch/version.h'))) {
-    throw new Error(`LIBTORCH=${root} has no include/torch/csrc/api/include/torch/version.h; ` +
-      'point LIBTORCH at an unpacked libtorch (the folder holding include/ and lib/).');
+    throw new Error(
+      `LIBTORCH=${root} has no include/torch/csrc/api/include/torch/version.h; ` +
+        'point LIBTORCH at an unpacked libtorch (the folder holding include/ and lib/).',
+    );
   }
   if (!existsSync(join(libdir, 'libtorch.so'))) {
     throw new Error(`LIBTORCH=${root} has no lib/libtorch.so.`);
@@ -90,11 +92,12 @@ export function findLibtorch() {
   const found = env ? fromRoot(env) : fromSystem();
   if (!found) return null;
   const version = readVersion(found.includes);
-  const tooOld = version.major < MIN_VERSION[0] ||
-    (version.major === MIN_VERSION[0] && version.minor < MIN_VERSION[1]);
+  const tooOld = version.major < MIN_VERSION[0] || (version.major === MIN_VERSION[0] && version.minor < MIN_VERSION[1]);
   if (tooOld && process.env.PDENET_SKIP_VERSION_CHECK !== '1') {
-    throw new Error(`libtorch ${version.string} at ${found.root} is older than ${MIN_VERSION.join('.')}, ` +
-      'the oldest pdenet supports (set PDENET_SKIP_VERSION_CHECK=1 to try anyway).');
+    throw new Error(
+      `libtorch ${version.string} at ${found.root} is older than ${MIN_VERSION.join('.')}, ` +
+        'the oldest pdenet supports (set PDENET_SKIP_VERSION_CHECK=1 to try anyway).',
+    );
   }
   const tested = TESTED.includes(`${version.major}.${version.minor}`);
   const cuda = existsSync(join(found.libdir, 'libtorch_cuda.so'));
@@ -103,8 +106,10 @@ export function findLibtorch() {
 
 /** One line describing what was found, for build and bootstrap logs. */
 export function describe(lt) {
-  return `libtorch ${lt.version.string} (${lt.source}: ${lt.libdir}, C++11 ABI ${lt.cxx11abi}` +
-    `${lt.cuda ? ', CUDA' : ''}${lt.gloo ? ', gloo' : ', no gloo headers: no distributed training'})${lt.tested ? '' : ' — not a version pdenet is tested with'}`;
+  return (
+    `libtorch ${lt.version.string} (${lt.source}: ${lt.libdir}, C++11 ABI ${lt.cxx11abi}` +
+    `${lt.cuda ? ', CUDA' : ''}${lt.gloo ? ', gloo' : ', no gloo headers: no distributed training'})${lt.tested ? '' : ' — not a version pdenet is tested with'}`
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -19,6 +19,8 @@ if (!process.argv.includes('--assets-only')) {
   for (const kind of viz.DEMO_KINDS) {
     const t0 = performance.now();
     const r = await viz.runDemo(kind, { outDir: join(root, 'docs', 'img') });
-    console.log(`docs/img/${kind}.gif (${r.frames} frames, ${r.width}×${r.height}) and .png in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `docs/img/${kind}.gif (${r.frames} frames, ${r.width}×${r.height}) and .png in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   }
 }

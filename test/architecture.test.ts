@@ -6,7 +6,20 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
 const FLOORS: Record<string, number> = {
-  native: 0, tensor: 1, nn: 2, optim: 2, io: 2, distributed: 2, pde: 3, dynamics: 3, models: 3, data: 4, train: 4, sweep: 4, cli: 5, viz: 5,
+  native: 0,
+  tensor: 1,
+  nn: 2,
+  optim: 2,
+  io: 2,
+  distributed: 2,
+  pde: 3,
+  dynamics: 3,
+  models: 3,
+  data: 4,
+  train: 4,
+  sweep: 4,
+  cli: 5,
+  viz: 5,
 };
 
 const src = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
@@ -25,7 +38,8 @@ function folderOf(path: string): string {
 describe('architecture', () => {
   it('every folder of src/ has a floor', () => {
     for (const name of readdirSync(src)) {
-      if (statSync(join(src, name)).isDirectory()) assert.ok(name in FLOORS, `src/${name} is not in docs/architecture.md`);
+      if (statSync(join(src, name)).isDirectory())
+        assert.ok(name in FLOORS, `src/${name} is not in docs/architecture.md`);
     }
   });
 
@@ -37,7 +51,8 @@ describe('architecture', () => {
       for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
         const to = folderOf(resolve(dirname(file), spec!));
         if (to in FLOORS && FLOORS[to]! > FLOORS[from]!) violations.push(`${relative(src, file)} imports ${spec}`);
-        if (!(to in FLOORS) && from !== 'cli') violations.push(`${relative(src, file)} imports the package entry ${spec}`);
+        if (!(to in FLOORS) && from !== 'cli')
+          violations.push(`${relative(src, file)} imports the package entry ${spec}`);
       }
     }
     assert.deepEqual(violations, []);

@@ -24,7 +24,10 @@ describe('autograd', () => {
     assertClose(x.grad!, [2, 40]);
     y.backward(tensor([1, 1]));
     assertClose(x.grad!, [4, 44]);
-    assert.throws(() => y.backward(tensor([1, 1])), (e: unknown) => e instanceof TorchError && /second time/.test(e.message));
+    assert.throws(
+      () => y.backward(tensor([1, 1])),
+      (e: unknown) => e instanceof TorchError && /second time/.test(e.message),
+    );
     assert.throws(() => x.mul(2).backward(), /scalar/);
   });
 
@@ -59,7 +62,13 @@ describe('autograd', () => {
     });
     assert.equal(y.requiresGrad, false);
     assert.equal(isGradEnabled(), true, 'restored after noGrad');
-    assert.throws(() => noGrad(() => { throw new Error('boom'); }), /boom/);
+    assert.throws(
+      () =>
+        noGrad(() => {
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
     assert.equal(isGradEnabled(), true, 'restored after an exception');
   });
 

@@ -49,11 +49,38 @@ describe('pdenet train, eval, predict, models, bench', () => {
   const run = join(runsDir, 'tiny');
 
   it('trains a run that eval and predict then read', () => {
-    const trained = pdenet('train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200',
-      '--epochs', '2', '--batch-size', '100', '--lr', '0.5', '--optimizer', 'muon', '--muon-lr', '0.1', '--eval-every', '2',
-      '--runs-dir', runsDir, '--run-name', 'tiny');
+    const trained = pdenet(
+      'train',
+      '--model',
+      'speednet',
+      '--width',
+      '4',
+      '--data',
+      'synthetic',
+      '--val-split',
+      '200',
+      '--epochs',
+      '2',
+      '--batch-size',
+      '100',
+      '--lr',
+      '0.5',
+      '--optimizer',
+      'muon',
+      '--muon-lr',
+      '0.1',
+      '--eval-every',
+      '2',
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'tiny',
+    );
     assert.equal(trained.status, 0, trained.stderr);
-    const lines = trained.stdout.trim().split('\n').filter((l) => /^epoch \d/.test(l));
+    const lines = trained.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => /^epoch \d/.test(l));
     assert.equal(lines.length, 2, trained.stdout);
     assert.doesNotMatch(lines[0]!, /val /, 'no evaluation after epoch 1 with --eval-every 2');
     assert.match(lines[1]!, /val \d+\.\d+%/);
@@ -61,12 +88,20 @@ describe('pdenet train, eval, predict, models, bench', () => {
     // eval reads the data from the run's configuration unless --data says otherwise.
     const evaluated = pdenet('eval', run, '--json');
     assert.equal(evaluated.status, 0, evaluated.stderr);
-    const result = JSON.parse(evaluated.stdout) as { accuracy: number; loss: number; n: number; perClass: Record<string, number> };
+    const result = JSON.parse(evaluated.stdout) as {
+      accuracy: number;
+      loss: number;
+      n: number;
+      perClass: Record<string, number>;
+    };
     assert.equal(result.n, 200);
     assert.equal(Object.keys(result.perClass).length, 10);
     assert.ok(result.accuracy >= 0 && result.accuracy <= 1 && Number.isFinite(result.loss));
     assert.equal(JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--split', 'val', '--json').stdout).n, 200);
-    const whole = JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--json').stdout) as { n: number; images: string };
+    const whole = JSON.parse(pdenet('eval', run, '--data', 'synthetic', '--json').stdout) as {
+      n: number;
+      images: string;
+    };
     assert.deepEqual([whole.n, whole.images], [2000, 'every image of synthetic'], 'with --data: every image it holds');
 
     const image = join(runsDir, 'red.png');
@@ -80,18 +115,40 @@ describe('pdenet train, eval, predict, models, bench', () => {
   });
 
   it('stops on a real SIGTERM after the current step, with a checkpoint, and resumes', async () => {
-    const args = ['train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200', '--epochs', '50',
-      '--batch-size', '20', '--no-tta', '--runs-dir', runsDir, '--run-name', 'signal'];
+    const args = [
+      'train',
+      '--model',
+      'speednet',
+      '--width',
+      '4',
+      '--data',
+      'synthetic',
+      '--val-split',
+      '200',
+      '--epochs',
+      '50',
+      '--batch-size',
+      '20',
+      '--no-tta',
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'signal',
+    ];
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Mid-epoch 2: the first epoch's line has been printed, and batches are being prefetched.
-    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/^epoch 1\/50/m.test(stdout)) resolve();
-    }));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (/^epoch 1\/50/m.test(stdout)) resolve();
+      }),
+    );
     child.kill('SIGTERM');
     assert.equal(await exit, 130, stderr); // stopped by a signal
     assert.match(stderr, /SIGTERM: finishing the current step and writing a checkpoint/);
@@ -116,7 +173,11 @@ describe('pdenet train, eval, predict, models, bench', () => {
     assert.ok(speednet && speednet.params > 1e6, JSON.stringify(speednet));
     const bench = pdenet('bench', '--model', 'speednet', '--width', '4', '--batch-size', '8', '--steps', '1', '--json');
     assert.equal(bench.status, 0, bench.stderr);
-    const figures = JSON.parse(bench.stdout) as { trainImagesPerSec: number; inferImagesPerSec: number; threads: number };
+    const figures = JSON.parse(bench.stdout) as {
+      trainImagesPerSec: number;
+      inferImagesPerSec: number;
+      threads: number;
+    };
     assert.ok(figures.trainImagesPerSec > 0 && figures.inferImagesPerSec > 0 && figures.threads >= 1);
   });
 
@@ -133,7 +194,6 @@ describe('pdenet train, eval, predict, models, bench', () => {
   });
 });
 
-
 describe('pdenet train refuses bad settings at start', () => {
   const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-settings-cli-'));
   const config = (name: string, text: string) => {
@@ -142,30 +202,68 @@ describe('pdenet train refuses bad settings at start', () => {
     return path;
   };
   /** The lines of stderr that say what went wrong (without commander's hint to run --help). */
-  const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --help for usage)');
+  const errorLines = (stderr: string) =>
+    stderr.split('\n').filter((l) => l.trim() !== '' && l !== '(run with --help for usage)');
 
   it('names the flag and the bad text in one line, before any data is loaded or any run folder made', () => {
     for (const [args, pattern] of [
-      [['--weight-decay', 'NaN'], /option '--weight-decay <x>' argument 'NaN' is invalid\. expected a number in \[0, 1\]$/],
+      [
+        ['--weight-decay', 'NaN'],
+        /option '--weight-decay <x>' argument 'NaN' is invalid\. expected a number in \[0, 1\]$/,
+      ],
       [['--epochs', '1e300'], /'--epochs <n>' argument '1e300' is invalid\. expected at most 100000$/],
       [['--batch-size', '0'], /'--batch-size <n>' argument '0' is invalid\. expected a positive integer$/],
       [['--cutout', '-1'], /'--cutout <pixels>' argument '-1' is invalid\. expected a non-negative integer$/],
-      [['--schedule', 'linear'], /'--schedule <name>' argument 'linear' is invalid\. Allowed choices are onecycle, cosine/],
+      [
+        ['--schedule', 'linear'],
+        /'--schedule <name>' argument 'linear' is invalid\. Allowed choices are onecycle, cosine/,
+      ],
       [['--model', 'resnet21'], /'--model <name>' argument 'resnet21' is invalid\. Allowed choices are resnet18,/],
-      [['--flip', 'sideways'], /'--flip <mode>' argument 'sideways' is invalid\. Allowed choices are random, alternate, off/],
-      [['--milestones', '3,x'], /'--milestones <list>' argument '3,x' is invalid\. expected a list of positive epoch numbers$/],
-      [['--time-points', '2,1'], /'--time-points <list>' argument '2,1' is invalid\. expected a list of at least two strictly/],
-      [['--twist', '1,maybe'], /'--twist <flags>' argument '1,maybe' is invalid\. expected true\/false, or one per stage/],
-      [['--freeze-after', 'whiten.bias'], /'--freeze-after <name=epochs,…>' argument 'whiten.bias' is invalid\. expected name=epochs/],
-      [['--affine', '10,0.1'], /'--affine <degrees,translate,min,max>' argument '10,0.1' is invalid\. expected "off" or degrees/],
+      [
+        ['--flip', 'sideways'],
+        /'--flip <mode>' argument 'sideways' is invalid\. Allowed choices are random, alternate, off/,
+      ],
+      [
+        ['--milestones', '3,x'],
+        /'--milestones <list>' argument '3,x' is invalid\. expected a list of positive epoch numbers$/,
+      ],
+      [
+        ['--time-points', '2,1'],
+        /'--time-points <list>' argument '2,1' is invalid\. expected a list of at least two strictly/,
+      ],
+      [
+        ['--twist', '1,maybe'],
+        /'--twist <flags>' argument '1,maybe' is invalid\. expected true\/false, or one per stage/,
+      ],
+      [
+        ['--freeze-after', 'whiten.bias'],
+        /'--freeze-after <name=epochs,…>' argument 'whiten.bias' is invalid\. expected name=epochs/,
+      ],
+      [
+        ['--affine', '10,0.1'],
+        /'--affine <degrees,translate,min,max>' argument '10,0.1' is invalid\. expected "off" or degrees/,
+      ],
       [['--data', ''], /'--data <path>' argument '' is invalid\. expected a path or "synthetic"$/],
-      [['--lookahead', '5', '--ema', '0.9'], /^pdenet: config: lookahead and ema both keep a copy of the weights; choose one$/],
-      [['--config', config('syntax.json', '{\n  "lr": 0.1,\n}\n')], /argument '.*syntax.json' is invalid\. not valid JSON at line 3, column 1/],
-      [['--config', config('options.json', '{ "modelOptions": "resnet" }')],
-        /is invalid\. modelOptions must be an object of twist, twistable, .*, got "resnet"$/],
-      [['--config', config('augment.json', '{ "augment": { "cutot": 8 } }')],
-        /is invalid\. unknown setting "augment.cutot"; did you mean "augment.cutout"\?$/],
-      [['--config', config('key.json', '{ "learning_rate": 0.1, "epochs": 3 }')], /is invalid\. unknown setting "learning_rate"/],
+      [
+        ['--lookahead', '5', '--ema', '0.9'],
+        /^pdenet: config: lookahead and ema both keep a copy of the weights; choose one$/,
+      ],
+      [
+        ['--config', config('syntax.json', '{\n  "lr": 0.1,\n}\n')],
+        /argument '.*syntax.json' is invalid\. not valid JSON at line 3, column 1/,
+      ],
+      [
+        ['--config', config('options.json', '{ "modelOptions": "resnet" }')],
+        /is invalid\. modelOptions must be an object of twist, twistable, .*, got "resnet"$/,
+      ],
+      [
+        ['--config', config('augment.json', '{ "augment": { "cutot": 8 } }')],
+        /is invalid\. unknown setting "augment.cutot"; did you mean "augment.cutout"\?$/,
+      ],
+      [
+        ['--config', config('key.json', '{ "learning_rate": 0.1, "epochs": 3 }')],
+        /is invalid\. unknown setting "learning_rate"/,
+      ],
     ] as const) {
       const r = pdenet('train', '--data', 'synthetic', '--runs-dir', join(runsDir, 'runs'), ...args);
       assert.equal(r.status, 1, args.join(' '));
@@ -179,8 +277,10 @@ describe('pdenet train refuses bad settings at start', () => {
 
   it('refuses an invalid PDENET_NUM_THREADS in one line', () => {
     for (const threads of ['abc', '0', '1.5', '100000']) {
-      const r = spawnSync(process.execPath, [cli, 'train', '--print-config'], { encoding: 'utf8',
-        env: { ...process.env, PDENET_NUM_THREADS: threads } });
+      const r = spawnSync(process.execPath, [cli, 'train', '--print-config'], {
+        encoding: 'utf8',
+        env: { ...process.env, PDENET_NUM_THREADS: threads },
+      });
       assert.equal(r.status, 1, threads);
       assert.equal(errorLines(r.stderr).length, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`^pdenet: PDENET_NUM_THREADS.*${threads.replace('.', '\\.')}`), threads);
@@ -189,12 +289,36 @@ describe('pdenet train refuses bad settings at start', () => {
 
   it('refuses a translation TTA, cutout or crop larger than the images before the first step', () => {
     for (const [args, pattern] of [
-      [['--tta-translate', '1000'], /^pdenet: config: ttaTranslate \(--tta-translate\) must be below 32 for 32×32 images, got 1000$/],
-      [['--cutout', '1000'], /^pdenet: config: augment.cutout \(--cutout\) must be at most 32 for 32×32 images, got 1000$/],
+      [
+        ['--tta-translate', '1000'],
+        /^pdenet: config: ttaTranslate \(--tta-translate\) must be below 32 for 32×32 images, got 1000$/,
+      ],
+      [
+        ['--cutout', '1000'],
+        /^pdenet: config: augment.cutout \(--cutout\) must be at most 32 for 32×32 images, got 1000$/,
+      ],
     ] as const) {
       const name = args[0].slice(2);
-      const r = pdenet('train', '--model', 'speednet', '--width', '4', '--data', 'synthetic', '--val-split', '200', '--epochs', '1',
-        '--batch-size', '100', '--runs-dir', runsDir, '--run-name', name, ...args);
+      const r = pdenet(
+        'train',
+        '--model',
+        'speednet',
+        '--width',
+        '4',
+        '--data',
+        'synthetic',
+        '--val-split',
+        '200',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '100',
+        '--runs-dir',
+        runsDir,
+        '--run-name',
+        name,
+        ...args,
+      );
       assert.equal(r.status, 1, r.stderr);
       assert.deepEqual(errorLines(r.stderr).filter((l) => l.startsWith('pdenet:')).length, 1, r.stderr);
       assert.match(errorLines(r.stderr).at(-1)!, pattern);
@@ -219,8 +343,25 @@ describe('pdenet on a run of three classes from an image folder', () => {
   });
 
   it('trains, inspects, predicts a folder, and evaluates on every image of a given folder', () => {
-    const trained = pdenet('train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '12', '--epochs', '1',
-      '--batch-size', '20', '--runs-dir', runsDir, '--run-name', 'three');
+    const trained = pdenet(
+      'train',
+      '--model',
+      'resnet20',
+      '--width',
+      '4',
+      '--data',
+      folder,
+      '--val-split',
+      '12',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '20',
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'three',
+    );
     assert.equal(trained.status, 0, trained.stderr);
     assert.match(trained.stdout, /^done: /m);
     const inspected = pdenet('inspect', run);
@@ -236,39 +377,99 @@ describe('pdenet on a run of three classes from an image folder', () => {
     assert.equal(evaluated.status, 0, evaluated.stderr);
     assert.match(evaluated.stdout, new RegExp(`on 72 images, every image of ${folder}: accuracy`));
     const val = pdenet('eval', run);
-    assert.match(val.stdout, /on 12 images, the run's validation split: 12 of the 72 images of .*, held out with seed 0/);
+    assert.match(
+      val.stdout,
+      /on 12 images, the run's validation split: 12 of the 72 images of .*, held out with seed 0/,
+    );
   });
 
   it('says clearly when the data has no test split, and when the run holds out no validation images', () => {
     const test = pdenet('eval', run, '--split', 'test');
     assert.equal(test.status, 1);
     assert.match(test.stderr, /has no test split/);
-    const noVal = pdenet('train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '0', '--epochs', '1',
-      '--batch-size', '24', '--runs-dir', runsDir, '--run-name', 'no-val');
+    const noVal = pdenet(
+      'train',
+      '--model',
+      'resnet20',
+      '--width',
+      '4',
+      '--data',
+      folder,
+      '--val-split',
+      '0',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '24',
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'no-val',
+    );
     assert.equal(noVal.status, 0, noVal.stderr);
     const evaluated = pdenet('eval', join(runsDir, 'no-val'));
     assert.equal(evaluated.status, 1);
-    assert.match(evaluated.stderr, /^pdenet: eval: the run holds out no validation images \(valSplit 0\); evaluate it on other images with --data FOLDER$/m);
+    assert.match(
+      evaluated.stderr,
+      /^pdenet: eval: the run holds out no validation images \(valSplit 0\); evaluate it on other images with --data FOLDER$/m,
+    );
     const empty = join(work, 'empty');
     mkdirSync(empty);
     assert.match(pdenet('predict', run, empty).stderr, /is a folder without JPEG or PNG images/);
   });
 
   it('refuses a second run on a name in use, and one-class data, with one line and no folder left', async () => {
-    const args = ['train', '--model', 'resnet20', '--width', '4', '--data', folder, '--val-split', '12', '--epochs', '50',
-      '--batch-size', '20', '--runs-dir', runsDir, '--run-name', 'busy'];
+    const args = [
+      'train',
+      '--model',
+      'resnet20',
+      '--width',
+      '4',
+      '--data',
+      folder,
+      '--val-split',
+      '12',
+      '--epochs',
+      '50',
+      '--batch-size',
+      '20',
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'busy',
+    ];
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => { if (/^training resnet20/m.test(d.toString())) resolve(); }));
+    await new Promise<void>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => {
+        if (/^training resnet20/m.test(d.toString())) resolve();
+      }),
+    );
     const second = pdenet(...args);
     assert.equal(second.status, 1);
-    assert.match(second.stderr, /busy is being written by another run \(process \d+\); wait for it to end, or choose another --run-name/);
+    assert.match(
+      second.stderr,
+      /busy is being written by another run \(process \d+\); wait for it to end, or choose another --run-name/,
+    );
     child.kill('SIGINT');
     assert.equal(await exit, 130);
     const one = join(work, 'one');
     mkdirSync(join(one, 'only'), { recursive: true });
-    for (let i = 0; i < 30; i++) writeFileSync(join(one, 'only', `${i}.png`), encodePng(createImage(32, 32, [i, 0, 0, 255])));
-    const r = pdenet('train', '--data', one, '--runs-dir', runsDir, '--run-name', 'one-class', '--val-split', '5', '--batch-size', '10');
+    for (let i = 0; i < 30; i++)
+      writeFileSync(join(one, 'only', `${i}.png`), encodePng(createImage(32, 32, [i, 0, 0, 255])));
+    const r = pdenet(
+      'train',
+      '--data',
+      one,
+      '--runs-dir',
+      runsDir,
+      '--run-name',
+      'one-class',
+      '--val-split',
+      '5',
+      '--batch-size',
+      '10',
+    );
     assert.equal(r.status, 1);
     assert.match(r.stderr, /the data has 1 class \(only\): a classifier needs at least two/);
     assert.ok(!existsSync(join(runsDir, 'one-class')));

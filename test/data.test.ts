@@ -2,18 +2,55 @@
 // split, augmentation invariants, the DataLoader (determinism, workers) and the offline download error.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync,
-  writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { memory } from '../src/index.js';
 import {
-  affineTheta, BatchNormalizer, CacheError, CIFAR, cifarRecords, cropImage, DataLoader, decodeImage, downloadCifar,
-  alternatingFlip, drawAffineThetas, drawAugmentParams, encodePng, flipImage, hwcToChw, type ImageDataset, loadCifar, loadDataset,
-  loadImageFolder, parseTar, readCifar, readDecodedCache, renderBatch, Rng, splitTrainVal, syntheticImages,
-  writeDecodedCache, writeImageFolder, writeImageFolderArchive, writeSyntheticCifar, writeTar, writeTarGz,
+  affineTheta,
+  BatchNormalizer,
+  CacheError,
+  CIFAR,
+  cifarRecords,
+  cropImage,
+  DataLoader,
+  decodeImage,
+  downloadCifar,
+  alternatingFlip,
+  drawAffineThetas,
+  drawAugmentParams,
+  encodePng,
+  flipImage,
+  hwcToChw,
+  type ImageDataset,
+  loadCifar,
+  loadDataset,
+  loadImageFolder,
+  parseTar,
+  readCifar,
+  readDecodedCache,
+  renderBatch,
+  Rng,
+  splitTrainVal,
+  syntheticImages,
+  writeDecodedCache,
+  writeImageFolder,
+  writeImageFolderArchive,
+  writeSyntheticCifar,
+  writeTar,
+  writeTarGz,
 } from '../src/data/index.js';
 
 let root: string;
@@ -32,7 +69,10 @@ after(() => {
 
 function assertSameDataset(actual: ImageDataset, expected: ImageDataset): void {
   assert.equal(actual.n, expected.n);
-  assert.deepEqual([actual.height, actual.width, actual.channels], [expected.height, expected.width, expected.channels]);
+  assert.deepEqual(
+    [actual.height, actual.width, actual.channels],
+    [expected.height, expected.width, expected.channels],
+  );
   assert.deepEqual(actual.classes, expected.classes);
   assert.deepEqual(Array.from(actual.labels), Array.from(expected.labels));
   assert.ok(Buffer.from(actual.images).equals(Buffer.from(expected.images)), 'the pixels differ');
@@ -55,15 +95,34 @@ describe('CIFAR binary format', () => {
     const d = await readCifar(folder, { split: 'test' });
     assert.equal(d.n, 1);
     assert.equal(d.labels[0], 7);
-    assert.deepEqual(d.classes, ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
-    for (const [y, x] of [[0, 0], [3, 17], [31, 31]] as const) {
+    assert.deepEqual(d.classes, [
+      'airplane',
+      'automobile',
+      'bird',
+      'cat',
+      'deer',
+      'dog',
+      'frog',
+      'horse',
+      'ship',
+      'truck',
+    ]);
+    for (const [y, x] of [
+      [0, 0],
+      [3, 17],
+      [31, 31],
+    ] as const) {
       assert.deepEqual(Array.from(d.image(0).subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3)), [x, y, 255 - x - y]);
     }
   });
 
   it('reads a synthetic CIFAR-10 release from its folder, its parent and its .tar.gz', async () => {
     const base = dir('cifar10');
-    const { train, test, folder, archive } = writeSyntheticCifar(base, 'cifar10', { trainPerClass: 3, testPerClass: 2, archive: true });
+    const { train, test, folder, archive } = writeSyntheticCifar(base, 'cifar10', {
+      trainPerClass: 3,
+      testPerClass: 2,
+      archive: true,
+    });
     assert.equal(readdirSync(folder).length, 7);
     assertSameDataset(await readCifar(folder), train);
     assertSameDataset(await readCifar(base, { split: 'test' }), test);
@@ -79,18 +138,28 @@ describe('CIFAR binary format', () => {
     const fine = await readCifar(base);
     assertSameDataset(fine, train);
     const coarse = await readCifar(join(base, CIFAR.cifar100.archive), { labels: 'coarse' });
-    assert.deepEqual(Array.from(coarse.labels), Array.from(train.labels, (l) => l % 20));
+    assert.deepEqual(
+      Array.from(coarse.labels),
+      Array.from(train.labels, (l) => l % 20),
+    );
     assert.equal(coarse.classes.length, 20);
     assert.equal(coarse.classes[3], 'coarse3');
   });
 
   it('gives clear errors for truncated or corrupt files', async () => {
     const base = dir('cifar-bad');
-    const { folder, archive } = writeSyntheticCifar(base, 'cifar10', { trainPerClass: 1, testPerClass: 1, archive: true });
+    const { folder, archive } = writeSyntheticCifar(base, 'cifar10', {
+      trainPerClass: 1,
+      testPerClass: 1,
+      archive: true,
+    });
     const batch = join(folder, 'test_batch.bin');
     const bytes = readFileSync(batch);
     writeFileSync(batch, bytes.subarray(0, bytes.length - 10));
-    await assert.rejects(readCifar(folder, { split: 'test' }), /test_batch\.bin is truncated or not a CIFAR binary file/);
+    await assert.rejects(
+      readCifar(folder, { split: 'test' }),
+      /test_batch\.bin is truncated or not a CIFAR binary file/,
+    );
     const corrupt = Buffer.from(bytes);
     corrupt[3073] = 200;
     writeFileSync(batch, corrupt);
@@ -108,16 +177,20 @@ describe('CIFAR binary format', () => {
 describe('downloading CIFAR', () => {
   it('says which file to download and where to put it when offline', async () => {
     const dataDir = dir('offline');
-    const error = await downloadCifar('cifar10', dataDir, { url: 'http://127.0.0.1:9/cifar-10-binary.tar.gz' })
-      .then(() => null, (e: Error) => e);
+    const error = await downloadCifar('cifar10', dataDir, { url: 'http://127.0.0.1:9/cifar-10-binary.tar.gz' }).then(
+      () => null,
+      (e: Error) => e,
+    );
     assert.ok(error, 'the download should fail');
     assert.match(error.message, /cannot download CIFAR-10 from http:\/\/127\.0\.0\.1:9\//);
     assert.match(error.message, /https:\/\/www\.cs\.toronto\.edu\/~kriz\/cifar-10-binary\.tar\.gz/);
     assert.ok(error.message.includes(`put it at ${join(dataDir, 'cifar-10-binary.tar.gz')}`), error.message);
     assert.match(error.message, /c32a1d4ab5d03f1284b67883e8d87530/);
     assert.deepEqual(readdirSync(dataDir), [], 'no partial file is left behind');
-    await assert.rejects(loadCifar('cifar100', { dataDir, download: false }),
-      /CIFAR-100 is not in .*Download cifar-100-binary\.tar\.gz .*MD5 03b5dce01913d631647c71ecec9e9cb8/);
+    await assert.rejects(
+      loadCifar('cifar100', { dataDir, download: false }),
+      /CIFAR-100 is not in .*Download cifar-100-binary\.tar\.gz .*MD5 03b5dce01913d631647c71ecec9e9cb8/,
+    );
   });
 
   it('checks the MD5 of what it downloads and keeps nothing that fails', async () => {
@@ -132,8 +205,13 @@ describe('downloading CIFAR', () => {
     try {
       const dataDir = dir('mirror');
       const seen: number[] = [];
-      await assert.rejects(downloadCifar('cifar10', dataDir, { url: `http://127.0.0.1:${port}/c.tgz`,
-        onProgress: (received) => seen.push(received) }), /has MD5 [0-9a-f]{32}, not the published c32a1d4ab5d03f1284b67883e8d87530/);
+      await assert.rejects(
+        downloadCifar('cifar10', dataDir, {
+          url: `http://127.0.0.1:${port}/c.tgz`,
+          onProgress: (received) => seen.push(received),
+        }),
+        /has MD5 [0-9a-f]{32}, not the published c32a1d4ab5d03f1284b67883e8d87530/,
+      );
       assert.equal(seen.at(-1), payload.length);
       assert.deepEqual(readdirSync(dataDir), []);
     } finally {
@@ -179,7 +257,10 @@ describe('image folders', () => {
     const gz = readFileSync(join(base, 'train.tar.gz'));
     const cut = join(dir('archived-cut'), 'train.tar.gz');
     writeFileSync(cut, gz.subarray(0, gz.length - 20));
-    await assert.rejects(loadDataset(join(cut, '..'), { cacheDir: cacheDir() }), /train\.tar\.gz is truncated or corrupt: gzip says/);
+    await assert.rejects(
+      loadDataset(join(cut, '..'), { cacheDir: cacheDir() }),
+      /train\.tar\.gz is truncated or corrupt: gzip says/,
+    );
   });
 
   it('resizes when the images differ in size', async () => {
@@ -191,16 +272,25 @@ describe('image folders', () => {
     const notes: string[] = [];
     const loaded = await loadImageFolder(folder, { cache: false, log: (m) => notes.push(m) });
     assert.deepEqual([loaded.n, loaded.height, loaded.width], [5, 8, 8]);
-    assert.ok(loaded.image(4).every((v) => v === 200), 'a flat image stays flat when resized');
+    assert.ok(
+      loaded.image(4).every((v) => v === 200),
+      'a flat image stays flat when resized',
+    );
     assert.match(notes.join('\n'), /2 sizes; resizing all to the most common, 8×8/);
   });
 
   it('names the file that is damaged', async () => {
     const folder = dir('damaged/cls');
     writeFileSync(join(folder, 'a.png'), encodePng(new Uint8Array(12), 2, 2).subarray(0, 30));
-    await assert.rejects(loadImageFolder(join(folder, '..'), { cache: false }), /cls\/a\.png is not a readable PNG file/);
+    await assert.rejects(
+      loadImageFolder(join(folder, '..'), { cache: false }),
+      /cls\/a\.png is not a readable PNG file/,
+    );
     writeFileSync(join(folder, 'a.png'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
-    await assert.rejects(loadImageFolder(join(folder, '..'), { cache: false }), /cls\/a\.png is not a readable JPEG file/);
+    await assert.rejects(
+      loadImageFolder(join(folder, '..'), { cache: false }),
+      /cls\/a\.png is not a readable JPEG file/,
+    );
     await assert.rejects(decodeImage(new Uint8Array(10), 'x.bin'), /x\.bin is neither a JPEG nor a PNG/);
   });
 });
@@ -241,7 +331,10 @@ describe('the decoded cache', () => {
     const flipped = Buffer.from(good);
     flipped[flipped.length - 7]! ^= 0xff;
     writeFileSync(path, flipped);
-    assert.throws(() => readDecodedCache(path), (e: unknown) => e instanceof CacheError && /fail their checksum/.test(e.message));
+    assert.throws(
+      () => readDecodedCache(path),
+      (e: unknown) => e instanceof CacheError && /fail their checksum/.test(e.message),
+    );
     const notes: string[] = [];
     assertSameDataset(await loadImageFolder(folder, { cacheDir: caches, log: (m) => notes.push(m) }), data);
     assert.match(notes.join('\n'), /unusable: its contents fail their checksum.*decoding .* again/);
@@ -265,11 +358,20 @@ describe('the decoded cache', () => {
 describe('tar', () => {
   it('round-trips entries, long names included, and rejects a damaged header', () => {
     const long = `${'d'.repeat(60)}/${'e'.repeat(60)}/file.bin`;
-    const tar = writeTar([{ name: 'a/' }, { name: 'a/x.txt', data: new TextEncoder().encode('hello') },
-      { name: long, data: new Uint8Array(700).fill(3) }]);
+    const tar = writeTar([
+      { name: 'a/' },
+      { name: 'a/x.txt', data: new TextEncoder().encode('hello') },
+      { name: long, data: new Uint8Array(700).fill(3) },
+    ]);
     const entries = parseTar(tar, 'mem');
-    assert.deepEqual(entries.map((e) => [e.name, e.type, e.data.length]), [['a', 'directory', 0], ['a/x.txt', 'file', 5],
-      [long, 'file', 700]]);
+    assert.deepEqual(
+      entries.map((e) => [e.name, e.type, e.data.length]),
+      [
+        ['a', 'directory', 0],
+        ['a/x.txt', 'file', 5],
+        [long, 'file', 700],
+      ],
+    );
     const bad = tar.slice();
     bad[10]! ^= 1;
     assert.throws(() => parseTar(bad, 'mem'), /mem is not a readable tar archive or is corrupt/);
@@ -291,7 +393,10 @@ describe('splitTrainVal', () => {
     const all = new Set([...a.trainIndices, ...a.valIndices]);
     assert.equal(all.size, 100);
     assert.deepEqual(a.val.classCounts(), [5, 5, 5, 5, 5]);
-    assert.deepEqual(Array.from(a.val.labels), Array.from(a.valIndices, (i) => data.labels[i]!));
+    assert.deepEqual(
+      Array.from(a.val.labels),
+      Array.from(a.valIndices, (i) => data.labels[i]!),
+    );
     assert.ok(a.val.image(0).every((v, k) => v === data.image(a.valIndices[0]!)[k]));
     const odd = splitTrainVal(data, 7, 0);
     assert.equal(odd.val.n, 7);
@@ -303,7 +408,8 @@ describe('splitTrainVal', () => {
 describe('augmentation', () => {
   const dims = { height: 6, width: 5, channels: 3 };
   const image = Uint8Array.from({ length: 90 }, (_, i) => (i * 37 + 11) % 256);
-  const px = (img: Uint8Array, y: number, x: number): number[] => Array.from(img.subarray((y * 5 + x) * 3, (y * 5 + x) * 3 + 3));
+  const px = (img: Uint8Array, y: number, x: number): number[] =>
+    Array.from(img.subarray((y * 5 + x) * 3, (y * 5 + x) * 3 + 3));
 
   it('crop keeps the size; 0 padding, or the centre offset, is the identity; zeros and reflect pad', () => {
     assert.deepEqual(cropImage(image, dims, 0, 0, 0), image);
@@ -361,7 +467,12 @@ describe('augmentation', () => {
     const norm = new BatchNormalizer(1, null);
     const bytes = Uint8Array.from({ length: 2 * 16 }, (_, i) => (i * 29) % 256); // 2×1×4×4
     const plain = norm.apply(bytes, [2, 1, 4, 4]);
-    const identity = drawAffineThetas(new Rng(0), 2, { degrees: 0, translate: [0, 0], scale: [1, 1] }, { height: 4, width: 4, channels: 1 });
+    const identity = drawAffineThetas(
+      new Rng(0),
+      2,
+      { degrees: 0, translate: [0, 0], scale: [1, 1] },
+      { height: 4, width: 4, channels: 1 },
+    );
     const same = norm.apply(bytes, [2, 1, 4, 4], identity);
     assert.ok(same.allclose(plain, { atol: 1e-5 }));
     const d4 = { height: 4, width: 4, channels: 1 };
@@ -373,7 +484,10 @@ describe('augmentation', () => {
         // counter-clockwise quarter turn: out[y][x] = in[x][3 − y]
         assert.ok(Math.abs(moved[y * 4 + x]! - v(x * 4 + 3 - y)) < 1e-6, `turn at ${y},${x}`);
         // one pixel to the right, black coming in at the left
-        assert.ok(Math.abs(moved[16 + y * 4 + x]! - (x === 0 ? 0 : v(16 + y * 4 + x - 1))) < 1e-6, `shift at ${y},${x}`);
+        assert.ok(
+          Math.abs(moved[16 + y * 4 + x]! - (x === 0 ? 0 : v(16 + y * 4 + x - 1))) < 1e-6,
+          `shift at ${y},${x}`,
+        );
       }
     }
     for (const t of [plain, same]) t.dispose();
@@ -382,16 +496,29 @@ describe('augmentation', () => {
 
 describe('DataLoader', () => {
   const data = syntheticImages({ perClass: 7, classes: 3, seed: 9, height: 8, width: 8 }); // 21 images
-  const augment = { crop: { padding: 2 }, flip: true, cutout: { size: 3 }, affine: { degrees: 10, translate: [0.1, 0.1] as [number, number], scale: [1, 1.2] as [number, number] } };
+  const augment = {
+    crop: { padding: 2 },
+    flip: true,
+    cutout: { size: 3 },
+    affine: { degrees: 10, translate: [0.1, 0.1] as [number, number], scale: [1, 1.2] as [number, number] },
+  };
   const normalize = { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
   const dims8 = { height: 8, width: 8, channels: 3 };
 
-  async function collect(loader: DataLoader, epoch: number, start = 0): Promise<{ index: number; x: number[]; y: number[]; indices: number[] }[]> {
+  async function collect(
+    loader: DataLoader,
+    epoch: number,
+    start = 0,
+  ): Promise<{ index: number; x: number[]; y: number[]; indices: number[] }[]> {
     const out = [];
     for await (const batch of loader.epoch(epoch, { start })) {
       assert.equal(batch.epoch, epoch);
-      out.push({ index: batch.index, x: Array.from(batch.x.toTypedArray() as Float32Array),
-        y: Array.from(batch.y.toTypedArray() as BigInt64Array, Number), indices: Array.from(batch.indices) });
+      out.push({
+        index: batch.index,
+        x: Array.from(batch.x.toTypedArray() as Float32Array),
+        y: Array.from(batch.y.toTypedArray() as BigInt64Array, Number),
+        indices: Array.from(batch.indices),
+      });
       assert.equal(batch.y.dtype, 'int64');
       assert.deepEqual(batch.x.shape, [batch.indices.length, 3, 8, 8]);
       batch.dispose();
@@ -406,11 +533,21 @@ describe('DataLoader', () => {
     const a0 = await collect(a, 0);
     assert.deepEqual(await collect(b, 0), a0);
     const a1 = await collect(a, 1);
-    assert.notDeepEqual(a1.map((x) => x.indices), a0.map((x) => x.indices));
+    assert.notDeepEqual(
+      a1.map((x) => x.indices),
+      a0.map((x) => x.indices),
+    );
     const other = new DataLoader(data, { batchSize: 4, seed: 6, augment, normalize, prefetch: 0 });
-    assert.notDeepEqual((await collect(other, 0)).map((x) => x.indices), a0.map((x) => x.indices));
+    assert.notDeepEqual(
+      (await collect(other, 0)).map((x) => x.indices),
+      a0.map((x) => x.indices),
+    );
     // labels follow the images
-    for (const batch of a0) assert.deepEqual(batch.y, batch.indices.map((i) => data.labels[i]!));
+    for (const batch of a0)
+      assert.deepEqual(
+        batch.y,
+        batch.indices.map((i) => data.labels[i]!),
+      );
     await Promise.all([a.close(), b.close(), other.close()]);
   });
 
@@ -418,15 +555,27 @@ describe('DataLoader', () => {
     const loader = new DataLoader(data, { batchSize: 4, seed: 1, prefetch: 0 });
     assert.equal(loader.length, 6);
     const batches = await collect(loader, 3);
-    assert.deepEqual(batches.map((b) => b.indices.length), [4, 4, 4, 4, 4, 1]);
-    assert.deepEqual(batches.flatMap((b) => b.indices).sort((p, q) => p - q), Array.from({ length: 21 }, (_, i) => i));
+    assert.deepEqual(
+      batches.map((b) => b.indices.length),
+      [4, 4, 4, 4, 4, 1],
+    );
+    assert.deepEqual(
+      batches.flatMap((b) => b.indices).sort((p, q) => p - q),
+      Array.from({ length: 21 }, (_, i) => i),
+    );
     const dropping = new DataLoader(data, { batchSize: 4, seed: 1, dropLast: true, prefetch: 0 });
     assert.equal(dropping.length, 5);
     const kept = await collect(dropping, 3);
-    assert.deepEqual(kept.map((b) => b.indices.length), [4, 4, 4, 4, 4]);
+    assert.deepEqual(
+      kept.map((b) => b.indices.length),
+      [4, 4, 4, 4, 4],
+    );
     assert.equal(new Set(kept.flatMap((b) => b.indices)).size, 20);
     const ordered = new DataLoader(data, { batchSize: 10, shuffle: false, prefetch: 0 });
-    assert.deepEqual((await collect(ordered, 0)).flatMap((b) => b.indices), Array.from({ length: 21 }, (_, i) => i));
+    assert.deepEqual(
+      (await collect(ordered, 0)).flatMap((b) => b.indices),
+      Array.from({ length: 21 }, (_, i) => i),
+    );
     await Promise.all([loader.close(), dropping.close(), ordered.close()]);
   });
 
@@ -471,14 +620,18 @@ describe('DataLoader', () => {
         batch.indices.forEach((i, k) => {
           const x = batch.x.slice(k * 192, (k + 1) * 192).map((v) => Math.round(v * 255));
           const mirrored = JSON.stringify(x) === JSON.stringify(pixels(i, true));
-          assert.ok(mirrored || JSON.stringify(x) === JSON.stringify(pixels(i, false)), `image ${i} is itself or its mirror`);
+          assert.ok(
+            mirrored || JSON.stringify(x) === JSON.stringify(pixels(i, false)),
+            `image ${i} is itself or its mirror`,
+          );
           flips[i] = mirrored;
         });
       }
       return flips;
     };
     const [e0, e1, e2] = [await flipsOf(0), await flipsOf(1), await flipsOf(2)];
-    for (let i = 0; i < data.n; i++) assert.notEqual(e0[i], e1[i], `image ${i} is mirrored in exactly one of epochs 0 and 1`);
+    for (let i = 0; i < data.n; i++)
+      assert.notEqual(e0[i], e1[i], `image ${i} is mirrored in exactly one of epochs 0 and 1`);
     assert.deepEqual(e2, e0, 'epoch 2 repeats epoch 0');
     assert.ok(e0.some((f) => f) && e0.some((f) => !f), 'the coin tosses differ between images');
     for (let i = 0; i < data.n; i++) assert.equal(alternatingFlip(3, i, 0), e0[i] ? 1 : 0);
@@ -487,9 +640,14 @@ describe('DataLoader', () => {
 
   it('rejects bad options clearly', () => {
     assert.throws(() => new DataLoader(data, { batchSize: 0 }), /batchSize must be an integer ≥ 1/);
-    assert.throws(() => new DataLoader(data, { batchSize: 2, augment: { crop: { padding: 8, mode: 'reflect' } } }),
-      /reflect padding 8 must be smaller than the image/);
-    assert.throws(() => new DataLoader(data, { batchSize: 2, normalize: { mean: [0.5], std: [0.5] } }), /need 3 values/);
+    assert.throws(
+      () => new DataLoader(data, { batchSize: 2, augment: { crop: { padding: 8, mode: 'reflect' } } }),
+      /reflect padding 8 must be smaller than the image/,
+    );
+    assert.throws(
+      () => new DataLoader(data, { batchSize: 2, normalize: { mean: [0.5], std: [0.5] } }),
+      /need 3 values/,
+    );
   });
 });
 
@@ -500,7 +658,10 @@ describe('worker threads', () => {
     for (const file of ['worker.js', 'augment.js', 'random.js']) {
       const source = readFileSync(new URL(file, folder), 'utf8');
       for (const [, spec] of source.matchAll(/^import [^;]*? from '([^']+)'/gm)) {
-        assert.ok(spec!.startsWith('node:') || ['./augment.js', './random.js'].includes(spec!), `${file} imports ${spec}`);
+        assert.ok(
+          spec!.startsWith('node:') || ['./augment.js', './random.js'].includes(spec!),
+          `${file} imports ${spec}`,
+        );
       }
     }
   });

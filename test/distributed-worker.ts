@@ -14,9 +14,16 @@ const out = (value: unknown): void => console.log(JSON.stringify(value));
 
 function model(batchNorm: boolean, width = 4): Sequential {
   return new Sequential(
-    new Conv2d(3, width, 3, { padding: 1 }), ...(batchNorm ? [new BatchNorm2d(width)] : []), new ReLU(),
-    new Conv2d(width, 8, 3, { padding: 1, stride: 2 }), ...(batchNorm ? [new BatchNorm2d(8)] : []), new ReLU(),
-    new AdaptiveAvgPool2d(1), new Flatten(), new Linear(8, 5));
+    new Conv2d(3, width, 3, { padding: 1 }),
+    ...(batchNorm ? [new BatchNorm2d(width)] : []),
+    new ReLU(),
+    new Conv2d(width, 8, 3, { padding: 1, stride: 2 }),
+    ...(batchNorm ? [new BatchNorm2d(8)] : []),
+    new ReLU(),
+    new AdaptiveAvgPool2d(1),
+    new Flatten(),
+    new Linear(8, 5),
+  );
 }
 
 /** 5 SGD steps on the same 160 samples: batch 32 alone, or batch 32 / worldSize on each rank. */
@@ -48,7 +55,7 @@ async function train(batchNorm: boolean): Promise<void> {
     });
   }
   const state: Record<string, number[]> = {};
-  for (const [name, t] of net.stateDict()) if (t.dtype === 'float32') state[name] = (t.reshape(-1).toArray() as number[]);
+  for (const [name, t] of net.stateDict()) if (t.dtype === 'float32') state[name] = t.reshape(-1).toArray() as number[];
   out({ rank, state });
   ddp?.dispose();
 }
@@ -70,8 +77,16 @@ async function collectives(): Promise<void> {
   group.barrier();
   const any = group.any(r === 1);
   const none = group.any(false);
-  out({ rank: r, sum: a.toArray(), max: m.toArray(), broadcast: b.toArray(),
-    gathered: outputs.map((t) => t.toArray()), asyncSum: asyncSum.toArray(), any, none });
+  out({
+    rank: r,
+    sum: a.toArray(),
+    max: m.toArray(),
+    broadcast: b.toArray(),
+    gathered: outputs.map((t) => t.toArray()),
+    asyncSum: asyncSum.toArray(),
+    any,
+    none,
+  });
 }
 
 /** Rank 1 leaves (dies or hangs) after two steps; rank 0 keeps training until it fails. */
@@ -109,10 +124,12 @@ async function sigint(): Promise<void> {
   // ranks stop together after a SIGINT that reached only some of them
   const group = await initProcessGroup({ timeoutMs });
   let stop = false;
-  process.on('SIGINT', () => { stop = true; });
+  process.on('SIGINT', () => {
+    stop = true;
+  });
   if (process.env.TEST_READY_DIR) writeFileSync(join(process.env.TEST_READY_DIR, `rank${group.rank}`), '');
   let steps = 0;
-  for (; ;) {
+  for (;;) {
     const t: Tensor = tensor([1]);
     group.allReduce(t);
     t.dispose();
@@ -139,10 +156,19 @@ async function relaunch(): Promise<void> {
 
 const modes: Record<string, () => Promise<void>> = {
   relaunch,
-  plain: () => train(false), bn: () => train(true), collectives, mismatch, join: joinOnly, sigint,
-  die: () => fault('exit'), hang: () => fault('hang'),
+  plain: () => train(false),
+  bn: () => train(true),
+  collectives,
+  mismatch,
+  join: joinOnly,
+  sigint,
+  die: () => fault('exit'),
+  hang: () => fault('hang'),
 };
-modes[mode]!().then(() => process.exit(0), (e: unknown) => {
-  console.error(`worker: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-});
+modes[mode]!().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(`worker: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

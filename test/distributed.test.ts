@@ -17,31 +17,56 @@ import { TorchError } from '../src/tensor/index.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
 
-interface Run { code: number | null; out: Record<string, unknown>[]; err: string; ms: number }
+interface Run {
+  code: number | null;
+  out: Record<string, unknown>[];
+  err: string;
+  ms: number;
+}
 
 function runRank(mode: string, env: Record<string, string>, args: string[] = []): Promise<Run> {
   const start = performance.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [worker, mode, ...args], {
-      env: { ...process.env, PDENET_NUM_THREADS: '1', GLOG_minloglevel: '3', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PDENET_NUM_THREADS: '1', GLOG_minloglevel: '3', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
-    child.on('exit', (code) => resolve({
-      code, err, ms: performance.now() - start,
-      out: out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
-    }));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    child.on('exit', (code) =>
+      resolve({
+        code,
+        err,
+        ms: performance.now() - start,
+        out: out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      }),
+    );
   });
 }
 
 async function runWorld(mode: string, size: number, extra: Record<string, string> = {}): Promise<Run[]> {
   const port = await freePort();
-  return Promise.all(Array.from({ length: size }, (_, rank) => runRank(mode, {
-    MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: String(size), RANK: String(rank),
-    LOCAL_RANK: String(rank), ...extra,
-  })));
+  return Promise.all(
+    Array.from({ length: size }, (_, rank) =>
+      runRank(mode, {
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        WORLD_SIZE: String(size),
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        ...extra,
+      }),
+    ),
+  );
 }
 
 function maxDiff(a: Record<string, number[]>, b: Record<string, number[]>): number {
@@ -49,7 +74,9 @@ function maxDiff(a: Record<string, number[]>, b: Record<string, number[]>): numb
   let worst = 0;
   for (const k of Object.keys(a)) {
     assert.equal(a[k]!.length, b[k]!.length, k);
-    a[k]!.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - b[k]![i]!)); });
+    a[k]!.forEach((v, i) => {
+      worst = Math.max(worst, Math.abs(v - b[k]![i]!));
+    });
   }
   return worst;
 }
@@ -70,14 +97,25 @@ describe('DataLoader with shard', () => {
   it("the ranks' batch b together are the one-process batch b of twice the size; equal lengths", async () => {
     const data = syntheticImages({ perClass: 7, classes: 5, height: 8, width: 8 }); // 35 images
     const whole = new DataLoader(data, { batchSize: 8, seed: 4, prefetch: 0 });
-    const ranks = [0, 1].map((rank) => new DataLoader(data, { batchSize: 4, seed: 4, prefetch: 0,
-      shard: { rank, worldSize: 2 } }));
-    assert.deepEqual(ranks.map((l) => l.length), [5, 5]); // 18 samples each (35 padded to 36)
+    const ranks = [0, 1].map(
+      (rank) => new DataLoader(data, { batchSize: 4, seed: 4, prefetch: 0, shard: { rank, worldSize: 2 } }),
+    );
+    assert.deepEqual(
+      ranks.map((l) => l.length),
+      [5, 5],
+    ); // 18 samples each (35 padded to 36)
     for (let b = 0; b < 4; b++) {
-      const together = ranks.flatMap((l) => { const batch = l.batch(1, b); batch.dispose(); return [...batch.indices]; });
+      const together = ranks.flatMap((l) => {
+        const batch = l.batch(1, b);
+        batch.dispose();
+        return [...batch.indices];
+      });
       const alone = whole.batch(1, b);
       alone.dispose();
-      assert.deepEqual(together.sort((p, q) => p - q), [...alone.indices].sort((p, q) => p - q));
+      assert.deepEqual(
+        together.sort((p, q) => p - q),
+        [...alone.indices].sort((p, q) => p - q),
+      );
     }
     assert.throws(() => new DataLoader(data, { batchSize: 4, shard: { rank: 2, worldSize: 2 } }), /rank must be/);
     await Promise.all([whole, ...ranks].map((l) => l.close()));
@@ -87,9 +125,17 @@ describe('DataLoader with shard', () => {
 describe('distEnv', () => {
   it('reads the env:// variables and names a bad one', () => {
     assert.equal(distEnv({}), null);
-    assert.deepEqual(distEnv({ WORLD_SIZE: '2', RANK: '1', MASTER_ADDR: 'h', MASTER_PORT: '29500' }),
-      { masterAddr: 'h', masterPort: 29500, rank: 1, worldSize: 2, localRank: 1 });
-    assert.throws(() => distEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'h', MASTER_PORT: '1' }), /RANK 2 is not below WORLD_SIZE 2/);
+    assert.deepEqual(distEnv({ WORLD_SIZE: '2', RANK: '1', MASTER_ADDR: 'h', MASTER_PORT: '29500' }), {
+      masterAddr: 'h',
+      masterPort: 29500,
+      rank: 1,
+      worldSize: 2,
+      localRank: 1,
+    });
+    assert.throws(
+      () => distEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'h', MASTER_PORT: '1' }),
+      /RANK 2 is not below WORLD_SIZE 2/,
+    );
     assert.throws(() => distEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '1' }), /MASTER_ADDR must be/);
     assert.throws(() => distEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_ADDR: 'h', MASTER_PORT: '70000' }), /MASTER_PORT/);
   });
@@ -101,15 +147,27 @@ describe('collectives (2 processes on loopback)', () => {
     for (const [rank, run] of runs.entries()) {
       assert.equal(run.code, 0, run.err);
       assert.deepEqual(run.out[0], {
-        rank, sum: [3, 30], max: [2, -1], broadcast: [1, 1, 1], gathered: [[0, 0], [1, 1]], asyncSum: [4],
-        any: true, none: false,
+        rank,
+        sum: [3, 30],
+        max: [2, -1],
+        broadcast: [1, 1, 1],
+        gathered: [
+          [0, 0],
+          [1, 1],
+        ],
+        asyncSum: [4],
+        any: true,
+        none: false,
       });
     }
   });
 });
 
 describe('DistributedDataParallel', () => {
-  for (const [mode, what] of [['plain', 'a model without BatchNorm'], ['bn', 'a model with SyncBatchNorm']] as const) {
+  for (const [mode, what] of [
+    ['plain', 'a model without BatchNorm'],
+    ['bn', 'a model with SyncBatchNorm'],
+  ] as const) {
     it(`2 ranks × batch 16 end 5 SGD steps with the weights of 1 process × batch 32 (${what})`, async () => {
       const [alone, ranks] = await Promise.all([runRank(mode, {}), runWorld(mode, 2)]);
       assert.equal(alone.code, 0, alone.err);
@@ -117,7 +175,10 @@ describe('DistributedDataParallel', () => {
       for (const run of ranks) {
         assert.equal(run.code, 0, run.err);
         const state = run.out[0]!.state as Record<string, number[]>;
-        assert.ok(maxDiff(state, reference) < 1e-5, `rank ${String(run.out[0]!.rank)}: max difference ${maxDiff(state, reference)}`);
+        assert.ok(
+          maxDiff(state, reference) < 1e-5,
+          `rank ${String(run.out[0]!.rank)}: max difference ${maxDiff(state, reference)}`,
+        );
       }
       // the weights moved: the comparison is not between initial weights
       assert.ok(Object.keys(reference).length >= 6);
@@ -128,7 +189,10 @@ describe('DistributedDataParallel', () => {
     const runs = await runWorld('mismatch', 2);
     for (const run of runs) {
       assert.equal(run.code, 1);
-      assert.match(run.err, /the model on rank 1 differs from rank 0's: rank 0 has parameter 0\.weight \[4, 3, 3, 3\] float32, rank 1 has parameter 0\.weight \[6, 3, 3, 3\] float32/);
+      assert.match(
+        run.err,
+        /the model on rank 1 differs from rank 0's: rank 0 has parameter 0\.weight \[4, 3, 3, 3\] float32, rank 1 has parameter 0\.weight \[6, 3, 3, 3\] float32/,
+      );
     }
   });
 });
@@ -155,18 +219,31 @@ describe('faults', () => {
 
   it('a world that never assembles: rank 0 fails after the timeout, saying so', async () => {
     const port = await freePort();
-    const run = await runRank('join', { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: '0',
-      TEST_TIMEOUT_MS: '2000' });
+    const run = await runRank('join', {
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      WORLD_SIZE: '2',
+      RANK: '0',
+      TEST_TIMEOUT_MS: '2000',
+    });
     assert.equal(run.code, 1);
     assert.match(run.err, /rank 0 of 2 could not join the group at 127\.0\.0\.1:\d+ within 2000 ms/);
   });
 
   it('nobody at the address: rank 1 fails after the timeout, asking whether rank 0 runs', async () => {
     const port = await freePort();
-    const run = await runRank('join', { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: '1',
-      TEST_TIMEOUT_MS: '2000' });
+    const run = await runRank('join', {
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      WORLD_SIZE: '2',
+      RANK: '1',
+      TEST_TIMEOUT_MS: '2000',
+    });
     assert.equal(run.code, 1);
-    assert.match(run.err, /rank 1 of 2 could not join .*\(is rank 0 running, and is 127\.0\.0\.1:\d+ reachable from here\?/);
+    assert.match(
+      run.err,
+      /rank 1 of 2 could not join .*\(is rank 0 running, and is 127\.0\.0\.1:\d+ reachable from here\?/,
+    );
   });
 
   it('a port in use: rank 0 fails with a clear error', async () => {
@@ -174,8 +251,13 @@ describe('faults', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
     try {
-      const run = await runRank('join', { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), WORLD_SIZE: '2', RANK: '0',
-        TEST_TIMEOUT_MS: '2000' });
+      const run = await runRank('join', {
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+        WORLD_SIZE: '2',
+        RANK: '0',
+        TEST_TIMEOUT_MS: '2000',
+      });
       assert.equal(run.code, 1);
       assert.match(run.err, /rank 0 of 2 could not join the group at 127\.0\.0\.1:\d+ .*(in use|bind)/i);
     } finally {
@@ -186,25 +268,39 @@ describe('faults', () => {
 
 describe('launch', () => {
   it('runs the ranks with the env:// variables and threads split between them', async () => {
-    const script = 'console.log(JSON.stringify([process.env.RANK, process.env.LOCAL_RANK, process.env.WORLD_SIZE, ' +
+    const script =
+      'console.log(JSON.stringify([process.env.RANK, process.env.LOCAL_RANK, process.env.WORLD_SIZE, ' +
       'process.env.PDENET_NUM_THREADS, process.env.MASTER_ADDR]))';
-    const result = await launch({ command: [process.execPath, '-e', script], nprocPerNode: 2,
-      env: { ...process.env, PDENET_NUM_THREADS: '4' }, log: () => {} });
+    const result = await launch({
+      command: [process.execPath, '-e', script],
+      nprocPerNode: 2,
+      env: { ...process.env, PDENET_NUM_THREADS: '4' },
+      log: () => {},
+    });
     assert.deepEqual(result, { exitCode: 0, failed: null, message: '2 worker(s) finished' });
   });
 
   it('relaunchAsWorkers: a command given --nproc-per-node 2 runs itself as 2 workers with its other flags', async () => {
     const run = await runRank('relaunch', { PDENET_NUM_THREADS: '2' }, ['--nproc-per-node', '2', '--tag', 'x']);
     assert.equal(run.code, 0, run.err);
-    assert.deepEqual(run.out.sort((a, b) => Number(a.rank) - Number(b.rank)),
-      [{ rank: 0, size: 2, tag: 'x', threads: '1' }, { rank: 1, size: 2, tag: 'x', threads: '1' }]);
+    assert.deepEqual(
+      run.out.sort((a, b) => Number(a.rank) - Number(b.rank)),
+      [
+        { rank: 0, size: 2, tag: 'x', threads: '1' },
+        { rank: 1, size: 2, tag: 'x', threads: '1' },
+      ],
+    );
   });
 
   it('a worker that fails stops the others; the launcher names the rank and its exit code', async () => {
     const lines: string[] = [];
     const start = performance.now();
-    const result = await launch({ command: [process.execPath, worker, 'die'], nprocPerNode: 2,
-      env: { ...process.env, PDENET_NUM_THREADS: '2', TEST_TIMEOUT_MS: '20000' }, log: (l) => lines.push(l) });
+    const result = await launch({
+      command: [process.execPath, worker, 'die'],
+      nprocPerNode: 2,
+      env: { ...process.env, PDENET_NUM_THREADS: '2', TEST_TIMEOUT_MS: '20000' },
+      log: (l) => lines.push(l),
+    });
     assert.equal(result.exitCode, 3);
     assert.deepEqual(result.failed, { rank: 1, code: 3, signal: null });
     assert.equal(result.message, 'rank 1 exited with code 3; the run was stopped');
@@ -215,8 +311,12 @@ describe('launch', () => {
   it('SIGINT reaches every worker once; ranks agree to stop after the same step', async () => {
     const lines: string[] = [];
     const ready = mkdtempSync(join(tmpdir(), 'pdenet-sigint-'));
-    const pending = launch({ command: [process.execPath, worker, 'sigint'], nprocPerNode: 2,
-      env: { ...process.env, PDENET_NUM_THREADS: '2', TEST_READY_DIR: ready }, log: (l) => lines.push(l) });
+    const pending = launch({
+      command: [process.execPath, worker, 'sigint'],
+      nprocPerNode: 2,
+      env: { ...process.env, PDENET_NUM_THREADS: '2', TEST_READY_DIR: ready },
+      log: (l) => lines.push(l),
+    });
     while (readdirSync(ready).length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
     process.kill(process.pid, 'SIGINT');
     const result = await pending;

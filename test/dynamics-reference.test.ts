@@ -32,7 +32,9 @@ function fixture(name: string): Fixture {
       return v;
     },
     under(prefix) {
-      return new Map([...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [k.slice(prefix.length + 1), v]));
+      return new Map(
+        [...tensors].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [k.slice(prefix.length + 1), v]),
+      );
     },
   };
 }
@@ -49,7 +51,10 @@ function assertRel(actual: Tensor | number[], expected: Tensor | number[], what:
   const scale = Math.max(...e.map(Math.abs), floor, 1e-30);
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - e[i]!));
-  assert.ok(worst <= rel * scale, `${what}: max difference ${worst.toExponential(3)} > ${rel} × ${scale.toExponential(3)}`);
+  assert.ok(
+    worst <= rel * scale,
+    `${what}: max difference ${worst.toExponential(3)} > ${rel} × ${scale.toExponential(3)}`,
+  );
 }
 
 /** Loads the fixture's `state.*` (reference names) into `module`. */
@@ -58,7 +63,12 @@ function loadReference(module: Module, f: Fixture): void {
 }
 
 /** Forward of `run` on the fixture's input, backward of sum(out · upstream) (or `loss`), compared. */
-function checkForwardBackward(f: Fixture, module: Module, run: (x: Tensor) => Tensor, loss?: (out: Tensor) => Tensor): Tensor {
+function checkForwardBackward(
+  f: Fixture,
+  module: Module,
+  run: (x: Tensor) => Tensor,
+  loss?: (out: Tensor) => Tensor,
+): Tensor {
   const x = f.get('input').detach().requiresGrad_(true);
   const out = run(x);
   assertRel(out, f.get('output'), 'output');
@@ -67,7 +77,11 @@ function checkForwardBackward(f: Fixture, module: Module, run: (x: Tensor) => Te
   const grads = grad(objective, [x, ...named.map(([, p]) => p)], { allowUnused: true });
   assertRel(grads[0]!, f.get('grad.input'), 'd/d input');
   const expected = f.under('grad');
-  assert.deepEqual(named.map(([n]) => n).sort(), [...expected.keys()].filter((k) => k !== 'input').sort(), 'parameter names');
+  assert.deepEqual(
+    named.map(([n]) => n).sort(),
+    [...expected.keys()].filter((k) => k !== 'input').sort(),
+    'parameter names',
+  );
   const largest = Math.max(...[...expected.values()].map((g) => Math.max(...values(g).map(Math.abs))));
   named.forEach(([n, p], i) => assertRel(grads[i + 1] ?? p.mul(0), expected.get(n)!, `d/d ${n}`, largest));
   return out;
@@ -90,7 +104,10 @@ describe('DynamicBlocks reference: layers', () => {
     const f = fixture('tvnorm');
     const m = new TvNorm(5);
     loadReference(m, f);
-    assert.deepEqual([...m.namedParameters()].map(([n]) => n), ['bias']);
+    assert.deepEqual(
+      [...m.namedParameters()].map(([n]) => n),
+      ['bias'],
+    );
     checkForwardBackward(f, m, (x) => m.forward(x));
   });
 
@@ -121,11 +138,23 @@ describe('DynamicBlocks reference: rk1 and rk4 blocks on non-uniform tY, tTheta 
   for (const name of ['rk4-doublesym-tv', 'rk4-double-batch', 'rk1-double-batch', 'rk1-doublesym-tv']) {
     it(`${name}: forward, gradients, weight_variance, stage statistics, eval, setTimeSteps`, () => {
       const f = fixture(`block-${name}`);
-      const c = f.config as { scheme: 'rk1' | 'rk4'; layer: string; norm: dynamics.NormKind; channels: number;
-        tTheta: number[]; tY: number[]; newTY: number[]; newTTheta: number[]; lastUnused: boolean };
+      const c = f.config as {
+        scheme: 'rk1' | 'rk4';
+        layer: string;
+        norm: dynamics.NormKind;
+        channels: number;
+        tTheta: number[];
+        tY: number[];
+        newTY: number[];
+        newTTheta: number[];
+        lastUnused: boolean;
+      };
       const Layer = LAYERS[SCHEME_LAYER[c.layer]!];
-      const block = new DynamicBlock(() => new Layer(c.channels, { norm: c.norm }),
-        { tY: c.tY, tTheta: c.tTheta, integrator: c.scheme });
+      const block = new DynamicBlock(() => new Layer(c.channels, { norm: c.norm }), {
+        tY: c.tY,
+        tTheta: c.tTheta,
+        integrator: c.scheme,
+      });
       loadReference(block, f);
       checkForwardBackward(f, block, (x) => block.forward(x));
 
@@ -133,7 +162,11 @@ describe('DynamicBlocks reference: rk1 and rk4 blocks on non-uniform tY, tTheta 
       const wv = block.weightVariance();
       assertRel(wv, f.get('weight_variance'), 'weight_variance');
       const named = [...block.namedParameters()];
-      const g = grad(wv.sum(), named.map(([, p]) => p), { allowUnused: true });
+      const g = grad(
+        wv.sum(),
+        named.map(([, p]) => p),
+        { allowUnused: true },
+      );
       named.forEach(([n, p], i) => assertRel(g[i] ?? p.mul(0), f.get(`wvgrad.${n}`), `d weight_variance / d ${n}`));
 
       // each RK stage's own running statistics (BatchNorm)
@@ -143,7 +176,10 @@ describe('DynamicBlocks reference: rk1 and rk4 blocks on non-uniform tY, tTheta 
       for (const [k, v] of stages) {
         const [i, ...rest] = k.split('.');
         const step = Math.floor(Number(i) / perStep);
-        const key = perStep === 1 ? `stateLayers.${step}.${rest.join('.')}` : `stateLayers.${step}.${Number(i) % perStep}.${rest.join('.')}`;
+        const key =
+          perStep === 1
+            ? `stateLayers.${step}.${rest.join('.')}`
+            : `stateLayers.${step}.${Number(i) % perStep}.${rest.join('.')}`;
         assert.ok(own.has(key), `stage statistics ${key}`);
         assertRel(own.get(key)!, v, key);
       }
@@ -168,14 +204,31 @@ describe('DynamicBlocks reference: RKNet', () => {
   for (const name of ['rknet-rk4', 'rknet-rk1']) {
     it(`${name}: the reference's state_dict (.pt) loads; loss with regularization, gradients, eval, clipping`, () => {
       const f = fixture(name);
-      const c = f.config as { tY: number[]; tTheta: number[]; vFeat: number[]; dynamicScheme: 'rk1' | 'rk4';
-        layer: string; dynamicParams: string | null; regularization_param: number };
-      const net = new RKNet({ channels: c.vFeat, tY: c.tY, tTheta: c.tTheta, integrator: c.dynamicScheme,
-        layer: SCHEME_LAYER[c.layer], norm: c.dynamicParams === 'Batch' ? 'batch' : 'tv' });
+      const c = f.config as {
+        tY: number[];
+        tTheta: number[];
+        vFeat: number[];
+        dynamicScheme: 'rk1' | 'rk4';
+        layer: string;
+        dynamicParams: string | null;
+        regularization_param: number;
+      };
+      const net = new RKNet({
+        channels: c.vFeat,
+        tY: c.tY,
+        tTheta: c.tTheta,
+        integrator: c.dynamicScheme,
+        layer: SCHEME_LAYER[c.layer],
+        norm: c.dynamicParams === 'Batch' ? 'batch' : 'tv',
+      });
       net.loadStateDict(referenceStateDict(net, io.loadTorch(join(DIR, `${name}.pt`))));
       const labels = f.get('labels');
-      checkForwardBackward(f, net, (x) => net.forward(x),
-        (out) => F.crossEntropy(out, labels).add(net.timeRegularization(), c.regularization_param));
+      checkForwardBackward(
+        f,
+        net,
+        (x) => net.forward(x),
+        (out) => F.crossEntropy(out, labels).add(net.timeRegularization(), c.regularization_param),
+      );
       assertRel(net.timeRegularization().reshape(1), f.get('regularization'), 'regularization');
       net.eval();
       assertRel(net.forward(f.get('input')), f.get('eval_output'), 'eval output');
@@ -202,8 +255,14 @@ describe('DynamicBlocks reference: RKNet', () => {
     assert.equal(model.numParameters(), summary.rknet_default_params);
     assert.equal(summary.rknet_default_params, 251866);
     const names = [...model.stateDict().keys()];
-    for (const n of ['open.conv.bias', 'open.normLayer.running_var', 'dynamicBlocks.2.controlLayers.4.weight',
-      'dynamicBlocks.0.controlLayers.0.normLayer.weight', 'connectors.2.conv.weight', 'linear.bias']) {
+    for (const n of [
+      'open.conv.bias',
+      'open.normLayer.running_var',
+      'dynamicBlocks.2.controlLayers.4.weight',
+      'dynamicBlocks.0.controlLayers.0.normLayer.weight',
+      'connectors.2.conv.weight',
+      'linear.bias',
+    ]) {
       assert.ok(names.includes(n), n);
     }
     assert.equal((model as InstanceType<typeof RKNet>).nBlocks, 3);

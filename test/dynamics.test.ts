@@ -2,11 +2,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { call } from '../src/tensor/tensor.js';
-import { dynamics, F, grad, manualSeed, memory, nn, noGrad, randn, resetPeakMemory, stack, type Tensor, tensor, tidy, zeros } from '../src/index.js';
+import {
+  dynamics,
+  F,
+  grad,
+  manualSeed,
+  memory,
+  nn,
+  noGrad,
+  randn,
+  resetPeakMemory,
+  stack,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from '../src/index.js';
 import { assertClose, values } from './helpers.js';
 
-const { DynamicBlock, DoubleSymLayer, DoubleLayer, LayerFunction, RKNet,
-  clipParameters } = dynamics;
+const { DynamicBlock, DoubleSymLayer, DoubleLayer, LayerFunction, RKNet, clipParameters } = dynamics;
 
 /** f(Y) = A·Y as a 1×1 convolution (A: C×C), a smooth linear right-hand side. */
 class LinearLayer extends LayerFunction {
@@ -44,27 +58,45 @@ describe('integrators', () => {
     const reference = block('rk4', 1024);
     const y0 = randn([2, 3, 2, 2], { dtype: 'float64' });
     const exact = noGrad(() => reference.forward(y0));
-    for (const [integrator, order, ns] of [['rk1', 1, [8, 16, 32, 64]], ['rk2', 2, [8, 16, 32, 64]],
-      ['heun', 2, [8, 16, 32, 64]], ['rk4', 4, [2, 4, 8, 16]]] as const) {
+    for (const [integrator, order, ns] of [
+      ['rk1', 1, [8, 16, 32, 64]],
+      ['rk2', 2, [8, 16, 32, 64]],
+      ['heun', 2, [8, 16, 32, 64]],
+      ['rk4', 4, [2, 4, 8, 16]],
+    ] as const) {
       const errors = ns.map((n) => {
         const b = block(integrator, n);
         b.loadStateDict(reference.stateDict());
         return noGrad(() => b.forward(y0).sub(exact).norm().item());
       });
-      const p = slope(ns.map((n) => 1 / n), errors);
+      const p = slope(
+        ns.map((n) => 1 / n),
+        errors,
+      );
       assert.ok(Math.abs(p - order) <= 0.3, `${integrator}: observed order ${p.toFixed(2)}, expected ${order}`);
     }
   });
 
   it('RK1 on non-uniform points is the Euler recurrence; on unit steps it is a residual stack', () => {
-    const block = new DynamicBlock(() => new DoubleLayer(2, { norm: 'none' }), { tY: [0, 0.3, 1, 2.5], integrator: 'rk1' });
+    const block = new DynamicBlock(() => new DoubleLayer(2, { norm: 'none' }), {
+      tY: [0, 0.3, 1, 2.5],
+      integrator: 'rk1',
+    });
     const y0 = randn([1, 2, 5, 5]);
     // θ at 0.3 lies between the controls at 0 and 1 (the controls are tY by default): weight 0.3.
     let y = y0;
-    for (const [t, h] of [[0, 0.3], [0.3, 0.7], [1, 1.5]] as const) y = y.add(block.rhs(t, y), h);
+    for (const [t, h] of [
+      [0, 0.3],
+      [0.3, 0.7],
+      [1, 1.5],
+    ] as const)
+      y = y.add(block.rhs(t, y), h);
     assertClose(block.forward(y0), y, { atol: 1e-6 });
 
-    const stack = new DynamicBlock(() => new DoubleLayer(2, { norm: 'batch' }), { tY: [0, 1, 2, 3], integrator: 'rk1' });
+    const stack = new DynamicBlock(() => new DoubleLayer(2, { norm: 'batch' }), {
+      tY: [0, 1, 2, 3],
+      integrator: 'rk1',
+    });
     let r = y0;
     for (let k = 0; k < 3; k++) r = r.add(stack.layer(k).forward(r));
     stack.eval();
@@ -94,7 +126,9 @@ describe('controls', () => {
     for (let i = 0; i < 20; i++) {
       tidy(() => {
         F.mseLoss(block.forward(x), target).backward();
-        noGrad(() => { for (const p of block.parameters()) p.sub_(p.grad!, 0.05); });
+        noGrad(() => {
+          for (const p of block.parameters()) p.sub_(p.grad!, 0.05);
+        });
         block.zeroGrad();
       });
     }
@@ -107,28 +141,57 @@ describe('controls', () => {
     const change = refined.sub(before).norm().item() / before.norm().item();
     const next = finest.sub(refined).norm().item() / before.norm().item();
     assert.ok(change < 0.05, `finer state grid changed the output by ${(change * 100).toFixed(3)}%`);
-    assert.ok(next < change / 10, `16 → 64 steps changed it by ${(next * 100).toFixed(4)}%, 4 → 16 by ${(change * 100).toFixed(3)}%`);
+    assert.ok(
+      next < change / 10,
+      `16 → 64 steps changed it by ${(next * 100).toFixed(4)}%, 4 → 16 by ${(change * 100).toFixed(3)}%`,
+    );
     block.setTimeSteps(uniform(16), uniform(8));
     assert.equal(block.controlLayers.length, 9);
     const moreControls = block.forward(x);
-    assertClose(moreControls, refined, { atol: 1e-5, message: 'controls at the old nodes and midpoints span the same θ(t)' });
+    assertClose(moreControls, refined, {
+      atol: 1e-5,
+      message: 'controls at the old nodes and midpoints span the same θ(t)',
+    });
     assert.equal([...block.parameters()].length, 9 * 4, 'weight, conv.bias, normLayer.bias, convt.bias per control');
   });
 
-  it('measures pdenet\'s time regularization Σ h_k·‖θ_{k+1} − θ_k‖² (h on the control grid)', () => {
-    const block = new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3], integrator: 'rk1', regularizer: 'l2' });
-    noGrad(() => [0.5, 2, -1].forEach((v, k) => (block.layer(k).namedParameters().next().value![1]).fill_(v)));
+  it("measures pdenet's time regularization Σ h_k·‖θ_{k+1} − θ_k‖² (h on the control grid)", () => {
+    const block = new DynamicBlock(() => new LinearLayer(1), {
+      tY: [0, 1],
+      tTheta: [0, 1, 3],
+      integrator: 'rk1',
+      regularizer: 'l2',
+    });
+    noGrad(() => [0.5, 2, -1].forEach((v, k) => block.layer(k).namedParameters().next().value![1].fill_(v)));
     assertClose(block.timeRegularization(), 1 * 1.5 ** 2 + 2 * 3 ** 2);
   });
 
-  it('measures the reference\'s weight_variance h_k·‖θ_{k+1} − θ_k‖₁ (h on the state grid)', () => {
-    const block = new DynamicBlock(() => new LinearLayer(2), { tY: [0, 1, 3, 4], tTheta: [0, 2, 4], integrator: 'rk1' });
-    noGrad(() => [[0.5, 1], [2, -1], [-1, -1]].forEach((v, k) =>
-      block.layer(k).namedParameters().next().value![1].copy_(tensor(v, { dtype: 'float64' }).reshape(2, 1, 1, 1).expand([2, 2, 1, 1]))));
+  it("measures the reference's weight_variance h_k·‖θ_{k+1} − θ_k‖₁ (h on the state grid)", () => {
+    const block = new DynamicBlock(() => new LinearLayer(2), {
+      tY: [0, 1, 3, 4],
+      tTheta: [0, 2, 4],
+      integrator: 'rk1',
+    });
+    noGrad(() =>
+      [
+        [0.5, 1],
+        [2, -1],
+        [-1, -1],
+      ].forEach((v, k) =>
+        block
+          .layer(k)
+          .namedParameters()
+          .next()
+          .value![1].copy_(tensor(v, { dtype: 'float64' }).reshape(2, 1, 1, 1).expand([2, 2, 1, 1])),
+      ),
+    );
     // intervals: ‖Δθ‖₁ = 2·(1.5 + 2) = 7 and 2·(3 + 0) = 6, weighed by tY's steps 1 and 2
     assertClose(block.weightVariance(), [7, 12]);
     assertClose(block.timeRegularization(), 19);
-    assert.throws(() => new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3] }).weightVariance(), /no more controls/);
+    assert.throws(
+      () => new DynamicBlock(() => new LinearLayer(1), { tY: [0, 1], tTheta: [0, 1, 3] }).weightVariance(),
+      /no more controls/,
+    );
   });
 });
 
@@ -170,32 +233,44 @@ describe('RKNet', () => {
       const out = net.forward(randn([2, 3, 8, 8]));
       assert.deepEqual(out.shape, [2, 10]);
       F.crossEntropy(out, tensor([1, 2], { dtype: 'int64' })).backward();
-      assert.ok([...net.parameters()].every((p) => p.grad !== null), JSON.stringify(options));
+      assert.ok(
+        [...net.parameters()].every((p) => p.grad !== null),
+        JSON.stringify(options),
+      );
       net.dispose();
     }
     assert.throws(() => new RKNet({ layer: 'hyperbolic', integrator: 'rk4' }), /leapfrog/);
     assert.throws(() => new RKNet({ layer: 'double', integrator: 'leapfrog' }), /second-order/);
   });
 
-  it('names its parameters by the reference\'s paths and counts them: len(channels) − 1 blocks', () => {
+  it("names its parameters by the reference's paths and counts them: len(channels) − 1 blocks", () => {
     const net = new RKNet();
     const names = [...net.namedParameters()].map(([n]) => n);
     assert.ok(names.includes('dynamicBlocks.2.controlLayers.4.weight'));
     assert.ok(names.includes('dynamicBlocks.0.controlLayers.0.convt.bias'));
     assert.ok(names.includes('connectors.2.conv.bias'));
     assert.ok(!names.some((n) => n.startsWith('dynamicBlocks.3')), 'three blocks for four channel counts');
-    const expected = 3 * 16 * 9 + 16 + 2 * 16 // open: conv with bias + BatchNorm
-      + [16, 32, 64].reduce((a, c) => a + 5 * (c * c * 9 + 3 * c), 0) // 5 controls: K, two biases, TvNorm bias
-      + [[16, 32], [32, 64], [64, 64]].reduce((a, [i, o]) => a + i! * o! + o! + 2 * o!, 0) // connectors
-      + 64 * 10 + 10;
+    const expected =
+      3 * 16 * 9 +
+      16 +
+      2 * 16 + // open: conv with bias + BatchNorm
+      [16, 32, 64].reduce((a, c) => a + 5 * (c * c * 9 + 3 * c), 0) + // 5 controls: K, two biases, TvNorm bias
+      [
+        [16, 32],
+        [32, 64],
+        [64, 64],
+      ].reduce((a, [i, o]) => a + i! * o! + o! + 2 * o!, 0) + // connectors
+      64 * 10 +
+      10;
     assert.equal(net.numParameters(), expected);
-    assert.equal(expected, 251866, 'the reference log\'s count');
+    assert.equal(expected, 251866, "the reference log's count");
     net.dispose();
   });
 
   it('checkpointed training gives the same gradients with less memory', () => {
     manualSeed(3);
-    const make = () => new RKNet({ channels: [8, 8, 8], tY: [0, 1, 2, 3, 4], norm: 'batch', layer: 'double', integrator: 'rk4' });
+    const make = () =>
+      new RKNet({ channels: [8, 8, 8], tY: [0, 1, 2, 3, 4], norm: 'batch', layer: 'double', integrator: 'rk4' });
     const x = randn([8, 3, 16, 16]);
     const y = tensor([0, 1, 2, 3, 4, 5, 6, 7], { dtype: 'int64' });
     const plain = make();
@@ -206,30 +281,42 @@ describe('RKNet', () => {
       const loss = step();
       return { loss, peak: memory().peakNativeBytes - base };
     };
-    const reference = peakOf(() => tidy(() => { const l = F.crossEntropy(plain.forward(x), y); l.backward(); return l.item(); }));
+    const reference = peakOf(() =>
+      tidy(() => {
+        const l = F.crossEntropy(plain.forward(x), y);
+        l.backward();
+        return l.item();
+      }),
+    );
     const grads = new Map([...plain.namedParameters()].map(([n, p]) => [n, p.grad!]));
     const peaks: Record<string, number> = {};
     for (const granularity of ['block', 'step'] as const) {
       const net = make();
       net.loadStateDict(initial);
       const run = peakOf(() => {
-        const { loss, output } = nn.checkpointedStep(net, net.segments(granularity), x, (out) => F.crossEntropy(out, y));
+        const { loss, output } = nn.checkpointedStep(net, net.segments(granularity), x, (out) =>
+          F.crossEntropy(out, y),
+        );
         output.dispose();
         return loss;
       });
       peaks[granularity] = run.peak;
       assertClose(run.loss, reference.loss, { atol: 1e-6 });
-      for (const [n, p] of net.namedParameters()) assertClose(p.grad!, grads.get(n)!, { atol: 1e-5, rtol: 1e-4, message: n });
-      for (const [n, b] of net.namedBuffers()) assertClose(b, plain.stateDict().get(n)!, { atol: 1e-6, message: `${n} updated once` });
+      for (const [n, p] of net.namedParameters())
+        assertClose(p.grad!, grads.get(n)!, { atol: 1e-5, rtol: 1e-4, message: n });
+      for (const [n, b] of net.namedBuffers())
+        assertClose(b, plain.stateDict().get(n)!, { atol: 1e-6, message: `${n} updated once` });
       net.dispose();
     }
     assert.ok(peaks.block! < reference.peak, `block-wise peak ${peaks.block} vs plain ${reference.peak}`);
     assert.ok(peaks.step! < 0.5 * reference.peak, `step-wise peak ${peaks.step} vs plain ${reference.peak}`);
   });
 
-  it('clips parameters into their boxes (pdenet\'s generic clamp)', () => {
+  it("clips parameters into their boxes (pdenet's generic clamp)", () => {
     const net = new RKNet({ channels: [4, 4], tY: [0, 1] });
-    noGrad(() => { for (const p of net.parameters()) p.mul_(100); });
+    noGrad(() => {
+      for (const p of net.parameters()) p.mul_(100);
+    });
     clipParameters(net, { conv: [-0.1, 0.1], linear: [-0.2, 0.2], other: [-1, 1] });
     for (const [name, p] of net.namedParameters()) {
       const bound = name.startsWith('linear') ? 0.2 : /conv|controlLayers\.\d\.weight/.test(name) ? 0.1 : 1;

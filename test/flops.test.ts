@@ -9,12 +9,21 @@ import { fileURLToPath } from 'node:url';
 import { F, models, nn, randn } from '../src/index.js';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../test/fixtures');
-const dynamicblocks = JSON.parse(readFileSync(join(FIXTURES, 'dynamicblocks/summary.json'), 'utf8')) as { rknet_default_flops: number };
-const notebook = JSON.parse(readFileSync(join(FIXTURES, 'notebook/networks.json'), 'utf8')) as Record<string, { flops: number }>;
-const torchCounts = JSON.parse(readFileSync(join(FIXTURES, 'models_reference.json'), 'utf8')) as Record<string, unknown>;
+const dynamicblocks = JSON.parse(readFileSync(join(FIXTURES, 'dynamicblocks/summary.json'), 'utf8')) as {
+  rknet_default_flops: number;
+};
+const notebook = JSON.parse(readFileSync(join(FIXTURES, 'notebook/networks.json'), 'utf8')) as Record<
+  string,
+  { flops: number }
+>;
+const torchCounts = JSON.parse(readFileSync(join(FIXTURES, 'models_reference.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 /** MACs of a k×k convolution cin → cout with an out×out output. */
-const conv = (cin: number, cout: number, k: number, out: number, groups = 1) => cout * out * out * (cin / groups) * k * k;
+const conv = (cin: number, cout: number, k: number, out: number, groups = 1) =>
+  cout * out * out * (cin / groups) * k * k;
 
 /** kuangliu / the seed notebook's CIFAR ResNets: stem 3×3, four stages (stride 2 from the second), linear. */
 function cifarResNet(blocks: number[], bottleneck: boolean, width = 64): number {
@@ -26,7 +35,8 @@ function cifarResNet(blocks: number[], bottleneck: boolean, width = 64): number 
     const size = 32 / 2 ** i;
     for (let j = 0; j < n; j++) {
       const stride = i > 0 && j === 0 ? 2 : 1;
-      if (bottleneck) macs += conv(cin, planes, 1, size * stride) + conv(planes, planes, 3, size) + conv(planes, 4 * planes, 1, size);
+      if (bottleneck)
+        macs += conv(cin, planes, 1, size * stride) + conv(planes, planes, 3, size) + conv(planes, 4 * planes, 1, size);
       else macs += conv(cin, planes, 3, size) + conv(planes, planes, 3, size);
       if (stride !== 1 || cin !== planes * expansion) macs += conv(cin, planes * expansion, 1, size);
       cin = planes * expansion;
@@ -68,8 +78,15 @@ function pdeNet(width: number, perStage: number): number {
 
 /** SpeedNet: 2×2 whitening 3 → 24 (31×31); groups conv-pool-conv 64/256/256; linear 256 → 10. */
 function speedNet(): number {
-  const macs = conv(3, 24, 2, 31) + conv(24, 64, 3, 31) + conv(64, 64, 3, 15) + conv(64, 256, 3, 15)
-    + conv(256, 256, 3, 7) + conv(256, 256, 3, 7) + conv(256, 256, 3, 3) + 256 * 10;
+  const macs =
+    conv(3, 24, 2, 31) +
+    conv(24, 64, 3, 31) +
+    conv(64, 64, 3, 15) +
+    conv(64, 256, 3, 15) +
+    conv(256, 256, 3, 7) +
+    conv(256, 256, 3, 7) +
+    conv(256, 256, 3, 3) +
+    256 * 10;
   return 2 * macs;
 }
 
@@ -85,7 +102,10 @@ function seed003(): number {
     const size = 56 / 2 ** i;
     for (let j = 0; j < n; j++) {
       const stride = i > 0 && j === 0 ? 2 : 1;
-      macs += conv(cin, planes, 1, size * stride) + conv(planes, 4 * planes, 3, size, planes) + conv(4 * planes, 4 * planes, 1, size);
+      macs +=
+        conv(cin, planes, 1, size * stride) +
+        conv(planes, 4 * planes, 3, size, planes) +
+        conv(4 * planes, 4 * planes, 1, size);
       if (stride !== 1 || cin !== 4 * planes) macs += conv(cin, 4 * planes, 1, size);
       cin = 4 * planes;
     }
@@ -127,23 +147,40 @@ describe('FLOPs of the zoo', () => {
   for (const name of models.modelNames()) {
     it(`${name}: within 2% of the independent count`, () => {
       const independent = INDEPENDENT[name];
-      assert.ok(independent !== undefined, `no independent FLOPs count for ${name}: add its formula to test/flops.test.ts`);
+      assert.ok(
+        independent !== undefined,
+        `no independent FLOPs count for ${name}: add its formula to test/flops.test.ts`,
+      );
       const { flops } = models.modelInfo(name);
       const expected = independent();
-      assert.ok(Math.abs(flops! - expected) <= 0.02 * expected,
-        `${name}: pdenet counts ${flops}, the independent count is ${expected} (${((flops! / expected - 1) * 100).toFixed(2)}%)`);
+      assert.ok(
+        Math.abs(flops! - expected) <= 0.02 * expected,
+        `${name}: pdenet counts ${flops}, the independent count is ${expected} (${((flops! / expected - 1) * 100).toFixed(2)}%)`,
+      );
     });
   }
 
   it('counts convolutions called through the functional layer, transposed ones and linear maps', () => {
     const x = randn([2, 3, 5, 5]);
     const w = randn([4, 3, 3, 3]);
-    assert.equal(F.countMacs(() => F.conv2d(x, w, null, { padding: 1 }).dispose()), 2 * 4 * 5 * 5 * 3 * 9);
-    assert.equal(F.countMacs(() => F.convTranspose2d(randn([2, 4, 5, 5]), w, null, { padding: 1 }).dispose()), 2 * 4 * 5 * 5 * 3 * 9);
+    assert.equal(
+      F.countMacs(() => F.conv2d(x, w, null, { padding: 1 }).dispose()),
+      2 * 4 * 5 * 5 * 3 * 9,
+    );
+    assert.equal(
+      F.countMacs(() => F.convTranspose2d(randn([2, 4, 5, 5]), w, null, { padding: 1 }).dispose()),
+      2 * 4 * 5 * 5 * 3 * 9,
+    );
     const linear = new nn.Linear(7, 5);
-    assert.equal(F.countMacs(() => linear.forward(randn([4, 7])).dispose()), 4 * 5 * 7);
+    assert.equal(
+      F.countMacs(() => linear.forward(randn([4, 7])).dispose()),
+      4 * 5 * 7,
+    );
     let inner = 0;
-    const outer = F.countMacs(() => { inner = F.countMacs(() => linear.forward(randn([1, 7])).dispose()); linear.forward(randn([1, 7])).dispose(); });
+    const outer = F.countMacs(() => {
+      inner = F.countMacs(() => linear.forward(randn([1, 7])).dispose());
+      linear.forward(randn([1, 7])).dispose();
+    });
     assert.deepEqual([inner, outer], [35, 70], 'a nested count adds to the outer one');
   });
 });

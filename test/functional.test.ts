@@ -5,7 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { autocast, callOp, F, manualSeed, ones, randn, type NestedArray, type Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
+import {
+  autocast,
+  callOp,
+  F,
+  manualSeed,
+  ones,
+  randn,
+  type NestedArray,
+  type Tensor,
+  tensor,
+  tidy,
+  TorchError,
+  zeros,
+} from '../src/index.js';
 import { assertClose, mulberry32, values } from './helpers.js';
 
 // ---- helpers ---------------------------------------------------------------------------------------------
@@ -40,7 +53,8 @@ function throwsTorchError(fn: () => unknown, ...patterns: RegExp[]): void {
 }
 
 const dot = (a: readonly number[], b: readonly number[]): number => a.reduce((s, v, i) => s + v * b[i]!, 0);
-const pair = (v: number | readonly [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
+const pair = (v: number | readonly [number, number]): [number, number] =>
+  typeof v === 'number' ? [v, v] : [v[0], v[1]];
 
 // ---- a naive reference convolution ---------------------------------------------------------------------
 
@@ -52,8 +66,14 @@ interface ConvOptions {
 }
 
 /** Cross-correlation by direct loops, x: N×C×H×W, w: O×(C/groups)×KH×KW. */
-function conv2dReference(x: number[], xShape: number[], w: number[], wShape: number[], b: number[] | null,
-    options: ConvOptions = {}): { data: number[]; shape: number[] } {
+function conv2dReference(
+  x: number[],
+  xShape: number[],
+  w: number[],
+  wShape: number[],
+  b: number[] | null,
+  options: ConvOptions = {},
+): { data: number[]; shape: number[] } {
   const [N, C, H, W] = xShape as [number, number, number, number];
   const [O, Cg, KH, KW] = wShape as [number, number, number, number];
   const [sh, sw] = pair(options.stride ?? 1);
@@ -95,15 +115,51 @@ function conv2dReference(x: number[], xShape: number[], w: number[], wShape: num
 
 describe('F.conv2d', () => {
   test('a tiny case by hand: 1×1×3×3 input, 2×2 kernel', () => {
-    const x = tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
-    const w = tensor([[[[1, 2], [3, 4]]]]);
+    const x = tensor([
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+          [7, 8, 9],
+        ],
+      ],
+    ]);
+    const w = tensor([
+      [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    ]);
     // out[i][j] = x[i][j] + 2·x[i][j+1] + 3·x[i+1][j] + 4·x[i+1][j+1]
-    assert.deepEqual(F.conv2d(x, w).toArray(), [[[[37, 47], [67, 77]]]]);
-    assert.deepEqual(F.conv2d(x, w, tensor([0.5])).toArray(), [[[[37.5, 47.5], [67.5, 77.5]]]]);
+    assert.deepEqual(F.conv2d(x, w).toArray(), [
+      [
+        [
+          [37, 47],
+          [67, 77],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.conv2d(x, w, tensor([0.5])).toArray(), [
+      [
+        [
+          [37.5, 47.5],
+          [67.5, 77.5],
+        ],
+      ],
+    ]);
     // padding 1, stride 2: the windows at (−1, −1), (−1, 1), (1, −1), (1, 1)
     // (−1,−1): only x[0][0]·4 = 4; (−1,1): x[0][1]·3 + x[0][2]·4 = 6 + 12 = 18;
     // (1,−1): x[1][0]·2 + x[2][0]·4 = 8 + 28 = 36; (1,1): 5 + 2·6 + 3·8 + 4·9 = 77
-    assert.deepEqual(F.conv2d(x, w, null, { stride: 2, padding: 1 }).toArray(), [[[[4, 18], [36, 77]]]]);
+    assert.deepEqual(F.conv2d(x, w, null, { stride: 2, padding: 1 }).toArray(), [
+      [
+        [
+          [4, 18],
+          [36, 77],
+        ],
+      ],
+    ]);
   });
 
   const cases: [string, number[], number[], ConvOptions][] = [
@@ -115,9 +171,19 @@ describe('F.conv2d', () => {
     ['stride 2, padding 1', [1, 3, 6, 7], [2, 3, 3, 3], { stride: 2, padding: 1 }],
     ['padding 1, dilation 2', [1, 2, 6, 6], [2, 2, 3, 3], { padding: 1, dilation: 2 }],
     ['stride 2, groups 2', [1, 4, 7, 7], [4, 2, 3, 3], { stride: 2, groups: 2 }],
-    ['stride 2, padding 1, dilation 2, groups 2', [2, 4, 8, 7], [6, 2, 3, 3], { stride: 2, padding: 1, dilation: 2, groups: 2 }],
+    [
+      'stride 2, padding 1, dilation 2, groups 2',
+      [2, 4, 8, 7],
+      [6, 2, 3, 3],
+      { stride: 2, padding: 1, dilation: 2, groups: 2 },
+    ],
     ['depthwise (groups = channels), padding 2', [1, 3, 5, 4], [3, 1, 3, 3], { groups: 3, padding: 2 }],
-    ['asymmetric stride, padding and dilation', [1, 2, 7, 8], [2, 2, 2, 3], { stride: [2, 1], padding: [0, 2], dilation: [1, 2] }],
+    [
+      'asymmetric stride, padding and dilation',
+      [1, 2, 7, 8],
+      [2, 2, 2, 3],
+      { stride: [2, 1], padding: [0, 2], dilation: [1, 2] },
+    ],
   ];
   for (const [name, xShape, wShape, options] of cases) {
     test(`matches a naive loop: ${name}`, () => {
@@ -145,7 +211,8 @@ describe('F.conv2d', () => {
 });
 
 describe('F.conv2d beside aten::conv2d', () => {
-  const aten = (x: Tensor, w: Tensor, b: Tensor | null, padding: number) => callOp('aten::conv2d', x, w, b, 1, padding, 1, 1) as Tensor;
+  const aten = (x: Tensor, w: Tensor, b: Tensor | null, padding: number) =>
+    callOp('aten::conv2d', x, w, b, 1, padding, 1, 1) as Tensor;
   /** Output and gradients of x, w, b for the loss Σ g·conv(x). */
   const run = (conv: () => Tensor, leaves: Tensor[], g: Tensor) => {
     for (const t of leaves) t.grad?.zero_();
@@ -154,9 +221,14 @@ describe('F.conv2d beside aten::conv2d', () => {
     return { y: y.float().clone(), dtype: y.dtype, grads: leaves.map((t) => t.grad!.clone()) };
   };
 
-  test('gives libtorch\'s output and gradients, in both layouts, in float32 and under bf16 autocast', () => {
+  test("gives libtorch's output and gradients, in both layouts, in float32 and under bf16 autocast", () => {
     manualSeed(3);
-    for (const [channelsLast, bf16, size] of [[false, false, 6], [true, false, 3], [false, true, 5], [true, true, 4]] as const) {
+    for (const [channelsLast, bf16, size] of [
+      [false, false, 6],
+      [true, false, 3],
+      [false, true, 5],
+      [true, true, 4],
+    ] as const) {
       const x = randn([3, 4, size, size]);
       const input = (channelsLast ? x.contiguous('channelsLast') : x).requiresGrad_();
       const w = randn([5, 4, 3, 3]).requiresGrad_();
@@ -172,28 +244,44 @@ describe('F.conv2d beside aten::conv2d', () => {
         // around the exact result of the bf16-rounded operands (computed in float64, as is that scale from |operands|).
         const rounded = [x, w, b, g].map((t) => t.detach().to('bfloat16').to('float64'));
         const exact = (abs: boolean) => {
-          const [xe, we, be, ge] = rounded.map((t) => (abs ? t.abs() : t.clone()).requiresGrad_()) as [Tensor, Tensor, Tensor, Tensor];
+          const [xe, we, be, ge] = rounded.map((t) => (abs ? t.abs() : t.clone()).requiresGrad_()) as [
+            Tensor,
+            Tensor,
+            Tensor,
+            Tensor,
+          ];
           return run(() => aten(xe, we, be, 1), [xe, we, be], ge);
         };
         const [reference, scale] = [exact(false), exact(true)];
         const within = (got: Tensor, ref: Tensor, bound: Tensor, what: string) => {
-          const excess = got.to('float64').sub(ref).abs().sub(bound.mul(4 * 2 ** -8)).max().item();
+          const excess = got
+            .to('float64')
+            .sub(ref)
+            .abs()
+            .sub(bound.mul(4 * 2 ** -8))
+            .max()
+            .item();
           assert.ok(excess <= 1e-6, `${what}: beyond the bf16 error bound by ${excess}`);
         };
-        for (const [side, result] of [['F.conv2d', ours], ['aten::conv2d', theirs]] as const) {
+        for (const [side, result] of [
+          ['F.conv2d', ours],
+          ['aten::conv2d', theirs],
+        ] as const) {
           within(result.y, reference.y, scale.y, `${side} output`);
           ['input', 'weight', 'bias'].forEach((name, k) =>
-            within(result.grads[k]!, reference.grads[k]!, scale.grads[k]!, `${side} ${name} gradient`));
+            within(result.grads[k]!, reference.grads[k]!, scale.grads[k]!, `${side} ${name} gradient`),
+          );
         }
       } else {
         const tol = { atol: 1e-4, rtol: 1e-4 };
         assertClose(ours.y, theirs.y, { ...tol, message: 'output' });
-        ['input', 'weight', 'bias'].forEach((name, k) => assertClose(ours.grads[k]!, theirs.grads[k]!, { ...tol, message: name }));
+        ['input', 'weight', 'bias'].forEach((name, k) =>
+          assertClose(ours.grads[k]!, theirs.grads[k]!, { ...tol, message: name }),
+        );
       }
       if (channelsLast) assert.ok(input.grad!.isContiguousAs('channelsLast'), 'the input gradient keeps the layout');
     }
   });
-
 });
 
 describe('F.gelu on channels-last tensors', () => {
@@ -211,10 +299,17 @@ describe('F.gelu on channels-last tensors', () => {
         for (const [gradName, gradLayout] of Object.entries(layouts)) {
           const input = inLayout(x).requiresGrad_();
           const y = F.gelu(input, approximate);
-          assert.equal(y.isContiguousAs('channelsLast') && !y.isContiguous, inName === 'nhwc', 'the output keeps the layout');
+          assert.equal(
+            y.isContiguousAs('channelsLast') && !y.isContiguous,
+            inName === 'nhwc',
+            'the output keeps the layout',
+          );
           assertClose(y, expected, { atol: 1e-6, message: `${approximate} ${inName}` });
           y.backward(gradLayout(g));
-          assertClose(input.grad!, reference.grad!, { atol: 1e-6, message: `${approximate}: ${inName} input, ${gradName} gradient` });
+          assertClose(input.grad!, reference.grad!, {
+            atol: 1e-6,
+            message: `${approximate}: ${inName} input, ${gradName} gradient`,
+          });
         }
       }
     }
@@ -226,20 +321,42 @@ describe('F.gelu on channels-last tensors', () => {
 
 describe('F.convTranspose2d', () => {
   test('a tiny case by hand: stride 2 tiles the kernel scaled by each input pixel', () => {
-    const y = tensor([[[[1, 2], [3, 4]]]]);
-    const k = tensor([[[[1, 10], [100, 1000]]]]);
-    assert.deepEqual(F.convTranspose2d(y, k, null, { stride: 2 }).toArray(), [[[
-      [1, 10, 2, 20],
-      [100, 1000, 200, 2000],
-      [3, 30, 4, 40],
-      [300, 3000, 400, 4000],
-    ]]]);
+    const y = tensor([
+      [
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    ]);
+    const k = tensor([
+      [
+        [
+          [1, 10],
+          [100, 1000],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.convTranspose2d(y, k, null, { stride: 2 }).toArray(), [
+      [
+        [
+          [1, 10, 2, 20],
+          [100, 1000, 200, 2000],
+          [3, 30, 4, 40],
+          [300, 3000, 400, 4000],
+        ],
+      ],
+    ]);
     // stride 1: overlapping windows add up; out[i][j] = Σ y[a][b]·k[i−a][j−b]
-    assert.deepEqual(F.convTranspose2d(y, k).toArray(), [[[
-      [1, 10 + 2, 20],
-      [100 + 3, 1000 + 200 + 30 + 4, 2000 + 40],
-      [300, 3000 + 400, 4000],
-    ]]]);
+    assert.deepEqual(F.convTranspose2d(y, k).toArray(), [
+      [
+        [
+          [1, 10 + 2, 20],
+          [100 + 3, 1000 + 200 + 30 + 4, 2000 + 40],
+          [300, 3000 + 400, 4000],
+        ],
+      ],
+    ]);
   });
 
   const cases: [string, number[], number[], ConvOptions][] = [
@@ -270,8 +387,10 @@ describe('F.convTranspose2d', () => {
       const rhs = dot(x, values(xt));
       assertClose(rhs, lhs, { atol: 1e-10, rtol: 1e-12 });
       // and pdenet's own conv2d agrees with the reference on the left-hand side
-      assertClose(F.conv2d(f64(x, xShape), f64(w, wShape), null, options).mul(f64(y, conv.shape)).sum(), lhs,
-        { atol: 1e-10, rtol: 1e-12 });
+      assertClose(F.conv2d(f64(x, xShape), f64(w, wShape), null, options).mul(f64(y, conv.shape)).sum(), lhs, {
+        atol: 1e-10,
+        rtol: 1e-12,
+      });
     });
   }
 });
@@ -279,86 +398,175 @@ describe('F.convTranspose2d', () => {
 // ---- padding ------------------------------------------------------------------------------------------------
 
 describe('F.pad', () => {
-  const x = () => tensor([[[[1, 2, 3], [4, 5, 6]]]]);
+  const x = () =>
+    tensor([
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      ],
+    ]);
 
   test('[1, 1, 1, 1] in each mode', () => {
-    assert.deepEqual(F.pad(x(), [1, 1, 1, 1]).toArray(), [[[
-      [0, 0, 0, 0, 0],
-      [0, 1, 2, 3, 0],
-      [0, 4, 5, 6, 0],
-      [0, 0, 0, 0, 0],
-    ]]]);
-    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'constant', 7).toArray(), [[[
-      [7, 7, 7, 7, 7],
-      [7, 1, 2, 3, 7],
-      [7, 4, 5, 6, 7],
-      [7, 7, 7, 7, 7],
-    ]]]);
+    assert.deepEqual(F.pad(x(), [1, 1, 1, 1]).toArray(), [
+      [
+        [
+          [0, 0, 0, 0, 0],
+          [0, 1, 2, 3, 0],
+          [0, 4, 5, 6, 0],
+          [0, 0, 0, 0, 0],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'constant', 7).toArray(), [
+      [
+        [
+          [7, 7, 7, 7, 7],
+          [7, 1, 2, 3, 7],
+          [7, 4, 5, 6, 7],
+          [7, 7, 7, 7, 7],
+        ],
+      ],
+    ]);
     // reflect: mirror about the edge element, without repeating it (Neumann)
-    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'reflect').toArray(), [[[
-      [5, 4, 5, 6, 5],
-      [2, 1, 2, 3, 2],
-      [5, 4, 5, 6, 5],
-      [2, 1, 2, 3, 2],
-    ]]]);
-    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'replicate').toArray(), [[[
-      [1, 1, 2, 3, 3],
-      [1, 1, 2, 3, 3],
-      [4, 4, 5, 6, 6],
-      [4, 4, 5, 6, 6],
-    ]]]);
+    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'reflect').toArray(), [
+      [
+        [
+          [5, 4, 5, 6, 5],
+          [2, 1, 2, 3, 2],
+          [5, 4, 5, 6, 5],
+          [2, 1, 2, 3, 2],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'replicate').toArray(), [
+      [
+        [
+          [1, 1, 2, 3, 3],
+          [1, 1, 2, 3, 3],
+          [4, 4, 5, 6, 6],
+          [4, 4, 5, 6, 6],
+        ],
+      ],
+    ]);
     // circular: wrap around (periodic)
-    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'circular').toArray(), [[[
-      [6, 4, 5, 6, 4],
-      [3, 1, 2, 3, 1],
-      [6, 4, 5, 6, 4],
-      [3, 1, 2, 3, 1],
-    ]]]);
+    assert.deepEqual(F.pad(x(), [1, 1, 1, 1], 'circular').toArray(), [
+      [
+        [
+          [6, 4, 5, 6, 4],
+          [3, 1, 2, 3, 1],
+          [6, 4, 5, 6, 4],
+          [3, 1, 2, 3, 1],
+        ],
+      ],
+    ]);
   });
 
   test('asymmetric [left 2, right 0, top 0, bottom 1] in each mode', () => {
     const p = [2, 0, 0, 1];
-    assert.deepEqual(F.pad(x(), p).toArray(), [[[
-      [0, 0, 1, 2, 3],
-      [0, 0, 4, 5, 6],
-      [0, 0, 0, 0, 0],
-    ]]]);
-    assert.deepEqual(F.pad(x(), p, 'reflect').toArray(), [[[
-      [3, 2, 1, 2, 3],
-      [6, 5, 4, 5, 6],
-      [3, 2, 1, 2, 3],
-    ]]]);
-    assert.deepEqual(F.pad(x(), p, 'replicate').toArray(), [[[
-      [1, 1, 1, 2, 3],
-      [4, 4, 4, 5, 6],
-      [4, 4, 4, 5, 6],
-    ]]]);
-    assert.deepEqual(F.pad(x(), p, 'circular').toArray(), [[[
-      [2, 3, 1, 2, 3],
-      [5, 6, 4, 5, 6],
-      [2, 3, 1, 2, 3],
-    ]]]);
+    assert.deepEqual(F.pad(x(), p).toArray(), [
+      [
+        [
+          [0, 0, 1, 2, 3],
+          [0, 0, 4, 5, 6],
+          [0, 0, 0, 0, 0],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'reflect').toArray(), [
+      [
+        [
+          [3, 2, 1, 2, 3],
+          [6, 5, 4, 5, 6],
+          [3, 2, 1, 2, 3],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'replicate').toArray(), [
+      [
+        [
+          [1, 1, 1, 2, 3],
+          [4, 4, 4, 5, 6],
+          [4, 4, 4, 5, 6],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'circular').toArray(), [
+      [
+        [
+          [2, 3, 1, 2, 3],
+          [5, 6, 4, 5, 6],
+          [2, 3, 1, 2, 3],
+        ],
+      ],
+    ]);
   });
 
   test('asymmetric [left 0, right 1, top 1, bottom 0] in each mode', () => {
     const p = [0, 1, 1, 0];
-    assert.deepEqual(F.pad(x(), p).toArray(), [[[[0, 0, 0, 0], [1, 2, 3, 0], [4, 5, 6, 0]]]]);
-    assert.deepEqual(F.pad(x(), p, 'reflect').toArray(), [[[[4, 5, 6, 5], [1, 2, 3, 2], [4, 5, 6, 5]]]]);
-    assert.deepEqual(F.pad(x(), p, 'replicate').toArray(), [[[[1, 2, 3, 3], [1, 2, 3, 3], [4, 5, 6, 6]]]]);
-    assert.deepEqual(F.pad(x(), p, 'circular').toArray(), [[[[4, 5, 6, 4], [1, 2, 3, 1], [4, 5, 6, 4]]]]);
+    assert.deepEqual(F.pad(x(), p).toArray(), [
+      [
+        [
+          [0, 0, 0, 0],
+          [1, 2, 3, 0],
+          [4, 5, 6, 0],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'reflect').toArray(), [
+      [
+        [
+          [4, 5, 6, 5],
+          [1, 2, 3, 2],
+          [4, 5, 6, 5],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'replicate').toArray(), [
+      [
+        [
+          [1, 2, 3, 3],
+          [1, 2, 3, 3],
+          [4, 5, 6, 6],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.pad(x(), p, 'circular').toArray(), [
+      [
+        [
+          [4, 5, 6, 4],
+          [1, 2, 3, 1],
+          [4, 5, 6, 4],
+        ],
+      ],
+    ]);
   });
 
   test('constant mode: only the last dimension, and negative sizes crop', () => {
-    assert.deepEqual(F.pad(x(), [1, 2]).toArray(), [[[[0, 1, 2, 3, 0, 0], [0, 4, 5, 6, 0, 0]]]]);
+    assert.deepEqual(F.pad(x(), [1, 2]).toArray(), [
+      [
+        [
+          [0, 1, 2, 3, 0, 0],
+          [0, 4, 5, 6, 0, 0],
+        ],
+      ],
+    ]);
     assert.deepEqual(F.pad(x(), [-1, 0, 0, -1]).toArray(), [[[[2, 3]]]]);
     assert.deepEqual(F.pad(tensor([1, 2]), [2, 1], 'constant', -1).toArray(), [-1, -1, 1, 2, -1]);
   });
 
   test('bad input: odd number of sizes, unknown mode, reflect padding as large as the input', () => {
     throwsTorchError(() => F.pad(x(), [1, 1, 1]), /^pad: /, /even number of sizes, got 3/);
-    throwsTorchError(() => F.pad(x(), [1, 1, 1, 1], 'wrap' as F.PadMode), /mode must be constant, reflect, replicate or circular/,
-      /"wrap"/);
-    throwsTorchError(() => F.pad(x(), [3, 3, 0, 0], 'reflect'), /Padding size should be less than the corresponding input dimension/);
+    throwsTorchError(
+      () => F.pad(x(), [1, 1, 1, 1], 'wrap' as F.PadMode),
+      /mode must be constant, reflect, replicate or circular/,
+      /"wrap"/,
+    );
+    throwsTorchError(
+      () => F.pad(x(), [3, 3, 0, 0], 'reflect'),
+      /Padding size should be less than the corresponding input dimension/,
+    );
   });
 });
 
@@ -396,7 +604,7 @@ describe('F.batchNorm', () => {
       assertClose(output.mean[c]!, 0, { atol: 1e-12 });
       // exactly σ²/(σ² + eps): 1 up to the eps in the denominator
       assertClose(output.biased[c]!, input.biased[c]! / (input.biased[c]! + eps), { atol: 1e-12 });
-      assertClose(output.biased[c]!, 1, { atol: 2 * eps / input.biased[c]! });
+      assertClose(output.biased[c]!, 1, { atol: (2 * eps) / input.biased[c]! });
     }
   });
 
@@ -404,7 +612,14 @@ describe('F.batchNorm', () => {
     const x = randomArray(numel(shape), -2, 3);
     const weight = [0.5, 2, -1.5];
     const bias = [1, -3, 0.25];
-    const y = values(F.batchNorm(f64(x, shape), null, null, { training: true, weight: f64(weight, [3]), bias: f64(bias, [3]), eps: 0 }));
+    const y = values(
+      F.batchNorm(f64(x, shape), null, null, {
+        training: true,
+        weight: f64(weight, [3]),
+        bias: f64(bias, [3]),
+        eps: 0,
+      }),
+    );
     const output = channelStats(y, shape);
     assertClose(output.mean, bias, { atol: 1e-12 });
     assertClose(output.biased.map(Math.sqrt), weight.map(Math.abs), { atol: 1e-12 });
@@ -421,8 +636,16 @@ describe('F.batchNorm', () => {
     const { mean, biased, unbiased } = channelStats(x, shape);
     const keep = (1 - m) ** N;
     // running_N = (1 − m)^N · init + (1 − (1 − m)^N) · batch statistic
-    assertClose(rm, init.mean.map((r, c) => keep * r + (1 - keep) * mean[c]!), { atol: 1e-12 });
-    assertClose(rv, init.var.map((r, c) => keep * r + (1 - keep) * unbiased[c]!), { atol: 1e-12 });
+    assertClose(
+      rm,
+      init.mean.map((r, c) => keep * r + (1 - keep) * mean[c]!),
+      { atol: 1e-12 },
+    );
+    assertClose(
+      rv,
+      init.var.map((r, c) => keep * r + (1 - keep) * unbiased[c]!),
+      { atol: 1e-12 },
+    );
     // … which is not what the biased variance would give
     const wrong = init.var.map((r, c) => keep * r + (1 - keep) * biased[c]!);
     assert.ok(values(rv).every((v, c) => Math.abs(v - wrong[c]!) > 1e-3));
@@ -435,10 +658,14 @@ describe('F.batchNorm', () => {
     const rv = ones([3], { dtype: 'float64' });
     for (const b of batches) F.batchNorm(f64(b, shape), rm, rv, { training: true, momentum: m });
     const N = batches.length;
-    const expectedMean = [0, 0, 0].map((_, c) => batches.reduce((s, b, k) =>
-      s + m * (1 - m) ** (N - 1 - k) * channelStats(b, shape).mean[c]!, 0));
-    const expectedVar = [1, 1, 1].map((init, c) => (1 - m) ** N * init + batches.reduce((s, b, k) =>
-      s + m * (1 - m) ** (N - 1 - k) * channelStats(b, shape).unbiased[c]!, 0));
+    const expectedMean = [0, 0, 0].map((_, c) =>
+      batches.reduce((s, b, k) => s + m * (1 - m) ** (N - 1 - k) * channelStats(b, shape).mean[c]!, 0),
+    );
+    const expectedVar = [1, 1, 1].map(
+      (init, c) =>
+        (1 - m) ** N * init +
+        batches.reduce((s, b, k) => s + m * (1 - m) ** (N - 1 - k) * channelStats(b, shape).unbiased[c]!, 0),
+    );
     assertClose(rm, expectedMean, { atol: 1e-12 });
     assertClose(rv, expectedVar, { atol: 1e-12 });
   });
@@ -461,8 +688,11 @@ describe('F.batchNorm', () => {
     assert.deepEqual(values(runningMean), rm);
     assert.deepEqual(values(runningVar), rv);
     // without weight and bias, on N×C input
-    assertClose(F.batchNorm(f64([1, 2, 3, 4, 5, 6], [2, 3]), runningMean, runningVar),
-      [1, 2, 3, 4, 5, 6].map((v, i) => (v - rm[i % 3]!) / Math.sqrt(rv[i % 3]! + eps)), { atol: 1e-12 });
+    assertClose(
+      F.batchNorm(f64([1, 2, 3, 4, 5, 6], [2, 3]), runningMean, runningVar),
+      [1, 2, 3, 4, 5, 6].map((v, i) => (v - rm[i % 3]!) / Math.sqrt(rv[i % 3]! + eps)),
+      { atol: 1e-12 },
+    );
   });
 
   test('eval mode without running statistics is a clear error', () => {
@@ -485,7 +715,8 @@ describe('F.groupNorm and F.layerNorm', () => {
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < G; g++) {
         const idx: number[] = [];
-        for (let c = g * perGroup; c < (g + 1) * perGroup; c++) for (let s = 0; s < S; s++) idx.push((n * C + c) * S + s);
+        for (let c = g * perGroup; c < (g + 1) * perGroup; c++)
+          for (let s = 0; s < S; s++) idx.push((n * C + c) * S + s);
         const mean = idx.reduce((a, i) => a + x[i]!, 0) / idx.length;
         const variance = idx.reduce((a, i) => a + (x[i]! - mean) ** 2, 0) / idx.length;
         for (const i of idx) {
@@ -521,8 +752,11 @@ describe('F.groupNorm and F.layerNorm', () => {
     };
     const w = randomArray(12, 0.5, 1.5);
     const b = randomArray(12);
-    assertClose(F.layerNorm(f64(x, shape), [3, 4], { weight: f64(w, [3, 4]), bias: f64(b, [3, 4]) }),
-      normalize(12, w, b), { atol: 1e-12 });
+    assertClose(
+      F.layerNorm(f64(x, shape), [3, 4], { weight: f64(w, [3, 4]), bias: f64(b, [3, 4]) }),
+      normalize(12, w, b),
+      { atol: 1e-12 },
+    );
     assertClose(F.layerNorm(f64(x, shape), [4]), normalize(4, null, null), { atol: 1e-12 });
     const w4 = randomArray(4);
     assertClose(F.layerNorm(f64(x, shape), [4], { weight: f64(w4, [4]) }), normalize(4, w4, null), { atol: 1e-12 });
@@ -541,7 +775,10 @@ function logSoftmaxRows(rows: number[][]): number[][] {
 }
 
 describe('F.softmax and F.logSoftmax', () => {
-  const rows = [[1, 2, 3], [-1, 0, 5]];
+  const rows = [
+    [1, 2, 3],
+    [-1, 0, 5],
+  ];
 
   test('over the last dimension and over the first', () => {
     const x = f64(rows.flat(), [2, 3]);
@@ -551,14 +788,26 @@ describe('F.softmax and F.logSoftmax', () => {
     });
     assertClose(F.softmax(x, 1), expected, { atol: 1e-15 });
     assertClose(F.softmax(x, -1), expected, { atol: 1e-15 });
-    assertClose(F.logSoftmax(x, 1), expected.map((r) => r.map(Math.log)), { atol: 1e-14 });
+    assertClose(
+      F.logSoftmax(x, 1),
+      expected.map((r) => r.map(Math.log)),
+      { atol: 1e-14 },
+    );
     // over dim 0: each column normalized
     const columns = [0, 1, 2].map((j) => {
       const z = Math.exp(rows[0]![j]!) + Math.exp(rows[1]![j]!);
       return [Math.exp(rows[0]![j]!) / z, Math.exp(rows[1]![j]!) / z];
     });
-    assertClose(F.softmax(x, 0), [0, 1].map((i) => columns.map((c) => c[i]!)), { atol: 1e-15 });
-    assertClose(F.logSoftmax(x, 0), [0, 1].map((i) => columns.map((c) => Math.log(c[i]!))), { atol: 1e-14 });
+    assertClose(
+      F.softmax(x, 0),
+      [0, 1].map((i) => columns.map((c) => c[i]!)),
+      { atol: 1e-15 },
+    );
+    assertClose(
+      F.logSoftmax(x, 0),
+      [0, 1].map((i) => columns.map((c) => Math.log(c[i]!))),
+      { atol: 1e-14 },
+    );
   });
 
   test('is stable for large logits and keeps the dtype unless asked', () => {
@@ -598,7 +847,9 @@ describe('F.crossEntropy', () => {
       const losses = perSample(eps);
       assertClose(F.crossEntropy(z(), t(), { labelSmoothing: eps, reduction: 'none' }), losses, { atol: 1e-12 });
       assertClose(F.crossEntropy(z(), t(), { labelSmoothing: eps, reduction: 'sum' }), sum(losses), { atol: 1e-12 });
-      assertClose(F.crossEntropy(z(), t(), { labelSmoothing: eps, reduction: 'mean' }), sum(losses) / N, { atol: 1e-12 });
+      assertClose(F.crossEntropy(z(), t(), { labelSmoothing: eps, reduction: 'mean' }), sum(losses) / N, {
+        atol: 1e-12,
+      });
     }
   });
 
@@ -608,27 +859,49 @@ describe('F.crossEntropy', () => {
     const targetWeight = sum(target.map((c) => w[c]!));
     for (const eps of [0, 0.2]) {
       const losses = perSample(eps, w);
-      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps, reduction: 'none' }), losses, { atol: 1e-12 });
-      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps, reduction: 'sum' }), sum(losses), { atol: 1e-12 });
-      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps }), sum(losses) / targetWeight, { atol: 1e-12 });
+      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps, reduction: 'none' }), losses, {
+        atol: 1e-12,
+      });
+      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps, reduction: 'sum' }), sum(losses), {
+        atol: 1e-12,
+      });
+      assertClose(F.crossEntropy(z(), t(), { weight, labelSmoothing: eps }), sum(losses) / targetWeight, {
+        atol: 1e-12,
+      });
     }
   });
 
   test('ignoreIndex drops samples from the loss and from the mean', () => {
     const nll = logp.map((row, n) => -row[target[n]!]!);
     const ignored = long([0, -100, 1, 2]);
-    assertClose(F.crossEntropy(z(), ignored, { reduction: 'none' }),
-      [-logp[0]![0]!, 0, -logp[2]![1]!, -logp[3]![2]!], { atol: 1e-12 });
+    assertClose(F.crossEntropy(z(), ignored, { reduction: 'none' }), [-logp[0]![0]!, 0, -logp[2]![1]!, -logp[3]![2]!], {
+      atol: 1e-12,
+    });
     assertClose(F.crossEntropy(z(), ignored), (nll[0]! + nll[2]! + nll[3]!) / 3, { atol: 1e-12 });
     assertClose(F.crossEntropy(z(), t(), { ignoreIndex: 2 }), (nll[0]! + nll[2]!) / 2, { atol: 1e-12 });
   });
 
   test('bad input: target of the wrong dtype, bad labelSmoothing, bad reduction', () => {
-    throwsTorchError(() => F.crossEntropy(z(), tensor([0, 2, 1, 2], { dtype: 'int32' })), /crossEntropy/, /int64 class indices/,
-      /got int32 of shape \[4\]/);
-    throwsTorchError(() => F.crossEntropy(z(), tensor([0, 2, 1, 2])), /crossEntropy/, /int64 class indices/, /got float32/);
-    throwsTorchError(() => F.crossEntropy(z(), t(), { labelSmoothing: 1.5 }), /labelSmoothing must be in \[0, 1\], got 1.5/);
-    throwsTorchError(() => F.crossEntropy(z(), t(), { reduction: 'avg' as F.Reduction }), /reduction must be none, mean or sum/);
+    throwsTorchError(
+      () => F.crossEntropy(z(), tensor([0, 2, 1, 2], { dtype: 'int32' })),
+      /crossEntropy/,
+      /int64 class indices/,
+      /got int32 of shape \[4\]/,
+    );
+    throwsTorchError(
+      () => F.crossEntropy(z(), tensor([0, 2, 1, 2])),
+      /crossEntropy/,
+      /int64 class indices/,
+      /got float32/,
+    );
+    throwsTorchError(
+      () => F.crossEntropy(z(), t(), { labelSmoothing: 1.5 }),
+      /labelSmoothing must be in \[0, 1\], got 1.5/,
+    );
+    throwsTorchError(
+      () => F.crossEntropy(z(), t(), { reduction: 'avg' as F.Reduction }),
+      /reduction must be none, mean or sum/,
+    );
   });
 });
 
@@ -640,7 +913,14 @@ describe('F.mseLoss', () => {
     assert.deepEqual(sq, [0.25, 9, 0.25, 4]);
     assertClose(F.mseLoss(f64(a, [2, 2]), f64(b, [2, 2])), 13.5 / 4, { atol: 1e-15 });
     assertClose(F.mseLoss(f64(a, [2, 2]), f64(b, [2, 2]), 'sum'), 13.5, { atol: 1e-15 });
-    assertClose(F.mseLoss(f64(a, [2, 2]), f64(b, [2, 2]), 'none'), [[0.25, 9], [0.25, 4]], { atol: 1e-15 });
+    assertClose(
+      F.mseLoss(f64(a, [2, 2]), f64(b, [2, 2]), 'none'),
+      [
+        [0.25, 9],
+        [0.25, 4],
+      ],
+      { atol: 1e-15 },
+    );
     throwsTorchError(() => F.mseLoss(f64(a, [4]), f64(b, [4]), 'avg' as F.Reduction), /^mseLoss: reduction/);
   });
 });
@@ -648,36 +928,162 @@ describe('F.mseLoss', () => {
 // ---- pooling and resizing ------------------------------------------------------------------------------
 
 describe('pooling', () => {
-  const x3 = () => tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
+  const x3 = () =>
+    tensor([
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+          [7, 8, 9],
+        ],
+      ],
+    ]);
 
   test('avgPool2d', () => {
-    const x = tensor([[[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]]]);
-    assert.deepEqual(F.avgPool2d(x, 2).toArray(), [[[[2.5, 4.5], [10.5, 12.5]]]]);
-    assert.deepEqual(F.avgPool2d(x3(), 2, { stride: 1 }).toArray(), [[[[3, 4], [6, 7]]]]);
+    const x = tensor([
+      [
+        [
+          [0, 1, 2, 3],
+          [4, 5, 6, 7],
+          [8, 9, 10, 11],
+          [12, 13, 14, 15],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.avgPool2d(x, 2).toArray(), [
+      [
+        [
+          [2.5, 4.5],
+          [10.5, 12.5],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.avgPool2d(x3(), 2, { stride: 1 }).toArray(), [
+      [
+        [
+          [3, 4],
+          [6, 7],
+        ],
+      ],
+    ]);
     // padding 1, stride 2 on 3×3: windows {−1, 0} and {1, 2} in each direction
-    assert.deepEqual(F.avgPool2d(x3(), 2, { padding: 1 }).toArray(), [[[[1 / 4, 5 / 4], [11 / 4, 28 / 4]]]]);
-    assert.deepEqual(F.avgPool2d(x3(), 2, { padding: 1, countIncludePad: false }).toArray(), [[[[1, 2.5], [5.5, 7]]]]);
+    assert.deepEqual(F.avgPool2d(x3(), 2, { padding: 1 }).toArray(), [
+      [
+        [
+          [1 / 4, 5 / 4],
+          [11 / 4, 28 / 4],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.avgPool2d(x3(), 2, { padding: 1, countIncludePad: false }).toArray(), [
+      [
+        [
+          [1, 2.5],
+          [5.5, 7],
+        ],
+      ],
+    ]);
     // ceilMode keeps the partial window at the end
-    assert.deepEqual(F.avgPool2d(x3(), 2, { ceilMode: true }).toArray(), [[[[3, 4.5], [7.5, 9]]]]);
+    assert.deepEqual(F.avgPool2d(x3(), 2, { ceilMode: true }).toArray(), [
+      [
+        [
+          [3, 4.5],
+          [7.5, 9],
+        ],
+      ],
+    ]);
   });
 
   test('maxPool2d', () => {
-    const x = tensor([[[[1, 5, 2, 0], [3, 4, 8, 6], [9, 2, 1, 7], [0, 3, 5, 4]]]]);
-    assert.deepEqual(F.maxPool2d(x, 2).toArray(), [[[[5, 8], [9, 7]]]]);
-    assert.deepEqual(F.maxPool2d(x, 3, { stride: 1 }).toArray(), [[[[9, 8], [9, 8]]]]);
-    assert.deepEqual(F.maxPool2d(x, 2, { padding: 1 }).toArray(), [[[[1, 5, 0], [9, 8, 7], [0, 5, 4]]]]);
+    const x = tensor([
+      [
+        [
+          [1, 5, 2, 0],
+          [3, 4, 8, 6],
+          [9, 2, 1, 7],
+          [0, 3, 5, 4],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.maxPool2d(x, 2).toArray(), [
+      [
+        [
+          [5, 8],
+          [9, 7],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.maxPool2d(x, 3, { stride: 1 }).toArray(), [
+      [
+        [
+          [9, 8],
+          [9, 8],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.maxPool2d(x, 2, { padding: 1 }).toArray(), [
+      [
+        [
+          [1, 5, 0],
+          [9, 8, 7],
+          [0, 5, 4],
+        ],
+      ],
+    ]);
     // padding never wins, even against negative numbers
-    assert.deepEqual(F.maxPool2d(x.neg(), 2, { padding: 1 }).toArray(), [[[[-1, -2, -0], [-3, -1, -6], [-0, -3, -4]]]]);
-    assert.deepEqual(F.maxPool2d(x3(), 2, { ceilMode: true }).toArray(), [[[[5, 6], [8, 9]]]]);
+    assert.deepEqual(F.maxPool2d(x.neg(), 2, { padding: 1 }).toArray(), [
+      [
+        [
+          [-1, -2, -0],
+          [-3, -1, -6],
+          [-0, -3, -4],
+        ],
+      ],
+    ]);
+    assert.deepEqual(F.maxPool2d(x3(), 2, { ceilMode: true }).toArray(), [
+      [
+        [
+          [5, 6],
+          [8, 9],
+        ],
+      ],
+    ]);
     // dilation 2: the window {0, 2} × {0, 2} and so on
-    assert.deepEqual(F.maxPool2d(x, 2, { stride: 1, dilation: 2 }).toArray(), [[[[9, 7], [8, 6]]]]);
+    assert.deepEqual(F.maxPool2d(x, 2, { stride: 1, dilation: 2 }).toArray(), [
+      [
+        [
+          [9, 7],
+          [8, 6],
+        ],
+      ],
+    ]);
   });
 
   test('adaptiveAvgPool2d', () => {
-    const x = tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[0, 0, 0], [0, 0, 9], [0, 0, 0]]]]);
+    const x = tensor([
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+          [7, 8, 9],
+        ],
+        [
+          [0, 0, 0],
+          [0, 0, 9],
+          [0, 0, 0],
+        ],
+      ],
+    ]);
     assert.deepEqual(F.adaptiveAvgPool2d(x, 1).toArray(), [[[[5]], [[1]]]]);
     // 3 → 2: windows [0, 2) and [1, 3), overlapping
-    assert.deepEqual(F.adaptiveAvgPool2d(x3(), 2).toArray(), [[[[3, 4], [6, 7]]]]);
+    assert.deepEqual(F.adaptiveAvgPool2d(x3(), 2).toArray(), [
+      [
+        [
+          [3, 4],
+          [6, 7],
+        ],
+      ],
+    ]);
     assert.deepEqual(F.adaptiveAvgPool2d(x3(), [1, 3]).toArray(), [[[[4, 5, 6]]]]);
   });
 });
@@ -686,34 +1092,60 @@ describe('F.interpolate', () => {
   const x = () => f64([1, 2, 3, 4], [1, 1, 2, 2]);
 
   test('nearest ×2 and to a size', () => {
-    assert.deepEqual(F.interpolate(x(), { scaleFactor: 2 }).toArray(), [[[
-      [1, 1, 2, 2],
-      [1, 1, 2, 2],
-      [3, 3, 4, 4],
-      [3, 3, 4, 4],
-    ]]]);
+    assert.deepEqual(F.interpolate(x(), { scaleFactor: 2 }).toArray(), [
+      [
+        [
+          [1, 1, 2, 2],
+          [1, 1, 2, 2],
+          [3, 3, 4, 4],
+          [3, 3, 4, 4],
+        ],
+      ],
+    ]);
     // size [3, 2]: source row ⌊i·2/3⌋ = 0, 0, 1
-    assert.deepEqual(F.interpolate(x(), { size: [3, 2] }).toArray(), [[[[1, 2], [1, 2], [3, 4]]]]);
+    assert.deepEqual(F.interpolate(x(), { size: [3, 2] }).toArray(), [
+      [
+        [
+          [1, 2],
+          [1, 2],
+          [3, 4],
+        ],
+      ],
+    ]);
   });
 
   test('bilinear with alignCorners true', () => {
     // corners stay; 3×3 adds midpoints
-    assertClose(F.interpolate(x(), { size: 3, mode: 'bilinear', alignCorners: true }),
-      [[1, 1.5, 2], [2, 2.5, 3], [3, 3.5, 4]], { atol: 1e-15 });
+    assertClose(
+      F.interpolate(x(), { size: 3, mode: 'bilinear', alignCorners: true }),
+      [
+        [1, 1.5, 2],
+        [2, 2.5, 3],
+        [3, 3.5, 4],
+      ],
+      { atol: 1e-15 },
+    );
     // ×2: sample positions 0, 1/3, 2/3, 1; the value is 1 + 2·row + col
-    assertClose(F.interpolate(x(), { scaleFactor: 2, mode: 'bilinear', alignCorners: true }), [
-      [1, 4 / 3, 5 / 3, 2],
-      [5 / 3, 2, 7 / 3, 8 / 3],
-      [7 / 3, 8 / 3, 3, 10 / 3],
-      [3, 10 / 3, 11 / 3, 4],
-    ], { atol: 1e-14 });
+    assertClose(
+      F.interpolate(x(), { scaleFactor: 2, mode: 'bilinear', alignCorners: true }),
+      [
+        [1, 4 / 3, 5 / 3, 2],
+        [5 / 3, 2, 7 / 3, 8 / 3],
+        [7 / 3, 8 / 3, 3, 10 / 3],
+        [3, 10 / 3, 11 / 3, 4],
+      ],
+      { atol: 1e-14 },
+    );
   });
 
   test('bilinear with alignCorners false', () => {
     // source positions (i + 0.5)/2 − 0.5 = −0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1)
     const t = [0, 0.25, 0.75, 1];
-    assertClose(F.interpolate(x(), { scaleFactor: 2, mode: 'bilinear' }),
-      t.map((r) => t.map((c) => 1 + 2 * r + c)), { atol: 1e-15 });
+    assertClose(
+      F.interpolate(x(), { scaleFactor: 2, mode: 'bilinear' }),
+      t.map((r) => t.map((c) => 1 + 2 * r + c)),
+      { atol: 1e-15 },
+    );
   });
 
   test('bad input: both or neither of size and scaleFactor', () => {
@@ -729,11 +1161,43 @@ describe('F.affineGrid and F.gridSample', () => {
 
   test('the identity grid holds the normalized pixel coordinates (x, then y)', () => {
     // alignCorners true: x ∈ {−1, 0, 1}, y ∈ {−1, 1}
-    assertClose(F.affineGrid(identity(), [1, 1, 2, 3], true),
-      [[[[-1, -1], [0, -1], [1, -1]], [[-1, 1], [0, 1], [1, 1]]]], { atol: 1e-15 });
+    assertClose(
+      F.affineGrid(identity(), [1, 1, 2, 3], true),
+      [
+        [
+          [
+            [-1, -1],
+            [0, -1],
+            [1, -1],
+          ],
+          [
+            [-1, 1],
+            [0, 1],
+            [1, 1],
+          ],
+        ],
+      ],
+      { atol: 1e-15 },
+    );
     // alignCorners false: pixel centres, x ∈ {−2/3, 0, 2/3}, y ∈ {−1/2, 1/2}
-    assertClose(F.affineGrid(identity(), [1, 1, 2, 3], false),
-      [[[[-2 / 3, -0.5], [0, -0.5], [2 / 3, -0.5]], [[-2 / 3, 0.5], [0, 0.5], [2 / 3, 0.5]]]], { atol: 1e-15 });
+    assertClose(
+      F.affineGrid(identity(), [1, 1, 2, 3], false),
+      [
+        [
+          [
+            [-2 / 3, -0.5],
+            [0, -0.5],
+            [2 / 3, -0.5],
+          ],
+          [
+            [-2 / 3, 0.5],
+            [0, 0.5],
+            [2 / 3, 0.5],
+          ],
+        ],
+      ],
+      { atol: 1e-15 },
+    );
   });
 
   test('the identity theta reproduces the input', () => {
@@ -752,7 +1216,15 @@ describe('F.affineGrid and F.gridSample', () => {
     const rotate = f64([0, -1, 0, 1, 0, 0], [1, 2, 3]);
     const x3 = f64([1, 2, 3, 4, 5, 6, 7, 8, 9], [1, 1, 3, 3]);
     const grid3 = F.affineGrid(rotate, [1, 1, 3, 3], true);
-    assertClose(F.gridSample(x3, grid3, { alignCorners: true }), [[3, 6, 9], [2, 5, 8], [1, 4, 7]], { atol: 1e-12 });
+    assertClose(
+      F.gridSample(x3, grid3, { alignCorners: true }),
+      [
+        [3, 6, 9],
+        [2, 5, 8],
+        [1, 4, 7],
+      ],
+      { atol: 1e-12 },
+    );
     // one hot pixel at row 0, column 1 of a 4×4 image lands at row 2, column 0
     const hot = zeros([1, 1, 4, 4], { dtype: 'float64' });
     hot.select(2, 0).select(2, 1).fill_(1);
@@ -792,8 +1264,14 @@ describe('F.affineGrid and F.gridSample', () => {
   test('bad input: unknown mode or padding mode', () => {
     const image = f64([1, 2, 3, 4], [1, 1, 2, 2]);
     const grid = f64([0, 0], [1, 1, 1, 2]);
-    throwsTorchError(() => F.gridSample(image, grid, { mode: 'cubic' as 'bicubic' }), /mode must be bilinear, nearest or bicubic/);
-    throwsTorchError(() => F.gridSample(image, grid, { paddingMode: 'wrap' as 'zeros' }), /paddingMode must be zeros, border or reflection/);
+    throwsTorchError(
+      () => F.gridSample(image, grid, { mode: 'cubic' as 'bicubic' }),
+      /mode must be bilinear, nearest or bicubic/,
+    );
+    throwsTorchError(
+      () => F.gridSample(image, grid, { paddingMode: 'wrap' as 'zeros' }),
+      /paddingMode must be zeros, border or reflection/,
+    );
   });
 });
 
@@ -803,8 +1281,16 @@ describe('F.oneHot', () => {
   test('encodes int64 indices, with the number of classes given or inferred', () => {
     const h = F.oneHot(long([0, 2, 1]), 4);
     assert.equal(h.dtype, 'int64');
-    assert.deepEqual(h.toArray(), [[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0]]);
-    assert.deepEqual(F.oneHot(long([0, 2, 1])).toArray(), [[1, 0, 0], [0, 0, 1], [0, 1, 0]]);
+    assert.deepEqual(h.toArray(), [
+      [1, 0, 0, 0],
+      [0, 0, 1, 0],
+      [0, 1, 0, 0],
+    ]);
+    assert.deepEqual(F.oneHot(long([0, 2, 1])).toArray(), [
+      [1, 0, 0],
+      [0, 0, 1],
+      [0, 1, 0],
+    ]);
     assert.deepEqual(F.oneHot(long([[1], [0]]), 2).toArray(), [[[0, 1]], [[1, 0]]]);
     throwsTorchError(() => F.oneHot(long([0, 3]), 3), /smaller than num_classes/);
   });
@@ -833,7 +1319,18 @@ describe('F.linear', () => {
     assert.deepEqual(batched.shape, [1, B, O]);
     assertClose(batched, expected(true), { atol: 1e-14 });
     // by hand: [1, 2]·[[1, 0], [1, 1], [0, 2]]ᵀ + [0, 1, −1] = [1, 4, 3]
-    assert.deepEqual(F.linear(tensor([[1, 2]]), tensor([[1, 0], [1, 1], [0, 2]]), tensor([0, 1, -1])).toArray(), [[1, 4, 3]]);
+    assert.deepEqual(
+      F.linear(
+        tensor([[1, 2]]),
+        tensor([
+          [1, 0],
+          [1, 1],
+          [0, 2],
+        ]),
+        tensor([0, 1, -1]),
+      ).toArray(),
+      [[1, 4, 3]],
+    );
     throwsTorchError(() => F.linear(f64(x, [B, I]), f64(w, [I, O])), /shapes cannot be multiplied/);
   });
 });
@@ -880,8 +1377,13 @@ describe('F.dropout', () => {
 
 describe('errors name what is wrong', () => {
   test('conv2d channel mismatch names both shapes', () => {
-    throwsTorchError(() => F.conv2d(zeros([1, 2, 5, 5]), zeros([4, 3, 3, 3])),
-      /conv2d/, /\[4, 3, 3, 3\]/, /\[1, 2, 5, 5\]/, /3 channels/);
+    throwsTorchError(
+      () => F.conv2d(zeros([1, 2, 5, 5]), zeros([4, 3, 3, 3])),
+      /conv2d/,
+      /\[4, 3, 3, 3\]/,
+      /\[1, 2, 5, 5\]/,
+      /3 channels/,
+    );
     // groups that do not divide the channels
     throwsTorchError(() => F.conv2d(zeros([1, 4, 5, 5]), zeros([3, 2, 3, 3]), null, { groups: 2 }), /groups/);
     // a kernel larger than the (padded) input

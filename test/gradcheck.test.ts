@@ -9,7 +9,19 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cat, F, grad, manualSeed, type NestedArray, setNumThreads, stack, type Tensor, tensor, tidy, where } from '../src/index.js';
+import {
+  cat,
+  F,
+  grad,
+  manualSeed,
+  type NestedArray,
+  setNumThreads,
+  stack,
+  type Tensor,
+  tensor,
+  tidy,
+  where,
+} from '../src/index.js';
 import { gradcheck, mulberry32, values } from './helpers.js';
 
 // Thousands of operations on tiny tensors: one thread is fastest, and it keeps this file fast on a busy
@@ -29,12 +41,20 @@ function f64(data: ArrayLike<number>, shape: readonly number[], requiresGrad = f
 
 /** A float64 leaf with requiresGrad, uniform in [lo, hi). */
 function leaf(shape: readonly number[], lo = -1, hi = 1): Tensor {
-  return f64(Array.from({ length: numel(shape) }, () => lo + (hi - lo) * rng()), shape, true);
+  return f64(
+    Array.from({ length: numel(shape) }, () => lo + (hi - lo) * rng()),
+    shape,
+    true,
+  );
 }
 
 /** A leaf whose elements have magnitude in [lo, hi] and a random sign: away from the kink at 0. */
 function awayFromZero(shape: readonly number[], lo = 0.2, hi = 1.5): Tensor {
-  return f64(Array.from({ length: numel(shape) }, () => (rng() < 0.5 ? -1 : 1) * (lo + (hi - lo) * rng())), shape, true);
+  return f64(
+    Array.from({ length: numel(shape) }, () => (rng() < 0.5 ? -1 : 1) * (lo + (hi - lo) * rng())),
+    shape,
+    true,
+  );
 }
 
 /** A leaf of distinct values, at least `gap` apart (no ties for max, maxPool, amax), in random order. */
@@ -51,7 +71,10 @@ function distinct(shape: readonly number[], gap = 0.1): Tensor {
 /** Fixed pseudo-random weights in [0.5, 1.5) for a shape: the same every call (seeded by shape and salt). */
 function weights(shape: readonly number[], salt = 0): Tensor {
   const r = mulberry32(7919 * (salt + 1) + shape.reduce((h, d) => h * 31 + d, 17));
-  return f64(Array.from({ length: numel(shape) }, () => 0.5 + r()), shape);
+  return f64(
+    Array.from({ length: numel(shape) }, () => 0.5 + r()),
+    shape,
+  );
 }
 
 /** A scalar from a tensor (or list of tensors) by a fixed random weighting. */
@@ -159,7 +182,10 @@ describe('arithmetic', () => {
   });
 
   test('where (tensor and scalar branches) and maskedFill', () => {
-    const cond = tensor([[true, false, true], [false, false, true]]);
+    const cond = tensor([
+      [true, false, true],
+      [false, false, true],
+    ]);
     check((a, b) => where(cond, a, b), [leaf([2, 3]), leaf([2, 3])]);
     check((a, b) => where(cond, a, b), [leaf([3]), leaf([2, 1])]);
     check((a) => where(cond, a, 0.5), [leaf([2, 3])]);
@@ -246,8 +272,29 @@ describe('views and movement', () => {
   test('indexSelect and gather (with repeated indices)', () => {
     check((a) => a.indexSelect(1, long([2, 0, 2, 3])), [leaf([3, 4])]);
     check((a) => a.indexSelect(0, long([1, 1])), [leaf([3, 4])]);
-    check((a) => a.gather(1, long([[0, 0, 3], [2, 1, 2], [3, 3, 3]])), [leaf([3, 4])]);
-    check((a) => a.gather(0, long([[2, 0, 1, 2], [2, 2, 0, 1]])), [leaf([3, 4])]);
+    check(
+      (a) =>
+        a.gather(
+          1,
+          long([
+            [0, 0, 3],
+            [2, 1, 2],
+            [3, 3, 3],
+          ]),
+        ),
+      [leaf([3, 4])],
+    );
+    check(
+      (a) =>
+        a.gather(
+          0,
+          long([
+            [2, 0, 1, 2],
+            [2, 2, 0, 1],
+          ]),
+        ),
+      [leaf([3, 4])],
+    );
   });
 
   test('squeeze, unsqueeze, flatten', () => {
@@ -302,10 +349,19 @@ describe('F.conv2d and F.convTranspose2d', () => {
     // take libtorch's; a 2×2 kernel with no padding has an asymmetric adjoint padding (k − 1 − p = 1).
     const layouts = [(t: Tensor) => t, (t: Tensor) => t.contiguous('channelsLast')];
     for (const layout of layouts) {
-      check((x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }), [leaf([2, 3, 4, 4]), leaf([2, 3, 3, 3]), leaf([2])]);
-      check((x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }), [leaf([2, 3, 5, 6]), leaf([2, 3, 3, 3]), leaf([2])]);
+      check(
+        (x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }),
+        [leaf([2, 3, 4, 4]), leaf([2, 3, 3, 3]), leaf([2])],
+      );
+      check(
+        (x, w, b) => F.conv2d(layout(x), layout(w), b, { padding: 1 }),
+        [leaf([2, 3, 5, 6]), leaf([2, 3, 3, 3]), leaf([2])],
+      );
       check((x, w) => F.conv2d(layout(x), layout(w)), [leaf([1, 2, 6, 5]), leaf([3, 2, 2, 2])]);
-      check((x, w) => F.conv2d(layout(x), layout(w), null, { padding: [2, 0] }), [leaf([1, 2, 5, 5]), leaf([2, 2, 3, 3])]);
+      check(
+        (x, w) => F.conv2d(layout(x), layout(w), null, { padding: [2, 0] }),
+        [leaf([1, 2, 5, 5]), leaf([2, 2, 3, 3])],
+      );
     }
   });
 
@@ -329,8 +385,11 @@ describe('F.conv2d and F.convTranspose2d', () => {
   });
 
   test('conv2d: stride, padding, dilation and groups together', () => {
-    check(conv({ stride: [2, 1], padding: [1, 2], dilation: [2, 1], groups: 2 }),
-      [leaf([1, 4, 6, 5]), leaf([2, 2, 3, 2]), leaf([2])]);
+    check(conv({ stride: [2, 1], padding: [1, 2], dilation: [2, 1], groups: 2 }), [
+      leaf([1, 4, 6, 5]),
+      leaf([2, 2, 3, 2]),
+      leaf([2]),
+    ]);
   });
 
   test('convTranspose2d: plain, stride + outputPadding, groups', () => {
@@ -360,13 +419,17 @@ describe('F.pad', () => {
 
 describe('F normalization', () => {
   test('batchNorm, training mode, with weight and bias', () => {
-    check((x, w, b) => F.batchNorm(x, null, null, { training: true, weight: w, bias: b }),
-      [leaf([3, 2, 2, 2]), leaf([2], 0.5, 1.5), leaf([2])]);
+    check(
+      (x, w, b) => F.batchNorm(x, null, null, { training: true, weight: w, bias: b }),
+      [leaf([3, 2, 2, 2]), leaf([2], 0.5, 1.5), leaf([2])],
+    );
     // with running statistics (updated in place by every call; training output does not read them)
     const rm = f64([0, 0], [2]);
     const rv = f64([1, 1], [2]);
-    check((x, w, b) => F.batchNorm(x, rm, rv, { training: true, weight: w, bias: b, momentum: 0.3 }),
-      [leaf([4, 2, 3]), leaf([2], 0.5, 1.5), leaf([2])]);
+    check(
+      (x, w, b) => F.batchNorm(x, rm, rv, { training: true, weight: w, bias: b, momentum: 0.3 }),
+      [leaf([4, 2, 3]), leaf([2], 0.5, 1.5), leaf([2])],
+    );
     // without affine parameters, 2-D input (N×C)
     check((x) => F.batchNorm(x, null, null, { training: true }), [leaf([5, 3])]);
   });
@@ -374,8 +437,10 @@ describe('F normalization', () => {
   test('batchNorm, eval mode', () => {
     const rm = f64([0.2, -0.5], [2]);
     const rv = f64([0.8, 1.7], [2]);
-    check((x, w, b) => F.batchNorm(x, rm, rv, { weight: w, bias: b }),
-      [leaf([3, 2, 2, 2]), leaf([2], 0.5, 1.5), leaf([2])]);
+    check(
+      (x, w, b) => F.batchNorm(x, rm, rv, { weight: w, bias: b }),
+      [leaf([3, 2, 2, 2]), leaf([2], 0.5, 1.5), leaf([2])],
+    );
   });
 
   test('groupNorm', () => {
@@ -453,7 +518,20 @@ describe('F.linear and losses', () => {
     check((z) => F.crossEntropy(z, target, { weight: classWeight, reduction: 'none' }), [leaf([4, 3], -2, 2)]);
     check((z) => F.crossEntropy(z, target, { weight: classWeight, labelSmoothing: 0.3 }), [leaf([4, 3], -2, 2)]);
     // N×C×H×W logits with N×H×W targets (per-pixel classification)
-    check((z) => F.crossEntropy(z, long([[[0, 1], [2, 2]]]), { labelSmoothing: 0.1 }), [leaf([1, 3, 2, 2], -2, 2)]);
+    check(
+      (z) =>
+        F.crossEntropy(
+          z,
+          long([
+            [
+              [0, 1],
+              [2, 2],
+            ],
+          ]),
+          { labelSmoothing: 0.1 },
+        ),
+      [leaf([1, 3, 2, 2], -2, 2)],
+    );
   });
 
   test('mseLoss: with respect to input and target, every reduction', () => {
@@ -474,8 +552,15 @@ function normalized(p: number, n: number, alignCorners: boolean): number {
  * An N×H'×W'×2 grid leaf whose points lie strictly inside the image, at fractional pixel offsets in
  * [0.2, 0.8] (bilinear), or [0.1, 0.35] ∪ [0.65, 0.9] (nearest): away from the kinks of the interpolation.
  */
-function gridAwayFromPixels(n: number, h: number, w: number, height: number, width: number, alignCorners: boolean,
-    mode: 'bilinear' | 'nearest' = 'bilinear'): Tensor {
+function gridAwayFromPixels(
+  n: number,
+  h: number,
+  w: number,
+  height: number,
+  width: number,
+  alignCorners: boolean,
+  mode: 'bilinear' | 'nearest' = 'bilinear',
+): Tensor {
   const frac = (): number => {
     if (mode === 'bilinear') return 0.2 + 0.6 * rng();
     const f = 0.1 + 0.25 * rng();
@@ -506,16 +591,22 @@ describe('F resampling', () => {
 
   test('gridSample bilinear: with respect to input and grid', () => {
     for (const alignCorners of [false, true]) {
-      check((x, g) => F.gridSample(x, g, { alignCorners }),
-        [leaf([1, 2, 4, 5]), gridAwayFromPixels(1, 3, 2, 4, 5, alignCorners)]);
-      check((x, g) => F.gridSample(x, g, { alignCorners, paddingMode: 'border' }),
-        [leaf([2, 1, 3, 3]), gridAwayFromPixels(2, 2, 2, 3, 3, alignCorners)]);
+      check(
+        (x, g) => F.gridSample(x, g, { alignCorners }),
+        [leaf([1, 2, 4, 5]), gridAwayFromPixels(1, 3, 2, 4, 5, alignCorners)],
+      );
+      check(
+        (x, g) => F.gridSample(x, g, { alignCorners, paddingMode: 'border' }),
+        [leaf([2, 1, 3, 3]), gridAwayFromPixels(2, 2, 2, 3, 3, alignCorners)],
+      );
     }
   });
 
   test('gridSample nearest: with respect to input (the grid gradient is 0)', () => {
-    check((x, g) => F.gridSample(x, g, { mode: 'nearest' }),
-      [leaf([1, 2, 4, 5]), gridAwayFromPixels(1, 3, 3, 4, 5, false, 'nearest')]);
+    check(
+      (x, g) => F.gridSample(x, g, { mode: 'nearest' }),
+      [leaf([1, 2, 4, 5]), gridAwayFromPixels(1, 3, 3, 4, 5, false, 'nearest')],
+    );
   });
 
   test('affineGrid followed by gridSample, with respect to theta and input', () => {

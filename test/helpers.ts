@@ -16,15 +16,16 @@ export function values(x: Numbers): number[] {
 }
 
 /** Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, with a readable message. */
-export function assertClose(actual: Numbers, expected: Numbers,
-    { atol = 1e-5, rtol = 1e-5, message = '' } = {}): void {
+export function assertClose(actual: Numbers, expected: Numbers, { atol = 1e-5, rtol = 1e-5, message = '' } = {}): void {
   const a = values(actual);
   const e = values(expected);
   assert.equal(a.length, e.length, `${message} length ${a.length} ≠ ${e.length}`);
   for (let i = 0; i < a.length; i++) {
     const tol = atol + rtol * Math.abs(e[i]!);
-    assert.ok(Math.abs(a[i]! - e[i]!) <= tol || (Number.isNaN(a[i]) && Number.isNaN(e[i])),
-      `${message} element ${i}: ${a[i]} vs expected ${e[i]} (tolerance ${tol})`);
+    assert.ok(
+      Math.abs(a[i]! - e[i]!) <= tol || (Number.isNaN(a[i]) && Number.isNaN(e[i])),
+      `${message} element ${i}: ${a[i]} vs expected ${e[i]} (tolerance ${tol})`,
+    );
   }
 }
 
@@ -32,7 +33,11 @@ export function assertClose(actual: Numbers, expected: Numbers,
  * Checks the autograd gradient of the scalar `f(...inputs)` against central finite differences, in float64.
  * Every input must be a float64 tensor with requiresGrad.
  */
-export function gradcheck(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], { eps = 1e-6, atol = 1e-5, rtol = 1e-4 } = {}): void {
+export function gradcheck(
+  f: (...xs: Tensor[]) => Tensor,
+  inputs: Tensor[],
+  { eps = 1e-6, atol = 1e-5, rtol = 1e-4 } = {},
+): void {
   for (const x of inputs) assert.equal(x.dtype, 'float64', 'gradcheck needs float64 inputs');
   const out = f(...inputs);
   assert.equal(out.numel, 1, 'gradcheck needs a scalar function');

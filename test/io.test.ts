@@ -1,15 +1,34 @@
 // Weight files: safetensors, torch.save archives, atomic writes, state dict checks.
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync,
-  writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { dispose, memory, type Tensor, tensor, TorchError } from '../src/index.js';
 import {
-  checkStateDict, loadSafetensors, loadSafetensorsBuffer, loadTorch, loadTorchBuffer, loadTorchObject,
-  readSafetensorsHeader, saveSafetensors, saveSafetensorsBuffer, saveTorch, saveTorchBuffer, saveTorchObject,
+  checkStateDict,
+  loadSafetensors,
+  loadSafetensorsBuffer,
+  loadTorch,
+  loadTorchBuffer,
+  loadTorchObject,
+  readSafetensorsHeader,
+  saveSafetensors,
+  saveSafetensorsBuffer,
+  saveTorch,
+  saveTorchBuffer,
+  saveTorchObject,
   writeFileAtomic,
 } from '../src/io/index.js';
 import { crc32, readZipDirectory, readZipEntry } from '../src/io/zip.js';
@@ -50,10 +69,29 @@ function words(bits: 16 | 32 | 64, values: (number | bigint)[]): Uint8Array {
 function everyDtype(): Map<string, Tensor> {
   return new Map<string, Tensor>([
     // NaN with payloads (quiet, signalling, negative), -0, ±inf, the smallest subnormal, 1
-    ['f32', raw('float32', words(32, [0x7fc00001, 0x7f800001, 0xffc12345, 0x80000000, 0x7f800000, 0xff800000,
-      0x00000001, 0x3f800000]), [2, 4])],
-    ['f64', raw('float64', words(64, [0x7ff8000000000001n, 0x7ff0000000000001n, 0xfff8000000abcdefn,
-      0x8000000000000000n, 0x7ff0000000000000n, 0x0000000000000001n]), [3, 2])],
+    [
+      'f32',
+      raw(
+        'float32',
+        words(32, [0x7fc00001, 0x7f800001, 0xffc12345, 0x80000000, 0x7f800000, 0xff800000, 0x00000001, 0x3f800000]),
+        [2, 4],
+      ),
+    ],
+    [
+      'f64',
+      raw(
+        'float64',
+        words(64, [
+          0x7ff8000000000001n,
+          0x7ff0000000000001n,
+          0xfff8000000abcdefn,
+          0x8000000000000000n,
+          0x7ff0000000000000n,
+          0x0000000000000001n,
+        ]),
+        [3, 2],
+      ),
+    ],
     ['f16', raw('float16', words(16, [0x7e01, 0x7c01, 0xfe42, 0x8000, 0x7c00, 0xfc00, 0x0001, 0x3c00]), [8])],
     ['bf16', raw('bfloat16', words(16, [0x7fc1, 0x7f81, 0xffc3, 0x8000, 0x7f80, 0xff80, 0x0001, 0x3f80]), [2, 2, 2])],
     ['i64', raw('int64', words(64, [0x8000000000000000n, 0x7fffffffffffffffn, 0xffffffffffffffffn, 0n]), [4])],
@@ -147,16 +185,25 @@ function storedZip(files: [string, Uint8Array][], { zip64 = false } = {}): Uint8
 
 /** A torch.save archive around a hand-written pickle and storages. */
 function torchArchive(pickle: Uint8Array, storages: Record<string, Uint8Array> = {}, options = {}): Uint8Array {
-  return storedZip([
-    ['archive/data.pkl', pickle],
-    ...Object.entries(storages).map(([key, data]) => [`archive/data/${key}`, data] as [string, Uint8Array]),
-    ['archive/version', new Uint8Array(Buffer.from('3\n'))],
-  ], options);
+  return storedZip(
+    [
+      ['archive/data.pkl', pickle],
+      ...Object.entries(storages).map(([key, data]) => [`archive/data/${key}`, data] as [string, Uint8Array]),
+      ['archive/version', new Uint8Array(Buffer.from('3\n'))],
+    ],
+    options,
+  );
 }
 
 /** Pickle bytes from opcodes (numbers), latin-1 text and byte arrays. */
-const P = (...parts: (number | string | Uint8Array)[]): Uint8Array => new Uint8Array(Buffer.concat(parts.map((p) =>
-  typeof p === 'number' ? Buffer.from([p]) : typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
+const P = (...parts: (number | string | Uint8Array)[]): Uint8Array =>
+  new Uint8Array(
+    Buffer.concat(
+      parts.map((p) =>
+        typeof p === 'number' ? Buffer.from([p]) : typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p),
+      ),
+    ),
+  );
 /** BINUNICODE */
 const str = (s: string): Uint8Array => {
   const b = Buffer.from(s, 'utf8');
@@ -167,11 +214,43 @@ const str = (s: string): Uint8Array => {
 /** A tuple of small ints (MARK, BININT1…, TUPLE). */
 const ints = (...values: number[]): Uint8Array => P(0x28, ...values.flatMap((v) => [0x4b, v]), 0x74);
 /** The pickle of one tensor: _rebuild_tensor_v2(('storage', torch.<type>, '0', 'cpu', numel), …). */
-function tensorPickle({ numel, offset = 0, size, stride, type = 'FloatStorage' }:
-    { numel: number; offset?: number; size: number[]; stride: number[]; type?: string }): Uint8Array {
-  return P(0x80, 2, 'ctorch._utils\n_rebuild_tensor_v2\n', 0x28,
-    0x28, str('storage'), `ctorch\n${type}\n`, str('0'), str('cpu'), 0x4b, numel, 0x74, 0x51,
-    0x4b, offset, ints(...size), ints(...stride), 0x89, 0x7d, 0x74, 0x52, 0x2e);
+function tensorPickle({
+  numel,
+  offset = 0,
+  size,
+  stride,
+  type = 'FloatStorage',
+}: {
+  numel: number;
+  offset?: number;
+  size: number[];
+  stride: number[];
+  type?: string;
+}): Uint8Array {
+  return P(
+    0x80,
+    2,
+    'ctorch._utils\n_rebuild_tensor_v2\n',
+    0x28,
+    0x28,
+    str('storage'),
+    `ctorch\n${type}\n`,
+    str('0'),
+    str('cpu'),
+    0x4b,
+    numel,
+    0x74,
+    0x51,
+    0x4b,
+    offset,
+    ints(...size),
+    ints(...stride),
+    0x89,
+    0x7d,
+    0x74,
+    0x52,
+    0x2e,
+  );
 }
 
 /** A seeded generator of integers in [0, n), for reproducible fuzzing. */
@@ -223,7 +302,8 @@ describe('safetensors', () => {
       { a: tensor(new Float32Array([1, -2]), { shape: [2] }), b: raw('uint8', [7], []) },
       { format: 'pdenet' },
     );
-    const header = '{"__metadata__":{"format":"pdenet"},' +
+    const header =
+      '{"__metadata__":{"format":"pdenet"},' +
       '"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},' +
       '"b":{"dtype":"U8","shape":[],"data_offsets":[8,9]}}';
     assert.equal(header.length, 140); // padded with 4 spaces to 144, a multiple of 8
@@ -249,20 +329,30 @@ describe('safetensors', () => {
       ['a.b', tensor(new Int32Array([1, 2, 3, 4, 5, 6]), { shape: [2, 3] })],
       ['', raw('bool', [1], [])],
     ]);
-    const metadata = { format: 'pt', 'ünïcode': 'välue ✓', empty: '', '0': 'zero' };
+    const metadata = { format: 'pt', ünïcode: 'välue ✓', empty: '', '0': 'zero' };
     const path = tempPath('mixed.safetensors');
     saveSafetensors(path, tensors, metadata);
     const loaded = loadSafetensors(path);
     assertSameTensors(loaded.tensors, tensors);
     assert.deepEqual(loaded.metadata, metadata);
     const header = readSafetensorsHeader(path);
-    assert.deepEqual(header.entries.map((e) => [e.name, e.dtype, e.shape]),
-      [['z', 'float32', [0]], ['10', 'float64', [2, 0, 3]], ['2', 'float32', []], ['a.b', 'int32', [2, 3]],
-        ['', 'bool', []]]);
+    assert.deepEqual(
+      header.entries.map((e) => [e.name, e.dtype, e.shape]),
+      [
+        ['z', 'float32', [0]],
+        ['10', 'float64', [2, 0, 3]],
+        ['2', 'float32', []],
+        ['a.b', 'int32', [2, 3]],
+        ['', 'bool', []],
+      ],
+    );
     assert.equal(header.dataStart % 8, 0);
     // plain objects work too
     const fromObject = loadSafetensorsBuffer(saveSafetensorsBuffer({ w: tensors.get('a.b')! })).tensors;
-    assert.deepEqual(fromObject.get('w')!.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(fromObject.get('w')!.toArray(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
   });
 
   it('reads a file written by the reference implementation (Hugging Face safetensors)', () => {
@@ -277,8 +367,14 @@ describe('safetensors', () => {
 
   it('writes views in row-major order', () => {
     const base = tensor(new Float32Array([0, 1, 2, 3, 4, 5]), { shape: [2, 3] });
-    const { tensors } = loadSafetensorsBuffer(saveSafetensorsBuffer({ t: base.transpose(0, 1), row: base.select(0, 1) }));
-    assert.deepEqual(tensors.get('t')!.toArray(), [[0, 3], [1, 4], [2, 5]]);
+    const { tensors } = loadSafetensorsBuffer(
+      saveSafetensorsBuffer({ t: base.transpose(0, 1), row: base.select(0, 1) }),
+    );
+    assert.deepEqual(tensors.get('t')!.toArray(), [
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
     assert.deepEqual(tensors.get('row')!.toArray(), [3, 4, 5]);
   });
 
@@ -321,14 +417,19 @@ describe('safetensors', () => {
       [safetensorsBytes({ a: { ...t, data_offsets: [0] } }, eight), /data_offsets/],
       [safetensorsBytes({ a: { ...t, data_offsets: [4, 12] } }, new Array(12).fill(0)), /gap of 4 bytes/],
       [safetensorsBytes({ a: { ...t, data_offsets: [8, 16] } }, eight), /gap of 8 bytes/],
-      [safetensorsBytes({ a: t, b: { ...t, data_offsets: [4, 12] } }, new Array(12).fill(0)),
-        /"b" \(data bytes 4..12\) overlaps tensor "a"/],
+      [
+        safetensorsBytes({ a: t, b: { ...t, data_offsets: [4, 12] } }, new Array(12).fill(0)),
+        /"b" \(data bytes 4..12\) overlaps tensor "a"/,
+      ],
       [safetensorsBytes({ a: t, b: t }, eight), /overlaps/],
       [safetensorsBytes({ a: t }, new Array(12).fill(0)), /4 bytes follow the data of the last tensor/],
       [safetensorsBytes({ a: { ...t, data_offsets: [0, 8] } }, [0, 0, 0]), /truncated/],
       [safetensorsBytes({ a: 'F32' }), /"a" of the header: is not an object/],
       [safetensorsBytes(null, eight, `{"a":${JSON.stringify(t)}, "a" :${JSON.stringify(t)}}`), /names "a" twice/],
-      [safetensorsBytes({ __metadata__: { n: 1 } }), /__metadata__ must map strings to strings, but "n" holds a number/],
+      [
+        safetensorsBytes({ __metadata__: { n: 1 } }),
+        /__metadata__ must map strings to strings, but "n" holds a number/,
+      ],
       [safetensorsBytes({ __metadata__: ['x'] }), /__metadata__ must be an object/],
       [safetensorsBytes({ a: { dtype: 'BOOL', shape: [2], data_offsets: [0, 2] } }, [1, 7]), /other than 0 and 1/],
       [safetensorsBytes({ a: { dtype: 'F64', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } }, eight), /too large/],
@@ -354,7 +455,10 @@ describe('safetensors', () => {
     const view = Buffer.from(good);
     const headerEnd = 8 + Number(view.readBigUInt64LE(0));
     const bad = good.slice();
-    const header = JSON.parse(Buffer.from(good.subarray(8, headerEnd)).toString()) as Record<string, { data_offsets: number[] }>;
+    const header = JSON.parse(Buffer.from(good.subarray(8, headerEnd)).toString()) as Record<
+      string,
+      { data_offsets: number[] }
+    >;
     bad[headerEnd + header.bool!.data_offsets[0]!] = 9; // the last tensor fails its check after the others were made
     const before = memory().liveTensors;
     throwsTorch(() => loadSafetensorsBuffer(bad), /BOOL/);
@@ -414,7 +518,10 @@ describe('atomic writes', () => {
     writeFileSync(path, new Uint8Array(100_000).fill(7)); // longer than what replaces it
     chmodSync(path, 0o640);
     saveSafetensors(path, { a: tensor(new Float32Array([1, 2])) });
-    assert.deepEqual(new Uint8Array(readFileSync(path)), saveSafetensorsBuffer({ a: tensor(new Float32Array([1, 2])) }));
+    assert.deepEqual(
+      new Uint8Array(readFileSync(path)),
+      saveSafetensorsBuffer({ a: tensor(new Float32Array([1, 2])) }),
+    );
     assert.equal(statSync(path).mode & 0o777, 0o640);
     assert.deepEqual(leftovers(dir), []);
     writeFileAtomic(join(dir, 'new.bin'), [new Uint8Array([1, 2]), new Uint8Array([3])]);
@@ -425,18 +532,41 @@ describe('atomic writes', () => {
 // ---- torch.save files --------------------------------------------------------------------------
 
 /** The values of the fixture, by the formulas of test/fixtures/make_torch_fixture.py. */
-const ramp = (n: number, scale: number, shift: number): number[] => Array.from({ length: n }, (_, i) => i * scale + shift);
+const ramp = (n: number, scale: number, shift: number): number[] =>
+  Array.from({ length: n }, (_, i) => i * scale + shift);
 const flatten = (x: unknown): unknown[] => (Array.isArray(x) ? x.flatMap(flatten) : [x]);
 
 describe('torch .pt files', () => {
   it('reads a state dict written by Python PyTorch: names, dtypes, shapes and values', () => {
     const state = loadTorch(join(fixtures, 'torch_state_dict.pt'));
-    assert.deepEqual([...state.keys()], [
-      'conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var',
-      'bn.num_batches_tracked', 'fc.weight', 'fc.bias', 'extra.base', 'extra.transposed', 'extra.row', 'extra.bf16',
-      'extra.f16', 'extra.f64', 'extra.i32', 'extra.i16', 'extra.i8', 'extra.u8', 'extra.bool', 'extra.i64',
-      'extra.scalar', 'extra.empty',
-    ]);
+    assert.deepEqual(
+      [...state.keys()],
+      [
+        'conv.weight',
+        'conv.bias',
+        'bn.weight',
+        'bn.bias',
+        'bn.running_mean',
+        'bn.running_var',
+        'bn.num_batches_tracked',
+        'fc.weight',
+        'fc.bias',
+        'extra.base',
+        'extra.transposed',
+        'extra.row',
+        'extra.bf16',
+        'extra.f16',
+        'extra.f64',
+        'extra.i32',
+        'extra.i16',
+        'extra.i8',
+        'extra.u8',
+        'extra.bool',
+        'extra.i64',
+        'extra.scalar',
+        'extra.empty',
+      ],
+    );
     const check = (name: string, dtype: DType, shape: number[], flat: (number | boolean)[]): void => {
       const t = state.get(name)!;
       assert.equal(t.dtype, dtype, name);
@@ -466,7 +596,7 @@ describe('torch .pt files', () => {
     check('extra.bool', 'bool', [3], [true, false, true]);
     check('extra.scalar', 'float32', [], [3.5]);
     check('extra.empty', 'float32', [0, 2], []);
-    assert.deepEqual([...state.get('extra.i64')!.toTypedArray() as BigInt64Array], [-(2n ** 62n), 2n ** 53n + 1n]);
+    assert.deepEqual([...(state.get('extra.i64')!.toTypedArray() as BigInt64Array)], [-(2n ** 62n), 2n ** 53n + 1n]);
     for (const t of state.values()) assert.equal(t.requiresGrad, false);
 
     // every tensor owns its memory: views of one storage in the file are independent copies
@@ -512,19 +642,43 @@ describe('torch .pt files', () => {
   it('reads and writes checkpoints holding more than tensors', () => {
     const path = tempPath('checkpoint.pt');
     const weight = tensor(new Float32Array([1, 2, 3, 4]), { shape: [2, 2] });
-    saveTorchObject(path, { model: new Map([['w', weight]]), epoch: 3, lr: 0.5, name: 'tiny', steps: [10, 20],
-      done: false, note: null, big: 2n ** 60n });
+    saveTorchObject(path, {
+      model: new Map([['w', weight]]),
+      epoch: 3,
+      lr: 0.5,
+      name: 'tiny',
+      steps: [10, 20],
+      done: false,
+      note: null,
+      big: 2n ** 60n,
+    });
     const loaded = loadTorchObject(path) as Map<string, unknown>;
     assert.deepEqual([...loaded.keys()], ['model', 'epoch', 'lr', 'name', 'steps', 'done', 'note', 'big']);
-    assert.deepEqual(((loaded.get('model') as Map<string, Tensor>).get('w'))!.toArray(), [[1, 2], [3, 4]]);
-    assert.deepEqual([loaded.get('epoch'), loaded.get('lr'), loaded.get('name'), loaded.get('steps'),
-      loaded.get('done'), loaded.get('note'), loaded.get('big')], [3, 0.5, 'tiny', [10, 20], false, null, 2n ** 60n]);
+    assert.deepEqual((loaded.get('model') as Map<string, Tensor>).get('w')!.toArray(), [
+      [1, 2],
+      [3, 4],
+    ]);
+    assert.deepEqual(
+      [
+        loaded.get('epoch'),
+        loaded.get('lr'),
+        loaded.get('name'),
+        loaded.get('steps'),
+        loaded.get('done'),
+        loaded.get('note'),
+        loaded.get('big'),
+      ],
+      [3, 0.5, 'tiny', [10, 20], false, null, 2n ** 60n],
+    );
     throwsTorch(() => loadTorch(path), /not a state dict.*"model" is a dict \(for a checkpoint, use loadTorchObject/);
   });
 
   it('reads pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL) and plain Python values', () => {
     const value = loadTorchObject(join(fixtures, 'torch_protocol4.pt')) as Map<string, unknown>;
-    assert.deepEqual((value.get('tensor') as Tensor).toArray(), [[1, 2], [3, 4]]);
+    assert.deepEqual((value.get('tensor') as Tensor).toArray(), [
+      [1, 2],
+      [3, 4],
+    ]);
     assert.equal((value.get('tensor') as Tensor).dtype, 'float64');
     const [a, b] = value.get('same') as Tensor[];
     assert.equal(a, b, 'one Python object read twice is one tensor');
@@ -546,50 +700,156 @@ describe('torch .pt files', () => {
     };
     const f64 = Buffer.alloc(8);
     f64.writeDoubleBE(-1.25);
-    const pickle = P(0x80, 2, 0x7d, 0x72, i32(7), // EMPTY_DICT, LONG_BINPUT 7
+    const pickle = P(
+      0x80,
+      2,
+      0x7d,
+      0x72,
+      i32(7), // EMPTY_DICT, LONG_BINPUT 7
       0x28, // MARK
-      str('neg'), 0x4a, i32(-5),
-      str('int2'), 0x4d, 0x34, 0x12,
-      str('long1'), 0x8a, 2, 0x00, 0x80, // -32768
-      str('long4'), 0x8b, i32(9), 0, 0, 0, 0, 0, 0, 0, 0, 1, // 2^64
-      str('float'), 0x47, f64,
-      str('py2'), 0x55, 3, 'abc',
-      str('py2long'), 0x54, i32(2), '\xe9t',
-      str('bytes'), 0x43, 2, 0x01, 0xff,
-      str('list'), 0x5d, 0x4b, 1, 0x61, 0x28, 0x4e, 0x88, 0x89, 0x65, // [1] + APPEND, MARK NONE TRUE FALSE APPENDS
-      str('tuple3'), 0x4b, 1, 0x4b, 2, 0x4b, 3, 0x87,
-      str('dict'), 0x28, str('k'), 0x4b, 9, 0x64, // DICT from MARK
-      str('list2'), 0x28, 0x4b, 4, 0x4b, 5, 0x6c, // LIST from MARK
-      str('dup'), 0x4b, 1, 0x32, 0x86, // DUP then TUPLE2
-      str('popped'), 0x4b, 8, 0x4b, 99, 0x30, // POP drops the 99
+      str('neg'),
+      0x4a,
+      i32(-5),
+      str('int2'),
+      0x4d,
+      0x34,
+      0x12,
+      str('long1'),
+      0x8a,
+      2,
+      0x00,
+      0x80, // -32768
+      str('long4'),
+      0x8b,
+      i32(9),
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1, // 2^64
+      str('float'),
+      0x47,
+      f64,
+      str('py2'),
+      0x55,
+      3,
+      'abc',
+      str('py2long'),
+      0x54,
+      i32(2),
+      '\xe9t',
+      str('bytes'),
+      0x43,
+      2,
+      0x01,
+      0xff,
+      str('list'),
+      0x5d,
+      0x4b,
+      1,
+      0x61,
+      0x28,
+      0x4e,
+      0x88,
+      0x89,
+      0x65, // [1] + APPEND, MARK NONE TRUE FALSE APPENDS
+      str('tuple3'),
+      0x4b,
+      1,
+      0x4b,
+      2,
+      0x4b,
+      3,
+      0x87,
+      str('dict'),
+      0x28,
+      str('k'),
+      0x4b,
+      9,
+      0x64, // DICT from MARK
+      str('list2'),
+      0x28,
+      0x4b,
+      4,
+      0x4b,
+      5,
+      0x6c, // LIST from MARK
+      str('dup'),
+      0x4b,
+      1,
+      0x32,
+      0x86, // DUP then TUPLE2
+      str('popped'),
+      0x4b,
+      8,
+      0x4b,
+      99,
+      0x30, // POP drops the 99
       0x75, // SETITEMS
-      str('self'), 0x6a, i32(7), 0x73, // LONG_BINGET 7: the dict itself, SETITEM
-      0x2e);
-    const value = loadTorchObject((() => {
-      const path = tempPath('opcodes.pt');
-      writeFileSync(path, torchArchive(pickle));
-      return path;
-    })()) as Map<string, unknown>;
+      str('self'),
+      0x6a,
+      i32(7),
+      0x73, // LONG_BINGET 7: the dict itself, SETITEM
+      0x2e,
+    );
+    const value = loadTorchObject(
+      (() => {
+        const path = tempPath('opcodes.pt');
+        writeFileSync(path, torchArchive(pickle));
+        return path;
+      })(),
+    ) as Map<string, unknown>;
     assert.equal(value.get('self'), value);
     value.delete('self');
-    assert.deepEqual(value, new Map<string, unknown>([
-      ['neg', -5], ['int2', 0x1234], ['long1', -32768], ['long4', 2n ** 64n], ['float', -1.25], ['py2', 'abc'],
-      ['py2long', 'ét'], ['bytes', new Uint8Array([1, 255])], ['list', [1, null, true, false]], ['tuple3', [1, 2, 3]],
-      ['dict', new Map([['k', 9]])], ['list2', [4, 5]], ['dup', [1, 1]], ['popped', 8],
-    ]));
+    assert.deepEqual(
+      value,
+      new Map<string, unknown>([
+        ['neg', -5],
+        ['int2', 0x1234],
+        ['long1', -32768],
+        ['long4', 2n ** 64n],
+        ['float', -1.25],
+        ['py2', 'abc'],
+        ['py2long', 'ét'],
+        ['bytes', new Uint8Array([1, 255])],
+        ['list', [1, null, true, false]],
+        ['tuple3', [1, 2, 3]],
+        ['dict', new Map([['k', 9]])],
+        ['list2', [4, 5]],
+        ['dup', [1, 1]],
+        ['popped', 8],
+      ]),
+    );
   });
 
   it('builds tensors from storage, offset, size and stride', () => {
     const storage = new Uint8Array(new Float32Array([0, 1, 2, 3, 4, 5, 6, 7]).buffer);
     const load = (layout: Parameters<typeof tensorPickle>[0], data = storage): Tensor =>
-      loadTorchObject((() => {
-        const path = tempPath('layout.pt');
-        writeFileSync(path, torchArchive(tensorPickle(layout), { 0: data }));
-        return path;
-      })()) as Tensor;
-    assert.deepEqual(load({ numel: 8, size: [2, 4], stride: [4, 1] }).toArray(), [[0, 1, 2, 3], [4, 5, 6, 7]]);
-    assert.deepEqual(load({ numel: 8, size: [4, 2], stride: [1, 4] }).toArray(), [[0, 4], [1, 5], [2, 6], [3, 7]]);
-    assert.deepEqual(load({ numel: 8, offset: 1, size: [2, 2], stride: [3, 2] }).toArray(), [[1, 3], [4, 6]]);
+      loadTorchObject(
+        (() => {
+          const path = tempPath('layout.pt');
+          writeFileSync(path, torchArchive(tensorPickle(layout), { 0: data }));
+          return path;
+        })(),
+      ) as Tensor;
+    assert.deepEqual(load({ numel: 8, size: [2, 4], stride: [4, 1] }).toArray(), [
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+    ]);
+    assert.deepEqual(load({ numel: 8, size: [4, 2], stride: [1, 4] }).toArray(), [
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
+    assert.deepEqual(load({ numel: 8, offset: 1, size: [2, 2], stride: [3, 2] }).toArray(), [
+      [1, 3],
+      [4, 6],
+    ]);
     assert.deepEqual(load({ numel: 8, offset: 5, size: [3], stride: [0] }).toArray(), [5, 5, 5]);
     assert.deepEqual(load({ numel: 8, offset: 7, size: [], stride: [] }).toArray(), 7);
     assert.deepEqual(load({ numel: 0, size: [0, 4], stride: [4, 1] }, new Uint8Array(0)).shape, [0, 4]);
@@ -597,12 +857,23 @@ describe('torch .pt files', () => {
     const h = load({ numel: 2, size: [2], stride: [1], type: 'HalfStorage' }, half);
     assert.equal(h.dtype, 'float16');
     assert.deepEqual(bytesOf(h), half);
-    throwsTorch(() => load({ numel: 8, offset: 2, size: [7], stride: [1] }), /reaches element 8 of storage 0, which holds 8/);
+    throwsTorch(
+      () => load({ numel: 8, offset: 2, size: [7], stride: [1] }),
+      /reaches element 8 of storage 0, which holds 8/,
+    );
     throwsTorch(() => load({ numel: 8, size: [3, 3], stride: [3, 1] }), /reaches element 8/);
-    throwsTorch(() => load({ numel: 8, size: [2], stride: [1] }, storage.subarray(0, 16)), /holds 16 bytes, but 8 float32 elements need 32/);
-    throwsTorch(() => load({ numel: 8, size: [2], stride: [1], type: 'ComplexFloatStorage' }), /Python global torch\.ComplexFloatStorage/);
-    throwsTorch(() => loadTorchBuffer(torchArchive(tensorPickle({ numel: 2, size: [2], stride: [1] }))),
-      /storage archive\/data\/0 is missing/);
+    throwsTorch(
+      () => load({ numel: 8, size: [2], stride: [1] }, storage.subarray(0, 16)),
+      /holds 16 bytes, but 8 float32 elements need 32/,
+    );
+    throwsTorch(
+      () => load({ numel: 8, size: [2], stride: [1], type: 'ComplexFloatStorage' }),
+      /Python global torch\.ComplexFloatStorage/,
+    );
+    throwsTorch(
+      () => loadTorchBuffer(torchArchive(tensorPickle({ numel: 2, size: [2], stride: [1] }))),
+      /storage archive\/data\/0 is missing/,
+    );
   });
 
   it('refuses Python globals it does not know, naming them, and never runs them', () => {
@@ -622,8 +893,16 @@ describe('torch .pt files', () => {
     throwsTorch(() => loadTorchBuffer(saveSafetensorsBuffer({ a: tensor(1) })), /not a zip archive/);
     throwsTorch(() => loadTorch(join(work, 'missing.pt')), /cannot open .*missing\.pt/);
     throwsTorch(() => loadTorchBuffer(storedZip([['a/b.txt', new Uint8Array(1)]])), /no <name>\/data\.pkl/);
-    throwsTorch(() => loadTorchBuffer(storedZip([['m/data.pkl', P(0x80, 2, 0x4e, 0x2e)], ['m/constants.pkl', new Uint8Array(0)]])),
-      /TorchScript archive/);
+    throwsTorch(
+      () =>
+        loadTorchBuffer(
+          storedZip([
+            ['m/data.pkl', P(0x80, 2, 0x4e, 0x2e)],
+            ['m/constants.pkl', new Uint8Array(0)],
+          ]),
+        ),
+      /TorchScript archive/,
+    );
     throwsTorch(() => loadTorchBuffer(torchArchive(P(0x80, 2, 0x4e, 0x2e))), /it holds None/);
     // a byte of a storage flipped: the CRC catches it
     const flipped = good.slice();
@@ -662,11 +941,15 @@ describe('torch .pt files', () => {
         for (let k = 1 + random(3); k > 0; k--) bad[random(bad.length)] = random(256);
         return [name, bad] as [string, Uint8Array];
       });
-      loadsOrThrowsTorch(() => loadTorchObject((() => {
-        const p = tempPath('fuzz.pt');
-        writeFileSync(p, storedZip(mutated));
-        return p;
-      })()));
+      loadsOrThrowsTorch(() =>
+        loadTorchObject(
+          (() => {
+            const p = tempPath('fuzz.pt');
+            writeFileSync(p, storedZip(mutated));
+            return p;
+          })(),
+        ),
+      );
     }
     assert.ok(memory().liveTensors <= before, 'failed loads release their tensors');
   });
@@ -707,8 +990,12 @@ describe('checkStateDict', () => {
       ['bn.num_batches_tracked', tensor(7n)],
     ]);
     const report = checkStateDict(expected, given);
-    assert.deepEqual(report, { missing: [], unexpected: [], shapeMismatches: [],
-      dtypeChanges: [{ name: 'conv.bias', expected: 'float32', given: 'float64' }] });
+    assert.deepEqual(report, {
+      missing: [],
+      unexpected: [],
+      shapeMismatches: [],
+      dtypeChanges: [{ name: 'conv.bias', expected: 'float32', given: 'float64' }],
+    });
   });
 
   it('lists missing keys, unexpected keys and shape mismatches with both shapes', () => {
@@ -717,15 +1004,26 @@ describe('checkStateDict', () => {
       ['head.weight', tensor(1)],
       ['head.bias', tensor(1)],
     ]);
-    throwsTorch(() => checkStateDict(expected, given), new RegExp([
-      'missing keys \\(2\\): conv\\.bias, bn\\.num_batches_tracked',
-      'unexpected keys \\(2\\): head\\.weight, head\\.bias',
-      'shape mismatches \\(1\\): conv\\.weight: model \\[2, 1, 3, 3\\], file \\[2, 9\\]',
-    ].join('\n  ')));
+    throwsTorch(
+      () => checkStateDict(expected, given),
+      new RegExp(
+        [
+          'missing keys \\(2\\): conv\\.bias, bn\\.num_batches_tracked',
+          'unexpected keys \\(2\\): head\\.weight, head\\.bias',
+          'shape mismatches \\(1\\): conv\\.weight: model \\[2, 1, 3, 3\\], file \\[2, 9\\]',
+        ].join('\n  '),
+      ),
+    );
     // not strict: missing and unexpected keys are reported, but a shape mismatch is still an error
-    assert.throws(() => checkStateDict(expected, given, { strict: false }), (e: Error) =>
-      e instanceof TorchError && /shape mismatches \(1\)/.test(e.message) && !/missing|unexpected/.test(e.message));
-    const fits = new Map([['conv.weight', tensor(new Float32Array(18), { shape: [2, 1, 3, 3] })], ['extra', tensor(1)]]);
+    assert.throws(
+      () => checkStateDict(expected, given, { strict: false }),
+      (e: Error) =>
+        e instanceof TorchError && /shape mismatches \(1\)/.test(e.message) && !/missing|unexpected/.test(e.message),
+    );
+    const fits = new Map([
+      ['conv.weight', tensor(new Float32Array(18), { shape: [2, 1, 3, 3] })],
+      ['extra', tensor(1)],
+    ]);
     const report = checkStateDict(expected, fits, { strict: false });
     assert.deepEqual(report.missing, ['conv.bias', 'bn.num_batches_tracked']);
     assert.deepEqual(report.unexpected, ['extra']);
@@ -734,7 +1032,9 @@ describe('checkStateDict', () => {
 
   it('fits the PyTorch fixture to a model of the same layout', () => {
     const state = loadTorch(join(fixtures, 'torch_state_dict.pt'));
-    const model = new Map([...state].filter(([k]) => !k.startsWith('extra.')).map(([k, t]) => [k, { shape: t.shape, dtype: t.dtype }]));
+    const model = new Map(
+      [...state].filter(([k]) => !k.startsWith('extra.')).map(([k, t]) => [k, { shape: t.shape, dtype: t.dtype }]),
+    );
     const report = checkStateDict(model, state, { strict: false });
     assert.equal(report.unexpected.length, 14);
     assert.deepEqual(report.missing, []);

@@ -8,9 +8,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  chain, dispose, F, getNumThreads, keep, memory, noGrad, ones, randint, randn, releaseCachedMemory, resetPeakMemory, setNumThreads,
+  chain,
+  dispose,
+  F,
+  getNumThreads,
+  keep,
+  memory,
+  noGrad,
+  ones,
+  randint,
+  randn,
+  releaseCachedMemory,
+  resetPeakMemory,
+  setNumThreads,
   type Tensor,
-  tensor, tidy, TorchError, zeros,
+  tensor,
+  tidy,
+  TorchError,
+  zeros,
 } from '../src/index.js';
 
 function assertDisposedError(fn: () => unknown): void {
@@ -28,7 +43,10 @@ describe('tidy', () => {
       inner = [a, b];
       return c;
     });
-    assert.ok(inner.every((t) => t.isDisposed), 'intermediates are disposed');
+    assert.ok(
+      inner.every((t) => t.isDisposed),
+      'intermediates are disposed',
+    );
     assert.equal(result.isDisposed, false, 'the result survives');
     assert.equal(outside.isDisposed, false, 'a tensor made before tidy is not touched');
     assert.deepEqual(result.shape, [2]);
@@ -40,13 +58,27 @@ describe('tidy', () => {
     const result = tidy(() => {
       made = Array.from({ length: 6 }, () => randn([1]));
       const [a, b, c, d, e] = made as [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
-      return { list: [a, [b]], nested: { deeper: { c } }, map: new Map<string, unknown>([['d', d], ['in', { e }]]), n: 3 };
+      return {
+        list: [a, [b]],
+        nested: { deeper: { c } },
+        map: new Map<string, unknown>([
+          ['d', d],
+          ['in', { e }],
+        ]),
+        n: 3,
+      };
     });
-    assert.deepEqual(made.map((t) => t.isDisposed), [false, false, false, false, false, true],
-      'the five returned tensors survive, the sixth is disposed');
+    assert.deepEqual(
+      made.map((t) => t.isDisposed),
+      [false, false, false, false, false, true],
+      'the five returned tensors survive, the sixth is disposed',
+    );
     assert.equal(result.n, 3);
     dispose(result);
-    assert.ok(made.every((t) => t.isDisposed), 'dispose(container) reached every one of them');
+    assert.ok(
+      made.every((t) => t.isDisposed),
+      'dispose(container) reached every one of them',
+    );
   });
 
   it('does not look inside class instances or Map keys (only arrays, plain objects, Map values)', () => {
@@ -91,11 +123,15 @@ describe('tidy', () => {
     const before = memory().liveTensors;
     const made: Tensor[] = [];
     const boom = new Error('boom');
-    assert.throws(() => tidy(() => {
-      made.push(randn([4]), zeros([2]));
-      made.push(tidy(() => randn([1])));
-      throw boom;
-    }), (e: unknown) => e === boom);
+    assert.throws(
+      () =>
+        tidy(() => {
+          made.push(randn([4]), zeros([2]));
+          made.push(tidy(() => randn([1])));
+          throw boom;
+        }),
+      (e: unknown) => e === boom,
+    );
     assert.ok(made.every((t) => t.isDisposed));
     assert.equal(memory().liveTensors, before);
     assert.equal(memory().scopeDepth, 0, 'the scope was closed');
@@ -131,14 +167,18 @@ describe('tidy', () => {
     const before = memory().liveTensors;
     let early: Tensor | undefined;
     let rejected: unknown;
-    assert.throws(() => tidy(async () => {
-      early = randn([2]);
-      await null;
-      return 1;
-    }), (e: unknown) => {
-      rejected = e;
-      return e instanceof TorchError && e.op === 'tidy' && /synchronous/.test(e.message);
-    });
+    assert.throws(
+      () =>
+        tidy(async () => {
+          early = randn([2]);
+          await null;
+          return 1;
+        }),
+      (e: unknown) => {
+        rejected = e;
+        return e instanceof TorchError && e.op === 'tidy' && /synchronous/.test(e.message);
+      },
+    );
     assert.match(String(rejected), /async one would let tensors escape/);
     assert.equal(early!.isDisposed, true);
     assert.equal(memory().liveTensors, before);
@@ -165,8 +205,12 @@ describe('chain', () => {
     };
     const identity = (u: Tensor) => u;
     const y = chain(x, identity, record, identity, record, record);
-    assert.equal(x.isDisposed, false, 'the input is the caller\'s');
-    assert.deepEqual(seen.map((t) => t.isDisposed), [true, true, false], 'intermediates go, the result stays');
+    assert.equal(x.isDisposed, false, "the input is the caller's");
+    assert.deepEqual(
+      seen.map((t) => t.isDisposed),
+      [true, true, false],
+      'intermediates go, the result stays',
+    );
     assert.equal(y, seen[2]);
     assert.deepEqual(y.toArray(), [4, 5]);
     dispose([x, y]);
@@ -194,7 +238,12 @@ describe('chain', () => {
 
   it('leaves the gradient to autograd', () => {
     const w = tensor([1, -2, 0.5]).requiresGrad_();
-    const loss = chain(w, (u) => u.mul(3), (u) => u.square(), (u) => u.sum());
+    const loss = chain(
+      w,
+      (u) => u.mul(3),
+      (u) => u.square(),
+      (u) => u.sum(),
+    );
     loss.backward();
     assert.deepEqual(w.grad!.toArray(), [18, -36, 9], 'd/dw Σ(3w)² = 18w');
     dispose([w, loss]);
@@ -202,8 +251,15 @@ describe('chain', () => {
 
   it('names a step that returns something other than a tensor', () => {
     const x = tensor([1]);
-    assert.throws(() => chain(x, (u) => u.add(1), () => 7 as unknown as Tensor),
-      (e: unknown) => e instanceof TorchError && /step 1 returned/.test(e.message));
+    assert.throws(
+      () =>
+        chain(
+          x,
+          (u) => u.add(1),
+          () => 7 as unknown as Tensor,
+        ),
+      (e: unknown) => e instanceof TorchError && /step 1 returned/.test(e.message),
+    );
     x.dispose();
   });
 });
@@ -247,7 +303,9 @@ describe('dispose', () => {
     assertDisposedError(() => x.toArray());
     assertDisposedError(() => F.relu(x));
     assertDisposedError(() => x.requiresGrad_());
-    assertDisposedError(() => { x.grad = null; });
+    assertDisposedError(() => {
+      x.grad = null;
+    });
     assert.equal(x.toString(), 'tensor(<disposed>)');
     y.dispose();
   });
@@ -293,8 +351,10 @@ describe('memory()', () => {
     const before = memory();
     const t = zeros([256 * 1024]); // float32: 1 MiB
     const during = memory();
-    assert.ok(during.nativeBytes - before.nativeBytes >= t.numel * 4,
-      `grew by ${during.nativeBytes - before.nativeBytes} bytes, at least ${t.numel * 4} expected`);
+    assert.ok(
+      during.nativeBytes - before.nativeBytes >= t.numel * 4,
+      `grew by ${during.nativeBytes - before.nativeBytes} bytes, at least ${t.numel * 4} expected`,
+    );
     assert.ok(during.nativeBytes - before.nativeBytes < t.numel * 4 + 64 * 1024, 'and not by much more');
     assert.ok(during.peakNativeBytes >= during.nativeBytes);
     assert.ok(during.allocations > before.allocations);
@@ -319,19 +379,27 @@ describe('memory()', () => {
     assert.equal(memory().cachedNativeBytes, 0, 'an empty cache after release');
     const before = memory();
     // 3 MiB is a size class (four per octave: 2, 2.5, 3, 3.5 MiB); 2.8 MiB rounds up to it.
-    const a = randn([3 * MiB / 4]);
+    const a = randn([(3 * MiB) / 4]);
     assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB, 'a large block counts its size class');
     a.dispose();
     assert.equal(memory().nativeBytes, before.nativeBytes, 'freed bytes leave nativeBytes');
     assert.equal(memory().cachedNativeBytes, 3 * MiB, 'and wait in the cache');
-    const b = zeros([Math.round(2.8 * MiB / 4)]);
+    const b = zeros([Math.round((2.8 * MiB) / 4)]);
     assert.equal(memory().cachedNativeBytes, 0, 'a 2.8 MiB request reuses the 3 MiB block');
     assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB);
-    assert.equal(tidy(() => b.abs().max().item()), 0, 'a reused block holds what the new tensor wrote, not the old values');
-    const c = zeros([Math.round(3.2 * MiB / 4)]);
+    assert.equal(
+      tidy(() => b.abs().max().item()),
+      0,
+      'a reused block holds what the new tensor wrote, not the old values',
+    );
+    const c = zeros([Math.round((3.2 * MiB) / 4)]);
     assert.equal(memory().nativeBytes - before.nativeBytes, 3 * MiB + 3.5 * MiB, '3.2 MiB rounds up to 3.5 MiB');
     dispose([b, c]);
-    assert.equal(memory().cachedNativeBytes, (3 + 3.5 + 3) * MiB, 'b, c and the temporary of b.abs() wait in the cache');
+    assert.equal(
+      memory().cachedNativeBytes,
+      (3 + 3.5 + 3) * MiB,
+      'b, c and the temporary of b.abs() wait in the cache',
+    );
     releaseCachedMemory();
     assert.equal(memory().cachedNativeBytes, 0);
     assert.equal(memory().nativeBytes, before.nativeBytes);
@@ -343,8 +411,10 @@ describe('memory()', () => {
     // the intermediates' handles are freed by tidy, but the graph behind the loss keeps what it saved
     const loss = tidy(() => x.exp().mul(x).tanh().sum());
     const forward = memory().nativeBytes;
-    assert.ok(forward - base >= 2 * 256 * 256 * 4,
-      `the graph holds saved activations: ${forward - base} bytes above the parameters`);
+    assert.ok(
+      forward - base >= 2 * 256 * 256 * 4,
+      `the graph holds saved activations: ${forward - base} bytes above the parameters`,
+    );
     loss.backward();
     const afterBackward = memory().nativeBytes;
     assert.ok(afterBackward < forward, 'backward frees the saved tensors');
@@ -372,23 +442,24 @@ describe('a long training-like loop', () => {
     const weights = Object.values(params);
     const lr = 0.01;
 
-    const step = (): number => tidy(() => {
-      const x = randn([4, 3, 8, 8]);
-      const y = randint(0, 10, [4]);
-      let h = F.conv2d(x, params.convW, params.convB, { padding: 1 });
-      h = F.batchNorm(h, running.mean, running.var, { training: true, weight: params.bnW, bias: params.bnB });
-      h = F.adaptiveAvgPool2d(F.relu(h), 1).flatten(1);
-      const loss = F.crossEntropy(F.linear(h, params.linW, params.linB), y);
-      loss.backward();
-      noGrad(() => {
-        for (const p of weights) {
-          const g = p.grad!;
-          p.sub_(g, lr);
-          g.zero_();
-        }
+    const step = (): number =>
+      tidy(() => {
+        const x = randn([4, 3, 8, 8]);
+        const y = randint(0, 10, [4]);
+        let h = F.conv2d(x, params.convW, params.convB, { padding: 1 });
+        h = F.batchNorm(h, running.mean, running.var, { training: true, weight: params.bnW, bias: params.bnB });
+        h = F.adaptiveAvgPool2d(F.relu(h), 1).flatten(1);
+        const loss = F.crossEntropy(F.linear(h, params.linW, params.linB), y);
+        loss.backward();
+        noGrad(() => {
+          for (const p of weights) {
+            const g = p.grad!;
+            p.sub_(g, lr);
+            g.zero_();
+          }
+        });
+        return loss.item();
       });
-      return loss.item();
-    });
 
     // One thread: these tensors are tiny, and on a busy 2-core machine OpenMP's barriers made a step
     // 30× slower with two threads (0.9 ms vs 29 ms). Leaks do not depend on the thread count.
@@ -411,15 +482,20 @@ describe('a long training-like loop', () => {
     const seconds = (performance.now() - started) / 1000;
     const after = memory();
     const rssGrowth = process.memoryUsage().rss - rssAt1000;
-    t.diagnostic(`${steps} steps in ${seconds.toFixed(1)} s; loss ${first.toFixed(3)} → ${last.toFixed(3)}; ` +
-      `RSS +${(rssGrowth / 2 ** 20).toFixed(1)} MB from step 1000; native ${after.nativeBytes} bytes`);
+    t.diagnostic(
+      `${steps} steps in ${seconds.toFixed(1)} s; loss ${first.toFixed(3)} → ${last.toFixed(3)}; ` +
+        `RSS +${(rssGrowth / 2 ** 20).toFixed(1)} MB from step 1000; native ${after.nativeBytes} bytes`,
+    );
 
     assert.ok(Number.isFinite(last), 'the loop trained without diverging');
     assert.equal(after.liveTensors, before.liveTensors, 'no tensor handle leaked');
     // exact: the counting allocator sees only tensor storage, and every step frees what it allocates
     assert.equal(after.nativeBytes, before.nativeBytes, 'no native byte leaked');
     assert.equal(after.scopeDepth, 0);
-    assert.ok(rssGrowth < 64 * 2 ** 20, `RSS grew by ${(rssGrowth / 2 ** 20).toFixed(1)} MB from step 1000 to ${steps}`);
+    assert.ok(
+      rssGrowth < 64 * 2 ** 20,
+      `RSS grew by ${(rssGrowth / 2 ** 20).toFixed(1)} MB from step 1000 to ${steps}`,
+    );
     assert.notDeepEqual(running.mean.toArray(), new Array(8).fill(0), 'the running statistics were updated');
     dispose([params, running]);
   });

@@ -5,8 +5,19 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { F, manualSeed, nn, noGrad, pde, randn, setNumThreads, type Tensor, TorchError } from '../src/index.js';
 import {
-  countFlops, createModel, keyFromNotebook, keyFromSeed003, keyFromTrainRef, listModels, modelInfo, modelNames,
-  type ModelOptions, setTwist, twistableStages, twistStages, type ImageModel,
+  countFlops,
+  createModel,
+  keyFromNotebook,
+  keyFromSeed003,
+  keyFromTrainRef,
+  listModels,
+  modelInfo,
+  modelNames,
+  type ModelOptions,
+  setTwist,
+  twistableStages,
+  twistStages,
+  type ImageModel,
 } from '../src/models/index.js';
 import { assertClose, values } from './helpers.js';
 
@@ -14,7 +25,9 @@ import { assertClose, values } from './helpers.js';
 // synchronization dominates, badly so on a loaded machine. node --test runs each file in its own process.
 setNumThreads(1);
 
-const reference = JSON.parse(readFileSync(new URL('../../test/fixtures/models_reference.json', import.meta.url), 'utf8'));
+const reference = JSON.parse(
+  readFileSync(new URL('../../test/fixtures/models_reference.json', import.meta.url), 'utf8'),
+);
 const BOUNDARIES = ['zeros', 'reflect', 'replicate', 'circular'] as const;
 
 function keys(model: nn.Module): string[] {
@@ -50,10 +63,32 @@ function maxAbsDiff(a: number[], b: number[]): number {
 
 describe('model zoo registry', () => {
   it('lists every model and builds each by name', () => {
-    assert.deepEqual(modelNames(), ['resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'preact-resnet18',
-      'preact-resnet34', 'resnet10s', 'notebook-resnet18', 'notebook-resnet34', 'notebook-resnet50', 'notebook-resnet101',
-      'notebook-resnet152', 'notebook-pdenet', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110', 'resnet50-seed003',
-      'pdenet-s', 'pdenet-m', 'speednet', 'rknet']);
+    assert.deepEqual(modelNames(), [
+      'resnet18',
+      'resnet34',
+      'resnet50',
+      'resnet101',
+      'resnet152',
+      'preact-resnet18',
+      'preact-resnet34',
+      'resnet10s',
+      'notebook-resnet18',
+      'notebook-resnet34',
+      'notebook-resnet50',
+      'notebook-resnet101',
+      'notebook-resnet152',
+      'notebook-pdenet',
+      'resnet20',
+      'resnet32',
+      'resnet44',
+      'resnet56',
+      'resnet110',
+      'resnet50-seed003',
+      'pdenet-s',
+      'pdenet-m',
+      'speednet',
+      'rknet',
+    ]);
     const info = modelInfo('resnet20', { twisted: true });
     assert.equal(info.params, reference.he_params_plain.resnet20);
     assert.equal(info.paramsTwisted, reference.he_params_twisted.resnet20);
@@ -67,8 +102,14 @@ describe('model zoo registry', () => {
   });
 
   it('rejects unknown names and bad options with the valid ones', () => {
-    assert.throws(() => createModel('resnet19'), (e: unknown) => e instanceof TorchError &&
-      e.message.includes('resnet18') && e.message.includes('pdenet-s') && e.message.includes('resnet50-seed003'));
+    assert.throws(
+      () => createModel('resnet19'),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message.includes('resnet18') &&
+        e.message.includes('pdenet-s') &&
+        e.message.includes('resnet50-seed003'),
+    );
     const bad: [string, ModelOptions, string][] = [
       ['resnet20', { numClasses: 0 }, 'numClasses'],
       ['resnet20', { twist: [true, false] }, '3 booleans'],
@@ -80,19 +121,26 @@ describe('model zoo registry', () => {
       ['notebook-resnet18', { twistInitStd: -1 }, 'twistInitStd'],
       ['resnet20', { width: 0 }, 'width'],
       ['pdenet-s', { width: 6 }, 'divisible by 4'],
-      ['resnet20', { depth: 3 } as never, 'numClasses, twist, twistable, twistVariant, twistField, twistMode, twistInitStd, boundary, width, rknet'],
+      [
+        'resnet20',
+        { depth: 3 } as never,
+        'numClasses, twist, twistable, twistVariant, twistField, twistMode, twistInitStd, boundary, width, rknet',
+      ],
       ['resnet20', { twist: true, twistable: false }, 'twistable'],
       ['pdenet-s', { twistable: false }, 'twistable'],
     ];
     for (const [name, options, expected] of bad) {
-      assert.throws(() => createModel(name, options), (e: unknown) => e instanceof TorchError && e.message.includes(expected),
-        `${name} ${JSON.stringify(options)}`);
+      assert.throws(
+        () => createModel(name, options),
+        (e: unknown) => e instanceof TorchError && e.message.includes(expected),
+        `${name} ${JSON.stringify(options)}`,
+      );
     }
   });
 });
 
 describe('model zoo: PyTorch parameter counts and names', () => {
-  it('kuangliu ResNet-18 has 11,173,962 parameters and kuangliu\'s names', () => {
+  it("kuangliu ResNet-18 has 11,173,962 parameters and kuangliu's names", () => {
     using(createModel('resnet18'), (model) => {
       assert.equal(model.numParameters(), 11_173_962);
       assert.equal(reference.kuangliu_params.resnet18, 11_173_962);
@@ -102,7 +150,8 @@ describe('model zoo: PyTorch parameter counts and names', () => {
     // Twisted: kuangliu's names plus one `kx` beside each 3×3 convolution of the residual path.
     using(createModel('resnet18', { twist: true }), (model) => {
       const expected = (reference.kuangliu_resnet18_parameter_names as string[]).flatMap((k) =>
-        /^layer\d\.\d\.conv\d\.weight$/.test(k) ? [k, k.replace(/weight$/, 'kx')] : [k]);
+        /^layer\d\.\d\.conv\d\.weight$/.test(k) ? [k, k.replace(/weight$/, 'kx')] : [k],
+      );
       assert.deepEqual(parameterNames(model), expected);
     });
   });
@@ -118,32 +167,53 @@ describe('model zoo: PyTorch parameter counts and names', () => {
     for (const name of ['resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110']) {
       using(createModel(name), (model) => assert.equal(model.numParameters(), reference.he_params_plain[name], name));
       using(createModel(name, { twist: true }), (model) =>
-        assert.equal(model.numParameters(), reference.he_params_twisted[name], `${name} twisted`));
+        assert.equal(model.numParameters(), reference.he_params_twisted[name], `${name} twisted`),
+      );
     }
     const refKeys = (reference.he_resnet20_state_dict_keys_twisted as string[]).map(keyFromTrainRef);
-    using(createModel('resnet20', { twist: true }), (model) => assert.deepEqual([...keys(model)].sort(), [...refKeys].sort()));
-    using(createModel('resnet20'), (model) => assert.deepEqual(keys(model), refKeys.filter((k) => !k.endsWith('.kx'))));
+    using(createModel('resnet20', { twist: true }), (model) =>
+      assert.deepEqual([...keys(model)].sort(), [...refKeys].sort()),
+    );
+    using(createModel('resnet20'), (model) =>
+      assert.deepEqual(
+        keys(model),
+        refKeys.filter((k) => !k.endsWith('.kx')),
+      ),
+    );
   });
 
   it('the notebook layout counts as pytorch_twist.py without conv1y/conv2y, and maps its names', () => {
-    for (const name of ['preact-resnet18', 'resnet10s']) { // preact-resnet34 is only deeper: in the fixture, not built here
+    for (const name of ['preact-resnet18', 'resnet10s']) {
+      // preact-resnet34 is only deeper: in the fixture, not built here
       const plain = reference.notebook_params_plain[name];
       using(createModel(name), (model) => assert.equal(model.numParameters(), plain, name));
       // Twistable: K and Kx per layer, where the reference has K, Kx and Ky.
-      using(createModel(name, { twist: true }), (model) => assert.equal(model.numParameters(),
-        (plain + reference.notebook_params_with_conv_x_y[name]) / 2, `${name} twisted`));
+      using(createModel(name, { twist: true }), (model) =>
+        assert.equal(
+          model.numParameters(),
+          (plain + reference.notebook_params_with_conv_x_y[name]) / 2,
+          `${name} twisted`,
+        ),
+      );
     }
-    const mapped = (reference.notebook_resnet10s_state_dict_keys as string[]).map(keyFromNotebook).filter((k) => k !== null);
+    const mapped = (reference.notebook_resnet10s_state_dict_keys as string[])
+      .map(keyFromNotebook)
+      .filter((k) => k !== null);
     using(createModel('resnet10s', { twist: true }), (model) => assert.deepEqual(keys(model), mapped));
   });
 
-  it('resnet50-seed003 has torchvision\'s skeleton and the seed\'s parameter count', () => {
+  it("resnet50-seed003 has torchvision's skeleton and the seed's parameter count", () => {
     using(createModel('resnet50-seed003', { numClasses: 1000 }), (model) => {
       assert.equal(model.numParameters(), reference.seed003_resnet50_params_1000);
       const ours = keys(model);
-      assert.deepEqual([...ours].sort(), (reference.seed003_resnet50_state_dict_keys as string[]).map(keyFromSeed003).sort());
+      assert.deepEqual(
+        [...ours].sort(),
+        (reference.seed003_resnet50_state_dict_keys as string[]).map(keyFromSeed003).sort(),
+      );
       // Without the mix, and with the depthwise kernel under torchvision's name, it is torchvision's list, in order.
-      const skeleton = ours.filter((k) => !k.endsWith('.conv2.mix.weight')).map((k) => k.replace('.conv2.conv.weight', '.conv2.weight'));
+      const skeleton = ours
+        .filter((k) => !k.endsWith('.conv2.mix.weight'))
+        .map((k) => k.replace('.conv2.conv.weight', '.conv2.weight'));
       assert.deepEqual(skeleton, reference.torchvision_resnet50_state_dict_keys);
     });
   });
@@ -152,44 +222,56 @@ describe('model zoo: PyTorch parameter counts and names', () => {
 // Forward + backward of every model under every boundary condition, twisted and plain: small widths and
 // images, batch 2.
 const SMALL: Record<string, { width: number; size: number }> = {
-  'resnet18': { width: 4, size: 16 },
-  'resnet34': { width: 4, size: 16 },
-  'resnet50': { width: 4, size: 16 },
-  'resnet101': { width: 4, size: 16 },
-  'resnet152': { width: 4, size: 16 },
+  resnet18: { width: 4, size: 16 },
+  resnet34: { width: 4, size: 16 },
+  resnet50: { width: 4, size: 16 },
+  resnet101: { width: 4, size: 16 },
+  resnet152: { width: 4, size: 16 },
   'preact-resnet18': { width: 4, size: 16 },
   'preact-resnet34': { width: 4, size: 16 },
-  'resnet10s': { width: 4, size: 16 },
+  resnet10s: { width: 4, size: 16 },
   'notebook-resnet18': { width: 4, size: 16 },
   'notebook-resnet34': { width: 4, size: 16 },
   'notebook-resnet50': { width: 4, size: 16 },
   'notebook-resnet101': { width: 4, size: 16 },
   'notebook-resnet152': { width: 4, size: 16 },
   'notebook-pdenet': { width: 4, size: 16 },
-  'resnet20': { width: 4, size: 16 },
-  'resnet32': { width: 4, size: 16 },
-  'resnet44': { width: 4, size: 16 },
-  'resnet56': { width: 4, size: 16 },
-  'resnet110': { width: 4, size: 16 },
+  resnet20: { width: 4, size: 16 },
+  resnet32: { width: 4, size: 16 },
+  resnet44: { width: 4, size: 16 },
+  resnet56: { width: 4, size: 16 },
+  resnet110: { width: 4, size: 16 },
   // 64×64 so that the last stage is 2×2: reflect padding needs at least two pixels.
   'resnet50-seed003': { width: 8, size: 64 },
   'pdenet-s': { width: 8, size: 16 },
   'pdenet-m': { width: 8, size: 16 },
   // 32×32 so that the last group is 3×3 (the speed runs' layout); reflect padding needs at least two pixels.
-  'speednet': { width: 4, size: 32 },
+  speednet: { width: 4, size: 32 },
 };
 
 describe('model zoo: forward and backward', () => {
   // RKNet has no twist; test/dynamics.test.ts runs it with every integrator, layer and normalization.
   it('covers every registered model', () =>
-    assert.deepEqual(Object.keys(SMALL).sort(), modelNames().filter((n) => n !== 'rknet').sort()));
+    assert.deepEqual(
+      Object.keys(SMALL).sort(),
+      modelNames()
+        .filter((n) => n !== 'rknet')
+        .sort(),
+    ));
 
   it('rknet: built by name with its dynamic-block options', () => {
-    using(createModel('rknet', { width: 8, boundary: 'reflect', numClasses: 5,
-      rknet: { integrator: 'rk1', layer: 'double', norm: 'batch', tY: [0, 1, 2] } }), (model) => {
-      assert.deepEqual(model.forward(randn([2, 3, 16, 16])).shape, [2, 5]);
-      assert.ok([...model.namedParameters()].some(([k]) => k === 'dynamicBlocks.0.controlLayers.2.conv1.weight'));
-    });
+    using(
+      createModel('rknet', {
+        width: 8,
+        boundary: 'reflect',
+        numClasses: 5,
+        rknet: { integrator: 'rk1', layer: 'double', norm: 'batch', tY: [0, 1, 2] },
+      }),
+      (model) => {
+        assert.deepEqual(model.forward(randn([2, 3, 16, 16])).shape, [2, 5]);
+        assert.ok([...model.namedParameters()].some(([k]) => k === 'dynamicBlocks.0.controlLayers.2.conv1.weight'));
+      },
+    );
     // Options are typed by the model named: another family's option is refused by the types and at run time.
     // @ts-expect-error RKNet has no twist
     assert.throws(() => createModel('rknet', { twist: true }), /RKNet has no twist/);
@@ -204,9 +286,18 @@ describe('model zoo: forward and backward', () => {
     it(`${name}: twisted and plain, under ${BOUNDARIES.join(', ')}`, () => {
       manualSeed(0);
       const x = randn([2, 3, size, size]);
-      for (const [twist, boundary] of BOUNDARIES.flatMap((b) => [[true, b], [false, b]] as const)) {
+      for (const [twist, boundary] of BOUNDARIES.flatMap(
+        (b) =>
+          [
+            [true, b],
+            [false, b],
+          ] as const,
+      )) {
         using(createModel(name, { width, twist, boundary, numClasses: 5 }), (model) => {
-          assert.deepEqual(twistStages(model), twistableStages(model).map((t) => t && twist));
+          assert.deepEqual(
+            twistStages(model),
+            twistableStages(model).map((t) => t && twist),
+          );
           const y = model.forward(x);
           assert.deepEqual(y.shape, [2, 5]);
           assert.ok(values(y).every(Number.isFinite), `${name} ${boundary} output is finite`);
@@ -215,7 +306,8 @@ describe('model zoo: forward and backward', () => {
           for (const [k, p] of model.namedParameters()) {
             // With the twist off, Kx (and the seed-003 mix) do not take part; frozen parameters get no gradient.
             // The notebook models' convNy.weight is Ky: its gradient is the projected mode's (the default).
-            const unused = (!twist && (k.endsWith('.kx') || k.endsWith('.mix.weight') || /conv\d?[xy]\.weight$/.test(k))) ||
+            const unused =
+              (!twist && (k.endsWith('.kx') || k.endsWith('.mix.weight') || /conv\d?[xy]\.weight$/.test(k))) ||
               !p.requiresGrad;
             assert.equal(p.grad === null, unused, `${name} twist=${twist} ${boundary}: gradient of ${k}`);
           }
@@ -227,12 +319,15 @@ describe('model zoo: forward and backward', () => {
   }
 
   it('every convolution honours the boundary condition', () => {
-    using(createModel('resnet20', { width: 4, boundary: 'circular', twist: [true, false, true], twistable: true }), (model) => {
-      for (const [k, m] of model.namedModules()) {
-        if (m instanceof nn.Conv2d && m.kernelSize[0] > 1) assert.equal(m.paddingMode, 'circular', k);
-        if (m instanceof pde.TwistConv2d) assert.equal(m.boundary, 'circular', k);
-      }
-    });
+    using(
+      createModel('resnet20', { width: 4, boundary: 'circular', twist: [true, false, true], twistable: true }),
+      (model) => {
+        for (const [k, m] of model.namedModules()) {
+          if (m instanceof nn.Conv2d && m.kernelSize[0] > 1) assert.equal(m.paddingMode, 'circular', k);
+          if (m instanceof pde.TwistConv2d) assert.equal(m.boundary, 'circular', k);
+        }
+      },
+    );
     // Circular padding makes the model commute with periodic shifts until the first stride: a plain
     // resnet20 on an image rolled by 4 pixels (a multiple of the total stride) gives the same logits.
     using(createModel('resnet20', { width: 4, boundary: 'circular' }), (model) => {
@@ -249,8 +344,13 @@ describe('model zoo: switching the twist in place', () => {
   it('setTwist changes the output, not the parameters, per stage', () => {
     manualSeed(2);
     const x = randn([2, 3, 16, 16]);
-    for (const [name, options] of [['resnet20', { width: 4, twistable: true }], ['resnet50-seed003', { width: 8, twist: false }],
-      ['pdenet-s', { width: 8 }], ['notebook-resnet50', { width: 4 }], ['resnet10s', { width: 4, twistable: true }]] as [string, ModelOptions][]) {
+    for (const [name, options] of [
+      ['resnet20', { width: 4, twistable: true }],
+      ['resnet50-seed003', { width: 8, twist: false }],
+      ['pdenet-s', { width: 8 }],
+      ['notebook-resnet50', { width: 4 }],
+      ['resnet10s', { width: 4, twistable: true }],
+    ] as [string, ModelOptions][]) {
       using(createModel(name, options), (model) => {
         const stages = twistStages(model).length;
         assert.deepEqual(twistStages(model), new Array(stages).fill(false));
@@ -270,8 +370,14 @@ describe('model zoo: switching the twist in place', () => {
         setTwist(model, false);
         assertClose(evalOutput(model, input), plain, { atol: 1e-6, rtol: 1e-5, message: `${name} back to plain` });
         const after = [...model.namedParameters()];
-        assert.deepEqual(after.map(([k]) => k), params.map(([k]) => k));
-        assert.ok(after.every(([, p], i) => p === params[i]![1]), `${name}: the same parameter tensors`);
+        assert.deepEqual(
+          after.map(([k]) => k),
+          params.map(([k]) => k),
+        );
+        assert.ok(
+          after.every(([, p], i) => p === params[i]![1]),
+          `${name}: the same parameter tensors`,
+        );
         if (input !== x) input.dispose();
       });
     }
@@ -281,7 +387,10 @@ describe('model zoo: switching the twist in place', () => {
   it('refuses to twist a stage built without twist parameters, changing nothing', () => {
     using(createModel('resnet20', { width: 4, twist: [true, true, false] }), (model) => {
       assert.deepEqual(twistableStages(model), [true, true, false]);
-      assert.throws(() => setTwist(model, true), (e: unknown) => e instanceof TorchError && e.message.includes('stage 2'));
+      assert.throws(
+        () => setTwist(model, true),
+        (e: unknown) => e instanceof TorchError && e.message.includes('stage 2'),
+      );
       assert.deepEqual(twistStages(model), [true, true, false]);
       setTwist(model, [false, true, false]);
       assert.deepEqual(twistStages(model), [false, true, false]);
@@ -298,7 +407,9 @@ describe('model zoo: switching the twist in place', () => {
       using(createModel(name, { ...options, twist: true }), (model) => {
         setTwist(model, false);
         const off = evalOutput(model, x);
-        noGrad(() => { for (const [k, p] of model.namedParameters()) if (k.endsWith('.kx')) p.zero_(); });
+        noGrad(() => {
+          for (const [k, p] of model.namedParameters()) if (k.endsWith('.kx')) p.zero_();
+        });
         setTwist(model, true);
         assertClose(evalOutput(model, x), off, { atol: 1e-5, rtol: 1e-4, message: `${name} Kx = 0` });
         if (name.startsWith('pdenet')) return; // Kx is part of the PDEBlock: there is no plain model without it
@@ -376,7 +487,9 @@ describe('model zoo: one training step', () => {
       const lossOf = () => F.crossEntropy(model.forward(x), target);
       const before = lossOf();
       before.backward();
-      noGrad(() => { for (const p of model.parameters()) if (p.grad) p.sub_(p.grad, 0.05); });
+      noGrad(() => {
+        for (const p of model.parameters()) if (p.grad) p.sub_(p.grad, 0.05);
+      });
       model.zeroGrad();
       const after = noGrad(lossOf);
       assert.ok(after.item() < before.item(), `${after.item()} < ${before.item()}`);
@@ -389,14 +502,25 @@ describe('model zoo: speednet', () => {
   it('counts its parameters by the hand formula; frozen whitening filters and BN scales do not train', () => {
     using(createModel('speednet', { twist: [true, false, false] }), (model) => {
       const conv = (i: number, o: number) => i * o * 9;
-      const groups = [[24, 64], [64, 256], [256, 256]] as const;
-      const plain = 24 * 3 * 2 * 2 + 24 + groups.reduce((n, [i, o]) => n + conv(i, o) + conv(o, o) + 4 * o, 0) + 256 * 10;
+      const groups = [
+        [24, 64],
+        [64, 256],
+        [256, 256],
+      ] as const;
+      const plain =
+        24 * 3 * 2 * 2 + 24 + groups.reduce((n, [i, o]) => n + conv(i, o) + conv(o, o) + 4 * o, 0) + 256 * 10;
       assert.equal(model.numParameters(), plain + conv(64, 64)); // + Kx of group 1's second convolution
       const frozen = [...model.namedParameters()].filter(([, p]) => !p.requiresGrad).map(([k]) => k);
-      assert.deepEqual(frozen, ['whiten.weight', ...[1, 2, 3].flatMap((g) => [`group${g}.norm1.weight`, `group${g}.norm2.weight`])]);
+      assert.deepEqual(frozen, [
+        'whiten.weight',
+        ...[1, 2, 3].flatMap((g) => [`group${g}.norm1.weight`, `group${g}.norm2.weight`]),
+      ]);
       assert.deepEqual(twistStages(model), [true, false, false]);
       const whitenBias = (model as unknown as { whiten: nn.Conv2d }).whiten.bias!;
-      assert.ok(whitenBias.requiresGrad && values(whitenBias).every((b) => b === 0), 'the whitening bias starts at zero');
+      assert.ok(
+        whitenBias.requiresGrad && values(whitenBias).every((b) => b === 0),
+        'the whitening bias starts at zero',
+      );
     });
   });
 
@@ -421,8 +545,10 @@ describe('model zoo: speednet', () => {
     manualSeed(3);
     // Correlated images: smoothed noise with channel mixing.
     const x = noGrad(() => F.avgPool2d(randn([64, 3, 34, 34]), 3, { stride: 1 }).add(randn([64, 1, 32, 32]), 0.5));
-    const model = createModel('speednet', { width: 4 }) as ImageModel & { initWhitening(x: Tensor, eps?: number): void;
-      whiten: nn.Conv2d };
+    const model = createModel('speednet', { width: 4 }) as ImageModel & {
+      initWhitening(x: Tensor, eps?: number): void;
+      whiten: nn.Conv2d;
+    };
     using(model, () => {
       model.initWhitening(x, 0);
       noGrad(() => {
@@ -443,18 +569,23 @@ describe('model zoo: speednet', () => {
     type Whitened = ImageModel & { initWhitening(x: Tensor, eps?: number): void; whiten: nn.Conv2d; whitenEps: number };
     const eps = 0.05;
     const model = createModel('speednet', { width: 4, whitenEps: eps }) as Whitened;
-    using(model, () => noGrad(() => {
-      assert.equal(model.whitenEps, eps);
-      // With ε = 0 the filters are vᵢ/√λᵢ, so λᵢ = 1/‖fᵢ‖².
-      model.initWhitening(x, 0);
-      const lambda = values(model.whiten.weight.narrow(0, 0, 12).reshape(12, -1).pow(2).sum(1)).map((n) => 1 / n);
-      model.initWhitening(x); // the model's ε
-      const z = model.whiten.forward(x).double().narrow(1, 0, 12).transpose(0, 1).reshape(12, -1);
-      const moments = z.matmul(z.t()).div(z.shape[1]!);
-      const expected = lambda.flatMap((l, i) => lambda.map((_, j) => (i === j ? l / (l + eps) : 0)));
-      assertClose(moments, expected, { atol: 2e-3 });
-      assert.ok(lambda.some((l) => l / (l + eps) < 0.9), 'ε damps some direction measurably');
-    }));
+    using(model, () =>
+      noGrad(() => {
+        assert.equal(model.whitenEps, eps);
+        // With ε = 0 the filters are vᵢ/√λᵢ, so λᵢ = 1/‖fᵢ‖².
+        model.initWhitening(x, 0);
+        const lambda = values(model.whiten.weight.narrow(0, 0, 12).reshape(12, -1).pow(2).sum(1)).map((n) => 1 / n);
+        model.initWhitening(x); // the model's ε
+        const z = model.whiten.forward(x).double().narrow(1, 0, 12).transpose(0, 1).reshape(12, -1);
+        const moments = z.matmul(z.t()).div(z.shape[1]!);
+        const expected = lambda.flatMap((l, i) => lambda.map((_, j) => (i === j ? l / (l + eps) : 0)));
+        assertClose(moments, expected, { atol: 2e-3 });
+        assert.ok(
+          lambda.some((l) => l / (l + eps) < 0.9),
+          'ε damps some direction measurably',
+        );
+      }),
+    );
     x.dispose();
     assert.throws(() => createModel('speednet', { whitenEps: -1 }), /whitenEps must be a positive number, got -1/);
     // @ts-expect-error whitenEps is SpeedNet's option

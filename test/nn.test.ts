@@ -1,14 +1,32 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { arange, F, manualSeed, memory, nn, noGrad, ones, randn, type Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
+import {
+  arange,
+  F,
+  manualSeed,
+  memory,
+  nn,
+  noGrad,
+  ones,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+  TorchError,
+  zeros,
+} from '../src/index.js';
 import { assertClose, gradcheck, values } from './helpers.js';
 
 const reference = JSON.parse(readFileSync(new URL('../../test/fixtures/nn_reference.json', import.meta.url), 'utf8'));
 
 // A torchvision-style ResNet built from pdenet's modules, mirroring test/fixtures/make_nn_fixture.py.
 class BasicBlock extends nn.Module {
-  conv1: nn.Conv2d; bn1: nn.BatchNorm2d; relu: nn.ReLU; conv2: nn.Conv2d; bn2: nn.BatchNorm2d;
+  conv1: nn.Conv2d;
+  bn1: nn.BatchNorm2d;
+  relu: nn.ReLU;
+  conv2: nn.Conv2d;
+  bn2: nn.BatchNorm2d;
   downsample: nn.Module | null;
   constructor(inplanes: number, planes: number, stride = 1, downsample: nn.Module | null = null) {
     super();
@@ -33,14 +51,20 @@ class ResNet extends nn.Module {
     this.registerModule('bn1', new nn.BatchNorm2d(64));
     this.registerModule('relu', new nn.ReLU());
     this.registerModule('maxpool', new nn.MaxPool2d(3, { stride: 2, padding: 1 }));
-    [64, 128, 256, 512].forEach((planes, i) => this.registerModule(`layer${i + 1}`, this.#makeLayer(planes, layers[i]!, i === 0 ? 1 : 2)));
+    [64, 128, 256, 512].forEach((planes, i) =>
+      this.registerModule(`layer${i + 1}`, this.#makeLayer(planes, layers[i]!, i === 0 ? 1 : 2)),
+    );
     this.registerModule('avgpool', new nn.AdaptiveAvgPool2d(1));
     this.registerModule('fc', new nn.Linear(512, numClasses));
   }
   #makeLayer(planes: number, blocks: number, stride: number): nn.Sequential {
-    const downsample = stride !== 1 || this.#inplanes !== planes
-      ? new nn.Sequential(new nn.Conv2d(this.#inplanes, planes, 1, { stride, bias: false }), new nn.BatchNorm2d(planes))
-      : null;
+    const downsample =
+      stride !== 1 || this.#inplanes !== planes
+        ? new nn.Sequential(
+            new nn.Conv2d(this.#inplanes, planes, 1, { stride, bias: false }),
+            new nn.BatchNorm2d(planes),
+          )
+        : null;
     const layer = new nn.Sequential(new BasicBlock(this.#inplanes, planes, stride, downsample));
     this.#inplanes = planes;
     for (let i = 1; i < blocks; i++) layer.append(new BasicBlock(planes, planes));
@@ -72,8 +96,11 @@ describe('Module', () => {
     const conv = new nn.Conv2d(3, 8, 3);
     const linear = new nn.Linear(8, 10);
     const convt = new nn.ConvTranspose2d(4, 6, 3, { groups: 2 });
-    for (const [layer, ref] of [[conv, reference.seed0_conv2d_3_8_3], [linear, reference.seed0_linear_8_10],
-      [convt, reference.seed0_convtranspose2d_4_6_3_g2]] as const) {
+    for (const [layer, ref] of [
+      [conv, reference.seed0_conv2d_3_8_3],
+      [linear, reference.seed0_linear_8_10],
+      [convt, reference.seed0_convtranspose2d_4_6_3_g2],
+    ] as const) {
       assertClose(values(layer.weight).slice(0, 12), ref.weight, { atol: 1e-7, rtol: 0 });
       assertClose(layer.bias!, ref.bias, { atol: 1e-7, rtol: 0 });
     }
@@ -86,7 +113,9 @@ describe('Module', () => {
         this.registerParameter(name, zeros([1]));
         if (twice) this.registerBuffer(name, zeros([1]));
       }
-      forward(x: Tensor): Tensor { return x; }
+      forward(x: Tensor): Tensor {
+        return x;
+      }
     }
     assert.throws(() => new Bad('a.b'), /must not contain "."/);
     assert.throws(() => new Bad(''), /non-empty/);
@@ -95,8 +124,14 @@ describe('Module', () => {
 
   it('lists children and modules, and switches train/eval everywhere', () => {
     const net = new nn.Sequential(new nn.Linear(2, 3), new nn.Sequential(new nn.Dropout(0.5), new nn.ReLU()));
-    assert.deepEqual([...net.namedModules()].map(([n]) => n), ['', '0', '1', '1.0', '1.1']);
-    assert.deepEqual([...net.namedChildren()].map(([n]) => n), ['0', '1']);
+    assert.deepEqual(
+      [...net.namedModules()].map(([n]) => n),
+      ['', '0', '1', '1.0', '1.1'],
+    );
+    assert.deepEqual(
+      [...net.namedChildren()].map(([n]) => n),
+      ['0', '1'],
+    );
     net.eval();
     assert.ok([...net.modules()].every((m) => !m.training));
     const x = ones([4, 2]);
@@ -117,9 +152,14 @@ describe('Module', () => {
     wrong.set('0.weight', zeros([3, 2, 5, 5]));
     wrong.delete('1.running_var');
     wrong.set('extra.weight', zeros([1]));
-    assert.throws(() => b.loadStateDict(wrong), (e: unknown) => e instanceof TorchError &&
-      /0\.weight: this module has shape \[3, 2, 3, 3\], the state dict \[3, 2, 5, 5\]/.test(e.message) &&
-      /missing keys: 1\.running_var/.test(e.message) && /unexpected keys: extra\.weight/.test(e.message));
+    assert.throws(
+      () => b.loadStateDict(wrong),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        /0\.weight: this module has shape \[3, 2, 3, 3\], the state dict \[3, 2, 5, 5\]/.test(e.message) &&
+        /missing keys: 1\.running_var/.test(e.message) &&
+        /unexpected keys: extra\.weight/.test(e.message),
+    );
     assert.deepEqual(values((b.at(0) as nn.Conv2d).weight), before, 'nothing changed');
 
     wrong.set('0.weight', zeros([3, 2, 3, 3]));
@@ -142,10 +182,27 @@ describe('Module', () => {
   });
 
   it('summarizes output shapes and parameter counts, and prints a tree', () => {
-    const net = new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.MaxPool2d(2), new nn.Flatten(), new nn.Linear(64, 5));
+    const net = new nn.Sequential(
+      new nn.Conv2d(3, 4, 3, { padding: 1 }),
+      new nn.MaxPool2d(2),
+      new nn.Flatten(),
+      new nn.Linear(64, 5),
+    );
     const s = net.summary([1, 3, 8, 8]);
-    assert.deepEqual(s.rows.map((r) => r.outputShape), [[1, 5], [1, 4, 8, 8], [1, 4, 4, 4], [1, 64], [1, 5]]);
-    assert.deepEqual(s.rows.map((r) => r.params), [0, 4 * 3 * 9 + 4, 0, 0, 64 * 5 + 5]);
+    assert.deepEqual(
+      s.rows.map((r) => r.outputShape),
+      [
+        [1, 5],
+        [1, 4, 8, 8],
+        [1, 4, 4, 4],
+        [1, 64],
+        [1, 5],
+      ],
+    );
+    assert.deepEqual(
+      s.rows.map((r) => r.params),
+      [0, 4 * 3 * 9 + 4, 0, 0, 64 * 5 + 5],
+    );
     assert.equal(s.totalParams, 4 * 27 + 4 + 325);
     assert.match(s.text, /total parameters: 437/);
     assert.equal(net.training, true, 'summary restores the mode');
@@ -176,7 +233,12 @@ describe('layers', () => {
   it('Linear computes x·Wᵀ + b', () => {
     const lin = new nn.Linear(3, 2);
     noGrad(() => {
-      lin.weight.copy_(tensor([[1, 2, 3], [4, 5, 6]]));
+      lin.weight.copy_(
+        tensor([
+          [1, 2, 3],
+          [4, 5, 6],
+        ]),
+      );
       lin.bias!.copy_(tensor([0.5, -1]));
     });
     assertClose(lin.forward(tensor([[1, 0, -1]])), [[1 - 3 + 0.5, 4 - 6 - 1]]);
@@ -188,14 +250,38 @@ describe('layers', () => {
     // One input channel, a kernel that reads only the left neighbour: out[i][j] = u[i][j-1].
     const u = arange(9, undefined, 1, { dtype: 'float32' }).reshape(1, 1, 3, 3);
     const expected: Record<nn.PaddingMode, number[][]> = {
-      zeros: [[0, 0, 1], [0, 3, 4], [0, 6, 7]],
-      reflect: [[1, 0, 1], [4, 3, 4], [7, 6, 7]],
-      replicate: [[0, 0, 1], [3, 3, 4], [6, 6, 7]],
-      circular: [[2, 0, 1], [5, 3, 4], [8, 6, 7]],
+      zeros: [
+        [0, 0, 1],
+        [0, 3, 4],
+        [0, 6, 7],
+      ],
+      reflect: [
+        [1, 0, 1],
+        [4, 3, 4],
+        [7, 6, 7],
+      ],
+      replicate: [
+        [0, 0, 1],
+        [3, 3, 4],
+        [6, 6, 7],
+      ],
+      circular: [
+        [2, 0, 1],
+        [5, 3, 4],
+        [8, 6, 7],
+      ],
     };
     for (const mode of ['zeros', 'reflect', 'replicate', 'circular'] as const) {
       const conv = new nn.Conv2d(1, 1, 3, { padding: 1, paddingMode: mode, bias: false });
-      noGrad(() => conv.weight.copy_(tensor([[0, 0, 0], [1, 0, 0], [0, 0, 0]]).reshape(1, 1, 3, 3)));
+      noGrad(() =>
+        conv.weight.copy_(
+          tensor([
+            [0, 0, 0],
+            [1, 0, 0],
+            [0, 0, 0],
+          ]).reshape(1, 1, 3, 3),
+        ),
+      );
       assertClose(conv.forward(u), [[expected[mode]]], { message: mode });
     }
     assert.throws(() => new nn.Conv2d(4, 6, 3, { groups: 4 }), /outChannels \(6\) must be divisible by groups \(4\)/);
@@ -212,7 +298,10 @@ describe('layers', () => {
   it('BatchNorm2d running statistics follow the closed form', () => {
     const bn = new nn.BatchNorm2d(2, { momentum: 0.1 });
     // Channel 0 holds 1..8, channel 1 holds 2·(1..8): means 4.5 and 9, unbiased variances 6 and 24.
-    const x = arange(1, 9, 1, { dtype: 'float32' }).reshape(2, 1, 2, 2).repeat(1, 2, 1, 1).mul(tensor([1, 2]).reshape(1, 2, 1, 1));
+    const x = arange(1, 9, 1, { dtype: 'float32' })
+      .reshape(2, 1, 2, 2)
+      .repeat(1, 2, 1, 1)
+      .mul(tensor([1, 2]).reshape(1, 2, 1, 1));
     const n = 5;
     for (let i = 0; i < n; i++) tidy(() => bn.forward(x));
     const decay = 0.9 ** n;
@@ -222,9 +311,14 @@ describe('layers', () => {
     const y = bn.forward(x);
     assertClose(y.mean([0, 2, 3]), [0, 0], { atol: 1e-6 });
     bn.eval();
-    const rm = values(bn.runningMean!), rv = values(bn.runningVar!);
+    const rm = values(bn.runningMean!),
+      rv = values(bn.runningVar!);
     const ev = bn.forward(x);
-    assertClose(ev.select(1, 0).flatten(), [1, 2, 3, 4, 5, 6, 7, 8].map((v) => (v - rm[0]!) / Math.sqrt(rv[0]! + 1e-5)), { rtol: 1e-5 });
+    assertClose(
+      ev.select(1, 0).flatten(),
+      [1, 2, 3, 4, 5, 6, 7, 8].map((v) => (v - rm[0]!) / Math.sqrt(rv[0]! + 1e-5)),
+      { rtol: 1e-5 },
+    );
 
     const cumulative = new nn.BatchNorm2d(2, { momentum: null });
     tidy(() => cumulative.forward(x));
@@ -244,7 +338,12 @@ describe('layers', () => {
     assertClose(new nn.Tanh().forward(x), x.tanh());
     assert.equal(new nn.Identity().forward(x), x);
     const drop = new nn.Dropout(0.25);
-    const kept = drop.forward(ones([10000])).gt(0).float().mean().item();
+    const kept = drop
+      .forward(ones([10000]))
+      .gt(0)
+      .float()
+      .mean()
+      .item();
     assert.ok(Math.abs(kept - 0.75) < 0.03, `kept ${kept}`);
     assert.throws(() => new nn.Dropout(1.5), /p must be in \[0, 1\]/);
   });
@@ -252,17 +351,25 @@ describe('layers', () => {
   it('gradients flow correctly through a composite module (finite differences, float64)', () => {
     manualSeed(1);
     const net = new nn.Sequential(
-      new nn.Conv2d(2, 3, 3, { padding: 1, paddingMode: 'reflect' }), new nn.BatchNorm2d(3), new nn.GELU(),
-      new nn.Conv2d(3, 2, 3, { stride: 2, padding: 1, paddingMode: 'circular', groups: 1 }), new nn.GroupNorm(1, 2),
-      new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(2, 3),
+      new nn.Conv2d(2, 3, 3, { padding: 1, paddingMode: 'reflect' }),
+      new nn.BatchNorm2d(3),
+      new nn.GELU(),
+      new nn.Conv2d(3, 2, 3, { stride: 2, padding: 1, paddingMode: 'circular', groups: 1 }),
+      new nn.GroupNorm(1, 2),
+      new nn.AdaptiveAvgPool2d(1),
+      new nn.Flatten(),
+      new nn.Linear(2, 3),
     ).to('float64');
     const x = randn([2, 2, 5, 5], { dtype: 'float64', requiresGrad: true });
     const w = randn([2, 3], { dtype: 'float64' });
     const conv0 = net.at(0) as nn.Conv2d;
-    gradcheck((input, weight) => {
-      void weight;
-      return net.forward(input).mul(w).sum();
-    }, [x, conv0.weight]);
+    gradcheck(
+      (input, weight) => {
+        void weight;
+        return net.forward(input).mul(w).sum();
+      },
+      [x, conv0.weight],
+    );
   });
 });
 

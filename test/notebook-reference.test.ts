@@ -9,8 +9,13 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { io, nn, noGrad, pde, setNumThreads, type Tensor } from '../src/index.js';
 import {
-  _notebookResNet, NotebookBasicBlock, NotebookBottleneck, NotebookPDEBlock, type NotebookBlockClass,
-  type NotebookTwistSpec, notebookStateDict,
+  _notebookResNet,
+  NotebookBasicBlock,
+  NotebookBottleneck,
+  NotebookPDEBlock,
+  type NotebookBlockClass,
+  type NotebookTwistSpec,
+  notebookStateDict,
 } from '../src/models/notebook.js';
 import { createModel } from '../src/models/registry.js';
 import { applyTwistSchedule, setTwist, twistStages } from '../src/models/stages.js';
@@ -48,8 +53,14 @@ function assertRel(actual: Tensor | number[], expected: Tensor, what: string, to
 }
 
 /** The entries of `data` under `prefix.`, with the prefix removed and the key mapped. */
-function section(data: Map<string, Tensor>, prefix: string, map: (k: string) => string = (k) => k): Map<string, Tensor> {
-  return new Map([...data].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [map(k.slice(prefix.length + 1)), v]));
+function section(
+  data: Map<string, Tensor>,
+  prefix: string,
+  map: (k: string) => string = (k) => k,
+): Map<string, Tensor> {
+  return new Map(
+    [...data].filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [map(k.slice(prefix.length + 1)), v]),
+  );
 }
 
 /**
@@ -63,8 +74,11 @@ function assertMatches(actual: Tensor, ref32: Tensor, ref64: Tensor | undefined,
   assert.ok(ref64 !== undefined, `${what}: relative error ${err.toExponential(2)} > 1e-5`);
   const own = relError(ref32, ref64);
   const ours = relError(actual, ref64);
-  assert.ok(own > 1e-6 && ours <= Math.max(1e-5, 4 * own), `${what}: relative error ${err.toExponential(2)} > 1e-5 ` +
-    `(to fp64: pdenet ${ours.toExponential(2)}, the reference's fp32 ${own.toExponential(2)})`);
+  assert.ok(
+    own > 1e-6 && ours <= Math.max(1e-5, 4 * own),
+    `${what}: relative error ${err.toExponential(2)} > 1e-5 ` +
+      `(to fp64: pdenet ${ours.toExponential(2)}, the reference's fp32 ${own.toExponential(2)})`,
+  );
 }
 
 /**
@@ -72,8 +86,11 @@ function assertMatches(actual: Tensor, ref32: Tensor, ref64: Tensor | undefined,
  * of sum(output · upstream), and compares output, state after the forward, parameter and input gradients
  * with the reference's fp32 run; then the same in fp64 with the reference's fp64 run, to 1e-10.
  */
-function checkAgainstReference(make: () => nn.Module & { forward(x: Tensor): Tensor }, name: string,
-    map: (k: string) => string = (k) => k): void {
+function checkAgainstReference(
+  make: () => nn.Module & { forward(x: Tensor): Tensor },
+  name: string,
+  map: (k: string) => string = (k) => k,
+): void {
   const data = fixture(name);
   for (const dtype of ['float32', 'float64'] as const) {
     const wide = dtype === 'float64';
@@ -88,7 +105,10 @@ function checkAgainstReference(make: () => nn.Module & { forward(x: Tensor): Ten
       else assertMatches(actual, data.get(key)!, data.get(key.replace(/^(output|grad)/, '$164')), what);
     };
     expect(out, 'output', `${name} output`);
-    out.mul(cast(data.get('upstream')!)).sum().backward();
+    out
+      .mul(cast(data.get('upstream')!))
+      .sum()
+      .backward();
     if (!wide) {
       const after = section(data, 'after', map);
       for (const [k, v] of module.stateDict()) assertRel(v, after.get(k)!, `${name} ${k} after the forward`);
@@ -104,41 +124,64 @@ function checkAgainstReference(make: () => nn.Module & { forward(x: Tensor): Ten
   }
 }
 
-const projected = (variant: 'point' | 'doubly-odd', field: 'strain' | 'conformal'): NotebookTwistSpec =>
-  ({ variant, field, mode: 'projected', initStd: null, boundary: 'zeros' });
+const projected = (variant: 'point' | 'doubly-odd', field: 'strain' | 'conformal'): NotebookTwistSpec => ({
+  variant,
+  field,
+  mode: 'projected',
+  initStd: null,
+  boundary: 'zeros',
+});
 const BASIC = projected('point', 'strain');
 const BOTTLENECK = projected('doubly-odd', 'conformal');
 
-function block<B extends NotebookBlockClass>(Block: B, args: [number, number, number], spec: NotebookTwistSpec,
-    twist: boolean): InstanceType<B> {
+function block<B extends NotebookBlockClass>(
+  Block: B,
+  args: [number, number, number],
+  spec: NotebookTwistSpec,
+  twist: boolean,
+): InstanceType<B> {
   const b = new Block(...args, spec) as InstanceType<B>;
   b.twist = twist;
   return b;
 }
 
 /** A factory of {@link block}s. */
-const blocks = <B extends NotebookBlockClass>(Block: B, args: [number, number, number], spec: NotebookTwistSpec,
-  twist: boolean) => () => block(Block, args, spec, twist);
+const blocks =
+  <B extends NotebookBlockClass>(Block: B, args: [number, number, number], spec: NotebookTwistSpec, twist: boolean) =>
+  () =>
+    block(Block, args, spec, twist);
 
 describe('notebook twist convolutions against the notebook', () => {
-  for (const [name, variant, field, stride] of [['twist_basic', 'point', 'strain', 2], ['twist_bottleneck', 'doubly-odd', 'conformal', 1]] as const) {
+  for (const [name, variant, field, stride] of [
+    ['twist_basic', 'point', 'strain', 2],
+    ['twist_bottleneck', 'doubly-odd', 'conformal', 1],
+  ] as const) {
     it(`${name}: the projected Kx and Ky, and pdenet's fused TwistConv2d on the notebook's kernels`, () => {
       const data = fixture(name);
       const kx = pde.projectKx(data.get('kx')!, variant);
       assertRel(kx, data.get('projected.kx')!, 'Kx');
       assertRel(pde.kyFromKx(kx, field), data.get('projected.ky')!, 'Ky');
       const weight = data.get('weight')!;
-      const conv = new pde.TwistConv2d(weight.shape[1]!, weight.shape[0]!, { stride, variant, field, convention: 'centered' });
+      const conv = new pde.TwistConv2d(weight.shape[1]!, weight.shape[0]!, {
+        stride,
+        variant,
+        field,
+        convention: 'centered',
+      });
       noGrad(() => {
         conv.weight.copy_(weight);
         conv.kx.copy_(data.get('kx')!);
       });
-      assertRel(noGrad(() => conv.forward(data.get('input')!)), data.get('output')!, `${name} output`);
+      assertRel(
+        noGrad(() => conv.forward(data.get('input')!)),
+        data.get('output')!,
+        `${name} output`,
+      );
       conv.dispose();
     });
   }
 
-  it('the Bottleneck\'s Kx is a multiple of ∂x∂y (corners only) and its Ky is −Kx', () => {
+  it("the Bottleneck's Kx is a multiple of ∂x∂y (corners only) and its Ky is −Kx", () => {
     const data = fixture('twist_bottleneck');
     const kx = values(data.get('projected.kx')!);
     const ky = values(data.get('projected.ky')!);
@@ -152,19 +195,26 @@ describe('notebook twist convolutions against the notebook', () => {
 });
 
 describe('notebook blocks against the notebook (projected twist)', () => {
-  it('BasicBlock, stride 2, twisted', () => checkAgainstReference(blocks(NotebookBasicBlock, [4, 8, 2], BASIC, true), 'basic_s2'));
-  it('BasicBlock, stride 1, twisted', () => checkAgainstReference(blocks(NotebookBasicBlock, [8, 8, 1], BASIC, true), 'basic_s1'));
-  it('BasicBlock, twist off', () => checkAgainstReference(blocks(NotebookBasicBlock, [8, 8, 1], BASIC, false), 'basic_plain'));
+  it('BasicBlock, stride 2, twisted', () =>
+    checkAgainstReference(blocks(NotebookBasicBlock, [4, 8, 2], BASIC, true), 'basic_s2'));
+  it('BasicBlock, stride 1, twisted', () =>
+    checkAgainstReference(blocks(NotebookBasicBlock, [8, 8, 1], BASIC, true), 'basic_s1'));
+  it('BasicBlock, twist off', () =>
+    checkAgainstReference(blocks(NotebookBasicBlock, [8, 8, 1], BASIC, false), 'basic_plain'));
   it('Bottleneck, stride 2, twisted', () =>
     checkAgainstReference(blocks(NotebookBottleneck, [8, 4, 2], BOTTLENECK, true), 'bottleneck_s2'));
   it('PDEBlock expanding (1×1 conv0 with padding 1, stride 2), twisted', () =>
     checkAgainstReference(blocks(NotebookPDEBlock, [4, 8, 2], BASIC, true), 'pde_expand'));
-  it('PDEBlock of one width, twisted', () => checkAgainstReference(blocks(NotebookPDEBlock, [8, 8, 1], BASIC, true), 'pde_same'));
+  it('PDEBlock of one width, twisted', () =>
+    checkAgainstReference(blocks(NotebookPDEBlock, [8, 8, 1], BASIC, true), 'pde_same'));
 });
 
 describe('notebook ResNets against the notebook', () => {
-  it('the full-size networks have the notebook\'s parameter counts and state_dict keys', () => {
-    const networks = JSON.parse(readFileSync(`${dir}networks.json`, 'utf8')) as Record<string, { params: number; keys: string[] }>;
+  it("the full-size networks have the notebook's parameter counts and state_dict keys", () => {
+    const networks = JSON.parse(readFileSync(`${dir}networks.json`, 'utf8')) as Record<
+      string,
+      { params: number; keys: string[] }
+    >;
     for (const [name, { params, keys }] of Object.entries(networks)) {
       const model = createModel(name);
       assert.equal(model.numParameters(), params, name);
@@ -174,37 +224,53 @@ describe('notebook ResNets against the notebook', () => {
   });
 
   it('BasicBlock net, width 4, [1,1,1,1], twist on in layer1 and layer2', () => {
-    checkAgainstReference(() => _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1],
-      { width: 4, twist: [true, true, false, false] }), 'resnet_basic');
+    checkAgainstReference(
+      () => _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1], { width: 4, twist: [true, true, false, false] }),
+      'resnet_basic',
+    );
   });
   it('Bottleneck net, width 4, [1,1,1,1], twist on in layers 1–3', () => {
-    checkAgainstReference(() => _notebookResNet('test', NotebookBottleneck, [1, 1, 1, 1],
-      { width: 4, twist: [true, true, true, false] }), 'resnet_bottleneck');
+    checkAgainstReference(
+      () => _notebookResNet('test', NotebookBottleneck, [1, 1, 1, 1], { width: 4, twist: [true, true, true, false] }),
+      'resnet_bottleneck',
+    );
   });
   it('PDEBlock net, width 4, [1,1,1,0] (a stage of 0 blocks), twist on in layers 1–3', () => {
-    checkAgainstReference(() => _notebookResNet('test', NotebookPDEBlock, [1, 1, 1, 0],
-      { width: 4, twist: [true, true, true, false] }), 'resnet_pde');
+    checkAgainstReference(
+      () => _notebookResNet('test', NotebookPDEBlock, [1, 1, 1, 0], { width: 4, twist: [true, true, true, false] }),
+      'resnet_pde',
+    );
   });
 
-  it('loads the notebook\'s own torch.save(state_dict) and its checkpoint layout, and reproduces its output', () => {
+  it("loads the notebook's own torch.save(state_dict) and its checkpoint layout, and reproduces its output", () => {
     const data = fixture('resnet_basic');
     const state = io.loadTorch(`${dir}resnet_basic_state_dict.pt`);
-    for (const wrap of [(s: Map<string, Tensor>) => s,
-      (s: Map<string, Tensor>) => new Map<string, unknown>([['net', new Map([...s].map(([k, v]) => [`module.${k}`, v]))],
-        ['acc', 90], ['epoch', 3n]])]) {
+    for (const wrap of [
+      (s: Map<string, Tensor>) => s,
+      (s: Map<string, Tensor>) =>
+        new Map<string, unknown>([
+          ['net', new Map([...s].map(([k, v]) => [`module.${k}`, v]))],
+          ['acc', 90],
+          ['epoch', 3n],
+        ]),
+    ]) {
       const model = _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1], { width: 4 });
       model.loadStateDict(notebookStateDict(wrap(state) as Map<string, unknown>));
       assert.deepEqual(twistStages(model), [false, false, false, false]);
       setTwist(model, [true, true, false, false]);
       model.train();
-      assertRel(noGrad(() => model.forward(data.get('input')!)), data.get('output')!, 'output after loading');
+      assertRel(
+        noGrad(() => model.forward(data.get('input')!)),
+        data.get('output')!,
+        'output after loading',
+      );
       model.dispose();
     }
   });
 });
 
 describe('notebook twist modes', () => {
-  it('parametrized: same forward as projected; Kx\'s gradient is the projected gradients pulled back through P and R', () => {
+  it("parametrized: same forward as projected; Kx's gradient is the projected gradients pulled back through P and R", () => {
     const data = fixture('basic_s1');
     const spec: NotebookTwistSpec = { ...BASIC, mode: 'parametrized' };
     const b = block(NotebookBasicBlock, [8, 8, 1], spec, true);
@@ -218,7 +284,10 @@ describe('notebook twist modes', () => {
       // The reference's gradients of Kx and Ky (each of its own convolution), pulled back through Ky = R(P(w)).
       const w = data.get(`state.${n}x.weight`)!.clone().requiresGrad_();
       const kx = pde.projectKx(w, 'point');
-      kx.mul(data.get(`grad.${n}x.weight`)!).add(pde.kyFromKx(kx, 'strain').mul(data.get(`grad.${n}y.weight`)!)).sum().backward();
+      kx.mul(data.get(`grad.${n}x.weight`)!)
+        .add(pde.kyFromKx(kx, 'strain').mul(data.get(`grad.${n}y.weight`)!))
+        .sum()
+        .backward();
       assertRel(params.get(`${n}x.weight`)!.grad!, w.grad!, `${n}x gradient`);
       assert.equal(params.get(`${n}y.weight`)!.grad, null, `${n}y gets no gradient`);
       assertRel(params.get(`${n}.weight`)!.grad!, data.get(`grad.${n}.weight`)!, `${n} gradient`);
@@ -226,7 +295,7 @@ describe('notebook twist modes', () => {
     b.dispose();
   });
 
-  it('twistInitStd starts Kx\'s parameter at std·randn; by default it has the convolution\'s default scale', () => {
+  it("twistInitStd starts Kx's parameter at std·randn; by default it has the convolution's default scale", () => {
     const std = (t: Tensor) => Math.sqrt(values(t).reduce((s, v) => s + v * v, 0) / t.numel);
     const small = _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1], { width: 16, twistInitStd: 0.01 });
     const dflt = _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1], { width: 16 });
@@ -240,20 +309,43 @@ describe('notebook twist modes', () => {
 
   it('the staged twist: applyTwistSchedule sets the flags in force at each epoch', () => {
     const model = _notebookResNet('test', NotebookBasicBlock, [1, 1, 1, 1], { width: 8 });
-    const schedule = [{ epoch: 0, twist: [true, false, false, false] }, { epoch: 5, twist: [true, true, false, false] }];
+    const schedule = [
+      { epoch: 0, twist: [true, false, false, false] },
+      { epoch: 5, twist: [true, true, false, false] },
+    ];
     assert.deepEqual(applyTwistSchedule(model, schedule, 0), [true, false, false, false]);
     assert.deepEqual(applyTwistSchedule(model, schedule, 4), [true, false, false, false]);
     assert.deepEqual(applyTwistSchedule(model, schedule, 7), [true, true, false, false]);
-    assert.throws(() => applyTwistSchedule(model, [{ epoch: 3, twist: true }, { epoch: 2, twist: false }], 0), /epochs must increase/);
+    assert.throws(
+      () =>
+        applyTwistSchedule(
+          model,
+          [
+            { epoch: 3, twist: true },
+            { epoch: 2, twist: false },
+          ],
+          0,
+        ),
+      /epochs must increase/,
+    );
     assert.throws(() => applyTwistSchedule(model, [{ epoch: 0, twist: [true] }], 0), /4 booleans/);
     model.dispose();
   });
 });
 
 describe('seed 003 against its code', () => {
-  it('the coordinate-mixed Bottleneck (stride 2, downsample) with the seed\'s state_dict names', () => {
-    checkAgainstReference(() => new CoordMixBottleneck(16, 4, 2,
-      new nn.Sequential(new nn.Conv2d(16, 16, 1, { stride: 2, bias: false }), new nn.BatchNorm2d(16)),
-      { boundary: 'zeros', twist: true }), 'seed003_bottleneck', keyFromSeed003);
+  it("the coordinate-mixed Bottleneck (stride 2, downsample) with the seed's state_dict names", () => {
+    checkAgainstReference(
+      () =>
+        new CoordMixBottleneck(
+          16,
+          4,
+          2,
+          new nn.Sequential(new nn.Conv2d(16, 16, 1, { stride: 2, bias: false }), new nn.BatchNorm2d(16)),
+          { boundary: 'zeros', twist: true },
+        ),
+      'seed003_bottleneck',
+      keyFromSeed003,
+    );
   });
 });

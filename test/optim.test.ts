@@ -1,9 +1,28 @@
 // Optimizers against the formulas of torch.optim (1.13), computed here by hand in float64.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dispose, manualSeed, memory, noGrad, ones, randn, Tensor, tensor, tidy, TorchError, zeros } from '../src/index.js';
 import {
-  Adam, type AdamOptions, AdamW, Muon, type OptimizerStateDict, parameterGroupsForWeightDecay, SGD, type SGDOptions,
+  dispose,
+  manualSeed,
+  memory,
+  noGrad,
+  ones,
+  randn,
+  Tensor,
+  tensor,
+  tidy,
+  TorchError,
+  zeros,
+} from '../src/index.js';
+import {
+  Adam,
+  type AdamOptions,
+  AdamW,
+  Muon,
+  type OptimizerStateDict,
+  parameterGroupsForWeightDecay,
+  SGD,
+  type SGDOptions,
   zeropowerNewtonSchulz,
 } from '../src/optim/index.js';
 import * as linalg from '../src/tensor/linalg.js';
@@ -11,10 +30,19 @@ import { assertClose, values } from './helpers.js';
 
 // ---- the problem: f(θ) = Σ ½·a·θ² − b·θ over two parameters, so ∇f = a·θ − b ---------------------------
 
-const P0 = [[0.5, -1.25, 2.0, 3.0, -0.75, 0.1], [1.5, -2.0, 0.3]];
+const P0 = [
+  [0.5, -1.25, 2.0, 3.0, -0.75, 0.1],
+  [1.5, -2.0, 0.3],
+];
 const SHAPES = [[2, 3], [3]];
-const A = [[1.0, 2.0, 0.5, 0.25, 3.0, 1.5], [2.0, 0.7, 1.1]];
-const B = [[0.1, -0.2, 0.3, 0.4, 0.5, -0.6], [0.3, 0.2, -0.1]];
+const A = [
+  [1.0, 2.0, 0.5, 0.25, 3.0, 1.5],
+  [2.0, 0.7, 1.1],
+];
+const B = [
+  [0.1, -0.2, 0.3, 0.4, 0.5, -0.6],
+  [0.3, 0.2, -0.1],
+];
 
 /** Which parameters get a gradient at step k (default: all). */
 type HasGrad = (k: number, i: number) => boolean;
@@ -76,8 +104,12 @@ function referenceSGD(opts: Partial<SGDOptions>[], steps: number, hasGrad: HasGr
 }
 
 /** Adam and AdamW by hand: torch/optim/adam.py and adamw.py, `_single_tensor_*`. */
-function referenceAdam(opts: Partial<AdamOptions>[], steps: number, decoupled: boolean,
-    hasGrad: HasGrad = always): number[][] {
+function referenceAdam(
+  opts: Partial<AdamOptions>[],
+  steps: number,
+  decoupled: boolean,
+  hasGrad: HasGrad = always,
+): number[][] {
   const theta = P0.map((p) => [...p]);
   const m = theta.map((p) => p.map(() => 0));
   const v = theta.map((p) => p.map(() => 0));
@@ -86,8 +118,14 @@ function referenceAdam(opts: Partial<AdamOptions>[], steps: number, decoupled: b
   for (let k = 0; k < steps; k++) {
     theta.forEach((p, i) => {
       if (!hasGrad(k, i)) return;
-      const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = decoupled ? 1e-2 : 0, amsgrad = false,
-        maximize = false } = opts[i]!;
+      const {
+        lr = 1e-3,
+        betas = [0.9, 0.999],
+        eps = 1e-8,
+        weightDecay = decoupled ? 1e-2 : 0,
+        amsgrad = false,
+        maximize = false,
+      } = opts[i]!;
       const [beta1, beta2] = betas;
       t[i]! += 1;
       let g = gradOf(p, i).map((x) => (maximize ? -x : x));
@@ -100,7 +138,7 @@ function referenceAdam(opts: Partial<AdamOptions>[], steps: number, decoupled: b
       const second = amsgrad ? vmax[i]! : v[i]!;
       const bc1 = 1 - beta1 ** t[i]!;
       const bc2 = 1 - beta2 ** t[i]!;
-      theta[i] = q.map((x, j) => x - (lr / bc1) * m[i]![j]! / (Math.sqrt(second[j]!) / Math.sqrt(bc2) + eps));
+      theta[i] = q.map((x, j) => x - ((lr / bc1) * m[i]![j]!) / (Math.sqrt(second[j]!) / Math.sqrt(bc2) + eps));
     });
   }
   return theta;
@@ -146,7 +184,10 @@ describe('SGD', () => {
 
   it('rejects Nesterov without momentum or with dampening, and bad values', () => {
     const params = makeParams();
-    assert.throws(() => new SGD(params, { lr: 0.1, nesterov: true }), /Nesterov momentum requires a momentum and zero dampening/);
+    assert.throws(
+      () => new SGD(params, { lr: 0.1, nesterov: true }),
+      /Nesterov momentum requires a momentum and zero dampening/,
+    );
     assert.throws(() => new SGD(params, { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true }), /zero dampening/);
     assert.throws(() => new SGD([{ params, nesterov: true }], { lr: 0.1 }), TorchError);
     assert.throws(() => new SGD(params, { lr: -1 }), /invalid learning rate/);
@@ -211,16 +252,27 @@ function singularValues(x: Tensor): number[] {
 describe('Muon', () => {
   it('Newton–Schulz orthogonalizes: singular values near 1, the direction of UVᵀ', () => {
     manualSeed(3);
-    for (const [rows, cols] of [[16, 40], [40, 16], [64, 576]] as const) {
+    for (const [rows, cols] of [
+      [16, 40],
+      [40, 16],
+      [64, 576],
+    ] as const) {
       tidy(() => {
         // Singular values spread over a decade.
-        const g = randn([rows, cols], { dtype: 'float64' }).mul(tensor(Array.from({ length: cols }, (_, j) => 10 ** (-j / cols)),
-          { dtype: 'float64' }));
+        const g = randn([rows, cols], { dtype: 'float64' }).mul(
+          tensor(
+            Array.from({ length: cols }, (_, j) => 10 ** (-j / cols)),
+            { dtype: 'float64' },
+          ),
+        );
         const ortho = zeropowerNewtonSchulz(g, 5).to('float64');
         assert.deepEqual(ortho.shape, [rows, cols]);
         const sv = singularValues(ortho);
         // Five quintic steps in bfloat16 do not reach UVᵀ but US′Vᵀ with S′ roughly uniform in (0.5, 1.5) (Jordan, "Muon").
-        assert.ok(sv.every((s) => s > 0.5 && s < 1.5), `${rows}×${cols}: singular values ${sv.map((s) => s.toFixed(2))}`);
+        assert.ok(
+          sv.every((s) => s > 0.5 && s < 1.5),
+          `${rows}×${cols}: singular values ${sv.map((s) => s.toFixed(2))}`,
+        );
         // UVᵀ from the eigen-decomposition of GᵀG: G(GᵀG)^(-1/2) for the wide or square case, transposed otherwise.
         const wide = rows <= cols ? g : g.t();
         const { eigenvalues: lambda, eigenvectors: v } = linalg.eigh(wide.matmul(wide.t()), 'U');
@@ -230,7 +282,10 @@ describe('Muon', () => {
         assert.ok(cosine > 0.95, `${rows}×${cols}: cosine with UVᵀ ${cosine}`);
       });
     }
-    assert.throws(() => zeropowerNewtonSchulz(zeros([3])), (e: unknown) => e instanceof TorchError && /matrix/.test(e.message));
+    assert.throws(
+      () => zeropowerNewtonSchulz(zeros([3])),
+      (e: unknown) => e instanceof TorchError && /matrix/.test(e.message),
+    );
   });
 
   it('follows its formula: momentum, Nesterov, weight normalization, decoupled decay, orthogonalized step', () => {
@@ -246,28 +301,62 @@ describe('Muon', () => {
         const u = g.map((x, j) => x + mu * buf![j]!);
         if (normalizeWeights) {
           const norm = Math.hypot(...theta);
-          theta = theta.map((x) => x * Math.sqrt(2) / norm);
+          theta = theta.map((x) => (x * Math.sqrt(2)) / norm);
         }
         theta = theta.map((x) => x * (1 - lr * wd));
-        const step = tidy(() => values(zeropowerNewtonSchulz(tensor(u, { dtype: 'float64', shape: [2, 3] })).to('float64')));
+        const step = tidy(() =>
+          values(zeropowerNewtonSchulz(tensor(u, { dtype: 'float64', shape: [2, 3] })).to('float64')),
+        );
         theta = theta.map((x, j) => x - lr * step[j]!);
         run(opt, [p!], 1);
-        assertClose(values(p!), theta, { atol: 1e-12, rtol: 1e-12, message: `normalizeWeights ${normalizeWeights}, step ${k + 1}` });
+        assertClose(values(p!), theta, {
+          atol: 1e-12,
+          rtol: 1e-12,
+          message: `normalizeWeights ${normalizeWeights}, step ${k + 1}`,
+        });
       }
     }
   });
 
   it('scales the step of a tall matrix by √(rows/columns)', () => {
-    const p = tensor([[1, 0], [0, 1], [1, 1], [0, 0], [2, 1], [1, 3], [0, 1], [1, 0]], { dtype: 'float64' }).requiresGrad_();
-    const g = tensor([[0.5, -1], [1, 0.25], [-0.5, 0.5], [1, 1], [0, 2], [-1, 0], [0.3, 0.1], [2, -1]], { dtype: 'float64' });
+    const p = tensor(
+      [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+        [0, 0],
+        [2, 1],
+        [1, 3],
+        [0, 1],
+        [1, 0],
+      ],
+      { dtype: 'float64' },
+    ).requiresGrad_();
+    const g = tensor(
+      [
+        [0.5, -1],
+        [1, 0.25],
+        [-0.5, 0.5],
+        [1, 1],
+        [0, 2],
+        [-1, 0],
+        [0.3, 0.1],
+        [2, -1],
+      ],
+      { dtype: 'float64' },
+    );
     const before = values(p);
     p.grad = g.clone();
     new Muon([p], { lr: 0.1, momentum: 0, nesterov: false }).step();
     const step = tidy(() => values(zeropowerNewtonSchulz(g).to('float64')));
-    assertClose(values(p), before.map((x, j) => x - 0.1 * 2 * step[j]!), { atol: 1e-12, rtol: 1e-12 });
+    assertClose(
+      values(p),
+      before.map((x, j) => x - 0.1 * 2 * step[j]!),
+      { atol: 1e-12, rtol: 1e-12 },
+    );
   });
 
-  it('takes SGD\'s step, bit for bit, in groups that it does not orthogonalize', () => {
+  it("takes SGD's step, bit for bit, in groups that it does not orthogonalize", () => {
     const options = { lr: 0.05, momentum: 0.85, nesterov: true, weightDecay: 0.01 };
     const pa = makeParams();
     const pb = makeParams();
@@ -301,9 +390,15 @@ describe('optimizer mechanics', () => {
     assertParams(run(opt, params, 4), referenceSGD([sgd, { ...sgd, ...own }], 4), 'SGD groups');
 
     const adamParams = makeParams();
-    const adam = new Adam([{ params: [adamParams[0]!], lr: 0.02 }, { params: [adamParams[1]!], weightDecay: 0.1, amsgrad: true }]);
-    assertParams(run(adam, adamParams, 4), referenceAdam([{ lr: 0.02 }, { weightDecay: 0.1, amsgrad: true }], 4, false),
-      'Adam groups');
+    const adam = new Adam([
+      { params: [adamParams[0]!], lr: 0.02 },
+      { params: [adamParams[1]!], weightDecay: 0.1, amsgrad: true },
+    ]);
+    assertParams(
+      run(adam, adamParams, 4),
+      referenceAdam([{ lr: 0.02 }, { weightDecay: 0.1, amsgrad: true }], 4, false),
+      'Adam groups',
+    );
   });
 
   it('uses a learning rate changed between steps', () => {
@@ -320,18 +415,42 @@ describe('optimizer mechanics', () => {
   it('skips parameters without a gradient (and counts their steps apart)', () => {
     // parameter 1 gets no gradient at steps 1 and 2, so its Adam step count lags behind parameter 0's
     const hasGrad: HasGrad = (k, i) => i === 0 || (k !== 1 && k !== 2);
-    for (const [Opt, decoupled] of [[Adam, false], [AdamW, true]] as const) {
+    for (const [Opt, decoupled] of [
+      [Adam, false],
+      [AdamW, true],
+    ] as const) {
       const params = makeParams();
       const opt = new Opt(params, { lr: 0.05, amsgrad: true });
-      assertParams(run(opt, params, 5, hasGrad), referenceAdam([{ lr: 0.05, amsgrad: true }, { lr: 0.05, amsgrad: true }],
-        5, decoupled, hasGrad), Opt.name);
+      assertParams(
+        run(opt, params, 5, hasGrad),
+        referenceAdam(
+          [
+            { lr: 0.05, amsgrad: true },
+            { lr: 0.05, amsgrad: true },
+          ],
+          5,
+          decoupled,
+          hasGrad,
+        ),
+        Opt.name,
+      );
       assert.equal(opt.stateOf(params[0]!)!.step, 5);
       assert.equal(opt.stateOf(params[1]!)!.step, 3);
     }
     const params = makeParams();
     const sgd = new SGD(params, { lr: 0.1, momentum: 0.9 });
-    assertParams(run(sgd, params, 5, hasGrad), referenceSGD([{ lr: 0.1, momentum: 0.9 }, { lr: 0.1, momentum: 0.9 }], 5,
-      hasGrad), 'SGD');
+    assertParams(
+      run(sgd, params, 5, hasGrad),
+      referenceSGD(
+        [
+          { lr: 0.1, momentum: 0.9 },
+          { lr: 0.1, momentum: 0.9 },
+        ],
+        5,
+        hasGrad,
+      ),
+      'SGD',
+    );
 
     const frozen = makeParams();
     const opt = new Adam(frozen, { lr: 0.1 });
@@ -355,8 +474,13 @@ describe('optimizer mechanics', () => {
 
   it('splits parameters for weight decay by dimension (biases and norms do not decay)', () => {
     const named: [string, Tensor][] = [
-      ['conv.weight', zeros([4, 3, 3, 3])], ['conv.bias', zeros([4])], ['bn.weight', zeros([4])],
-      ['bn.bias', zeros([4])], ['fc.weight', zeros([10, 4])], ['fc.bias', zeros([10])], ['scale', zeros([])],
+      ['conv.weight', zeros([4, 3, 3, 3])],
+      ['conv.bias', zeros([4])],
+      ['bn.weight', zeros([4])],
+      ['bn.bias', zeros([4])],
+      ['fc.weight', zeros([10, 4])],
+      ['fc.bias', zeros([10])],
+      ['scale', zeros([])],
     ];
     const [decay, noDecay] = parameterGroupsForWeightDecay(named, 5e-4);
     assert.deepEqual(decay.params, [named[0]![1], named[4]![1]]);
@@ -366,23 +490,52 @@ describe('optimizer mechanics', () => {
 
     // through an optimizer: only the matrix decays
     const params = makeParams();
-    const groups = parameterGroupsForWeightDecay([['w', params[0]!], ['b', params[1]!]], 0.1);
+    const groups = parameterGroupsForWeightDecay(
+      [
+        ['w', params[0]!],
+        ['b', params[1]!],
+      ],
+      0.1,
+    );
     const opt = new SGD(groups, { lr: 0.1, momentum: 0.9 });
-    assert.deepEqual(opt.paramGroups.map((g) => g.weightDecay), [0.1, 0]);
-    assertParams(run(opt, params, 3), referenceSGD([{ lr: 0.1, momentum: 0.9, weightDecay: 0.1 },
-      { lr: 0.1, momentum: 0.9 }], 3), 'decay groups');
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.weightDecay),
+      [0.1, 0],
+    );
+    assertParams(
+      run(opt, params, 3),
+      referenceSGD(
+        [
+          { lr: 0.1, momentum: 0.9, weightDecay: 0.1 },
+          { lr: 0.1, momentum: 0.9 },
+        ],
+        3,
+      ),
+      'decay groups',
+    );
   });
 
   it('exempts parameters from weight decay by name (DynamicBlocks: only normLayer), biases decaying', () => {
-    const named: [string, Tensor][] = [['open.conv.weight', ones([2, 1, 1, 1])], ['open.conv.bias', ones([2])],
-      ['open.normLayer.weight', ones([2])], ['blocks.0.normLayer.bias', ones([2])], ['fc.bias', ones([2])]];
+    const named: [string, Tensor][] = [
+      ['open.conv.weight', ones([2, 1, 1, 1])],
+      ['open.conv.bias', ones([2])],
+      ['open.normLayer.weight', ones([2])],
+      ['blocks.0.normLayer.bias', ones([2])],
+      ['fc.bias', ones([2])],
+    ];
     const [decay, exempt] = parameterGroupsForWeightDecay(named, 0.1, ['normLayer']);
     assert.deepEqual(decay.params, [named[0]![1], named[1]![1], named[4]![1]]);
     assert.deepEqual(exempt.params, [named[2]![1], named[3]![1]]);
     // One SGD step from 1 with a zero gradient, lr 0.1: a decayed parameter becomes 1 − 0.1·0.1 = 0.99.
-    for (const [, p] of named) { p.requiresGrad_(); p.grad = zeros(p.shape); }
+    for (const [, p] of named) {
+      p.requiresGrad_();
+      p.grad = zeros(p.shape);
+    }
     new SGD([decay, exempt], { lr: 0.1 }).step();
-    assert.deepEqual(named.map(([, p]) => values(p)[0]), [0.99, 0.99, 1, 1, 0.99].map((v) => Math.fround(v)));
+    assert.deepEqual(
+      named.map(([, p]) => values(p)[0]),
+      [0.99, 0.99, 1, 1, 0.99].map((v) => Math.fround(v)),
+    );
   });
 
   it('works on float32 parameters', () => {
@@ -411,7 +564,9 @@ describe('optimizer mechanics', () => {
       // (the native byte count wobbles by a few bytes when gradients are replaced, so it is bounded, not equal)
       assert.ok(memory().nativeBytes - bytes < 1024, `${opt.name}: native bytes ${bytes} → ${memory().nativeBytes}`);
       opt.zeroGrad();
-      const stateTensors = params.flatMap((p) => Object.values(opt.stateOf(p)!)).filter((v) => v instanceof Tensor).length;
+      const stateTensors = params
+        .flatMap((p) => Object.values(opt.stateOf(p)!))
+        .filter((v) => v instanceof Tensor).length;
       assert.equal(stateTensors, opt.name === 'SGD' ? 2 : opt.name === 'Adam' ? 6 : 4);
       opt.dispose();
       assert.equal(memory().liveTensors, live - stateTensors, `${opt.name}: dispose() frees the state`);
@@ -455,8 +610,13 @@ describe('optimizer mechanics', () => {
 
 describe('optimizer state dicts', () => {
   /** Optimizer A runs 6 steps; B runs 3, is saved, restored into C (a new optimizer), and C runs 3 more. */
-  function resume(make: (params: Tensor[]) => Stepper & { stateDict(): OptimizerStateDict;
-      loadStateDict(sd: OptimizerStateDict): void; paramGroups: { lr: number }[] }): void {
+  function resume(
+    make: (params: Tensor[]) => Stepper & {
+      stateDict(): OptimizerStateDict;
+      loadStateDict(sd: OptimizerStateDict): void;
+      paramGroups: { lr: number }[];
+    },
+  ): void {
     const hasGrad: HasGrad = (k, i) => i === 0 || k !== 1;
     const pa = makeParams();
     const a = make(pa);
@@ -480,13 +640,23 @@ describe('optimizer state dicts', () => {
     assert.deepEqual(bits(pc), bits(pa), 'a resumed optimizer continues bit for bit');
   }
 
-  it('SGD resumes bit for bit', () => resume((ps) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })));
+  it('SGD resumes bit for bit', () =>
+    resume((ps) => new SGD(ps, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 })));
   it('Adam resumes bit for bit', () => resume((ps) => new Adam(ps, { lr: 0.05, amsgrad: true, weightDecay: 0.01 })));
   it('AdamW resumes bit for bit', () => resume((ps) => new AdamW(ps, { lr: 0.05 })));
-  it('Muon resumes bit for bit', () => resume(([w, b]) => new Muon([{ params: [w!], normalizeWeights: true },
-    { params: [b!], orthogonalize: false, lr: 0.05 }], { lr: 0.1, momentum: 0.6, weightDecay: 0.01 })));
+  it('Muon resumes bit for bit', () =>
+    resume(
+      ([w, b]) =>
+        new Muon(
+          [
+            { params: [w!], normalizeWeights: true },
+            { params: [b!], orthogonalize: false, lr: 0.05 },
+          ],
+          { lr: 0.1, momentum: 0.6, weightDecay: 0.01 },
+        ),
+    ));
 
-  it('is shaped like PyTorch\'s: state by parameter index, param_groups with options and indices', () => {
+  it("is shaped like PyTorch's: state by parameter index, param_groups with options and indices", () => {
     const params = makeParams();
     const extra = tensor([1, 2], { dtype: 'float64' }).requiresGrad_();
     const opt = new Adam([{ params }, { params: [extra], lr: 0.5, amsgrad: true }], { weightDecay: 0.1 });
@@ -508,8 +678,15 @@ describe('optimizer state dicts', () => {
     run(sgd, params, 1);
     const ssd = sgd.stateDict();
     assert.deepEqual(Object.keys(ssd.state[0]!), ['momentum_buffer']);
-    assert.deepEqual(ssd.param_groups[0],
-      { lr: 0.1, momentum: 0.9, dampening: 0, weight_decay: 0, nesterov: false, maximize: false, params: [0, 1] });
+    assert.deepEqual(ssd.param_groups[0], {
+      lr: 0.1,
+      momentum: 0.9,
+      dampening: 0,
+      weight_decay: 0,
+      nesterov: false,
+      maximize: false,
+      params: [0, 1],
+    });
     dispose(ssd);
   });
 
@@ -520,20 +697,36 @@ describe('optimizer state dicts', () => {
     const good = opt.stateDict();
     const before = values(opt.stateOf(params[0]!)!.exp_avg);
     const fails = (sd: unknown, pattern: RegExp): void => {
-      assert.throws(() => opt.loadStateDict(sd as OptimizerStateDict),
-        (e: unknown) => e instanceof TorchError && e.op === 'Adam.loadStateDict' && pattern.test(e.message));
+      assert.throws(
+        () => opt.loadStateDict(sd as OptimizerStateDict),
+        (e: unknown) => e instanceof TorchError && e.op === 'Adam.loadStateDict' && pattern.test(e.message),
+      );
     };
-    fails({ ...good, param_groups: [...good.param_groups, good.param_groups[0]] },
-      /the state dict has 2 parameter group\(s\), this optimizer has 1/);
-    fails({ ...good, param_groups: [{ ...good.param_groups[0], params: [0] }] },
-      /parameter group 0 of the state dict has 1 parameter\(s\), this optimizer's has 2/);
+    fails(
+      { ...good, param_groups: [...good.param_groups, good.param_groups[0]] },
+      /the state dict has 2 parameter group\(s\), this optimizer has 1/,
+    );
+    fails(
+      { ...good, param_groups: [{ ...good.param_groups[0], params: [0] }] },
+      /parameter group 0 of the state dict has 1 parameter\(s\), this optimizer's has 2/,
+    );
     const wrongShape = tidy(() => zeros([4], { dtype: 'float64' }));
-    fails({ ...good, state: { ...good.state, 1: { ...good.state[1], exp_avg: wrongShape } } },
-      /state of parameter 1 \(group 0\): 'exp_avg' has shape \[4\], the parameter has shape \[3\]/);
-    fails({ ...good, state: { ...good.state, 0: { step: 2, exp_avg: good.state[0]!.exp_avg } } }, /'exp_avg_sq' is missing/);
-    fails({ ...good, state: { ...good.state, 0: { ...good.state[0], momentum_buffer: null } } },
-      /has 'momentum_buffer', which Adam does not keep/);
-    fails({ ...good, state: { ...good.state, 5: good.state[0] } }, /state for parameter 5, which no parameter group lists/);
+    fails(
+      { ...good, state: { ...good.state, 1: { ...good.state[1], exp_avg: wrongShape } } },
+      /state of parameter 1 \(group 0\): 'exp_avg' has shape \[4\], the parameter has shape \[3\]/,
+    );
+    fails(
+      { ...good, state: { ...good.state, 0: { step: 2, exp_avg: good.state[0]!.exp_avg } } },
+      /'exp_avg_sq' is missing/,
+    );
+    fails(
+      { ...good, state: { ...good.state, 0: { ...good.state[0], momentum_buffer: null } } },
+      /has 'momentum_buffer', which Adam does not keep/,
+    );
+    fails(
+      { ...good, state: { ...good.state, 5: good.state[0] } },
+      /state for parameter 5, which no parameter group lists/,
+    );
     fails({ ...good, param_groups: [{ ...good.param_groups[0], betas: 0.9 }] }, /option 'betas' of parameter group 0/);
     fails({ ...good, param_groups: [{ ...good.param_groups[0], lr: -1 }] }, /invalid learning rate/);
     fails({ ...good, param_groups: [{ ...good.param_groups[0], amsgrad: true }] }, /'max_exp_avg_sq' is missing/);

@@ -4,15 +4,38 @@ import { describe, it } from 'node:test';
 import { arange, F, manualSeed, nn, noGrad, ones, pde, randn, type Tensor, tensor, tidy, zeros } from '../src/index.js';
 import { assertClose, gradcheck, values } from './helpers.js';
 
-const { TwistConv2d, CoordMixConv2d, DepthwiseBasisBlock, PDEBlock, LeapfrogBlock, SymmetricLayer, HamiltonianBlock,
-  applyStencil, coordinates, polynomialFeatures, hyperbolicityPenalty, selfAdjointPart, stencilKernel } = pde;
+const {
+  TwistConv2d,
+  CoordMixConv2d,
+  DepthwiseBasisBlock,
+  PDEBlock,
+  LeapfrogBlock,
+  SymmetricLayer,
+  HamiltonianBlock,
+  applyStencil,
+  coordinates,
+  polynomialFeatures,
+  hyperbolicityPenalty,
+  selfAdjointPart,
+  stencilKernel,
+} = pde;
 
 /** A Gaussian bump of width sigma (pixels) centred at (cx, cy) on an n×n float64 grid, shape [1, 1, n, n]. */
 function bump(n: number, cx: number, cy: number, sigma: number): Tensor {
   return tidy(() => {
     const j = arange(n, undefined, 1, { dtype: 'float64' });
-    const gx = j.sub(cx).square().div(-2 * sigma * sigma).exp().reshape(1, n);
-    const gy = j.sub(cy).square().div(-2 * sigma * sigma).exp().reshape(n, 1);
+    const gx = j
+      .sub(cx)
+      .square()
+      .div(-2 * sigma * sigma)
+      .exp()
+      .reshape(1, n);
+    const gy = j
+      .sub(cy)
+      .square()
+      .div(-2 * sigma * sigma)
+      .exp()
+      .reshape(n, 1);
     return gy.mul(gx).reshape(1, 1, n, n);
   });
 }
@@ -22,8 +45,16 @@ function centreOfMass(u: Tensor): [number, number] {
   return tidy(() => {
     const [, , h, w] = u.shape as [number, number, number, number];
     const mass = u.sum().item();
-    const x = u.mul(arange(w, undefined, 1, { dtype: u.dtype }).reshape(1, 1, 1, w)).sum().item() / mass;
-    const y = u.mul(arange(h, undefined, 1, { dtype: u.dtype }).reshape(1, 1, h, 1)).sum().item() / mass;
+    const x =
+      u
+        .mul(arange(w, undefined, 1, { dtype: u.dtype }).reshape(1, 1, 1, w))
+        .sum()
+        .item() / mass;
+    const y =
+      u
+        .mul(arange(h, undefined, 1, { dtype: u.dtype }).reshape(1, 1, h, 1))
+        .sum()
+        .item() / mass;
     return [x, y];
   });
 }
@@ -78,12 +109,17 @@ describe('stencils', () => {
     const u = X.mul(X).mul(3).add(X.mul(Y).mul(2)).add(Y.mul(5)); // u = 3x² + 2xy + 5y
     const inner = (t: Tensor) => t.narrow(2, 1, n - 2).narrow(3, 1, n - 2);
     const cases: [pde.StencilName, Tensor][] = [
-      ['dx', X.mul(6).add(Y.mul(2))], ['dy', X.mul(2).add(5)], ['sobelX', X.mul(6).add(Y.mul(2))],
-      ['dxx', ones([1, 1, n, n], { dtype: 'float64' }).mul(6)], ['dyy', zeros([1, 1, n, n], { dtype: 'float64' })],
-      ['dxy', ones([1, 1, n, n], { dtype: 'float64' }).mul(2)], ['laplacian', ones([1, 1, n, n], { dtype: 'float64' }).mul(6)],
+      ['dx', X.mul(6).add(Y.mul(2))],
+      ['dy', X.mul(2).add(5)],
+      ['sobelX', X.mul(6).add(Y.mul(2))],
+      ['dxx', ones([1, 1, n, n], { dtype: 'float64' }).mul(6)],
+      ['dyy', zeros([1, 1, n, n], { dtype: 'float64' })],
+      ['dxy', ones([1, 1, n, n], { dtype: 'float64' }).mul(2)],
+      ['laplacian', ones([1, 1, n, n], { dtype: 'float64' }).mul(6)],
       ['identity', u],
     ];
-    for (const [name, expected] of cases) assertClose(inner(applyStencil(u, name)), inner(expected), { atol: 1e-9, message: name });
+    for (const [name, expected] of cases)
+      assertClose(inner(applyStencil(u, name)), inner(expected), { atol: 1e-9, message: name });
   });
 });
 
@@ -103,7 +139,10 @@ describe('translation by a first-order operator', () => {
     assert.ok(Math.abs(y1 - y0) < 1e-6);
     // The Sobel operator (the seed's picture) translates too.
     let s2 = bump(48, 16, 24, 3);
-    for (let s = 0; s < steps; s++) { const v = s2; s2 = tidy(() => v.sub(applyStencil(v, 'sobelX'), h)); }
+    for (let s = 0; s < steps; s++) {
+      const v = s2;
+      s2 = tidy(() => v.sub(applyStencil(v, 'sobelX'), h));
+    }
     assert.ok(Math.abs((centreOfMass(s2)[0] - x0) / steps - h) / h < 0.1);
   });
 });
@@ -114,25 +153,47 @@ describe('variable coefficients rotate and dilate', () => {
   const dx = (u: Tensor) => applyStencil(u, 'dx');
   const dy = (u: Tensor) => applyStencil(u, 'dy');
   const u0 = bump(n, 23.5 + 9, 23.5 - 3, 3.5);
-  const sample = (theta: number[][]) => F.gridSample(u0, F.affineGrid(tensor([theta], { dtype: 'float64' }), [1, 1, n, n], true),
-    { mode: 'bicubic', alignCorners: true });
+  const sample = (theta: number[][]) =>
+    F.gridSample(u0, F.affineGrid(tensor([theta], { dtype: 'float64' }), [1, 1, n, n], true), {
+      mode: 'bicubic',
+      alignCorners: true,
+    });
 
   it('x·∂y − y·∂x rotates like gridSample by the same angle', () => {
     const t = 0.25;
     const pdeRotated = rk4(u0, (u) => X.mul(dy(u)).sub(Y.mul(dx(u))), t / 20, 20);
     const [c, s] = [Math.cos(t), Math.sin(t)];
-    const rotated = sample([[c, -s, 0], [s, c, 0]]);
+    const rotated = sample([
+      [c, -s, 0],
+      [s, c, 0],
+    ]);
     const err = relativeError(pdeRotated, rotated, u0);
     assert.ok(err < 0.05, `relative error ${err}`);
     // The direction matters: the opposite rotation is far away.
-    assert.ok(relativeError(pdeRotated, sample([[c, s, 0], [-s, c, 0]]), u0) > 0.5);
+    assert.ok(
+      relativeError(
+        pdeRotated,
+        sample([
+          [c, s, 0],
+          [-s, c, 0],
+        ]),
+        u0,
+      ) > 0.5,
+    );
   });
 
   it('x·∂x + y·∂y dilates like gridSample scaling', () => {
     const t = 0.15;
     const pdeScaled = rk4(u0, (u) => X.mul(dx(u)).add(Y.mul(dy(u))), t / 20, 20);
     const e = Math.exp(t);
-    const err = relativeError(pdeScaled, sample([[e, 0, 0], [0, e, 0]]), u0);
+    const err = relativeError(
+      pdeScaled,
+      sample([
+        [e, 0, 0],
+        [0, e, 0],
+      ]),
+      u0,
+    );
     assert.ok(err < 0.05, `relative error ${err}`);
   });
 });
@@ -142,14 +203,24 @@ describe('boundary conditions of the heat equation u ← u + h·Δu', () => {
   const u0 = F.avgPool2d(randn([1, 1, 18, 18], { dtype: 'float64' }).abs(), 3, { stride: 1 }); // 16×16, smooth, positive
   const heat = (u: Tensor, boundary: pde.Boundary, steps = 60) => {
     let v = u;
-    for (let s = 0; s < steps; s++) { const w = v; v = tidy(() => w.add(applyStencil(w, 'laplacian', boundary), 0.2)); }
+    for (let s = 0; s < steps; s++) {
+      const w = v;
+      v = tidy(() => w.add(applyStencil(w, 'laplacian', boundary), 0.2));
+    }
     return v;
   };
   const trapezoid = (u: Tensor) => {
     const n = u.shape[3]!;
     const w = ones([n], { dtype: 'float64' });
-    noGrad(() => { w.narrow(0, 0, 1).fill_(0.5); w.narrow(0, n - 1, 1).fill_(0.5); });
-    return u.mul(w.reshape(1, 1, n, 1)).mul(w.reshape(1, 1, 1, n)).sum().item();
+    noGrad(() => {
+      w.narrow(0, 0, 1).fill_(0.5);
+      w.narrow(0, n - 1, 1).fill_(0.5);
+    });
+    return u
+      .mul(w.reshape(1, 1, n, 1))
+      .mul(w.reshape(1, 1, 1, n))
+      .sum()
+      .item();
   };
 
   it('Neumann (replicate: cell-centred) conserves the total mass', () => {
@@ -177,7 +248,10 @@ describe('boundary conditions of the heat equation u ← u + h·Δu', () => {
     for (const b of pde.BOUNDARIES) {
       const u = heat(u0, b);
       assert.ok(u.max().item() < max0, `${b}: the maximum falls`);
-      assert.ok(u.min().item() >= (b === 'zeros' ? 0 : min0), `${b}: the minimum does not fall below the boundary data`);
+      assert.ok(
+        u.min().item() >= (b === 'zeros' ? 0 : min0),
+        `${b}: the minimum does not fall below the boundary data`,
+      );
     }
   });
 });
@@ -189,8 +263,14 @@ describe('TwistConv2d', () => {
       const conv = new TwistConv2d(3, 4, { variant, twistInitStd: 0.5 });
       for (let step = 0; step < 3; step++) {
         tidy(() => {
-          conv.forward(randn([2, 3, 6, 6])).square().mean().backward();
-          noGrad(() => { for (const p of conv.parameters()) p.sub_(p.grad!, 0.1); });
+          conv
+            .forward(randn([2, 3, 6, 6]))
+            .square()
+            .mean()
+            .backward();
+          noGrad(() => {
+            for (const p of conv.parameters()) p.sub_(p.grad!, 0.1);
+          });
           conv.zeroGrad();
         });
         const { kx, ky } = conv.twistKernels();
@@ -202,13 +282,19 @@ describe('TwistConv2d', () => {
     }
   });
 
-  it('learns strain with the seeds\' rotation of Kx, and dilation and rotation with the conformal one', () => {
+  it("learns strain with the seeds' rotation of Kx, and dilation and rotation with the conformal one", () => {
     // With Kx = ∂x (central), the transport term is v·∇u: strain gives v = (x, −y), conformal v = (x, y).
     const u = bump(16, 9, 6, 2.5).float();
     const interior = (t: Tensor) => t.narrow(2, 2, 12).narrow(3, 2, 12);
-    for (const [field, sign] of [['strain', -1], ['conformal', 1]] as const) {
+    for (const [field, sign] of [
+      ['strain', -1],
+      ['conformal', 1],
+    ] as const) {
       const conv = new TwistConv2d(1, 1, { field, convention: 'centered' });
-      noGrad(() => { conv.weight.zero_(); conv.kx.copy_(stencilKernel('dx')); });
+      noGrad(() => {
+        conv.weight.zero_();
+        conv.kx.copy_(stencilKernel('dx'));
+      });
       const { x, y } = coordinates(16, 16);
       const expected = x.mul(applyStencil(u, 'dx')).add(y.mul(applyStencil(u, 'dy')).mul(sign));
       assertClose(interior(conv.forward(u)), interior(expected), { atol: 1e-6, message: field });
@@ -285,7 +371,13 @@ describe('TwistConv2d', () => {
     conv.twist = true;
     const w = randn([1, 2, 5, 5], { dtype: 'float64' });
     x.requiresGrad_();
-    gradcheck((input, kx) => { void kx; return conv.forward(input).mul(w).sum(); }, [x, conv.kx]);
+    gradcheck(
+      (input, kx) => {
+        void kx;
+        return conv.forward(input).mul(w).sum();
+      },
+      [x, conv.kx],
+    );
   });
 });
 
@@ -294,7 +386,10 @@ describe('CoordMixConv2d and the operator basis', () => {
     const m = new CoordMixConv2d(2, { multiplier: 2 });
     const u = randn([1, 2, 5, 5]);
     // mix = x for every channel: weight picks feature 1 of [1, x, y, x², xy, y²].
-    noGrad(() => { m.mix.weight.zero_(); m.mix.weight.select(1, 1).fill_(1); });
+    noGrad(() => {
+      m.mix.weight.zero_();
+      m.mix.weight.select(1, 1).fill_(1);
+    });
     const dw = m.conv.forward(u);
     assertClose(m.forward(u), dw.mul(coordinates(5, 5, 'corner').x), { atol: 1e-6 });
     m.twist = false;
@@ -320,7 +415,9 @@ describe('PDEBlock', () => {
     const x = randn([2, 4, 8, 8]);
     let u = block.expand!.forward(x);
     for (let i = 0; i < 3; i++) u = u.add(block.op.forward(u).div(3));
-    const expected = F.relu(F.batchNorm(u, null, null, { weight: block.bn.weight, bias: block.bn.bias, training: true }));
+    const expected = F.relu(
+      F.batchNorm(u, null, null, { weight: block.bn.weight, bias: block.bn.bias, training: true }),
+    );
     assertClose(block.forward(x), expected, { atol: 1e-5 });
     assert.deepEqual(block.forward(x).shape, [2, 8, 4, 4]);
   });
@@ -349,8 +446,15 @@ describe('hyperbolic layers', () => {
     noGrad(() => parabolic.weight.copy_(layer.weight));
     let y = randn([1, 3, 10, 10], { dtype: 'float64' });
     const norms = [y.norm().item()];
-    for (let j = 0; j < 30; j++) { const v = y; y = tidy(() => v.sub(parabolic.forward(v), 0.1)); norms.push(y.norm().item()); }
-    assert.ok(norms.every((v, i) => i === 0 || v <= norms[i - 1]! + 1e-12), 'monotone decay');
+    for (let j = 0; j < 30; j++) {
+      const v = y;
+      y = tidy(() => v.sub(parabolic.forward(v), 0.1));
+      norms.push(y.norm().item());
+    }
+    assert.ok(
+      norms.every((v, i) => i === 0 || v <= norms[i - 1]! + 1e-12),
+      'monotone decay',
+    );
     assert.ok(norms.at(-1)! < 0.9 * norms[0]!);
   });
 
@@ -370,7 +474,10 @@ describe('hyperbolic layers', () => {
 
   it('the hyperbolicity penalty vanishes on skew-adjoint operators and can be minimized', () => {
     // A symmetric matrix times ∂x is skew-adjoint: a symmetric hyperbolic system.
-    const A = tensor([[1, 2], [2, -1]]);
+    const A = tensor([
+      [1, 2],
+      [2, -1],
+    ]);
     const dx = stencilKernel('dx').reshape(1, 1, 3, 3);
     const skew = A.reshape(2, 2, 1, 1).mul(dx);
     assertClose(selfAdjointPart(skew).abs().max(), 0, { atol: 1e-7 });
@@ -382,7 +489,9 @@ describe('hyperbolic layers', () => {
     for (let i = 0; i < 50; i++) {
       tidy(() => {
         hyperbolicityPenalty(net).backward();
-        noGrad(() => { for (const p of net.parameters()) if (p.grad) p.sub_(p.grad, 0.2); });
+        noGrad(() => {
+          for (const p of net.parameters()) if (p.grad) p.sub_(p.grad, 0.2);
+        });
         net.zeroGrad();
       });
     }

@@ -8,8 +8,16 @@ import { describe, it } from 'node:test';
 import { setNumThreads } from '../src/index.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { train, type TrainResult } from '../src/train/trainer.js';
-import { type EpochMetrics, loadTrainedModel, readMetrics, readRunCheckpoint, readWeights, RUN_FILES, runFile,
-  RunWriter } from '../src/train/run.js';
+import {
+  type EpochMetrics,
+  loadTrainedModel,
+  readMetrics,
+  readRunCheckpoint,
+  readWeights,
+  RUN_FILES,
+  runFile,
+  RunWriter,
+} from '../src/train/run.js';
 import { RESUME_CHANGES } from '../src/train/resume.js';
 import { tinyConfig, tinySplits } from './fixtures/tiny-run.js';
 import { values } from './helpers.js';
@@ -18,7 +26,15 @@ setNumThreads(1);
 const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
 const killer = fileURLToPath(new URL('./fixtures/run-killer.js', import.meta.url));
 /** The fields of a metrics line that do not depend on timing. */
-const deterministic = (m: EpochMetrics) => [m.epoch, m.step, m.trainLoss, m.trainAccuracy, m.valLoss, m.valAccuracy, m.lr];
+const deterministic = (m: EpochMetrics) => [
+  m.epoch,
+  m.step,
+  m.trainLoss,
+  m.trainAccuracy,
+  m.valLoss,
+  m.valAccuracy,
+  m.lr,
+];
 const weightsEpoch = (path: string) => readSafetensorsHeader(path).metadata.epoch;
 
 /**
@@ -37,7 +53,11 @@ function checkConsistent(dir: string): number {
   const { state } = loaded;
   const metrics = readMetrics(dir);
   assert.equal(metrics.length, state.epoch, 'one metrics line per finished epoch');
-  assert.equal(weightsEpoch(runFile(dir, RUN_FILES.last)), String(state.epoch), 'last weights of the checkpoint\'s epoch');
+  assert.equal(
+    weightsEpoch(runFile(dir, RUN_FILES.last)),
+    String(state.epoch),
+    "last weights of the checkpoint's epoch",
+  );
   if (state.bestEpoch >= 0) {
     assert.equal(weightsEpoch(runFile(dir, RUN_FILES.best)), String(state.bestEpoch), 'best weights of the best epoch');
     assert.equal(Math.max(...metrics.map((m) => m.valAccuracy ?? -1)), state.bestAccuracy);
@@ -66,25 +86,41 @@ describe('the run folder', () => {
   const points: string[] = [];
   let reference: TrainResult;
 
-  it('commits an epoch\'s end as one transaction of named steps', async () => {
+  it("commits an epoch's end as one transaction of named steps", async () => {
     reference = await train(tinyConfig(runsDir, 'reference'), { data: tinySplits(), fault: (p) => points.push(p) });
-    const epoch = ['write checkpoints/last.ckpt.safetensors', 'write checkpoints/last.safetensors',
-      'write checkpoints/best.safetensors', 'write metrics.jsonl', 'write metrics.csv', 'write config.json', 'commit',
-      'rename checkpoints/last.ckpt.safetensors', 'rename checkpoints/last.safetensors', 'rename checkpoints/best.safetensors',
-      'rename metrics.jsonl', 'rename metrics.csv', 'rename config.json', 'done'];
+    const epoch = [
+      'write checkpoints/last.ckpt.safetensors',
+      'write checkpoints/last.safetensors',
+      'write checkpoints/best.safetensors',
+      'write metrics.jsonl',
+      'write metrics.csv',
+      'write config.json',
+      'commit',
+      'rename checkpoints/last.ckpt.safetensors',
+      'rename checkpoints/last.safetensors',
+      'rename checkpoints/best.safetensors',
+      'rename metrics.jsonl',
+      'rename metrics.csv',
+      'rename config.json',
+      'done',
+    ];
     // The second epoch writes best weights only when its accuracy rose.
     const rose = reference.metrics[1]!.valAccuracy! > reference.metrics[0]!.valAccuracy!;
     assert.deepEqual(points, [...epoch, ...epoch.filter((p) => rose || !p.endsWith('best.safetensors'))]);
     assert.equal(checkConsistent(reference.runDir), 2);
   });
 
-  it('loses nothing after a real SIGKILL before, at and after the commit point of the first epoch\'s end', async () => {
+  it("loses nothing after a real SIGKILL before, at and after the commit point of the first epoch's end", async () => {
     const commit = points.indexOf('commit');
     for (const k of [0, commit, commit + 1, points.indexOf('done')]) {
       const name = `sigkill-${k}`;
-      const child = spawn(process.execPath, [killer, runsDir, name, String(k)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [killer, runsDir, name, String(k)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let said = '';
-      child.stdout.on('data', (d: Buffer) => { said += d.toString(); });
+      child.stdout.on('data', (d: Buffer) => {
+        said += d.toString();
+      });
       const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, s) => resolve(s)));
       assert.equal(signal, 'SIGKILL', `killed at ${points[k]}`);
       assert.equal(said.trim(), points[k]);
@@ -95,34 +131,59 @@ describe('the run folder', () => {
     }
   });
 
-  it('loses nothing when stopped at each write of the second epoch\'s end', async () => {
+  it("loses nothing when stopped at each write of the second epoch's end", async () => {
     const second = points.indexOf('done') + 1;
     for (let k = second; k < points.length; k++) {
       const name = `fault-${k}`;
       let calls = 0;
-      await assert.rejects(train(tinyConfig(runsDir, name), { data: tinySplits(), fault: () => {
-        if (calls++ === k) throw new Error('injected fault');
-      } }), /injected fault/);
-      assert.equal(checkConsistent(join(runsDir, name)), k <= points.indexOf('commit', second) ? 1 : 2, `stopped at ${points[k]}`);
+      await assert.rejects(
+        train(tinyConfig(runsDir, name), {
+          data: tinySplits(),
+          fault: () => {
+            if (calls++ === k) throw new Error('injected fault');
+          },
+        }),
+        /injected fault/,
+      );
+      assert.equal(
+        checkConsistent(join(runsDir, name)),
+        k <= points.indexOf('commit', second) ? 1 : 2,
+        `stopped at ${points[k]}`,
+      );
       await finishAndCompare(name, reference);
     }
   });
 
-  it('locks the folder: a second run on the same name fails clearly; a dead process\'s lock is taken over', async () => {
+  it("locks the folder: a second run on the same name fails clearly; a dead process's lock is taken over", async () => {
     let second: Promise<unknown> | null = null;
-    await train(tinyConfig(runsDir, 'locked'), { data: tinySplits(), events: { onProgress: () => {
-      second ??= train(tinyConfig(runsDir, 'locked'), { data: tinySplits() }).then(() => null, (e: unknown) => e);
-    } } });
+    await train(tinyConfig(runsDir, 'locked'), {
+      data: tinySplits(),
+      events: {
+        onProgress: () => {
+          second ??= train(tinyConfig(runsDir, 'locked'), { data: tinySplits() }).then(
+            () => null,
+            (e: unknown) => e,
+          );
+        },
+      },
+    });
     const error = await second;
     assert.match(String(error), new RegExp(`locked is being written by another run \\(process ${process.pid}\\)`));
     assert.equal(readMetrics(join(runsDir, 'locked')).length, 2, 'the first run finished undisturbed');
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
     writeFileSync(join(runsDir, 'locked', RUN_FILES.lock), `${dead}\n`);
     const lines: string[] = [];
-    const more = await train({ ...tinyConfig(runsDir, 'locked'), epochs: 2 }, { data: tinySplits(), resume: true,
-      events: { log: (l) => lines.push(l) } });
+    const more = await train(
+      { ...tinyConfig(runsDir, 'locked'), epochs: 2 },
+      { data: tinySplits(), resume: true, events: { log: (l) => lines.push(l) } },
+    );
     assert.equal(more.stop, 'done');
-    assert.ok(lines.some((l) => l.includes(`taking over the lock of process ${dead}`)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.includes(`taking over the lock of process ${dead}`)),
+      lines.join('\n'),
+    );
   });
 
   it('removes stale temporary and uncommitted files when opened for writing', () => {
@@ -135,14 +196,20 @@ describe('the run folder', () => {
   });
 
   it('leaves no run folder when a run fails before its first epoch ends, and checks data-dependent settings first', async () => {
-    await assert.rejects(train({ ...tinyConfig(runsDir, 'bad-freeze'), freezeAfter: { nope: 1 } }, { data: tinySplits() }),
-      /freezeAfter names "nope"/);
+    await assert.rejects(
+      train({ ...tinyConfig(runsDir, 'bad-freeze'), freezeAfter: { nope: 1 } }, { data: tinySplits() }),
+      /freezeAfter names "nope"/,
+    );
     assert.ok(!existsSync(join(runsDir, 'bad-freeze')));
-    await assert.rejects(train({ ...tinyConfig(runsDir, 'bad-tta'), ttaTranslate: 1000 }, { data: tinySplits() }),
-      /ttaTranslate must be smaller than the images \(32 pixels\), got 1000/);
+    await assert.rejects(
+      train({ ...tinyConfig(runsDir, 'bad-tta'), ttaTranslate: 1000 }, { data: tinySplits() }),
+      /ttaTranslate must be smaller than the images \(32 pixels\), got 1000/,
+    );
     assert.ok(!existsSync(join(runsDir, 'bad-tta')));
-    await assert.rejects(train(tinyConfig(runsDir, 'one-class'), { data: tinySplits({ classes: 1, perClass: 160 }) }),
-      /the data has 1 class \(class00\): a classifier needs at least two/);
+    await assert.rejects(
+      train(tinyConfig(runsDir, 'one-class'), { data: tinySplits({ classes: 1, perClass: 160 }) }),
+      /the data has 1 class \(class00\): a classifier needs at least two/,
+    );
     assert.ok(!existsSync(join(runsDir, 'one-class')));
   });
 
@@ -162,17 +229,26 @@ describe('the run folder', () => {
   });
 
   it('resumes with a changed setting where that is sound, and refuses it with one line where not', async () => {
-    await assert.rejects(train({ ...tinyConfig(runsDir, 'limit-steps'), lr: 0.01 }, { data: tinySplits(), resume: true }),
-      /--resume continues a run as it was configured and cannot change lr from 0\.05 to 0\.01 \(a resume may change .*\bepochs\b.*\)/);
-    await assert.rejects(train({ ...tinyConfig(runsDir, 'limit-steps'), epochs: 5 }, { data: tinySplits(), resume: true }),
-      /--resume cannot change epochs from 2 to 5: the onecycle schedule is stretched over the run's length/);
-    await assert.rejects(train({ ...tinyConfig(runsDir, 'limit-steps'), model: 'resnet32' }, { data: tinySplits(), resume: true }),
-      /cannot change model from "resnet20" to "resnet32"/);
+    await assert.rejects(
+      train({ ...tinyConfig(runsDir, 'limit-steps'), lr: 0.01 }, { data: tinySplits(), resume: true }),
+      /--resume continues a run as it was configured and cannot change lr from 0\.05 to 0\.01 \(a resume may change .*\bepochs\b.*\)/,
+    );
+    await assert.rejects(
+      train({ ...tinyConfig(runsDir, 'limit-steps'), epochs: 5 }, { data: tinySplits(), resume: true }),
+      /--resume cannot change epochs from 2 to 5: the onecycle schedule is stretched over the run's length/,
+    );
+    await assert.rejects(
+      train({ ...tinyConfig(runsDir, 'limit-steps'), model: 'resnet32' }, { data: tinySplits(), resume: true }),
+      /cannot change model from "resnet20" to "resnet32"/,
+    );
     // A schedule that does not depend on the length: more epochs are applied.
     const constant = { ...tinyConfig(runsDir, 'more-epochs'), schedule: 'constant' as const, epochs: 1 };
     await train(constant, { data: tinySplits() });
     const more = await train({ ...constant, epochs: 2, evalEvery: 2 }, { data: tinySplits(), resume: true });
-    assert.deepEqual(more.metrics.map((m) => m.epoch), [0, 1]);
+    assert.deepEqual(
+      more.metrics.map((m) => m.epoch),
+      [0, 1],
+    );
     const trained = loadTrainedModel(more.runDir);
     assert.equal(trained.config.epochs, 2, 'config.json holds the applied change');
     trained.model.dispose();
@@ -180,11 +256,21 @@ describe('the run folder', () => {
   });
 
   it('refuses to resume from a checkpoint of another model', async () => {
-    const other = await train({ ...tinyConfig(runsDir, 'other-model'), modelOptions: { width: 4, twist: true }, epochs: 1,
-      lr: 0.001, schedule: 'constant' }, { data: tinySplits() });
+    const other = await train(
+      {
+        ...tinyConfig(runsDir, 'other-model'),
+        modelOptions: { width: 4, twist: true },
+        epochs: 1,
+        lr: 0.001,
+        schedule: 'constant',
+      },
+      { data: tinySplits() },
+    );
     const own = await train({ ...tinyConfig(runsDir, 'own-model'), maxSteps: 1 }, { data: tinySplits() });
     copyFileSync(join(other.runDir, RUN_FILES.checkpoint), join(own.runDir, RUN_FILES.checkpoint));
-    await assert.rejects(train(tinyConfig(runsDir, 'own-model'), { data: tinySplits(), resume: true }),
-      /is a checkpoint of \["resnet20",\{"width":4,"twist":true\}\], but the run is \["resnet20",\{"width":4\}\]/);
+    await assert.rejects(
+      train(tinyConfig(runsDir, 'own-model'), { data: tinySplits(), resume: true }),
+      /is a checkpoint of \["resnet20",\{"width":4,"twist":true\}\], but the run is \["resnet20",\{"width":4\}\]/,
+    );
   });
 });

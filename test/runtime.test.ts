@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { autocast, backend, F, getNumThreads, isAutocastEnabled, manualSeed, rand, randn, setNumThreads, TorchError } from '../src/index.js';
+import {
+  autocast,
+  backend,
+  F,
+  getNumThreads,
+  isAutocastEnabled,
+  manualSeed,
+  rand,
+  randn,
+  setNumThreads,
+  TorchError,
+} from '../src/index.js';
 
 describe('runtime', () => {
   it('uses every core by default and can change the thread count', () => {

@@ -3,8 +3,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor, TorchError } from '../src/index.js';
 import {
-  Adam, CosineAnnealingLR, LinearWarmup, MultiStepLR, OneCycleLR, ReduceLROnPlateau, RiseAndDecayLR, type Schedule,
-  Scheduler, type ScheduledGroup, SGD, StepLR,
+  Adam,
+  CosineAnnealingLR,
+  LinearWarmup,
+  MultiStepLR,
+  OneCycleLR,
+  ReduceLROnPlateau,
+  RiseAndDecayLR,
+  type Schedule,
+  Scheduler,
+  type ScheduledGroup,
+  SGD,
+  StepLR,
 } from '../src/optim/index.js';
 import { assertClose } from './helpers.js';
 
@@ -38,7 +48,7 @@ describe('schedules', () => {
 
   it('CosineAnnealingLR: ηmin + (baseLr − ηmin)(1 + cos(πt/tMax))/2, periodic past tMax', () => {
     const s = new CosineAnnealingLR(10, 0.001);
-    assertFormula(s, 0.1, 25, (t) => 0.001 + (0.1 - 0.001) * (1 + Math.cos(Math.PI * t / 10)) / 2);
+    assertFormula(s, 0.1, 25, (t) => 0.001 + ((0.1 - 0.001) * (1 + Math.cos((Math.PI * t) / 10))) / 2);
     assert.equal(s.lr(0, 0.1), 0.1);
     assertClose(s.lr(10, 0.1), 0.001, { atol: 1e-17 });
     assertClose(s.lr(5, 0.1), (0.1 + 0.001) / 2, { atol: 1e-17 });
@@ -47,7 +57,9 @@ describe('schedules', () => {
 
   it('CosineAnnealingLR with a linear warmup: rises for w steps, then the cosine over tMax − w', () => {
     const s = new CosineAnnealingLR(20, 0, { steps: 5, startFactor: 0.1 });
-    assertFormula(s, 0.2, 20, (t) => (t < 5 ? 0.2 * (0.1 + 0.9 * t / 5) : 0.2 * (1 + Math.cos(Math.PI * (t - 5) / 15)) / 2));
+    assertFormula(s, 0.2, 20, (t) =>
+      t < 5 ? 0.2 * (0.1 + (0.9 * t) / 5) : (0.2 * (1 + Math.cos((Math.PI * (t - 5)) / 15))) / 2,
+    );
     assertClose(s.lr(0, 0.2), 0.02, { atol: 1e-17 });
     assert.equal(s.lr(5, 0.2), 0.2, 'the warmup ends at baseLr, where the cosine starts');
     assertClose(s.lr(20, 0.2), 0, { atol: 1e-17 });
@@ -57,16 +69,16 @@ describe('schedules', () => {
 
   it('LinearWarmup: baseLr·(s + (1 − s)·min(t, w)/w), then optionally another schedule', () => {
     const s = new LinearWarmup(4, 0.25);
-    assertFormula(s, 0.1, 10, (t) => 0.1 * (0.25 + 0.75 * Math.min(t, 4) / 4));
+    assertFormula(s, 0.1, 10, (t) => 0.1 * (0.25 + (0.75 * Math.min(t, 4)) / 4));
     assertClose(s.lr(0, 0.1), 0.025, { atol: 1e-17 });
     assertClose(s.lr(4, 0.1), 0.1, { atol: 1e-17 });
     const chained = new LinearWarmup(3, 0.5, new StepLR(2, 0.1));
-    assertFormula(chained, 1, 10, (t) => (t < 3 ? 0.5 + 0.5 * t / 3 : 0.1 ** Math.floor((t - 3) / 2)));
-    assert.equal(new LinearWarmup(3).lr(0, 0.3), 0.3 / 3, 'startFactor defaults to 1/3, as PyTorch\'s LinearLR');
+    assertFormula(chained, 1, 10, (t) => (t < 3 ? 0.5 + (0.5 * t) / 3 : 0.1 ** Math.floor((t - 3) / 2)));
+    assert.equal(new LinearWarmup(3).lr(0, 0.3), 0.3 / 3, "startFactor defaults to 1/3, as PyTorch's LinearLR");
   });
 
   describe('OneCycleLR', () => {
-    const cosAnneal = (a: number, b: number, pct: number): number => b + (a - b) / 2 * (Math.cos(Math.PI * pct) + 1);
+    const cosAnneal = (a: number, b: number, pct: number): number => b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1);
     const linAnneal = (a: number, b: number, pct: number): number => (b - a) * pct + a;
 
     it('two phases: initial → maxLr until pT − 1, maxLr → min until T − 1', () => {
@@ -76,8 +88,9 @@ describe('schedules', () => {
       const min = initial / 1e4;
       const s = new OneCycleLR({ maxLr, totalSteps: T });
       const up = 0.3 * T - 1;
-      assertFormula(s, 0.05, T, (t) => (t <= up ? cosAnneal(initial, maxLr, t / up)
-        : cosAnneal(maxLr, min, (t - up) / (T - 1 - up))));
+      assertFormula(s, 0.05, T, (t) =>
+        t <= up ? cosAnneal(initial, maxLr, t / up) : cosAnneal(maxLr, min, (t - up) / (T - 1 - up)),
+      );
       assertClose(s.lr(0, 0.05), 0.2 / 25, { atol: 1e-18, message: 'start' });
       assert.equal(s.lr(29, 0.05), 0.2, 'peak at pctStart·T − 1');
       assertClose(s.lr(T - 1, 0.05), 0.2 / 25 / 1e4, { atol: 1e-18, message: 'end' });
@@ -86,12 +99,23 @@ describe('schedules', () => {
     });
 
     it('linear annealing, other factors, and three phases', () => {
-      const s = new OneCycleLR({ maxLr: 1, totalSteps: 50, pctStart: 0.2, divFactor: 10, finalDivFactor: 100,
-        annealStrategy: 'linear' });
+      const s = new OneCycleLR({
+        maxLr: 1,
+        totalSteps: 50,
+        pctStart: 0.2,
+        divFactor: 10,
+        finalDivFactor: 100,
+        annealStrategy: 'linear',
+      });
       assertFormula(s, 1, 50, (t) => (t <= 9 ? linAnneal(0.1, 1, t / 9) : linAnneal(1, 0.001, (t - 9) / 40)));
       const three = new OneCycleLR({ maxLr: 1, totalSteps: 50, pctStart: 0.2, threePhase: true });
-      assertFormula(three, 1, 50, (t) => (t <= 9 ? cosAnneal(0.04, 1, t / 9)
-        : t <= 18 ? cosAnneal(1, 0.04, (t - 9) / 9) : cosAnneal(0.04, 4e-6, (t - 18) / 31)));
+      assertFormula(three, 1, 50, (t) =>
+        t <= 9
+          ? cosAnneal(0.04, 1, t / 9)
+          : t <= 18
+            ? cosAnneal(1, 0.04, (t - 9) / 9)
+            : cosAnneal(0.04, 4e-6, (t - 18) / 31),
+      );
     });
 
     it('cycles the momentum inversely: maxMomentum → baseMomentum at the peak → maxMomentum', () => {
@@ -108,14 +132,19 @@ describe('schedules', () => {
 
     it('equals the values PyTorch 1.13 prints for OneCycleLR(max_lr=0.2, total_steps=20, pct_start=0.25)', () => {
       const s = new OneCycleLR({ maxLr: 0.2, totalSteps: 20, pctStart: 0.25 });
-      const torchLrs = [0.008000000000000007, 0.036117749006091465, 0.10400000000000001, 0.17188225099390858, 0.2,
-        0.1978147688143403, 0.19135458034607702, 0.180901775830697, 0.1669131929836433, 0.1500002, 0.130901975830697,
-        0.11045320451538004, 0.08954759548461998, 0.06909882416930302, 0.05000060000000003, 0.03308760701635676,
-        0.019099024169303015, 0.008646219653922961, 0.0021860311856597247, 8e-07];
-      assert.deepEqual(torchLrs.map((_, t) => s.lr(t, 0.1)), torchLrs);
+      const torchLrs = [
+        0.008000000000000007, 0.036117749006091465, 0.10400000000000001, 0.17188225099390858, 0.2, 0.1978147688143403,
+        0.19135458034607702, 0.180901775830697, 0.1669131929836433, 0.1500002, 0.130901975830697, 0.11045320451538004,
+        0.08954759548461998, 0.06909882416930302, 0.05000060000000003, 0.03308760701635676, 0.019099024169303015,
+        0.008646219653922961, 0.0021860311856597247, 8e-7,
+      ];
+      assert.deepEqual(
+        torchLrs.map((_, t) => s.lr(t, 0.1)),
+        torchLrs,
+      );
     });
 
-    it('without maxLr, peaks at each group\'s initial learning rate', () => {
+    it("without maxLr, peaks at each group's initial learning rate", () => {
       const s = new OneCycleLR({ totalSteps: 10, pctStart: 0.5 });
       assert.equal(s.lr(4, 0.3), 0.3);
       assert.equal(s.lr(4, 0.03), 0.03);
@@ -124,7 +153,7 @@ describe('schedules', () => {
 
   it('rise and decay: 0.001 + x·e^(−x/x0)·e·y0/x0 peaks at x0 with 0.001 + y0', () => {
     const s = new RiseAndDecayLR(8, 0.05);
-    assertFormula(s, 0.1, 60, (x) => 0.001 + x * Math.exp(-x / 8) * Math.E * 0.05 / 8);
+    assertFormula(s, 0.1, 60, (x) => 0.001 + (x * Math.exp(-x / 8) * Math.E * 0.05) / 8);
     assert.equal(s.lr(0), 0.001);
     assertClose(s.lr(8), 0.001 + 0.05, { atol: 1e-16 });
     for (const x of [7, 7.9, 8.1, 9, 20]) assert.ok(s.lr(x) < s.lr(8), `lr(${x}) < lr(x0)`);
@@ -161,7 +190,10 @@ describe('ReduceLROnPlateau', () => {
   it('waits `cooldown` epochs after a reduction, and stops at minLr', () => {
     const p = new ReduceLROnPlateau({ patience: 1, cooldown: 2, factor: 0.5, minLr: 0.2 });
     // epochs: best, bad, bad→0.5, cooldown, cooldown, bad, bad→0.25, cooldown ×2, bad, bad→0.2 (floor), …
-    assert.deepEqual(feed(p, Array(14).fill(1)), [1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2]);
+    assert.deepEqual(
+      feed(p, Array(14).fill(1)),
+      [1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2, 0.2],
+    );
     const perGroup = new ReduceLROnPlateau({ patience: 0, minLr: [0.05, 0.002] });
     let lrs = [0.1, 0.1];
     for (const m of [1, 1, 1]) lrs = perGroup.step(m, lrs);
@@ -173,10 +205,12 @@ describe('ReduceLROnPlateau', () => {
     assert.deepEqual(feed(p, [1, 1, 1], 0.0015), [0.0015, 0.0015, 0.0015]);
   });
 
-  it('equals PyTorch 1.13\'s sequence (patience 2, cooldown 1, factor 0.5, min_lr 0.02)', () => {
+  it("equals PyTorch 1.13's sequence (patience 2, cooldown 1, factor 0.5, min_lr 0.02)", () => {
     const p = new ReduceLROnPlateau({ patience: 2, cooldown: 1, factor: 0.5, minLr: 0.02 });
-    assert.deepEqual(feed(p, [5, 4, 4, 4, 4, 3.9999, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3], 0.1),
-      [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02]);
+    assert.deepEqual(
+      feed(p, [5, 4, 4, 4, 4, 3.9999, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3], 0.1),
+      [0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.025, 0.02, 0.02, 0.02],
+    );
   });
 
   it('saves and restores its counters', () => {
@@ -194,14 +228,16 @@ describe('ReduceLROnPlateau', () => {
       assert.deepEqual(lrsB, lrsA);
     }
     assert.deepEqual(b.stateDict(), a.stateDict());
-    assert.throws(() => b.loadStateDict({ best: 1, num_bad_epochs: -1, cooldown_counter: 0, last_epoch: 0 }),
-      /num_bad_epochs must be a non-negative integer/);
+    assert.throws(
+      () => b.loadStateDict({ best: 1, num_bad_epochs: -1, cooldown_counter: 0, last_epoch: 0 }),
+      /num_bad_epochs must be a non-negative integer/,
+    );
     assert.throws(() => new ReduceLROnPlateau({ factor: 1 }), /factor should be < 1.0/);
   });
 });
 
 describe('Scheduler', () => {
-  it('writes each group\'s learning rate from its own initial rate, starting at step 0', () => {
+  it("writes each group's learning rate from its own initial rate, starting at step 0", () => {
     const opt = groups(0.1, 0.01);
     const sched = new Scheduler(opt, new StepLR(2, 0.5));
     assert.deepEqual(sched.lastLr, [0.1, 0.01]);
@@ -211,8 +247,14 @@ describe('Scheduler', () => {
       sched.step();
       seen.push(opt.paramGroups.map((g) => g.lr));
     }
-    assert.deepEqual(seen, [[0.1, 0.01], [0.05, 0.005], [0.05, 0.005], [0.025, 0.0025], [0.025, 0.0025],
-      [0.0125, 0.00125]]);
+    assert.deepEqual(seen, [
+      [0.1, 0.01],
+      [0.05, 0.005],
+      [0.05, 0.005],
+      [0.025, 0.0025],
+      [0.025, 0.0025],
+      [0.0125, 0.00125],
+    ]);
     assert.deepEqual(sched.lastLr, [0.0125, 0.00125]);
     assert.equal(sched.stepCount, 6);
   });
@@ -235,7 +277,7 @@ describe('Scheduler', () => {
     assertClose(p, [0.99, 1.99], { atol: 1e-15 });
   });
 
-  it('writes OneCycle\'s momentum into SGD\'s momentum and Adam\'s β₁', () => {
+  it("writes OneCycle's momentum into SGD's momentum and Adam's β₁", () => {
     const p = tensor([1], { requiresGrad: true });
     const sgd = new SGD([p], { lr: 0.1, momentum: 0.9 });
     const s1 = new Scheduler(sgd, new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.5 }));
@@ -247,17 +289,27 @@ describe('Scheduler', () => {
     const s2 = new Scheduler(adam, new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.5 }));
     s2.step();
     assert.equal(adam.paramGroups[0]!.betas[1], 0.99);
-    assertClose(adam.paramGroups[0]!.betas[0], 0.85 + (0.95 - 0.85) / 2 * (Math.cos(Math.PI / 4) + 1), { atol: 1e-15 });
-    assert.throws(() => new Scheduler({ paramGroups: [{ lr: 1 }] }, new OneCycleLR({ totalSteps: 5 })),
-      /cycles the momentum, but the optimizer has neither momentum nor betas/);
+    assertClose(adam.paramGroups[0]!.betas[0], 0.85 + ((0.95 - 0.85) / 2) * (Math.cos(Math.PI / 4) + 1), {
+      atol: 1e-15,
+    });
+    assert.throws(
+      () => new Scheduler({ paramGroups: [{ lr: 1 }] }, new OneCycleLR({ totalSteps: 5 })),
+      /cycles the momentum, but the optimizer has neither momentum nor betas/,
+    );
   });
 
   it('applies ReduceLROnPlateau with the metric', () => {
     const opt = groups(0.1, 0.01);
     const sched = new Scheduler(opt, new ReduceLROnPlateau({ patience: 1, factor: 0.5 }));
     for (const m of [3, 3, 3]) sched.step(m);
-    assert.deepEqual(opt.paramGroups.map((g) => g.lr), [0.05, 0.005]);
-    assert.throws(() => sched.step(), (e: unknown) => e instanceof TorchError && /needs the metric/.test(e.message));
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.lr),
+      [0.05, 0.005],
+    );
+    assert.throws(
+      () => sched.step(),
+      (e: unknown) => e instanceof TorchError && /needs the metric/.test(e.message),
+    );
   });
 
   it('resumes exactly from its state dict (also through JSON)', () => {
@@ -291,11 +343,23 @@ describe('Scheduler', () => {
 
   it('rejects a state dict that does not fit', () => {
     const sched = new Scheduler(groups(0.1, 0.01), new StepLR(2));
-    assert.throws(() => sched.loadStateDict({ step: 3, base_lrs: [0.1] }),
-      /the state dict has 1 base_lrs, the optimizer has 2 groups/);
-    assert.throws(() => sched.loadStateDict({ step: -1, base_lrs: [0.1, 0.01] }), /step must be a non-negative integer/);
-    assert.throws(() => sched.loadStateDict({ step: 1, base_lrs: [0.1, 0.01],
-      plateau: { best: null, num_bad_epochs: 0, cooldown_counter: 0, last_epoch: 0 } }), /schedule is not ReduceLROnPlateau/);
+    assert.throws(
+      () => sched.loadStateDict({ step: 3, base_lrs: [0.1] }),
+      /the state dict has 1 base_lrs, the optimizer has 2 groups/,
+    );
+    assert.throws(
+      () => sched.loadStateDict({ step: -1, base_lrs: [0.1, 0.01] }),
+      /step must be a non-negative integer/,
+    );
+    assert.throws(
+      () =>
+        sched.loadStateDict({
+          step: 1,
+          base_lrs: [0.1, 0.01],
+          plateau: { best: null, num_bad_epochs: 0, cooldown_counter: 0, last_epoch: 0 },
+        }),
+      /schedule is not ReduceLROnPlateau/,
+    );
     const plateau = new Scheduler(groups(0.1), new ReduceLROnPlateau());
     assert.throws(() => plateau.loadStateDict({ step: 1, base_lrs: [0.1] }), /has no plateau state/);
   });

@@ -40,7 +40,11 @@ describe('lookahead', () => {
     const slow = new Scalar(123);
     const la = new Lookahead(model, slow, { every: 2, totalSteps: 4, decay: 0.5 });
     assert.deepEqual(values(slow.p), [0], 'the slow copy starts at the weights');
-    const set = (v: number) => noGrad(() => { model.p.fill_(v); model.b.fill_(v); });
+    const set = (v: number) =>
+      noGrad(() => {
+        model.p.fill_(v);
+        model.b.fill_(v);
+      });
     set(10);
     la.step(1); // not a meeting
     assert.deepEqual([values(model.p)[0], values(slow.p)[0]], [10, 0]);
@@ -60,7 +64,9 @@ describe('translation test-time augmentation', () => {
   it('averages the logits with those of the image shifted by ±t (reflect), by hand on a 1×1×3×3 image', () => {
     // The "classifier" returns the top-left pixel, so every shift shows which pixel lands there.
     const topLeft = new (class extends nn.Module {
-      forward(x: Tensor): Tensor { return x.narrow(2, 0, 1).narrow(3, 0, 1).flatten(1); }
+      forward(x: Tensor): Tensor {
+        return x.narrow(2, 0, 1).narrow(3, 0, 1).flatten(1);
+      }
     })();
     const x = tensor([1, 2, 3, 4, 5, 6, 7, 8, 9], { shape: [1, 1, 3, 3] });
     // Reflect-padded by 1, the image's (−1, −1) shift puts pixel (1, 1) = 5 top-left; the (+1, +1) shift pixel (1, 1) too.
@@ -88,26 +94,60 @@ describe('the speed-run recipe', () => {
     const { train: tr, val } = splitTrainVal(syntheticImages({ perClass: 80, seed: 0 }), 160, 0);
     const normalization = tr.channelStats();
     return {
-      train: streamOf(tr, { seed: 0, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: 'alternate' },
-        normalization, prefetch: 0 }),
+      train: streamOf(tr, {
+        seed: 0,
+        shuffle: true,
+        dropLast: true,
+        augment: { crop: { padding: 2, mode: 'reflect' }, flip: 'alternate' },
+        normalization,
+        prefetch: 0,
+      }),
       val: streamOf(val, { seed: 0, shuffle: false, dropLast: false, augment: null, normalization, prefetch: 0 }),
       classes: tr.classes,
       normalization,
     };
   };
   const recipe: Partial<TrainConfig> = {
-    model: 'speednet', modelOptions: { width: 8, twist: [true, false, false] }, epochs: 4, batchSize: 64, lr: 1.5,
-    momentum: 0.85, weightDecay: 0.00133, biasLr: 64, biasDecay: true, warmup: 0.23, lrStartFactor: 0.2, lrEndFactor: 0.07,
-    anneal: 'linear', cycleMomentum: false, labelSmoothing: 0.2, lookahead: 5, tta: true, ttaTranslate: 1,
-    channelsLast: true, freezeAfter: { 'whiten.bias': 1 }, runsDir,
+    model: 'speednet',
+    modelOptions: { width: 8, twist: [true, false, false] },
+    epochs: 4,
+    batchSize: 64,
+    lr: 1.5,
+    momentum: 0.85,
+    weightDecay: 0.00133,
+    biasLr: 64,
+    biasDecay: true,
+    warmup: 0.23,
+    lrStartFactor: 0.2,
+    lrEndFactor: 0.07,
+    anneal: 'linear',
+    cycleMomentum: false,
+    labelSmoothing: 0.2,
+    lookahead: 5,
+    tta: true,
+    ttaTranslate: 1,
+    channelsLast: true,
+    freezeAfter: { 'whiten.bias': 1 },
+    runsDir,
   };
-  const deterministic = (m: { epoch: number; step: number; trainLoss: number; valAccuracy: number | null; lr: number }) =>
-    [m.epoch, m.step, m.trainLoss, m.valAccuracy, m.lr];
+  const deterministic = (m: {
+    epoch: number;
+    step: number;
+    trainLoss: number;
+    valAccuracy: number | null;
+    lr: number;
+  }) => [m.epoch, m.step, m.trainLoss, m.valAccuracy, m.lr];
 
   it('learns the synthetic task, and a resumed run equals the uninterrupted one', async () => {
     const lines: string[] = [];
-    const whole = await train({ ...recipe, runName: 'whole' }, { data: splits(), events: { log: (l) => lines.push(l) } });
-    assert.ok(lines.some((l) => /set the speednet whitening layer from 640 training images/.test(l)), lines.join('\n'));
+    const whole = await train(
+      { ...recipe, runName: 'whole' },
+      { data: splits(), events: { log: (l) => lines.push(l) } },
+    );
+    assert.ok(
+      lines.some((l) => /set the speednet whitening layer from 640 training images/.test(l)),
+      lines.join('\n'),
+    );
     // Learned: guessing among 10 classes gets this many of the 160 validation images right with probability < 10⁻⁶.
     const correct = Math.round(whole.final!.accuracy * 160);
     assert.ok(binomialTail(160, 0.1, correct) < 1e-6, `validation accuracy ${whole.final!.accuracy} (chance is 0.1)`);
@@ -124,19 +164,31 @@ describe('the speed-run recipe', () => {
   });
 
   it('trains with Muon, and holds a frozen parameter from its epoch on', async () => {
-    const muon: Partial<TrainConfig> = { ...recipe, optimizer: 'muon', muonLr: 0.1, lookahead: 0,
-      freezeAfter: { 'whiten.bias': 1 }, runName: 'muon' };
+    const muon: Partial<TrainConfig> = {
+      ...recipe,
+      optimizer: 'muon',
+      muonLr: 0.1,
+      lookahead: 0,
+      freezeAfter: { 'whiten.bias': 1 },
+      runName: 'muon',
+    };
     const stepsPerEpoch = 10; // 640 training images, batch 64
     const first = await train({ ...muon, maxSteps: stepsPerEpoch }, { data: splits() });
     assert.equal(first.interrupted, true);
-    const bias = (run: string) => values(loadSafetensors(join(run, 'checkpoints/last.safetensors')).tensors.get('whiten.bias')!);
+    const bias = (run: string) =>
+      values(loadSafetensors(join(run, 'checkpoints/last.safetensors')).tensors.get('whiten.bias')!);
     const afterEpoch1 = bias(first.runDir);
-    assert.ok(afterEpoch1.some((b) => b !== 0), 'the whitening bias learns in epoch 1');
+    assert.ok(
+      afterEpoch1.some((b) => b !== 0),
+      'the whitening bias learns in epoch 1',
+    );
     const rest = await train(muon, { data: splits(), resume: true });
     assert.deepEqual(bias(rest.runDir), afterEpoch1, 'and is held from epoch 2 on');
     assert.ok(rest.final!.accuracy > 0.3, `validation accuracy ${rest.final!.accuracy} (chance is 0.1)`);
-    await assert.rejects(train({ ...muon, runName: 'typo', freezeAfter: { 'whiten.bais': 1 } }, { data: splits() }),
-      /freezeAfter names "whiten.bais", which speednet does not have \(its trained parameters: whiten.bias, group1/);
+    await assert.rejects(
+      train({ ...muon, runName: 'typo', freezeAfter: { 'whiten.bais': 1 } }, { data: splits() }),
+      /freezeAfter names "whiten.bais", which speednet does not have \(its trained parameters: whiten.bias, group1/,
+    );
   });
 
   it('loads SpeedNet weights saved before the whitening layer had a bias, with the bias zero', () => {
@@ -156,14 +208,27 @@ describe('the speed-run recipe', () => {
     assert.throws(() => resolveConfig({ biasLr: 0 }), /biasLr must be a number in/);
     assert.throws(() => resolveConfig({ channelsLast: 'yes' as never }), /channelsLast must be true or false/);
     assert.throws(() => resolveConfig({ ttaTranslate: -1 }), /ttaTranslate must be a non-negative integer/);
-    assert.throws(() => resolveConfig({ freezeAfter: { 'whiten.bias': -1 } }), /freezeAfter\["whiten.bias"\] must be a non-negative integer/);
-    assert.throws(() => resolveConfig({ freezeAfter: ['whiten.bias'] as never }), /freezeAfter must be a map of parameter names to epochs/);
+    assert.throws(
+      () => resolveConfig({ freezeAfter: { 'whiten.bias': -1 } }),
+      /freezeAfter\["whiten.bias"\] must be a non-negative integer/,
+    );
+    assert.throws(
+      () => resolveConfig({ freezeAfter: ['whiten.bias'] as never }),
+      /freezeAfter must be a map of parameter names to epochs/,
+    );
     assert.throws(() => resolveConfig({ optimizer: 'muon', muonLr: 0 }), /muonLr must be a number in/);
-    assert.throws(() => resolveConfig({ augment: { flip: 'sometimes' } } as never), /augment.flip must be true, false or "alternate"/);
+    assert.throws(
+      () => resolveConfig({ augment: { flip: 'sometimes' } } as never),
+      /augment.flip must be true, false or "alternate"/,
+    );
   });
 
   it('takes the flip mode from the command line', () => {
-    for (const [flag, flip] of [['random', true], ['alternate', 'alternate'], ['off', false]] as const) {
+    for (const [flag, flip] of [
+      ['random', true],
+      ['alternate', 'alternate'],
+      ['off', false],
+    ] as const) {
       assert.equal(resolveConfig(configFromFlags({ flip: flag })).augment.flip, flip, flag);
     }
     assert.equal(resolveConfig(configFromFlags({})).augment.flip, true, 'random flips by default');

@@ -29,16 +29,28 @@ describe('sweep statistics', () => {
   it('a sample: mean, std (n − 1) and the t interval', () => {
     const s = summarize(a);
     assert.equal(s.n, 5);
-    assertClose([s.mean, s.std!, s.low!, s.high!], [0.9118, 0.005069516742254635, 0.9055053635728513, 0.9180946364271488],
-      { rtol: 1e-9 });
+    assertClose(
+      [s.mean, s.std!, s.low!, s.high!],
+      [0.9118, 0.005069516742254635, 0.9055053635728513, 0.9180946364271488],
+      { rtol: 1e-9 },
+    );
     assert.deepEqual(summarize([0.5]), { n: 1, mean: 0.5, std: null, low: null, high: null });
   });
 
   it("Welch's t-test and interval match SciPy", () => {
     const w = welch(a, b);
-    assertClose([w.difference, w.t!, w.df!, w.p!, w.low!, w.high!],
-      [0.9210 - 0.9118, 2.842793831144038, 5.266724319410429, 0.03406249549412924, 0.00100608259964894, 0.01739391740035081],
-      { rtol: 1e-8, atol: 1e-10 });
+    assertClose(
+      [w.difference, w.t!, w.df!, w.p!, w.low!, w.high!],
+      [
+        0.921 - 0.9118,
+        2.842793831144038,
+        5.266724319410429,
+        0.03406249549412924,
+        0.00100608259964894,
+        0.01739391740035081,
+      ],
+      { rtol: 1e-8, atol: 1e-10 },
+    );
     // Swapping the samples flips the difference, not the p-value.
     const back = welch(b, a);
     assertClose([back.difference, back.p!], [-w.difference, w.p!], { rtol: 1e-12 });
@@ -49,48 +61,132 @@ describe('sweep statistics', () => {
 
 describe('sweep settings', () => {
   it('reads paths and the short forms of model options', () => {
-    assert.deepEqual(parseSetting('twist=0,0,0:1,0,0'), { key: 'modelOptions.twist', values: [[false, false, false], [true, false, false]] });
-    assert.deepEqual(parseSetting('boundary=zeros,reflect'), { key: 'modelOptions.boundary', values: ['zeros', 'reflect'] });
+    assert.deepEqual(parseSetting('twist=0,0,0:1,0,0'), {
+      key: 'modelOptions.twist',
+      values: [
+        [false, false, false],
+        [true, false, false],
+      ],
+    });
+    assert.deepEqual(parseSetting('boundary=zeros,reflect'), {
+      key: 'modelOptions.boundary',
+      values: ['zeros', 'reflect'],
+    });
     assert.deepEqual(parseSetting('modelOptions.twistField=strain,conformal').values, ['strain', 'conformal']);
-    assert.deepEqual(parseSetting('integrator=rk4,rk1'), { key: 'modelOptions.rknet.integrator', values: ['rk4', 'rk1'] });
-    assert.deepEqual(parseSetting('tY=0,1,2,3,4:0,2,4').values, [[0, 1, 2, 3, 4], [0, 2, 4]]);
+    assert.deepEqual(parseSetting('integrator=rk4,rk1'), {
+      key: 'modelOptions.rknet.integrator',
+      values: ['rk4', 'rk1'],
+    });
+    assert.deepEqual(parseSetting('tY=0,1,2,3,4:0,2,4').values, [
+      [0, 1, 2, 3, 4],
+      [0, 2, 4],
+    ]);
     assert.deepEqual(parseSetting('lr=0.1,0.2'), { key: 'lr', values: [0.1, 0.2] });
     assert.deepEqual(parseSetting('milestones=10:20').values, [[10], [20]]);
     assert.deepEqual(parseSetting('augment.cutout=0,8').values, [0, 8]);
   });
 
   it('refuses an unknown setting, naming the valid ones', () => {
-    assert.throws(() => parseSetting('twisty=0,1'), (e: Error) => /unknown setting "twisty"/.test(e.message) &&
-      e.message.includes('modelOptions.boundary') && e.message.includes('epochs') && /short forms .*twist/.test(e.message));
+    assert.throws(
+      () => parseSetting('twisty=0,1'),
+      (e: Error) =>
+        /unknown setting "twisty"/.test(e.message) &&
+        e.message.includes('modelOptions.boundary') &&
+        e.message.includes('epochs') &&
+        /short forms .*twist/.test(e.message),
+    );
     assert.throws(() => settingPath('seed'), /set by the sweep itself/);
     assert.throws(() => parseSetting('boundary'), /name=value1,value2/);
   });
 
   it('refuses a bad value before anything runs, naming the combination', () => {
-    assert.throws(() => planSweep({ name: 'x', base: { model: 'resnet20' }, seeds: [0], minutes: null,
-      settings: [parseSetting('boundary=zeros,sticky')] }, mkdtempSync(join(tmpdir(), 'pdenet-sweep-'))),
-    /boundary=sticky: .*boundary must be one of zeros, reflect/);
+    assert.throws(
+      () =>
+        planSweep(
+          {
+            name: 'x',
+            base: { model: 'resnet20' },
+            seeds: [0],
+            minutes: null,
+            settings: [parseSetting('boundary=zeros,sticky')],
+          },
+          mkdtempSync(join(tmpdir(), 'pdenet-sweep-')),
+        ),
+      /boundary=sticky: .*boundary must be one of zeros, reflect/,
+    );
   });
 
   it('plans seed after seed over the grid, the first values the baseline', () => {
     const base = { model: 'resnet20', modelOptions: { width: 8 }, epochs: 3 };
-    const plan = planSweep({ name: 'grid', base, seeds: [3, 5], minutes: null,
-      settings: [parseSetting('twist=0:1'), parseSetting('boundary=zeros,reflect')] }, 'out');
-    assert.deepEqual(plan.combinations.map((c) => c.label),
-      ['twist=false boundary=zeros', 'twist=false boundary=reflect', 'twist=true boundary=zeros', 'twist=true boundary=reflect']);
-    assert.deepEqual(plan.runs.map((r) => [r.combination, r.seed]), [[0, 3], [1, 3], [2, 3], [3, 3], [0, 5], [1, 5], [2, 5], [3, 5]]);
+    const plan = planSweep(
+      {
+        name: 'grid',
+        base,
+        seeds: [3, 5],
+        minutes: null,
+        settings: [parseSetting('twist=0:1'), parseSetting('boundary=zeros,reflect')],
+      },
+      'out',
+    );
+    assert.deepEqual(
+      plan.combinations.map((c) => c.label),
+      [
+        'twist=false boundary=zeros',
+        'twist=false boundary=reflect',
+        'twist=true boundary=zeros',
+        'twist=true boundary=reflect',
+      ],
+    );
+    assert.deepEqual(
+      plan.runs.map((r) => [r.combination, r.seed]),
+      [
+        [0, 3],
+        [1, 3],
+        [2, 3],
+        [3, 3],
+        [0, 5],
+        [1, 5],
+        [2, 5],
+        [3, 5],
+      ],
+    );
     const run = plan.runs[3]!;
     assert.equal(run.id, 'twist-true_boundary-reflect_seed-3');
-    assert.deepEqual(run.config, { model: 'resnet20', modelOptions: { width: 8, twist: true, boundary: 'reflect' }, epochs: 3, seed: 3,
-      runName: run.id, runsDir: join('out', 'grid', 'runs') });
-    assert.deepEqual(base, { model: 'resnet20', modelOptions: { width: 8 }, epochs: 3 }, 'the base recipe is not changed');
-    assert.deepEqual(withSetting({}, 'modelOptions.rknet.integrator', 'rk4'), { modelOptions: { rknet: { integrator: 'rk4' } } });
+    assert.deepEqual(run.config, {
+      model: 'resnet20',
+      modelOptions: { width: 8, twist: true, boundary: 'reflect' },
+      epochs: 3,
+      seed: 3,
+      runName: run.id,
+      runsDir: join('out', 'grid', 'runs'),
+    });
+    assert.deepEqual(
+      base,
+      { model: 'resnet20', modelOptions: { width: 8 }, epochs: 3 },
+      'the base recipe is not changed',
+    );
+    assert.deepEqual(withSetting({}, 'modelOptions.rknet.integrator', 'rk4'), {
+      modelOptions: { rknet: { integrator: 'rk4' } },
+    });
   });
 });
 
 describe('sweep run states', () => {
-  const metricsLine = (epoch: number, seconds: number) => JSON.stringify({ epoch, step: (epoch + 1) * 10, trainLoss: 1,
-    trainAccuracy: 0.5, valLoss: 1, valAccuracy: 0.5, lr: 0.1, seconds, evalSeconds: 1, dataShare: 0, imagesPerSec: 1, twist: false });
+  const metricsLine = (epoch: number, seconds: number) =>
+    JSON.stringify({
+      epoch,
+      step: (epoch + 1) * 10,
+      trainLoss: 1,
+      trainAccuracy: 0.5,
+      valLoss: 1,
+      valAccuracy: 0.5,
+      lr: 0.1,
+      seconds,
+      evalSeconds: 1,
+      dataShare: 0,
+      imagesPerSec: 1,
+      twist: false,
+    });
 
   it('a run is done at its last epoch, its step limit or its time budget; interrupted with a checkpoint', () => {
     const run = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
@@ -106,7 +202,7 @@ describe('sweep run states', () => {
     assert.equal(readRunState(run, { epochs: 30, maxMinutes: 2 }).status, 'interrupted');
   });
 
-  it('a time budget is the trainer\'s maxMinutes in every run\'s configuration', () => {
+  it("a time budget is the trainer's maxMinutes in every run's configuration", () => {
     const spec = { name: 'timed', base: { model: 'resnet20' }, seeds: [0], minutes: 1.5, settings: [] };
     if ('maxMinutes' in DEFAULT_CONFIG) {
       assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, 1.5);
@@ -119,18 +215,43 @@ describe('sweep run states', () => {
 describe('pdenet sweep', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-'));
   const recipe = join(dir, 'tiny.json');
-  writeFileSync(recipe, JSON.stringify({ model: 'speednet', modelOptions: { width: 4 }, data: 'synthetic', valSplit: 200, epochs: 2,
-    batchSize: 100 }));
-  const args = ['sweep', '--name', 'tiny', '--config', recipe, '--vary', 'boundary=zeros,reflect', '--seeds', '0,1', '--jobs', '1',
-    '--sweeps-dir', dir];
+  writeFileSync(
+    recipe,
+    JSON.stringify({
+      model: 'speednet',
+      modelOptions: { width: 4 },
+      data: 'synthetic',
+      valSplit: 200,
+      epochs: 2,
+      batchSize: 100,
+    }),
+  );
+  const args = [
+    'sweep',
+    '--name',
+    'tiny',
+    '--config',
+    recipe,
+    '--vary',
+    'boundary=zeros,reflect',
+    '--seeds',
+    '0,1',
+    '--jobs',
+    '1',
+    '--sweeps-dir',
+    dir,
+  ];
   const sweepDir = join(dir, 'tiny');
   const runDir = (id: string) => join(sweepDir, 'runs', id);
   const first = 'boundary-zeros_seed-0';
   const second = 'boundary-reflect_seed-0';
 
   it('refuses an unknown setting with a clear error and runs nothing', () => {
-    const r = spawnSync(process.execPath, [cli, 'sweep', '--name', 'bad', '--vary', 'bondary=zeros,reflect', '--sweeps-dir', dir],
-      { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'sweep', '--name', 'bad', '--vary', 'bondary=zeros,reflect', '--sweeps-dir', dir],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /error: .*unknown setting "bondary"; the settings are .*modelOptions\.boundary/);
     assert.equal(existsSync(join(dir, 'bad')), false);
@@ -138,14 +259,24 @@ describe('pdenet sweep', () => {
 
   it('stops on SIGTERM with checkpoints, and continues without redoing finished runs', async () => {
     // Stop the sweep once its first run is done and the second is training.
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env,
-      PDENET_NUM_THREADS: '1' } });
+    const child = spawn(process.execPath, [cli, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PDENET_NUM_THREADS: '1' },
+    });
     let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     const exited = new Promise<number | null>((done) => child.on('exit', done));
     const secondLog = join(sweepDir, 'logs', `${second}.log`);
-    for (let i = 0; i < 1200 && !(existsSync(secondLog) && /training speednet/.test(readFileSync(secondLog, 'utf8'))); i++) {
+    for (
+      let i = 0;
+      i < 1200 && !(existsSync(secondLog) && /training speednet/.test(readFileSync(secondLog, 'utf8')));
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGTERM');
@@ -154,15 +285,21 @@ describe('pdenet sweep', () => {
     assert.ok(readMetrics(runDir(second)).length < 2, 'the second run was stopped');
     assert.ok(existsSync(join(runDir(second), 'checkpoints', 'last.ckpt.safetensors')), 'with a checkpoint');
     assert.equal(existsSync(runDir('boundary-zeros_seed-1')), false, 'and no run started after the stop');
-    const finished = ['metrics.jsonl', 'checkpoints/last.safetensors'].map((f) => [f, statSync(join(runDir(first), f)).mtimeMs] as const);
+    const finished = ['metrics.jsonl', 'checkpoints/last.safetensors'].map(
+      (f) => [f, statSync(join(runDir(first), f)).mtimeMs] as const,
+    );
 
-    const again = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, PDENET_NUM_THREADS: '2' } });
+    const again = spawnSync(process.execPath, [cli, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, PDENET_NUM_THREADS: '2' },
+    });
     assert.equal(again.status, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /1 runs were already done/);
     assert.match(again.stdout, new RegExp(`resuming ${second}`));
     assert.doesNotMatch(again.stdout, new RegExp(`starting ${first}`));
     assert.match(readFileSync(join(sweepDir, 'logs', `${second}.log`), 'utf8'), /resuming .*at epoch/);
-    for (const [f, mtime] of finished) assert.equal(statSync(join(runDir(first), f)).mtimeMs, mtime, `${f} of the finished run untouched`);
+    for (const [f, mtime] of finished)
+      assert.equal(statSync(join(runDir(first), f)).mtimeMs, mtime, `${f} of the finished run untouched`);
   });
 
   it('writes the summary: counts, means, intervals and Welch against the baseline, as computed by hand', () => {
@@ -178,7 +315,7 @@ describe('pdenet sweep', () => {
     const byHand = ([x, y]: number[]) => {
       const m = (x! + y!) / 2;
       const s = Math.abs(x! - y!) / Math.SQRT2;
-      return [m, s, m - 12.706204736 * s / Math.SQRT2, m + 12.706204736 * s / Math.SQRT2];
+      return [m, s, m - (12.706204736 * s) / Math.SQRT2, m + (12.706204736 * s) / Math.SQRT2];
     };
     const [base, other] = summary.combinations;
     assert.deepEqual([base!.label, other!.label], ['boundary=zeros', 'boundary=reflect']);
@@ -198,8 +335,13 @@ describe('pdenet sweep', () => {
 
     const csv = readFileSync(join(sweepDir, 'summary.csv'), 'utf8').trim().split('\n');
     assert.equal(csv[0], 'boundary,n,mean,std,ci_low,ci_high,diff,diff_low,diff_high,t,df,p');
-    assert.deepEqual(csv.slice(1).map((l) => l.split(',').slice(0, 3).map(String)),
-      [['zeros', '2', String(base!.accuracy!.mean)], ['reflect', '2', String(other!.accuracy!.mean)]]);
+    assert.deepEqual(
+      csv.slice(1).map((l) => l.split(',').slice(0, 3).map(String)),
+      [
+        ['zeros', '2', String(base!.accuracy!.mean)],
+        ['reflect', '2', String(other!.accuracy!.mean)],
+      ],
+    );
     assert.equal(readFileSync(join(sweepDir, 'runs.csv'), 'utf8').trim().split('\n').length, 5);
     const md = readFileSync(join(sweepDir, 'summary.md'), 'utf8');
     const pct = (v: number) => (v * 100).toFixed(2);
@@ -210,8 +352,11 @@ describe('pdenet sweep', () => {
   });
 
   it('refuses to continue a sweep whose varied values changed', () => {
-    const r = spawnSync(process.execPath, [cli, ...args.map((a) => (a === 'boundary=zeros,reflect' ? 'boundary=zeros,circular' : a))],
-      { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [cli, ...args.map((a) => (a === 'boundary=zeros,reflect' ? 'boundary=zeros,circular' : a))],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /holds a sweep with other settings/);
   });

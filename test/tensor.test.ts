@@ -1,17 +1,41 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { arange, cat, eye, full, linspace, ones, rand, randint, randn, stack, tensor, TorchError, where, zeros } from '../src/index.js';
+import {
+  arange,
+  cat,
+  eye,
+  full,
+  linspace,
+  ones,
+  rand,
+  randint,
+  randn,
+  stack,
+  tensor,
+  TorchError,
+  where,
+  zeros,
+} from '../src/index.js';
 import { assertClose, values } from './helpers.js';
 
 describe('creation', () => {
   it('builds tensors from nested arrays and TypedArrays', () => {
-    const a = tensor([[1, 2, 3], [4, 5, 6]]);
+    const a = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     assert.deepEqual(a.shape, [2, 3]);
     assert.equal(a.dtype, 'float32');
-    assert.deepEqual(a.toArray(), [[1, 2, 3], [4, 5, 6]]);
+    assert.deepEqual(a.toArray(), [
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const b = tensor(new Float64Array([1, 2, 3, 4]), { shape: [2, 2] });
     assert.equal(b.dtype, 'float64');
-    assert.deepEqual(b.toArray(), [[1, 2], [3, 4]]);
+    assert.deepEqual(b.toArray(), [
+      [1, 2],
+      [3, 4],
+    ]);
     assert.equal(tensor(new Int32Array([7])).dtype, 'int32');
     assert.equal(tensor([1n, 2n]).dtype, 'int64');
     assert.deepEqual(tensor([true, false]).toArray(), [true, false]);
@@ -34,7 +58,10 @@ describe('creation', () => {
     assert.equal(arange(4).dtype, 'int64');
     assertClose(arange(0, 1, 0.25), [0, 0.25, 0.5, 0.75]);
     assertClose(linspace(-1, 1, 5), [-1, -0.5, 0, 0.5, 1]);
-    assert.deepEqual(eye(2, 3).toArray(), [[1, 0, 0], [0, 1, 0]]);
+    assert.deepEqual(eye(2, 3).toArray(), [
+      [1, 0, 0],
+      [0, 1, 0],
+    ]);
   });
 
   it('draws random numbers in range with plausible moments', () => {
@@ -52,12 +79,30 @@ describe('creation', () => {
 
 describe('arithmetic and comparison', () => {
   it('broadcasts with PyTorch type promotion', () => {
-    const a = tensor([[1, 2], [3, 4]]);
+    const a = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
     const b = tensor([10, 20]);
-    assert.deepEqual(a.add(b).toArray(), [[11, 22], [13, 24]]);
-    assert.deepEqual(a.sub(b, 2).toArray(), [[-19, -38], [-17, -36]]);
-    assert.deepEqual(a.mul(2).toArray(), [[2, 4], [6, 8]]);
-    assert.deepEqual(a.div(b).toArray(), [[0.1, 0.1], [0.3, 0.2]].map((r) => r.map((v) => Math.fround(v))));
+    assert.deepEqual(a.add(b).toArray(), [
+      [11, 22],
+      [13, 24],
+    ]);
+    assert.deepEqual(a.sub(b, 2).toArray(), [
+      [-19, -38],
+      [-17, -36],
+    ]);
+    assert.deepEqual(a.mul(2).toArray(), [
+      [2, 4],
+      [6, 8],
+    ]);
+    assert.deepEqual(
+      a.div(b).toArray(),
+      [
+        [0.1, 0.1],
+        [0.3, 0.2],
+      ].map((r) => r.map((v) => Math.fround(v))),
+    );
     const i = arange(4);
     assert.equal(i.add(1).dtype, 'int64', 'an integer scalar keeps int64');
     assert.equal(i.add(0.5).dtype, 'float32', 'a fractional scalar promotes to the default float');
@@ -91,15 +136,24 @@ describe('arithmetic and comparison', () => {
   });
 
   it('multiplies matrices', () => {
-    const a = tensor([[1, 2], [3, 4]]);
-    assert.deepEqual(a.matmul(eye(2)).toArray(), [[1, 2], [3, 4]]);
+    const a = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
+    assert.deepEqual(a.matmul(eye(2)).toArray(), [
+      [1, 2],
+      [3, 4],
+    ]);
     assert.deepEqual(a.matmul(tensor([1, 1])).toArray(), [3, 7]);
     assert.throws(() => a.matmul(ones([3, 3])), /cannot be multiplied/);
   });
 });
 
 describe('reductions', () => {
-  const x = tensor([[1, 5, 3], [4, 2, 6]]);
+  const x = tensor([
+    [1, 5, 3],
+    [4, 2, 6],
+  ]);
   it('sums and averages over dims with keepdim', () => {
     assert.equal(x.sum().item(), 21);
     assert.deepEqual(x.sum(0).toArray(), [5, 7, 9]);
@@ -134,27 +188,57 @@ describe('reductions', () => {
 describe('views and movement', () => {
   const x = arange(6).reshape(2, 3);
   it('reshapes, permutes, transposes and flips', () => {
-    assert.deepEqual(x.reshape([3, 2]).toArray(), [[0, 1], [2, 3], [4, 5]]);
+    assert.deepEqual(x.reshape([3, 2]).toArray(), [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ]);
     assert.deepEqual(x.view(-1).toArray(), [0, 1, 2, 3, 4, 5]);
-    assert.deepEqual(x.transpose(0, 1).toArray(), [[0, 3], [1, 4], [2, 5]]);
-    assert.deepEqual(x.permute(1, 0).toArray(), [[0, 3], [1, 4], [2, 5]]);
-    assert.deepEqual(x.flip(1).toArray(), [[2, 1, 0], [5, 4, 3]]);
-    assert.deepEqual(x.flip([0, 1]).toArray(), [[5, 4, 3], [2, 1, 0]]);
+    assert.deepEqual(x.transpose(0, 1).toArray(), [
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
+    assert.deepEqual(x.permute(1, 0).toArray(), [
+      [0, 3],
+      [1, 4],
+      [2, 5],
+    ]);
+    assert.deepEqual(x.flip(1).toArray(), [
+      [2, 1, 0],
+      [5, 4, 3],
+    ]);
+    assert.deepEqual(x.flip([0, 1]).toArray(), [
+      [5, 4, 3],
+      [2, 1, 0],
+    ]);
     assert.equal(x.transpose(0, 1).isContiguous, false);
     assert.equal(x.transpose(0, 1).contiguous().isContiguous, true);
     assert.throws(() => x.transpose(0, 1).view(6), /view/);
   });
 
   it('narrows, slices, selects and gathers', () => {
-    assert.deepEqual(x.narrow(1, 1, 2).toArray(), [[1, 2], [4, 5]]);
-    assert.deepEqual(x.slice(1, 0, null, 2).toArray(), [[0, 2], [3, 5]]);
+    assert.deepEqual(x.narrow(1, 1, 2).toArray(), [
+      [1, 2],
+      [4, 5],
+    ]);
+    assert.deepEqual(x.slice(1, 0, null, 2).toArray(), [
+      [0, 2],
+      [3, 5],
+    ]);
     assert.deepEqual(x.select(0, 1).toArray(), [3, 4, 5]);
-    assert.deepEqual(x.indexSelect(1, tensor([2, 0], { dtype: 'int64' })).toArray(), [[2, 0], [5, 3]]);
+    assert.deepEqual(x.indexSelect(1, tensor([2, 0], { dtype: 'int64' })).toArray(), [
+      [2, 0],
+      [5, 3],
+    ]);
     assert.deepEqual(x.gather(1, tensor([[0], [2]], { dtype: 'int64' })).toArray(), [[0], [5]]);
     assert.deepEqual(x.unsqueeze(0).shape, [1, 2, 3]);
     assert.deepEqual(x.unsqueeze(0).squeeze().shape, [2, 3]);
     assert.deepEqual(x.reshape(1, 2, 3, 1).flatten(1).shape, [1, 6]);
-    assert.deepEqual(tensor([1, 2]).expand(2, 2).toArray(), [[1, 2], [1, 2]]);
+    assert.deepEqual(tensor([1, 2]).expand(2, 2).toArray(), [
+      [1, 2],
+      [1, 2],
+    ]);
     assert.deepEqual(tensor([1, 2]).repeat(2).toArray(), [1, 2, 1, 2]);
     assert.deepEqual(tensor([1, 2, 3]).roll(1, 0).toArray(), [3, 1, 2]);
   });
@@ -163,16 +247,42 @@ describe('views and movement', () => {
     assert.deepEqual(cat([x, x], 0).shape, [4, 3]);
     assert.deepEqual(cat([x, x], 1).shape, [2, 6]);
     assert.deepEqual(stack([x, x], 0).shape, [2, 2, 3]);
-    assert.deepEqual(x.split(2, 1).map((t) => t.shape), [[2, 2], [2, 1]]);
-    assert.deepEqual(x.split([1, 2], 1).map((t) => t.shape), [[2, 1], [2, 2]]);
-    assert.deepEqual(x.chunk(3, 1).map((t) => values(t)), [[0, 3], [1, 4], [2, 5]]);
+    assert.deepEqual(
+      x.split(2, 1).map((t) => t.shape),
+      [
+        [2, 2],
+        [2, 1],
+      ],
+    );
+    assert.deepEqual(
+      x.split([1, 2], 1).map((t) => t.shape),
+      [
+        [2, 1],
+        [2, 2],
+      ],
+    );
+    assert.deepEqual(
+      x.chunk(3, 1).map((t) => values(t)),
+      [
+        [0, 3],
+        [1, 4],
+        [2, 5],
+      ],
+    );
     assert.throws(() => cat([]), /at least one tensor/);
   });
 
   it('clones and copies data', () => {
     const c = x.clone();
     c.add_(1);
-    assert.deepEqual(x.toArray(), [[0, 1, 2], [3, 4, 5]], 'a clone does not share data');
+    assert.deepEqual(
+      x.toArray(),
+      [
+        [0, 1, 2],
+        [3, 4, 5],
+      ],
+      'a clone does not share data',
+    );
     const v = x.view(6);
     const y = x.clone();
     y.view(6).fill_(7);
@@ -188,7 +298,13 @@ describe('casts and in-place updates', () => {
     assert.equal(x.double().dtype, 'float64');
     assert.equal(x.bfloat16().dtype, 'bfloat16');
     assertClose(tensor([1.5, 3.0]).bfloat16().toTypedArray(), [1.5, 3.0], { atol: 0 });
-    assertClose(tensor([1 + 1 / 256]).bfloat16().float(), [1], { atol: 0 }, );
+    assertClose(
+      tensor([1 + 1 / 256])
+        .bfloat16()
+        .float(),
+      [1],
+      { atol: 0 },
+    );
     assert.deepEqual(tensor([0, 2]).bool().toArray(), [false, true]);
   });
 

@@ -26,8 +26,14 @@ function splits(seed = 0): DataSplits {
   const { train: tr, val } = splitTrainVal(syntheticImages({ perClass: 80, seed }), 160, seed);
   const normalization = tr.channelStats();
   return {
-    train: streamOf(tr, { seed, shuffle: true, dropLast: true, augment: { crop: { padding: 2, mode: 'reflect' }, flip: true },
-      normalization, prefetch: 0 }),
+    train: streamOf(tr, {
+      seed,
+      shuffle: true,
+      dropLast: true,
+      augment: { crop: { padding: 2, mode: 'reflect' }, flip: true },
+      normalization,
+      prefetch: 0,
+    }),
     val: streamOf(val, { seed, shuffle: false, dropLast: false, augment: null, normalization, prefetch: 0 }),
     classes: tr.classes,
     normalization,
@@ -35,18 +41,38 @@ function splits(seed = 0): DataSplits {
 }
 
 const base: Partial<TrainConfig> = {
-  model: 'resnet20', modelOptions: { twist: true, width: 4 }, epochs: 2, batchSize: 32, lr: 0.05, runsDir, tta: false,
+  model: 'resnet20',
+  modelOptions: { twist: true, width: 4 },
+  epochs: 2,
+  batchSize: 32,
+  lr: 0.05,
+  runsDir,
+  tta: false,
 };
-const deterministic = (m: { epoch: number; step: number; trainLoss: number; trainAccuracy: number; valLoss: number | null;
-  valAccuracy: number | null; lr: number }) => [m.epoch, m.step, m.trainLoss, m.trainAccuracy, m.valLoss, m.valAccuracy, m.lr];
+const deterministic = (m: {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  lr: number;
+}) => [m.epoch, m.step, m.trainLoss, m.trainAccuracy, m.valLoss, m.valAccuracy, m.lr];
 
 describe('trainer', () => {
   it('learns the synthetic task in two epochs and writes the run folder', async () => {
     const result = await train({ ...base, runName: 'learns' }, { data: splits() });
     assert.equal(result.metrics.length, 2);
     assert.ok(result.final!.accuracy > 0.3, `validation accuracy ${result.final!.accuracy} (chance is 0.1)`);
-    for (const file of ['config.json', 'metrics.jsonl', 'metrics.csv', 'report.md', 'checkpoints/last.ckpt.safetensors',
-      'checkpoints/best.safetensors', 'checkpoints/last.safetensors']) {
+    for (const file of [
+      'config.json',
+      'metrics.jsonl',
+      'metrics.csv',
+      'report.md',
+      'checkpoints/last.ckpt.safetensors',
+      'checkpoints/best.safetensors',
+      'checkpoints/last.safetensors',
+    ]) {
       assert.ok(existsSync(join(result.runDir, file)), file);
     }
     assert.equal(readMetrics(result.runDir).length, 2);
@@ -71,22 +97,42 @@ describe('trainer', () => {
   it('stops on a signal with a checkpoint, and refuses to overwrite a run without --resume', async () => {
     const controller = new AbortController();
     let steps = 0;
-    const result = await train({ ...base, runName: 'signal' }, { data: splits(), signal: controller.signal,
-      events: { onProgress: () => { if (++steps === 5) controller.abort(); } } });
+    const result = await train(
+      { ...base, runName: 'signal' },
+      {
+        data: splits(),
+        signal: controller.signal,
+        events: {
+          onProgress: () => {
+            if (++steps === 5) controller.abort();
+          },
+        },
+      },
+    );
     assert.equal(result.interrupted, true);
     assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.batch, 5);
-    await assert.rejects(train({ ...base, runName: 'signal' }, { data: splits() }), /already holds a run; pass --resume/);
+    await assert.rejects(
+      train({ ...base, runName: 'signal' }, { data: splits() }),
+      /already holds a run; pass --resume/,
+    );
   });
 
   it('stops with a clear message when the loss becomes NaN', async () => {
-    await assert.rejects(train({ ...base, runName: 'nan', lr: 100, schedule: 'constant', labelSmoothing: 0 }, { data: splits() }),
-      (e: unknown) => e instanceof TorchError && /loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+ \(batch \d+\)/.test(e.message));
+    await assert.rejects(
+      train({ ...base, runName: 'nan', lr: 100, schedule: 'constant', labelSmoothing: 0 }, { data: splits() }),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        /loss became (NaN|Infinity|-Infinity) at epoch \d+, step \d+ \(batch \d+\)/.test(e.message),
+    );
     assert.ok(!existsSync(join(runsDir, 'nan')), 'a run that never finished an epoch leaves no folder');
   });
 
   it('switches the twist on at the chosen epoch', async () => {
     const result = await train({ ...base, runName: 'twist-later', twistFromEpoch: 1 }, { data: splits() });
-    assert.deepEqual(result.metrics.map((m) => m.twist), [false, true]);
+    assert.deepEqual(
+      result.metrics.map((m) => m.twist),
+      [false, true],
+    );
   });
 
   it('follows a staged twist: a stage learns its Kx only from the epoch its step twists it', async () => {
@@ -96,10 +142,28 @@ describe('trainer', () => {
     };
     const after: number[][][] = [];
     // Before the first step (epoch 1) the twist is modelOptions.twist: stage 0 only.
-    const config = { ...base, epochs: 3, runName: 'twist-staged', modelOptions: { twist: [true, false, false], width: 4 },
-      twistSchedule: [{ epoch: 1, twist: [true, true, false] }, { epoch: 2, twist: true }] };
-    const result = await train(config, { data: splits(), events: { onEpoch: (_m, dir) => { after.push(kx(dir)); } } });
-    assert.deepEqual(result.metrics.map((m) => m.twist), [true, true, true]);
+    const config = {
+      ...base,
+      epochs: 3,
+      runName: 'twist-staged',
+      modelOptions: { twist: [true, false, false], width: 4 },
+      twistSchedule: [
+        { epoch: 1, twist: [true, true, false] },
+        { epoch: 2, twist: true },
+      ],
+    };
+    const result = await train(config, {
+      data: splits(),
+      events: {
+        onEpoch: (_m, dir) => {
+          after.push(kx(dir));
+        },
+      },
+    });
+    assert.deepEqual(
+      result.metrics.map((m) => m.twist),
+      [true, true, true],
+    );
     const changed = (a: number[][], b: number[][]) => a.map((x, i) => x.some((v, j) => v !== b[i]![j]));
     assert.deepEqual(changed(after[0]!, after[1]!), [true, true, false], 'epoch 1: stages 0 and 1 twisted');
     assert.deepEqual(changed(after[1]!, after[2]!), [true, true, true], 'epoch 2: every stage twisted');
@@ -108,15 +172,23 @@ describe('trainer', () => {
     assert.equal(first.interrupted, true);
     const rest = await train({ ...config, runName: 'twist-staged-parts' }, { data: splits(), resume: true });
     assert.deepEqual(kx(rest.runDir), kx(result.runDir));
-    await assert.rejects(train({ ...config, runName: 'both', twistFromEpoch: 1 }, { data: splits() }),
-      /give one of twistFromEpoch and twistSchedule/);
+    await assert.rejects(
+      train({ ...config, runName: 'both', twistFromEpoch: 1 }, { data: splits() }),
+      /give one of twistFromEpoch and twistSchedule/,
+    );
   });
 
   it('normalizes with fixed statistics when given, and records them in data.json', async () => {
     // DynamicBlocks' Normalize(mean 0.5, std 1): x = p/255 − 0.5, so 255·(x + 0.5) is a whole pixel value in [0, 255].
     const fixed = { mean: [0.5, 0.5, 0.5], std: [1, 1, 1] };
-    const config = resolveConfig({ ...base, data: 'synthetic', valSplit: 100, epochs: 1, runName: 'fixed-normalization',
-      normalization: fixed });
+    const config = resolveConfig({
+      ...base,
+      data: 'synthetic',
+      valSplit: 100,
+      epochs: 1,
+      runName: 'fixed-normalization',
+      normalization: fixed,
+    });
     const data = await loadDataSplits(config);
     assert.deepEqual(data.normalization, fixed);
     for await (const { x, y } of data.val!.batches(0, 50, 0)) {
@@ -132,15 +204,26 @@ describe('trainer', () => {
     // The default: the training split's channel statistics.
     const measured = (await loadDataSplits(resolveConfig({ ...base, data: 'synthetic', valSplit: 100 }))).normalization;
     assert.notDeepEqual(measured, fixed);
-    await assert.rejects(loadDataSplits(resolveConfig({ ...base, data: 'synthetic', normalization: { mean: [0.5], std: [1] } })),
-      /normalization gives 1 channel statistics; the images have 3 channels/);
+    await assert.rejects(
+      loadDataSplits(resolveConfig({ ...base, data: 'synthetic', normalization: { mean: [0.5], std: [1] } })),
+      /normalization gives 1 channel statistics; the images have 3 channels/,
+    );
   });
 
   it('keeps the weights of the lowest validation loss as best with bestBy loss', async () => {
     const after: Map<string, number[]>[] = [];
     const weightsOf = (file: string) => new Map([...loadSafetensors(file).tensors].map(([k, t]) => [k, values(t)]));
-    const result = await train({ ...base, epochs: 4, lr: 0.2, schedule: 'constant', runName: 'best-by-loss', bestBy: 'loss' },
-      { data: splits(), events: { onEpoch: (_m, dir) => { after.push(weightsOf(join(dir, 'checkpoints/last.safetensors'))); } } });
+    const result = await train(
+      { ...base, epochs: 4, lr: 0.2, schedule: 'constant', runName: 'best-by-loss', bestBy: 'loss' },
+      {
+        data: splits(),
+        events: {
+          onEpoch: (_m, dir) => {
+            after.push(weightsOf(join(dir, 'checkpoints/last.safetensors')));
+          },
+        },
+      },
+    );
     const losses = result.metrics.map((m) => m.valLoss!);
     const lowest = losses.indexOf(Math.min(...losses));
     assert.equal(loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).state.bestEpoch, lowest);
@@ -148,15 +231,23 @@ describe('trainer', () => {
   });
 
   it('exempts from weight decay the parameters named by noDecay, and only them', async () => {
-    const result = await train({ ...base, epochs: 1, maxSteps: 1, weightDecay: 1e-3, runName: 'no-decay', noDecay: ['.bias'] },
-      { data: splits() });
+    const result = await train(
+      { ...base, epochs: 1, maxSteps: 1, weightDecay: 1e-3, runName: 'no-decay', noDecay: ['.bias'] },
+      { data: splits() },
+    );
     const model = createModel('resnet20', { twist: true, width: 4 });
     const names = [...model.namedParameters()].map(([n]) => n);
     model.dispose();
     const groups = loadCheckpoint(join(result.runDir, 'checkpoints/last.ckpt.safetensors')).optimizer.param_groups;
     const biases = names.filter((n) => n.includes('.bias')).length;
     assert.ok(biases > 0 && biases < names.filter((n) => !n.endsWith('kx')).length);
-    assert.deepEqual(groups.map((g) => [g.params.length, g.weight_decay]), [[names.length - biases, 1e-3], [biases, 0]]);
+    assert.deepEqual(
+      groups.map((g) => [g.params.length, g.weight_decay]),
+      [
+        [names.length - biases, 1e-3],
+        [biases, 0],
+      ],
+    );
   });
 
   it('reports corrupt and truncated checkpoints clearly', async () => {
@@ -190,8 +281,19 @@ describe('trainer', () => {
   });
 
   it('trains an RKNet with checkpointed steps and box constraints', async () => {
-    const result = await train({ ...base, runName: 'rknet', model: 'rknet', epochs: 1, lr: 0.05, checkpointing: true, clip: 0.2,
-      modelOptions: { width: 4, rknet: { integrator: 'rk4', layer: 'doublesym', norm: 'tv', tY: [0, 1, 2] } } }, { data: splits() });
+    const result = await train(
+      {
+        ...base,
+        runName: 'rknet',
+        model: 'rknet',
+        epochs: 1,
+        lr: 0.05,
+        checkpointing: true,
+        clip: 0.2,
+        modelOptions: { width: 4, rknet: { integrator: 'rk4', layer: 'doublesym', norm: 'tv', tY: [0, 1, 2] } },
+      },
+      { data: splits() },
+    );
     assert.ok(result.metrics[0]!.trainLoss < Math.log(10), 'the loss fell below chance level');
     const weights = loadSafetensors(join(result.runDir, 'checkpoints/last.safetensors')).tensors;
     for (const [k, t] of weights) {

@@ -13,7 +13,16 @@ import { arange, manualSeed, nn, noGrad, pde, type Tensor, tidy } from '../src/i
 import { saveSafetensors } from '../src/io/index.js';
 import { createModel } from '../src/models/index.js';
 import type { EpochMetrics } from '../src/train/trainer.js';
-import { DEMO_KINDS, encodePng, inspectCheckpoint, operatorStatistics, plotCurves, runDemo, twistMatrices, writeRunReport } from '../src/viz/index.js';
+import {
+  DEMO_KINDS,
+  encodePng,
+  inspectCheckpoint,
+  operatorStatistics,
+  plotCurves,
+  runDemo,
+  twistMatrices,
+  writeRunReport,
+} from '../src/viz/index.js';
 
 const { GifReader } = omggif;
 const { PNG } = pngjs;
@@ -59,7 +68,11 @@ function decodePngFile(path: string): { width: number; height: number; data: Uin
 }
 
 /** Centre of mass (x, y) of the brightness inside a rectangle of an RGBA frame, in pixels of the rectangle. */
-function centreOfMass(rgba: Uint8Array, width: number, rect: { x: number; y: number; width: number; height: number }): [number, number] {
+function centreOfMass(
+  rgba: Uint8Array,
+  width: number,
+  rect: { x: number; y: number; width: number; height: number },
+): [number, number] {
   let [m, mx, my] = [0, 0, 0];
   for (let y = 0; y < rect.height; y++) {
     for (let x = 0; x < rect.width; x++) {
@@ -121,7 +134,14 @@ describe('operator demos', () => {
     const image = join(work, 'bump.png');
     writeBump(image, 48, 14, 24, 3);
     const steps = 12;
-    const r = await runDemo('translation', { outDir: join(work, 'bump'), image, size: 48, steps, scale: 1, boundary: 'zeros' });
+    const r = await runDemo('translation', {
+      outDir: join(work, 'bump'),
+      image,
+      size: 48,
+      steps,
+      scale: 1,
+      boundary: 'zeros',
+    });
     const gif = decodeGif(r.gif);
     const rect = r.panels[0]!.rect;
     const centres = gif.frames.map((f) => centreOfMass(f, gif.width, rect));
@@ -148,7 +168,13 @@ describe('operator analysis', () => {
     const conv = new pde.TwistConv2d(1, 1, { twistInitStd: 0 });
     noGrad(() => conv.kx.copy_(pde.stencilKernel('dx')));
     const [m] = twistMatrices(conv);
-    assert.deepEqual(m!.map((row) => row.map((v) => Math.round(v * 1e6) / 1e6 + 0)), [[1, 0], [0, -1]]);
+    assert.deepEqual(
+      m!.map((row) => row.map((v) => Math.round(v * 1e6) / 1e6 + 0)),
+      [
+        [1, 0],
+        [0, -1],
+      ],
+    );
     // The layer itself agrees: with K = 0 it maps the ramps u = j and u = i to x·1 and y·(−1) inside the grid.
     noGrad(() => conv.weight.zero_());
     const n = 8;
@@ -164,8 +190,12 @@ describe('operator analysis', () => {
   });
 
   it('splits each 3×3 operator into its self-adjoint (diffusion) and skew-adjoint (transport) parts', () => {
-    const net = new nn.Sequential(new nn.Conv2d(2, 2, 3, { groups: 2, bias: false }), new nn.Conv2d(2, 2, 3, { groups: 2, bias: false }),
-      new nn.Conv2d(2, 4, 3), new pde.TwistConv2d(4, 4, { groups: 2 }));
+    const net = new nn.Sequential(
+      new nn.Conv2d(2, 2, 3, { groups: 2, bias: false }),
+      new nn.Conv2d(2, 2, 3, { groups: 2, bias: false }),
+      new nn.Conv2d(2, 4, 3),
+      new pde.TwistConv2d(4, 4, { groups: 2 }),
+    );
     noGrad(() => {
       (net.at(0) as nn.Conv2d).weight.copy_(pde.stencilKernel('laplacian', 2));
       (net.at(1) as nn.Conv2d).weight.copy_(pde.stencilKernel('dx', 2));
@@ -174,7 +204,10 @@ describe('operator analysis', () => {
     assert.ok(lap!.skewAdjoint! < 1e-12 && Math.abs(lap!.selfAdjoint! - lap!.norm) < 1e-12, 'Δ diffuses');
     assert.ok(dx!.selfAdjoint! < 1e-12 && Math.abs(dx!.skewAdjoint! - dx!.norm) < 1e-12, '∂x transports');
     assert.equal(wide!.selfAdjoint, null, '2 → 4 channels has no adjoint of the same shape');
-    assert.ok(Math.abs(twisted!.selfAdjoint! ** 2 + twisted!.skewAdjoint! ** 2 - twisted!.norm ** 2) < 1e-9, 'grouped: orthogonal split');
+    assert.ok(
+      Math.abs(twisted!.selfAdjoint! ** 2 + twisted!.skewAdjoint! ** 2 - twisted!.norm ** 2) < 1e-9,
+      'grouped: orthogonal split',
+    );
     assert.ok(twisted!.twistNorm! > 0);
   });
 });
@@ -187,7 +220,7 @@ class Residual extends nn.Module {
     this.body = this.registerModule('body', body);
   }
   forward(u: Tensor): Tensor {
-    return tidy(() => u.add((this.body.forward(u as never) as Tensor), 0.5));
+    return tidy(() => u.add(this.body.forward(u as never) as Tensor, 0.5));
   }
 }
 
@@ -196,7 +229,10 @@ function tinyNet(): nn.Sequential {
     new nn.Conv2d(3, 8, 3, { padding: 1 }),
     new Residual(new nn.Sequential(new pde.TwistConv2d(8, 8, { twistInitStd: 0.3 }), new nn.ReLU())),
     new Residual(new nn.Sequential(new pde.CoordMixConv2d(8, { multiplier: 2 }), new nn.Conv2d(16, 8, 1))),
-    new nn.AdaptiveAvgPool2d(1), new nn.Flatten(), new nn.Linear(8, 10));
+    new nn.AdaptiveAvgPool2d(1),
+    new nn.Flatten(),
+    new nn.Linear(8, 10),
+  );
 }
 
 describe('inspection of a checkpoint', () => {
@@ -207,7 +243,10 @@ describe('inspection of a checkpoint', () => {
     saveSafetensors(file, trained.stateDict());
     const fresh = tinyNet();
     const r = await inspectCheckpoint(file, { model: fresh, outDir: join(work, 'tiny-inspect'), inputSize: 24 });
-    assert.deepEqual(r.blocks.map((b) => b.name), ['1', '2']);
+    assert.deepEqual(
+      r.blocks.map((b) => b.name),
+      ['1', '2'],
+    );
     assert.deepEqual(r.blocks[0]!.shape, [1, 8, 24, 24]);
     assert.equal(r.runDir, null);
     assert.equal(r.report, null);
@@ -227,13 +266,15 @@ describe('inspection of a checkpoint', () => {
     fresh.dispose();
   });
 
-  it('finds the blocks every model class marks: the dynamic blocks of RKNet and the notebook network\'s blocks', async () => {
+  it("finds the blocks every model class marks: the dynamic blocks of RKNet and the notebook network's blocks", async () => {
     const inspectBlocks = async (name: string, options: Record<string, unknown>) => {
       manualSeed(3);
       const model = createModel(name, options);
       const file = join(work, `${name}.safetensors`);
       saveSafetensors(file, model.stateDict());
-      const expected = [...model.namedModules()].filter(([, m]) => nn.isBlock(m)).map(([n, m]) => [n, m.constructor.name]);
+      const expected = [...model.namedModules()]
+        .filter(([, m]) => nn.isBlock(m))
+        .map(([n, m]) => [n, m.constructor.name]);
       model.dispose();
       const fresh = createModel(name, options);
       const r = await inspectCheckpoint(file, { model: fresh, outDir: join(work, `${name}-inspect`), inputSize: 16 });
@@ -242,11 +283,17 @@ describe('inspection of a checkpoint', () => {
     };
     const dyn = await inspectBlocks('rknet', { width: 4 });
     // The reference network: a dynamic block at each of its three resolutions, between connecting layers.
-    assert.deepEqual(dyn.found, [0, 1, 2].map((i) => [`dynamicBlocks.${i}`, 'DynamicBlock']));
+    assert.deepEqual(
+      dyn.found,
+      [0, 1, 2].map((i) => [`dynamicBlocks.${i}`, 'DynamicBlock']),
+    );
     assert.deepEqual(dyn.found, dyn.expected);
     const notebook = await inspectBlocks('notebook-resnet18', { width: 4 });
     // ResNet-18: two basic blocks in each of four stages.
-    assert.deepEqual(notebook.found, [1, 2, 3, 4].flatMap((s) => [0, 1].map((b) => [`layer${s}.${b}`, 'NotebookBasicBlock'])));
+    assert.deepEqual(
+      notebook.found,
+      [1, 2, 3, 4].flatMap((s) => [0, 1].map((b) => [`layer${s}.${b}`, 'NotebookBasicBlock'])),
+    );
     assert.deepEqual(notebook.found, notebook.expected);
   });
 });
@@ -254,9 +301,18 @@ describe('inspection of a checkpoint', () => {
 /** Metrics rows as the trainer writes them. */
 function epochRows(epochs: number): EpochMetrics[] {
   return Array.from({ length: epochs }, (_, e) => ({
-    epoch: e, step: 10 * (e + 1), trainLoss: 2.3 * Math.exp(-e / 3), trainAccuracy: 0.1 + 0.1 * e,
-    valLoss: e === 2 ? null : 2.4 * Math.exp(-e / 3), valAccuracy: e === 2 ? null : 0.1 + 0.09 * e,
-    lr: 0.1 * Math.cos((e / epochs) * (Math.PI / 2)), seconds: 1.5, evalSeconds: 0.1, dataShare: 0.01, imagesPerSec: 100, twist: e > 1,
+    epoch: e,
+    step: 10 * (e + 1),
+    trainLoss: 2.3 * Math.exp(-e / 3),
+    trainAccuracy: 0.1 + 0.1 * e,
+    valLoss: e === 2 ? null : 2.4 * Math.exp(-e / 3),
+    valAccuracy: e === 2 ? null : 0.1 + 0.09 * e,
+    lr: 0.1 * Math.cos((e / epochs) * (Math.PI / 2)),
+    seconds: 1.5,
+    evalSeconds: 0.1,
+    dataShare: 0.01,
+    imagesPerSec: 100,
+    twist: e > 1,
   }));
 }
 
@@ -269,11 +325,16 @@ function fakeRun(dir: string): void {
   const model = createModel(config.model, config.modelOptions);
   saveSafetensors(join(dir, 'checkpoints', 'best.safetensors'), model.stateDict(), { format: 'pdenet-weights-1' });
   model.dispose();
-  writeFileSync(join(dir, 'metrics.jsonl'), `${epochRows(6).map((r) => JSON.stringify(r)).join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'metrics.jsonl'),
+    `${epochRows(6)
+      .map((r) => JSON.stringify(r))
+      .join('\n')}\n`,
+  );
 }
 
 describe('run report', () => {
-  it('plotCurves draws the trainer\'s metrics (validation gaps allowed) to a PNG', async () => {
+  it("plotCurves draws the trainer's metrics (validation gaps allowed) to a PNG", async () => {
     const out = await plotCurves(epochRows(5), join(work, 'curves', 'curves.png'));
     const png = decodePngFile(out);
     assert.ok(png.width > 1000 && png.height > 300, `${png.width}×${png.height}`);
@@ -286,12 +347,19 @@ describe('run report', () => {
     const r = await inspectCheckpoint(run);
     assert.equal(r.checkpoint, join(run, 'checkpoints', 'best.safetensors'));
     assert.equal(r.model, 'resnet10s');
-    assert.deepEqual(r.blocks.map((b) => b.type), ['PreActBlock', 'PreActBlock', 'PreActBlock', 'PreActBlock']);
+    assert.deepEqual(
+      r.blocks.map((b) => b.type),
+      ['PreActBlock', 'PreActBlock', 'PreActBlock', 'PreActBlock'],
+    );
     assert.ok(r.images.curves && r.images.twistFields && r.images.operators);
     assert.equal(r.report, join(run, 'report.html'));
     const html = readFileSync(r.report!, 'utf8');
     assert.ok(!/(src|href)="https?:/.test(html), 'no network resources');
-    assert.equal((html.match(/<img src="data:image\/png;base64,/g) ?? []).length, 4, 'curves, features, twist, operators inlined');
+    assert.equal(
+      (html.match(/<img src="data:image\/png;base64,/g) ?? []).length,
+      4,
+      'curves, features, twist, operators inlined',
+    );
     // The trainer's call: a report without an inspection.
     const plain = join(work, 'runs', 'plain');
     fakeRun(plain);
@@ -314,22 +382,37 @@ describe('run report', () => {
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
       viewport: { width: 1200, height: 900 },
     });
     try {
       const page = await context.newPage();
       const problems: string[] = [];
-      page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      });
       page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
       page.on('requestfailed', (q) => problems.push(`request failed: ${q.url().slice(0, 80)}`));
       await page.goto(pathToFileURL(report).href, { waitUntil: 'load' });
       // Evaluated in the page (a string: this project's TypeScript has no DOM types).
-      const images = await page.evaluate('[...document.images].map((img) => ({ ok: img.complete && img.naturalWidth > 0, alt: img.alt }))') as
-        { ok: boolean; alt: string }[];
+      const images = (await page.evaluate(
+        '[...document.images].map((img) => ({ ok: img.complete && img.naturalWidth > 0, alt: img.alt }))',
+      )) as { ok: boolean; alt: string }[];
       assert.equal(images.length, 4);
-      assert.deepEqual(images.filter((i) => !i.ok), [], 'every image loaded');
+      assert.deepEqual(
+        images.filter((i) => !i.ok),
+        [],
+        'every image loaded',
+      );
       assert.deepEqual(problems, []);
       const shot = PNG.sync.read(await page.screenshot({ fullPage: true }));
       assert.ok(shot.height > 900, 'the page is long: it holds the pictures');

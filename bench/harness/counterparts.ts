@@ -27,7 +27,11 @@ export class LineServer {
   /** The first line the process prints when it is ready. */
   readonly ready: Promise<Record<string, unknown>>;
 
-  constructor(readonly name: string, command: string, args: string[]) {
+  constructor(
+    readonly name: string,
+    command: string,
+    args: string[],
+  ) {
     this.#child = spawn(command, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     createInterface({ input: this.#child.stdout }).on('line', (line) => this.#waiting.shift()?.resolve(line));
     this.#child.stderr.on('data', (d: Buffer) => {
@@ -77,8 +81,7 @@ export interface Counterpart {
 }
 
 /** The server once it is ready, or null with a note `skipped: why` + `hint`. */
-async function started(server: LineServer, notes: string[], skipped: string, hint = ''):
-    Promise<Counterpart | null> {
+async function started(server: LineServer, notes: string[], skipped: string, hint = ''): Promise<Counterpart | null> {
   try {
     return { server, info: await server.ready };
   } catch (e) {
@@ -90,8 +93,12 @@ async function started(server: LineServer, notes: string[], skipped: string, hin
 
 /** PyTorch's side with `threads` threads; its info holds the versions of Python and torch. */
 export function startPython(threads: number, notes: string[]): Promise<Counterpart | null> {
-  const server = new LineServer('PyTorch', PYTHON, [join(ROOT, 'bench/torch_bench.py'), 'serve',
-    '--threads', String(threads)]);
+  const server = new LineServer('PyTorch', PYTHON, [
+    join(ROOT, 'bench/torch_bench.py'),
+    'serve',
+    '--threads',
+    String(threads),
+  ]);
   return started(server, notes, 'PyTorch columns skipped', ' (set PDENET_BENCH_PYTHON to a Python with torch).');
 }
 
@@ -114,10 +121,28 @@ function buildNativeBaseline(notes: string[]): string | null {
   const source = join(ROOT, 'bench/native_baseline.cpp');
   const outDir = join(ROOT, 'build/bench');
   const binary = join(outDir, 'native_baseline');
-  const args = ['-O2', '-std=c++17', `-D_GLIBCXX_USE_CXX11_ABI=${abi}`, '-w',
-    ...includes.split(/\s+/).filter(Boolean).map((d) => `-I${d}`),
-    source, '-o', binary, `-L${libdir}`, `-Wl,-rpath,${libdir}`, '-Wl,--no-as-needed', '-ltorch', '-ltorch_cpu', '-lc10'];
-  const stamp = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([CXX, cxxVersion, args]))
+  const args = [
+    '-O2',
+    '-std=c++17',
+    `-D_GLIBCXX_USE_CXX11_ABI=${abi}`,
+    '-w',
+    ...includes
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((d) => `-I${d}`),
+    source,
+    '-o',
+    binary,
+    `-L${libdir}`,
+    `-Wl,-rpath,${libdir}`,
+    '-Wl,--no-as-needed',
+    '-ltorch',
+    '-ltorch_cpu',
+    '-lc10',
+  ];
+  const stamp = createHash('sha256')
+    .update(readFileSync(source))
+    .update(JSON.stringify([CXX, cxxVersion, args]))
     .digest('hex');
   const stampFile = `${binary}.stamp`;
   if (existsSync(binary) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return binary;

@@ -120,8 +120,10 @@ export interface Load {
 export function machineMarkdown(m: Machine, load: Load): string[] {
   const lines = ['| machine | |', '|---|---|'];
   lines.push(`| CPU | ${m.cpuModel} (${m.cpuFlags}) |`);
-  lines.push(`| cores / threads used | ${m.cores} logical cores (${m.availableParallelism} usable) / ${m.threads} ` +
-    'threads on every side |');
+  lines.push(
+    `| cores / threads used | ${m.cores} logical cores (${m.availableParallelism} usable) / ${m.threads} ` +
+      'threads on every side |',
+  );
   lines.push(`| memory | ${(m.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB |`);
   lines.push(`| libtorch | ${m.libtorch}${m.mkldnn ? ' (oneDNN on)' : ''}, ${m.libtorchSource ?? '?'} |`);
   lines.push(`| Node.js / Python / PyTorch | ${m.node} / ${m.python ?? '–'} / ${m.torch ?? '–'} |`);
@@ -131,8 +133,10 @@ export function machineMarkdown(m: Machine, load: Load): string[] {
   lines.push(`| niceness of the run (every side) | ${m.nice} |`);
   lines.push(`| load average (1, 5, 15 min) | start ${load.start.join(', ')}; end ${load.end.join(', ')} |`);
   if (load.cpuPressureStart !== null) {
-    lines.push(`| CPU pressure (share of the last minute some task waited for a CPU) | start ` +
-      `${load.cpuPressureStart}%; end ${load.cpuPressureEnd}% |`);
+    lines.push(
+      `| CPU pressure (share of the last minute some task waited for a CPU) | start ` +
+        `${load.cpuPressureStart}%; end ${load.cpuPressureEnd}% |`,
+    );
   }
   return lines;
 }

@@ -18,8 +18,12 @@ export type Calls = (n: number) => void;
  * (4 elements each); each result is released at once. `napiFloor` is the cheapest call into the addon (it reads one
  * flag): the floor of any N-API round trip.
  */
-export function addonAloneCases(t: { one: Tensor; x: Tensor; y: Tensor; acc: Tensor }):
-    Record<'add' | 'mul' | 'relu' | 'add_' | 'shape' | 'napiFloor', Calls> {
+export function addonAloneCases(t: {
+  one: Tensor;
+  x: Tensor;
+  y: Tensor;
+  acc: Tensor;
+}): Record<'add' | 'mul' | 'relu' | 'add_' | 'shape' | 'napiFloor', Calls> {
   const ops = {
     add: native.findOp('aten::add', 'Scalar'),
     mul: native.findOp('aten::mul', 'Tensor'),
@@ -28,11 +32,23 @@ export function addonAloneCases(t: { one: Tensor; x: Tensor; y: Tensor; acc: Ten
   };
   const [h1, hx, hy, hacc] = [t.one.handle, t.x.handle, t.y.handle, t.acc.handle];
   return {
-    add: (n) => { for (let i = 0; i < n; i++) native.dispose(native.call(ops.add, h1, 1, 1) as NativeTensor); },
-    mul: (n) => { for (let i = 0; i < n; i++) native.dispose(native.call(ops.mul, hx, hy) as NativeTensor); },
-    relu: (n) => { for (let i = 0; i < n; i++) native.dispose(native.call(ops.relu, hx) as NativeTensor); },
-    add_: (n) => { for (let i = 0; i < n; i++) native.callInPlace(ops.add_, hacc, 1, 1); },
-    shape: (n) => { for (let i = 0; i < n; i++) _sink += native.shape(hx)[0]!; },
-    napiFloor: (n) => { for (let i = 0; i < n; i++) _sink += native.gradEnabled() ? 1 : 0; },
+    add: (n) => {
+      for (let i = 0; i < n; i++) native.dispose(native.call(ops.add, h1, 1, 1) as NativeTensor);
+    },
+    mul: (n) => {
+      for (let i = 0; i < n; i++) native.dispose(native.call(ops.mul, hx, hy) as NativeTensor);
+    },
+    relu: (n) => {
+      for (let i = 0; i < n; i++) native.dispose(native.call(ops.relu, hx) as NativeTensor);
+    },
+    add_: (n) => {
+      for (let i = 0; i < n; i++) native.callInPlace(ops.add_, hacc, 1, 1);
+    },
+    shape: (n) => {
+      for (let i = 0; i < n; i++) _sink += native.shape(hx)[0]!;
+    },
+    napiFloor: (n) => {
+      for (let i = 0; i < n; i++) _sink += native.gradEnabled() ? 1 : 0;
+    },
   };
 }

@@ -27,10 +27,15 @@ interface ConvVariant {
 const CONV_VARIANTS: ConvVariant[] = [
   {
     // backward computes only the weight gradient
-    key: 'weightGrad', inputGrad: false, flop: 2 * FWD_FLOP, flopRule: 'forward + weight grad = 2 × forward',
+    key: 'weightGrad',
+    inputGrad: false,
+    flop: 2 * FWD_FLOP,
+    flopRule: 'forward + weight grad = 2 × forward',
   },
   {
-    key: 'inputAndWeightGrad', inputGrad: true, flop: 3 * FWD_FLOP,
+    key: 'inputAndWeightGrad',
+    inputGrad: true,
+    flop: 3 * FWD_FLOP,
     // a layer inside a network: backward computes input and weight gradients
     flopRule: 'forward + input grad + weight grad = 3 × forward',
   },
@@ -98,8 +103,10 @@ export interface ConvOptions {
 export async function benchConv(python: LineServer | null, o: ConvOptions): Promise<ConvResult[]> {
   const results: ConvResult[] = [];
   for (const v of CONV_VARIANTS) {
-    log(`conv2d fwd+bwd, input requiresGrad ${v.inputGrad}: warm-up, then ${o.repeats} × ${o.itersPerSample} steps ` +
-      'per side …');
+    log(
+      `conv2d fwd+bwd, input requiresGrad ${v.inputGrad}: warm-up, then ${o.repeats} × ${o.itersPerSample} steps ` +
+        'per side …',
+    );
     const pd = pdenetConv(v.inputGrad);
     const req = (n: number, w: number): string =>
       JSON.stringify({ cmd: 'conv', threads: o.threads, inputGrad: v.inputGrad, iters: n, warmup: w });
@@ -133,23 +140,34 @@ export async function benchConv(python: LineServer | null, o: ConvOptions): Prom
 export function convMarkdown(results: ConvResult[], itersPerSample: number): string[] {
   const lines: string[] = [];
   lines.push('#### conv2d 64→64 3×3, padding 1, batch 32, 32×32, float32, forward + backward', '');
-  lines.push(`One step: \`(conv2d(x, w, padding=1) * R).sum().backward()\`, weight requiresGrad true, R a fixed ` +
-    `random tensor, gradients set to null before each step; ${itersPerSample} steps per ` +
-    'sample after a warm-up. Forward FLOPs = 2·N·C_out·H·W·C_in·9 = ' +
-    `${(FWD_FLOP / 1e9).toFixed(3)} GFLOP; each gradient that backward computes counts as one forward more.`, '');
-  lines.push('| input requiresGrad | FLOP per step | pdenet ms/step | PyTorch ms/step | pdenet GFLOP/s | ' +
-    'PyTorch GFLOP/s | pdenet/PyTorch (time) | spread pdenet / PyTorch | page faults/step pdenet / PyTorch |');
+  lines.push(
+    `One step: \`(conv2d(x, w, padding=1) * R).sum().backward()\`, weight requiresGrad true, R a fixed ` +
+      `random tensor, gradients set to null before each step; ${itersPerSample} steps per ` +
+      'sample after a warm-up. Forward FLOPs = 2·N·C_out·H·W·C_in·9 = ' +
+      `${(FWD_FLOP / 1e9).toFixed(3)} GFLOP; each gradient that backward computes counts as one forward more.`,
+    '',
+  );
+  lines.push(
+    '| input requiresGrad | FLOP per step | pdenet ms/step | PyTorch ms/step | pdenet GFLOP/s | ' +
+      'PyTorch GFLOP/s | pdenet/PyTorch (time) | spread pdenet / PyTorch | page faults/step pdenet / PyTorch |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const c of results) {
-    lines.push(`| ${c.inputRequiresGrad} | ${(c.flopPerStep / 1e9).toFixed(2)} G (${c.flopRule}) | ` +
-      `${fixed(c.pdenetMs.median, 1)} | ${fixed(c.pytorchMs?.median, 1)} | ${fixed(c.pdenetGflops, 1)} | ` +
-      `${fixed(c.pytorchGflops, 1)} | **${fixed(c.ratio)}** | ${percent(spread(c.pdenetMs))} / ` +
-      `${c.pytorchMs ? percent(spread(c.pytorchMs)) : '–'} | ${fixed(c.pdenetFaultsPerStep, 0)} / ` +
-      `${fixed(c.pytorchFaultsPerStep, 0)} |`);
+    lines.push(
+      `| ${c.inputRequiresGrad} | ${(c.flopPerStep / 1e9).toFixed(2)} G (${c.flopRule}) | ` +
+        `${fixed(c.pdenetMs.median, 1)} | ${fixed(c.pytorchMs?.median, 1)} | ${fixed(c.pdenetGflops, 1)} | ` +
+        `${fixed(c.pytorchGflops, 1)} | **${fixed(c.ratio)}** | ${percent(spread(c.pdenetMs))} / ` +
+        `${c.pytorchMs ? percent(spread(c.pytorchMs)) : '–'} | ${fixed(c.pdenetFaultsPerStep, 0)} / ` +
+        `${fixed(c.pytorchFaultsPerStep, 0)} |`,
+    );
   }
-  lines.push('', 'Time ratio: 1.00 is parity, above 1 pdenet is slower; the target is ≤ 1.05 (within 5% of PyTorch). ' +
-    'Spread = (slowest − fastest repeat) / median. Page faults/step: minor page faults of the whole process per ' +
-    'step (median), i.e. 4 KiB pages glibc malloc got fresh from the kernel; both sides run the same libtorch ' +
-    'kernels, so a difference in time often comes with a difference here.', '');
+  lines.push(
+    '',
+    'Time ratio: 1.00 is parity, above 1 pdenet is slower; the target is ≤ 1.05 (within 5% of PyTorch). ' +
+      'Spread = (slowest − fastest repeat) / median. Page faults/step: minor page faults of the whole process per ' +
+      'step (median), i.e. 4 KiB pages glibc malloc got fresh from the kernel; both sides run the same libtorch ' +
+      'kernels, so a difference in time often comes with a difference here.',
+    '',
+  );
   return lines;
 }

@@ -30,9 +30,10 @@ export function benchMemory(): MemoryResult {
   const w = randn([C, C, 3, 3], { requiresGrad: true });
   const r = randn([N, C, H, W]);
   // As written in a training loop: the whole step in tidy, intermediates freed when it ends.
-  const tidyStep = (): void => tidy(() => {
-    F.conv2d(x, w, null, { padding: 1 }).mul(r).sum().backward();
-  });
+  const tidyStep = (): void =>
+    tidy(() => {
+      F.conv2d(x, w, null, { padding: 1 }).mul(r).sum().backward();
+    });
   // Each intermediate disposed as soon as it is no longer needed (what Python's reference counting does).
   const eagerStep = (): void => {
     const out = F.conv2d(x, w, null, { padding: 1 });
@@ -80,21 +81,34 @@ export function benchMemory(): MemoryResult {
 export function memoryMarkdown(mem: MemoryResult): string[] {
   const lines: string[] = [];
   lines.push('#### Memory of one conv step (input requiresGrad false)', '');
-  lines.push('Bytes held by libtorch\'s CPU allocator (`memory().peakNativeBytes` after `resetPeakMemory()`), ' +
-    `above what was held before the step (x, R and w: ${mib(mem.persistentBytes)}). oneDNN's own scratch ` +
-    'buffers do not go through that allocator and are not counted.', '');
+  lines.push(
+    "Bytes held by libtorch's CPU allocator (`memory().peakNativeBytes` after `resetPeakMemory()`), " +
+      `above what was held before the step (x, R and w: ${mib(mem.persistentBytes)}). oneDNN's own scratch ` +
+      'buffers do not go through that allocator and are not counted.',
+    '',
+  );
   lines.push('| step written as | measured peak | in theory | held after the step |', '|---|---|---|---|');
-  lines.push(`| forward only: \`noGrad(() => conv2d(x, w).dispose())\` | ${mib(mem.forwardOnly.peakAboveBaseline)} | ` +
-    `${mib(mem.theory.outputBytes)} (the output) | ${mib(mem.forwardOnly.retainedAfter)} |`);
-  lines.push(`| \`tidy(() => conv2d(x, w).mul(R).sum().backward())\` | ${mib(mem.tidy.peakAboveBaseline)} | ` +
-    `${mib(mem.theory.tidyStepBytes)} (output, output·R and d/d output kept until tidy ends, + d/d w) | ` +
-    `${mib(mem.tidy.retainedAfter)} (w.grad) |`);
-  lines.push(`| each intermediate disposed as soon as possible | ${mib(mem.eager.peakAboveBaseline)} | ` +
-    `${mib(mem.theory.minimumStepBytes)} (output and output·R at once: the minimum) | ` +
-    `${mib(mem.eager.retainedAfter)} (w.grad) |`);
-  lines.push('', `One activation (32×64×32×32 float32) is ${mib(mem.theory.outputBytes)}; the weight and its ` +
-    `gradient are ${(mem.theory.weightGradBytes / 1024).toFixed(0)} KiB each. "In theory" counts the tensors the ` +
-    'step produces; what the measurement shows above it is the scratch memory of libtorch\'s oneDNN convolution ' +
-    '(the forward-only row isolates it), the same in PyTorch, which runs the same kernels.', '');
+  lines.push(
+    `| forward only: \`noGrad(() => conv2d(x, w).dispose())\` | ${mib(mem.forwardOnly.peakAboveBaseline)} | ` +
+      `${mib(mem.theory.outputBytes)} (the output) | ${mib(mem.forwardOnly.retainedAfter)} |`,
+  );
+  lines.push(
+    `| \`tidy(() => conv2d(x, w).mul(R).sum().backward())\` | ${mib(mem.tidy.peakAboveBaseline)} | ` +
+      `${mib(mem.theory.tidyStepBytes)} (output, output·R and d/d output kept until tidy ends, + d/d w) | ` +
+      `${mib(mem.tidy.retainedAfter)} (w.grad) |`,
+  );
+  lines.push(
+    `| each intermediate disposed as soon as possible | ${mib(mem.eager.peakAboveBaseline)} | ` +
+      `${mib(mem.theory.minimumStepBytes)} (output and output·R at once: the minimum) | ` +
+      `${mib(mem.eager.retainedAfter)} (w.grad) |`,
+  );
+  lines.push(
+    '',
+    `One activation (32×64×32×32 float32) is ${mib(mem.theory.outputBytes)}; the weight and its ` +
+      `gradient are ${(mem.theory.weightGradBytes / 1024).toFixed(0)} KiB each. "In theory" counts the tensors the ` +
+      "step produces; what the measurement shows above it is the scratch memory of libtorch's oneDNN convolution " +
+      '(the forward-only row isolates it), the same in PyTorch, which runs the same kernels.',
+    '',
+  );
   return lines;
 }

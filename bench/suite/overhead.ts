@@ -27,8 +27,7 @@ let _sink = 0;
  * the event loop, because Node runs the N-API finalizers of collected handles from there (setImmediate): their
  * cost belongs to the calls that created the handles.
  */
-async function timeCases(cases: Record<string, Calls>, calls: number, warmup: number):
-    Promise<Record<string, number>> {
+async function timeCases(cases: Record<string, Calls>, calls: number, warmup: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const [name, run] of Object.entries(cases)) {
     run(warmup);
@@ -53,15 +52,31 @@ function pdenetOverheadCases(): {
   const y = randn([4]);
   const acc = zeros([4]);
   const api: Record<OpKey, Calls> = {
-    add: (n) => { for (let i = 0; i < n; i++) one.add(1).dispose(); },
-    mul: (n) => { for (let i = 0; i < n; i++) x.mul(y).dispose(); },
-    relu: (n) => { for (let i = 0; i < n; i++) F.relu(x).dispose(); },
-    add_: (n) => { for (let i = 0; i < n; i++) acc.add_(1); },
-    shape: (n) => { for (let i = 0; i < n; i++) _sink += x.shape[0]!; },
+    add: (n) => {
+      for (let i = 0; i < n; i++) one.add(1).dispose();
+    },
+    mul: (n) => {
+      for (let i = 0; i < n; i++) x.mul(y).dispose();
+    },
+    relu: (n) => {
+      for (let i = 0; i < n; i++) F.relu(x).dispose();
+    },
+    add_: (n) => {
+      for (let i = 0; i < n; i++) acc.add_(1);
+    },
+    shape: (n) => {
+      for (let i = 0; i < n; i++) _sink += x.shape[0]!;
+    },
   };
   // What the JavaScript layer adds is api − raw.
   const raw = addonAloneCases({ one, x, y, acc });
-  return { api, raw, dispose: () => { for (const t of [one, x, y, acc] as Tensor[]) t.dispose(); } };
+  return {
+    api,
+    raw,
+    dispose: () => {
+      for (const t of [one, x, y, acc] as Tensor[]) t.dispose();
+    },
+  };
 }
 
 export interface OverheadResult {
@@ -99,14 +114,21 @@ export interface OverheadOptions {
 }
 
 /** Every op on every side that runs (`python`, `cxx` null for a side that was skipped). */
-export async function benchOverhead(python: LineServer | null, cxx: LineServer | null, o: OverheadOptions):
-    Promise<OverheadResult> {
+export async function benchOverhead(
+  python: LineServer | null,
+  cxx: LineServer | null,
+  o: OverheadOptions,
+): Promise<OverheadResult> {
   const { callsPerSample: calls, warmupCalls: warmup, threads } = o;
   log(`per-call overhead: ${o.repeats} × ${calls} calls per op and side …`);
   const cases = pdenetOverheadCases();
   // samples[side][op] = µs per call, one entry per repeat
   const samples: Record<'pdenet' | 'addon' | 'python' | 'cxx' | 'cxxBoxed', Record<string, number[]>> = {
-    pdenet: {}, addon: {}, python: {}, cxx: {}, cxxBoxed: {},
+    pdenet: {},
+    addon: {},
+    python: {},
+    cxx: {},
+    cxxBoxed: {},
   };
   const record = (side: keyof typeof samples, values: Partial<Record<string, number>>): void => {
     for (const [op, v] of Object.entries(values)) if (typeof v === 'number') (samples[side][op] ??= []).push(v);
@@ -115,8 +137,12 @@ export async function benchOverhead(python: LineServer | null, cxx: LineServer |
   // One side's sample of one op. Sides and ops are interleaved finely (each sample takes ~0.1 s), so that a
   // burst of load on the machine lands on all sides of the same op.
   const sides: ((op: OpKey) => Promise<void>)[] = [
-    async (op) => { record('pdenet', await timeCases(only(cases.api, op), calls, warmup)); },
-    async (op) => { record('addon', await timeCases(only(cases.raw, op), calls, warmup)); },
+    async (op) => {
+      record('pdenet', await timeCases(only(cases.api, op), calls, warmup));
+    },
+    async (op) => {
+      record('addon', await timeCases(only(cases.raw, op), calls, warmup));
+    },
   ];
   if (python) {
     sides.push(async (op) => {
@@ -133,11 +159,16 @@ export async function benchOverhead(python: LineServer | null, cxx: LineServer |
     });
   }
   for (let rep = 0; rep < o.repeats; rep++) {
-    for (const [i, op] of OPS.entries()) await inTurn(sides.map((side) => () => side(op.key)), rep + i);
+    for (const [i, op] of OPS.entries())
+      await inTurn(
+        sides.map((side) => () => side(op.key)),
+        rep + i,
+      );
     record('addon', await timeCases({ napiFloor: cases.raw.napiFloor }, calls, warmup));
   }
   cases.dispose();
-  const col = (side: Record<string, number[]>, op: string): Stats | null => (side[op]?.length ? stats(side[op]!) : null);
+  const col = (side: Record<string, number[]>, op: string): Stats | null =>
+    side[op]?.length ? stats(side[op]!) : null;
   return {
     calls,
     ops: OPS.map((op) => {
@@ -171,28 +202,43 @@ export async function benchOverhead(python: LineServer | null, cxx: LineServer |
 export function overheadMarkdown(o: OverheadResult): string[] {
   const lines: string[] = [];
   lines.push('#### Per-call overhead of tiny ops (µs per call)', '');
-  lines.push(`Each sample times ${o.calls} calls (C++: ${o.calls * 5}) after a warm-up; the result of each call is ` +
-    'released at once (pdenet: `dispose()`, Python: reference counting, C++: destructor); pdenet\'s clock stops ' +
-    'after one turn of the event loop, where Node runs the N-API finalizers of the handles. Threads as above.', '');
-  lines.push('| op (size) | pdenet | PyTorch (Python) | libtorch C++ | **binding overhead** pdenet − C++ | ' +
-    'Python − C++ | pdenet/PyTorch (time) |');
+  lines.push(
+    `Each sample times ${o.calls} calls (C++: ${o.calls * 5}) after a warm-up; the result of each call is ` +
+      "released at once (pdenet: `dispose()`, Python: reference counting, C++: destructor); pdenet's clock stops " +
+      'after one turn of the event loop, where Node runs the N-API finalizers of the handles. Threads as above.',
+    '',
+  );
+  lines.push(
+    '| op (size) | pdenet | PyTorch (Python) | libtorch C++ | **binding overhead** pdenet − C++ | ' +
+      'Python − C++ | pdenet/PyTorch (time) |',
+  );
   lines.push('|---|---|---|---|---|---|---|');
   for (const op of o.ops) {
-    lines.push(`| \`${op.pdenet}\` (${op.size}) | ${fixed(op.pdenetUs.median)} | ${fixed(op.pytorchUs?.median)} | ` +
-      `${fixed(op.cxxUs?.median)} | **${fixed(op.bindingOverheadUs)}** | ${fixed(op.pythonOverheadUs)} | ` +
-      `${fixed(op.ratio)} |`);
+    lines.push(
+      `| \`${op.pdenet}\` (${op.size}) | ${fixed(op.pdenetUs.median)} | ${fixed(op.pytorchUs?.median)} | ` +
+        `${fixed(op.cxxUs?.median)} | **${fixed(op.bindingOverheadUs)}** | ${fixed(op.pythonOverheadUs)} | ` +
+        `${fixed(op.ratio)} |`,
+    );
   }
   lines.push('', 'Target: binding overhead < 3 µs per call.', '');
-  lines.push('Where pdenet\'s part goes (µs per call; medians, so the parts need not add up exactly):', '');
-  lines.push('| op | JS wrapper (pdenet − addon alone) | N-API + conversions (addon − C++ boxed) | ' +
-    'boxed dispatch (C++ boxed − C++ direct) | addon alone | C++ boxed |');
+  lines.push("Where pdenet's part goes (µs per call; medians, so the parts need not add up exactly):", '');
+  lines.push(
+    '| op | JS wrapper (pdenet − addon alone) | N-API + conversions (addon − C++ boxed) | ' +
+      'boxed dispatch (C++ boxed − C++ direct) | addon alone | C++ boxed |',
+  );
   lines.push('|---|---|---|---|---|---|');
   for (const op of o.ops) {
-    lines.push(`| \`${op.key}\` | ${fixed(op.jsWrapperUs)} | ${fixed(op.napiUs)} | ${fixed(op.boxedDispatchUs)} | ` +
-      `${fixed(op.addonUs.median)} | ${fixed(op.cxxBoxedUs?.median)} |`);
+    lines.push(
+      `| \`${op.key}\` | ${fixed(op.jsWrapperUs)} | ${fixed(op.napiUs)} | ${fixed(op.boxedDispatchUs)} | ` +
+        `${fixed(op.addonUs.median)} | ${fixed(op.cxxBoxedUs?.median)} |`,
+    );
   }
-  lines.push('', `The cheapest N-API call (\`native.gradEnabled()\`) costs ${fixed(o.napiFloorUs.median, 3)} µs. ` +
-    '"Addon alone" calls `native.call` / `native.dispose` on raw handles, without the Tensor class; "C++ boxed" ' +
-    'runs the same operator with `OperatorHandle::callBoxed`, as the addon does (for `shape` there is no operator: the N-API column is measured against C++ direct).', '');
+  lines.push(
+    '',
+    `The cheapest N-API call (\`native.gradEnabled()\`) costs ${fixed(o.napiFloorUs.median, 3)} µs. ` +
+      '"Addon alone" calls `native.call` / `native.dispose` on raw handles, without the Tensor class; "C++ boxed" ' +
+      'runs the same operator with `OperatorHandle::callBoxed`, as the addon does (for `shape` there is no operator: the N-API column is measured against C++ direct).',
+    '',
+  );
   return lines;
 }

@@ -76,35 +76,63 @@ function totalThreads(env: NodeJS.ProcessEnv): number {
 /** Refuses options that cannot start a run, each with one line naming it. */
 function checkLaunchOptions({ command, nprocPerNode, nnodes = 1, nodeRank = 0, masterAddr }: LaunchOptions): void {
   if (command.length === 0) throw new Error('launch: no worker command given');
-  if (!Number.isInteger(nprocPerNode) || nprocPerNode < 1) throw new Error(`launch: nprocPerNode must be ≥ 1, got ${nprocPerNode}`);
+  if (!Number.isInteger(nprocPerNode) || nprocPerNode < 1)
+    throw new Error(`launch: nprocPerNode must be ≥ 1, got ${nprocPerNode}`);
   if (!Number.isInteger(nnodes) || nnodes < 1) throw new Error(`launch: nnodes must be ≥ 1, got ${nnodes}`);
   if (!Number.isInteger(nodeRank) || nodeRank < 0 || nodeRank >= nnodes) {
     throw new Error(`launch: nodeRank must be in 0…${nnodes - 1}, got ${nodeRank}`);
   }
   if (nnodes > 1 && masterAddr === undefined) {
-    throw new Error('launch: a run on several machines needs --master-addr (the address of node 0, reachable from every node)');
+    throw new Error(
+      'launch: a run on several machines needs --master-addr (the address of node 0, reachable from every node)',
+    );
   }
 }
 
 /** The env:// variables of one worker, and its share of the threads. */
-function workerEnv(base: NodeJS.ProcessEnv, at: { masterAddr: string; masterPort: number; worldSize: number; rank: number;
-    local: number; nprocPerNode: number; nodeRank: number; threads: number }): NodeJS.ProcessEnv {
+function workerEnv(
+  base: NodeJS.ProcessEnv,
+  at: {
+    masterAddr: string;
+    masterPort: number;
+    worldSize: number;
+    rank: number;
+    local: number;
+    nprocPerNode: number;
+    nodeRank: number;
+    threads: number;
+  },
+): NodeJS.ProcessEnv {
   return {
-    ...base, MASTER_ADDR: at.masterAddr, MASTER_PORT: String(at.masterPort), WORLD_SIZE: String(at.worldSize),
-    RANK: String(at.rank), LOCAL_RANK: String(at.local), LOCAL_WORLD_SIZE: String(at.nprocPerNode),
-    GROUP_RANK: String(at.nodeRank), PDENET_NUM_THREADS: String(at.threads), OMP_NUM_THREADS: String(at.threads),
+    ...base,
+    MASTER_ADDR: at.masterAddr,
+    MASTER_PORT: String(at.masterPort),
+    WORLD_SIZE: String(at.worldSize),
+    RANK: String(at.rank),
+    LOCAL_RANK: String(at.local),
+    LOCAL_WORLD_SIZE: String(at.nprocPerNode),
+    GROUP_RANK: String(at.nodeRank),
+    PDENET_NUM_THREADS: String(at.threads),
+    OMP_NUM_THREADS: String(at.threads),
     // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
     GLOG_minloglevel: base.GLOG_minloglevel ?? '3',
   };
 }
 
 /** How the run ended: the first failed worker, a forwarded signal, or every worker finished. */
-function launchResult(workers: readonly { child: ChildProcess }[], failed: LaunchResult['failed'],
-    stopping: NodeJS.Signals | null, nprocPerNode: number): LaunchResult {
+function launchResult(
+  workers: readonly { child: ChildProcess }[],
+  failed: LaunchResult['failed'],
+  stopping: NodeJS.Signals | null,
+  nprocPerNode: number,
+): LaunchResult {
   if (failed !== null) {
     const how = failed.code !== null ? `exited with code ${failed.code}` : `was killed by ${failed.signal}`;
-    return { exitCode: failed.code !== null && failed.code !== 0 ? failed.code : 1, failed,
-      message: `rank ${failed.rank} ${how}; the run was stopped` };
+    return {
+      exitCode: failed.code !== null && failed.code !== 0 ? failed.code : 1,
+      failed,
+      message: `rank ${failed.rank} ${how}; the run was stopped`,
+    };
   }
   const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
   const exitCode = bad ? bad.child.exitCode! : 0;
@@ -158,19 +186,33 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       let running = nprocPerNode;
       for (let local = 0; local < nprocPerNode; local++) {
         const rank = nodeRank * nprocPerNode + local;
-        const env = workerEnv(baseEnv, { masterAddr, masterPort, worldSize, rank, local, nprocPerNode, nodeRank, threads });
+        const env = workerEnv(baseEnv, {
+          masterAddr,
+          masterPort,
+          worldSize,
+          rank,
+          local,
+          nprocPerNode,
+          nodeRank,
+          threads,
+        });
         const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
         const worker = { rank, child, exited: false };
         workers.push(worker);
         const done = (code: number | null, signal: NodeJS.Signals | null): void => {
           if (worker.exited) return;
           worker.exited = true;
-          const ok = code === 0 || (code !== null && (options.finishedCodes ?? []).includes(code)) || (stopping !== null && (signal === stopping || code === 130 || code === 143));
+          const ok =
+            code === 0 ||
+            (code !== null && (options.finishedCodes ?? []).includes(code)) ||
+            (stopping !== null && (signal === stopping || code === 130 || code === 143));
           if (!ok && failed === null && stopping === null) {
             failed = { rank, code, signal };
             const others = workers.filter((w) => !w.exited).length;
-            log(`pdenet launch: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed by ${signal}`}` +
-              (others > 0 ? `; stopping the other ${others} worker(s)` : ''));
+            log(
+              `pdenet launch: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed by ${signal}`}` +
+                (others > 0 ? `; stopping the other ${others} worker(s)` : ''),
+            );
             stopOthers();
           }
           if (--running === 0) resolve();
@@ -208,15 +250,21 @@ function port(value: string): number {
 
 /** Adds --nproc-per-node, --nnodes, --node-rank, --master-addr, --master-port to a command. */
 export function addLaunchFlags(command: Command, options: { nprocRequired?: boolean } = {}): Command {
-  const nproc = new Option('--nproc-per-node <n>', 'worker processes on this machine (threads split between them)')
-    .argParser(positiveInt);
+  const nproc = new Option(
+    '--nproc-per-node <n>',
+    'worker processes on this machine (threads split between them)',
+  ).argParser(positiveInt);
   if (options.nprocRequired) nproc.makeOptionMandatory();
   return command
     .addOption(nproc)
     .option('--nnodes <n>', 'machines in the run', positiveInt, 1)
     .option('--node-rank <n>', "this machine's index, 0 (hosts rank 0) … nnodes−1", nonNegativeInt, 0)
     .option('--master-addr <host>', 'address of node 0, reachable from every node (default 127.0.0.1)')
-    .option('--master-port <port>', "port of rank 0's rendezvous store (default: a free one on one machine, 29500 on several)", port);
+    .option(
+      '--master-port <port>',
+      "port of rank 0's rendezvous store (default: a free one on one machine, 29500 on several)",
+      port,
+    );
 }
 
 /**
@@ -225,13 +273,19 @@ export function addLaunchFlags(command: Command, options: { nprocRequired?: bool
  * command line as workers under {@link launch}, sets the exit code, and returns true; otherwise returns
  * false and the command runs here (as one worker, or alone).
  */
-export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly string[] = process.argv,
-    finishedCodes: readonly number[] = []): Promise<boolean> {
+export async function relaunchAsWorkers(
+  flags: LaunchFlags,
+  argv: readonly string[] = process.argv,
+  finishedCodes: readonly number[] = [],
+): Promise<boolean> {
   const nproc = flags.nprocPerNode ?? 1;
   if (process.env.WORLD_SIZE !== undefined || (nproc === 1 && flags.nnodes === 1)) return false;
   const result = await launch({
     command: [process.execPath, ...process.execArgv, ...argv.slice(1)],
-    nprocPerNode: nproc, nnodes: flags.nnodes, nodeRank: flags.nodeRank, finishedCodes,
+    nprocPerNode: nproc,
+    nnodes: flags.nnodes,
+    nodeRank: flags.nodeRank,
+    finishedCodes,
     ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
     ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
   });
@@ -243,15 +297,22 @@ export async function relaunchAsWorkers(flags: LaunchFlags, argv: readonly strin
 /** `pdenet launch [flags] -- <pdenet command …>` (or `--exec -- <program …>`). */
 export function registerLaunch(program: Command): void {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  addLaunchFlags(program
-    .command('launch')
-    .description('start the workers of a data-parallel run, like torchrun: pdenet launch --nproc-per-node 2 -- train …')
-    .argument('<command...>', 'the pdenet command each worker runs (after --)'), { nprocRequired: true })
+  addLaunchFlags(
+    program
+      .command('launch')
+      .description(
+        'start the workers of a data-parallel run, like torchrun: pdenet launch --nproc-per-node 2 -- train …',
+      )
+      .argument('<command...>', 'the pdenet command each worker runs (after --)'),
+    { nprocRequired: true },
+  )
     .option('--exec', 'the command is a program with its arguments, not a pdenet command')
     .action(async (command: string[], flags: LaunchFlags & { exec?: boolean }) => {
       const result = await launch({
         command: flags.exec ? command : [process.execPath, main, ...command],
-        nprocPerNode: flags.nprocPerNode!, nnodes: flags.nnodes, nodeRank: flags.nodeRank,
+        nprocPerNode: flags.nprocPerNode!,
+        nnodes: flags.nnodes,
+        nodeRank: flags.nodeRank,
         ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),
         ...(flags.masterPort !== undefined ? { masterPort: flags.masterPort } : {}),
       });

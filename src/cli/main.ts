@@ -8,7 +8,8 @@
 /** Why PDENET_NUM_THREADS (when set) is not a thread count, or null. */
 function badThreadCount(value: string | undefined): string | null {
   if (value === undefined || value === '') return null;
-  return /^\s*\d+\s*$/.test(value) && Number(value) >= 1 ? null
+  return /^\s*\d+\s*$/.test(value) && Number(value) >= 1
+    ? null
     : `PDENET_NUM_THREADS must be a positive integer (libtorch's thread count), got ${JSON.stringify(value)}`;
 }
 

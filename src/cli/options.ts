@@ -28,7 +28,8 @@ export function positiveNumber(value: string): number {
 /** "true", "false", or per stage "1,1,1,0" / "true,true,false". */
 export function twistFlags(value: string): boolean | boolean[] {
   const flags = parseStageFlags(value);
-  if (flags === undefined) throw new InvalidArgumentError(`expected true/false or a per-stage list such as 1,1,1,0, got "${value}"`);
+  if (flags === undefined)
+    throw new InvalidArgumentError(`expected true/false or a per-stage list such as 1,1,1,0, got "${value}"`);
   return flags;
 }
 
@@ -54,7 +55,9 @@ export function configFile(path: string): TrainOverrides {
     value = JSON.parse(text);
   } catch (e) {
     const message = (e as Error).message;
-    throw new InvalidArgumentError(`not valid JSON${jsonPosition(text, message)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`);
+    throw new InvalidArgumentError(
+      `not valid JSON${jsonPosition(text, message)}: ${message.replace(/ in JSON at position \d+.*$/, '')}`,
+    );
   }
   try {
     checkSettings(value);

@@ -27,8 +27,10 @@ program
       console.log(JSON.stringify(info));
       return;
     }
-    console.log(`libtorch ${info.libtorch} (${info.source ?? 'unknown'}: ${info.libdir ?? '?'}), ` +
-      `C++11 ABI ${info.cxx11Abi}, oneDNN ${info.mkldnn ? 'yes' : 'no'}, CUDA ${info.cuda ? 'yes' : 'no'}`);
+    console.log(
+      `libtorch ${info.libtorch} (${info.source ?? 'unknown'}: ${info.libdir ?? '?'}), ` +
+        `C++11 ABI ${info.cxx11Abi}, oneDNN ${info.mkldnn ? 'yes' : 'no'}, CUDA ${info.cuda ? 'yes' : 'no'}`,
+    );
     console.log(`threads: ${info.threads}`);
   });
 

@@ -5,7 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { type Recipe, parseSetting, parseValue, settingPath, type SweepSetting, withSetting } from '../sweep/settings.js';
+import {
+  type Recipe,
+  parseSetting,
+  parseValue,
+  settingPath,
+  type SweepSetting,
+  withSetting,
+} from '../sweep/settings.js';
 import { runSweep } from '../sweep/sweep.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
@@ -45,22 +52,43 @@ const assignment = parsed((text: string): [string, string] => {
 export function registerSweep(program: Command): void {
   program
     .command('sweep')
-    .description('train every combination of settings × seeds (resumable) and write sweeps/<name>/ with a summary and plots')
-    .requiredOption('--name <name>', 'the sweep\'s folder under the sweeps directory')
+    .description(
+      'train every combination of settings × seeds (resumable) and write sweeps/<name>/ with a summary and plots',
+    )
+    .requiredOption('--name <name>', "the sweep's folder under the sweeps directory")
     .option('--config <file.json>', 'the base recipe (a training configuration)', configFile)
-    .addOption(new Option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)')
-      .argParser((v: string, all: [string, string][]) => [...all, assignment(v)]).default([], 'none'))
-    .addOption(new Option('--vary <name=v1,v2>', 'a varied setting and its values, the first the baseline, e.g. ' +
-      'boundary=zeros,reflect or twist=0,0,0:1,0,0 (":" separates values that hold commas; repeatable)')
-      .argParser((v: string, all: SweepSetting[]) => [...all, vary(v)]).default([], 'none'))
-    .addOption(new Option('--seeds <list>', 'seeds of every combination')
-      .argParser((v: string) => v.split(',').map((x) => nonNegativeInt(x.trim()))).default([0], '0'))
+    .addOption(
+      new Option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)')
+        .argParser((v: string, all: [string, string][]) => [...all, assignment(v)])
+        .default([], 'none'),
+    )
+    .addOption(
+      new Option(
+        '--vary <name=v1,v2>',
+        'a varied setting and its values, the first the baseline, e.g. ' +
+          'boundary=zeros,reflect or twist=0,0,0:1,0,0 (":" separates values that hold commas; repeatable)',
+      )
+        .argParser((v: string, all: SweepSetting[]) => [...all, vary(v)])
+        .default([], 'none'),
+    )
+    .addOption(
+      new Option('--seeds <list>', 'seeds of every combination')
+        .argParser((v: string) => v.split(',').map((x) => nonNegativeInt(x.trim())))
+        .default([0], '0'),
+    )
     .option('--jobs <n>', 'runs at once (the cores are divided between them)', positiveInt, 1)
-    .option('--minutes <m>', 'a wall-time budget per run (the trainer\'s maxMinutes): equal-time comparisons', positiveNumber)
+    .option(
+      '--minutes <m>',
+      "a wall-time budget per run (the trainer's maxMinutes): equal-time comparisons",
+      positiveNumber,
+    )
     .option('--restart', 'start interrupted runs over instead of resuming them')
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
     .action(async (flags: SweepFlags) => {
-      const base = flags.set.reduce((recipe, [path, text]) => withSetting(recipe, path, parseValue(path, text)), flags.config ?? {});
+      const base = flags.set.reduce(
+        (recipe, [path, text]) => withSetting(recipe, path, parseValue(path, text)),
+        flags.config ?? {},
+      );
       const controller = new AbortController();
       const stop = (signal: string) => {
         if (controller.signal.aborted) process.exit(130);
@@ -73,19 +101,33 @@ export function registerSweep(program: Command): void {
       process.on('SIGTERM', onTerm);
       try {
         const result = await runSweep({
-          name: flags.name, base, settings: flags.vary, seeds: flags.seeds, minutes: flags.minutes ?? null,
-          sweepsDir: flags.sweepsDir, jobs: flags.jobs, restart: flags.restart ?? false, signal: controller.signal,
-          onRunStart: (e) => console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),
-          onRunEnd: (e) => console.log(`[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
-            (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
-            (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') + ` in ${e.seconds!.toFixed(0)} s`),
+          name: flags.name,
+          base,
+          settings: flags.vary,
+          seeds: flags.seeds,
+          minutes: flags.minutes ?? null,
+          sweepsDir: flags.sweepsDir,
+          jobs: flags.jobs,
+          restart: flags.restart ?? false,
+          signal: controller.signal,
+          onRunStart: (e) =>
+            console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),
+          onRunEnd: (e) =>
+            console.log(
+              `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
+                (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
+                (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
+                ` in ${e.seconds!.toFixed(0)} s`,
+            ),
         });
         if (result.skipped > 0) console.log(`${result.skipped} runs were already done`);
         await plotSweep(result.summary);
         console.log(readFileSync(`${result.plan.dir}/summary.md`, 'utf8'));
         console.log(`written: ${result.plan.dir}/ (summary.md, summary.csv, summary.json, runs.csv, accuracy.png)`);
         if (result.failed.length > 0) {
-          console.error(`${result.failed.length} runs failed: ${result.failed.map((f) => `${f.id} (${f.log})`).join(', ')}`);
+          console.error(
+            `${result.failed.length} runs failed: ${result.failed.map((f) => `${f.id} (${f.log})`).join(', ')}`,
+          );
           process.exitCode = 1;
         } else if (result.interrupted) {
           process.exitCode = 130;

@@ -14,7 +14,8 @@ import { configFile } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
 
 /** The values commander parsed: one per flag given (named as commander names them, e.g. `batchSize`), `config` and `resume`. */
-export type TrainFlags = Record<string, unknown> & Partial<LaunchFlags> & { config?: TrainOverrides; resume?: boolean; printConfig?: boolean };
+export type TrainFlags = Record<string, unknown> &
+  Partial<LaunchFlags> & { config?: TrainOverrides; resume?: boolean; printConfig?: boolean };
 
 /** The configuration the flags describe: defaults ← --config file ← flags. */
 export function configFromFlags(flags: TrainFlags): TrainOverrides {
@@ -30,39 +31,52 @@ export function configFromFlags(flags: TrainFlags): TrainOverrides {
 /** The commander options of the settings: a switch has both `--x` and `--no-x`; a flag's text is checked as the setting says. */
 function settingOptions(): Option[] {
   return TRAIN_FLAGS.flatMap(({ setting, flags, help }) => {
-    if (setting.isSwitch) return [new Option(flags, help), new Option(`--no-${flags.slice(2)}`, `the opposite of ${flags}`)];
+    if (setting.isSwitch)
+      return [new Option(flags, help), new Option(`--no-${flags.slice(2)}`, `the opposite of ${flags}`)];
     const option = new Option(flags, help);
     const choices = setting.choices ?? (setting.words ? Object.keys(setting.words) : undefined);
     if (choices) return [option.choices(choices)];
-    return [option.argParser((text: string) => {
-      const value = setting.parse(text);
-      const broken = setting.broken(value);
-      if (broken !== null) throw new InvalidArgumentError(`expected ${setting.flagRule ?? (typeof broken === 'string' ? broken : broken.rule)}`);
-      return value;
-    })];
+    return [
+      option.argParser((text: string) => {
+        const value = setting.parse(text);
+        const broken = setting.broken(value);
+        if (broken !== null)
+          throw new InvalidArgumentError(
+            `expected ${setting.flagRule ?? (typeof broken === 'string' ? broken : broken.rule)}`,
+          );
+        return value;
+      }),
+    ];
   });
 }
 
 export function registerTrain(program: Command): void {
   const command = program
     .command('train')
-    .description('train a model (default: a twisted ResNet-20) and write runs/<name>/ with checkpoints, metrics and a report')
-    .option('--config <file.json>', 'a JSON file of settings (flags override it), e.g. recipes/cifar10-default.json', configFile);
+    .description(
+      'train a model (default: a twisted ResNet-20) and write runs/<name>/ with checkpoints, metrics and a report',
+    )
+    .option(
+      '--config <file.json>',
+      'a JSON file of settings (flags override it), e.g. recipes/cifar10-default.json',
+      configFile,
+    );
   for (const option of settingOptions()) command.addOption(option);
-  addLaunchFlags(command
-    .option('--resume', 'continue the run named by --run-name from its last checkpoint')
-    .option('--print-config', 'print the configuration as JSON and exit, without loading data or training'))
-    .action(async (flags: TrainFlags) => {
-      const overrides = configFromFlags(flags);
-      const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
-      if (flags.printConfig) {
-        console.log(JSON.stringify(config, null, 2));
-        return;
-      }
-      // --nproc-per-node N (or several machines): this process starts the N workers, each running this command.
-      if (await relaunchAsWorkers(flags as LaunchFlags, process.argv, [EXIT_CODES.limit])) return;
-      await runTraining(overrides, flags.resume ?? false);
-    });
+  addLaunchFlags(
+    command
+      .option('--resume', 'continue the run named by --run-name from its last checkpoint')
+      .option('--print-config', 'print the configuration as JSON and exit, without loading data or training'),
+  ).action(async (flags: TrainFlags) => {
+    const overrides = configFromFlags(flags);
+    const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
+    if (flags.printConfig) {
+      console.log(JSON.stringify(config, null, 2));
+      return;
+    }
+    // --nproc-per-node N (or several machines): this process starts the N workers, each running this command.
+    if (await relaunchAsWorkers(flags as LaunchFlags, process.argv, [EXIT_CODES.limit])) return;
+    await runTraining(overrides, flags.resume ?? false);
+  });
 }
 
 async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<void> {
@@ -77,11 +91,14 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   const tty = process.stderr.isTTY === true;
-  const bar = tty ? new SingleBar({
-    format: 'epoch {epoch}/{epochs} |{bar}| {value}/{total}  loss {loss}  acc {acc}  {ips} img/s  ETA {eta_formatted}',
-    hideCursor: true,
-    clearOnComplete: true,
-  }) : null;
+  const bar = tty
+    ? new SingleBar({
+        format:
+          'epoch {epoch}/{epochs} |{bar}| {value}/{total}  loss {loss}  acc {acc}  {ips} img/s  ETA {eta_formatted}',
+        hideCursor: true,
+        clearOnComplete: true,
+      })
+    : null;
   let barEpoch = -1;
   try {
     // train() resolves the overrides as resolveConfig does (augment's keys one by one).
@@ -94,13 +111,21 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
           barEpoch = -1;
           console.log(line);
         },
-        onStart: (info) => console.log(`${info.resumedAt ? 'resuming' : 'training'} ${info.config.model} ` +
-          `(${info.params.toLocaleString('en-US')} parameters) on ${info.trainSize} images, validating on ${info.valSize}; ` +
-          `run folder ${info.runDir}`),
+        onStart: (info) =>
+          console.log(
+            `${info.resumedAt ? 'resuming' : 'training'} ${info.config.model} ` +
+              `(${info.params.toLocaleString('en-US')} parameters) on ${info.trainSize} images, validating on ${info.valSize}; ` +
+              `run folder ${info.runDir}`,
+          ),
         onProgress: (p) => {
           if (!bar) return;
-          const payload = { epoch: p.epoch, epochs: p.epochs, loss: p.loss.toFixed(3), acc: `${(p.accuracy * 100).toFixed(1)}%`,
-            ips: p.imagesPerSec.toFixed(0) };
+          const payload = {
+            epoch: p.epoch,
+            epochs: p.epochs,
+            loss: p.loss.toFixed(3),
+            acc: `${(p.accuracy * 100).toFixed(1)}%`,
+            ips: p.imagesPerSec.toFixed(0),
+          };
           if (barEpoch !== p.epoch) {
             bar.start(p.batches, p.batch, payload);
             barEpoch = p.epoch;
@@ -114,7 +139,8 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
     process.exitCode = EXIT_CODES[result.stop];
     if (result.rank !== 0) return; // rank 0 reports for the run
     await afterRun(result.runDir);
-    const best = result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
+    const best =
+      result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
     const stopped = { done: 'done', limit: 'stopped by a limit', signal: 'stopped by a signal' }[result.stop];
     console.log(`${stopped}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
     process.exitCode = EXIT_CODES[result.stop];

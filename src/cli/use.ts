@@ -29,39 +29,81 @@ function registerEval(program: Command): void {
     .command('eval')
     .description('evaluate a trained model: accuracy, loss, per-class accuracy and confusion matrix')
     .argument('<checkpoint>', 'a run folder, its checkpoints/best.safetensors, or a training checkpoint')
-    .option('--data <path>', 'the images (as for train; default: the run\'s)')
-    .addOption(new Option('--split <split>', 'val: the run\'s own validation split of the data; all: every image of the data ' +
-      '(default with --data); test: the data\'s test split').choices(['val', 'all', 'test']))
+    .option('--data <path>', "the images (as for train; default: the run's)")
+    .addOption(
+      new Option(
+        '--split <split>',
+        "val: the run's own validation split of the data; all: every image of the data " +
+          "(default with --data); test: the data's test split",
+      ).choices(['val', 'all', 'test']),
+    )
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
-    .option('--tta-translate <pixels>', 'also average over shifts by ± this many pixels (default: as the run\'s final evaluation)',
-      nonNegativeInt)
+    .option(
+      '--tta-translate <pixels>',
+      "also average over shifts by ± this many pixels (default: as the run's final evaluation)",
+      nonNegativeInt,
+    )
     .option('--json', 'print one JSON object {accuracy, loss, n, images, perClass}')
-    .action(async (path: string, flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number;
-        json?: boolean }) => {
-      const trained = loadTrainedModel(path);
-      const { config, data } = trained;
-      const { dataset, description } = await evaluationImages(trained, flags.split ?? (flags.data ? 'all' : 'val'), flags.data);
-      if (dataset.classes.length !== data.classes.length) {
-        throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
-      }
-      const stream = streamOf(dataset, { seed: 0, shuffle: false, dropLast: false, augment: null,
-        normalization: data.normalization });
-      // As the run's final evaluation: its translation TTA and its precision, unless the flags say otherwise.
-      const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length,
-        { tta: flags.tta, translate: flags.tta ? flags.ttaTranslate ?? config.ttaTranslate : 0, precision: config.precision });
-      await stream.close();
-      if (flags.json) {
-        console.log(JSON.stringify({ accuracy: result.accuracy, loss: result.loss, n: result.n, images: description,
-          perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])) }));
-        return;
-      }
-      console.log(`${config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
-        `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`);
-      const width = Math.max(...data.classes.map((c) => c.length));
-      console.log(`\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`);
-      data.classes.forEach((c, k) => console.log(`${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
-        result.confusion[k]!.map((v) => String(v).padStart(5)).join('')));
-    });
+    .action(
+      async (
+        path: string,
+        flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number; json?: boolean },
+      ) => {
+        const trained = loadTrainedModel(path);
+        const { config, data } = trained;
+        const { dataset, description } = await evaluationImages(
+          trained,
+          flags.split ?? (flags.data ? 'all' : 'val'),
+          flags.data,
+        );
+        if (dataset.classes.length !== data.classes.length) {
+          throw new TorchError(
+            `the data has ${dataset.classes.length} classes, the model ${data.classes.length}`,
+            'eval',
+          );
+        }
+        const stream = streamOf(dataset, {
+          seed: 0,
+          shuffle: false,
+          dropLast: false,
+          augment: null,
+          normalization: data.normalization,
+        });
+        // As the run's final evaluation: its translation TTA and its precision, unless the flags say otherwise.
+        const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, {
+          tta: flags.tta,
+          translate: flags.tta ? (flags.ttaTranslate ?? config.ttaTranslate) : 0,
+          precision: config.precision,
+        });
+        await stream.close();
+        if (flags.json) {
+          console.log(
+            JSON.stringify({
+              accuracy: result.accuracy,
+              loss: result.loss,
+              n: result.n,
+              images: description,
+              perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])),
+            }),
+          );
+          return;
+        }
+        console.log(
+          `${config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
+            `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`,
+        );
+        const width = Math.max(...data.classes.map((c) => c.length));
+        console.log(
+          `\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`,
+        );
+        data.classes.forEach((c, k) =>
+          console.log(
+            `${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
+              result.confusion[k]!.map((v) => String(v).padStart(5)).join(''),
+          ),
+        );
+      },
+    );
 }
 
 function registerPredict(program: Command): void {
@@ -78,8 +120,13 @@ function registerPredict(program: Command): void {
         return;
       }
       for (const p of predictions) {
-        console.log(`${p.file}: ${p.label} (${(p.probability * 100).toFixed(1)}%)  ` +
-          p.top.slice(1, 3).map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`).join(', '));
+        console.log(
+          `${p.file}: ${p.label} (${(p.probability * 100).toFixed(1)}%)  ` +
+            p.top
+              .slice(1, 3)
+              .map((t) => `${t.label} ${(t.probability * 100).toFixed(1)}%`)
+              .join(', '),
+        );
       }
     });
 }
@@ -100,7 +147,9 @@ function registerModels(program: Command): void {
       console.log(`${'model'.padEnd(width)}  ${'params'.padStart(11)}  ${'GFLOPs'.padStart(7)}  description`);
       for (const m of models) {
         const flops = typeof m.flops === 'number' ? (m.flops / 1e9).toFixed(3) : '–';
-        console.log(`${m.name.padEnd(width)}  ${m.params.toLocaleString('en-US').padStart(11)}  ${flops.padStart(7)}  ${m.description}`);
+        console.log(
+          `${m.name.padEnd(width)}  ${m.params.toLocaleString('en-US').padStart(11)}  ${flops.padStart(7)}  ${m.description}`,
+        );
       }
     });
 }
@@ -117,17 +166,39 @@ function registerBench(program: Command): void {
     .addOption(new Option('--precision <p>', 'fp32 or bf16').choices(['fp32', 'bf16']).default('fp32'))
     .option('--channels-last', 'lay out convolution kernels channels-last')
     .option('--json', 'print one JSON object {trainImagesPerSec, inferImagesPerSec, threads}')
-    .action((flags: { model: string; twist?: boolean | boolean[]; width?: number; batchSize: number; steps: number;
-        precision: 'fp32' | 'bf16'; channelsLast?: boolean; json?: boolean }) => {
-      const r = benchModel({ model: flags.model, batchSize: flags.batchSize, steps: flags.steps, precision: flags.precision,
-        channelsLast: flags.channelsLast ?? false,
-        modelOptions: { twist: flags.twist ?? false, ...(flags.width ? { width: flags.width } : {}) } });
-      if (flags.json) {
-        console.log(JSON.stringify({ trainImagesPerSec: r.trainImagesPerSec, inferImagesPerSec: r.inferImagesPerSec,
-          threads: r.threads }));
-        return;
-      }
-      console.log(`${r.model} twist=${JSON.stringify(flags.twist ?? false)} batch=${r.batchSize} threads=${r.threads}: ` +
-        `train ${r.trainImagesPerSec.toFixed(1)} img/s, inference ${r.inferImagesPerSec.toFixed(1)} img/s`);
-    });
+    .action(
+      (flags: {
+        model: string;
+        twist?: boolean | boolean[];
+        width?: number;
+        batchSize: number;
+        steps: number;
+        precision: 'fp32' | 'bf16';
+        channelsLast?: boolean;
+        json?: boolean;
+      }) => {
+        const r = benchModel({
+          model: flags.model,
+          batchSize: flags.batchSize,
+          steps: flags.steps,
+          precision: flags.precision,
+          channelsLast: flags.channelsLast ?? false,
+          modelOptions: { twist: flags.twist ?? false, ...(flags.width ? { width: flags.width } : {}) },
+        });
+        if (flags.json) {
+          console.log(
+            JSON.stringify({
+              trainImagesPerSec: r.trainImagesPerSec,
+              inferImagesPerSec: r.inferImagesPerSec,
+              threads: r.threads,
+            }),
+          );
+          return;
+        }
+        console.log(
+          `${r.model} twist=${JSON.stringify(flags.twist ?? false)} batch=${r.batchSize} threads=${r.threads}: ` +
+            `train ${r.trainImagesPerSec.toFixed(1)} img/s, inference ${r.inferImagesPerSec.toFixed(1)} img/s`,
+        );
+      },
+    );
 }

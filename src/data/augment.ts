@@ -67,8 +67,13 @@ export interface AugmentParams {
 export function drawAugmentParams(rng: Rng, n: number, options: AugmentOptions, dims: ImageDims): AugmentParams {
   const { crop, flip, cutout } = options;
   const padding = crop?.padding ?? 0;
-  const params: AugmentParams = { dy: new Int32Array(n).fill(padding), dx: new Int32Array(n).fill(padding),
-    flip: new Uint8Array(n), cy: new Int32Array(n).fill(-1), cx: new Int32Array(n).fill(-1) };
+  const params: AugmentParams = {
+    dy: new Int32Array(n).fill(padding),
+    dx: new Int32Array(n).fill(padding),
+    flip: new Uint8Array(n),
+    cy: new Int32Array(n).fill(-1),
+    cx: new Int32Array(n).fill(-1),
+  };
   for (let i = 0; i < n; i++) {
     if (crop && padding > 0) {
       params.dy[i] = rng.int(2 * padding + 1);
@@ -110,9 +115,15 @@ function sourceIndex(i: number, n: number, padding: number, mode: CropPadding): 
  *
  * @param fill the value per channel that cutout writes (e.g. the mean colour, which normalizes to 0)
  */
-export function renderBatch(images: Uint8Array, dims: ImageDims, indices: ArrayLike<number>, params: AugmentParams,
-    options: AugmentOptions, fill: ArrayLike<number>, out: Uint8Array = new Uint8Array(indices.length * dims.height *
-    dims.width * dims.channels)): Uint8Array {
+export function renderBatch(
+  images: Uint8Array,
+  dims: ImageDims,
+  indices: ArrayLike<number>,
+  params: AugmentParams,
+  options: AugmentOptions,
+  fill: ArrayLike<number>,
+  out: Uint8Array = new Uint8Array(indices.length * dims.height * dims.width * dims.channels),
+): Uint8Array {
   const { height: H, width: W, channels: C } = dims;
   const plane = H * W;
   const size = plane * C;
@@ -148,8 +159,10 @@ export function renderBatch(images: Uint8Array, dims: ImageDims, indices: ArrayL
     if (cy >= 0) {
       const cx = params.cx[k]!;
       const cutSize = options.cutout!.size;
-      const y0 = Math.max(0, cy - half), y1 = Math.min(H, cy - half + cutSize);
-      const x0 = Math.max(0, cx - half), x1 = Math.min(W, cx - half + cutSize);
+      const y0 = Math.max(0, cy - half),
+        y1 = Math.min(H, cy - half + cutSize);
+      const x0 = Math.max(0, cx - half),
+        x1 = Math.min(W, cx - half + cutSize);
       for (let c = 0; c < C; c++) {
         const v = fill[c] ?? 0;
         for (let y = y0; y < y1; y++) out.fill(v, dst + c * plane + y * W + x0, dst + c * plane + y * W + x1);
@@ -162,8 +175,14 @@ export function renderBatch(images: Uint8Array, dims: ImageDims, indices: ArrayL
 // ---- single-image operations (HWC in, HWC out): the definitions renderBatch must agree with ----
 
 /** The image (HWC) padded by `padding` on each side and cropped back to its size at offset (dy, dx) ∈ [0, 2·padding]². */
-export function cropImage(image: Uint8Array, dims: ImageDims, padding: number, dy: number, dx: number,
-    mode: CropPadding = 'zeros'): Uint8Array {
+export function cropImage(
+  image: Uint8Array,
+  dims: ImageDims,
+  padding: number,
+  dy: number,
+  dx: number,
+  mode: CropPadding = 'zeros',
+): Uint8Array {
   const { height: H, width: W, channels: C } = dims;
   const out = new Uint8Array(H * W * C);
   for (let y = 0; y < H; y++) {
@@ -210,8 +229,12 @@ export function affineTheta(degrees: number, tx: number, ty: number, scale: numb
   const cos = Math.cos(angle) / scale;
   const sin = Math.sin(angle) / scale;
   // y points down, so a counter-clockwise turn on screen is R(−θ) in (x, y); its inverse is R(θ)
-  const a00 = cos, a01 = -sin * H / W, a10 = sin * W / H, a11 = cos;
-  const bx = (2 * tx) / W, by = (2 * ty) / H;
+  const a00 = cos,
+    a01 = (-sin * H) / W,
+    a10 = (sin * W) / H,
+    a11 = cos;
+  const bx = (2 * tx) / W,
+    by = (2 * ty) / H;
   return [a00, a01, -(a00 * bx + a01 * by), a10, a11, -(a10 * bx + a11 * by)];
 }
 
@@ -240,14 +263,20 @@ export function drawAffineThetas(rng: Rng, n: number, options: AffineOptions, di
  * scale = 1/(255·std) and shift = mean/std this is (v/255 − mean)/std. Done here, in the worker, the
  * main thread only copies the floats into a tensor.
  */
-export function normalizeBytes(bytes: Uint8Array, dims: ImageDims, scale: ArrayLike<number>, shift: ArrayLike<number>,
-    out: Float32Array = new Float32Array(bytes.length)): Float32Array {
+export function normalizeBytes(
+  bytes: Uint8Array,
+  dims: ImageDims,
+  scale: ArrayLike<number>,
+  shift: ArrayLike<number>,
+  out: Float32Array = new Float32Array(bytes.length),
+): Float32Array {
   const { channels: C } = dims;
   const plane = dims.height * dims.width;
   const planes = bytes.length / plane;
   for (let q = 0; q < planes; q++) {
     const c = q % C;
-    const a = scale[c]!, b = shift[c]!;
+    const a = scale[c]!,
+      b = shift[c]!;
     for (let i = q * plane, end = i + plane; i < end; i++) out[i] = bytes[i]! * a - b;
   }
   return out;

@@ -51,8 +51,17 @@ const align = (n: number, to = 64): number => Math.ceil(n / to) * to;
 /** Writes `dataset` to `path` atomically with the source's `fingerprint`. */
 export function writeDecodedCache(path: string, dataset: ImageDataset, fingerprint: string, source: string): void {
   const labels = new Uint8Array(dataset.labels.buffer, dataset.labels.byteOffset, dataset.labels.byteLength);
-  const base = { n: dataset.n, height: dataset.height, width: dataset.width, channels: dataset.channels,
-    classes: dataset.classes, fingerprint, source, labelsCrc32: crc32(labels), imagesCrc32: crc32(dataset.images) };
+  const base = {
+    n: dataset.n,
+    height: dataset.height,
+    width: dataset.width,
+    channels: dataset.channels,
+    classes: dataset.classes,
+    fingerprint,
+    source,
+    labelsCrc32: crc32(labels),
+    imagesCrc32: crc32(dataset.images),
+  };
   // offsets depend on the header's length, which depends on the offsets' digits: settle it in two passes
   let header: CacheHeader = { ...base, labelsOffset: 0, imagesOffset: 0, fileSize: 0 };
   for (let pass = 0; pass < 3; pass++) {
@@ -96,10 +105,14 @@ export function readDecodedCache(path: string): { dataset: ImageDataset; header:
     throw new CacheError(`cannot read the decoded cache ${path}: ${(e as Error).message}`);
   }
   const bad = (why: string): CacheError => new CacheError(`the decoded cache ${path} is unusable: ${why}`);
-  if (bytes.length < 16 || bytes.toString('latin1', 0, 8) !== CACHE_MAGIC) throw bad('it is not a pdenet decoded cache');
+  if (bytes.length < 16 || bytes.toString('latin1', 0, 8) !== CACHE_MAGIC)
+    throw bad('it is not a pdenet decoded cache');
   const version = bytes.readUInt32LE(8);
   if (version !== CACHE_VERSION) {
-    throw new CacheError(`the decoded cache ${path} has format version ${version}, this pdenet writes ${CACHE_VERSION}`, true);
+    throw new CacheError(
+      `the decoded cache ${path} has format version ${version}, this pdenet writes ${CACHE_VERSION}`,
+      true,
+    );
   }
   const length = bytes.readUInt32LE(12);
   if (16 + length > bytes.length) throw bad(`truncated (${bytes.length} bytes, its header alone needs ${16 + length})`);
@@ -111,9 +124,13 @@ export function readDecodedCache(path: string): { dataset: ImageDataset; header:
   }
   const { n, height, width, channels, labelsOffset, imagesOffset, fileSize } = header;
   const imageBytes = n * height * width * channels;
-  if (![n, height, width, channels, labelsOffset, imagesOffset, fileSize].every(Number.isSafeInteger) ||
-      !Array.isArray(header.classes) || labelsOffset % 4 !== 0 || labelsOffset + 4 * n > imagesOffset ||
-      imagesOffset + imageBytes !== fileSize) {
+  if (
+    ![n, height, width, channels, labelsOffset, imagesOffset, fileSize].every(Number.isSafeInteger) ||
+    !Array.isArray(header.classes) ||
+    labelsOffset % 4 !== 0 ||
+    labelsOffset + 4 * n > imagesOffset ||
+    imagesOffset + imageBytes !== fileSize
+  ) {
     throw bad('its header is inconsistent');
   }
   if (bytes.length !== fileSize) throw bad(`truncated or extended: ${bytes.length} bytes, its header says ${fileSize}`);

@@ -48,21 +48,46 @@ export interface CifarSpec {
 /** The official releases. MD5s as published on https://www.cs.toronto.edu/~kriz/cifar.html. */
 export const CIFAR: Record<CifarName, CifarSpec> = {
   cifar10: {
-    title: 'CIFAR-10', archive: 'cifar-10-binary.tar.gz', url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
-    md5: 'c32a1d4ab5d03f1284b67883e8d87530', bytes: 170_052_171, folder: 'cifar-10-batches-bin',
-    train: [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`), test: ['test_batch.bin'], labelBytes: 1,
-    meta: ['batches.meta.txt'], classes: 10,
+    title: 'CIFAR-10',
+    archive: 'cifar-10-binary.tar.gz',
+    url: 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+    md5: 'c32a1d4ab5d03f1284b67883e8d87530',
+    bytes: 170_052_171,
+    folder: 'cifar-10-batches-bin',
+    train: [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`),
+    test: ['test_batch.bin'],
+    labelBytes: 1,
+    meta: ['batches.meta.txt'],
+    classes: 10,
   },
   cifar100: {
-    title: 'CIFAR-100', archive: 'cifar-100-binary.tar.gz', url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
-    md5: '03b5dce01913d631647c71ecec9e9cb8', bytes: 168_513_733, folder: 'cifar-100-binary',
-    train: ['train.bin'], test: ['test.bin'], labelBytes: 2, meta: ['fine_label_names.txt', 'coarse_label_names.txt'],
+    title: 'CIFAR-100',
+    archive: 'cifar-100-binary.tar.gz',
+    url: 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
+    md5: '03b5dce01913d631647c71ecec9e9cb8',
+    bytes: 168_513_733,
+    folder: 'cifar-100-binary',
+    train: ['train.bin'],
+    test: ['test.bin'],
+    labelBytes: 2,
+    meta: ['fine_label_names.txt', 'coarse_label_names.txt'],
     classes: 100,
   },
 };
 
 /** CIFAR-10's classes, for a folder without batches.meta.txt. */
-export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+export const CIFAR10_CLASSES = [
+  'airplane',
+  'automobile',
+  'bird',
+  'cat',
+  'deer',
+  'dog',
+  'frog',
+  'horse',
+  'ship',
+  'truck',
+];
 
 const SIDE = 32;
 const PIXELS = SIDE * SIDE * 3;
@@ -80,13 +105,21 @@ export interface CifarReadOptions {
  *
  * @param labelIndex which label byte to keep (CIFAR-100: 0 coarse, 1 fine)
  */
-export function parseCifarRecords(bytes: Uint8Array, labelBytes: number, labelIndex: number, classes: number,
-    source: string): { images: Uint8Array; labels: Int32Array } {
+export function parseCifarRecords(
+  bytes: Uint8Array,
+  labelBytes: number,
+  labelIndex: number,
+  classes: number,
+  source: string,
+): { images: Uint8Array; labels: Int32Array } {
   const op = 'readCifar';
   const record = labelBytes + PIXELS;
   if (bytes.length === 0 || bytes.length % record !== 0) {
-    throw new TorchError(`${source} is truncated or not a CIFAR binary file: ${bytes.length} bytes is not a whole ` +
-      `number of ${record}-byte records`, op);
+    throw new TorchError(
+      `${source} is truncated or not a CIFAR binary file: ${bytes.length} bytes is not a whole ` +
+        `number of ${record}-byte records`,
+      op,
+    );
   }
   const n = bytes.length / record;
   const images = new Uint8Array(n * PIXELS);
@@ -95,7 +128,11 @@ export function parseCifarRecords(bytes: Uint8Array, labelBytes: number, labelIn
   for (let i = 0; i < n; i++) {
     const at = i * record;
     const label = bytes[at + labelIndex]!;
-    if (label >= classes) throw new TorchError(`${source} is corrupt: record ${i} has label ${label}, but there are ${classes} classes`, op);
+    if (label >= classes)
+      throw new TorchError(
+        `${source} is corrupt: record ${i} has label ${label}, but there are ${classes} classes`,
+        op,
+      );
     labels[i] = label;
     const src = at + labelBytes;
     const dst = i * PIXELS;
@@ -110,7 +147,11 @@ export function parseCifarRecords(bytes: Uint8Array, labelBytes: number, labelIn
 
 function classNames(text: string | null, spec: CifarSpec, coarse: boolean): string[] {
   const count = coarse ? 20 : spec.classes;
-  const names = text?.split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0) ?? [];
+  const names =
+    text
+      ?.split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0) ?? [];
   if (names.length === count) return names;
   if (spec === CIFAR.cifar10) return CIFAR10_CLASSES.slice();
   return Array.from({ length: count }, (_, k) => String(k));
@@ -132,7 +173,10 @@ function archiveRelease(entries: TarEntry[], path: string): CifarName {
   const names = new Set(entries.map((e) => basename(e.name)));
   if (names.has(CIFAR.cifar10.train[0]!) || names.has(CIFAR.cifar10.test[0]!)) return 'cifar10';
   if (names.has(CIFAR.cifar100.train[0]!) || names.has(CIFAR.cifar100.test[0]!)) return 'cifar100';
-  throw new TorchError(`${path} holds no CIFAR binary files (data_batch_1.bin, test_batch.bin, train.bin or test.bin)`, 'readCifar');
+  throw new TorchError(
+    `${path} holds no CIFAR binary files (data_batch_1.bin, test_batch.bin, train.bin or test.bin)`,
+    'readCifar',
+  );
 }
 
 /**
@@ -151,8 +195,11 @@ export async function readCifar(source: string, options: CifarReadOptions = {}):
   if (statSync(path).isDirectory()) {
     const found = findCifarFolder(path);
     if (!found) {
-      throw new TorchError(`${source} holds no CIFAR binary files (expected ${CIFAR.cifar10.folder}/ or ` +
-        `${CIFAR.cifar100.folder}/, or their files)`, op);
+      throw new TorchError(
+        `${source} holds no CIFAR binary files (expected ${CIFAR.cifar10.folder}/ or ` +
+          `${CIFAR.cifar100.folder}/, or their files)`,
+        op,
+      );
     }
     name = found.name;
     where = (file) => join(found.folder, file);
@@ -170,8 +217,13 @@ export async function readCifar(source: string, options: CifarReadOptions = {}):
   const parts = files.map((file) => {
     const bytes = read(file);
     if (bytes === null) throw new TorchError(`${spec.title} is incomplete: ${where(file)} is missing`, op);
-    return parseCifarRecords(bytes, spec.labelBytes, spec.labelBytes === 2 && !coarse ? 1 : 0, coarse ? 20 : spec.classes,
-      where(file));
+    return parseCifarRecords(
+      bytes,
+      spec.labelBytes,
+      spec.labelBytes === 2 && !coarse ? 1 : 0,
+      coarse ? 20 : spec.classes,
+      where(file),
+    );
   });
   const n = parts.reduce((s, p) => s + p.labels.length, 0);
   const images = new Uint8Array(n * PIXELS);
@@ -206,9 +258,11 @@ export interface DownloadOptions {
 }
 
 function whereToPut(spec: CifarSpec, dataDir: string): string {
-  return `Download ${spec.archive} (${Math.round(spec.bytes / 1e6)} MB, MD5 ${spec.md5}) from ${spec.url} and put it at ` +
+  return (
+    `Download ${spec.archive} (${Math.round(spec.bytes / 1e6)} MB, MD5 ${spec.md5}) from ${spec.url} and put it at ` +
     `${join(dataDir, spec.archive)} (or its extracted folder ${spec.folder}/ in ${dataDir}); ` +
-    'the data directory is --data, else PDENET_DATA, else ~/.cache/pdenet';
+    'the data directory is --data, else PDENET_DATA, else ~/.cache/pdenet'
+  );
 }
 
 /**
@@ -228,7 +282,10 @@ export async function downloadCifar(name: CifarName, dataDir: string, options: D
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (e) {
-    throw new TorchError(`cannot create the data directory ${dataDir}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`, op);
+    throw new TorchError(
+      `cannot create the data directory ${dataDir}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`,
+      op,
+    );
   }
   const temp = join(dataDir, `.${spec.archive}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
   const watchdog = new IdleWatchdog(options.idleTimeoutMs ?? 60_000);
@@ -242,7 +299,10 @@ export async function downloadCifar(name: CifarName, dataDir: string, options: D
   } catch (e) {
     await file.close().catch(() => {});
     removeIfThere(temp);
-    throw new TorchError(`cannot download ${spec.title} from ${url}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`, op);
+    throw new TorchError(
+      `cannot download ${spec.title} from ${url}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`,
+      op,
+    );
   } finally {
     watchdog.stop();
   }
@@ -278,15 +338,22 @@ async function fetchArchive(url: string, watchdog: IdleWatchdog): Promise<Respon
     response = await fetch(url, { signal: watchdog.controller.signal });
   } catch (e) {
     const cause = (e as Error & { cause?: Error }).cause;
-    throw new Error(watchdog.fired ? `no answer within ${watchdog.idleMs / 1000} s` : cause?.message ?? (e as Error).message);
+    throw new Error(
+      watchdog.fired ? `no answer within ${watchdog.idleMs / 1000} s` : (cause?.message ?? (e as Error).message),
+    );
   }
   if (!response.ok || !response.body) throw new Error(`the server answered ${response.status} ${response.statusText}`);
   return response;
 }
 
 /** Writes the body of `response` to `file`, checks its MD5 against the published one and syncs the file. */
-async function receiveChecked(response: Response, file: FileHandle, spec: CifarSpec, watchdog: IdleWatchdog,
-  onProgress: DownloadOptions['onProgress']): Promise<void> {
+async function receiveChecked(
+  response: Response,
+  file: FileHandle,
+  spec: CifarSpec,
+  watchdog: IdleWatchdog,
+  onProgress: DownloadOptions['onProgress'],
+): Promise<void> {
   const total = Number(response.headers.get('content-length')) || spec.bytes;
   const hash = createHash('md5');
   let received = 0;
@@ -299,8 +366,11 @@ async function receiveChecked(response: Response, file: FileHandle, spec: CifarS
       onProgress?.(received, total);
     }
   } catch (e) {
-    throw new Error(watchdog.fired ? `the transfer stalled for ${watchdog.idleMs / 1000} s after ${received} bytes`
-      : `the transfer broke off after ${received} bytes (${(e as Error).message})`);
+    throw new Error(
+      watchdog.fired
+        ? `the transfer stalled for ${watchdog.idleMs / 1000} s after ${received} bytes`
+        : `the transfer broke off after ${received} bytes (${(e as Error).message})`,
+    );
   }
   const md5 = hash.digest('hex');
   if (md5 !== spec.md5) throw new Error(`the file has MD5 ${md5}, not the published ${spec.md5} (${received} bytes)`);
@@ -339,14 +409,20 @@ export async function loadCifar(name: CifarName, options: LoadCifarOptions = {})
   if (files.every((f) => existsSync(join(folder, f)))) return readCifar(folder, options);
   let archive = join(dataDir, spec.archive);
   if (!existsSync(archive)) {
-    if (options.download === false) throw new TorchError(`${spec.title} is not in ${dataDir}. ${whereToPut(spec, dataDir)}`, op);
-    options.log?.(`downloading ${spec.title} (${Math.round(spec.bytes / 1e6)} MB) from ${options.url ?? spec.url} to ${dataDir}`);
+    if (options.download === false)
+      throw new TorchError(`${spec.title} is not in ${dataDir}. ${whereToPut(spec, dataDir)}`, op);
+    options.log?.(
+      `downloading ${spec.title} (${Math.round(spec.bytes / 1e6)} MB) from ${options.url ?? spec.url} to ${dataDir}`,
+    );
     archive = await downloadCifar(name, dataDir, options);
   } else {
     const md5 = await md5File(archive);
     if (md5 !== spec.md5) {
-      throw new TorchError(`${archive} has MD5 ${md5}, not the published ${spec.md5}: it is damaged or not the official ` +
-        `file. Delete it to download it again. ${whereToPut(spec, dataDir)}`, op);
+      throw new TorchError(
+        `${archive} has MD5 ${md5}, not the published ${spec.md5}: it is damaged or not the official ` +
+          `file. Delete it to download it again. ${whereToPut(spec, dataDir)}`,
+        op,
+      );
     }
   }
   await extractCifar(archive, folder, spec, options.log);
@@ -354,7 +430,12 @@ export async function loadCifar(name: CifarName, options: LoadCifarOptions = {})
 }
 
 /** Writes the archive's CIFAR files into `folder` (each atomically), so later loads skip the gzip. */
-async function extractCifar(archive: string, folder: string, spec: CifarSpec, log?: (m: string) => void): Promise<void> {
+async function extractCifar(
+  archive: string,
+  folder: string,
+  spec: CifarSpec,
+  log?: (m: string) => void,
+): Promise<void> {
   const entries = await readTarGz(archive, 'loadCifar');
   const wanted = new Set([...spec.train, ...spec.test, ...spec.meta]);
   try {

@@ -130,7 +130,8 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Deco
 
 function toRgba(rgb: Uint8Array, width: number, height: number): Uint8Array {
   const n = width * height;
-  if (rgb.length !== n * 3) throw new TorchError(`expected ${n * 3} RGB bytes for ${width}×${height}, got ${rgb.length}`, 'encode');
+  if (rgb.length !== n * 3)
+    throw new TorchError(`expected ${n * 3} RGB bytes for ${width}×${height}, got ${rgb.length}`, 'encode');
   const rgba = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) {
     rgba[i * 4] = rgb[i * 3]!;
@@ -157,7 +158,10 @@ export async function encodeJpeg(rgb: Uint8Array, width: number, height: number,
 }
 
 /** Weights of a triangle filter widened by the reduction factor (PIL's antialiased bilinear), per output index. */
-function filterTaps(src: number, dst: number): { first: Int32Array; count: Int32Array; weights: Float64Array; taps: number } {
+function filterTaps(
+  src: number,
+  dst: number,
+): { first: Int32Array; count: Int32Array; weights: Float64Array; taps: number } {
   const scale = src / dst;
   const support = Math.max(1, scale);
   const taps = Math.ceil(support) * 2 + 1;
@@ -186,8 +190,14 @@ function filterTaps(src: number, dst: number): { first: Int32Array; count: Int32
  * Resizes an HWC image with an antialiased bilinear filter (a triangle filter as wide as the
  * reduction, like PIL's `resize(..., BILINEAR)`), rounding to 8 bits.
  */
-export function resizeImage(src: Uint8Array, width: number, height: number, channels: number,
-    outWidth: number, outHeight: number): Uint8Array {
+export function resizeImage(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outWidth: number,
+  outHeight: number,
+): Uint8Array {
   if (width === outWidth && height === outHeight) return src.slice();
   const h = filterTaps(width, outWidth);
   const v = filterTaps(height, outHeight);
@@ -196,7 +206,8 @@ export function resizeImage(src: Uint8Array, width: number, height: number, chan
     for (let x = 0; x < outWidth; x++) {
       for (let c = 0; c < channels; c++) {
         let s = 0;
-        for (let k = 0; k < h.count[x]!; k++) s += h.weights[x * h.taps + k]! * src[(y * width + h.first[x]! + k) * channels + c]!;
+        for (let k = 0; k < h.count[x]!; k++)
+          s += h.weights[x * h.taps + k]! * src[(y * width + h.first[x]! + k) * channels + c]!;
         mid[(y * outWidth + x) * channels + c] = s;
       }
     }
@@ -206,7 +217,8 @@ export function resizeImage(src: Uint8Array, width: number, height: number, chan
     for (let x = 0; x < outWidth; x++) {
       for (let c = 0; c < channels; c++) {
         let s = 0;
-        for (let k = 0; k < v.count[y]!; k++) s += v.weights[y * v.taps + k]! * mid[((v.first[y]! + k) * outWidth + x) * channels + c]!;
+        for (let k = 0; k < v.count[y]!; k++)
+          s += v.weights[y * v.taps + k]! * mid[((v.first[y]! + k) * outWidth + x) * channels + c]!;
         out[(y * outWidth + x) * channels + c] = Math.min(255, Math.max(0, Math.round(s)));
       }
     }

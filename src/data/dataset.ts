@@ -37,13 +37,20 @@ export class ImageDataset {
   constructor(init: ImageDatasetInit) {
     const op = 'ImageDataset';
     const { images, labels, height, width, channels, classes } = init;
-    for (const [name, v] of [['height', height], ['width', width], ['channels', channels]] as const) {
+    for (const [name, v] of [
+      ['height', height],
+      ['width', width],
+      ['channels', channels],
+    ] as const) {
       if (!Number.isInteger(v) || v <= 0) throw new TorchError(`${name} must be a positive integer, got ${v}`, op);
     }
     const size = height * width * channels;
     if (images.length % size !== 0 || images.length / size !== labels.length) {
-      throw new TorchError(`images hold ${images.length} bytes, which is not ${labels.length} labels × ` +
-        `${height}×${width}×${channels}`, op);
+      throw new TorchError(
+        `images hold ${images.length} bytes, which is not ${labels.length} labels × ` +
+          `${height}×${width}×${channels}`,
+        op,
+      );
     }
     for (let i = 0; i < labels.length; i++) {
       const l = labels[i]!;
@@ -84,8 +91,14 @@ export class ImageDataset {
       images.set(this.images.subarray(i * s, (i + 1) * s), k * s);
       labels[k] = this.labels[i]!;
     }
-    return new ImageDataset({ images, labels, height: this.height, width: this.width, channels: this.channels,
-      classes: this.classes });
+    return new ImageDataset({
+      images,
+      labels,
+      height: this.height,
+      width: this.width,
+      channels: this.channels,
+      classes: this.classes,
+    });
   }
 
   /** How many images each class has. */
@@ -110,8 +123,9 @@ export class ImageDataset {
     }
     const count = images.length / c;
     const mean = Array.from(sum, (s) => s / count / 255);
-    const std = Array.from(sq, (s, k) => Math.sqrt(Math.max(0, s / count / 65025 - mean[k]! ** 2) * count /
-      Math.max(1, count - 1)));
+    const std = Array.from(sq, (s, k) =>
+      Math.sqrt((Math.max(0, s / count / 65025 - mean[k]! ** 2) * count) / Math.max(1, count - 1)),
+    );
     return { mean, std };
   }
 }
@@ -125,8 +139,11 @@ export class ImageDataset {
  * @example
  * const { train, val } = splitTrainVal(full, 5000, 0);   // --val-split 5000
  */
-export function splitTrainVal(dataset: ImageDataset, valCount: number, seed = 0): { train: ImageDataset; val: ImageDataset;
-    trainIndices: Int32Array; valIndices: Int32Array } {
+export function splitTrainVal(
+  dataset: ImageDataset,
+  valCount: number,
+  seed = 0,
+): { train: ImageDataset; val: ImageDataset; trainIndices: Int32Array; valIndices: Int32Array } {
   const op = 'splitTrainVal';
   if (!Number.isInteger(valCount) || valCount < 0 || valCount > dataset.n) {
     throw new TorchError(`the validation split must hold 0…${dataset.n} images, got ${valCount}`, op);
@@ -134,7 +151,7 @@ export function splitTrainVal(dataset: ImageDataset, valCount: number, seed = 0)
   const byClass: number[][] = dataset.classes.map(() => []);
   for (let i = 0; i < dataset.n; i++) byClass[dataset.labels[i]!]!.push(i);
   // each class's share: floor of its exact share, then one more for the largest remainders
-  const exact = byClass.map((members) => members.length * valCount / dataset.n);
+  const exact = byClass.map((members) => (members.length * valCount) / dataset.n);
   const take = exact.map(Math.floor);
   let missing = valCount - take.reduce((a, b) => a + b, 0);
   const order = exact.map((e, k) => ({ k, r: e - Math.floor(e) })).sort((a, b) => b.r - a.r || a.k - b.k);

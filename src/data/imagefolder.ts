@@ -63,8 +63,10 @@ function scanFolder(root: string): { items: Item[]; classes: string[]; fingerpri
   const op = 'loadImageFolder';
   const classes = readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory() || (d.isSymbolicLink() && statSync(join(root, d.name)).isDirectory()))
-    .map((d) => d.name).sort(byCodePoint);
-  if (classes.length === 0) throw new TorchError(`${root} has no class folders (expected one sub-folder per class)`, op);
+    .map((d) => d.name)
+    .sort(byCodePoint);
+  if (classes.length === 0)
+    throw new TorchError(`${root} has no class folders (expected one sub-folder per class)`, op);
   const hash = createHash('sha256');
   const items: Item[] = [];
   const walk = (dir: string, rel: string, className: string): void => {
@@ -87,8 +89,12 @@ function scanFolder(root: string): { items: Item[]; classes: string[]; fingerpri
 /** The image files of a gzipped tar of an image folder; a single top folder (or the chosen split) is stepped into. */
 async function scanArchive(path: string, split: string | undefined): Promise<{ items: Item[]; classes: string[] }> {
   const op = 'loadImageFolder';
-  const files = (await readTarGz(path, op)).filter((e) => e.type === 'file' && isImage(e.name) &&
-    !e.name.split('/').some((part) => part === '__MACOSX' || part.startsWith('._')));
+  const files = (await readTarGz(path, op)).filter(
+    (e) =>
+      e.type === 'file' &&
+      isImage(e.name) &&
+      !e.name.split('/').some((part) => part === '__MACOSX' || part.startsWith('._')),
+  );
   let paths = files.map((f) => ({ parts: f.name.split('/'), data: f.data }));
   for (;;) {
     const tops = new Set(paths.map((p) => p.parts[0]!));
@@ -96,7 +102,9 @@ async function scanArchive(path: string, split: string | undefined): Promise<{ i
     if (tops.size === 1 && deep) {
       paths = paths.map((p) => ({ parts: p.parts.slice(1), data: p.data }));
     } else if (split !== undefined && tops.size > 1 && tops.has(split)) {
-      paths = paths.filter((p) => p.parts[0] === split && p.parts.length >= 3).map((p) => ({ parts: p.parts.slice(1), data: p.data }));
+      paths = paths
+        .filter((p) => p.parts[0] === split && p.parts.length >= 3)
+        .map((p) => ({ parts: p.parts.slice(1), data: p.data }));
     } else {
       break;
     }
@@ -109,7 +117,12 @@ async function scanArchive(path: string, split: string | undefined): Promise<{ i
 }
 
 /** Decodes every item, resizes to one size and packs them into a dataset. */
-async function decodeItems(items: Item[], classes: string[], source: string, options: ImageFolderOptions): Promise<ImageDataset> {
+async function decodeItems(
+  items: Item[],
+  classes: string[],
+  source: string,
+  options: ImageFolderOptions,
+): Promise<ImageDataset> {
   const decoded: { width: number; height: number; data: Uint8Array }[] = [];
   const step = Math.max(1, Math.floor(items.length / 100));
   for (let i = 0; i < items.length; i++) {
@@ -124,7 +137,9 @@ async function decodeItems(items: Item[], classes: string[], source: string, opt
     const [common] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
     [height, width] = common.split('x').map(Number) as [number, number];
     if (counts.size > 1) {
-      options.log?.(`${source}: images come in ${counts.size} sizes; resizing all to the most common, ${height}×${width}`);
+      options.log?.(
+        `${source}: images come in ${counts.size} sizes; resizing all to the most common, ${height}×${width}`,
+      );
     }
   }
   const size = height * width * 3;
@@ -132,7 +147,8 @@ async function decodeItems(items: Item[], classes: string[], source: string, opt
   const labels = new Int32Array(items.length);
   const index = new Map(classes.map((c, k) => [c, k]));
   decoded.forEach((d, i) => {
-    const data = d.height === height && d.width === width ? d.data : resizeImage(d.data, d.width, d.height, 3, width, height);
+    const data =
+      d.height === height && d.width === width ? d.data : resizeImage(d.data, d.width, d.height, 3, width, height);
     images.set(data, i * size);
     labels[i] = index.get(items[i]!.className)!;
   });
@@ -183,7 +199,7 @@ export async function loadImageFolder(source: string, options: ImageFolderOption
       if (!e.stale) options.log?.(`${e.message}; decoding ${source} again`);
     }
   }
-  const { items, classes } = scanned ?? await scanArchive(path, options.split);
+  const { items, classes } = scanned ?? (await scanArchive(path, options.split));
   if (items.length === 0) throw new TorchError(`${source} holds no images (${IMAGE_EXTENSIONS.join(', ')})`, op);
   const dataset = await decodeItems(items, classes, source, options);
   if (useCache) {
@@ -191,7 +207,9 @@ export async function loadImageFolder(source: string, options: ImageFolderOption
       mkdirSync(dirname(cachePath), { recursive: true });
       writeDecodedCache(cachePath, dataset, fingerprint, path);
     } catch (e) {
-      options.log?.(`could not write the decoded cache ${cachePath} (${(e as Error).message}); the next load decodes again`);
+      options.log?.(
+        `could not write the decoded cache ${cachePath} (${(e as Error).message}); the next load decodes again`,
+      );
     }
   }
   return dataset;

@@ -147,10 +147,12 @@ class WorkerPool {
 function checkOptions(dataset: ImageDataset, o: DataLoaderOptions): void {
   const op = 'DataLoader';
   const int = (v: unknown, name: string, min: number): void => {
-    if (!Number.isInteger(v) || (v as number) < min) throw new TorchError(`${name} must be an integer ≥ ${min}, got ${String(v)}`, op);
+    if (!Number.isInteger(v) || (v as number) < min)
+      throw new TorchError(`${name} must be an integer ≥ ${min}, got ${String(v)}`, op);
   };
   int(o.batchSize, 'batchSize', 1);
-  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new TorchError(`seed must be an integer, got ${o.seed}`, op);
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed))
+    throw new TorchError(`seed must be an integer, got ${o.seed}`, op);
   if (o.prefetch !== undefined) int(o.prefetch, 'prefetch', 0);
   if (o.workers !== undefined) int(o.workers, 'workers', 1);
   const a = o.augment ?? {};
@@ -160,15 +162,21 @@ function checkOptions(dataset: ImageDataset, o: DataLoaderOptions): void {
       throw new TorchError(`augment.crop.mode must be zeros or reflect, got ${a.crop.mode}`, op);
     }
     if (a.crop.mode === 'reflect' && a.crop.padding >= Math.min(dataset.height, dataset.width)) {
-      throw new TorchError(`reflect padding ${a.crop.padding} must be smaller than the image (${dataset.height}×${dataset.width})`, op);
+      throw new TorchError(
+        `reflect padding ${a.crop.padding} must be smaller than the image (${dataset.height}×${dataset.width})`,
+        op,
+      );
     }
   }
   if (a.cutout) int(a.cutout.size, 'augment.cutout.size', 0);
   if (a.affine) {
     const { degrees = 0, translate = [0, 0], scale = [1, 1], interpolation = 'bilinear' } = a.affine;
-    if (!(degrees >= 0 && degrees <= 180)) throw new TorchError(`augment.affine.degrees must be in [0, 180], got ${degrees}`, op);
-    if (!translate.every((t) => t >= 0 && t <= 1)) throw new TorchError(`augment.affine.translate must be in [0, 1], got [${translate}]`, op);
-    if (!(scale[0] > 0 && scale[1] >= scale[0])) throw new TorchError(`augment.affine.scale must be [low, high] with 0 < low ≤ high, got [${scale}]`, op);
+    if (!(degrees >= 0 && degrees <= 180))
+      throw new TorchError(`augment.affine.degrees must be in [0, 180], got ${degrees}`, op);
+    if (!translate.every((t) => t >= 0 && t <= 1))
+      throw new TorchError(`augment.affine.translate must be in [0, 1], got [${translate}]`, op);
+    if (!(scale[0] > 0 && scale[1] >= scale[0]))
+      throw new TorchError(`augment.affine.scale must be [low, high] with 0 < low ≤ high, got [${scale}]`, op);
     if (!['bilinear', 'nearest'].includes(interpolation)) {
       throw new TorchError(`augment.affine.interpolation must be bilinear or nearest, got ${interpolation}`, op);
     }
@@ -219,10 +227,19 @@ export class DataLoader {
     const normalize = options.normalize ?? null;
     this.#normalizer = new BatchNormalizer(dataset.channels, normalize);
     // cutout paints the mean colour, which normalizes to zero (DeVries & Taylor cut out to 0 after normalizing)
-    const fill = normalize ? normalize.mean.map((m) => Math.round(m * 255)) : new Array<number>(dataset.channels).fill(0);
+    const fill = normalize
+      ? normalize.mean.map((m) => Math.round(m * 255))
+      : new Array<number>(dataset.channels).fill(0);
     const dims: ImageDims = { height: dataset.height, width: dataset.width, channels: dataset.channels };
-    this.#init = { images: dataset.images, dims, seed: this.seed, augment: this.augment, fill,
-      scale: this.#normalizer.scale, shift: this.#normalizer.shift };
+    this.#init = {
+      images: dataset.images,
+      dims,
+      seed: this.seed,
+      augment: this.augment,
+      fill,
+      scale: this.#normalizer.scale,
+      shift: this.#normalizer.shift,
+    };
   }
 
   /** Batches per epoch. */
@@ -236,7 +253,8 @@ export class DataLoader {
    * `shard`, this rank's share of it.
    */
   order(epoch: number): Int32Array {
-    const all = this.shuffle ? permutation(this.dataset.n, new Rng(this.seed, STREAM.order, epoch))
+    const all = this.shuffle
+      ? permutation(this.dataset.n, new Rng(this.seed, STREAM.order, epoch))
       : Int32Array.from({ length: this.dataset.n }, (_, i) => i);
     return this.shard ? shardOrder(all, this.shard) : all;
   }
@@ -247,7 +265,8 @@ export class DataLoader {
 
   #checkBatch(epoch: number, b: number): void {
     if (this.#closed) throw new TorchError('the DataLoader was closed', 'DataLoader');
-    if (!Number.isSafeInteger(epoch) || epoch < 0) throw new TorchError(`epoch must be an integer ≥ 0, got ${epoch}`, 'DataLoader');
+    if (!Number.isSafeInteger(epoch) || epoch < 0)
+      throw new TorchError(`epoch must be an integer ≥ 0, got ${epoch}`, 'DataLoader');
     if (!Number.isInteger(b) || b < 0 || b > this.length) {
       throw new TorchError(`batch ${b} is out of range: an epoch has ${this.length} batches`, 'DataLoader');
     }
@@ -258,7 +277,9 @@ export class DataLoader {
     const { height, width, channels } = this.dataset;
     const n = indices.length;
     const affine = this.augment.affine;
-    const theta = affine ? drawAffineThetas(new Rng(this.seed, STREAM.affine, epoch, b), n, affine, this.#init.dims) : null;
+    const theta = affine
+      ? drawAffineThetas(new Rng(this.seed, STREAM.affine, epoch, b), n, affine, this.#init.dims)
+      : null;
     const x = this.#normalizer.toTensor(values, [n, channels, height, width], theta, affine?.interpolation);
     const labels = new BigInt64Array(n);
     for (let i = 0; i < n; i++) labels[i] = BigInt(this.dataset.labels[indices[i]!]!);
@@ -275,7 +296,8 @@ export class DataLoader {
   /** Batch `b` of epoch `epoch`, prepared now in the main thread (the same batch `epoch()` yields). */
   batch(epoch: number, b: number): Batch {
     this.#checkBatch(epoch, b);
-    if (b >= this.length) throw new TorchError(`batch ${b} is out of range: an epoch has ${this.length} batches`, 'DataLoader');
+    if (b >= this.length)
+      throw new TorchError(`batch ${b} is out of range: an epoch has ${this.length} batches`, 'DataLoader');
     const indices = this.#indices(this.order(epoch), b);
     const start = performance.now();
     const values = prepareBatch(this.#init, epoch, b, indices);

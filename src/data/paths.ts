@@ -30,6 +30,9 @@ export function defaultCacheDir(): string {
 export function cacheFileName(source: string, variant: string): string {
   const abs = resolve(source);
   const hash = createHash('sha256').update(`${abs}\n${variant}`).digest('hex').slice(0, 16);
-  const name = basename(abs).replace(/\.(tar\.gz|tgz|tar)$/i, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'dataset';
+  const name =
+    basename(abs)
+      .replace(/\.(tar\.gz|tgz|tar)$/i, '')
+      .replace(/[^A-Za-z0-9._-]/g, '_') || 'dataset';
   return `${name}-${hash}.pdnimg`;
 }

@@ -28,7 +28,12 @@ export interface LoadDatasetOptions {
   log?: (message: string) => void;
 }
 
-const NAMES: Record<string, CifarName> = { 'cifar10': 'cifar10', 'cifar-10': 'cifar10', 'cifar100': 'cifar100', 'cifar-100': 'cifar100' };
+const NAMES: Record<string, CifarName> = {
+  cifar10: 'cifar10',
+  'cifar-10': 'cifar10',
+  cifar100: 'cifar100',
+  'cifar-100': 'cifar100',
+};
 
 const ARCHIVE = /\.(tar\.gz|tgz)$/i;
 
@@ -46,16 +51,29 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   const split = options.split ?? 'train';
   const progress = (what: 'download' | 'decode') =>
     options.onProgress ? (done: number, total: number) => options.onProgress!(done, total, what) : undefined;
-  const folderOptions = { cache: options.cache, cacheDir: options.cacheDir, size: options.size, split,
-    onProgress: progress('decode'), log: options.log };
+  const folderOptions = {
+    cache: options.cache,
+    cacheDir: options.cacheDir,
+    size: options.size,
+    split,
+    onProgress: progress('decode'),
+    log: options.log,
+  };
   const cifarSplit = (): 'train' | 'test' => {
-    if (split !== 'train' && split !== 'test') throw new TorchError(`CIFAR has the splits train and test, not ${split}`, op);
+    if (split !== 'train' && split !== 'test')
+      throw new TorchError(`CIFAR has the splits train and test, not ${split}`, op);
     return split;
   };
   const name = NAMES[spec.toLowerCase()];
   if (name && !existsSync(spec)) {
-    return loadCifar(name, { split: cifarSplit(), labels: options.labels, dataDir: options.dataDir, download: options.download,
-      onProgress: progress('download'), log: options.log });
+    return loadCifar(name, {
+      split: cifarSplit(),
+      labels: options.labels,
+      dataDir: options.dataDir,
+      download: options.download,
+      onProgress: progress('download'),
+      log: options.log,
+    });
   }
   const path = resolve(spec);
   if (!existsSync(path)) {
@@ -70,7 +88,8 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   const entries = readdirSync(path);
   const has = (name: string): boolean => entries.includes(name);
   for (const s of Object.values(CIFAR)) {
-    if (has(s.folder) || has(s.train[0]!) || has(s.test[0]!)) return readCifar(path, { split: cifarSplit(), labels: options.labels });
+    if (has(s.folder) || has(s.train[0]!) || has(s.test[0]!))
+      return readCifar(path, { split: cifarSplit(), labels: options.labels });
   }
   for (const s of Object.values(CIFAR)) {
     if (has(s.archive)) return readCifar(join(path, s.archive), { split: cifarSplit(), labels: options.labels });
@@ -81,6 +100,9 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   }
   const otherSplit = ['train', 'test', 'val'].some((s) => s !== split && (has(s) || has(`${s}.tar.gz`)));
   if (split === 'train' && !otherSplit) return loadImageFolder(path, folderOptions);
-  throw new TorchError(`${spec} has no ${split} split: expected ${split}/ (one sub-folder per class) or ${split}.tar.gz there` +
-    (split === 'test' ? '; without a test split, hold out a validation split of train (--val-split)' : ''), op);
+  throw new TorchError(
+    `${spec} has no ${split} split: expected ${split}/ (one sub-folder per class) or ${split}.tar.gz there` +
+      (split === 'test' ? '; without a test split, hold out a validation split of train (--val-split)' : ''),
+    op,
+  );
 }

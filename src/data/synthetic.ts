@@ -31,8 +31,10 @@ export interface SyntheticOptions {
 /** An in-memory dataset of striped images, class after class (shuffle it to mix them). */
 export function syntheticImages(options: SyntheticOptions = {}): ImageDataset {
   const { perClass = 10, height = 32, width = 32, seed = 0, noise = 20 } = options;
-  const classes = typeof options.classes === 'object' ? options.classes
-    : Array.from({ length: options.classes ?? 10 }, (_, k) => `class${String(k).padStart(2, '0')}`);
+  const classes =
+    typeof options.classes === 'object'
+      ? options.classes
+      : Array.from({ length: options.classes ?? 10 }, (_, k) => `class${String(k).padStart(2, '0')}`);
   const K = classes.length;
   const n = K * perClass;
   const images = new Uint8Array(n * height * width * 3);
@@ -47,7 +49,8 @@ export function syntheticImages(options: SyntheticOptions = {}): ImageDataset {
     const angle = (k * Math.PI) / K;
     const freq = 0.15 + 0.1 * rng.float();
     const phase = 2 * Math.PI * rng.float();
-    const ca = Math.cos(angle), sa = Math.sin(angle);
+    const ca = Math.cos(angle),
+      sa = Math.sin(angle);
     for (let y = 0; y < height; y++) {
       for (let x = 0; x < width; x++) {
         const wave = Math.sin(2 * Math.PI * freq * (x * ca + y * sa) + phase);
@@ -101,8 +104,11 @@ export interface SyntheticCifarOptions {
  * (`cifar-10-batches-bin/` or `cifar-100-binary/`) and, with `archive`, the `.tar.gz`. Returns the
  * datasets written and the paths.
  */
-export function writeSyntheticCifar(dir: string, name: CifarName = 'cifar10', options: SyntheticCifarOptions = {}):
-    { train: ImageDataset; test: ImageDataset; folder: string; archive: string | null } {
+export function writeSyntheticCifar(
+  dir: string,
+  name: CifarName = 'cifar10',
+  options: SyntheticCifarOptions = {},
+): { train: ImageDataset; test: ImageDataset; folder: string; archive: string | null } {
   const spec = CIFAR[name];
   const { trainPerClass = 10, testPerClass = 5, seed = 0 } = options;
   // interleave the classes (like the real files) so that each batch file holds every class
@@ -110,8 +116,10 @@ export function writeSyntheticCifar(dir: string, name: CifarName = 'cifar10', op
     const per = d.n / spec.classes;
     return d.subset(Array.from({ length: d.n }, (_, i) => (i % spec.classes) * per + Math.floor(i / spec.classes)));
   };
-  const classes = name === 'cifar10' ? ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
-    : Array.from({ length: 100 }, (_, k) => `fine${k}`);
+  const classes =
+    name === 'cifar10'
+      ? ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']
+      : Array.from({ length: 100 }, (_, k) => `fine${k}`);
   const train = interleave(syntheticImages({ perClass: trainPerClass, classes, seed }));
   const test = interleave(syntheticImages({ perClass: testPerClass, classes, seed: seed + 1 }));
   const files: { name: string; data: Uint8Array }[] = [];
@@ -119,7 +127,9 @@ export function writeSyntheticCifar(dir: string, name: CifarName = 'cifar10', op
     const parts = spec.train.length;
     const per = Math.ceil(train.n / parts);
     spec.train.forEach((file, j) => {
-      const part = train.subset(Array.from({ length: Math.max(0, Math.min(per, train.n - j * per)) }, (_, i) => j * per + i));
+      const part = train.subset(
+        Array.from({ length: Math.max(0, Math.min(per, train.n - j * per)) }, (_, i) => j * per + i),
+      );
       files.push({ name: file, data: cifarRecords(part) });
     });
     files.push({ name: spec.test[0]!, data: cifarRecords(test) });
@@ -128,7 +138,10 @@ export function writeSyntheticCifar(dir: string, name: CifarName = 'cifar10', op
     files.push({ name: spec.train[0]!, data: cifarRecords(train, 2) });
     files.push({ name: spec.test[0]!, data: cifarRecords(test, 2) });
     files.push({ name: spec.meta[0]!, data: new TextEncoder().encode(`${classes.join('\n')}\n`) });
-    files.push({ name: spec.meta[1]!, data: new TextEncoder().encode(`${Array.from({ length: 20 }, (_, k) => `coarse${k}`).join('\n')}\n`) });
+    files.push({
+      name: spec.meta[1]!,
+      data: new TextEncoder().encode(`${Array.from({ length: 20 }, (_, k) => `coarse${k}`).join('\n')}\n`),
+    });
   }
   const folder = join(dir, spec.folder);
   mkdirSync(folder, { recursive: true });
@@ -136,7 +149,13 @@ export function writeSyntheticCifar(dir: string, name: CifarName = 'cifar10', op
   let archive: string | null = null;
   if (options.archive) {
     archive = join(dir, spec.archive);
-    writeFileSync(archive, writeTarGz([{ name: `${spec.folder}/` }, ...files.map((f) => ({ name: `${spec.folder}/${f.name}`, data: f.data }))]));
+    writeFileSync(
+      archive,
+      writeTarGz([
+        { name: `${spec.folder}/` },
+        ...files.map((f) => ({ name: `${spec.folder}/${f.name}`, data: f.data })),
+      ]),
+    );
   }
   return { train, test, folder, archive };
 }
@@ -150,8 +169,10 @@ export interface WriteImageFolderOptions {
 }
 
 /** The files of an image folder of `dataset`: `<class>/<NNNN>.<ext>` with the encoded bytes. */
-export async function encodeImageFolder(dataset: ImageDataset, options: WriteImageFolderOptions = {}):
-    Promise<{ name: string; data: Uint8Array }[]> {
+export async function encodeImageFolder(
+  dataset: ImageDataset,
+  options: WriteImageFolderOptions = {},
+): Promise<{ name: string; data: Uint8Array }[]> {
   const format = options.format ?? 'png';
   const count = new Map<number, number>();
   const files: { name: string; data: Uint8Array }[] = [];
@@ -160,9 +181,14 @@ export async function encodeImageFolder(dataset: ImageDataset, options: WriteIma
     const k = count.get(label) ?? 0;
     count.set(label, k + 1);
     const img = dataset.image(i);
-    const data = format === 'png' ? encodePng(img, dataset.width, dataset.height)
-      : await encodeJpeg(img, dataset.width, dataset.height, options.quality ?? 95);
-    files.push({ name: `${dataset.classes[label]}/${String(k).padStart(4, '0')}.${format === 'png' ? 'png' : 'jpg'}`, data });
+    const data =
+      format === 'png'
+        ? encodePng(img, dataset.width, dataset.height)
+        : await encodeJpeg(img, dataset.width, dataset.height, options.quality ?? 95);
+    files.push({
+      name: `${dataset.classes[label]}/${String(k).padStart(4, '0')}.${format === 'png' ? 'png' : 'jpg'}`,
+      data,
+    });
   }
   return files;
 }
@@ -171,7 +197,11 @@ export async function encodeImageFolder(dataset: ImageDataset, options: WriteIma
  * Writes `dataset` as an image folder under `dir` (one sub-folder per class). Images are numbered
  * within their class in dataset order, so reading the folder back gives the images class by class.
  */
-export async function writeImageFolder(dir: string, dataset: ImageDataset, options: WriteImageFolderOptions = {}): Promise<void> {
+export async function writeImageFolder(
+  dir: string,
+  dataset: ImageDataset,
+  options: WriteImageFolderOptions = {},
+): Promise<void> {
   for (const f of await encodeImageFolder(dataset, options)) {
     const path = join(dir, f.name);
     mkdirSync(dirname(path), { recursive: true });
@@ -180,11 +210,17 @@ export async function writeImageFolder(dir: string, dataset: ImageDataset, optio
 }
 
 /** Writes `dataset` as a `.tar.gz` of an image folder whose top folder is `root` (default "train"), like the real one. */
-export async function writeImageFolderArchive(path: string, dataset: ImageDataset,
-    options: WriteImageFolderOptions & { root?: string } = {}): Promise<void> {
+export async function writeImageFolderArchive(
+  path: string,
+  dataset: ImageDataset,
+  options: WriteImageFolderOptions & { root?: string } = {},
+): Promise<void> {
   const root = options.root ?? 'train';
   const files = await encodeImageFolder(dataset, options);
   const dirs = [`${root}/`, ...dataset.classes.map((c) => `${root}/${c}/`)];
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, writeTarGz([...dirs.map((name) => ({ name })), ...files.map((f) => ({ name: `${root}/${f.name}`, data: f.data }))]));
+  writeFileSync(
+    path,
+    writeTarGz([...dirs.map((name) => ({ name })), ...files.map((f) => ({ name: `${root}/${f.name}`, data: f.data }))]),
+  );
 }

@@ -98,16 +98,21 @@ export function parseTar(bytes: Uint8Array, source: string, op = 'readTar'): Tar
   while (at + BLOCK <= bytes.length) {
     if (isZeroBlock(bytes, at)) return entries;
     if (!checksumOk(bytes, at)) {
-      throw new TorchError(`${source} is not a readable tar archive or is corrupt: the header at byte ${at} ` +
-        'fails its checksum', op);
+      throw new TorchError(
+        `${source} is not a readable tar archive or is corrupt: the header at byte ${at} fails its checksum`,
+        op,
+      );
     }
     const size = number(bytes, at + 124, 12);
     const type = String.fromCharCode(bytes[at + 156]!);
     const headerAt = at;
     const start = at + BLOCK;
     if (start + size > bytes.length) {
-      throw new TorchError(`${source} is truncated: its entry "${text(bytes, at, 100)}" needs ${size} bytes ` +
-        `but the archive ends ${bytes.length - start} bytes after its header`, op);
+      throw new TorchError(
+        `${source} is truncated: its entry "${text(bytes, at, 100)}" needs ${size} bytes ` +
+          `but the archive ends ${bytes.length - start} bytes after its header`,
+        op,
+      );
     }
     const data = bytes.subarray(start, start + size);
     at = start + Math.ceil(size / BLOCK) * BLOCK;
@@ -137,8 +142,11 @@ export function parseTar(bytes: Uint8Array, source: string, op = 'readTar'): Tar
     // links, devices and FIFOs are not data: skipped
   }
   // every tar writer ends the archive with zero blocks; running out of bytes first means truncation
-  throw new TorchError(`${source} is truncated: it ends at byte ${bytes.length} without the end-of-archive marker` +
-    (entries.length ? ` (after the entry "${entries[entries.length - 1]!.name}")` : ''), op);
+  throw new TorchError(
+    `${source} is truncated: it ends at byte ${bytes.length} without the end-of-archive marker` +
+      (entries.length ? ` (after the entry "${entries[entries.length - 1]!.name}")` : ''),
+    op,
+  );
 }
 
 /** Decompresses gzip bytes; a damaged or truncated stream is a TorchError naming `source`. */
@@ -166,7 +174,8 @@ export async function readTarGz(path: string, op = 'readTarGz'): Promise<TarEntr
 
 function writeField(header: Uint8Array, at: number, length: number, value: string): void {
   const bytes = new TextEncoder().encode(value);
-  if (bytes.length > length) throw new TorchError(`the tar field "${value}" is longer than ${length} bytes`, 'writeTar');
+  if (bytes.length > length)
+    throw new TorchError(`the tar field "${value}" is longer than ${length} bytes`, 'writeTar');
   header.set(bytes, at);
 }
 

@@ -19,7 +19,7 @@ export interface Normalization {
 }
 
 /** CIFAR-10's statistics as the seed notebook (and kuangliu/pytorch-cifar) normalize with. */
-export const CIFAR10_NORMALIZATION: Normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.2010] };
+export const CIFAR10_NORMALIZATION: Normalization = { mean: [0.4914, 0.4822, 0.4465], std: [0.2023, 0.1994, 0.201] };
 
 /** Turns uint8 N×C×H×W batches into normalized float32 tensors, optionally resampled by affine maps. */
 export class BatchNormalizer {
@@ -35,9 +35,13 @@ export class BatchNormalizer {
     const mean = normalization?.mean ?? new Array<number>(channels).fill(0);
     const std = normalization?.std ?? new Array<number>(channels).fill(1);
     if (mean.length !== channels || std.length !== channels) {
-      throw new TorchError(`mean and std need ${channels} values (one per channel), got ${mean.length} and ${std.length}`, op);
+      throw new TorchError(
+        `mean and std need ${channels} values (one per channel), got ${mean.length} and ${std.length}`,
+        op,
+      );
     }
-    if (!std.every((s) => s > 0 && Number.isFinite(s))) throw new TorchError(`std must be positive, got [${std.join(', ')}]`, op);
+    if (!std.every((s) => s > 0 && Number.isFinite(s)))
+      throw new TorchError(`std must be positive, got [${std.join(', ')}]`, op);
     if (!mean.every(Number.isFinite)) throw new TorchError(`mean must be finite, got [${mean.join(', ')}]`, op);
     this.channels = channels;
     this.scale = Float32Array.from(std, (s) => 1 / (255 * s));
@@ -54,12 +58,17 @@ export class BatchNormalizer {
    * image is resampled at the transformed points, outside points becoming black, as torchvision's
    * RandomAffine fills.
    */
-  toTensor(values: Float32Array, shape: readonly [number, number, number, number], theta?: Float32Array | null,
-      interpolation: 'bilinear' | 'nearest' = 'bilinear'): Tensor {
+  toTensor(
+    values: Float32Array,
+    shape: readonly [number, number, number, number],
+    theta?: Float32Array | null,
+    interpolation: 'bilinear' | 'nearest' = 'bilinear',
+  ): Tensor {
     const op = 'BatchNormalizer';
     const [n, c, h, w] = shape;
     if (c !== this.channels) throw new TorchError(`the batch has ${c} channels, the normalizer ${this.channels}`, op);
-    if (values.length !== n * c * h * w) throw new TorchError(`${values.length} values is not a ${shape.join('×')} batch`, op);
+    if (values.length !== n * c * h * w)
+      throw new TorchError(`${values.length} values is not a ${shape.join('×')} batch`, op);
     if (!theta) return tensor(values, { shape: [n, c, h, w] });
     if (theta.length !== n * 6) throw new TorchError(`theta needs ${n}×2×3 values, got ${theta.length}`, op);
     return tidy(() => {
@@ -72,10 +81,15 @@ export class BatchNormalizer {
   }
 
   /** {@link normalize} then {@link toTensor}: the tensor of a uint8 N×C×H×W batch. */
-  apply(bytes: Uint8Array, shape: readonly [number, number, number, number], theta?: Float32Array | null,
-      interpolation: 'bilinear' | 'nearest' = 'bilinear'): Tensor {
+  apply(
+    bytes: Uint8Array,
+    shape: readonly [number, number, number, number],
+    theta?: Float32Array | null,
+    interpolation: 'bilinear' | 'nearest' = 'bilinear',
+  ): Tensor {
     const [n, c, h, w] = shape;
-    if (bytes.length !== n * c * h * w) throw new TorchError(`${bytes.length} bytes is not a ${shape.join('×')} batch`, 'BatchNormalizer');
+    if (bytes.length !== n * c * h * w)
+      throw new TorchError(`${bytes.length} bytes is not a ${shape.join('×')} batch`, 'BatchNormalizer');
     return this.toTensor(this.normalize(bytes, { height: h, width: w, channels: c }), shape, theta, interpolation);
   }
 }

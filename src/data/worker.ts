@@ -5,7 +5,14 @@
  * @module
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { alternatingFlip, type AugmentOptions, drawAugmentParams, type ImageDims, normalizeBytes, renderBatch } from './augment.js';
+import {
+  alternatingFlip,
+  type AugmentOptions,
+  drawAugmentParams,
+  type ImageDims,
+  normalizeBytes,
+  renderBatch,
+} from './augment.js';
 import { Rng, STREAM } from './random.js';
 
 /** What the loader gives a worker when it starts. */

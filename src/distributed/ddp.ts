@@ -75,9 +75,13 @@ export function checkSameModel(module: Module, group: ProcessGroup): void {
     const b = all[r]!.split('\n');
     let i = 0;
     while (i < a.length && i < b.length && a[i] === b[i]) i++;
-    const has = (lines: string[]): string => (i < lines.length ? lines[i]! : `nothing more (${lines.length} tensors in all)`);
-    throw new TorchError(`the model on rank ${r} differs from rank 0's: rank 0 has ${has(a)}, rank ${r} has ${has(b)} ` +
-      '(every rank must build the same model)', 'DistributedDataParallel');
+    const has = (lines: string[]): string =>
+      i < lines.length ? lines[i]! : `nothing more (${lines.length} tensors in all)`;
+    throw new TorchError(
+      `the model on rank ${r} differs from rank 0's: rank 0 has ${has(a)}, rank ${r} has ${has(b)} ` +
+        '(every rank must build the same model)',
+      'DistributedDataParallel',
+    );
   }
 }
 
@@ -124,10 +128,22 @@ export class DistributedDataParallel<M extends Module & { forward(...inputs: nev
   #sync = true;
   #disposed = false;
 
-  constructor(readonly module: M, readonly group: ProcessGroup, options: DDPOptions = {}) {
-    const { bucketCapMB = 25, firstBucketMB = 1, broadcastBuffers = true, syncBatchNorm = false,
-      findUnusedParameters = false } = options;
-    for (const [name, v] of [['bucketCapMB', bucketCapMB], ['firstBucketMB', firstBucketMB]] as const) {
+  constructor(
+    readonly module: M,
+    readonly group: ProcessGroup,
+    options: DDPOptions = {},
+  ) {
+    const {
+      bucketCapMB = 25,
+      firstBucketMB = 1,
+      broadcastBuffers = true,
+      syncBatchNorm = false,
+      findUnusedParameters = false,
+    } = options;
+    for (const [name, v] of [
+      ['bucketCapMB', bucketCapMB],
+      ['firstBucketMB', firstBucketMB],
+    ] as const) {
       if (!(v > 0)) throw new TorchError(`${name} must be positive, got ${v}`, 'DistributedDataParallel');
     }
     this.broadcastBuffers = broadcastBuffers;
@@ -138,8 +154,14 @@ export class DistributedDataParallel<M extends Module & { forward(...inputs: nev
     broadcastTensors([...module.parameters(), ...this.#buffers], group);
     if (syncBatchNorm) convertSyncBatchNorm(module, group);
     const mib = (v: number): number => Math.round(v * 1024 * 1024);
-    this.#reducer = native.distReducer(group.handle, named.map(([, p]) => p.handle), named.map(([n]) => n),
-      mib(bucketCapMB), mib(firstBucketMB), findUnusedParameters);
+    this.#reducer = native.distReducer(
+      group.handle,
+      named.map(([, p]) => p.handle),
+      named.map(([n]) => n),
+      mib(bucketCapMB),
+      mib(firstBucketMB),
+      findUnusedParameters,
+    );
   }
 
   /**
@@ -155,7 +177,10 @@ export class DistributedDataParallel<M extends Module & { forward(...inputs: nev
     const output = (this.module.forward as (...a: unknown[]) => unknown)(...inputs) as ReturnType<M['forward']>;
     if (training && this.#sync) {
       const outputs = this.findUnusedParameters ? collectTensors(output) : [];
-      native.distPrepareBackward(this.#reducer, outputs.map((t) => t.handle));
+      native.distPrepareBackward(
+        this.#reducer,
+        outputs.map((t) => t.handle),
+      );
     }
     return output;
   }

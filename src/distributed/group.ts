@@ -68,16 +68,23 @@ export function distEnv(env: NodeJS.ProcessEnv = process.env): DistEnv | null {
   const need = (name: string): string => {
     const v = env[name];
     if (v === undefined || v === '') {
-      throw new TorchError(`WORLD_SIZE is set, so ${name} must be too (start workers with \`pdenet launch\`)`, 'initProcessGroup');
+      throw new TorchError(
+        `WORLD_SIZE is set, so ${name} must be too (start workers with \`pdenet launch\`)`,
+        'initProcessGroup',
+      );
     }
     return v;
   };
   const rank = positiveInt(need('RANK'), 'RANK', 0);
   if (rank >= worldSize) throw new TorchError(`RANK ${rank} is not below WORLD_SIZE ${worldSize}`, 'initProcessGroup');
   const masterPort = positiveInt(need('MASTER_PORT'), 'MASTER_PORT');
-  if (masterPort > 65535) throw new TorchError(`MASTER_PORT must be a port (1…65535), got ${masterPort}`, 'initProcessGroup');
+  if (masterPort > 65535)
+    throw new TorchError(`MASTER_PORT must be a port (1…65535), got ${masterPort}`, 'initProcessGroup');
   return {
-    masterAddr: need('MASTER_ADDR'), masterPort, rank, worldSize,
+    masterAddr: need('MASTER_ADDR'),
+    masterPort,
+    rank,
+    worldSize,
     localRank: env.LOCAL_RANK ? positiveInt(env.LOCAL_RANK, 'LOCAL_RANK', 0) : rank,
   };
 }
@@ -94,8 +101,10 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   const get = <K extends keyof DistEnv>(key: K, fallback?: DistEnv[K]): DistEnv[K] => {
     const v = (options[key] as DistEnv[K] | undefined) ?? env?.[key] ?? fallback;
     if (v === undefined) {
-      throw new TorchError(`${key} is not given and the env:// variables are not set (start workers with \`pdenet launch\`)`,
-        'initProcessGroup');
+      throw new TorchError(
+        `${key} is not given and the env:// variables are not set (start workers with \`pdenet launch\`)`,
+        'initProcessGroup',
+      );
     }
     return v;
   };
@@ -104,33 +113,46 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   if (rank >= worldSize) throw new TorchError(`rank ${rank} is not below worldSize ${worldSize}`, 'initProcessGroup');
   const masterAddr = get('masterAddr');
   const masterPort = positiveInt(get('masterPort'), 'masterPort');
-  if (masterPort > 65535) throw new TorchError(`masterPort must be a port (1…65535), got ${masterPort}`, 'initProcessGroup');
+  if (masterPort > 65535)
+    throw new TorchError(`masterPort must be a port (1…65535), got ${masterPort}`, 'initProcessGroup');
   const timeoutMs = positiveInt(options.timeoutMs ?? defaultTimeoutMs(), 'timeoutMs');
   const backend = options.backend ?? 'gloo';
   if (!native.distHasBackend(backend)) {
-    throw new TorchError(backend === 'nccl'
-      ? 'this libtorch has no NCCL: use a CUDA build of libtorch (LIBTORCH=…) and rebuild'
-      : 'pdenet was built without gloo\'s headers: install them (sudo apt-get install -y libgloo-dev) and rebuild ' +
-        'with `node scripts/build-native.mjs --force`', 'initProcessGroup');
+    throw new TorchError(
+      backend === 'nccl'
+        ? 'this libtorch has no NCCL: use a CUDA build of libtorch (LIBTORCH=…) and rebuild'
+        : "pdenet was built without gloo's headers: install them (sudo apt-get install -y libgloo-dev) and rebuild " +
+            'with `node scripts/build-native.mjs --force`',
+      'initProcessGroup',
+    );
   }
   const ifname = options.interface ?? process.env.GLOO_SOCKET_IFNAME;
   const where = `${masterAddr}:${masterPort}`;
   let handle: NativeGroup;
   try {
     handle = await native.distInit({
-      masterAddr, masterPort, rank, worldSize, timeoutMs, backend,
+      masterAddr,
+      masterPort,
+      rank,
+      worldSize,
+      timeoutMs,
+      backend,
       ...(ifname ? { interface: ifname } : LOOPBACK.test(masterAddr) ? { hostname: '127.0.0.1' } : {}),
     });
   } catch (e) {
-    throw new TorchError(`rank ${rank} of ${worldSize} could not join the group at ${where} within ${timeoutMs} ms: ` +
-      `${reason(e)}${rank === 0 ? '' : ` (is rank 0 running, and is ${where} reachable from here?)`}`, 'initProcessGroup');
+    throw new TorchError(
+      `rank ${rank} of ${worldSize} could not join the group at ${where} within ${timeoutMs} ms: ` +
+        `${reason(e)}${rank === 0 ? '' : ` (is rank 0 running, and is ${where} reachable from here?)`}`,
+      'initProcessGroup',
+    );
   }
   return new ProcessGroup(handle, rank, worldSize, env?.localRank ?? options.localRank ?? rank, timeoutMs);
 }
 
 /** The message of a failure, without the op prefix of a TorchError or gloo's source location. */
 function reason(e: unknown): string {
-  const message = e instanceof TorchError ? e.message.slice(e.op.length + 2) : e instanceof Error ? e.message : String(e);
+  const message =
+    e instanceof TorchError ? e.message.slice(e.op.length + 2) : e instanceof Error ? e.message : String(e);
   return message.replace(/^\[[^\]]*\.(cc|cpp|h):\d+\] /, '');
 }
 
@@ -148,8 +170,13 @@ export class ProcessGroup {
   #handle: NativeGroup | null;
 
   /** @internal Use {@link initProcessGroup}. */
-  constructor(handle: NativeGroup, readonly rank: number, readonly size: number, readonly localRank: number,
-      readonly timeoutMs: number) {
+  constructor(
+    handle: NativeGroup,
+    readonly rank: number,
+    readonly size: number,
+    readonly localRank: number,
+    readonly timeoutMs: number,
+  ) {
     this.#handle = handle;
   }
 
@@ -194,42 +221,96 @@ export class ProcessGroup {
 
   /** A collective's failure as one clear TorchError naming this rank (`op`: what failed). */
   failure(op: string, e: unknown): TorchError {
-    return new TorchError(`rank ${this.rank} of ${this.size}: ${reason(e)} — another rank has exited, failed or hung; ` +
-      'every rank stops', op);
+    return new TorchError(
+      `rank ${this.rank} of ${this.size}: ${reason(e)} — another rank has exited, failed or hung; ` +
+        'every rank stops',
+      op,
+    );
   }
 
   /** Reduces `tensors` element-wise over all ranks, in place (default: sum). */
   allReduce(tensors: Tensor | readonly Tensor[], op: ReduceOp = 'sum', options: CollectiveOptions = {}): void {
     const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    this.#wait('allReduce', this.#start('allReduce', () => native.distAllReduce(this.handle, list.map((t) => t.handle), op)), options);
+    this.#wait(
+      'allReduce',
+      this.#start('allReduce', () =>
+        native.distAllReduce(
+          this.handle,
+          list.map((t) => t.handle),
+          op,
+        ),
+      ),
+      options,
+    );
   }
 
   /** {@link allReduce}, waiting off the event loop. */
-  async allReduceAsync(tensors: Tensor | readonly Tensor[], op: ReduceOp = 'sum', options: CollectiveOptions = {}): Promise<void> {
+  async allReduceAsync(
+    tensors: Tensor | readonly Tensor[],
+    op: ReduceOp = 'sum',
+    options: CollectiveOptions = {},
+  ): Promise<void> {
     const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    await this.#waitAsync('allReduce', this.#start('allReduce', () => native.distAllReduce(this.handle, list.map((t) => t.handle), op)), options);
+    await this.#waitAsync(
+      'allReduce',
+      this.#start('allReduce', () =>
+        native.distAllReduce(
+          this.handle,
+          list.map((t) => t.handle),
+          op,
+        ),
+      ),
+      options,
+    );
   }
 
   /** Copies `root`'s `tensors` into every other rank's, in place. */
   broadcast(tensors: Tensor | readonly Tensor[], root = 0, options: CollectiveOptions = {}): void {
     const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    this.#wait('broadcast', this.#start('broadcast', () => native.distBroadcast(this.handle, list.map((t) => t.handle), root)), options);
+    this.#wait(
+      'broadcast',
+      this.#start('broadcast', () =>
+        native.distBroadcast(
+          this.handle,
+          list.map((t) => t.handle),
+          root,
+        ),
+      ),
+      options,
+    );
   }
 
   /** `outputs[i]` receives rank i's `input` (one output per rank, each shaped like `input`). */
   allGather(outputs: readonly Tensor[], input: Tensor, options: CollectiveOptions = {}): void {
-    this.#wait('allGather', this.#start('allGather', () =>
-      native.distAllGather(this.handle, input.handle, outputs.map((t) => t.handle))), options);
+    this.#wait(
+      'allGather',
+      this.#start('allGather', () =>
+        native.distAllGather(
+          this.handle,
+          input.handle,
+          outputs.map((t) => t.handle),
+        ),
+      ),
+      options,
+    );
   }
 
   /** Waits until every rank has reached its barrier. */
   barrier(options: CollectiveOptions = {}): void {
-    this.#wait('barrier', this.#start('barrier', () => native.distBarrier(this.handle)), options);
+    this.#wait(
+      'barrier',
+      this.#start('barrier', () => native.distBarrier(this.handle)),
+      options,
+    );
   }
 
   /** {@link barrier}, waiting off the event loop. */
   async barrierAsync(options: CollectiveOptions = {}): Promise<void> {
-    await this.#waitAsync('barrier', this.#start('barrier', () => native.distBarrier(this.handle)), options);
+    await this.#waitAsync(
+      'barrier',
+      this.#start('barrier', () => native.distBarrier(this.handle)),
+      options,
+    );
   }
 
   /**

@@ -4,8 +4,16 @@
  * (sampler.ts). Processes are started by `pdenet launch` (src/cli/launch.ts). See docs/distributed.md.
  * @module
  */
-export { initProcessGroup, ProcessGroup, distEnv, defaultTimeoutMs, type DistEnv, type ProcessGroupOptions,
-  type ReduceOp, type CollectiveOptions } from './group.js';
+export {
+  initProcessGroup,
+  ProcessGroup,
+  distEnv,
+  defaultTimeoutMs,
+  type DistEnv,
+  type ProcessGroupOptions,
+  type ReduceOp,
+  type CollectiveOptions,
+} from './group.js';
 export { DistributedDataParallel, checkSameModel, broadcastTensors, type DDPOptions } from './ddp.js';
 export { convertSyncBatchNorm, syncBatchNorm2d } from './sync-batchnorm.js';
 export { shardOrder, shardLength, type ShardOptions } from './sampler.js';

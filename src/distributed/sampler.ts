@@ -24,7 +24,8 @@ export function shardLength(n: number, options: ShardOptions): number {
 }
 
 function checkShard({ rank, worldSize }: ShardOptions): void {
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new TorchError(`worldSize must be an integer ≥ 1, got ${worldSize}`, 'shardOrder');
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new TorchError(`worldSize must be an integer ≥ 1, got ${worldSize}`, 'shardOrder');
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
     throw new TorchError(`rank must be an integer in 0…${worldSize - 1}, got ${rank}`, 'shardOrder');
   }

@@ -81,7 +81,8 @@ export function convertSyncBatchNorm(model: Module, group: ProcessGroup): number
     Object.defineProperty(bn, 'forward', {
       configurable: true,
       writable: true,
-      value: (input: Tensor): Tensor => (bn.training && group.size > 1 ? syncBatchNorm2d(bn, input, group) : plain(input)),
+      value: (input: Tensor): Tensor =>
+        bn.training && group.size > 1 ? syncBatchNorm2d(bn, input, group) : plain(input),
     });
     count++;
   }

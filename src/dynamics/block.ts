@@ -103,11 +103,21 @@ export class DynamicBlock extends Module {
   constructor(makeLayer: () => LayerFunction, options: DynamicBlockOptions = {}) {
     super();
     const { tY = [0, 1, 2, 3, 4], tTheta = tY, integrator = 'rk1', normStats = 'stage', regularizer = 'l1' } = options;
-    check(INTEGRATORS.includes(integrator), 'DynamicBlock',
-      `integrator must be one of ${INTEGRATORS.join(', ')}, got ${integrator}`);
-    check(NORM_STATS.includes(normStats), 'DynamicBlock', `normStats must be one of ${NORM_STATS.join(', ')}, got ${normStats}`);
-    check(REGULARIZERS.includes(regularizer), 'DynamicBlock',
-      `regularizer must be one of ${REGULARIZERS.join(', ')}, got ${regularizer}`);
+    check(
+      INTEGRATORS.includes(integrator),
+      'DynamicBlock',
+      `integrator must be one of ${INTEGRATORS.join(', ')}, got ${integrator}`,
+    );
+    check(
+      NORM_STATS.includes(normStats),
+      'DynamicBlock',
+      `normStats must be one of ${NORM_STATS.join(', ')}, got ${normStats}`,
+    );
+    check(
+      REGULARIZERS.includes(regularizer),
+      'DynamicBlock',
+      `regularizer must be one of ${REGULARIZERS.join(', ')}, got ${regularizer}`,
+    );
     checkTimePoints(tY, 'DynamicBlock', 'tY');
     checkTimePoints(tTheta, 'DynamicBlock', 'tTheta');
     this.#makeLayer = makeLayer;
@@ -118,9 +128,13 @@ export class DynamicBlock extends Module {
     this.#tTheta = [...tTheta];
     this.controlLayers = this.registerModule('controlLayers', new ModuleList(tTheta.map(() => makeLayer())));
     const secondOrder = this.layer(0) instanceof HyperbolicLayer;
-    check(secondOrder === (integrator === 'leapfrog'), 'DynamicBlock',
-      secondOrder ? 'the hyperbolic layer is second order: integrate it with leapfrog'
-        : 'leapfrog integrates second-order (hyperbolic) layers only');
+    check(
+      secondOrder === (integrator === 'leapfrog'),
+      'DynamicBlock',
+      secondOrder
+        ? 'the hyperbolic layer is second order: integrate it with leapfrog'
+        : 'leapfrog integrates second-order (hyperbolic) layers only',
+    );
     this.#buildStages();
   }
 
@@ -151,8 +165,13 @@ export class DynamicBlock extends Module {
       return;
     }
     const source = this.layer(0);
-    const steps = this.#tY.slice(0, -1).map(() => (this.stagesPerStep === 1 ? new StageStats(source)
-      : new ModuleList(Array.from({ length: this.stagesPerStep }, () => new StageStats(source)))));
+    const steps = this.#tY
+      .slice(0, -1)
+      .map(() =>
+        this.stagesPerStep === 1
+          ? new StageStats(source)
+          : new ModuleList(Array.from({ length: this.stagesPerStep }, () => new StageStats(source))),
+      );
     const fresh = new ModuleList(steps);
     if (old === null) this.stateLayers = this.registerModule('stateLayers', fresh);
     else {
@@ -182,8 +201,11 @@ export class DynamicBlock extends Module {
     }
     const buffers = new Map(lower.namedBuffers());
     const statsOwner = new Map((stage ?? lower).namedChildren());
-    return { param: (name) => params.get(name) ?? null, buffer: (name) => buffers.get(name) ?? null,
-      stats: (name) => (statsOwner.get(name) as NormStats | undefined) ?? null };
+    return {
+      param: (name) => params.get(name) ?? null,
+      buffer: (name) => buffers.get(name) ?? null,
+      stats: (name) => (statsOwner.get(name) as NormStats | undefined) ?? null,
+    };
   }
 
   /** The right-hand side f(t, Y) = layer(Y; θ(t)), with the statistics of `stage`. */
@@ -219,7 +241,12 @@ export class DynamicBlock extends Module {
   trajectory(y: Tensor): Tensor[] {
     if (this.integrator === 'leapfrog') {
       const states: Tensor[] = [];
-      leapfrog((t, u) => this.rhs(t, u), y, this.#tY, (_k, u) => states.push(u));
+      leapfrog(
+        (t, u) => this.rhs(t, u),
+        y,
+        this.#tY,
+        (_k, u) => states.push(u),
+      );
       return states;
     }
     const states = [y];
@@ -244,14 +271,22 @@ export class DynamicBlock extends Module {
       check(oldTheta.length >= 1, 'setTimeSteps', 'lastUnused needs at least two controls');
       const fresh = tTheta.map((t) => {
         const layer = this.#makeLayer();
-        tidy(() => noGrad(() => {
-          const { index, weight } = locate(oldTheta, t);
-          const lower = new Map(this.layer(index).namedParameters());
-          const upper = weight === 0 ? lower : new Map(this.layer(index + 1).namedParameters());
-          for (const [name, p] of layer.namedParameters()) p.copy_(lower.get(name)!.mul(1 - weight).add(upper.get(name)!, weight));
-          const source = new Map(this.layer(this.normStats === 'stage' ? 0 : index).namedBuffers());
-          for (const [name, b] of layer.namedBuffers()) b.copy_(source.get(name)!);
-        }));
+        tidy(() =>
+          noGrad(() => {
+            const { index, weight } = locate(oldTheta, t);
+            const lower = new Map(this.layer(index).namedParameters());
+            const upper = weight === 0 ? lower : new Map(this.layer(index + 1).namedParameters());
+            for (const [name, p] of layer.namedParameters())
+              p.copy_(
+                lower
+                  .get(name)!
+                  .mul(1 - weight)
+                  .add(upper.get(name)!, weight),
+              );
+            const source = new Map(this.layer(this.normStats === 'stage' ? 0 : index).namedBuffers());
+            for (const [name, b] of layer.namedBuffers()) b.copy_(source.get(name)!);
+          }),
+        );
         layer.train(this.training);
         return layer;
       });
@@ -271,8 +306,11 @@ export class DynamicBlock extends Module {
    * control grid's when tY = tTheta).
    */
   weightVariance(): Tensor {
-    check(this.#tTheta.length <= this.#tY.length, 'weightVariance',
-      `the reference's weight_variance weighs control k by the state step h_k: it needs no more controls (${this.#tTheta.length}) than state points (${this.#tY.length})`);
+    check(
+      this.#tTheta.length <= this.#tY.length,
+      'weightVariance',
+      `the reference's weight_variance weighs control k by the state step h_k: it needs no more controls (${this.#tTheta.length}) than state points (${this.#tY.length})`,
+    );
     return tidy(() => {
       const terms: Tensor[] = [];
       for (let k = 0; k + 1 < this.#tTheta.length; k++) {

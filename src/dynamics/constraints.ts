@@ -34,7 +34,8 @@ export function clipParameters(model: Module, bounds: ClipBounds): void {
   }
   noGrad(() => {
     for (const m of model.modules()) {
-      const kind = m instanceof Conv2d || m instanceof ConvParameters ? 'conv' : m instanceof Linear ? 'linear' : 'other';
+      const kind =
+        m instanceof Conv2d || m instanceof ConvParameters ? 'conv' : m instanceof Linear ? 'linear' : 'other';
       for (const [name, p] of m.namedParameters()) {
         if (name.includes('.')) continue; // a child's parameter: clipped with the child
         const b = bounds[kind === 'other' && p.ndim === 4 ? 'conv' : kind];
@@ -54,8 +55,12 @@ export interface ReferenceBounds {
 export const REFERENCE_BOUNDS: ReferenceBounds = { conv: [-0.5, 0.5], other: [-1.5, 1.5] };
 
 /** Clamps each tensor in place into the interval of its kind. */
-export function clampBoxes(boxes: readonly [Tensor, 'conv' | 'other'][], bounds: ReferenceBounds = REFERENCE_BOUNDS): void {
-  for (const b of [bounds.conv, bounds.other]) check(b.length === 2 && b[0] <= b[1], 'clip', 'bounds must be [min, max]');
+export function clampBoxes(
+  boxes: readonly [Tensor, 'conv' | 'other'][],
+  bounds: ReferenceBounds = REFERENCE_BOUNDS,
+): void {
+  for (const b of [bounds.conv, bounds.other])
+    check(b.length === 2 && b[0] <= b[1], 'clip', 'bounds must be [min, max]');
   noGrad(() => {
     for (const [t, kind] of boxes) t.clamp_(bounds[kind][0], bounds[kind][1]);
   });

@@ -45,8 +45,13 @@ export function checkTimePoints(points: readonly number[], op: string, what = 't
  * Integrates from points[0] to points[last] with one step per interval (non-uniform steps allowed);
  * `onStep(k, y)` sees the state at points[k].
  */
-export function integrate(tableau: ButcherTableau, f: RightHandSide, y0: Tensor, points: readonly number[],
-    onStep?: (k: number, y: Tensor) => void): Tensor {
+export function integrate(
+  tableau: ButcherTableau,
+  f: RightHandSide,
+  y0: Tensor,
+  points: readonly number[],
+  onStep?: (k: number, y: Tensor) => void,
+): Tensor {
   checkTimePoints(points, 'integrate');
   let y = y0;
   onStep?.(0, y);
@@ -62,7 +67,11 @@ function uniformStep(points: readonly number[], op: string): number {
   checkTimePoints(points, op);
   const h = points[1]! - points[0]!;
   for (let k = 1; k + 1 < points.length; k++) {
-    check(Math.abs(points[k + 1]! - points[k]! - h) <= 1e-9 * Math.max(1, Math.abs(h)), op, `${op} needs uniform time points`);
+    check(
+      Math.abs(points[k + 1]! - points[k]! - h) <= 1e-9 * Math.max(1, Math.abs(h)),
+      op,
+      `${op} needs uniform time points`,
+    );
   }
   return h;
 }
@@ -71,14 +80,24 @@ function uniformStep(points: readonly number[], op: string): number {
  * Leapfrog for y'' = f(t, y) on uniform points: y_{k+1} = 2y_k − y_{k−1} + h²·f(t_k, y_k), from the state
  * (y_{−1}, y_0) = (`previous`, `y0`). Returns the last two states, so that integration can go on from them.
  */
-export function leapfrogFrom(f: RightHandSide, previous: Tensor, y0: Tensor, points: readonly number[],
-    onStep?: (k: number, y: Tensor) => void): { previous: Tensor; current: Tensor } {
+export function leapfrogFrom(
+  f: RightHandSide,
+  previous: Tensor,
+  y0: Tensor,
+  points: readonly number[],
+  onStep?: (k: number, y: Tensor) => void,
+): { previous: Tensor; current: Tensor } {
   const h = uniformStep(points, 'leapfrog');
   let [before, y] = [previous, y0];
   onStep?.(0, y);
   for (let k = 0; k + 1 < points.length; k++) {
     const [p, c] = [before, y];
-    const next = tidy(() => c.mul(2).sub(p).add(f(points[k]!, c), h * h));
+    const next = tidy(() =>
+      c
+        .mul(2)
+        .sub(p)
+        .add(f(points[k]!, c), h * h),
+    );
     [before, y] = [y, next];
     onStep?.(k + 1, y);
   }
@@ -86,8 +105,12 @@ export function leapfrogFrom(f: RightHandSide, previous: Tensor, y0: Tensor, poi
 }
 
 /** {@link leapfrogFrom} starting at rest (y_{−1} = y_0); returns the last state. */
-export function leapfrog(f: RightHandSide, y0: Tensor, points: readonly number[],
-    onStep?: (k: number, y: Tensor) => void): Tensor {
+export function leapfrog(
+  f: RightHandSide,
+  y0: Tensor,
+  points: readonly number[],
+  onStep?: (k: number, y: Tensor) => void,
+): Tensor {
   return leapfrogFrom(f, y0, y0, points, onStep).current;
 }
 
@@ -95,8 +118,13 @@ export function leapfrog(f: RightHandSide, y0: Tensor, points: readonly number[]
  * The symplectic (Verlet) scheme for the split system y' = f(t, z), z' = g(t, y) on uniform points:
  * y_{k+1} = y_k + h·f(t_k, z_k), then z_{k+1} = z_k + h·g(t_k, y_{k+1}). Reversible: the steps undo exactly.
  */
-export function verlet(f: RightHandSide, g: RightHandSide, y0: Tensor, z0: Tensor, points: readonly number[]):
-    { y: Tensor; z: Tensor } {
+export function verlet(
+  f: RightHandSide,
+  g: RightHandSide,
+  y0: Tensor,
+  z0: Tensor,
+  points: readonly number[],
+): { y: Tensor; z: Tensor } {
   const h = uniformStep(points, 'verlet');
   let [y, z] = [y0, z0];
   for (let k = 0; k + 1 < points.length; k++) {

@@ -36,7 +36,13 @@ export type NormKind = (typeof NORMS)[number];
 export function normalInit(shape: Shape): Tensor {
   const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
   const sd = Math.sqrt(2 / ((shape[0]! + shape[1]!) * receptive));
-  return noGrad(() => tidy(() => randn(shape).mul(sd).clamp(-2 * sd, 2 * sd)));
+  return noGrad(() =>
+    tidy(() =>
+      randn(shape)
+        .mul(sd)
+        .clamp(-2 * sd, 2 * sd),
+    ),
+  );
 }
 
 /**
@@ -48,9 +54,15 @@ export class TvNorm extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(readonly channels: number, readonly eps = 1e-4, { learnScale = false } = {}) {
+  constructor(
+    readonly channels: number,
+    readonly eps = 1e-4,
+    { learnScale = false } = {},
+  ) {
     super();
-    this.weight = learnScale ? this.registerParameter('weight', ones([channels])) : this.registerBuffer('weight', ones([channels]));
+    this.weight = learnScale
+      ? this.registerParameter('weight', ones([channels]))
+      : this.registerBuffer('weight', ones([channels]));
     this.bias = this.registerParameter('bias', zeros([channels]));
   }
 
@@ -62,8 +74,12 @@ export class TvNorm extends Module {
 export function tvNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-4): Tensor {
   const c = weight.shape[0]!;
   // x · (Σ_c x_c² + ε)^(−1/2): one reciprocal square root per pixel, then a product (cheaper than a division).
-  return tidy(() => x.mul(x.square().sum(1, { keepdim: true }).add(eps).rsqrt())
-    .mul(weight.reshape(1, c, 1, 1)).add(bias.reshape(1, c, 1, 1)));
+  return tidy(() =>
+    x
+      .mul(x.square().sum(1, { keepdim: true }).add(eps).rsqrt())
+      .mul(weight.reshape(1, c, 1, 1))
+      .add(bias.reshape(1, c, 1, 1)),
+  );
 }
 
 /** A normalization module of the given kind (null for none). */
@@ -159,7 +175,7 @@ export class ConvParameters extends Module {
   }
 
   forward(): never {
-    throw new Error('ConvParameters holds a convolution\'s parameters; the layer function applies them');
+    throw new Error("ConvParameters holds a convolution's parameters; the layer function applies them");
   }
 }
 
@@ -169,9 +185,16 @@ export abstract class LayerFunction extends Module {
   readonly activation: Activation;
   readonly boundary: Boundary;
 
-  constructor(readonly channels: number, options: LayerOptions = {}) {
+  constructor(
+    readonly channels: number,
+    options: LayerOptions = {},
+  ) {
     super();
-    check(Number.isInteger(channels) && channels > 0, 'LayerFunction', `channels must be a positive integer, got ${channels}`);
+    check(
+      Number.isInteger(channels) && channels > 0,
+      'LayerFunction',
+      `channels must be a positive integer, got ${channels}`,
+    );
     this.norm = options.norm ?? 'tv';
     this.activation = options.activation ?? 'relu';
     this.boundary = options.boundary ?? 'zeros';
@@ -197,12 +220,21 @@ export abstract class LayerFunction extends Module {
         return x;
       case 'tv':
       case 'tv-learned':
-        return tvNorm(x, state.param(`${name}.weight`) ?? state.buffer(`${name}.weight`)!, state.param(`${name}.bias`)!);
+        return tvNorm(
+          x,
+          state.param(`${name}.weight`) ?? state.buffer(`${name}.weight`)!,
+          state.param(`${name}.bias`)!,
+        );
       case 'batch': {
         const stats = state.stats(name)!;
         if (this.training) noGrad(() => stats.numBatchesTracked!.add_(1));
-        return F.batchNorm(x, stats.runningMean, stats.runningVar, { weight: state.param(`${name}.weight`),
-          bias: state.param(`${name}.bias`), training: this.training, momentum: stats.momentum ?? 0.1, eps: stats.eps });
+        return F.batchNorm(x, stats.runningMean, stats.runningVar, {
+          weight: state.param(`${name}.weight`),
+          bias: state.param(`${name}.bias`),
+          training: this.training,
+          momentum: stats.momentum ?? 0.1,
+          eps: stats.eps,
+        });
       }
       default:
         throw new Error(`unknown normalization ${String(this.norm)}`);
@@ -236,8 +268,11 @@ export function ownState(layer: LayerFunction): LayerState {
   const params = new Map(layer.namedParameters());
   const buffers = new Map(layer.namedBuffers());
   const children = new Map(layer.namedChildren());
-  return { param: (name) => params.get(name) ?? null, buffer: (name) => buffers.get(name) ?? null,
-    stats: (name) => (children.get(name) as BatchNorm2d | undefined) ?? null };
+  return {
+    param: (name) => params.get(name) ?? null,
+    buffer: (name) => buffers.get(name) ?? null,
+    stats: (name) => (children.get(name) as BatchNorm2d | undefined) ?? null,
+  };
 }
 
 /** DoubleLayer (the reference's, a basic ResNet block): f(Y) = σ(N₂(K₂ σ(N₁(K₁ Y + b₁)) + b₂)). */
@@ -252,8 +287,14 @@ export class DoubleLayer extends LayerFunction {
 
   evaluate(y: Tensor, s: LayerState): Tensor {
     return tidy(() => {
-      const z = activate(this.normalize('normLayer1', convK(y, s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary), s), this.activation);
-      return activate(this.normalize('normLayer2', convK(z, s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary), s), this.activation);
+      const z = activate(
+        this.normalize('normLayer1', convK(y, s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary), s),
+        this.activation,
+      );
+      return activate(
+        this.normalize('normLayer2', convK(z, s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary), s),
+        this.activation,
+      );
     });
   }
 
@@ -282,7 +323,10 @@ export class DoubleSymLayer extends LayerFunction {
   evaluate(y: Tensor, s: LayerState): Tensor {
     return tidy(() => {
       const weight = s.param('weight')!;
-      const z = activate(this.normalize('normLayer', convK(y, weight, s.param('conv.bias'), this.boundary), s), this.activation);
+      const z = activate(
+        this.normalize('normLayer', convK(y, weight, s.param('conv.bias'), this.boundary), s),
+        this.activation,
+      );
       // −(Kᵀz + b) = (−K)ᵀz + (−b): the sign goes on the kernel and the bias, not on the activations.
       return convKT(z, weight.neg(), s.param('convt.bias')?.neg() ?? null, this.boundary);
     });
@@ -298,8 +342,16 @@ export class DoubleSymLayer extends LayerFunction {
 export class PreactDoubleLayer extends DoubleLayer {
   override evaluate(y: Tensor, s: LayerState): Tensor {
     return tidy(() => {
-      const z = this.normalize('normLayer1', convK(activate(y, this.activation), s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary), s);
-      return this.normalize('normLayer2', convK(activate(z, this.activation), s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary), s);
+      const z = this.normalize(
+        'normLayer1',
+        convK(activate(y, this.activation), s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary),
+        s,
+      );
+      return this.normalize(
+        'normLayer2',
+        convK(activate(z, this.activation), s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary),
+        s,
+      );
     });
   }
 }
@@ -311,8 +363,18 @@ export class PreactDoubleLayer extends DoubleLayer {
 export class NormFirstDoubleLayer extends DoubleLayer {
   override evaluate(y: Tensor, s: LayerState): Tensor {
     return tidy(() => {
-      const z = convK(activate(this.normalize('normLayer1', y, s), this.activation), s.param('conv1.weight')!, s.param('conv1.bias'), this.boundary);
-      return convK(activate(this.normalize('normLayer2', z, s), this.activation), s.param('conv2.weight')!, s.param('conv2.bias'), this.boundary);
+      const z = convK(
+        activate(this.normalize('normLayer1', y, s), this.activation),
+        s.param('conv1.weight')!,
+        s.param('conv1.bias'),
+        this.boundary,
+      );
+      return convK(
+        activate(this.normalize('normLayer2', z, s), this.activation),
+        s.param('conv2.weight')!,
+        s.param('conv2.bias'),
+        this.boundary,
+      );
     });
   }
 }

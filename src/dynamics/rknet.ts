@@ -61,8 +61,10 @@ export class ConnectingLayer extends Module {
 
   constructor(cin: number, cout: number, kernel: 1 | 3, boundary: Boundary = 'zeros') {
     super();
-    this.conv = this.registerModule('conv', new Conv2d(cin, cout, kernel, { padding: kernel === 3 ? 1 : 0, bias: true,
-      paddingMode: boundary }));
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d(cin, cout, kernel, { padding: kernel === 3 ? 1 : 0, bias: true, paddingMode: boundary }),
+    );
     noGrad(() => {
       this.conv.weight.copy_(normalInit(this.conv.weight.shape));
       this.conv.bias!.zero_();
@@ -75,7 +77,11 @@ export class ConnectingLayer extends Module {
   }
 
   boxConstrained(): [Tensor, BoxKind][] {
-    return [[this.conv.weight, 'conv'], [this.conv.bias!, 'conv'], [this.normLayer.weight!, 'other']];
+    return [
+      [this.conv.weight, 'conv'],
+      [this.conv.bias!, 'conv'],
+      [this.normLayer.weight!, 'other'],
+    ];
   }
 }
 
@@ -89,19 +95,49 @@ export class RKNet extends Module {
 
   constructor(readonly options: RKNetOptions = {}) {
     super();
-    const { channels = [16, 32, 64, 64], tY = [0, 1, 2, 3, 4], tTheta = tY, integrator = 'rk4', layer = 'doublesym',
-      norm = 'tv', normStats = 'stage', regularizer = 'l1', clip = true, boundary = 'zeros', numClasses = 10,
-      inChannels = 3 } = options;
-    check(channels.length >= 2, 'RKNet', `channels (the reference's vFeat) needs at least two entries: len − 1 blocks, got [${channels}]`);
+    const {
+      channels = [16, 32, 64, 64],
+      tY = [0, 1, 2, 3, 4],
+      tTheta = tY,
+      integrator = 'rk4',
+      layer = 'doublesym',
+      norm = 'tv',
+      normStats = 'stage',
+      regularizer = 'l1',
+      clip = true,
+      boundary = 'zeros',
+      numClasses = 10,
+      inChannels = 3,
+    } = options;
+    check(
+      channels.length >= 2,
+      'RKNet',
+      `channels (the reference's vFeat) needs at least two entries: len − 1 blocks, got [${channels}]`,
+    );
     check(layer in LAYERS, 'RKNet', `layer must be one of ${Object.keys(LAYERS).join(', ')}, got ${layer}`);
     const Layer = LAYERS[layer];
     this.clipping = clip;
     this.open = this.registerModule('open', new ConnectingLayer(inChannels, channels[0]!, 3, boundary));
     const blocks = channels.slice(0, -1);
-    this.dynamicBlocks = this.registerModule('dynamicBlocks', new ModuleList(blocks.map((c) =>
-      new DynamicBlock(() => new Layer(c, { norm, boundary }), { tY, tTheta, integrator, normStats, regularizer }))));
-    this.connectors = this.registerModule('connectors', new ModuleList(blocks.map((c, i) =>
-      new ConnectingLayer(c, channels[i + 1]!, 1, boundary))));
+    this.dynamicBlocks = this.registerModule(
+      'dynamicBlocks',
+      new ModuleList(
+        blocks.map(
+          (c) =>
+            new DynamicBlock(() => new Layer(c, { norm, boundary }), {
+              tY,
+              tTheta,
+              integrator,
+              normStats,
+              regularizer,
+            }),
+        ),
+      ),
+    );
+    this.connectors = this.registerModule(
+      'connectors',
+      new ModuleList(blocks.map((c, i) => new ConnectingLayer(c, channels[i + 1]!, 1, boundary))),
+    );
     this.linear = this.registerModule('linear', new Linear(channels.at(-1)!, numClasses));
     noGrad(() => {
       this.linear.weight.copy_(normalInit(this.linear.weight.shape));
@@ -153,8 +189,9 @@ export class RKNet extends Module {
 
   /** The time regularization of all blocks (the reference's RKNet.regularization with the l1 regularizer). */
   timeRegularization(): Tensor {
-    return tidy(() => [...this.dynamicBlocks].map((b) => (b as DynamicBlock).timeRegularization())
-      .reduce((a, b) => a.add(b)));
+    return tidy(() =>
+      [...this.dynamicBlocks].map((b) => (b as DynamicBlock).timeRegularization()).reduce((a, b) => a.add(b)),
+    );
   }
 
   /** Re-discretizes every block (see DynamicBlock.setTimeSteps). */
@@ -203,8 +240,14 @@ export function referenceStateDict(model: Module, given: Map<string, Tensor>): M
     const sharedName = copy ? `${copy[1]}weight` : '';
     const shared = copy ? given.get(sharedName) : undefined;
     if (shared !== undefined && own.has(sharedName)) {
-      const same = noGrad(() => tidy(() => shared.shape.length === v.shape.length && shared.sub(v).abs().max().item() === 0));
-      check(same, 'referenceStateDict', `${k} differs from ${sharedName}: DoubleSym's convolution and its transpose share one weight`);
+      const same = noGrad(() =>
+        tidy(() => shared.shape.length === v.shape.length && shared.sub(v).abs().max().item() === 0),
+      );
+      check(
+        same,
+        'referenceStateDict',
+        `${k} differs from ${sharedName}: DoubleSym's convolution and its transpose share one weight`,
+      );
       continue;
     }
     if (/(^|\.)stateLayers\.\d+\./.test(k) && !/running_(mean|var)$|num_batches_tracked$/.test(k)) continue;

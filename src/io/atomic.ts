@@ -9,8 +9,17 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, realpathSync, renameSync, statSync, unlinkSync,
-  writeSync } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 
@@ -46,7 +55,7 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>, op =
       // no previous file: keep the default permissions (0666 less the umask)
     }
     for (const chunk of chunks) {
-      for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done, chunk.byteLength - done);
+      for (let done = 0; done < chunk.byteLength; ) done += writeSync(fd, chunk, done, chunk.byteLength - done);
     }
     fsyncSync(fd);
     closeSync(fd);

@@ -14,11 +14,22 @@
  */
 export { writeFileAtomic } from './atomic.js';
 export {
-  saveSafetensors, saveSafetensorsBuffer, loadSafetensors, loadSafetensorsBuffer, readSafetensorsHeader,
-  type SafetensorsContent, type SafetensorsEntry, type SafetensorsHeader,
+  saveSafetensors,
+  saveSafetensorsBuffer,
+  loadSafetensors,
+  loadSafetensorsBuffer,
+  readSafetensorsHeader,
+  type SafetensorsContent,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
 } from './safetensors.js';
 export { saveTorch, saveTorchBuffer, saveTorchObject, loadTorch, loadTorchBuffer, loadTorchObject } from './torch.js';
 export {
-  checkStateDict, formatStateDictReport, type TensorDict, type TensorSpec, type StateDictReport, type ShapeMismatch,
+  checkStateDict,
+  formatStateDictReport,
+  type TensorDict,
+  type TensorSpec,
+  type StateDictReport,
+  type ShapeMismatch,
   type DTypeChange,
 } from './statedict.js';

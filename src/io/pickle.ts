@@ -25,18 +25,74 @@ export interface UnpickleHooks {
 
 /** Opcode names, for error messages. */
 const NAMES: Record<number, string> = {
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT',
-  0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID',
-  0x51: 'BINPERSID', 0x52: 'REDUCE', 0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING',
-  0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x61: 'APPEND', 0x62: 'BUILD', 0x63: 'GLOBAL', 0x64: 'DICT',
-  0x7d: 'EMPTY_DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET', 0x69: 'INST', 0x6a: 'LONG_BINGET',
-  0x6c: 'LIST', 0x5d: 'EMPTY_LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT',
-  0x73: 'SETITEM', 0x74: 'TUPLE', 0x29: 'EMPTY_TUPLE', 0x75: 'SETITEMS', 0x47: 'BINFLOAT', 0x80: 'PROTO',
-  0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1', 0x86: 'TUPLE2', 0x87: 'TUPLE3',
-  0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x8a: 'LONG1', 0x8b: 'LONG4', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES',
-  0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8', 0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS',
-  0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME',
-  0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
+  0x28: 'MARK',
+  0x2e: 'STOP',
+  0x30: 'POP',
+  0x31: 'POP_MARK',
+  0x32: 'DUP',
+  0x46: 'FLOAT',
+  0x49: 'INT',
+  0x4a: 'BININT',
+  0x4b: 'BININT1',
+  0x4c: 'LONG',
+  0x4d: 'BININT2',
+  0x4e: 'NONE',
+  0x50: 'PERSID',
+  0x51: 'BINPERSID',
+  0x52: 'REDUCE',
+  0x53: 'STRING',
+  0x54: 'BINSTRING',
+  0x55: 'SHORT_BINSTRING',
+  0x56: 'UNICODE',
+  0x58: 'BINUNICODE',
+  0x61: 'APPEND',
+  0x62: 'BUILD',
+  0x63: 'GLOBAL',
+  0x64: 'DICT',
+  0x7d: 'EMPTY_DICT',
+  0x65: 'APPENDS',
+  0x67: 'GET',
+  0x68: 'BINGET',
+  0x69: 'INST',
+  0x6a: 'LONG_BINGET',
+  0x6c: 'LIST',
+  0x5d: 'EMPTY_LIST',
+  0x6f: 'OBJ',
+  0x70: 'PUT',
+  0x71: 'BINPUT',
+  0x72: 'LONG_BINPUT',
+  0x73: 'SETITEM',
+  0x74: 'TUPLE',
+  0x29: 'EMPTY_TUPLE',
+  0x75: 'SETITEMS',
+  0x47: 'BINFLOAT',
+  0x80: 'PROTO',
+  0x81: 'NEWOBJ',
+  0x82: 'EXT1',
+  0x83: 'EXT2',
+  0x84: 'EXT4',
+  0x85: 'TUPLE1',
+  0x86: 'TUPLE2',
+  0x87: 'TUPLE3',
+  0x88: 'NEWTRUE',
+  0x89: 'NEWFALSE',
+  0x8a: 'LONG1',
+  0x8b: 'LONG4',
+  0x42: 'BINBYTES',
+  0x43: 'SHORT_BINBYTES',
+  0x8c: 'SHORT_BINUNICODE',
+  0x8d: 'BINUNICODE8',
+  0x8e: 'BINBYTES8',
+  0x8f: 'EMPTY_SET',
+  0x90: 'ADDITEMS',
+  0x91: 'FROZENSET',
+  0x92: 'NEWOBJ_EX',
+  0x93: 'STACK_GLOBAL',
+  0x94: 'MEMOIZE',
+  0x95: 'FRAME',
+  0x96: 'BYTEARRAY8',
+  0x97: 'NEXT_BUFFER',
+  0x98: 'READONLY_BUFFER',
 };
 
 /** A Python integer as a number when it fits exactly, else as a bigint. */
@@ -64,7 +120,12 @@ class Machine {
   private readonly view: DataView;
   private readonly utf8 = new TextDecoder('utf-8', { fatal: true });
 
-  constructor(readonly data: Uint8Array, readonly hooks: UnpickleHooks, readonly what: string, readonly op: string) {
+  constructor(
+    readonly data: Uint8Array,
+    readonly hooks: UnpickleHooks,
+    readonly what: string,
+    readonly op: string,
+  ) {
     this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -75,7 +136,8 @@ class Machine {
   // Reading the stream.
 
   take(n: number): Uint8Array {
-    if (!Number.isSafeInteger(n) || n < 0 || this.pos + n > this.data.length) throw this.fail('the pickle is truncated');
+    if (!Number.isSafeInteger(n) || n < 0 || this.pos + n > this.data.length)
+      throw this.fail('the pickle is truncated');
     const out = this.data.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
@@ -203,12 +265,14 @@ type Handler = (m: Machine) => void;
 
 /** Framing and the stack itself. */
 const CONTROL: Record<number, Handler> = {
-  0x80: (m) => { // PROTO
+  0x80: (m) => {
+    // PROTO
     const protocol = m.u8();
     if (protocol > 5) throw m.fail(`pickle protocol ${protocol} is newer than 5`);
   },
   0x95: (m) => void m.u64(), // FRAME: a length hint; the frame's opcodes follow inline
-  0x2e: (m) => { // STOP
+  0x2e: (m) => {
+    // STOP
     if (m.stack.length !== 1 || m.marks.length > 0) throw m.fail('STOP with a malformed stack (corrupt pickle)');
     m.result = { value: m.stack[0] };
   },
@@ -247,22 +311,26 @@ const STRINGS: Record<number, Handler> = {
 const SEQUENCES: Record<number, Handler> = {
   0x5d: (m) => m.push([]), // EMPTY_LIST
   0x6c: (m) => m.push(m.popMark()), // LIST
-  0x61: (m) => { // APPEND
+  0x61: (m) => {
+    // APPEND
     const value = m.pop();
     m.listOf(m.top()).push(value);
   },
-  0x65: (m) => { // APPENDS
+  0x65: (m) => {
+    // APPENDS
     const items = m.popMark();
     m.listOf(m.top()).push(...items);
   },
   0x29: (m) => m.push([]), // EMPTY_TUPLE
   0x74: (m) => m.push(m.popMark()), // TUPLE
   0x85: (m) => m.push([m.pop()]), // TUPLE1
-  0x86: (m) => { // TUPLE2
+  0x86: (m) => {
+    // TUPLE2
     const b = m.pop();
     m.push([m.pop(), b]);
   },
-  0x87: (m) => { // TUPLE3
+  0x87: (m) => {
+    // TUPLE3
     const c = m.pop();
     const b = m.pop();
     m.push([m.pop(), b, c]);
@@ -272,18 +340,21 @@ const SEQUENCES: Record<number, Handler> = {
 /** Dicts (they become Maps). */
 const DICTS: Record<number, Handler> = {
   0x7d: (m) => m.push(new Map()), // EMPTY_DICT
-  0x64: (m) => { // DICT
+  0x64: (m) => {
+    // DICT
     const items = m.popMark();
     const dict = new Map<unknown, unknown>();
     for (let i = 0; i + 1 < items.length; i += 2) dict.set(items[i], items[i + 1]);
     m.push(dict);
   },
-  0x73: (m) => { // SETITEM
+  0x73: (m) => {
+    // SETITEM
     const value = m.pop();
     const key = m.pop();
     m.dictOf(m.top()).set(key, value);
   },
-  0x75: (m) => { // SETITEMS
+  0x75: (m) => {
+    // SETITEMS
     const items = m.popMark();
     if (items.length % 2 !== 0) throw m.fail('SETITEMS with an odd number of items (corrupt pickle)');
     const dict = m.dictOf(m.top());
@@ -302,24 +373,28 @@ const MEMO: Record<number, Handler> = {
 
 /** Objects: globals, calls, state and persistent ids, all through the caller's hooks. */
 const OBJECTS: Record<number, Handler> = {
-  0x63: (m) => { // GLOBAL: "module\nname\n"
+  0x63: (m) => {
+    // GLOBAL: "module\nname\n"
     const module = m.line();
     m.push(m.hooks.findGlobal(module, m.line()));
   },
-  0x93: (m) => { // STACK_GLOBAL
+  0x93: (m) => {
+    // STACK_GLOBAL
     const name = m.pop();
     const module = m.pop();
     if (typeof module !== 'string' || typeof name !== 'string') throw m.fail('STACK_GLOBAL needs two strings');
     m.push(m.hooks.findGlobal(module, name));
   },
-  0x52: (m) => { // REDUCE: callable(*args)
+  0x52: (m) => {
+    // REDUCE: callable(*args)
     const args = m.pop();
     const callable = m.pop();
     if (typeof callable !== 'function') throw m.fail('REDUCE on something that is not callable');
     if (!Array.isArray(args)) throw m.fail('REDUCE with arguments that are not a tuple');
     m.push((callable as (...a: unknown[]) => unknown)(...args));
   },
-  0x62: (m) => { // BUILD: obj.__setstate__(state)
+  0x62: (m) => {
+    // BUILD: obj.__setstate__(state)
     const state = m.pop();
     if (m.hooks.build === undefined) throw m.fail('BUILD (setting the state of an object) is not supported');
     m.hooks.build(m.top(), state);
@@ -330,15 +405,18 @@ const OBJECTS: Record<number, Handler> = {
 /** The opcodes this reader runs, by code. */
 const HANDLERS: ReadonlyMap<number, Handler> = new Map(
   [CONTROL, NUMBERS, STRINGS, SEQUENCES, DICTS, MEMO, OBJECTS].flatMap((family) =>
-    Object.entries(family).map(([code, handler]) => [Number(code), handler] as const)),
+    Object.entries(family).map(([code, handler]) => [Number(code), handler] as const),
+  ),
 );
 
 /** The error for an opcode this reader does not run. */
 function unsupported(m: Machine, code: number): TorchError {
   const name = NAMES[code];
-  return m.fail(name === undefined
-    ? `unknown pickle opcode 0x${code.toString(16).padStart(2, '0')} (not a pickle, or a corrupt one)`
-    : `the pickle opcode ${name} is not supported (torch.save does not write it)`);
+  return m.fail(
+    name === undefined
+      ? `unknown pickle opcode 0x${code.toString(16).padStart(2, '0')} (not a pickle, or a corrupt one)`
+      : `the pickle opcode ${name} is not supported (torch.save does not write it)`,
+  );
 }
 
 /**

@@ -107,8 +107,13 @@ function encode(tensors: TensorDict, metadata: Record<string, string> | undefine
     const dtype = t.dtype;
     const shape = t.shape;
     const nbytes = shape.reduce((a, b) => a * b, 1) * ITEM_SIZE[dtype];
-    fields.push(`${JSON.stringify(name)}:${JSON.stringify({
-      dtype: FORMAT_NAME[dtype], shape, data_offsets: [offset, offset + nbytes] })}`);
+    fields.push(
+      `${JSON.stringify(name)}:${JSON.stringify({
+        dtype: FORMAT_NAME[dtype],
+        shape,
+        data_offsets: [offset, offset + nbytes],
+      })}`,
+    );
     offset += nbytes;
   }
   let json = `{${fields.join(',')}}`;
@@ -162,10 +167,13 @@ function parseEntry(name: string, value: unknown, op: string): SafetensorsEntry 
   if (typeof format !== 'string') throw bad('has no dtype');
   const dtype = FROM_FORMAT_NAME.get(format);
   if (dtype === undefined) {
-    throw bad(`has the dtype ${JSON.stringify(format)}, which pdenet does not read ` +
-      `(it reads ${[...FROM_FORMAT_NAME.keys()].join(', ')})`);
+    throw bad(
+      `has the dtype ${JSON.stringify(format)}, which pdenet does not read ` +
+        `(it reads ${[...FROM_FORMAT_NAME.keys()].join(', ')})`,
+    );
   }
-  if (!Array.isArray(shape) || !shape.every(isSize)) throw bad(`has the shape ${JSON.stringify(shape)}: not a list of sizes`);
+  if (!Array.isArray(shape) || !shape.every(isSize))
+    throw bad(`has the shape ${JSON.stringify(shape)}: not a list of sizes`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isSize) || offsets[0]! > offsets[1]!) {
     throw bad(`has the data_offsets ${JSON.stringify(offsets)}: not [begin, end] with 0 ≤ begin ≤ end`);
   }
@@ -174,8 +182,10 @@ function parseEntry(name: string, value: unknown, op: string): SafetensorsEntry 
   if (!Number.isSafeInteger(nbytes)) throw bad(`has the shape [${shape.join(', ')}]: too large`);
   const [begin, end] = offsets as [number, number];
   if (end - begin !== nbytes) {
-    throw bad(`data_offsets [${begin}, ${end}] span ${end - begin} bytes, but shape [${shape.join(', ')}] ` +
-      `of ${format} needs ${nbytes}`);
+    throw bad(
+      `data_offsets [${begin}, ${end}] span ${end - begin} bytes, but shape [${shape.join(', ')}] ` +
+        `of ${format} needs ${nbytes}`,
+    );
   }
   return { name, dtype, shape: shape as number[], dataOffsets: [begin, end] };
 }
@@ -213,19 +223,28 @@ function topLevelKeys(text: string): string[] {
 function readHeaderText(source: ByteSource, op: string): { text: string; dataStart: number } {
   const name = source.name;
   if (source.size < 8) {
-    throw new TorchError(`${name} is not a safetensors file: it holds ${source.size} bytes, ` +
-      'fewer than the 8 of the header length (truncated?)', op);
+    throw new TorchError(
+      `${name} is not a safetensors file: it holds ${source.size} bytes, ` +
+        'fewer than the 8 of the header length (truncated?)',
+      op,
+    );
   }
   const length = Buffer.from(source.read(0, 8)).readBigUInt64LE(0);
   if (length > BigInt(source.size - 8)) {
-    throw new TorchError(`${name}: the header length ${length} is larger than the file ` +
-      `(${source.size} bytes; truncated, or not a safetensors file?)`, op);
+    throw new TorchError(
+      `${name}: the header length ${length} is larger than the file ` +
+        `(${source.size} bytes; truncated, or not a safetensors file?)`,
+      op,
+    );
   }
   if (length > BigInt(MAX_HEADER_BYTES)) {
     throw new TorchError(`${name}: the header length ${length} exceeds the limit of ${MAX_HEADER_BYTES} bytes`, op);
   }
   try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, Number(length))), dataStart: 8 + Number(length) };
+    return {
+      text: new TextDecoder('utf-8', { fatal: true }).decode(source.read(8, Number(length))),
+      dataStart: 8 + Number(length),
+    };
   } catch {
     throw new TorchError(`${name}: the header is not valid UTF-8 (not a safetensors file?)`, op);
   }
@@ -237,8 +256,10 @@ function parseHeaderJson(name: string, text: string, op: string): Omit<Safetenso
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new TorchError(`${name}: the header is not valid JSON (${(e as Error).message}); ` +
-      'not a safetensors file, or a corrupt one', op);
+    throw new TorchError(
+      `${name}: the header is not valid JSON (${(e as Error).message}); not a safetensors file, or a corrupt one`,
+      op,
+    );
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new TorchError(`${name}: the header is not a JSON object`, op);
@@ -270,20 +291,29 @@ function checkDataLayout(name: string, entries: SafetensorsEntry[], dataSize: nu
   for (const e of entries) {
     const [b, f] = e.dataOffsets;
     if (b < end) {
-      throw new TorchError(`${name}: tensor "${e.name}" (data bytes ${b}..${f}) overlaps ` +
-        `tensor "${previous!.name}" (data bytes ${previous!.dataOffsets.join('..')})`, op);
+      throw new TorchError(
+        `${name}: tensor "${e.name}" (data bytes ${b}..${f}) overlaps ` +
+          `tensor "${previous!.name}" (data bytes ${previous!.dataOffsets.join('..')})`,
+        op,
+      );
     }
     if (b > end) throw new TorchError(`${name}: the data has a gap of ${b - end} bytes before tensor "${e.name}"`, op);
     end = f;
     previous = e;
   }
   if (end > dataSize) {
-    throw new TorchError(`${name} is truncated: the data of tensor "${previous!.name}" ends at byte ${end} ` +
-      `of the data, but the file holds only ${dataSize} bytes of data`, op);
+    throw new TorchError(
+      `${name} is truncated: the data of tensor "${previous!.name}" ends at byte ${end} ` +
+        `of the data, but the file holds only ${dataSize} bytes of data`,
+      op,
+    );
   }
   if (end < dataSize) {
-    throw new TorchError(`${name}: ${dataSize - end} bytes follow the data of the last tensor ` +
-      '(the header does not describe the whole file)', op);
+    throw new TorchError(
+      `${name}: ${dataSize - end} bytes follow the data of the last tensor ` +
+        '(the header does not describe the whole file)',
+      op,
+    );
   }
 }
 

@@ -19,10 +19,18 @@ export interface ByteSource {
 }
 
 function checkRange(source: ByteSource, offset: number, length: number, op: string): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
-      offset + length > source.size) {
-    throw new TorchError(`${source.name} is truncated or corrupt: bytes ${offset}..${offset + length} ` +
-      `were asked for but it holds ${source.size} bytes`, op);
+  if (
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 0 ||
+    offset + length > source.size
+  ) {
+    throw new TorchError(
+      `${source.name} is truncated or corrupt: bytes ${offset}..${offset + length} ` +
+        `were asked for but it holds ${source.size} bytes`,
+      op,
+    );
   }
 }
 

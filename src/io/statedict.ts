@@ -77,8 +77,10 @@ export function formatStateDictReport(report: StateDictReport): string[] {
   };
   list('missing keys', report.missing);
   list('unexpected keys', report.unexpected);
-  list('shape mismatches', report.shapeMismatches.map((m) =>
-    `${m.name}: model ${shapeText(m.expected)}, file ${shapeText(m.given)}`));
+  list(
+    'shape mismatches',
+    report.shapeMismatches.map((m) => `${m.name}: model ${shapeText(m.expected)}, file ${shapeText(m.given)}`),
+  );
   return lines;
 }
 
@@ -119,8 +121,8 @@ export function checkStateDict(
   }
   for (const name of given.keys()) if (!expected.has(name)) report.unexpected.push(name);
 
-  const fatal = report.shapeMismatches.length > 0 ||
-    (strict && (report.missing.length > 0 || report.unexpected.length > 0));
+  const fatal =
+    report.shapeMismatches.length > 0 || (strict && (report.missing.length > 0 || report.unexpected.length > 0));
   if (fatal) {
     const shown = strict ? report : { ...report, missing: [], unexpected: [] };
     throw new TorchError(`the state dict does not fit the model:\n  ${formatStateDictReport(shown).join('\n  ')}`, op);

@@ -73,21 +73,33 @@ export function saveTorchBuffer(stateDict: TensorDict): Uint8Array {
 }
 
 /** A value the pickler takes: tensors as handles, objects as Maps; anything else is an error. */
-function picklable(value: unknown, where: string, op: string, within = new Set<object>()):
-    NativeArg | Map<string, unknown> | unknown[] {
+function picklable(
+  value: unknown,
+  where: string,
+  op: string,
+  within = new Set<object>(),
+): NativeArg | Map<string, unknown> | unknown[] {
   if (value instanceof Tensor) {
     if (value.isDisposed) throw new TorchError(`${where} is a disposed tensor`, op);
     return value.handle;
   }
-  if (value === null || typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ||
-      typeof value === 'bigint') {
+  if (
+    value === null ||
+    typeof value === 'number' ||
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    typeof value === 'bigint'
+  ) {
     return value;
   }
   const plain = typeof value === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(value));
   if (!Array.isArray(value) && !(value instanceof Map) && !plain) {
     const kind = typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
-    throw new TorchError(`${where} cannot be saved: ${kind} (saveTorchObject writes tensors, numbers, strings, ` +
-      'booleans, null, arrays, Maps and plain objects)', op);
+    throw new TorchError(
+      `${where} cannot be saved: ${kind} (saveTorchObject writes tensors, numbers, strings, ` +
+        'booleans, null, arrays, Maps and plain objects)',
+      op,
+    );
   }
   const container = value as object;
   if (within.has(container)) throw new TorchError(`${where} contains itself`, op);
@@ -95,10 +107,12 @@ function picklable(value: unknown, where: string, op: string, within = new Set<o
   try {
     if (Array.isArray(container)) return container.map((v, i) => picklable(v, `${where}[${i}]`, op, within));
     const entries = container instanceof Map ? [...container.entries()] : Object.entries(container);
-    return new Map(entries.map(([k, v]) => {
-      if (typeof k !== 'string') throw new TorchError(`${where} has the key ${show(k)}: keys must be strings`, op);
-      return [k, picklable(v, `${where}.${k}`, op, within)];
-    }));
+    return new Map(
+      entries.map(([k, v]) => {
+        if (typeof k !== 'string') throw new TorchError(`${where} has the key ${show(k)}: keys must be strings`, op);
+        return [k, picklable(v, `${where}.${k}`, op, within)];
+      }),
+    );
   } finally {
     within.delete(container);
   }
@@ -133,19 +147,30 @@ const STORAGE_TYPES: Record<string, DType> = {
 
 /** `torch.FloatStorage` and the like, as the pickle names them. */
 class StorageType {
-  constructor(readonly name: string, readonly dtype: DType) {}
+  constructor(
+    readonly name: string,
+    readonly dtype: DType,
+  ) {}
 }
 
 /** One storage of the archive: `<name>/data/<key>`, holding `numel` elements. */
 class Storage {
-  constructor(readonly key: string, readonly dtype: DType, readonly numel: number) {}
+  constructor(
+    readonly key: string,
+    readonly dtype: DType,
+    readonly numel: number,
+  ) {}
 }
 
 /** A tensor the pickle describes; made into a Tensor once the whole pickle is read. */
 class TensorRecord {
   requiresGrad = false;
-  constructor(readonly storage: Storage, readonly offset: number, readonly shape: number[],
-    readonly stride: number[]) {}
+  constructor(
+    readonly storage: Storage,
+    readonly offset: number,
+    readonly shape: number[],
+    readonly stride: number[],
+  ) {}
 }
 
 const isSize = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -154,10 +179,18 @@ const isSize = (v: unknown): v is number => typeof v === 'number' && Number.isSa
 function pythonGlobals(fail: (message: string) => TorchError): (module: string, name: string) => unknown {
   const rebuildTensor = (storage: unknown, offset: unknown, shape: unknown, stride: unknown, requiresGrad: unknown) => {
     if (!(storage instanceof Storage)) throw fail('_rebuild_tensor_v2 without a storage');
-    if (!isSize(offset) || !Array.isArray(shape) || !shape.every(isSize) || !Array.isArray(stride) ||
-        !stride.every(isSize) || stride.length !== shape.length) {
-      throw fail(`_rebuild_tensor_v2 with a bad layout: offset ${show(offset)}, size ${show(shape)}, ` +
-        `stride ${show(stride)}`);
+    if (
+      !isSize(offset) ||
+      !Array.isArray(shape) ||
+      !shape.every(isSize) ||
+      !Array.isArray(stride) ||
+      !stride.every(isSize) ||
+      stride.length !== shape.length
+    ) {
+      throw fail(
+        `_rebuild_tensor_v2 with a bad layout: offset ${show(offset)}, size ${show(shape)}, ` +
+          `stride ${show(stride)}`,
+      );
     }
     const record = new TensorRecord(storage, offset, shape, stride);
     record.requiresGrad = requiresGrad === true;
@@ -193,8 +226,10 @@ function pythonGlobals(fail: (message: string) => TorchError): (module: string, 
     const qualified = `${module}.${name}`;
     if (Object.hasOwn(functions, qualified)) return functions[qualified];
     if (module === 'torch' && Object.hasOwn(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]!);
-    throw fail(`the file refers to the Python global ${qualified}, which pdenet does not load ` +
-      '(it loads tensors, parameters, dicts, OrderedDicts, lists, tuples, numbers and strings)');
+    throw fail(
+      `the file refers to the Python global ${qualified}, which pdenet does not load ` +
+        '(it loads tensors, parameters, dicts, OrderedDicts, lists, tuples, numbers and strings)',
+    );
   };
 }
 
@@ -222,10 +257,13 @@ function readArchive(source: ByteSource, op: string): unknown {
   if (endianness() !== 'LE') throw new TorchError('weight files are little-endian; this machine is big-endian', op);
   const magic = source.size >= 4 ? source.read(0, 4) : new Uint8Array(0);
   if (!(magic[0] === 0x50 && magic[1] === 0x4b && magic[2] === 0x03 && magic[3] === 0x04)) {
-    throw new TorchError(magic[0] === 0x80
-      ? `${source.name} is in the legacy format of torch.save before PyTorch 1.6, which pdenet does not read; ` +
-        're-save it with a newer PyTorch (torch.save(torch.load(path), path))'
-      : `${source.name} is not a file written by torch.save (it is not a zip archive)`, op);
+    throw new TorchError(
+      magic[0] === 0x80
+        ? `${source.name} is in the legacy format of torch.save before PyTorch 1.6, which pdenet does not read; ` +
+            're-save it with a newer PyTorch (torch.save(torch.load(path), path))'
+        : `${source.name} is not a file written by torch.save (it is not a zip archive)`,
+      op,
+    );
   }
   const entries = readZipDirectory(source, op);
   const pickles = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
@@ -244,37 +282,54 @@ function readArchive(source: ByteSource, op: string): unknown {
   const what = `${source.name}: ${pickles[0]}`;
   const fail = (message: string): TorchError => new TorchError(`${what}: ${message}`, op);
   const storages = new Map<string, Storage>();
-  const tree = unpickle(readZipEntry(source, entries.get(pickles[0]!)!, op), {
-    findGlobal: pythonGlobals(fail),
-    persistentLoad(pid) {
-      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage' || !(pid[1] instanceof StorageType) ||
-          typeof pid[2] !== 'string' || !isSize(pid[4])) {
-        throw fail(`unsupported persistent id ${show(pid)}`);
-      }
-      const [, type, key, , numel] = pid as [string, StorageType, string, string, number];
-      const known = storages.get(key);
-      if (known !== undefined) {
-        if (known.dtype !== type.dtype) throw fail(`storage ${key} is used both as ${known.dtype} and ${type.dtype}`);
-        return known;
-      }
-      const storage = new Storage(key, type.dtype, numel);
-      storages.set(key, storage);
-      return storage;
+  const tree = unpickle(
+    readZipEntry(source, entries.get(pickles[0]!)!, op),
+    {
+      findGlobal: pythonGlobals(fail),
+      persistentLoad(pid) {
+        if (
+          !Array.isArray(pid) ||
+          pid.length !== 5 ||
+          pid[0] !== 'storage' ||
+          !(pid[1] instanceof StorageType) ||
+          typeof pid[2] !== 'string' ||
+          !isSize(pid[4])
+        ) {
+          throw fail(`unsupported persistent id ${show(pid)}`);
+        }
+        const [, type, key, , numel] = pid as [string, StorageType, string, string, number];
+        const known = storages.get(key);
+        if (known !== undefined) {
+          if (known.dtype !== type.dtype) throw fail(`storage ${key} is used both as ${known.dtype} and ${type.dtype}`);
+          return known;
+        }
+        const storage = new Storage(key, type.dtype, numel);
+        storages.set(key, storage);
+        return storage;
+      },
+      build(target, state) {
+        // OrderedDict's state is its attributes: a state dict's _metadata (module versions), not needed here.
+        if (!(target instanceof Map) || !(state instanceof Map || state === null)) {
+          throw fail('BUILD on something other than an OrderedDict');
+        }
+      },
     },
-    build(target, state) {
-      // OrderedDict's state is its attributes: a state dict's _metadata (module versions), not needed here.
-      if (!(target instanceof Map) || !(state instanceof Map || state === null)) {
-        throw fail('BUILD on something other than an OrderedDict');
-      }
-    },
-  }, what, op);
+    what,
+    op,
+  );
 
   return makeTensors(tree, source, entries, prefix, fail, op);
 }
 
 /** Replaces the tensor records of `tree` by tensors, each owning its memory (contiguous). */
-function makeTensors(tree: unknown, source: ByteSource, entries: Map<string, ZipEntry>, prefix: string,
-    fail: (message: string) => TorchError, op: string): unknown {
+function makeTensors(
+  tree: unknown,
+  source: ByteSource,
+  entries: Map<string, ZipEntry>,
+  prefix: string,
+  fail: (message: string) => TorchError,
+  op: string,
+): unknown {
   const records = new Set<TensorRecord>();
   try {
     mapTree(tree, (v) => (v instanceof TensorRecord && records.add(v), v));
@@ -294,10 +349,13 @@ function makeTensors(tree: unknown, source: ByteSource, entries: Map<string, Zip
         if (entry === undefined) throw fail(`the storage ${prefix}data/${s.key} is missing from the archive`);
         const nbytes = s.numel * ITEM_SIZE[s.dtype];
         if (entry.size < nbytes) {
-          throw fail(`the storage ${entry.name} holds ${entry.size} bytes, but ${s.numel} ${s.dtype} elements need ${nbytes}`);
+          throw fail(
+            `the storage ${entry.name} holds ${entry.size} bytes, but ${s.numel} ${s.dtype} elements need ${nbytes}`,
+          );
         }
         const bytes = readZipEntry(source, entry, op).subarray(0, nbytes);
-        if (s.dtype === 'bool' && bytes.some((b) => b > 1)) throw fail(`the bool storage ${entry.name} holds bytes other than 0 and 1`);
+        if (s.dtype === 'bool' && bytes.some((b) => b > 1))
+          throw fail(`the bool storage ${entry.name} holds bytes other than 0 and 1`);
         t = new Tensor(native.fromBytes(bytes, [s.numel], dtypeCode(s.dtype)));
         storageTensors.set(s, t);
       }
@@ -309,8 +367,10 @@ function makeTensors(tree: unknown, source: ByteSource, entries: Map<string, Zip
       if (!Number.isSafeInteger(numel)) throw fail(`a tensor of size [${r.shape.join(', ')}] is too large`);
       const last = r.shape.reduce((at, size, i) => at + (size - 1) * r.stride[i]!, r.offset);
       if (numel > 0 && last >= r.storage.numel) {
-        throw fail(`a tensor of size [${r.shape.join(', ')}], stride [${r.stride.join(', ')}] at offset ` +
-          `${r.offset} reaches element ${last} of storage ${r.storage.key}, which holds ${r.storage.numel}`);
+        throw fail(
+          `a tensor of size [${r.shape.join(', ')}], stride [${r.stride.join(', ')}] at offset ` +
+            `${r.offset} reaches element ${last} of storage ${r.storage.key}, which holds ${r.storage.numel}`,
+        );
       }
       const view = storageTensor(r.storage).asStrided(r.shape, r.stride, r.offset);
       let t = view;
@@ -372,8 +432,11 @@ function asStateDict(value: unknown, name: string, op: string): Map<string, Tens
   }
   if (problems.length > 0) {
     dispose(value);
-    throw new TorchError(`${name} is not a state dict (a dict of tensors): ${problems.slice(0, 5).join('; ')}` +
-      (problems.length > 5 ? `; and ${problems.length - 5} more` : ''), op);
+    throw new TorchError(
+      `${name} is not a state dict (a dict of tensors): ${problems.slice(0, 5).join('; ')}` +
+        (problems.length > 5 ? `; and ${problems.length - 5} more` : ''),
+      op,
+    );
   }
   return value as Map<string, Tensor>;
 }
@@ -394,7 +457,11 @@ function asStateDict(value: unknown, name: string, op: string): Map<string, Tens
  */
 export function loadTorch(path: string): Map<string, Tensor> {
   const op = 'loadTorch';
-  return asStateDict(withSource(fileSource(path, op), (source) => readArchive(source, op)), path, op);
+  return asStateDict(
+    withSource(fileSource(path, op), (source) => readArchive(source, op)),
+    path,
+    op,
+  );
 }
 
 /** Reads a state dict from the bytes of a `.pt` file: see {@link loadTorch}. */

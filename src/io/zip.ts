@@ -10,18 +10,20 @@ import { TorchError } from '../tensor/errors.js';
 import type { ByteSource } from './source.js';
 
 /** CRC-32 as zip computes it: zlib's (Node 20.15 and later), else a table-driven one. */
-export const crc32: (data: Uint8Array) => number = (zlib as { crc32?: (data: Uint8Array) => number }).crc32 ?? (() => {
-  const table = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  return (data: Uint8Array): number => {
-    let c = 0xffffffff;
-    for (const byte of data) c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-})();
+export const crc32: (data: Uint8Array) => number =
+  (zlib as { crc32?: (data: Uint8Array) => number }).crc32 ??
+  (() => {
+    const table = Array.from({ length: 256 }, (_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c >>> 0;
+    });
+    return (data: Uint8Array): number => {
+      let c = 0xffffffff;
+      for (const byte of data) c = table[(c ^ byte) & 0xff]! ^ (c >>> 8);
+      return (c ^ 0xffffffff) >>> 0;
+    };
+  })();
 
 /** One file of an archive. */
 export interface ZipEntry {
@@ -105,9 +107,16 @@ interface EntryExtent {
  * Applies the ZIP64 extra field among the `length` bytes of extra fields at `start`: it holds, in
  * this order, those of the three values that did not fit in 32 bits.
  */
-function applyZip64Extra(view: DataView, start: number, length: number, name: string, extent: EntryExtent,
-  bad: Bad, op: string): void {
-  for (let e = start; e + 4 <= start + length;) {
+function applyZip64Extra(
+  view: DataView,
+  start: number,
+  length: number,
+  name: string,
+  extent: EntryExtent,
+  bad: Bad,
+  op: string,
+): void {
+  for (let e = start; e + 4 <= start + length; ) {
     const id = view.getUint16(e, true);
     const fieldLength = view.getUint16(e + 2, true);
     if (id === 0x0001) {
@@ -127,9 +136,16 @@ function applyZip64Extra(view: DataView, start: number, length: number, name: st
 }
 
 /** The central directory entry `i` at `at`, and where the next one starts. */
-function readCentralEntry(directory: Uint8Array, view: DataView, at: number, i: number, bad: Bad,
-  op: string): { entry: ZipEntry; next: number } {
-  if (at + 46 > directory.length || view.getUint32(at, true) !== CENTRAL) throw bad(`central directory entry ${i} is broken`);
+function readCentralEntry(
+  directory: Uint8Array,
+  view: DataView,
+  at: number,
+  i: number,
+  bad: Bad,
+  op: string,
+): { entry: ZipEntry; next: number } {
+  if (at + 46 > directory.length || view.getUint32(at, true) !== CENTRAL)
+    throw bad(`central directory entry ${i} is broken`);
   const method = view.getUint16(at + 10, true);
   const crc = view.getUint32(at + 16, true);
   const extent: EntryExtent = {

@@ -55,16 +55,26 @@ export class CoordMixBottleneck extends Module {
   readonly relu: ReLU;
   readonly downsample: Sequential | null;
 
-  constructor(inplanes: number, planes: number, stride: number, downsample: Sequential | null,
-      options: { boundary: Boundary; twist: boolean }) {
+  constructor(
+    inplanes: number,
+    planes: number,
+    stride: number,
+    downsample: Sequential | null,
+    options: { boundary: Boundary; twist: boolean },
+  ) {
     super();
     const width = planes; // torchvision: int(planes · base_width / 64) · groups, with base_width 64 and groups 1
     this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, width, 1, { bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
-    this.conv2 = this.registerModule('conv2', new CoordMixConv2d(width,
-      { multiplier: 4, stride, boundary: options.boundary, twist: options.twist }));
+    this.conv2 = this.registerModule(
+      'conv2',
+      new CoordMixConv2d(width, { multiplier: 4, stride, boundary: options.boundary, twist: options.twist }),
+    );
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(width * 4));
-    this.conv3 = this.registerModule('conv3', new Conv2d(width * 4, planes * CoordMixBottleneck.expansion, 1, { bias: false }));
+    this.conv3 = this.registerModule(
+      'conv3',
+      new Conv2d(width * 4, planes * CoordMixBottleneck.expansion, 1, { bias: false }),
+    );
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * CoordMixBottleneck.expansion));
     this.relu = this.registerModule('relu', new ReLU());
     this.downsample = downsample && this.registerModule('downsample', downsample);
@@ -92,8 +102,10 @@ export class CoordMixResNet extends ZooModel {
   constructor(blocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, width, 7,
-      { stride: 2, padding: 3, bias: false, paddingMode: boundary }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(3, width, 7, { stride: 2, padding: 3, bias: false, paddingMode: boundary }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     this.relu = this.registerModule('relu', new ReLU());
     // Max pooling pads with −∞ whatever the boundary condition (it is not a convolution).
@@ -104,13 +116,20 @@ export class CoordMixResNet extends ZooModel {
       const planes = width * 2 ** i;
       const stride = i === 0 ? 1 : 2;
       const out = planes * CoordMixBottleneck.expansion;
-      const downsample = stride !== 1 || inplanes !== out
-        ? new Sequential(new Conv2d(inplanes, out, 1, { stride, bias: false }), new BatchNorm2d(out))
-        : null;
+      const downsample =
+        stride !== 1 || inplanes !== out
+          ? new Sequential(new Conv2d(inplanes, out, 1, { stride, bias: false }), new BatchNorm2d(out))
+          : null;
       const blockOptions = { boundary, twist: options.twist[i]! };
       const layer = new Sequential();
       for (let j = 0; j < n; j++) {
-        const block = new CoordMixBottleneck(inplanes, planes, j === 0 ? stride : 1, j === 0 ? downsample : null, blockOptions);
+        const block = new CoordMixBottleneck(
+          inplanes,
+          planes,
+          j === 0 ? stride : 1,
+          j === 0 ? downsample : null,
+          blockOptions,
+        );
         this.inStage(block.conv2);
         layer.append(block);
         inplanes = out;
@@ -137,8 +156,16 @@ export class CoordMixResNet extends ZooModel {
 
 /** The builder of the coordinate-mixed ResNets. */
 export function _coordMixResNet(name: string, blocks: readonly number[], options: TwistModelOptions): CoordMixResNet {
-  return new CoordMixResNet(blocks, resolveOptions(name, options,
-    { stages: 4, defaultWidth: 64, defaultVariant: 'point', alwaysTwistable: true, defaultTwist: true }));
+  return new CoordMixResNet(
+    blocks,
+    resolveOptions(name, options, {
+      stages: 4,
+      defaultWidth: 64,
+      defaultVariant: 'point',
+      alwaysTwistable: true,
+      defaultTwist: true,
+    }),
+  );
 }
 
 /** ResNet-50 ([3, 4, 6, 3]) with the coordinate-mixed Bottleneck, torchvision layout, for 224×224 images. */

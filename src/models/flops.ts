@@ -36,12 +36,19 @@ function productMacs(module: Module, output: unknown): number {
  * `inputShape` (default one 32×32 RGB image), run in evaluation mode without gradients.
  */
 export function countFlops(model: Module, inputShape: Shape = [1, 3, 32, 32]): number {
-  check(Array.isArray(inputShape) && inputShape.every((d) => Number.isInteger(d) && d > 0), 'countFlops',
-    `inputShape must be positive integers, got ${JSON.stringify(inputShape)}`);
+  check(
+    Array.isArray(inputShape) && inputShape.every((d) => Number.isInteger(d) && d > 0),
+    'countFlops',
+    `inputShape must be positive integers, got ${JSON.stringify(inputShape)}`,
+  );
   let products = 0;
   const handles = [...model.modules()]
     .filter((m) => m instanceof TwistConv2d || m instanceof CoordMixConv2d)
-    .map((m) => m.registerForwardHook((mod, _inputs, output) => { products += productMacs(mod, output); }));
+    .map((m) =>
+      m.registerForwardHook((mod, _inputs, output) => {
+        products += productMacs(mod, output);
+      }),
+    );
   const wasTraining = model.training;
   model.eval();
   let total = 0;

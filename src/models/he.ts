@@ -59,17 +59,32 @@ export class HeResNet extends ZooModel {
   readonly layers: Sequential;
   readonly fc: Linear;
 
-  constructor(readonly blocksPerStage: number, options: ResolvedOptions) {
+  constructor(
+    readonly blocksPerStage: number,
+    options: ResolvedOptions,
+  ) {
     super();
     const { width, boundary, numClasses } = options;
-    this.stem = this.registerModule('stem', new Sequential(
-      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }), new BatchNorm2d(width), new ReLU()));
+    this.stem = this.registerModule(
+      'stem',
+      new Sequential(
+        new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
+        new BatchNorm2d(width),
+        new ReLU(),
+      ),
+    );
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;
     for (let i = 0; i < 3; i++) {
       this.beginStage();
-      const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
+      const context: BlockContext = {
+        boundary,
+        twistable: options.twistable[i]!,
+        twist: options.twist[i]!,
+        variant: options.twistVariant,
+        field: options.twistField,
+        record: (conv) => this.inStage(conv),
+      };
       const planes = width * 2 ** i;
       for (let j = 0; j < blocksPerStage; j++) {
         this.layers.append(new HeBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));
@@ -86,7 +101,10 @@ export class HeResNet extends ZooModel {
 
 /** The builder behind the He et al. factories: 6n + 2 layers. */
 export function _heResNet(name: string, blocksPerStage: number, options: TwistModelOptions): HeResNet {
-  return new HeResNet(blocksPerStage, resolveOptions(name, options, { stages: 3, defaultWidth: 16, defaultVariant: 'point' }));
+  return new HeResNet(
+    blocksPerStage,
+    resolveOptions(name, options, { stages: 3, defaultWidth: 16, defaultVariant: 'point' }),
+  );
 }
 
 /** ResNet-20 (n = 3): the reference recipe's model; 272,474 parameters plain. */

@@ -79,9 +79,17 @@ function conv3(inChannels: number, outChannels: number, stride: number, groups: 
 type Register = (name: string, conv: Conv2d) => Conv2d;
 
 /** Registers `name`, `name`x and `name`y (in the notebook's order) and initializes Kx per `spec`. */
-function twistTriple(register: Register, name: string, inChannels: number, outChannels: number, stride: number,
-    groups: number, spec: NotebookTwistSpec): TwistTriple {
-  const make = (suffix: string) => register(`${name}${suffix}`, conv3(inChannels, outChannels, stride, groups, spec.boundary));
+function twistTriple(
+  register: Register,
+  name: string,
+  inChannels: number,
+  outChannels: number,
+  stride: number,
+  groups: number,
+  spec: NotebookTwistSpec,
+): TwistTriple {
+  const make = (suffix: string) =>
+    register(`${name}${suffix}`, conv3(inChannels, outChannels, stride, groups, spec.boundary));
   const triple = { k: make(''), x: make('x'), y: make('y') };
   if (spec.initStd !== null) {
     const std = spec.initStd;
@@ -93,20 +101,28 @@ function twistTriple(register: Register, name: string, inChannels: number, outCh
 /** `conv` applied with another weight of the same shape (the derived Kx or Ky of the parametrized mode). */
 function convWith(conv: Conv2d, u: Tensor, weight: Tensor): Tensor {
   const zeros = conv.paddingMode === 'zeros';
-  return F.conv2d(zeros ? u : padBoundary(u, 1, conv.paddingMode), weight, null,
-    { stride: conv.stride, padding: zeros ? 1 : 0, groups: conv.groups });
+  return F.conv2d(zeros ? u : padBoundary(u, 1, conv.paddingMode), weight, null, {
+    stride: conv.stride,
+    padding: zeros ? 1 : 0,
+    groups: conv.groups,
+  });
 }
 
 /**
  * The twisted convolution's kernels for this forward: projected in place (`projected`), or derived with
  * their gradient (`parametrized`). Returns the convolutions Kx⋆· and Ky⋆· as functions.
  */
-function twistKernels(t: TwistTriple, spec: NotebookTwistSpec): { kx: (u: Tensor) => Tensor; ky: (u: Tensor) => Tensor } {
+function twistKernels(
+  t: TwistTriple,
+  spec: NotebookTwistSpec,
+): { kx: (u: Tensor) => Tensor; ky: (u: Tensor) => Tensor } {
   if (spec.mode === 'projected') {
-    noGrad(() => tidy(() => {
-      t.x.weight.copy_(projectKx(t.x.weight, spec.variant));
-      t.y.weight.copy_(kyFromKx(t.x.weight, spec.field));
-    }));
+    noGrad(() =>
+      tidy(() => {
+        t.x.weight.copy_(projectKx(t.x.weight, spec.variant));
+        t.y.weight.copy_(kyFromKx(t.x.weight, spec.field));
+      }),
+    );
     return { kx: (u) => t.x.forward(u), ky: (u) => t.y.forward(u) };
   }
   const kx = projectKx(t.x.weight, spec.variant);
@@ -141,8 +157,14 @@ function shortcut(inChannels: number, outChannels: number, stride: number): Sequ
 /** A block class of {@link NotebookResNet}. */
 export interface NotebookBlockClass {
   readonly expansion: number;
-  new (inChannels: number, channels: number, stride: number, spec: NotebookTwistSpec): Module & {
-    twist: boolean; forward(x: Tensor): Tensor;
+  new (
+    inChannels: number,
+    channels: number,
+    stride: number,
+    spec: NotebookTwistSpec,
+  ): Module & {
+    twist: boolean;
+    forward(x: Tensor): Tensor;
   };
 }
 
@@ -156,7 +178,12 @@ export class NotebookBasicBlock extends Module {
   readonly #t1: TwistTriple;
   readonly #t2: TwistTriple;
 
-  constructor(inChannels: number, channels: number, stride: number, readonly spec: NotebookTwistSpec) {
+  constructor(
+    inChannels: number,
+    channels: number,
+    stride: number,
+    readonly spec: NotebookTwistSpec,
+  ) {
     super();
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(inChannels));
     this.#t1 = twistTriple((n, c) => this.registerModule(n, c), 'conv1', inChannels, channels, stride, 1, spec);
@@ -187,7 +214,12 @@ export class NotebookBottleneck extends Module {
   readonly shortcut: Sequential;
   readonly #t2: TwistTriple;
 
-  constructor(inChannels: number, channels: number, stride: number, readonly spec: NotebookTwistSpec) {
+  constructor(
+    inChannels: number,
+    channels: number,
+    stride: number,
+    readonly spec: NotebookTwistSpec,
+  ) {
     super();
     const out = channels * NotebookBottleneck.expansion;
     this.conv1 = this.registerModule('conv1', new Conv2d(inChannels, channels, 1, { bias: false }));
@@ -201,8 +233,17 @@ export class NotebookBottleneck extends Module {
 
   forward(x: Tensor): Tensor {
     return tidy(() => {
-      const out = chain(x, this.conv1, this.bn1, F.relu, (u) => twistConv(this.#t2, this.spec, this.twist, u),
-        this.bn2, F.relu, this.conv3, this.bn3);
+      const out = chain(
+        x,
+        this.conv1,
+        this.bn1,
+        F.relu,
+        (u) => twistConv(this.#t2, this.spec, this.twist, u),
+        this.bn2,
+        F.relu,
+        this.conv3,
+        this.bn3,
+      );
       return F.relu(out.add(this.shortcut.forward(x)));
     });
   }
@@ -219,10 +260,17 @@ export class NotebookPDEBlock extends Module {
   readonly bn: BatchNorm2d;
   readonly #t: TwistTriple;
 
-  constructor(inChannels: number, channels: number, stride: number, readonly spec: NotebookTwistSpec) {
+  constructor(
+    inChannels: number,
+    channels: number,
+    stride: number,
+    readonly spec: NotebookTwistSpec,
+  ) {
     super();
     const expand = inChannels !== channels || stride !== 1;
-    this.conv0 = expand ? this.registerModule('conv0', new Conv2d(inChannels, channels, 1, { stride, padding: 1, bias: false })) : null;
+    this.conv0 = expand
+      ? this.registerModule('conv0', new Conv2d(inChannels, channels, 1, { stride, padding: 1, bias: false }))
+      : null;
     this.bn0 = expand ? this.registerModule('bn0', new BatchNorm2d(channels)) : null;
     this.#t = twistTriple((n, c) => this.registerModule(n, c), 'conv', channels, channels, 1, 4, spec);
     this.bn = this.registerModule('bn', new BatchNorm2d(channels));
@@ -254,10 +302,18 @@ export class NotebookResNet extends ZooModel {
   constructor(block: NotebookBlockClass, numBlocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    const spec: NotebookTwistSpec = { variant: options.twistVariant, field: options.twistField, mode: options.twistMode,
-      initStd: options.twistInitStd, boundary };
+    const spec: NotebookTwistSpec = {
+      variant: options.twistVariant,
+      field: options.twistField,
+      mode: options.twistMode,
+      initStd: options.twistInitStd,
+      boundary,
+    };
     const channels = [1, 2, 4, 4].map((m) => m * width);
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, channels[0]!, 3, { padding: 1, bias: false, paddingMode: boundary }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(3, channels[0]!, 3, { padding: 1, bias: false, paddingMode: boundary }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(channels[0]!));
     let inChannels = width;
     this.layers = numBlocks.map((n, i) => {
@@ -290,14 +346,26 @@ export class NotebookResNet extends ZooModel {
 }
 
 /** The builder of the notebook's networks: its options, its defaults (width 32; the twist kernels of `block`). */
-export function _notebookResNet(name: string, block: NotebookBlockClass, numBlocks: readonly number[],
-    options: NotebookModelOptions): NotebookResNet {
+export function _notebookResNet(
+  name: string,
+  block: NotebookBlockClass,
+  numBlocks: readonly number[],
+  options: NotebookModelOptions,
+): NotebookResNet {
   const bottleneck = block === NotebookBottleneck;
-  return new NotebookResNet(block, numBlocks, resolveOptions(name, options, {
-    stages: 4, defaultWidth: 32, alwaysTwistable: true, twistModes: true,
-    defaultVariant: bottleneck ? 'doubly-odd' : 'point', defaultField: bottleneck ? 'conformal' : 'strain',
-    widthMultipleOf: block === NotebookPDEBlock ? 4 : 1,
-  }));
+  return new NotebookResNet(
+    block,
+    numBlocks,
+    resolveOptions(name, options, {
+      stages: 4,
+      defaultWidth: 32,
+      alwaysTwistable: true,
+      twistModes: true,
+      defaultVariant: bottleneck ? 'doubly-odd' : 'point',
+      defaultField: bottleneck ? 'conformal' : 'strain',
+      widthMultipleOf: block === NotebookPDEBlock ? 4 : 1,
+    }),
+  );
 }
 
 /** The notebook's `ResNet18()`: BasicBlock [2, 2, 2, 2]. */

@@ -119,9 +119,19 @@ export interface RKNetZooOptions {
 }
 
 /** The keys of {@link ModelOptions}. */
-export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] =
-  ['numClasses', 'twist', 'twistable', 'twistVariant', 'twistField', 'twistMode', 'twistInitStd', 'boundary', 'width',
-    'rknet', 'whitenEps'];
+export const MODEL_OPTION_KEYS: readonly (keyof ModelOptions)[] = [
+  'numClasses',
+  'twist',
+  'twistable',
+  'twistVariant',
+  'twistField',
+  'twistMode',
+  'twistInitStd',
+  'boundary',
+  'width',
+  'rknet',
+  'whitenEps',
+];
 
 /** {@link ModelOptions} with every value decided, per stage where it varies by stage. */
 export interface ResolvedOptions {
@@ -157,8 +167,11 @@ export interface OptionRules {
 /** One flag per stage from `boolean | boolean[]`, or a TorchError naming the option. */
 export function stageFlags(op: string, option: string, value: unknown, stages: number): boolean[] {
   if (typeof value === 'boolean') return new Array<boolean>(stages).fill(value);
-  check(Array.isArray(value) && value.length === stages && value.every((v) => typeof v === 'boolean'), op,
-    () => `${option} must be a boolean or an array of ${stages} booleans (one per stage), got ${JSON.stringify(value)}`);
+  check(
+    Array.isArray(value) && value.length === stages && value.every((v) => typeof v === 'boolean'),
+    op,
+    () => `${option} must be a boolean or an array of ${stages} booleans (one per stage), got ${JSON.stringify(value)}`,
+  );
   return [...value];
 }
 
@@ -172,40 +185,87 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
   check(options.whitenEps === undefined, op, 'whitenEps applies to the speednet model only');
   const unknown = Object.keys(options).filter((k) => !(MODEL_OPTION_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) {
-    throw new TorchError(`unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
-      `the options are ${MODEL_OPTION_KEYS.join(', ')}`, op);
+    throw new TorchError(
+      `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ` +
+        `the options are ${MODEL_OPTION_KEYS.join(', ')}`,
+      op,
+    );
   }
-  check(rules.twistModes || (options.twistMode === undefined && options.twistInitStd === undefined), op,
-    'twistMode and twistInitStd apply to the notebook-* models only');
-  const { numClasses = 10, twist = rules.defaultTwist ?? false, twistVariant = rules.defaultVariant, boundary = 'zeros',
-    width = rules.defaultWidth } = options;
+  check(
+    rules.twistModes || (options.twistMode === undefined && options.twistInitStd === undefined),
+    op,
+    'twistMode and twistInitStd apply to the notebook-* models only',
+  );
+  const {
+    numClasses = 10,
+    twist = rules.defaultTwist ?? false,
+    twistVariant = rules.defaultVariant,
+    boundary = 'zeros',
+    width = rules.defaultWidth,
+  } = options;
   check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
-  check(TWIST_VARIANTS.includes(twistVariant), op,
-    `twistVariant must be one of ${TWIST_VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`);
-  check(BOUNDARIES.includes(boundary), op,
-    `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
+  check(
+    TWIST_VARIANTS.includes(twistVariant),
+    op,
+    `twistVariant must be one of ${TWIST_VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`,
+  );
+  check(
+    BOUNDARIES.includes(boundary),
+    op,
+    `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`,
+  );
   const multiple = rules.widthMultipleOf ?? 1;
-  check(Number.isInteger(width) && width > 0 && width % multiple === 0, op,
-    `width must be a positive integer${multiple > 1 ? ` divisible by ${multiple}` : ''}, got ${width}`);
+  check(
+    Number.isInteger(width) && width > 0 && width % multiple === 0,
+    op,
+    `width must be a positive integer${multiple > 1 ? ` divisible by ${multiple}` : ''}, got ${width}`,
+  );
   const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
   let twistable: boolean[];
   if (rules.alwaysTwistable) {
-    check(options.twistable === undefined || stageFlags(op, 'twistable', options.twistable, rules.stages).every((t) => t),
-      op, `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`);
+    check(
+      options.twistable === undefined || stageFlags(op, 'twistable', options.twistable, rules.stages).every((t) => t),
+      op,
+      `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`,
+    );
     twistable = new Array<boolean>(rules.stages).fill(true);
   } else {
-    twistable = options.twistable === undefined
-      ? twistFlags
-      : stageFlags(op, 'twistable', options.twistable, rules.stages);
-    twistFlags.forEach((on, i) => check(!on || twistable[i], op,
-      `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`));
+    twistable =
+      options.twistable === undefined ? twistFlags : stageFlags(op, 'twistable', options.twistable, rules.stages);
+    twistFlags.forEach((on, i) =>
+      check(
+        !on || twistable[i],
+        op,
+        `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`,
+      ),
+    );
   }
   const twistField = options.twistField ?? rules.defaultField ?? 'strain';
-  check(TWIST_FIELDS.includes(twistField), op, `twistField must be one of ${TWIST_FIELDS.join(', ')}, got ${JSON.stringify(twistField)}`);
+  check(
+    TWIST_FIELDS.includes(twistField),
+    op,
+    `twistField must be one of ${TWIST_FIELDS.join(', ')}, got ${JSON.stringify(twistField)}`,
+  );
   const { twistMode = 'projected', twistInitStd } = options;
-  check(TWIST_MODES.includes(twistMode), op, `twistMode must be one of ${TWIST_MODES.join(', ')}, got ${JSON.stringify(twistMode)}`);
-  check(twistInitStd === undefined || (Number.isFinite(twistInitStd) && twistInitStd >= 0), op,
-    `twistInitStd must be a finite number ≥ 0, got ${JSON.stringify(twistInitStd)}`);
-  return { numClasses, twist: twistFlags, twistable, twistVariant, twistField, twistMode,
-    twistInitStd: twistInitStd ?? null, boundary, width };
+  check(
+    TWIST_MODES.includes(twistMode),
+    op,
+    `twistMode must be one of ${TWIST_MODES.join(', ')}, got ${JSON.stringify(twistMode)}`,
+  );
+  check(
+    twistInitStd === undefined || (Number.isFinite(twistInitStd) && twistInitStd >= 0),
+    op,
+    `twistInitStd must be a finite number ≥ 0, got ${JSON.stringify(twistInitStd)}`,
+  );
+  return {
+    numClasses,
+    twist: twistFlags,
+    twistable,
+    twistVariant,
+    twistField,
+    twistMode,
+    twistInitStd: twistInitStd ?? null,
+    boundary,
+    width,
+  };
 }

@@ -37,16 +37,27 @@ export class PDENet extends ZooModel {
   constructor(blocksPerStage: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.stem = this.registerModule('stem', new Sequential(
-      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }), new BatchNorm2d(width), new ReLU()));
+    this.stem = this.registerModule(
+      'stem',
+      new Sequential(
+        new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
+        new BatchNorm2d(width),
+        new ReLU(),
+      ),
+    );
     this.layers = this.registerModule('layers', new Sequential());
     let channels = width;
     blocksPerStage.forEach((n, i) => {
       this.beginStage();
       const out = width * 2 ** i;
       for (let j = 0; j < n; j++) {
-        const block = new PDEBlock(channels, out, { stride: i > 0 && j === 0 ? 2 : 1, iterations: PDENET_ITERATIONS,
-          twist: options.twist[i]!, twistVariant: options.twistVariant, boundary });
+        const block = new PDEBlock(channels, out, {
+          stride: i > 0 && j === 0 ? 2 : 1,
+          iterations: PDENET_ITERATIONS,
+          twist: options.twist[i]!,
+          twistVariant: options.twistVariant,
+          boundary,
+        });
         this.inStage(block.op);
         this.layers.append(block);
         channels = out;
@@ -56,14 +67,29 @@ export class PDENet extends ZooModel {
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => this.linear.forward(F.adaptiveAvgPool2d(this.layers.forward(this.stem.forward(x)), 1).flatten(1)));
+    return tidy(() =>
+      this.linear.forward(F.adaptiveAvgPool2d(this.layers.forward(this.stem.forward(x)), 1).flatten(1)),
+    );
   }
 }
 
 /** The builder of the PDEBlock nets. */
-export function _pdenet(name: string, blocksPerStage: readonly number[], defaultWidth: number, options: TwistModelOptions): PDENet {
-  return new PDENet(blocksPerStage, resolveOptions(name, options, {
-    stages: blocksPerStage.length, defaultWidth, defaultVariant: 'point', alwaysTwistable: true, widthMultipleOf: 4 }));
+export function _pdenet(
+  name: string,
+  blocksPerStage: readonly number[],
+  defaultWidth: number,
+  options: TwistModelOptions,
+): PDENet {
+  return new PDENet(
+    blocksPerStage,
+    resolveOptions(name, options, {
+      stages: blocksPerStage.length,
+      defaultWidth,
+      defaultVariant: 'point',
+      alwaysTwistable: true,
+      widthMultipleOf: 4,
+    }),
+  );
 }
 
 /** PDEBlock net, small: width 32, one PDEBlock per stage. */

@@ -69,14 +69,23 @@ export class PreActResNet extends ZooModel {
   constructor(numBlocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;
     numBlocks.forEach((n, i) => {
       this.beginStage();
-      const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
+      const context: BlockContext = {
+        boundary,
+        twistable: options.twistable[i]!,
+        twist: options.twist[i]!,
+        variant: options.twistVariant,
+        field: options.twistField,
+        record: (conv) => this.inStage(conv),
+      };
       const planes = width * 2 ** i;
       for (let j = 0; j < n; j++) {
         this.layers.append(new PreActBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));
@@ -95,9 +104,16 @@ export class PreActResNet extends ZooModel {
 }
 
 /** The builder behind the notebook-layout factories. */
-export function _preactResNet(name: string, numBlocks: readonly number[], defaultWidth: number,
-    options: TwistModelOptions): PreActResNet {
-  return new PreActResNet(numBlocks, resolveOptions(name, options, { stages: 4, defaultWidth, defaultVariant: 'point' }));
+export function _preactResNet(
+  name: string,
+  numBlocks: readonly number[],
+  defaultWidth: number,
+  options: TwistModelOptions,
+): PreActResNet {
+  return new PreActResNet(
+    numBlocks,
+    resolveOptions(name, options, { stages: 4, defaultWidth, defaultVariant: 'point' }),
+  );
 }
 
 /** The notebook's ResNet-18 layout ([2, 2, 2, 2], width 64). */

@@ -48,7 +48,12 @@ export function projectionShortcut(inPlanes: number, outPlanes: number, stride: 
 /** A block class of {@link CifarResNet}: its output has `planes · expansion` channels. */
 export interface CifarBlockClass {
   readonly expansion: number;
-  new (inPlanes: number, planes: number, stride: number, context: BlockContext): Module & { forward(x: Tensor): Tensor };
+  new (
+    inPlanes: number,
+    planes: number,
+    stride: number,
+    context: BlockContext,
+  ): Module & { forward(x: Tensor): Tensor };
 }
 
 /**
@@ -131,13 +136,22 @@ export class CifarResNet extends ZooModel {
   constructor(block: CifarBlockClass, numBlocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.conv1 = this.registerModule('conv1', new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
+    );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     let inPlanes = width;
     this.layers = numBlocks.map((n, i) => {
       this.beginStage();
-      const context: BlockContext = { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, field: options.twistField, record: (conv) => this.inStage(conv) };
+      const context: BlockContext = {
+        boundary,
+        twistable: options.twistable[i]!,
+        twist: options.twist[i]!,
+        variant: options.twistVariant,
+        field: options.twistField,
+        record: (conv) => this.inStage(conv),
+      };
       const planes = width * 2 ** i;
       const layer = new Sequential();
       for (let j = 0; j < n; j++) {
@@ -161,14 +175,23 @@ export class CifarResNet extends ZooModel {
  * The one builder behind the kuangliu factories (as torchvision's `_resnet`): checks the options of the
  * named model and builds the network.
  */
-export function _cifarResNet(name: string, block: CifarBlockClass, numBlocks: readonly number[],
-    options: TwistModelOptions): CifarResNet {
-  return new CifarResNet(block, numBlocks, resolveOptions(name, options, {
-    stages: 4, defaultWidth: 64,
-    // pdenet's defaults: the point reflection in BasicBlock (as the notebook's), the mirror x → −x in Bottleneck
-    // (pdenet's; the notebook's Bottleneck is `doubly-odd`: see TwistVariant and the notebook-* models).
-    defaultVariant: block.expansion === 1 ? 'point' : 'mirror',
-  }));
+export function _cifarResNet(
+  name: string,
+  block: CifarBlockClass,
+  numBlocks: readonly number[],
+  options: TwistModelOptions,
+): CifarResNet {
+  return new CifarResNet(
+    block,
+    numBlocks,
+    resolveOptions(name, options, {
+      stages: 4,
+      defaultWidth: 64,
+      // pdenet's defaults: the point reflection in BasicBlock (as the notebook's), the mirror x → −x in Bottleneck
+      // (pdenet's; the notebook's Bottleneck is `doubly-odd`: see TwistVariant and the notebook-* models).
+      defaultVariant: block.expansion === 1 ? 'point' : 'mirror',
+    }),
+  );
 }
 
 /** ResNet-18 (BasicBlock, [2, 2, 2, 2]), kuangliu layout; 11,173,962 parameters plain with 10 classes. */

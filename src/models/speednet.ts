@@ -54,13 +54,15 @@ function shiftOnlyNorm(channels: number): BatchNorm2d {
 
 /** Sets the first min(out, in) filters of a 3×3 kernel to the identity (δ at the centre, channel i → i). */
 function diracInit_(weight: Tensor): void {
-  noGrad(() => tidy(() => {
-    const [outChannels, inChannels] = weight.shape as [number, number, number, number];
-    const n = Math.min(outChannels, inChannels);
-    const identity = zeros([n, inChannels, 3, 3]);
-    identity.select(3, 1).select(2, 1).copy_(eye(n, inChannels));
-    weight.narrow(0, 0, n).copy_(identity);
-  }));
+  noGrad(() =>
+    tidy(() => {
+      const [outChannels, inChannels] = weight.shape as [number, number, number, number];
+      const n = Math.min(outChannels, inChannels);
+      const identity = zeros([n, inChannels, 3, 3]);
+      identity.select(3, 1).select(2, 1).copy_(eye(n, inChannels));
+      weight.narrow(0, 0, n).copy_(identity);
+    }),
+  );
 }
 
 /** conv → maxpool 2 → BN → GELU → conv → BN → GELU; the second convolution is the stage's (twistable) operator. */
@@ -72,8 +74,10 @@ export class ConvGroup extends Module {
 
   constructor(inChannels: number, outChannels: number, conv2: TwistConv2d | Conv2d, boundary: Boundary = 'zeros') {
     super();
-    this.conv1 = this.registerModule('conv1', new Conv2d(inChannels, outChannels, 3,
-      { padding: 1, bias: false, paddingMode: boundary }));
+    this.conv1 = this.registerModule(
+      'conv1',
+      new Conv2d(inChannels, outChannels, 3, { padding: 1, bias: false, paddingMode: boundary }),
+    );
     this.norm1 = this.registerModule('norm1', shiftOnlyNorm(outChannels));
     this.conv2 = this.registerModule('conv2', conv2);
     this.norm2 = this.registerModule('norm2', shiftOnlyNorm(outChannels));
@@ -100,7 +104,11 @@ export class SpeedNet extends ZooModel {
 
   constructor(options: ResolvedOptions, whitenEps = DEFAULT_WHITEN_EPS) {
     super();
-    check(Number.isFinite(whitenEps) && whitenEps > 0, 'models.speednet', `whitenEps must be a positive number, got ${whitenEps}`);
+    check(
+      Number.isFinite(whitenEps) && whitenEps > 0,
+      'models.speednet',
+      `whitenEps must be a positive number, got ${whitenEps}`,
+    );
     this.whitenEps = whitenEps;
     const { width, boundary, numClasses } = options;
     this.whiten = this.registerModule('whiten', new Conv2d(3, WHITEN_CHANNELS, 2, { bias: true }));
@@ -109,9 +117,19 @@ export class SpeedNet extends ZooModel {
     const widths = [width, 4 * width, 4 * width];
     this.groups = widths.map((planes, i) => {
       this.beginStage();
-      const conv2 = this.inStage(conv3x3(planes, planes, { boundary, twistable: options.twistable[i]!, twist: options.twist[i]!,
-        variant: options.twistVariant, field: options.twistField }));
-      return this.registerModule(`group${i + 1}`, new ConvGroup(i === 0 ? WHITEN_CHANNELS : widths[i - 1]!, planes, conv2, boundary));
+      const conv2 = this.inStage(
+        conv3x3(planes, planes, {
+          boundary,
+          twistable: options.twistable[i]!,
+          twist: options.twist[i]!,
+          variant: options.twistVariant,
+          field: options.twistField,
+        }),
+      );
+      return this.registerModule(
+        `group${i + 1}`,
+        new ConvGroup(i === 0 ? WHITEN_CHANNELS : widths[i - 1]!, planes, conv2, boundary),
+      );
     });
     this.fc = this.registerModule('fc', new Linear(widths[2]!, numClasses, { bias: false }));
   }
@@ -128,24 +146,37 @@ export class SpeedNet extends ZooModel {
    * the layer's outputs are decorrelated with unit variance. A few thousand images suffice.
    */
   initWhitening(images: Tensor, eps = this.whitenEps): void {
-    check(images.ndim === 4 && images.shape[1] === 3, 'SpeedNet.initWhitening',
-      `expects images N×3×H×W, got ${JSON.stringify(images.shape)}`);
-    noGrad(() => tidy(() => {
-      const k = 2;
-      const unfold = (t: Tensor, dim: number) => t.unfold(dim, k, 1);
-      // In float64: summing millions of products in float32 makes the small eigenvalues negative.
-      const patches = unfold(unfold(images.to('float64'), 2), 3).transpose(1, 3).reshape(-1, 3 * k * k);
-      const covariance = patches.t().matmul(patches).div(patches.shape[0]!);
-      const { eigenvalues, eigenvectors } = linalg.eigh(covariance, 'U');
-      // eigh sorts ascending; the filters go largest first. Column j of V is the j-th eigenvector.
-      const filters = eigenvectors.t().flip(0).reshape(3 * k * k, 3, k, k)
-        .div(eigenvalues.flip(0).add(eps).sqrt().reshape(-1, 1, 1, 1));
-      this.whiten.weight.copy_(cat([filters, filters.neg()], 0).float());
-    }));
+    check(
+      images.ndim === 4 && images.shape[1] === 3,
+      'SpeedNet.initWhitening',
+      `expects images N×3×H×W, got ${JSON.stringify(images.shape)}`,
+    );
+    noGrad(() =>
+      tidy(() => {
+        const k = 2;
+        const unfold = (t: Tensor, dim: number) => t.unfold(dim, k, 1);
+        // In float64: summing millions of products in float32 makes the small eigenvalues negative.
+        const patches = unfold(unfold(images.to('float64'), 2), 3)
+          .transpose(1, 3)
+          .reshape(-1, 3 * k * k);
+        const covariance = patches.t().matmul(patches).div(patches.shape[0]!);
+        const { eigenvalues, eigenvectors } = linalg.eigh(covariance, 'U');
+        // eigh sorts ascending; the filters go largest first. Column j of V is the j-th eigenvector.
+        const filters = eigenvectors
+          .t()
+          .flip(0)
+          .reshape(3 * k * k, 3, k, k)
+          .div(eigenvalues.flip(0).add(eps).sqrt().reshape(-1, 1, 1, 1));
+        this.whiten.weight.copy_(cat([filters, filters.neg()], 0).float());
+      }),
+    );
   }
 
   /** As Module's; weights without the whitening layer's bias (`whiten.weight` alone) load with the bias zero. */
-  override loadStateDict(stateDict: Map<string, Tensor> | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
+  override loadStateDict(
+    stateDict: Map<string, Tensor> | Record<string, Tensor>,
+    options: LoadOptions = {},
+  ): LoadResult {
     const given = stateDict instanceof Map ? stateDict : new Map(Object.entries(stateDict));
     if (given.has('whiten.bias') || !given.has('whiten.weight')) return super.loadStateDict(given, options);
     return tidy(() => super.loadStateDict(new Map([...given, ['whiten.bias', zeros([WHITEN_CHANNELS])]]), options));
@@ -164,5 +195,8 @@ export class SpeedNet extends ZooModel {
 export function speednet(options: SpeedNetModelOptions = {}): SpeedNet {
   check(typeof options === 'object' && options !== null, 'models.speednet', 'options must be an object');
   const { whitenEps, ...shared } = options;
-  return new SpeedNet(resolveOptions('speednet', shared, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }), whitenEps);
+  return new SpeedNet(
+    resolveOptions('speednet', shared, { stages: 3, defaultWidth: 64, defaultVariant: 'point' }),
+    whitenEps,
+  );
 }

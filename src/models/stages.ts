@@ -41,7 +41,11 @@ export abstract class ZooModel extends Module {
 
   /** Records a convolution in the current stage and returns it. */
   protected inStage<C extends StageConv>(conv: C): C {
-    check(this.stageConvs.length > 0, this.constructor.name, 'beginStage() must come before the first stage convolution');
+    check(
+      this.stageConvs.length > 0,
+      this.constructor.name,
+      'beginStage() must come before the first stage convolution',
+    );
     this.stageConvs.at(-1)!.push(conv);
     return conv;
   }
@@ -91,9 +95,14 @@ function asZooModel(model: Module, op: string): ZooModel {
 export function setTwist(model: Module, twist: boolean | boolean[]): void {
   const zoo = asZooModel(model, 'setTwist');
   const flags = stageFlags('setTwist', 'twist', twist, zoo.stageConvs.length);
-  flags.forEach((on, stage) => check(!on || zoo.stageConvs[stage]!.every((c) => !(c instanceof Conv2d)), 'setTwist',
-    `stage ${stage} of ${zoo.constructor.name} was built without twist parameters; ` +
-    'create the model with twistable: true (or twist on for that stage) to switch it later'));
+  flags.forEach((on, stage) =>
+    check(
+      !on || zoo.stageConvs[stage]!.every((c) => !(c instanceof Conv2d)),
+      'setTwist',
+      `stage ${stage} of ${zoo.constructor.name} was built without twist parameters; ` +
+        'create the model with twistable: true (or twist on for that stage) to switch it later',
+    ),
+  );
   flags.forEach((on, stage) => {
     for (const conv of zoo.stageConvs[stage]!) if (!(conv instanceof Conv2d)) conv.twist = on;
   });
@@ -126,12 +135,21 @@ export interface TwistStep {
 export function checkTwistSchedule(schedule: readonly TwistStep[]): void {
   check(Array.isArray(schedule), 'twistSchedule', 'the twist schedule must be an array of { epoch, twist }');
   schedule.forEach((step, i) => {
-    check(typeof step === 'object' && step !== null && Number.isInteger(step.epoch) && step.epoch >= 0, 'twistSchedule',
-      () => `step ${i}: epoch must be a non-negative integer, got ${JSON.stringify(step?.epoch)}`);
-    check(i === 0 || step.epoch > schedule[i - 1]!.epoch, 'twistSchedule',
-      () => `step ${i}: epochs must increase, got ${schedule[i - 1]!.epoch} then ${step.epoch}`);
-    check(typeof step.twist === 'boolean' || Array.isArray(step.twist), 'twistSchedule',
-      () => `step ${i}: twist must be a boolean or one boolean per stage, got ${JSON.stringify(step.twist)}`);
+    check(
+      typeof step === 'object' && step !== null && Number.isInteger(step.epoch) && step.epoch >= 0,
+      'twistSchedule',
+      () => `step ${i}: epoch must be a non-negative integer, got ${JSON.stringify(step?.epoch)}`,
+    );
+    check(
+      i === 0 || step.epoch > schedule[i - 1]!.epoch,
+      'twistSchedule',
+      () => `step ${i}: epochs must increase, got ${schedule[i - 1]!.epoch} then ${step.epoch}`,
+    );
+    check(
+      typeof step.twist === 'boolean' || Array.isArray(step.twist),
+      'twistSchedule',
+      () => `step ${i}: twist must be a boolean or one boolean per stage, got ${JSON.stringify(step.twist)}`,
+    );
   });
 }
 

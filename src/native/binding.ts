@@ -52,15 +52,7 @@ export interface NativeGroupOptions {
 }
 
 /** A value the addon accepts as an operator argument. */
-export type NativeArg =
-  | NativeTensor
-  | number
-  | bigint
-  | boolean
-  | string
-  | null
-  | undefined
-  | readonly NativeArg[];
+export type NativeArg = NativeTensor | number | bigint | boolean | string | null | undefined | readonly NativeArg[];
 
 /** A value an operator returns. */
 export type NativeResult = NativeTensor | number | boolean | string | null | NativeResult[] | undefined;
@@ -140,8 +132,14 @@ export interface Binding {
   distWait(work: NativeWork, timeoutMs: number): void;
   distWaitAsync(work: NativeWork, timeoutMs: number): Promise<void>;
   distSumGradient(group: NativeGroup, t: NativeTensor): void;
-  distReducer(group: NativeGroup, params: NativeTensor[], names: string[], bucketBytes: number,
-    firstBucketBytes: number, findUnused: boolean): NativeReducer;
+  distReducer(
+    group: NativeGroup,
+    params: NativeTensor[],
+    names: string[],
+    bucketBytes: number,
+    firstBucketBytes: number,
+    findUnused: boolean,
+  ): NativeReducer;
   distPrepareBackward(reducer: NativeReducer, outputs: NativeTensor[]): void;
   distRelease(handle: NativeGroup | NativeReducer | NativeWork): void;
 }
@@ -183,8 +181,12 @@ function load(): { binding: Binding; stamp: BuildStamp | null } {
   }
   const compiled = binding.buildInfo().version;
   if (stamp && stamp.libtorch.version !== compiled && process.env.PDENET_SKIP_VERSION_CHECK !== '1') {
-    throw loadFailure(new Error(`the addon was compiled against libtorch ${compiled} ` +
-      `but build/stamp.json records ${stamp.libtorch.version}`));
+    throw loadFailure(
+      new Error(
+        `the addon was compiled against libtorch ${compiled} ` +
+          `but build/stamp.json records ${stamp.libtorch.version}`,
+      ),
+    );
   }
   return { binding, stamp };
 }

@@ -44,7 +44,10 @@ export class Identity extends Module {
 
 /** Flattens dimensions `startDim..endDim` (default: all but the batch). */
 export class Flatten extends Module {
-  constructor(readonly startDim = 1, readonly endDim = -1) {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
     super();
   }
 

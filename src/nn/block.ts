@@ -23,7 +23,10 @@ const BLOCK = Symbol.for('pdenet.block');
 type ModuleClass<M extends Module> = abstract new (...args: never[]) => M;
 
 /** Declares the instances of `cls` blocks (see the module's documentation); returns `cls`. */
-export function markBlock<M extends Module, C extends ModuleClass<M>>(cls: C & ModuleClass<M>, description: BlockDescription<M> = {}): C {
+export function markBlock<M extends Module, C extends ModuleClass<M>>(
+  cls: C & ModuleClass<M>,
+  description: BlockDescription<M> = {},
+): C {
   Object.defineProperty(cls.prototype, BLOCK, { value: description, enumerable: false, configurable: true });
   return cls;
 }

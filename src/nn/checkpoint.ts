@@ -20,12 +20,19 @@ import type { Module } from './module.js';
  * Runs `segments` on `input`, computes `loss` of the output and back-propagates it into the parameters'
  * `.grad` with segment-wise recomputation. Returns the loss value and the output (detached).
  */
-export function checkpointedStep(model: Module, segments: readonly ((x: Tensor) => Tensor)[], input: Tensor,
-    loss: (output: Tensor) => Tensor): { loss: number; output: Tensor } {
+export function checkpointedStep(
+  model: Module,
+  segments: readonly ((x: Tensor) => Tensor)[],
+  input: Tensor,
+  loss: (output: Tensor) => Tensor,
+): { loss: number; output: Tensor } {
   check(segments.length > 0, 'checkpointedStep', 'needs at least one segment');
   for (const m of model.modules()) {
-    check(!(m instanceof Dropout && m.training && m.p > 0), 'checkpointedStep',
-      'dropout makes recomputation differ from the forward pass; use a plain step');
+    check(
+      !(m instanceof Dropout && m.training && m.p > 0),
+      'checkpointedStep',
+      'dropout makes recomputation differ from the forward pass; use a plain step',
+    );
   }
   // Forward without a graph, keeping each segment's input.
   const inputs: Tensor[] = [input];
@@ -36,21 +43,25 @@ export function checkpointedStep(model: Module, segments: readonly ((x: Tensor) 
   const restoreBuffers = () => noGrad(() => [...model.buffers()].forEach((b, i) => b.copy_(saved[i]!)));
 
   let value = 0;
-  let gradOutput = tidy(() => enableGrad(() => {
-    const out = inputs.at(-1)!.detach().requiresGrad_();
-    const l = loss(out);
-    value = l.item();
-    l.backward();
-    return out.grad!;
-  }));
+  let gradOutput = tidy(() =>
+    enableGrad(() => {
+      const out = inputs.at(-1)!.detach().requiresGrad_();
+      const l = loss(out);
+      value = l.item();
+      l.backward();
+      return out.grad!;
+    }),
+  );
   for (let i = segments.length - 1; i >= 0; i--) {
     const g = gradOutput;
-    const next = tidy(() => enableGrad(() => {
-      const x = inputs[i]!.detach().requiresGrad_(i > 0);
-      segments[i]!(x).backward(g);
-      restoreBuffers();
-      return i > 0 ? x.grad! : null;
-    }));
+    const next = tidy(() =>
+      enableGrad(() => {
+        const x = inputs[i]!.detach().requiresGrad_(i > 0);
+        segments[i]!(x).backward(g);
+        restoreBuffers();
+        return i > 0 ? x.grad! : null;
+      }),
+    );
     g.dispose();
     if (next === null) break;
     gradOutput = next;

@@ -37,11 +37,14 @@ export class Sequential extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    return chain(input, ...this.#layers.map((layer) => (x: Tensor) => {
-      const y = layer.forward(x as never);
-      check(y instanceof Tensor, 'Sequential', `${layer.constructor.name} did not return a tensor`);
-      return y;
-    }));
+    return chain(
+      input,
+      ...this.#layers.map((layer) => (x: Tensor) => {
+        const y = layer.forward(x as never);
+        check(y instanceof Tensor, 'Sequential', `${layer.constructor.name} did not return a tensor`);
+        return y;
+      }),
+    );
   }
 }
 

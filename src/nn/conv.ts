@@ -36,7 +36,11 @@ export interface ConvOptions {
 }
 
 function checkChannels(op: string, inChannels: number, outChannels: number, groups: number): void {
-  for (const [name, v] of [['inChannels', inChannels], ['outChannels', outChannels], ['groups', groups]] as const) {
+  for (const [name, v] of [
+    ['inChannels', inChannels],
+    ['outChannels', outChannels],
+    ['groups', groups],
+  ] as const) {
     check(Number.isInteger(v) && v > 0, op, `${name} must be a positive integer, got ${v}`);
   }
   check(inChannels % groups === 0, op, `inChannels (${inChannels}) must be divisible by groups (${groups})`);
@@ -58,28 +62,43 @@ export class Conv2d extends Module {
   /** Explicit pads [left, right, top, bottom] for the non-zero boundary conditions. */
   readonly #pads: number[];
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair,
-      readonly options: ConvOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    readonly options: ConvOptions = {},
+  ) {
     super();
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, paddingMode = 'zeros' } = options;
     checkChannels('Conv2d', inChannels, outChannels, groups);
-    check(PADDING_MODES.includes(paddingMode), 'Conv2d',
-      `paddingMode must be one of ${PADDING_MODES.join(', ')}, got ${JSON.stringify(paddingMode)}`);
+    check(
+      PADDING_MODES.includes(paddingMode),
+      'Conv2d',
+      `paddingMode must be one of ${PADDING_MODES.join(', ')}, got ${JSON.stringify(paddingMode)}`,
+    );
     this.kernelSize = pair(kernelSize);
     this.stride = pair(stride);
     this.dilation = pair(dilation);
     this.padding = typeof padding === 'string' ? padding : pair(padding);
     this.paddingMode = paddingMode;
-    check(padding !== 'same' || (this.stride[0] === 1 && this.stride[1] === 1), 'Conv2d',
-      'padding "same" needs stride 1');
+    check(
+      padding !== 'same' || (this.stride[0] === 1 && this.stride[1] === 1),
+      'Conv2d',
+      'padding "same" needs stride 1',
+    );
     // PyTorch pads left/right and top/bottom; for "same", an odd total puts the extra one on the right.
-    const totals = this.padding === 'valid' ? [0, 0]
-      : this.padding === 'same' ? this.dilation.map((d, i) => d * (this.kernelSize[i]! - 1))
-      : this.padding.map((p) => 2 * p);
+    const totals =
+      this.padding === 'valid'
+        ? [0, 0]
+        : this.padding === 'same'
+          ? this.dilation.map((d, i) => d * (this.kernelSize[i]! - 1))
+          : this.padding.map((p) => 2 * p);
     const [th, tw] = totals as [number, number];
     this.#pads = [Math.floor(tw / 2), tw - Math.floor(tw / 2), Math.floor(th / 2), th - Math.floor(th / 2)];
-    this.weight = this.registerParameter('weight',
-      empty([outChannels, inChannels / groups, this.kernelSize[0], this.kernelSize[1]]));
+    this.weight = this.registerParameter(
+      'weight',
+      empty([outChannels, inChannels / groups, this.kernelSize[0], this.kernelSize[1]]),
+    );
     this.bias = this.registerParameter('bias', bias ? empty([outChannels]) : null);
     this.resetParameters();
   }
@@ -95,7 +114,8 @@ export class Conv2d extends Module {
 
   forward(input: Tensor): Tensor {
     const opts = { stride: this.stride, dilation: this.dilation, groups: this.groups };
-    if (this.paddingMode === 'zeros') return F.conv2d(input, this.weight, this.bias, { ...opts, padding: this.padding });
+    if (this.paddingMode === 'zeros')
+      return F.conv2d(input, this.weight, this.bias, { ...opts, padding: this.padding });
     const padded = F.pad(input, this.#pads, this.paddingMode);
     try {
       return F.conv2d(padded, this.weight, this.bias, { ...opts, padding: 0 });
@@ -105,7 +125,10 @@ export class Conv2d extends Module {
   }
 
   protected override extraRepr(): string {
-    const parts = [`${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}]`, `stride=[${this.stride}]`];
+    const parts = [
+      `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}]`,
+      `stride=[${this.stride}]`,
+    ];
     if (this.padding !== 'valid' && (typeof this.padding === 'string' || this.padding.some((p) => p))) {
       parts.push(`padding=${typeof this.padding === 'string' ? this.padding : `[${this.padding}]`}`);
     }
@@ -136,14 +159,20 @@ export class ConvTranspose2d extends Module {
   readonly bias: Tensor | null;
   readonly kernelSize: [number, number];
 
-  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair,
-      readonly options: ConvTransposeOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    readonly options: ConvTransposeOptions = {},
+  ) {
     super();
     const { groups = 1, bias = true } = options;
     checkChannels('ConvTranspose2d', inChannels, outChannels, groups);
     this.kernelSize = pair(kernelSize);
-    this.weight = this.registerParameter('weight',
-      empty([inChannels, outChannels / groups, this.kernelSize[0], this.kernelSize[1]]));
+    this.weight = this.registerParameter(
+      'weight',
+      empty([inChannels, outChannels / groups, this.kernelSize[0], this.kernelSize[1]]),
+    );
     this.bias = this.registerParameter('bias', bias ? empty([outChannels]) : null);
     this.resetParameters();
   }

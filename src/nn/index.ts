@@ -2,7 +2,14 @@
  * The nn floor: modules, layers and initialization, shaped like `torch.nn`.
  * @module
  */
-export { Module, type ForwardHook, type HookHandle, type LoadOptions, type LoadResult, type SummaryRow } from './module.js';
+export {
+  Module,
+  type ForwardHook,
+  type HookHandle,
+  type LoadOptions,
+  type LoadResult,
+  type SummaryRow,
+} from './module.js';
 export { Conv2d, ConvTranspose2d, type ConvOptions, type ConvTransposeOptions, type PaddingMode } from './conv.js';
 export { Linear } from './linear.js';
 export { BatchNorm2d, GroupNorm, LayerNorm, type BatchNormOptions } from './norm.js';

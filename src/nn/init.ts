@@ -81,7 +81,7 @@ export interface KaimingOptions {
 /** U(−b, b) with b = gain·√(3 / fan) (He et al. 2015). */
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
   const { a = 0, mode = 'fanIn', nonlinearity = 'leaky_relu' } = options;
-  const bound = Math.sqrt(3) * calculateGain(nonlinearity, a) / Math.sqrt(fan(t, mode));
+  const bound = (Math.sqrt(3) * calculateGain(nonlinearity, a)) / Math.sqrt(fan(t, mode));
   return uniform_(t, -bound, bound);
 }
 
@@ -113,14 +113,16 @@ export function orthogonal_(t: Tensor, gain = 1): Tensor {
   check(shape.length >= 2, 'orthogonal_', `needs at least 2 dimensions, got [${shape.join(', ')}]`);
   const rows = shape[0]!;
   const cols = t.numel / rows;
-  tidy(() => noGrad(() => {
-    let flat = randn([rows, cols], { dtype: t.dtype });
-    if (rows < cols) flat = flat.t();
-    const { Q, R } = linalg.qr(flat);
-    let m = Q.mul(R.diagonal().sign());
-    if (rows < cols) m = m.t();
-    t.copy_(m.reshape(shape).mul(gain));
-  }));
+  tidy(() =>
+    noGrad(() => {
+      let flat = randn([rows, cols], { dtype: t.dtype });
+      if (rows < cols) flat = flat.t();
+      const { Q, R } = linalg.qr(flat);
+      let m = Q.mul(R.diagonal().sign());
+      if (rows < cols) m = m.t();
+      t.copy_(m.reshape(shape).mul(gain));
+    }),
+  );
   return t;
 }
 

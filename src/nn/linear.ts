@@ -14,13 +14,20 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean } = {},
+  ) {
     super();
-    for (const [name, v] of [['inFeatures', inFeatures], ['outFeatures', outFeatures]] as const) {
+    for (const [name, v] of [
+      ['inFeatures', inFeatures],
+      ['outFeatures', outFeatures],
+    ] as const) {
       check(Number.isInteger(v) && v > 0, 'Linear', `${name} must be a positive integer, got ${v}`);
     }
     this.weight = this.registerParameter('weight', empty([outFeatures, inFeatures]));
-    this.bias = this.registerParameter('bias', options.bias ?? true ? empty([outFeatures]) : null);
+    this.bias = this.registerParameter('bias', (options.bias ?? true) ? empty([outFeatures]) : null);
     this.resetParameters();
   }
 

@@ -63,8 +63,11 @@ export abstract class Module {
   #checkName(name: string): void {
     check(typeof name === 'string' && name.length > 0, 'Module', 'names must be non-empty strings');
     check(!name.includes('.'), 'Module', `name "${name}" must not contain "."`);
-    check(!this.#parameters.has(name) && !this.#buffers.has(name) && !this.#children.has(name), 'Module',
-      `"${name}" is already registered in ${this.constructor.name}`);
+    check(
+      !this.#parameters.has(name) && !this.#buffers.has(name) && !this.#children.has(name),
+      'Module',
+      `"${name}" is already registered in ${this.constructor.name}`,
+    );
   }
 
   /** Registers a parameter (it gets requiresGrad) and returns it; null registers an absent one (bias: false). */
@@ -185,7 +188,9 @@ export abstract class Module {
    * oneDNN's convolutions skip their layout conversions.
    */
   toMemoryFormat(memoryFormat: MemoryFormat): this {
-    return this.#replaceData((t) => (t.ndim === 4 && !t.isContiguousAs(memoryFormat) ? t.contiguous(memoryFormat) : null));
+    return this.#replaceData((t) =>
+      t.ndim === 4 && !t.isContiguousAs(memoryFormat) ? t.contiguous(memoryFormat) : null,
+    );
   }
 
   /** Swaps the data of each parameter and buffer for `convert(t)` (null: leave it), keeping the tensors' identity. */
@@ -246,7 +251,10 @@ export abstract class Module {
       problems.push(`  unexpected keys: ${unexpectedKeys.join(', ')}`);
     }
     if (problems.length > 0) {
-      throw new TorchError(`the state dict does not fit ${this.constructor.name}:\n${problems.join('\n')}`, 'loadStateDict');
+      throw new TorchError(
+        `the state dict does not fit ${this.constructor.name}:\n${problems.join('\n')}`,
+        'loadStateDict',
+      );
     }
     noGrad(() => {
       for (const [k, t] of own) {
@@ -302,9 +310,11 @@ export abstract class Module {
       rows.push(row);
       index.set(m, row);
     }
-    const handles = [...this.modules()].map((m) => m.registerForwardHook((mod, _inputs, output) => {
-      if (output instanceof Tensor) index.get(mod)!.outputShape = output.shape;
-    }));
+    const handles = [...this.modules()].map((m) =>
+      m.registerForwardHook((mod, _inputs, output) => {
+        if (output instanceof Tensor) index.get(mod)!.outputShape = output.shape;
+      }),
+    );
     const wasTraining = this.training;
     this.eval();
     try {
@@ -320,12 +330,24 @@ export abstract class Module {
     }
     const totalParams = this.numParameters();
     const trainableParams = this.numParameters({ trainableOnly: true });
-    const table = [['layer', 'type', 'output shape', 'params'],
-      ...rows.map((r) => [r.name, r.type, r.outputShape ? `[${r.outputShape.join(', ')}]` : '-', r.params.toLocaleString('en-US')])];
+    const table = [
+      ['layer', 'type', 'output shape', 'params'],
+      ...rows.map((r) => [
+        r.name,
+        r.type,
+        r.outputShape ? `[${r.outputShape.join(', ')}]` : '-',
+        r.params.toLocaleString('en-US'),
+      ]),
+    ];
     const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-    const line = (row: string[]) => row.map((cell, c) => (c === 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
-    const text = [line(table[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...table.slice(1).map(line),
-      `total parameters: ${totalParams.toLocaleString('en-US')} (trainable ${trainableParams.toLocaleString('en-US')})`].join('\n');
+    const line = (row: string[]) =>
+      row.map((cell, c) => (c === 3 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
+    const text = [
+      line(table[0]!),
+      widths.map((w) => '-'.repeat(w)).join('  '),
+      ...table.slice(1).map(line),
+      `total parameters: ${totalParams.toLocaleString('en-US')} (trainable ${trainableParams.toLocaleString('en-US')})`,
+    ].join('\n');
     return { rows, totalParams, trainableParams, text };
   }
 

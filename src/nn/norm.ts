@@ -37,10 +37,16 @@ export class BatchNorm2d extends Module {
   readonly eps: number;
   readonly momentum: number | null;
 
-  constructor(readonly numFeatures: number, options: BatchNormOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    options: BatchNormOptions = {},
+  ) {
     super();
-    check(Number.isInteger(numFeatures) && numFeatures > 0, 'BatchNorm2d',
-      `numFeatures must be a positive integer, got ${numFeatures}`);
+    check(
+      Number.isInteger(numFeatures) && numFeatures > 0,
+      'BatchNorm2d',
+      `numFeatures must be a positive integer, got ${numFeatures}`,
+    );
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = options;
     this.eps = eps;
     this.momentum = momentum;
@@ -48,8 +54,10 @@ export class BatchNorm2d extends Module {
     this.bias = this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
     this.runningMean = this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
     this.runningVar = this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
-    this.numBatchesTracked = this.registerBuffer('num_batches_tracked',
-      trackRunningStats ? tensor([0n], { shape: [] }) : null);
+    this.numBatchesTracked = this.registerBuffer(
+      'num_batches_tracked',
+      trackRunningStats ? tensor([0n], { shape: [] }) : null,
+    );
   }
 
   forward(input: Tensor): Tensor {
@@ -61,13 +69,19 @@ export class BatchNorm2d extends Module {
     }
     // Without running statistics, batch statistics normalize in evaluation too.
     return F.batchNorm(input, this.runningMean, this.runningVar, {
-      weight: this.weight, bias: this.bias, training: this.training || this.runningMean === null, momentum, eps: this.eps,
+      weight: this.weight,
+      bias: this.bias,
+      training: this.training || this.runningMean === null,
+      momentum,
+      eps: this.eps,
     });
   }
 
   protected override extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.weight !== null}, ` +
-      `trackRunningStats=${this.runningMean !== null}`;
+    return (
+      `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.weight !== null}, ` +
+      `trackRunningStats=${this.runningMean !== null}`
+    );
   }
 }
 
@@ -76,11 +90,17 @@ export class GroupNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
 
-  constructor(readonly numGroups: number, readonly numChannels: number,
-      readonly options: { eps?: number; affine?: boolean } = {}) {
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    readonly options: { eps?: number; affine?: boolean } = {},
+  ) {
     super();
-    check(Number.isInteger(numGroups) && numGroups > 0 && numChannels % numGroups === 0, 'GroupNorm',
-      `numChannels (${numChannels}) must be divisible by numGroups (${numGroups})`);
+    check(
+      Number.isInteger(numGroups) && numGroups > 0 && numChannels % numGroups === 0,
+      'GroupNorm',
+      `numChannels (${numChannels}) must be divisible by numGroups (${numGroups})`,
+    );
     const affine = options.affine ?? true;
     this.weight = this.registerParameter('weight', affine ? ones([numChannels]) : null);
     this.bias = this.registerParameter('bias', affine ? zeros([numChannels]) : null);
@@ -101,8 +121,10 @@ export class LayerNorm extends Module {
   readonly bias: Tensor | null;
   readonly normalizedShape: number[];
 
-  constructor(normalizedShape: number | readonly number[],
-      readonly options: { eps?: number; elementwiseAffine?: boolean } = {}) {
+  constructor(
+    normalizedShape: number | readonly number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean } = {},
+  ) {
     super();
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     const affine = options.elementwiseAffine ?? true;
@@ -111,7 +133,11 @@ export class LayerNorm extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    return F.layerNorm(input, this.normalizedShape, { weight: this.weight, bias: this.bias, eps: this.options.eps ?? 1e-5 });
+    return F.layerNorm(input, this.normalizedShape, {
+      weight: this.weight,
+      bias: this.bias,
+      eps: this.options.eps ?? 1e-5,
+    });
   }
 
   protected override extraRepr(): string {

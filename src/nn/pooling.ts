@@ -9,7 +9,10 @@ import { Module } from './module.js';
 type Pair = number | readonly [number, number];
 
 export class AvgPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly options: F.Pool2dOptions & { countIncludePad?: boolean } = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: F.Pool2dOptions & { countIncludePad?: boolean } = {},
+  ) {
     super();
   }
 
@@ -23,7 +26,10 @@ export class AvgPool2d extends Module {
 }
 
 export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: Pair, readonly options: F.Pool2dOptions & { dilation?: Pair } = {}) {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: F.Pool2dOptions & { dilation?: Pair } = {},
+  ) {
     super();
   }
 

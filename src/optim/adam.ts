@@ -62,11 +62,25 @@ function powers(beta1: number, beta2: number, t: number): [number, number] {
 export abstract class AdamBase extends Optimizer<AdamOptions, AdamState> {
   readonly #decoupled: boolean;
 
-  protected constructor(name: string, decoupled: boolean, params: Iterable<Tensor> | Iterable<ParamGroup<AdamOptions>>,
-      options: Partial<AdamOptions>) {
-    super(name, params, {
-      lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decoupled ? 1e-2 : 0, amsgrad: false, maximize: false,
-    }, options);
+  protected constructor(
+    name: string,
+    decoupled: boolean,
+    params: Iterable<Tensor> | Iterable<ParamGroup<AdamOptions>>,
+    options: Partial<AdamOptions>,
+  ) {
+    super(
+      name,
+      params,
+      {
+        lr: 1e-3,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weightDecay: decoupled ? 1e-2 : 0,
+        amsgrad: false,
+        maximize: false,
+      },
+      options,
+    );
     this.#decoupled = decoupled;
   }
 
@@ -86,7 +100,14 @@ export abstract class AdamBase extends Optimizer<AdamOptions, AdamState> {
   }
 
   protected override update(group: OptimizerGroup<AdamOptions>, params: Tensor[], grads: Tensor[]): void {
-    const { lr, betas: [beta1, beta2], eps, weightDecay, amsgrad, maximize } = group;
+    const {
+      lr,
+      betas: [beta1, beta2],
+      eps,
+      weightDecay,
+      amsgrad,
+      maximize,
+    } = group;
     const states = params.map((p) => {
       let s = this.state.get(p);
       if (s === undefined) {

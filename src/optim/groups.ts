@@ -21,8 +21,11 @@ export interface WeightDecayGroup {
  * @example
  * const opt = new SGD(parameterGroupsForWeightDecay(model.namedParameters(), 5e-4), { lr: 0.1, momentum: 0.9 });
  */
-export function parameterGroupsForWeightDecay(named: Iterable<readonly [string, Tensor]>, weightDecay: number,
-    exempt?: readonly string[]): [WeightDecayGroup, WeightDecayGroup] {
+export function parameterGroupsForWeightDecay(
+  named: Iterable<readonly [string, Tensor]>,
+  weightDecay: number,
+  exempt?: readonly string[],
+): [WeightDecayGroup, WeightDecayGroup] {
   check(weightDecay >= 0, 'parameterGroupsForWeightDecay', `invalid weightDecay value: ${weightDecay}`);
   const decay: Tensor[] = [];
   const noDecay: Tensor[] = [];
@@ -31,5 +34,8 @@ export function parameterGroupsForWeightDecay(named: Iterable<readonly [string, 
     const exempted = exempt ? exempt.some((part) => name.includes(part)) : p.ndim <= 1;
     (exempted ? noDecay : decay).push(p);
   }
-  return [{ params: decay, weightDecay }, { params: noDecay, weightDecay: 0 }];
+  return [
+    { params: decay, weightDecay },
+    { params: noDecay, weightDecay: 0 },
+  ];
 }

@@ -26,15 +26,36 @@
  * @module
  */
 export {
-  Optimizer, type BaseOptions, type OptionValue, type ParamGroup, type OptimizerGroup, type OptimizerStateDict,
-  type ParamGroupStateDict, type ParamStateDict, type StateSpec,
+  Optimizer,
+  type BaseOptions,
+  type OptionValue,
+  type ParamGroup,
+  type OptimizerGroup,
+  type OptimizerStateDict,
+  type ParamGroupStateDict,
+  type ParamStateDict,
+  type StateSpec,
 } from './optimizer.js';
 export { SGD, type SGDOptions, type SGDState, momentumDirection } from './sgd.js';
 export { Muon, type MuonOptions, NEWTON_SCHULZ_COEFFICIENTS, zeropowerNewtonSchulz } from './muon.js';
 export { Adam, AdamW, AdamBase, type AdamOptions, type AdamState } from './adam.js';
 export { parameterGroupsForWeightDecay, type WeightDecayGroup } from './groups.js';
 export {
-  type Schedule, type ScheduleFunction, StepLR, MultiStepLR, LinearWarmup, CosineAnnealingLR, type WarmupOptions,
-  OneCycleLR, type OneCycleOptions, RiseAndDecayLR, ReduceLROnPlateau, type PlateauOptions, type PlateauStateDict,
-  Scheduler, type ScheduledGroup, type ScheduledOptimizer, type SchedulerStateDict,
+  type Schedule,
+  type ScheduleFunction,
+  StepLR,
+  MultiStepLR,
+  LinearWarmup,
+  CosineAnnealingLR,
+  type WarmupOptions,
+  OneCycleLR,
+  type OneCycleOptions,
+  RiseAndDecayLR,
+  ReduceLROnPlateau,
+  type PlateauOptions,
+  type PlateauStateDict,
+  Scheduler,
+  type ScheduledGroup,
+  type ScheduledOptimizer,
+  type SchedulerStateDict,
 } from './schedule.js';

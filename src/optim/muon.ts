@@ -83,10 +83,24 @@ export function zeropowerNewtonSchulz(g: Tensor, steps = 5, eps = 1e-7): Tensor 
  * ], { lr: 0.24 });
  */
 export class Muon extends Optimizer<MuonOptions, SGDState> {
-  constructor(params: Iterable<Tensor> | Iterable<ParamGroup<MuonOptions>>,
-      options: Partial<MuonOptions> & { lr: number }) {
-    super('Muon', params, { lr: NaN, momentum: 0.95, nesterov: true, weightDecay: 0, nsSteps: 5, orthogonalize: true,
-      normalizeWeights: false }, options);
+  constructor(
+    params: Iterable<Tensor> | Iterable<ParamGroup<MuonOptions>>,
+    options: Partial<MuonOptions> & { lr: number },
+  ) {
+    super(
+      'Muon',
+      params,
+      {
+        lr: NaN,
+        momentum: 0.95,
+        nesterov: true,
+        weightDecay: 0,
+        nsSteps: 5,
+        orthogonalize: true,
+        normalizeWeights: false,
+      },
+      options,
+    );
   }
 
   protected override checkOptions(o: MuonOptions, op: string): void {
@@ -105,8 +119,12 @@ export class Muon extends Optimizer<MuonOptions, SGDState> {
     const { lr, momentum, nesterov, weightDecay, orthogonalize } = group;
     if (orthogonalize) {
       for (const p of params) {
-        check(p.ndim >= 2, this.name, `orthogonalizes matrices; a parameter of shape [${p.shape.join(', ')}] ` +
-          'belongs in a group with orthogonalize: false');
+        check(
+          p.ndim >= 2,
+          this.name,
+          `orthogonalizes matrices; a parameter of shape [${p.shape.join(', ')}] ` +
+            'belongs in a group with orthogonalize: false',
+        );
       }
     }
     // SGD's L2 term for the plain groups; the orthogonalized ones decay decoupled, below.

@@ -111,8 +111,12 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    * @param defaults every option's default value
    * @param options the options given to the constructor, overriding `defaults` (undefined ones do not)
    */
-  protected constructor(name: string, params: Iterable<Tensor> | Iterable<ParamGroup<O>>, defaults: O,
-      options: Partial<O>) {
+  protected constructor(
+    name: string,
+    params: Iterable<Tensor> | Iterable<ParamGroup<O>>,
+    defaults: O,
+    options: Partial<O>,
+  ) {
     this.name = name;
     this.defaults = Object.freeze(this.#merge(defaults, options, name));
     const items: unknown[] = [...(params as Iterable<unknown>)];
@@ -139,9 +143,14 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    */
   addParamGroup(group: ParamGroup<O>): void {
     const op = this.name;
-    check(group !== null && typeof group === 'object' && group.params !== undefined &&
-      typeof (group.params as Iterable<Tensor>)[Symbol.iterator] === 'function', op,
-    'expected tensors or parameter groups ({ params: Tensor[], ...options })');
+    check(
+      group !== null &&
+        typeof group === 'object' &&
+        group.params !== undefined &&
+        typeof (group.params as Iterable<Tensor>)[Symbol.iterator] === 'function',
+      op,
+      'expected tensors or parameter groups ({ params: Tensor[], ...options })',
+    );
     const { params: _, ...given } = group;
     const options = this.#merge(this.defaults, given as unknown as Partial<O>, op);
     const params = [...group.params];
@@ -256,12 +265,21 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    */
   loadStateDict(sd: OptimizerStateDict): void {
     const op = `${this.name}.loadStateDict`;
-    check(sd !== null && typeof sd === 'object' && Array.isArray(sd.param_groups) &&
-      sd.state !== null && typeof sd.state === 'object', op,
-    'expected an optimizer state dict { state, param_groups }, as stateDict() returns');
+    check(
+      sd !== null &&
+        typeof sd === 'object' &&
+        Array.isArray(sd.param_groups) &&
+        sd.state !== null &&
+        typeof sd.state === 'object',
+      op,
+      'expected an optimizer state dict { state, param_groups }, as stateDict() returns',
+    );
     const saved = sd.param_groups;
-    check(saved.length === this.paramGroups.length, op,
-      () => `the state dict has ${saved.length} parameter group(s), this optimizer has ${this.paramGroups.length}`);
+    check(
+      saved.length === this.paramGroups.length,
+      op,
+      () => `the state dict has ${saved.length} parameter group(s), this optimizer has ${this.paramGroups.length}`,
+    );
     const targets = new Map<number, StateTarget<O>>();
     const newOptions = saved.map((sg, gi) => this.savedGroupOptions(sg, gi, targets, op));
     // Every parameter's state is checked before anything is copied.
@@ -277,22 +295,38 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    * The options of parameter group `gi` restored from the saved group `sg`, checked; records in
    * `targets` the parameter each saved index stands for.
    */
-  private savedGroupOptions(sg: ParamGroupStateDict, gi: number, targets: Map<number, StateTarget<O>>,
-    op: string): Record<string, unknown> {
+  private savedGroupOptions(
+    sg: ParamGroupStateDict,
+    gi: number,
+    targets: Map<number, StateTarget<O>>,
+    op: string,
+  ): Record<string, unknown> {
     const group = this.paramGroups[gi]!;
-    check(sg !== null && typeof sg === 'object' && Array.isArray(sg.params), op,
-      () => `parameter group ${gi} of the state dict has no 'params' list`);
-    check(sg.params.length === group.params.length, op,
-      () => `parameter group ${gi} of the state dict has ${sg.params.length} parameter(s), ` +
-        `this optimizer's has ${group.params.length}`);
+    check(
+      sg !== null && typeof sg === 'object' && Array.isArray(sg.params),
+      op,
+      () => `parameter group ${gi} of the state dict has no 'params' list`,
+    );
+    check(
+      sg.params.length === group.params.length,
+      op,
+      () =>
+        `parameter group ${gi} of the state dict has ${sg.params.length} parameter(s), ` +
+        `this optimizer's has ${group.params.length}`,
+    );
     const options = { ...group } as unknown as Record<string, unknown>;
     delete options.params;
     for (const key of Object.keys(this.defaults)) {
       const v = (sg as Record<string, unknown>)[snake(key)];
       if (v === undefined) continue;
       const like = (this.defaults as Record<string, unknown>)[key];
-      check(sameKind(v, like), op, () => `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, ` +
-        `expected ${Array.isArray(like) ? `${like.length} numbers` : `a ${typeof like}`}`);
+      check(
+        sameKind(v, like),
+        op,
+        () =>
+          `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, ` +
+          `expected ${Array.isArray(like) ? `${like.length} numbers` : `a ${typeof like}`}`,
+      );
       options[key] = copyValue(v);
     }
     this.checkOptions(options as O, op);
@@ -301,16 +335,28 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
   }
 
   /** Checks the saved state of parameter `key` against the state this optimizer keeps for its parameter. */
-  private checkSavedState(key: string, entry: ParamStateDict, targets: Map<number, StateTarget<O>>,
-    op: string): SavedState<O> {
+  private checkSavedState(
+    key: string,
+    entry: ParamStateDict,
+    targets: Map<number, StateTarget<O>>,
+    op: string,
+  ): SavedState<O> {
     const target = targets.get(Number(key));
-    check(target !== undefined, op, () => `the state dict has state for parameter ${key}, which no parameter group lists`);
+    check(
+      target !== undefined,
+      op,
+      () => `the state dict has state for parameter ${key}, which no parameter group lists`,
+    );
     const where = `state of parameter ${key} (group ${target.group})`;
     check(entry !== null && typeof entry === 'object', op, `${where} is not an object`);
     const spec = this.stateSpec(target.options);
     for (const name of Object.keys(entry)) {
-      check(name in spec, op, () => `${where} has '${name}', which ${this.name} does not keep ` +
-        `(it keeps: ${Object.keys(spec).join(', ')})`);
+      check(
+        name in spec,
+        op,
+        () =>
+          `${where} has '${name}', which ${this.name} does not keep ` + `(it keeps: ${Object.keys(spec).join(', ')})`,
+      );
     }
     const shape = target.param.shape;
     for (const [name, kind] of Object.entries(spec)) {
@@ -323,8 +369,11 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
       } else {
         check(v instanceof Tensor && !v.isDisposed, op, `${where}: '${name}' must be a tensor`);
         const got = v.shape;
-        check(got.length === shape.length && got.every((d, i) => d === shape[i]), op,
-          () => `${where}: '${name}' has shape ${shapeText(got)}, the parameter has shape ${shapeText(shape)}`);
+        check(
+          got.length === shape.length && got.every((d, i) => d === shape[i]),
+          op,
+          () => `${where}: '${name}' has shape ${shapeText(got)}, the parameter has shape ${shapeText(shape)}`,
+        );
       }
     }
     return { target, entry, spec };

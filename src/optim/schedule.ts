@@ -42,7 +42,10 @@ function positiveInteger(n: number, op: string, what: string): void {
  * `lr(t) = baseLr · γ^⌊t / stepSize⌋`.
  */
 export class StepLR implements Schedule {
-  constructor(readonly stepSize: number, readonly gamma = 0.1) {
+  constructor(
+    readonly stepSize: number,
+    readonly gamma = 0.1,
+  ) {
     positiveInteger(stepSize, 'StepLR', 'stepSize');
   }
 
@@ -60,7 +63,10 @@ export class StepLR implements Schedule {
 export class MultiStepLR implements Schedule {
   readonly milestones: readonly number[];
 
-  constructor(milestones: readonly number[], readonly gamma = 0.1) {
+  constructor(
+    milestones: readonly number[],
+    readonly gamma = 0.1,
+  ) {
     for (const m of milestones) check(Number.isInteger(m) && m >= 0, 'MultiStepLR', `milestone ${m} is not a step`);
     this.milestones = [...milestones].sort((a, b) => a - b);
   }
@@ -85,7 +91,11 @@ export class MultiStepLR implements Schedule {
  * (PyTorch's `SequentialLR` with milestone w).
  */
 export class LinearWarmup implements Schedule {
-  constructor(readonly warmupSteps: number, readonly startFactor = 1 / 3, readonly then?: Schedule) {
+  constructor(
+    readonly warmupSteps: number,
+    readonly startFactor = 1 / 3,
+    readonly then?: Schedule,
+  ) {
     positiveInteger(warmupSteps, 'LinearWarmup', 'warmupSteps');
     check(startFactor > 0 && startFactor <= 1, 'LinearWarmup', `startFactor must be in (0, 1], got ${startFactor}`);
   }
@@ -93,7 +103,7 @@ export class LinearWarmup implements Schedule {
   lr(t: number, baseLr: number): number {
     const w = this.warmupSteps;
     if (this.then !== undefined && t >= w) return this.then.lr(t - w, baseLr);
-    return baseLr * (this.startFactor + (1 - this.startFactor) * Math.min(w, t) / w);
+    return baseLr * (this.startFactor + ((1 - this.startFactor) * Math.min(w, t)) / w);
   }
 
   momentum(t: number): number | undefined {
@@ -122,21 +132,34 @@ export class CosineAnnealingLR implements Schedule {
   readonly warmupSteps: number;
   readonly warmupStartFactor: number;
 
-  constructor(readonly tMax: number, readonly etaMin = 0, warmup?: WarmupOptions) {
+  constructor(
+    readonly tMax: number,
+    readonly etaMin = 0,
+    warmup?: WarmupOptions,
+  ) {
     this.warmupSteps = warmup?.steps ?? 0;
     this.warmupStartFactor = warmup?.startFactor ?? 1 / 3;
-    check(Number.isInteger(this.warmupSteps) && this.warmupSteps >= 0, 'CosineAnnealingLR',
-      `warmup steps must be a non-negative integer, got ${this.warmupSteps}`);
-    check(Number.isInteger(tMax) && tMax > this.warmupSteps, 'CosineAnnealingLR',
-      `tMax must be an integer larger than the warmup steps (${this.warmupSteps}), got ${tMax}`);
-    check(this.warmupStartFactor > 0 && this.warmupStartFactor <= 1, 'CosineAnnealingLR',
-      `the warmup's startFactor must be in (0, 1], got ${this.warmupStartFactor}`);
+    check(
+      Number.isInteger(this.warmupSteps) && this.warmupSteps >= 0,
+      'CosineAnnealingLR',
+      `warmup steps must be a non-negative integer, got ${this.warmupSteps}`,
+    );
+    check(
+      Number.isInteger(tMax) && tMax > this.warmupSteps,
+      'CosineAnnealingLR',
+      `tMax must be an integer larger than the warmup steps (${this.warmupSteps}), got ${tMax}`,
+    );
+    check(
+      this.warmupStartFactor > 0 && this.warmupStartFactor <= 1,
+      'CosineAnnealingLR',
+      `the warmup's startFactor must be in (0, 1], got ${this.warmupStartFactor}`,
+    );
   }
 
   lr(t: number, baseLr: number): number {
     const w = this.warmupSteps;
-    if (t < w) return baseLr * (this.warmupStartFactor + (1 - this.warmupStartFactor) * t / w);
-    return this.etaMin + (baseLr - this.etaMin) * (1 + Math.cos(Math.PI * (t - w) / (this.tMax - w))) / 2;
+    if (t < w) return baseLr * (this.warmupStartFactor + ((1 - this.warmupStartFactor) * t) / w);
+    return this.etaMin + ((baseLr - this.etaMin) * (1 + Math.cos((Math.PI * (t - w)) / (this.tMax - w)))) / 2;
   }
 }
 
@@ -165,7 +188,13 @@ export interface OneCycleOptions {
 }
 
 type Level = 'initial' | 'max' | 'min';
-interface Phase { end: number; startLr: Level; endLr: Level; startMomentum: 'base' | 'max'; endMomentum: 'base' | 'max' }
+interface Phase {
+  end: number;
+  startLr: Level;
+  endLr: Level;
+  startMomentum: 'base' | 'max';
+  endMomentum: 'base' | 'max';
+}
 
 /**
  * The one-cycle policy (Smith & Topin, 2019), PyTorch's `OneCycleLR` with its formulas. With
@@ -211,14 +240,23 @@ export class OneCycleLR implements Schedule {
     positiveInteger(this.totalSteps, op, 'totalSteps');
     check(this.maxLr === undefined || this.maxLr >= 0, op, `invalid maxLr: ${this.maxLr}`);
     check(this.pctStart >= 0 && this.pctStart <= 1, op, `pctStart must be between 0 and 1, got ${this.pctStart}`);
-    check(this.annealStrategy === 'cos' || this.annealStrategy === 'linear', op,
-      `annealStrategy must be 'cos' or 'linear', got ${this.annealStrategy}`);
+    check(
+      this.annealStrategy === 'cos' || this.annealStrategy === 'linear',
+      op,
+      `annealStrategy must be 'cos' or 'linear', got ${this.annealStrategy}`,
+    );
     const T = this.totalSteps;
     const rise = this.pctStart * T - 1;
     this.#phases = this.threePhase
       ? [
           { end: rise, startLr: 'initial', endLr: 'max', startMomentum: 'max', endMomentum: 'base' },
-          { end: 2 * this.pctStart * T - 2, startLr: 'max', endLr: 'initial', startMomentum: 'base', endMomentum: 'max' },
+          {
+            end: 2 * this.pctStart * T - 2,
+            startLr: 'max',
+            endLr: 'initial',
+            startMomentum: 'base',
+            endMomentum: 'max',
+          },
           { end: T - 1, startLr: 'initial', endLr: 'min', startMomentum: 'max', endMomentum: 'max' },
         ]
       : [
@@ -230,13 +268,16 @@ export class OneCycleLR implements Schedule {
   #anneal(start: number, end: number, pct: number): number {
     if (this.annealStrategy === 'linear') return (end - start) * pct + start;
     const cosOut = Math.cos(Math.PI * pct) + 1;
-    return end + (start - end) / 2.0 * cosOut;
+    return end + ((start - end) / 2.0) * cosOut;
   }
 
   /** The phase of step t and the fraction of it done. */
   #phaseOf(t: number): { phase: Phase; pct: number } {
-    check(t <= this.totalSteps, 'OneCycleLR',
-      () => `tried to step ${t + 1} times; the specified number of total steps is ${this.totalSteps}`);
+    check(
+      t <= this.totalSteps,
+      'OneCycleLR',
+      () => `tried to step ${t + 1} times; the specified number of total steps is ${this.totalSteps}`,
+    );
     let start = 0;
     for (const [i, phase] of this.#phases.entries()) {
       if (t <= phase.end || i === this.#phases.length - 1) return { phase, pct: (t - start) / (phase.end - start) };
@@ -269,12 +310,16 @@ export class OneCycleLR implements Schedule {
  * In PyTorch: `LambdaLR(opt, lambda x: lr(x) / base_lr)`.
  */
 export class RiseAndDecayLR implements Schedule {
-  constructor(readonly x0: number, readonly y0: number, readonly floor = 0.001) {
+  constructor(
+    readonly x0: number,
+    readonly y0: number,
+    readonly floor = 0.001,
+  ) {
     check(x0 > 0, 'RiseAndDecayLR', `x0 must be positive, got ${x0}`);
   }
 
   lr(x: number): number {
-    return this.floor + x * Math.exp(-x / this.x0) * Math.E * this.y0 / this.x0;
+    return this.floor + (x * Math.exp(-x / this.x0) * Math.E * this.y0) / this.x0;
   }
 }
 
@@ -351,7 +396,11 @@ export class ReduceLROnPlateau {
     this.eps = options.eps ?? 1e-8;
     check(this.factor < 1, op, 'factor should be < 1.0');
     check(this.mode === 'min' || this.mode === 'max', op, `mode ${this.mode} is unknown`);
-    check(this.thresholdMode === 'rel' || this.thresholdMode === 'abs', op, `threshold mode ${this.thresholdMode} is unknown`);
+    check(
+      this.thresholdMode === 'rel' || this.thresholdMode === 'abs',
+      op,
+      `threshold mode ${this.thresholdMode} is unknown`,
+    );
     this.best = this.#worst;
   }
 
@@ -462,8 +511,11 @@ export class Scheduler {
     this.#lrs = [...this.#baseLrs];
     if (!(this.schedule instanceof ReduceLROnPlateau)) {
       const m = this.schedule.momentum?.(0);
-      check(m === undefined || optimizer.paramGroups.every((g) => g.betas !== undefined || g.momentum !== undefined),
-        'Scheduler', 'the schedule cycles the momentum, but the optimizer has neither momentum nor betas');
+      check(
+        m === undefined || optimizer.paramGroups.every((g) => g.betas !== undefined || g.momentum !== undefined),
+        'Scheduler',
+        'the schedule cycles the momentum, but the optimizer has neither momentum nor betas',
+      );
     }
     this.#apply();
   }
@@ -486,8 +538,11 @@ export class Scheduler {
   /** Advances one step (or epoch) and writes the new learning rates; `metric` is required with a plateau rule. */
   step(metric?: number): void {
     const groups = this.optimizer.paramGroups;
-    check(groups.length === this.#baseLrs.length, 'Scheduler',
-      () => `the optimizer has ${groups.length} parameter groups, the scheduler was made for ${this.#baseLrs.length}`);
+    check(
+      groups.length === this.#baseLrs.length,
+      'Scheduler',
+      () => `the optimizer has ${groups.length} parameter groups, the scheduler was made for ${this.#baseLrs.length}`,
+    );
     if (this.schedule instanceof ReduceLROnPlateau) {
       check(typeof metric === 'number', 'Scheduler', 'ReduceLROnPlateau needs the metric: scheduler.step(metric)');
       this.#lrs = this.schedule.step(metric, this.#lrs);
@@ -528,12 +583,20 @@ export class Scheduler {
     const n = this.optimizer.paramGroups.length;
     check(sd !== null && typeof sd === 'object', op, 'expected { step, base_lrs }, as stateDict() returns');
     check(Number.isInteger(sd.step) && sd.step >= 0, op, `step must be a non-negative integer, got ${sd.step}`);
-    check(Array.isArray(sd.base_lrs) && sd.base_lrs.length === n, op,
-      () => `the state dict has ${Array.isArray(sd.base_lrs) ? sd.base_lrs.length : 'no'} base_lrs, the optimizer has ${n} groups`);
+    check(
+      Array.isArray(sd.base_lrs) && sd.base_lrs.length === n,
+      op,
+      () =>
+        `the state dict has ${Array.isArray(sd.base_lrs) ? sd.base_lrs.length : 'no'} base_lrs, the optimizer has ${n} groups`,
+    );
     const plateau = this.schedule instanceof ReduceLROnPlateau;
-    check(plateau === (sd.plateau !== undefined), op,
-      plateau ? 'the state dict has no plateau state, but the schedule is ReduceLROnPlateau'
-        : 'the state dict has plateau state, but the schedule is not ReduceLROnPlateau');
+    check(
+      plateau === (sd.plateau !== undefined),
+      op,
+      plateau
+        ? 'the state dict has no plateau state, but the schedule is ReduceLROnPlateau'
+        : 'the state dict has plateau state, but the schedule is not ReduceLROnPlateau',
+    );
     if (this.schedule instanceof ReduceLROnPlateau) {
       check(Array.isArray(sd.lrs) && sd.lrs.length === n, op, () => `the state dict needs ${n} lrs`);
       this.schedule.loadStateDict(sd.plateau!);

@@ -48,17 +48,27 @@ export interface SGDState {
  * tidy(() => { opt.zeroGrad(); lossOf(model).backward(); opt.step(); });
  */
 export class SGD extends Optimizer<SGDOptions, SGDState> {
-  constructor(params: Iterable<Tensor> | Iterable<ParamGroup<SGDOptions>>,
-      options: Partial<SGDOptions> & { lr: number }) {
-    super('SGD', params, { lr: NaN, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false }, options);
+  constructor(
+    params: Iterable<Tensor> | Iterable<ParamGroup<SGDOptions>>,
+    options: Partial<SGDOptions> & { lr: number },
+  ) {
+    super(
+      'SGD',
+      params,
+      { lr: NaN, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false },
+      options,
+    );
   }
 
   protected override checkOptions(o: SGDOptions, op: string): void {
     check(o.lr >= 0, op, Number.isNaN(o.lr) ? 'needs a learning rate (lr)' : `invalid learning rate: ${o.lr}`);
     check(o.momentum >= 0, op, `invalid momentum value: ${o.momentum}`);
     check(o.weightDecay >= 0, op, `invalid weightDecay value: ${o.weightDecay}`);
-    check(!o.nesterov || (o.momentum > 0 && o.dampening === 0), op,
-      'Nesterov momentum requires a momentum and zero dampening');
+    check(
+      !o.nesterov || (o.momentum > 0 && o.dampening === 0),
+      op,
+      'Nesterov momentum requires a momentum and zero dampening',
+    );
   }
 
   protected override stateSpec(): StateSpec {
@@ -79,8 +89,14 @@ export class SGD extends Optimizer<SGDOptions, SGDState> {
  * direction d (b ← d at its first step, then b ← μ·b + (1 − τ)·d) and returns the update direction,
  * d + μ·b with Nesterov momentum, else b (d itself without momentum).
  */
-export function momentumDirection(state: Map<Tensor, SGDState>, params: readonly Tensor[], d: readonly Tensor[],
-    momentum: number, dampening: number, nesterov: boolean): Tensor[] {
+export function momentumDirection(
+  state: Map<Tensor, SGDState>,
+  params: readonly Tensor[],
+  d: readonly Tensor[],
+  momentum: number,
+  dampening: number,
+  nesterov: boolean,
+): Tensor[] {
   if (momentum === 0) {
     for (const p of params) if (!state.has(p)) state.set(p, { momentum_buffer: null });
     return [...d];

@@ -33,20 +33,38 @@ export class DepthwiseBasisBlock extends Module {
   readonly depthwise: Conv2d;
   readonly pointwise: Conv2d;
 
-  constructor(readonly channels: number, options: DepthwiseBasisOptions = {}) {
+  constructor(
+    readonly channels: number,
+    options: DepthwiseBasisOptions = {},
+  ) {
     super();
     const { multiplier = 4, boundary = 'zeros', initFromBasis = false } = options;
-    check(multiplier >= 1 && multiplier <= BASIS_ORDER.length || !initFromBasis, 'DepthwiseBasisBlock',
-      `initFromBasis needs a multiplier of at most ${BASIS_ORDER.length}, got ${multiplier}`);
-    this.depthwise = this.registerModule('depthwise', new Conv2d(channels, channels * multiplier, 3,
-      { padding: 1, groups: channels, bias: false, paddingMode: boundary }));
+    check(
+      (multiplier >= 1 && multiplier <= BASIS_ORDER.length) || !initFromBasis,
+      'DepthwiseBasisBlock',
+      `initFromBasis needs a multiplier of at most ${BASIS_ORDER.length}, got ${multiplier}`,
+    );
+    this.depthwise = this.registerModule(
+      'depthwise',
+      new Conv2d(channels, channels * multiplier, 3, {
+        padding: 1,
+        groups: channels,
+        bias: false,
+        paddingMode: boundary,
+      }),
+    );
     this.pointwise = this.registerModule('pointwise', new Conv2d(channels * multiplier, channels, 1, { bias: false }));
     if (initFromBasis) {
       // Output channel c·k + m of a depthwise conv reads input channel c: give it the m-th basis stencil.
-      tidy(() => noGrad(() => {
-        const basis = stack(BASIS_ORDER.slice(0, multiplier).map((name) => stencilKernel(name).squeeze(0)), 0);
-        this.depthwise.weight.copy_(basis.repeat(channels, 1, 1, 1));
-      }));
+      tidy(() =>
+        noGrad(() => {
+          const basis = stack(
+            BASIS_ORDER.slice(0, multiplier).map((name) => stencilKernel(name).squeeze(0)),
+            0,
+          );
+          this.depthwise.weight.copy_(basis.repeat(channels, 1, 1, 1));
+        }),
+      );
     }
   }
 
@@ -86,16 +104,34 @@ export class PDEBlock extends Module {
   readonly bn: BatchNorm2d;
   readonly iterations: number;
 
-  constructor(readonly inChannels: number, readonly outChannels: number = inChannels, options: PDEBlockOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number = inChannels,
+    options: PDEBlockOptions = {},
+  ) {
     super();
-    const { iterations = 4, groups = 4, stride = 1, twist = true, twistVariant = 'point', boundary = 'zeros' } = options;
-    check(Number.isInteger(iterations) && iterations >= 1, 'PDEBlock', `iterations must be a positive integer, got ${iterations}`);
+    const {
+      iterations = 4,
+      groups = 4,
+      stride = 1,
+      twist = true,
+      twistVariant = 'point',
+      boundary = 'zeros',
+    } = options;
+    check(
+      Number.isInteger(iterations) && iterations >= 1,
+      'PDEBlock',
+      `iterations must be a positive integer, got ${iterations}`,
+    );
     this.iterations = iterations;
-    this.expand = inChannels !== outChannels || stride !== 1
-      ? this.registerModule('expand', new Conv2d(inChannels, outChannels, 1, { stride, bias: false }))
-      : null;
-    this.op = this.registerModule('op', new TwistConv2d(outChannels, outChannels,
-      { groups, twist, variant: twistVariant, boundary }));
+    this.expand =
+      inChannels !== outChannels || stride !== 1
+        ? this.registerModule('expand', new Conv2d(inChannels, outChannels, 1, { stride, bias: false }))
+        : null;
+    this.op = this.registerModule(
+      'op',
+      new TwistConv2d(outChannels, outChannels, { groups, twist, variant: twistVariant, boundary }),
+    );
     this.bn = this.registerModule('bn', new BatchNorm2d(outChannels));
   }
 

@@ -19,7 +19,10 @@ import { check } from '../tensor/errors.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
 
-export type CoordinateConvention = 'centered' | 'corner' | 'unit'
+export type CoordinateConvention =
+  | 'centered'
+  | 'corner'
+  | 'unit'
   /** @deprecated use 'corner' */
   | 'seed003';
 
@@ -55,10 +58,17 @@ const axes = new Map<string, { x: Tensor; y: Tensor }>();
 /**
  * The coordinate fields x and y on an H×W grid, each of shape [1, 1, H, W] (cached; do not dispose).
  */
-export function coordinates(height: number, width: number, convention: CoordinateConvention = 'centered',
-    dtype: DType = 'float32'): { x: Tensor; y: Tensor } {
-  check(Number.isInteger(height) && height > 0 && Number.isInteger(width) && width > 0, 'coordinates',
-    `the grid must be a positive size, got ${height}×${width}`);
+export function coordinates(
+  height: number,
+  width: number,
+  convention: CoordinateConvention = 'centered',
+  dtype: DType = 'float32',
+): { x: Tensor; y: Tensor } {
+  check(
+    Number.isInteger(height) && height > 0 && Number.isInteger(width) && width > 0,
+    'coordinates',
+    `the grid must be a positive size, got ${height}×${width}`,
+  );
   const key = `${height}x${width}:${convention}:${dtype}`;
   let xy = axes.get(key);
   if (xy === undefined) {
@@ -81,12 +91,14 @@ export function polynomialFeatures(height: number, width: number, options: Featu
   let features = cache.get(key);
   if (features === undefined) {
     const { x, y } = coordinates(height, width, convention, dtype);
-    features = keep(tidy(() => {
-      const terms = [x, y];
-      if (degree === 2) terms.push(x.mul(x), x.mul(y), y.mul(y));
-      if (constant) terms.unshift(ones([1, 1, height, width], { dtype }));
-      return cat(terms, 1);
-    }));
+    features = keep(
+      tidy(() => {
+        const terms = [x, y];
+        if (degree === 2) terms.push(x.mul(x), x.mul(y), y.mul(y));
+        if (constant) terms.unshift(ones([1, 1, height, width], { dtype }));
+        return cat(terms, 1);
+      }),
+    );
     cache.set(key, features);
   }
   return features;

@@ -74,7 +74,10 @@ export class SymmetricLayer extends Module {
   readonly activation: Activation;
   readonly boundary: Boundary;
 
-  constructor(readonly channels: number, options: SymmetricLayerOptions = {}) {
+  constructor(
+    readonly channels: number,
+    options: SymmetricLayerOptions = {},
+  ) {
     super();
     const { activation = 'relu', norm = 'batch', boundary = 'zeros' } = options;
     this.activation = activation;
@@ -118,13 +121,18 @@ export class LeapfrogBlock extends Module {
   readonly layers: ModuleList;
   readonly h: number;
 
-  constructor(readonly channels: number, options: LeapfrogOptions = {}) {
+  constructor(
+    readonly channels: number,
+    options: LeapfrogOptions = {},
+  ) {
     super();
     const { steps = 2, h = 1 } = options;
     check(Number.isInteger(steps) && steps >= 1, 'LeapfrogBlock', `steps must be a positive integer, got ${steps}`);
     this.h = h;
-    this.layers = this.registerModule('layers', new ModuleList(
-      Array.from({ length: steps }, () => new SymmetricLayer(channels, options))));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(Array.from({ length: steps }, () => new SymmetricLayer(channels, options))),
+    );
   }
 
   /** One pass from the state (Y_{j−1}, Y_j) to (Y_{j+steps−1}, Y_{j+steps}): leapfrog with Y'' = −F_k(Y) in step k. */
@@ -142,7 +150,9 @@ export class LeapfrogBlock extends Module {
   static energy(current: Tensor, next: Tensor, weight: Tensor, h: number, boundary: Boundary = 'zeros'): number {
     return tidy(() => {
       const velocity = next.sub(current).div(h).square().sum();
-      const potential = applyK(next, weight, boundary).mul(applyK(current, weight, boundary)).sum();
+      const potential = applyK(next, weight, boundary)
+        .mul(applyK(current, weight, boundary))
+        .sum();
       return velocity.add(potential).item();
     });
   }
@@ -160,21 +170,36 @@ export class HamiltonianBlock extends Module {
   readonly layers: ModuleList;
   readonly h: number;
 
-  constructor(readonly channels: number, options: LeapfrogOptions = {}) {
+  constructor(
+    readonly channels: number,
+    options: LeapfrogOptions = {},
+  ) {
     super();
     const { steps = 2, h = 1 } = options;
     check(channels % 2 === 0, 'HamiltonianBlock', `channels must be even (split into Y and Z), got ${channels}`);
     this.h = h;
-    this.layers = this.registerModule('layers', new ModuleList(Array.from({ length: 2 * steps },
-      () => new SymmetricLayer(channels / 2, { ...options, norm: options.norm ?? 'none' }))));
+    this.layers = this.registerModule(
+      'layers',
+      new ModuleList(
+        Array.from(
+          { length: 2 * steps },
+          () => new SymmetricLayer(channels / 2, { ...options, norm: options.norm ?? 'none' }),
+        ),
+      ),
+    );
   }
 
   forward(input: Tensor): Tensor {
     const [y0, z0] = input.chunk(2, 1) as [Tensor, Tensor];
     const layers = [...this.layers] as SymmetricLayer[];
     const step = (t: number) => 2 * Math.round(t / this.h);
-    const { y, z } = verlet((t, z) => layers[step(t)]!.forward(z), (t, y) => tidy(() => layers[step(t) + 1]!.forward(y).neg()),
-      y0, z0, stepTimes(layers.length / 2, this.h));
+    const { y, z } = verlet(
+      (t, z) => layers[step(t)]!.forward(z),
+      (t, y) => tidy(() => layers[step(t) + 1]!.forward(y).neg()),
+      y0,
+      z0,
+      stepTimes(layers.length / 2, this.h),
+    );
     return cat([y, z], 1);
   }
 }
@@ -193,8 +218,11 @@ export function selfAdjointPart(weight: Tensor, groups = 1): Tensor {
   const [out, inPerGroup, kh, kw] = weight.shape as [number, number, number, number];
   check(kh === kw, 'selfAdjointPart', `needs a square kernel, got ${kh}×${kw}`);
   const depthwise = inPerGroup === 1 && groups === out;
-  check(depthwise || (groups === 1 && out === inPerGroup), 'selfAdjointPart',
-    `needs a square (C→C, groups 1) or depthwise kernel, got [${weight.shape.join(', ')}] with groups ${groups}`);
+  check(
+    depthwise || (groups === 1 && out === inPerGroup),
+    'selfAdjointPart',
+    `needs a square (C→C, groups 1) or depthwise kernel, got [${weight.shape.join(', ')}] with groups ${groups}`,
+  );
   return tidy(() => {
     const adjoint = depthwise ? weight.flip([2, 3]) : weight.transpose(0, 1).flip([2, 3]);
     return weight.add(adjoint).div(2);
@@ -213,7 +241,8 @@ export interface Operator3x3 {
 /** Every learned 3×3 operator of `model`, in module order. */
 export function* operators3x3(model: Module): Generator<Operator3x3> {
   for (const [name, m] of model.namedModules()) {
-    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3) yield { name, module: m, weight: m.weight, groups: m.groups };
+    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3)
+      yield { name, module: m, weight: m.weight, groups: m.groups };
     else if (m instanceof TwistConv2d) yield { name, module: m, weight: m.weight, groups: m.groups };
     else if (m instanceof SymmetricLayer) yield { name, module: m, weight: m.weight, groups: 1 };
   }

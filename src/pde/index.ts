@@ -6,8 +6,30 @@
 export { coordinates, polynomialFeatures, type CoordinateConvention, type FeatureOptions } from './coords.js';
 export { STENCILS, BASIS_ORDER, stencilKernel, type Stencil, type StencilName } from './stencils.js';
 export { BOUNDARIES, applyStencil, padBoundary, type Boundary } from './boundary.js';
-export { TwistConv2d, CoordMixConv2d, projectKx, kyFromKx, TWIST_VARIANTS, type TwistConvOptions, type TwistVariant, type TwistField,
-  type CoordMixOptions } from './twist.js';
-export { SymmetricLayer, LeapfrogBlock, HamiltonianBlock, applyK, applyKT, activate, selfAdjointPart, operators3x3, type Operator3x3,
-  hyperbolicityPenalty, type Activation, type LeapfrogOptions, type SymmetricLayerOptions } from './hyperbolic.js';
+export {
+  TwistConv2d,
+  CoordMixConv2d,
+  projectKx,
+  kyFromKx,
+  TWIST_VARIANTS,
+  type TwistConvOptions,
+  type TwistVariant,
+  type TwistField,
+  type CoordMixOptions,
+} from './twist.js';
+export {
+  SymmetricLayer,
+  LeapfrogBlock,
+  HamiltonianBlock,
+  applyK,
+  applyKT,
+  activate,
+  selfAdjointPart,
+  operators3x3,
+  type Operator3x3,
+  hyperbolicityPenalty,
+  type Activation,
+  type LeapfrogOptions,
+  type SymmetricLayerOptions,
+} from './hyperbolic.js';
 export { DepthwiseBasisBlock, PDEBlock, type DepthwiseBasisOptions, type PDEBlockOptions } from './blocks.js';

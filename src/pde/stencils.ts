@@ -12,37 +12,89 @@ import { check } from '../tensor/errors.js';
 import { tensor } from '../tensor/creation.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export type Stencil = readonly [readonly [number, number, number], readonly [number, number, number],
-  readonly [number, number, number]];
+export type Stencil = readonly [
+  readonly [number, number, number],
+  readonly [number, number, number],
+  readonly [number, number, number],
+];
 
 /** The named stencils. */
 export const STENCILS = {
   /** u */
-  identity: [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+  identity: [
+    [0, 0, 0],
+    [0, 1, 0],
+    [0, 0, 0],
+  ],
   /** ∂u/∂x, central difference */
-  dx: [[0, 0, 0], [-0.5, 0, 0.5], [0, 0, 0]],
+  dx: [
+    [0, 0, 0],
+    [-0.5, 0, 0.5],
+    [0, 0, 0],
+  ],
   /** ∂u/∂y, central difference (y downward) */
-  dy: [[0, -0.5, 0], [0, 0, 0], [0, 0.5, 0]],
+  dy: [
+    [0, -0.5, 0],
+    [0, 0, 0],
+    [0, 0.5, 0],
+  ],
   /** ∂u/∂x, Sobel: the central difference smoothed across y, divided by 8 */
-  sobelX: [[-1 / 8, 0, 1 / 8], [-2 / 8, 0, 2 / 8], [-1 / 8, 0, 1 / 8]],
+  sobelX: [
+    [-1 / 8, 0, 1 / 8],
+    [-2 / 8, 0, 2 / 8],
+    [-1 / 8, 0, 1 / 8],
+  ],
   /** ∂u/∂y, Sobel */
-  sobelY: [[-1 / 8, -2 / 8, -1 / 8], [0, 0, 0], [1 / 8, 2 / 8, 1 / 8]],
+  sobelY: [
+    [-1 / 8, -2 / 8, -1 / 8],
+    [0, 0, 0],
+    [1 / 8, 2 / 8, 1 / 8],
+  ],
   /** ∂²u/∂x² */
-  dxx: [[0, 0, 0], [1, -2, 1], [0, 0, 0]],
+  dxx: [
+    [0, 0, 0],
+    [1, -2, 1],
+    [0, 0, 0],
+  ],
   /** ∂²u/∂y² */
-  dyy: [[0, 1, 0], [0, -2, 0], [0, 1, 0]],
+  dyy: [
+    [0, 1, 0],
+    [0, -2, 0],
+    [0, 1, 0],
+  ],
   /** ∂²u/∂x∂y */
-  dxy: [[0.25, 0, -0.25], [0, 0, 0], [-0.25, 0, 0.25]],
+  dxy: [
+    [0.25, 0, -0.25],
+    [0, 0, 0],
+    [-0.25, 0, 0.25],
+  ],
   /** Δu = ∂²u/∂x² + ∂²u/∂y², five-point */
-  laplacian: [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+  laplacian: [
+    [0, 1, 0],
+    [1, -4, 1],
+    [0, 1, 0],
+  ],
   /** Gaussian smoothing, (1/16)[1 2 1; 2 4 2; 1 2 1] ≈ 1 + ¼Δ */
-  gaussian: [[1 / 16, 2 / 16, 1 / 16], [2 / 16, 4 / 16, 2 / 16], [1 / 16, 2 / 16, 1 / 16]],
+  gaussian: [
+    [1 / 16, 2 / 16, 1 / 16],
+    [2 / 16, 4 / 16, 2 / 16],
+    [1 / 16, 2 / 16, 1 / 16],
+  ],
 } as const satisfies Record<string, Stencil>;
 
 export type StencilName = keyof typeof STENCILS;
 
 /** The order in which the depthwise operator basis is initialized: 0th, 1st, then 2nd order. */
-export const BASIS_ORDER: readonly StencilName[] = ['identity', 'dx', 'dy', 'laplacian', 'dxx', 'dyy', 'dxy', 'gaussian'];
+export const BASIS_ORDER: readonly StencilName[] = [
+  'identity',
+  'dx',
+  'dy',
+  'laplacian',
+  'dxx',
+  'dyy',
+  'dxy',
+  'gaussian',
+];
 
 /**
  * A depthwise kernel (shape [channels, 1, 3, 3]) applying the named stencil to every channel,
@@ -50,7 +102,11 @@ export const BASIS_ORDER: readonly StencilName[] = ['identity', 'dx', 'dy', 'lap
  */
 export function stencilKernel(name: StencilName, channels = 1, dtype: DType = 'float32'): Tensor {
   const stencil = STENCILS[name];
-  check(stencil !== undefined, 'stencilKernel', `unknown stencil "${name}"; known: ${Object.keys(STENCILS).join(', ')}`);
+  check(
+    stencil !== undefined,
+    'stencilKernel',
+    `unknown stencil "${name}"; known: ${Object.keys(STENCILS).join(', ')}`,
+  );
   const flat = Array.from({ length: channels }, () => stencil.flat()).flat();
   return tensor(flat, { dtype, shape: [channels, 1, 3, 3] });
 }

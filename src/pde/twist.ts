@@ -50,7 +50,10 @@ export function projectKx(w: Tensor, variant: TwistVariant): Tensor {
         return tmp.sub(tmp.flip(3)).div(2);
       }
       default:
-        throw new TorchError(`variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${String(variant)}`, 'projectKx');
+        throw new TorchError(
+          `variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${String(variant)}`,
+          'projectKx',
+        );
     }
   });
 }
@@ -105,10 +108,17 @@ function combineParts(out: Tensor, groups: number, { x, y }: { x: Tensor; y: Ten
     const coefficients = cat([onesLike(x), x, y], 1); // 1×3×H×W
     if (!out.isContiguous && out.isContiguousAs('channelsLast')) {
       const nhwc = out.permute(0, 2, 3, 1).view(n, h, w, groups, 3, c / groups);
-      return nhwc.mul(coefficients.permute(0, 2, 3, 1).reshape(1, h, w, 1, 3, 1)).sum(4).reshape(n, h, w, c)
+      return nhwc
+        .mul(coefficients.permute(0, 2, 3, 1).reshape(1, h, w, 1, 3, 1))
+        .sum(4)
+        .reshape(n, h, w, c)
         .permute(0, 3, 1, 2);
     }
-    return out.reshape(n, groups, 3, c / groups, h, w).mul(coefficients.reshape(1, 1, 3, 1, h, w)).sum(2).reshape(n, c, h, w);
+    return out
+      .reshape(n, groups, 3, c / groups, h, w)
+      .mul(coefficients.reshape(1, 1, 3, 1, h, w))
+      .sum(2)
+      .reshape(n, c, h, w);
   });
 }
 
@@ -134,27 +144,54 @@ export class TwistConv2d extends Module {
   /** Whether the variable-coefficient terms are applied. */
   twist: boolean;
 
-  constructor(readonly inChannels: number, readonly outChannels: number, options: TwistConvOptions = {}) {
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    options: TwistConvOptions = {},
+  ) {
     super();
-    const { stride = 1, groups = 1, bias = false, boundary = 'zeros', twist = true, variant = 'point', field = 'strain',
-      convention = 'centered', twistInitStd = 0.01 } = options;
-    check(inChannels % groups === 0 && outChannels % groups === 0, 'TwistConv2d',
-      `channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
-    check(TWIST_VARIANTS.includes(variant), 'TwistConv2d', `variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${variant}`);
+    const {
+      stride = 1,
+      groups = 1,
+      bias = false,
+      boundary = 'zeros',
+      twist = true,
+      variant = 'point',
+      field = 'strain',
+      convention = 'centered',
+      twistInitStd = 0.01,
+    } = options;
+    check(
+      inChannels % groups === 0 && outChannels % groups === 0,
+      'TwistConv2d',
+      `channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`,
+    );
+    check(
+      TWIST_VARIANTS.includes(variant),
+      'TwistConv2d',
+      `variant must be one of ${TWIST_VARIANTS.join(', ')}, got ${variant}`,
+    );
     this.stride = stride;
     this.groups = groups;
     this.boundary = boundary;
     this.variant = variant;
-    check(field === 'strain' || field === 'conformal', 'TwistConv2d', `field must be strain or conformal, got ${field}`);
+    check(
+      field === 'strain' || field === 'conformal',
+      'TwistConv2d',
+      `field must be strain or conformal, got ${field}`,
+    );
     this.field = field;
     this.convention = convention;
     this.twist = twist;
     this.weight = this.registerParameter('weight', empty([outChannels, inChannels / groups, 3, 3]));
     this.bias = this.registerParameter('bias', bias ? empty([outChannels]) : null);
     defaultLayerInit_(this.weight, this.bias);
-    this.kx = this.registerParameter('kx', twistInitStd > 0
-      ? randn([outChannels, inChannels / groups, 3, 3]).mul_(twistInitStd)
-      : zeros([outChannels, inChannels / groups, 3, 3]));
+    this.kx = this.registerParameter(
+      'kx',
+      twistInitStd > 0
+        ? randn([outChannels, inChannels / groups, 3, 3]).mul_(twistInitStd)
+        : zeros([outChannels, inChannels / groups, 3, 3]),
+    );
   }
 
   /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation per `field`. */
@@ -184,10 +221,12 @@ export class TwistConv2d extends Module {
   }
 
   protected override extraRepr(): string {
-    return `${this.inChannels}, ${this.outChannels}, stride=${this.stride}` +
+    return (
+      `${this.inChannels}, ${this.outChannels}, stride=${this.stride}` +
       `${this.groups !== 1 ? `, groups=${this.groups}` : ''}, twist=${this.twist}, variant=${this.variant}` +
       `${this.field !== 'strain' ? `, field=${this.field}` : ''}` +
-      `${this.boundary !== 'zeros' ? `, boundary=${this.boundary}` : ''}`;
+      `${this.boundary !== 'zeros' ? `, boundary=${this.boundary}` : ''}`
+    );
   }
 }
 
@@ -222,22 +261,46 @@ export class CoordMixConv2d extends Module {
   readonly constant: boolean;
   twist: boolean;
 
-  constructor(readonly width: number, options: CoordMixOptions = {}) {
+  constructor(
+    readonly width: number,
+    options: CoordMixOptions = {},
+  ) {
     super();
-    const { multiplier = 4, stride = 1, boundary = 'zeros', twist = true, convention = 'corner', constant = true } = options;
+    const {
+      multiplier = 4,
+      stride = 1,
+      boundary = 'zeros',
+      twist = true,
+      convention = 'corner',
+      constant = true,
+    } = options;
     this.multiplier = multiplier;
     this.convention = convention;
     this.constant = constant;
     this.twist = twist;
-    this.conv = this.registerModule('conv', new Conv2d(width, width * multiplier, 3,
-      { stride, padding: 1, groups: width, bias: false, paddingMode: boundary }));
+    this.conv = this.registerModule(
+      'conv',
+      new Conv2d(width, width * multiplier, 3, {
+        stride,
+        padding: 1,
+        groups: width,
+        bias: false,
+        paddingMode: boundary,
+      }),
+    );
     this.mix = this.registerModule('mix', new Conv2d(constant ? 6 : 5, width * multiplier, 1, { bias: !constant }));
   }
 
   /** The coefficient field of each output channel, mix(XY), shape [1, k·width, H, W]. */
   coefficients(height: number, width: number, like: Tensor): Tensor {
-    return this.mix.forward(polynomialFeatures(height, width,
-      { convention: this.convention, degree: 2, constant: this.constant, dtype: like.dtype }));
+    return this.mix.forward(
+      polynomialFeatures(height, width, {
+        convention: this.convention,
+        degree: 2,
+        constant: this.constant,
+        dtype: like.dtype,
+      }),
+    );
   }
 
   forward(input: Tensor): Tensor {

@@ -5,9 +5,24 @@
  */
 export { runSweep, type SweepOptions, type SweepResult, type RunEvent } from './sweep.js';
 export { planSweep, type SweepSpec, type SweepPlan, type PlannedRun, type Combination } from './plan.js';
-export { summarizeSweep, writeSummary, stopRule, type SweepSummary, type CombinationSummary, type RunRecord,
-  type CurvePoint } from './summary.js';
+export {
+  summarizeSweep,
+  writeSummary,
+  stopRule,
+  type SweepSummary,
+  type CombinationSummary,
+  type RunRecord,
+  type CurvePoint,
+} from './summary.js';
 export { readRunState, type RunState, type StopRule } from './run-folder.js';
-export { parseSetting, parseValue, settingPath, settingPaths, withSetting, formatValue, type SweepSetting,
-  type Recipe } from './settings.js';
+export {
+  parseSetting,
+  parseValue,
+  settingPath,
+  settingPaths,
+  withSetting,
+  formatValue,
+  type SweepSetting,
+  type Recipe,
+} from './settings.js';
 export { summarize, welch, mean, variance, studentQuantile, type SampleSummary, type Comparison } from './stats.js';

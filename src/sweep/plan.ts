@@ -61,12 +61,14 @@ const slug = (text: string) => text.replace(/[^A-Za-z0-9.+]+/g, '-').replace(/^-
 
 /** Checks a specification and lays out its runs under `<sweepsDir>/<name>/`; writes nothing. */
 export function planSweep(spec: SweepSpec, sweepsDir = 'sweeps'): SweepPlan {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(spec.name)) fail(`a sweep's name is letters, digits, ".", "_" and "-", got "${spec.name}"`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(spec.name))
+    fail(`a sweep's name is letters, digits, ".", "_" and "-", got "${spec.name}"`);
   if (spec.seeds.length === 0 || spec.seeds.some((s) => !Number.isInteger(s) || s < 0)) {
     fail(`seeds must be a non-empty list of non-negative integers, got ${JSON.stringify(spec.seeds)}`);
   }
   if (new Set(spec.seeds).size !== spec.seeds.length) fail(`seeds repeat: ${spec.seeds.join(',')}`);
-  if (spec.minutes !== null && !(spec.minutes > 0)) fail(`the time budget must be a positive number of minutes, got ${spec.minutes}`);
+  if (spec.minutes !== null && !(spec.minutes > 0))
+    fail(`the time budget must be a positive number of minutes, got ${spec.minutes}`);
   const keys = spec.settings.map((s) => s.key);
   if (new Set(keys).size !== keys.length) fail(`a setting is varied twice: ${keys.join(', ')}`);
   for (const s of spec.settings) {
@@ -76,7 +78,8 @@ export function planSweep(spec: SweepSpec, sweepsDir = 'sweeps'): SweepPlan {
   }
   const dir = join(sweepsDir, spec.name);
   const combinations = product(spec.settings).map((values, index) => ({
-    index, values,
+    index,
+    values,
     label: spec.settings.map((s, k) => `${shortName(s.key)}=${formatValue(values[k])}`).join(' ') || 'base',
   }));
   const configs = combinations.map((c) => {
@@ -91,13 +94,26 @@ export function planSweep(spec: SweepSpec, sweepsDir = 'sweeps'): SweepPlan {
       fail(`${c.label}: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  const runs = spec.seeds.flatMap((seed) => combinations.map((c) => {
-    const name = [...spec.settings.map((s, k) => `${shortName(s.key)}-${slug(formatValue(c.values[k]))}`), `seed-${seed}`].join('_');
-    const config: Recipe = { ...configs[c.index], seed, runName: name, runsDir: join(dir, 'runs') };
-    return { id: name, combination: c.index, seed, config, runDir: join(dir, 'runs', name),
-      configPath: join(dir, 'configs', `${name}.json`), logPath: join(dir, 'logs', `${name}.log`) };
-  }));
+  const runs = spec.seeds.flatMap((seed) =>
+    combinations.map((c) => {
+      const name = [
+        ...spec.settings.map((s, k) => `${shortName(s.key)}-${slug(formatValue(c.values[k]))}`),
+        `seed-${seed}`,
+      ].join('_');
+      const config: Recipe = { ...configs[c.index], seed, runName: name, runsDir: join(dir, 'runs') };
+      return {
+        id: name,
+        combination: c.index,
+        seed,
+        config,
+        runDir: join(dir, 'runs', name),
+        configPath: join(dir, 'configs', `${name}.json`),
+        logPath: join(dir, 'logs', `${name}.log`),
+      };
+    }),
+  );
   const ids = runs.map((r) => r.id);
-  if (new Set(ids).size !== ids.length) fail('two combinations give the same folder name; write their values differently');
+  if (new Set(ids).size !== ids.length)
+    fail('two combinations give the same folder name; write their values differently');
   return { spec, dir, combinations, runs };
 }

@@ -29,8 +29,14 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
   const metrics = readMetrics(runDir);
   const last = metrics.at(-1);
   const seconds = metrics.reduce((s, m) => s + m.seconds, 0);
-  const done = last !== undefined && (last.epoch + 1 >= rule.epochs || ((rule.maxSteps ?? 0) > 0 && last.step >= rule.maxSteps!) ||
-    ((rule.maxMinutes ?? 0) > 0 && seconds >= rule.maxMinutes! * 60));
+  const done =
+    last !== undefined &&
+    (last.epoch + 1 >= rule.epochs ||
+      ((rule.maxSteps ?? 0) > 0 && last.step >= rule.maxSteps!) ||
+      ((rule.maxMinutes ?? 0) > 0 && seconds >= rule.maxMinutes! * 60));
   if (done) return { status: 'done', metrics };
-  return { status: existsSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors')) ? 'interrupted' : 'absent', metrics };
+  return {
+    status: existsSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors')) ? 'interrupted' : 'absent',
+    metrics,
+  };
 }

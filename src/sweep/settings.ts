@@ -22,27 +22,37 @@ const OWNED = ['seed', 'runName', 'runsDir'];
 
 /** Every path a sweep can vary: the training settings' table, less what the sweep sets itself. */
 export function settingPaths(): string[] {
-  return settingsOf(TRAIN_SETTINGS).map(([path]) => path)
+  return settingsOf(TRAIN_SETTINGS)
+    .map(([path]) => path)
     .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
 }
 
 /** Short forms: a model option (`twist`) or an RKNet option (`integrator`) by its own name. */
 function shortForms(): Map<string, string> {
-  return new Map(settingPaths().filter((path) => path.startsWith('modelOptions.'))
-    .map((path) => [path.slice(path.lastIndexOf('.') + 1), path] as const));
+  return new Map(
+    settingPaths()
+      .filter((path) => path.startsWith('modelOptions.'))
+      .map((path) => [path.slice(path.lastIndexOf('.') + 1), path] as const),
+  );
 }
 
 /** The configuration path of a setting's name (a path or a short form); an unknown name is an error listing the valid ones. */
 export function settingPath(name: string): string {
   if (OWNED.includes(name)) {
-    throw new TorchError(`"${name}" is set by the sweep itself for each run (seeds: --seeds); it cannot be varied`, 'sweep');
+    throw new TorchError(
+      `"${name}" is set by the sweep itself for each run (seeds: --seeds); it cannot be varied`,
+      'sweep',
+    );
   }
   const paths = settingPaths();
   if (paths.includes(name)) return name;
   const short = shortForms().get(name);
   if (short !== undefined) return short;
-  throw new TorchError(`unknown setting "${name}"; the settings are ${paths.join(', ')}, ` +
-    `and the short forms ${[...shortForms().keys()].join(', ')} of the model options`, 'sweep');
+  throw new TorchError(
+    `unknown setting "${name}"; the settings are ${paths.join(', ')}, ` +
+      `and the short forms ${[...shortForms().keys()].join(', ')} of the model options`,
+    'sweep',
+  );
 }
 
 function scalar(text: string): unknown {
@@ -53,8 +63,12 @@ function scalar(text: string): unknown {
 }
 
 function defaultAt(path: string): unknown {
-  return path.split('.').reduce<unknown>((o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
-    DEFAULT_CONFIG);
+  return path
+    .split('.')
+    .reduce<unknown>(
+      (o, k) => (o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined),
+      DEFAULT_CONFIG,
+    );
 }
 
 /**
@@ -89,7 +103,10 @@ export function parseValue(path: string, text: string): unknown {
 export function parseSetting(text: string): SweepSetting {
   const eq = text.indexOf('=');
   if (eq <= 0 || eq === text.length - 1) {
-    throw new TorchError(`a varied setting is name=value1,value2 (or name=v1:v2 when values hold commas), got "${text}"`, 'sweep');
+    throw new TorchError(
+      `a varied setting is name=value1,value2 (or name=v1:v2 when values hold commas), got "${text}"`,
+      'sweep',
+    );
   }
   const key = settingPath(text.slice(0, eq).trim());
   const list = text.slice(eq + 1);
@@ -103,13 +120,14 @@ export function withSetting(recipe: Recipe, path: string, value: unknown): Recip
   const [head, ...rest] = path.split('.');
   if (rest.length === 0) return { ...recipe, [head!]: value };
   const inner = recipe[head!];
-  const object = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? inner as Recipe : {};
+  const object = inner !== null && typeof inner === 'object' && !Array.isArray(inner) ? (inner as Recipe) : {};
   return { ...recipe, [head!]: withSetting(object, rest.join('.'), value) };
 }
 
 /** A value as the command line would write it: lists joined by commas, flags as 0/1 for the twist. */
 export function formatValue(value: unknown): string {
-  if (Array.isArray(value)) return value.map((v) => (typeof v === 'boolean' ? (v ? '1' : '0') : formatValue(v))).join(',');
+  if (Array.isArray(value))
+    return value.map((v) => (typeof v === 'boolean' ? (v ? '1' : '0') : formatValue(v))).join(',');
   if (value !== null && typeof value === 'object') return JSON.stringify(value);
   return String(value);
 }

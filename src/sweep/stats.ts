@@ -34,12 +34,16 @@ export interface Comparison {
 
 function checkSample(xs: readonly number[], what: string): void {
   if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) {
-    throw new TorchError(`${what} must be a non-empty list of finite numbers, got ${JSON.stringify(xs)}`, 'sweep.stats');
+    throw new TorchError(
+      `${what} must be a non-empty list of finite numbers, got ${JSON.stringify(xs)}`,
+      'sweep.stats',
+    );
   }
 }
 
 function checkLevel(level: number): void {
-  if (!(level > 0 && level < 1)) throw new TorchError(`the confidence level must be in (0, 1), got ${level}`, 'sweep.stats');
+  if (!(level > 0 && level < 1))
+    throw new TorchError(`the confidence level must be in (0, 1), got ${level}`, 'sweep.stats');
 }
 
 export function mean(xs: readonly number[]): number {
@@ -65,7 +69,7 @@ export function summarize(xs: readonly number[], level = 0.95): SampleSummary {
   const m = mean(xs);
   if (n < 2) return { n, mean: m, std: null, low: null, high: null };
   const std = Math.sqrt(variance(xs));
-  const half = studentQuantile(1 - (1 - level) / 2, n - 1) * std / Math.sqrt(n);
+  const half = (studentQuantile(1 - (1 - level) / 2, n - 1) * std) / Math.sqrt(n);
   return { n, mean: m, std, low: m - half, high: m + half };
 }
 
@@ -81,8 +85,14 @@ export function welch(a: readonly number[], b: readonly number[], level = 0.95):
   const se = Math.sqrt(va + vb);
   if (se === 0) {
     // Both samples constant: the difference is exact.
-    return { difference, low: difference, high: difference, t: difference === 0 ? 0 : Math.sign(difference) * Infinity,
-      df: a.length + b.length - 2, p: difference === 0 ? 1 : 0 };
+    return {
+      difference,
+      low: difference,
+      high: difference,
+      t: difference === 0 ? 0 : Math.sign(difference) * Infinity,
+      df: a.length + b.length - 2,
+      p: difference === 0 ? 1 : 0,
+    };
   }
   const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
   const t = difference / se;

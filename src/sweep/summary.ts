@@ -61,8 +61,11 @@ export interface SweepSummary {
 
 /** When a run's configuration says it is over (its settings, else the trainer's defaults). */
 export function stopRule(config: Recipe): StopRule {
-  return { epochs: Number(config.epochs ?? DEFAULT_CONFIG.epochs), maxSteps: Number(config.maxSteps ?? DEFAULT_CONFIG.maxSteps),
-    maxMinutes: Number(config.maxMinutes ?? 0) };
+  return {
+    epochs: Number(config.epochs ?? DEFAULT_CONFIG.epochs),
+    maxSteps: Number(config.maxSteps ?? DEFAULT_CONFIG.maxSteps),
+    maxMinutes: Number(config.maxMinutes ?? 0),
+  };
 }
 
 function recordOf(run: SweepPlan['runs'][number]): RunRecord {
@@ -75,25 +78,46 @@ function recordOf(run: SweepPlan['runs'][number]): RunRecord {
   }
   const last = metrics.at(-1);
   const accuracies = metrics.flatMap((m) => (m.valAccuracy === null ? [] : [m.valAccuracy]));
-  return { id: run.id, combination: run.combination, seed: run.seed, status,
-    finalAccuracy: status === 'done' ? last?.valAccuracy ?? null : null,
-    bestAccuracy: accuracies.length > 0 ? Math.max(...accuracies) : null, epochs: metrics.length, trainSeconds: seconds, curve };
+  return {
+    id: run.id,
+    combination: run.combination,
+    seed: run.seed,
+    status,
+    finalAccuracy: status === 'done' ? (last?.valAccuracy ?? null) : null,
+    bestAccuracy: accuracies.length > 0 ? Math.max(...accuracies) : null,
+    epochs: metrics.length,
+    trainSeconds: seconds,
+    curve,
+  };
 }
 
 /** The summary of a sweep's runs as their folders are now. */
 export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
   const runs = plan.runs.map(recordOf);
-  const finals = plan.combinations.map((c) => runs.filter((r) => r.combination === c.index && r.finalAccuracy !== null)
-    .map((r) => r.finalAccuracy!));
-  const combinations = plan.combinations.map((c, i): CombinationSummary => ({
-    ...c,
-    settings: Object.fromEntries(plan.spec.settings.map((s, k) => [s.key, c.values[k]])),
-    accuracy: finals[i]!.length > 0 ? summarize(finals[i]!, level) : null,
-    vsBaseline: i > 0 && finals[0]!.length > 0 && finals[i]!.length > 0 ? welch(finals[0]!, finals[i]!, level) : null,
-    missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
-  }));
-  return { name: plan.spec.name, dir: plan.dir, metric: 'finalAccuracy', level, settings: plan.spec.settings,
-    seeds: plan.spec.seeds, minutes: plan.spec.minutes, base: plan.spec.base, combinations, runs };
+  const finals = plan.combinations.map((c) =>
+    runs.filter((r) => r.combination === c.index && r.finalAccuracy !== null).map((r) => r.finalAccuracy!),
+  );
+  const combinations = plan.combinations.map(
+    (c, i): CombinationSummary => ({
+      ...c,
+      settings: Object.fromEntries(plan.spec.settings.map((s, k) => [s.key, c.values[k]])),
+      accuracy: finals[i]!.length > 0 ? summarize(finals[i]!, level) : null,
+      vsBaseline: i > 0 && finals[0]!.length > 0 && finals[i]!.length > 0 ? welch(finals[0]!, finals[i]!, level) : null,
+      missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
+    }),
+  );
+  return {
+    name: plan.spec.name,
+    dir: plan.dir,
+    metric: 'finalAccuracy',
+    level,
+    settings: plan.spec.settings,
+    seeds: plan.spec.seeds,
+    minutes: plan.spec.minutes,
+    base: plan.spec.base,
+    combinations,
+    runs,
+  };
 }
 
 const csvField = (v: unknown) => {
@@ -117,27 +141,46 @@ function pValue(p: number | null): string {
 function markdown(s: SweepSummary): string {
   const names = s.settings.map((x) => shortName(x.key));
   const level = `${Math.round(s.level * 100)}%`;
-  const varied = s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
+  const varied =
+    s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
   // What every run shares: the sweep sets the seed, run name and runs folder itself.
   const { seed: _seed, runName: _name, runsDir: _dir, ...shared } = s.base;
   const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
-  const length = s.minutes !== null ? `${s.minutes} minutes of training per run` : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
-  const head = [...names.length > 0 ? names : ['settings'], 'n', 'mean ± std', `${level} CI`, 'Δ vs baseline', `${level} CI of Δ`,
-    'p (Welch)'];
+  const length =
+    s.minutes !== null
+      ? `${s.minutes} minutes of training per run`
+      : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
+  const head = [
+    ...(names.length > 0 ? names : ['settings']),
+    'n',
+    'mean ± std',
+    `${level} CI`,
+    'Δ vs baseline',
+    `${level} CI of Δ`,
+    'p (Welch)',
+  ];
   const rows = s.combinations.map((c) => {
     const a = c.accuracy;
     const d = c.vsBaseline;
-    return [...(names.length > 0 ? c.values.map(formatValue) : ['base']), String(a?.n ?? 0),
-      a ? `${pts(a.mean)} ± ${pts(a.std)}` : '–', a && a.low !== null ? `[${pts(a.low)}, ${pts(a.high)}]` : '–',
-      c.index === 0 ? 'baseline' : pts(d?.difference, true), d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
-      pValue(d?.p ?? null)];
+    return [
+      ...(names.length > 0 ? c.values.map(formatValue) : ['base']),
+      String(a?.n ?? 0),
+      a ? `${pts(a.mean)} ± ${pts(a.std)}` : '–',
+      a && a.low !== null ? `[${pts(a.low)}, ${pts(a.high)}]` : '–',
+      c.index === 0 ? 'baseline' : pts(d?.difference, true),
+      d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
+      pValue(d?.p ?? null),
+    ];
   });
-  const table = (h: string[], r: string[][]) => [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`,
-    ...r.map((x) => `| ${x.join(' | ')} |`)].join('\n');
-  const perSeed = s.combinations.map((c) => [c.label, ...s.seeds.map((seed) => {
-    const r = s.runs.find((x) => x.combination === c.index && x.seed === seed);
-    return r?.finalAccuracy != null ? pts(r.finalAccuracy) : r?.status ?? '–';
-  })]);
+  const table = (h: string[], r: string[][]) =>
+    [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...r.map((x) => `| ${x.join(' | ')} |`)].join('\n');
+  const perSeed = s.combinations.map((c) => [
+    c.label,
+    ...s.seeds.map((seed) => {
+      const r = s.runs.find((x) => x.combination === c.index && x.seed === seed);
+      return r?.finalAccuracy != null ? pts(r.finalAccuracy) : (r?.status ?? '–');
+    }),
+  ]);
   const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
   return [
     `# Sweep ${s.name}`,
@@ -148,7 +191,9 @@ function markdown(s: SweepSummary): string {
       `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +
       `combination's mean minus the baseline's (the first value of every varied setting, first row), with Welch's ` +
       `interval and the two-sided p-value of Welch's t-test.`,
-    ...(missing > 0 ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`] : []),
+    ...(missing > 0
+      ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`]
+      : []),
     '',
     table(head, rows),
     '',
@@ -165,16 +210,45 @@ const text = (s: string) => [new TextEncoder().encode(s)];
 export function writeSummary(summary: SweepSummary): void {
   const names = summary.settings.map((x) => shortName(x.key));
   writeFileAtomic(join(summary.dir, 'summary.json'), text(`${JSON.stringify(summary, null, 2)}\n`));
-  writeFileAtomic(join(summary.dir, 'summary.csv'), text(csv([
-    [...names, 'n', 'mean', 'std', 'ci_low', 'ci_high', 'diff', 'diff_low', 'diff_high', 't', 'df', 'p'],
-    ...summary.combinations.map((c) => [...c.values, c.accuracy?.n ?? 0, c.accuracy?.mean, c.accuracy?.std, c.accuracy?.low,
-      c.accuracy?.high, c.vsBaseline?.difference, c.vsBaseline?.low, c.vsBaseline?.high, c.vsBaseline?.t, c.vsBaseline?.df,
-      c.vsBaseline?.p]),
-  ])));
-  writeFileAtomic(join(summary.dir, 'runs.csv'), text(csv([
-    ['id', ...names, 'seed', 'status', 'final_accuracy', 'best_accuracy', 'epochs', 'train_seconds'],
-    ...summary.runs.map((r) => [r.id, ...summary.combinations[r.combination]!.values, r.seed, r.status, r.finalAccuracy,
-      r.bestAccuracy, r.epochs, r.trainSeconds]),
-  ])));
+  writeFileAtomic(
+    join(summary.dir, 'summary.csv'),
+    text(
+      csv([
+        [...names, 'n', 'mean', 'std', 'ci_low', 'ci_high', 'diff', 'diff_low', 'diff_high', 't', 'df', 'p'],
+        ...summary.combinations.map((c) => [
+          ...c.values,
+          c.accuracy?.n ?? 0,
+          c.accuracy?.mean,
+          c.accuracy?.std,
+          c.accuracy?.low,
+          c.accuracy?.high,
+          c.vsBaseline?.difference,
+          c.vsBaseline?.low,
+          c.vsBaseline?.high,
+          c.vsBaseline?.t,
+          c.vsBaseline?.df,
+          c.vsBaseline?.p,
+        ]),
+      ]),
+    ),
+  );
+  writeFileAtomic(
+    join(summary.dir, 'runs.csv'),
+    text(
+      csv([
+        ['id', ...names, 'seed', 'status', 'final_accuracy', 'best_accuracy', 'epochs', 'train_seconds'],
+        ...summary.runs.map((r) => [
+          r.id,
+          ...summary.combinations[r.combination]!.values,
+          r.seed,
+          r.status,
+          r.finalAccuracy,
+          r.bestAccuracy,
+          r.epochs,
+          r.trainSeconds,
+        ]),
+      ]),
+    ),
+  );
   writeFileAtomic(join(summary.dir, 'summary.md'), text(markdown(summary)));
 }

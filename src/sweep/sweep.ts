@@ -68,8 +68,11 @@ function fail(message: string): never {
 
 /** JSON with object keys sorted, so that equal specifications compare equal as text. */
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v));
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
 }
 
 /** Records the specification, or checks it against the one recorded: only the seeds may change (adding seeds extends a sweep). */
@@ -100,10 +103,20 @@ function threadBudget(options: SweepOptions, jobs: number): number {
   return Math.floor(cores / jobs);
 }
 
-const defaultCommand = () => [process.execPath, resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js'), 'train'];
+const defaultCommand = () => [
+  process.execPath,
+  resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js'),
+  'train',
+];
 
 /** Runs one child to its end; aborting the signal sends it SIGTERM (it checkpoints and exits). */
-function runChild(command: string[], run: PlannedRun, resume: boolean, threads: number, signal?: AbortSignal): Promise<number | null> {
+function runChild(
+  command: string[],
+  run: PlannedRun,
+  resume: boolean,
+  threads: number,
+  signal?: AbortSignal,
+): Promise<number | null> {
   const log = openSync(run.logPath, 'a');
   const child = spawn(command[0]!, [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])], {
     stdio: ['ignore', log, log],
@@ -166,12 +179,24 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       const status = state.status === 'done' ? 'done' : options.signal?.aborted ? 'interrupted' : 'failed';
       if (status === 'done') ran += 1;
       if (status === 'failed') failed.push({ id: run.id, exitCode, log: run.logPath });
-      options.onRunEnd?.({ ...event, status, exitCode, finalAccuracy: state.metrics.at(-1)?.valAccuracy ?? null,
-        seconds: (performance.now() - start) / 1000 });
+      options.onRunEnd?.({
+        ...event,
+        status,
+        exitCode,
+        finalAccuracy: state.metrics.at(-1)?.valAccuracy ?? null,
+        seconds: (performance.now() - start) / 1000,
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, todo.length) }, worker));
   const summary = summarizeSweep(plan);
   writeSummary(summary);
-  return { plan, summary, skipped, ran, failed, interrupted: options.signal?.aborted === true && skipped + ran < plan.runs.length };
+  return {
+    plan,
+    summary,
+    skipped,
+    ran,
+    failed,
+    interrupted: options.signal?.aborted === true && skipped + ran < plan.runs.length,
+  };
 }

@@ -54,8 +54,11 @@ export interface GradOptions {
  * The gradients of `outputs` with respect to `inputs`, returned rather than accumulated in `.grad`
  * (PyTorch's `torch.autograd.grad`).
  */
-export function grad(outputs: Tensor | readonly Tensor[], inputs: readonly Tensor[], options: GradOptions = {}):
-    (Tensor | null)[] {
+export function grad(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  options: GradOptions = {},
+): (Tensor | null)[] {
   checkOptions(options, 'grad');
   const outs = outputs instanceof Tensor ? [outputs] : outputs;
   check(Array.isArray(outs), 'grad', () => `outputs must be a tensor or an array of tensors, got ${describe(outputs)}`);
@@ -76,14 +79,20 @@ export function grad(outputs: Tensor | readonly Tensor[], inputs: readonly Tenso
 }
 
 /** Runs backward from several outputs at once, accumulating into the leaves' `.grad`. */
-export function backward(outputs: readonly Tensor[], gradOutputs?: readonly (Tensor | null)[],
-    options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+export function backward(
+  outputs: readonly Tensor[],
+  gradOutputs?: readonly (Tensor | null)[],
+  options: { retainGraph?: boolean; createGraph?: boolean } = {},
+): void {
   checkOptions(options, 'backward');
   check(Array.isArray(outputs), 'backward', () => `outputs must be an array of tensors, got ${describe(outputs)}`);
   const grads = gradOutputs ?? outputs.map(() => null);
   check(Array.isArray(grads), 'backward', () => `gradOutputs must be an array, got ${describe(grads)}`);
   check(grads.length === outputs.length, 'backward', `got ${grads.length} gradients for ${outputs.length} outputs`);
-  native.backward(outputs.map((t) => handleOf(t, 'backward', 'outputs')),
+  native.backward(
+    outputs.map((t) => handleOf(t, 'backward', 'outputs')),
     grads.map((g) => (g === null || g === undefined ? null : handleOf(g, 'backward', 'gradOutputs'))),
-    options.retainGraph ?? options.createGraph ?? false, options.createGraph ?? false);
+    options.retainGraph ?? options.createGraph ?? false,
+    options.createGraph ?? false,
+  );
 }

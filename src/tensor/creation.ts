@@ -46,7 +46,11 @@ const MAX_DEPTH = 64;
 function flatten(data: NestedArray | readonly NestedArray[], op: string): { shape: number[]; flat: unknown[] } {
   const shape: number[] = [];
   for (let level: unknown = data; Array.isArray(level); level = level[0]) {
-    check(shape.length < MAX_DEPTH, op, `the nested arrays are more than ${MAX_DEPTH} levels deep (does one contain itself?)`);
+    check(
+      shape.length < MAX_DEPTH,
+      op,
+      `the nested arrays are more than ${MAX_DEPTH} levels deep (does one contain itself?)`,
+    );
     shape.push(level.length);
   }
   const flat: unknown[] = [];
@@ -56,8 +60,11 @@ function flatten(data: NestedArray | readonly NestedArray[], op: string): { shap
       flat.push(value);
       return;
     }
-    check(Array.isArray(value) && value.length === shape[dim], op, () =>
-      `the nested arrays are ragged: expected length ${shape[dim]} at depth ${dim}`);
+    check(
+      Array.isArray(value) && value.length === shape[dim],
+      op,
+      () => `the nested arrays are ragged: expected length ${shape[dim]} at depth ${dim}`,
+    );
     // An index loop, not for…of: holes of sparse arrays must be seen (as undefined, an error below).
     for (let i = 0; i < shape[dim]!; i++) walk((value as unknown[])[i], dim + 1);
   };
@@ -76,8 +83,14 @@ const INTEGER_RANGE: Partial<Record<DType, [bigint, bigint]>> = {
 
 function encode(flat: unknown[], dtype: DType, op: string): ArrayBufferView {
   const at = flat.findIndex((v) => typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint');
-  check(at < 0, op, () => `elements must be numbers, booleans or bigints, got ${
-    flat[at] === null ? 'null' : typeof flat[at]} at index ${at} (of the flattened data)`);
+  check(
+    at < 0,
+    op,
+    () =>
+      `elements must be numbers, booleans or bigints, got ${
+        flat[at] === null ? 'null' : typeof flat[at]
+      } at index ${at} (of the flattened data)`,
+  );
   const range = INTEGER_RANGE[dtype];
   if (range !== undefined) {
     // Integers, as PyTorch would store them: no silent truncation, wrap-around or NaN → 0.
@@ -85,7 +98,9 @@ function encode(flat: unknown[], dtype: DType, op: string): ArrayBufferView {
     const outOfRange = (v: unknown): never => {
       throw new TorchError(`${describe(v)} is out of the range of ${dtype} [${low}, ${high}]`, op);
     };
-    const notInteger = (v: unknown): never => { throw new TorchError(`${dtype} needs integers, got ${v}`, op); };
+    const notInteger = (v: unknown): never => {
+      throw new TorchError(`${dtype} needs integers, got ${v}`, op);
+    };
     if (dtype === 'int64') {
       return BigInt64Array.from(flat as (number | bigint | boolean)[], (v) => {
         if (typeof v === 'number' && !Number.isInteger(v)) notInteger(v);
@@ -138,9 +153,14 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
     bytes = encode(flat, stored, op);
     shape = options.shape ?? inferred;
   }
-  check(Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0), op,
-    () => `the shape must be an array of non-negative integers, got ${
-      Array.isArray(shape) ? `[${shape.map(describe).join(', ')}]` : describe(shape)}`);
+  check(
+    Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0),
+    op,
+    () =>
+      `the shape must be an array of non-negative integers, got ${
+        Array.isArray(shape) ? `[${shape.map(describe).join(', ')}]` : describe(shape)
+      }`,
+  );
   let t = new Tensor(native.fromBytes(bytes, shape, dtypeCode(stored)));
   if (options.dtype !== undefined && options.dtype !== stored) t = replace(t, (x) => x.to(options.dtype!));
   if (options.device !== undefined && options.device !== 'cpu') t = replace(t, (x) => x.to(options.device!));
@@ -197,8 +217,10 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   check(step !== 0, 'arange', 'step must not be zero');
   const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const dtype = options.dtype ?? (integral ? 'int64' : 'float32');
-  return finish(call('aten::arange.start_step', start, end, step, ...creationArgs({ ...options, dtype }, 'arange')),
-    options);
+  return finish(
+    call('aten::arange.start_step', start, end, step, ...creationArgs({ ...options, dtype }, 'arange')),
+    options,
+  );
 }
 
 /** `steps` values evenly spaced from `start` to `end`, both included. */
@@ -229,7 +251,10 @@ export function randn(shape: Shape, options: TensorOptions = {}): Tensor {
 export function randint(low: number, high: number, shape: Shape, options: TensorOptions = {}): Tensor {
   checkOptions(options, 'randint');
   const dtype = options.dtype ?? 'int64';
-  return finish(call('aten::randint.low', low, high, shape, ...creationArgs({ ...options, dtype }, 'randint')), options);
+  return finish(
+    call('aten::randint.low', low, high, shape, ...creationArgs({ ...options, dtype }, 'randint')),
+    options,
+  );
 }
 
 /** A random permutation of 0…n−1 (int64). */

@@ -27,8 +27,11 @@ export function check(condition: unknown, op: string, message: string | (() => s
 
 /** Throws a TorchError for `op` unless `options` is an options object (or undefined, for the defaults). */
 export function checkOptions(options: unknown, op: string): void {
-  check(options === undefined || (typeof options === 'object' && options !== null), op,
-    () => `options must be an object, got ${describe(options)}`);
+  check(
+    options === undefined || (typeof options === 'object' && options !== null),
+    op,
+    () => `options must be an object, got ${describe(options)}`,
+  );
 }
 
 /** A value as an error message shows it. */

@@ -20,8 +20,11 @@ type Pair = number | readonly [number, number];
 function int32Options(op: string, options: Record<string, unknown>): void {
   for (const [name, value] of Object.entries(options)) {
     for (const v of Array.isArray(value) ? value : [value]) {
-      check(typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) <= 0x7fffffff, op,
-        () => `${name} must be an integer of magnitude below 2^31, got ${v}`);
+      check(
+        typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) <= 0x7fffffff,
+        op,
+        () => `${name} must be an integer of magnitude below 2^31, got ${v}`,
+      );
     }
   }
 }
@@ -94,12 +97,26 @@ export interface ConvTranspose2dOptions {
  * Transposed 2-D convolution (the adjoint of conv2d with the same weight).
  * @param weight C_in×(C_out/groups)×kH×kW
  */
-export function convTranspose2d(input: Tensor, weight: Tensor, bias: Tensor | null = null,
-    options: ConvTranspose2dOptions = {}): Tensor {
+export function convTranspose2d(
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: ConvTranspose2dOptions = {},
+): Tensor {
   checkOptions(options, 'convTranspose2d');
   const { stride = 1, padding = 0, outputPadding = 0, groups = 1, dilation = 1 } = options;
   int32Options('convTranspose2d', { stride, padding, outputPadding, groups, dilation });
-  const out = call('aten::conv_transpose2d.input', input, weight, bias, stride, padding, outputPadding, groups, dilation);
+  const out = call(
+    'aten::conv_transpose2d.input',
+    input,
+    weight,
+    bias,
+    stride,
+    padding,
+    outputPadding,
+    groups,
+    dilation,
+  );
   // Each input element meets C_out/groups · kH · kW weights.
   if (macs !== null) macs.n += input.numel * weight.shape[1]! * weight.shape[2]! * weight.shape[3]!;
   return out;
@@ -116,12 +133,20 @@ export function pad(input: Tensor, pad: readonly number[], mode: PadMode = 'cons
   checkTensor(input, 'pad', 'the input');
   check(Array.isArray(pad), 'pad', () => `the sizes must be an array of integers, got ${describe(pad)}`);
   check(pad.length % 2 === 0, 'pad', `needs an even number of sizes, got ${pad.length}`);
-  check(['constant', 'reflect', 'replicate', 'circular'].includes(mode), 'pad',
-    () => `mode must be constant, reflect, replicate or circular, got ${describe(mode)}`);
+  check(
+    ['constant', 'reflect', 'replicate', 'circular'].includes(mode),
+    'pad',
+    () => `mode must be constant, reflect, replicate or circular, got ${describe(mode)}`,
+  );
   if (mode !== 'constant') {
     const spatial = input.ndim - 2;
-    check(pad.length === 2 * spatial, 'pad', () => `${mode} padding of a ${input.ndim}-d input (N, C and ${spatial} ` +
-      `spatial dimensions) needs ${2 * spatial} sizes, got ${pad.length}`);
+    check(
+      pad.length === 2 * spatial,
+      'pad',
+      () =>
+        `${mode} padding of a ${input.ndim}-d input (N, C and ${spatial} ` +
+        `spatial dimensions) needs ${2 * spatial} sizes, got ${pad.length}`,
+    );
   }
   return call('aten::pad', input, pad, mode, mode === 'constant' ? value : null);
 }
@@ -141,29 +166,56 @@ export interface BatchNormOptions {
  * Batch normalization over N, H, W for each channel. In training mode `runningMean` and `runningVar`
  * are updated in place (the variance with Bessel's correction, as in PyTorch).
  */
-export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
-    options: BatchNormOptions = {}): Tensor {
+export function batchNorm(
+  input: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions = {},
+): Tensor {
   checkOptions(options, 'batchNorm');
   const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
-  check(training || (runningMean !== null && runningVar !== null), 'batchNorm',
-    'evaluation mode needs running statistics (or pass training: true)');
+  check(
+    training || (runningMean !== null && runningVar !== null),
+    'batchNorm',
+    'evaluation mode needs running statistics (or pass training: true)',
+  );
   return call('aten::batch_norm', input, weight, bias, runningMean, runningVar, training, momentum, eps, true);
 }
 
 /** Group normalization: channels in `numGroups` groups, each normalized over its channels and H, W. */
-export function groupNorm(input: Tensor, numGroups: number,
-    options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+export function groupNorm(
+  input: Tensor,
+  numGroups: number,
+  options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {},
+): Tensor {
   checkOptions(options, 'groupNorm');
-  return call('aten::group_norm', input, numGroups, options.weight ?? null, options.bias ?? null, options.eps ?? 1e-5,
-    true);
+  return call(
+    'aten::group_norm',
+    input,
+    numGroups,
+    options.weight ?? null,
+    options.bias ?? null,
+    options.eps ?? 1e-5,
+    true,
+  );
 }
 
 /** Layer normalization over the trailing `normalizedShape` dimensions. */
-export function layerNorm(input: Tensor, normalizedShape: readonly number[],
-    options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+export function layerNorm(
+  input: Tensor,
+  normalizedShape: readonly number[],
+  options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {},
+): Tensor {
   checkOptions(options, 'layerNorm');
-  return call('aten::layer_norm', input, normalizedShape, options.weight ?? null, options.bias ?? null,
-    options.eps ?? 1e-5, true);
+  return call(
+    'aten::layer_norm',
+    input,
+    normalizedShape,
+    options.weight ?? null,
+    options.bias ?? null,
+    options.eps ?? 1e-5,
+    true,
+  );
 }
 
 export function relu(input: Tensor): Tensor {
@@ -203,8 +255,11 @@ export interface Pool2dOptions {
   ceilMode?: boolean;
 }
 
-export function avgPool2d(input: Tensor, kernelSize: Pair,
-    options: Pool2dOptions & { countIncludePad?: boolean } = {}): Tensor {
+export function avgPool2d(
+  input: Tensor,
+  kernelSize: Pair,
+  options: Pool2dOptions & { countIncludePad?: boolean } = {},
+): Tensor {
   checkOptions(options, 'avgPool2d');
   const { stride = kernelSize, padding = 0, ceilMode = false, countIncludePad = true } = options;
   int32Options('avgPool2d', { kernelSize, stride, padding });
@@ -239,8 +294,11 @@ export type Reduction = 'none' | 'mean' | 'sum';
 const REDUCTION: Record<Reduction, number> = { none: 0, mean: 1, sum: 2 };
 
 function reductionCode(reduction: Reduction, op: string): number {
-  check(typeof reduction === 'string' && Object.hasOwn(REDUCTION, reduction), op,
-    () => `reduction must be none, mean or sum, got ${describe(reduction)}`);
+  check(
+    typeof reduction === 'string' && Object.hasOwn(REDUCTION, reduction),
+    op,
+    () => `reduction must be none, mean or sum, got ${describe(reduction)}`,
+  );
   return REDUCTION[reduction];
 }
 
@@ -263,14 +321,28 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   const { reduction = 'mean', labelSmoothing = 0, weight = null, ignoreIndex = -100 } = options;
   checkTensor(logits, 'crossEntropy', 'the logits');
   checkTensor(target, 'crossEntropy', 'the target');
-  check(typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1, 'crossEntropy',
-    () => `labelSmoothing must be in [0, 1], got ${describe(labelSmoothing)}`);
+  check(
+    typeof labelSmoothing === 'number' && labelSmoothing >= 0 && labelSmoothing <= 1,
+    'crossEntropy',
+    () => `labelSmoothing must be in [0, 1], got ${describe(labelSmoothing)}`,
+  );
   const targetType = target.dtype;
-  check(targetType === 'int64' || (targetType === logits.dtype && target.ndim === logits.ndim), 'crossEntropy',
-    () => `the target must hold int64 class indices (or class probabilities shaped like the logits), got ${targetType} ` +
-      `of shape [${target.shape.join(', ')}]`);
-  return call('aten::cross_entropy_loss', logits, target, weight, reductionCode(reduction, 'crossEntropy'), ignoreIndex,
-    labelSmoothing);
+  check(
+    targetType === 'int64' || (targetType === logits.dtype && target.ndim === logits.ndim),
+    'crossEntropy',
+    () =>
+      `the target must hold int64 class indices (or class probabilities shaped like the logits), got ${targetType} ` +
+      `of shape [${target.shape.join(', ')}]`,
+  );
+  return call(
+    'aten::cross_entropy_loss',
+    logits,
+    target,
+    weight,
+    reductionCode(reduction, 'crossEntropy'),
+    ignoreIndex,
+    labelSmoothing,
+  );
 }
 
 /** Mean squared error. */
@@ -293,18 +365,34 @@ function showPair(x: unknown): string {
 /** Resizes N×C×H×W images. */
 export function interpolate(input: Tensor, options: InterpolateOptions): Tensor {
   checkTensor(input, 'interpolate', 'the input');
-  check(typeof options === 'object' && options !== null, 'interpolate',
-    () => `options { size } or { scaleFactor } are needed, got ${describe(options)}`);
+  check(
+    typeof options === 'object' && options !== null,
+    'interpolate',
+    () => `options { size } or { scaleFactor } are needed, got ${describe(options)}`,
+  );
   const { size, scaleFactor, mode = 'nearest', alignCorners = false } = options;
-  check((size === undefined) !== (scaleFactor === undefined), 'interpolate', 'give exactly one of size and scaleFactor');
+  check(
+    (size === undefined) !== (scaleFactor === undefined),
+    'interpolate',
+    'give exactly one of size and scaleFactor',
+  );
   const outSize = size === undefined ? null : typeof size === 'number' ? [size, size] : size;
-  const scales = scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
+  const scales =
+    scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
   check(input.ndim === 4, 'interpolate', () => `resizes N×C×H×W images, got a ${input.ndim}-d input`);
-  check(outSize === null || (Array.isArray(outSize) && outSize.length === 2), 'interpolate',
-    () => `size must be one number or two (H, W), got ${showPair(size)}`);
-  check(scales === null || (Array.isArray(scales) && scales.length === 2 &&
-      scales.every((f) => typeof f === 'number' && Number.isFinite(f) && f > 0)), 'interpolate',
-    () => `scaleFactor must be one or two finite positive numbers, got ${showPair(scaleFactor)}`);
+  check(
+    outSize === null || (Array.isArray(outSize) && outSize.length === 2),
+    'interpolate',
+    () => `size must be one number or two (H, W), got ${showPair(size)}`,
+  );
+  check(
+    scales === null ||
+      (Array.isArray(scales) &&
+        scales.length === 2 &&
+        scales.every((f) => typeof f === 'number' && Number.isFinite(f) && f > 0)),
+    'interpolate',
+    () => `scaleFactor must be one or two finite positive numbers, got ${showPair(scaleFactor)}`,
+  );
   if (mode === 'nearest') {
     check(!options.alignCorners, 'interpolate', 'alignCorners applies to bilinear mode only');
     return call('aten::upsample_nearest2d.vec', input, outSize, scales);
@@ -325,16 +413,26 @@ const INTERPOLATION = { bilinear: 0, nearest: 1, bicubic: 2 } as const;
 const GRID_PADDING = { zeros: 0, border: 1, reflection: 2 } as const;
 
 /** Samples `input` (N×C×H×W) at the points of `grid` (N×H'×W'×2, x then y, in [−1, 1]). */
-export function gridSample(input: Tensor, grid: Tensor, options: {
-  mode?: keyof typeof INTERPOLATION;
-  paddingMode?: keyof typeof GRID_PADDING;
-  alignCorners?: boolean;
-} = {}): Tensor {
+export function gridSample(
+  input: Tensor,
+  grid: Tensor,
+  options: {
+    mode?: keyof typeof INTERPOLATION;
+    paddingMode?: keyof typeof GRID_PADDING;
+    alignCorners?: boolean;
+  } = {},
+): Tensor {
   const { mode = 'bilinear', paddingMode = 'zeros', alignCorners = false } = options;
-  check(typeof mode === 'string' && Object.hasOwn(INTERPOLATION, mode), 'gridSample',
-    () => `mode must be bilinear, nearest or bicubic, got ${describe(mode)}`);
-  check(typeof paddingMode === 'string' && Object.hasOwn(GRID_PADDING, paddingMode), 'gridSample',
-    () => `paddingMode must be zeros, border or reflection, got ${describe(paddingMode)}`);
+  check(
+    typeof mode === 'string' && Object.hasOwn(INTERPOLATION, mode),
+    'gridSample',
+    () => `mode must be bilinear, nearest or bicubic, got ${describe(mode)}`,
+  );
+  check(
+    typeof paddingMode === 'string' && Object.hasOwn(GRID_PADDING, paddingMode),
+    'gridSample',
+    () => `paddingMode must be zeros, border or reflection, got ${describe(paddingMode)}`,
+  );
   return call('aten::grid_sampler', input, grid, INTERPOLATION[mode], GRID_PADDING[paddingMode], alignCorners);
 }
 

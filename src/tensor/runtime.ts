@@ -12,7 +12,11 @@ import { check, checkOptions, describe } from './errors.js';
  * when that is more), since creating thousands of threads can stall or end the process.
  */
 export function setNumThreads(n: number): void {
-  check(Number.isInteger(n) && n >= 1, 'setNumThreads', () => `the number of threads must be a positive integer, got ${describe(n)}`);
+  check(
+    Number.isInteger(n) && n >= 1,
+    'setNumThreads',
+    () => `the number of threads must be a positive integer, got ${describe(n)}`,
+  );
   native.setNumThreads(n);
 }
 
@@ -34,8 +38,11 @@ export function defaultNumThreads(): number {
 
 /** Seeds libtorch's random generators, so runs repeat exactly. */
 export function manualSeed(seed: number | bigint): void {
-  check((typeof seed === 'bigint' || Number.isInteger(seed)) && seed >= 0, 'manualSeed',
-    () => `the seed must be a non-negative integer, got ${describe(seed)}`);
+  check(
+    (typeof seed === 'bigint' || Number.isInteger(seed)) && seed >= 0,
+    'manualSeed',
+    () => `the seed must be a non-negative integer, got ${describe(seed)}`,
+  );
   native.manualSeed(seed);
 }
 

@@ -230,14 +230,30 @@ export class Tensor {
     return call('aten::to.device', this, target, dtypeCode(this.dtype));
   }
 
-  float(): Tensor { return this.to('float32'); }
-  double(): Tensor { return this.to('float64'); }
-  bfloat16(): Tensor { return this.to('bfloat16'); }
-  half(): Tensor { return this.to('float16'); }
-  long(): Tensor { return this.to('int64'); }
-  int(): Tensor { return this.to('int32'); }
-  byte(): Tensor { return this.to('uint8'); }
-  bool(): Tensor { return this.to('bool'); }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  double(): Tensor {
+    return this.to('float64');
+  }
+  bfloat16(): Tensor {
+    return this.to('bfloat16');
+  }
+  half(): Tensor {
+    return this.to('float16');
+  }
+  long(): Tensor {
+    return this.to('int64');
+  }
+  int(): Tensor {
+    return this.to('int32');
+  }
+  byte(): Tensor {
+    return this.to('uint8');
+  }
+  bool(): Tensor {
+    return this.to('bool');
+  }
 
   // ---- autograd ----
 
@@ -270,8 +286,11 @@ export class Tensor {
   }
 
   set grad(value: Tensor | null) {
-    check(value === null || value instanceof Tensor, 'grad', () => `the gradient must be a tensor or null, got ${
-      describe(value)}`);
+    check(
+      value === null || value instanceof Tensor,
+      'grad',
+      () => `the gradient must be a tensor or null, got ${describe(value)}`,
+    );
     native.setGrad(this.handle, value === null ? null : value.handle);
   }
 
@@ -281,8 +300,11 @@ export class Tensor {
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     checkOptions(options, 'backward');
-    check(gradient === undefined || gradient === null || gradient instanceof Tensor, 'backward',
-      () => `the gradient must be a tensor, got ${describe(gradient)}`);
+    check(
+      gradient === undefined || gradient === null || gradient instanceof Tensor,
+      'backward',
+      () => `the gradient must be a tensor, got ${describe(gradient)}`,
+    );
     native.backward(
       [this.handle],
       [gradient?.handle ?? null],
@@ -353,25 +375,63 @@ export class Tensor {
     return call('aten::addmm', this, mat1, mat2, beta, alpha);
   }
 
-  neg(): Tensor { return call('aten::neg', this); }
-  abs(): Tensor { return call('aten::abs', this); }
-  sign(): Tensor { return call('aten::sign', this); }
-  exp(): Tensor { return call('aten::exp', this); }
-  log(): Tensor { return call('aten::log', this); }
-  sqrt(): Tensor { return call('aten::sqrt', this); }
-  rsqrt(): Tensor { return call('aten::rsqrt', this); }
-  square(): Tensor { return call('aten::square', this); }
-  reciprocal(): Tensor { return call('aten::reciprocal', this); }
-  sin(): Tensor { return call('aten::sin', this); }
-  cos(): Tensor { return call('aten::cos', this); }
-  tanh(): Tensor { return call('aten::tanh', this); }
-  sigmoid(): Tensor { return call('aten::sigmoid', this); }
-  relu(): Tensor { return call('aten::relu', this); }
-  floor(): Tensor { return call('aten::floor', this); }
-  ceil(): Tensor { return call('aten::ceil', this); }
-  round(): Tensor { return call('aten::round', this); }
-  isnan(): Tensor { return call('aten::isnan', this); }
-  isfinite(): Tensor { return call('aten::isfinite', this); }
+  neg(): Tensor {
+    return call('aten::neg', this);
+  }
+  abs(): Tensor {
+    return call('aten::abs', this);
+  }
+  sign(): Tensor {
+    return call('aten::sign', this);
+  }
+  exp(): Tensor {
+    return call('aten::exp', this);
+  }
+  log(): Tensor {
+    return call('aten::log', this);
+  }
+  sqrt(): Tensor {
+    return call('aten::sqrt', this);
+  }
+  rsqrt(): Tensor {
+    return call('aten::rsqrt', this);
+  }
+  square(): Tensor {
+    return call('aten::square', this);
+  }
+  reciprocal(): Tensor {
+    return call('aten::reciprocal', this);
+  }
+  sin(): Tensor {
+    return call('aten::sin', this);
+  }
+  cos(): Tensor {
+    return call('aten::cos', this);
+  }
+  tanh(): Tensor {
+    return call('aten::tanh', this);
+  }
+  sigmoid(): Tensor {
+    return call('aten::sigmoid', this);
+  }
+  relu(): Tensor {
+    return call('aten::relu', this);
+  }
+  floor(): Tensor {
+    return call('aten::floor', this);
+  }
+  ceil(): Tensor {
+    return call('aten::ceil', this);
+  }
+  round(): Tensor {
+    return call('aten::round', this);
+  }
+  isnan(): Tensor {
+    return call('aten::isnan', this);
+  }
+  isfinite(): Tensor {
+    return call('aten::isfinite', this);
+  }
 
   /** Limits every element to [min, max]; either bound may be null. */
   clamp(min: number | null, max: number | null = null): Tensor {
@@ -380,15 +440,33 @@ export class Tensor {
 
   // ---- comparison and logic (bool results) ----
 
-  eq(other: Tensor | number): Tensor { return call(overload('aten::eq', other), this, other); }
-  ne(other: Tensor | number): Tensor { return call(overload('aten::ne', other), this, other); }
-  lt(other: Tensor | number): Tensor { return call(overload('aten::lt', other), this, other); }
-  le(other: Tensor | number): Tensor { return call(overload('aten::le', other), this, other); }
-  gt(other: Tensor | number): Tensor { return call(overload('aten::gt', other), this, other); }
-  ge(other: Tensor | number): Tensor { return call(overload('aten::ge', other), this, other); }
-  logicalAnd(other: Tensor): Tensor { return call('aten::logical_and', this, other); }
-  logicalOr(other: Tensor): Tensor { return call('aten::logical_or', this, other); }
-  logicalNot(): Tensor { return call('aten::logical_not', this); }
+  eq(other: Tensor | number): Tensor {
+    return call(overload('aten::eq', other), this, other);
+  }
+  ne(other: Tensor | number): Tensor {
+    return call(overload('aten::ne', other), this, other);
+  }
+  lt(other: Tensor | number): Tensor {
+    return call(overload('aten::lt', other), this, other);
+  }
+  le(other: Tensor | number): Tensor {
+    return call(overload('aten::le', other), this, other);
+  }
+  gt(other: Tensor | number): Tensor {
+    return call(overload('aten::gt', other), this, other);
+  }
+  ge(other: Tensor | number): Tensor {
+    return call(overload('aten::ge', other), this, other);
+  }
+  logicalAnd(other: Tensor): Tensor {
+    return call('aten::logical_and', this, other);
+  }
+  logicalOr(other: Tensor): Tensor {
+    return call('aten::logical_or', this, other);
+  }
+  logicalNot(): Tensor {
+    return call('aten::logical_not', this);
+  }
 
   /** True when every element is within `atol + rtol·|other|` of `other` (NaNs equal when `equalNan`). */
   allclose(other: Tensor, options: { rtol?: number; atol?: number; equalNan?: boolean } = {}): boolean {
@@ -423,15 +501,25 @@ export class Tensor {
   /** Variance with Bessel's correction by default (`correction: 0` for the population variance). */
   var(dim?: number | readonly number[], options: ReduceOptions & { correction?: number } = {}): Tensor {
     checkOptions(options, 'var');
-    return call('aten::var.correction', this, dim === undefined ? null : dims(dim), options.correction ?? 1,
-      options.keepdim ?? false);
+    return call(
+      'aten::var.correction',
+      this,
+      dim === undefined ? null : dims(dim),
+      options.correction ?? 1,
+      options.keepdim ?? false,
+    );
   }
 
   /** Standard deviation, with Bessel's correction by default. */
   std(dim?: number | readonly number[], options: ReduceOptions & { correction?: number } = {}): Tensor {
     checkOptions(options, 'std');
-    return call('aten::std.correction', this, dim === undefined ? null : dims(dim), options.correction ?? 1,
-      options.keepdim ?? false);
+    return call(
+      'aten::std.correction',
+      this,
+      dim === undefined ? null : dims(dim),
+      options.correction ?? 1,
+      options.keepdim ?? false,
+    );
   }
 
   /** Product of all elements, or along `dim`. */
@@ -497,9 +585,13 @@ export class Tensor {
   }
 
   /** True (a bool tensor) when every element is non-zero. */
-  all(): Tensor { return call('aten::all', this); }
+  all(): Tensor {
+    return call('aten::all', this);
+  }
   /** True (a bool tensor) when some element is non-zero. */
-  any(): Tensor { return call('aten::any', this); }
+  any(): Tensor {
+    return call('aten::any', this);
+  }
 
   // ---- views and movement ----
 
@@ -619,7 +711,8 @@ export class Tensor {
    * oneDNN's convolutions are fastest on CPU; the outputs of a convolution keep its input's layout.
    */
   contiguous(memoryFormat: MemoryFormat = 'contiguous'): Tensor {
-    if (memoryFormat === 'channelsLast') check(this.ndim === 4, 'contiguous', `channelsLast needs a 4-D tensor, got ${this.ndim}-D`);
+    if (memoryFormat === 'channelsLast')
+      check(this.ndim === 4, 'contiguous', `channelsLast needs a 4-D tensor, got ${this.ndim}-D`);
     return call('aten::contiguous', this, MEMORY_FORMATS[memoryFormat]);
   }
 
@@ -644,32 +737,64 @@ export class Tensor {
     return this;
   }
 
-  add_(other: Tensor | number, alpha = 1): this { return this.#inPlace(overload('aten::add_', other), other, alpha); }
-  sub_(other: Tensor | number, alpha = 1): this { return this.#inPlace(overload('aten::sub_', other), other, alpha); }
-  mul_(other: Tensor | number): this { return this.#inPlace(overload('aten::mul_', other), other); }
-  div_(other: Tensor | number): this { return this.#inPlace(overload('aten::div_', other), other); }
+  add_(other: Tensor | number, alpha = 1): this {
+    return this.#inPlace(overload('aten::add_', other), other, alpha);
+  }
+  sub_(other: Tensor | number, alpha = 1): this {
+    return this.#inPlace(overload('aten::sub_', other), other, alpha);
+  }
+  mul_(other: Tensor | number): this {
+    return this.#inPlace(overload('aten::mul_', other), other);
+  }
+  div_(other: Tensor | number): this {
+    return this.#inPlace(overload('aten::div_', other), other);
+  }
   /** this += value · t1 · t2 */
-  addcmul_(t1: Tensor, t2: Tensor, value = 1): this { return this.#inPlace('aten::addcmul_', t1, t2, value); }
+  addcmul_(t1: Tensor, t2: Tensor, value = 1): this {
+    return this.#inPlace('aten::addcmul_', t1, t2, value);
+  }
   /** this += value · t1 / t2 */
-  addcdiv_(t1: Tensor, t2: Tensor, value = 1): this { return this.#inPlace('aten::addcdiv_', t1, t2, value); }
+  addcdiv_(t1: Tensor, t2: Tensor, value = 1): this {
+    return this.#inPlace('aten::addcdiv_', t1, t2, value);
+  }
   /** this += weight · (end − this) */
-  lerp_(end: Tensor, weight: number): this { return this.#inPlace('aten::lerp_.Scalar', end, weight); }
-  sqrt_(): this { return this.#inPlace('aten::sqrt_'); }
-  clamp_(min: number | null, max: number | null = null): this { return this.#inPlace('aten::clamp_', min, max); }
+  lerp_(end: Tensor, weight: number): this {
+    return this.#inPlace('aten::lerp_.Scalar', end, weight);
+  }
+  sqrt_(): this {
+    return this.#inPlace('aten::sqrt_');
+  }
+  clamp_(min: number | null, max: number | null = null): this {
+    return this.#inPlace('aten::clamp_', min, max);
+  }
   /**
    * Makes this tensor share `src`'s data, shape, dtype and layout, keeping its own identity (and so its
    * place in modules and optimizers): PyTorch's `t.data = src`.
    */
-  setData_(src: Tensor): this { return this.#inPlace('aten::set_data', src); }
+  setData_(src: Tensor): this {
+    return this.#inPlace('aten::set_data', src);
+  }
   /** Copies `src` (broadcast, converted to this dtype) into this tensor. */
-  copy_(src: Tensor): this { return this.#inPlace('aten::copy_', src, false); }
-  zero_(): this { return this.#inPlace('aten::zero_'); }
-  fill_(value: number): this { return this.#inPlace('aten::fill_.Scalar', value); }
+  copy_(src: Tensor): this {
+    return this.#inPlace('aten::copy_', src, false);
+  }
+  zero_(): this {
+    return this.#inPlace('aten::zero_');
+  }
+  fill_(value: number): this {
+    return this.#inPlace('aten::fill_.Scalar', value);
+  }
   /** Fills with samples of U(from, to). */
-  uniform_(from = 0, to = 1): this { return this.#inPlace('aten::uniform_', from, to, null); }
+  uniform_(from = 0, to = 1): this {
+    return this.#inPlace('aten::uniform_', from, to, null);
+  }
   /** Fills with samples of N(mean, std²). */
-  normal_(mean = 0, std = 1): this { return this.#inPlace('aten::normal_', mean, std, null); }
-  maskedFill_(mask: Tensor, value: number): this { return this.#inPlace('aten::masked_fill_.Scalar', mask, value); }
+  normal_(mean = 0, std = 1): this {
+    return this.#inPlace('aten::normal_', mean, std, null);
+  }
+  maskedFill_(mask: Tensor, value: number): this {
+    return this.#inPlace('aten::masked_fill_.Scalar', mask, value);
+  }
 }
 
 /** Throws a TorchError for `op` unless `value` is a tensor (`name` says which argument it is). */
@@ -705,7 +830,11 @@ export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
 /** Elementwise `condition ? a : b`, broadcasting all three. */
 export function where(condition: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
   if (a instanceof Tensor) {
-    return b instanceof Tensor ? call('aten::where.self', condition, a, b) : call('aten::where.ScalarOther', condition, a, b);
+    return b instanceof Tensor
+      ? call('aten::where.self', condition, a, b)
+      : call('aten::where.ScalarOther', condition, a, b);
   }
-  return b instanceof Tensor ? call('aten::where.ScalarSelf', condition, a, b) : call('aten::where.Scalar', condition, a, b);
+  return b instanceof Tensor
+    ? call('aten::where.ScalarSelf', condition, a, b)
+    : call('aten::where.Scalar', condition, a, b);
 }

@@ -36,7 +36,15 @@ export interface BenchResult {
 }
 
 export function benchModel(options: BenchOptions): BenchResult {
-  const { model: name, modelOptions = {}, batchSize = 128, steps = 10, size = 32, precision = 'fp32', channelsLast = false } = options;
+  const {
+    model: name,
+    modelOptions = {},
+    batchSize = 128,
+    steps = 10,
+    size = 32,
+    precision = 'fp32',
+    channelsLast = false,
+  } = options;
   manualSeed(0);
   const model = createModel(name, modelOptions);
   const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
@@ -45,13 +53,14 @@ export function benchModel(options: BenchOptions): BenchResult {
   const y = randint(0, modelOptions.numClasses ?? 10, [batchSize]);
   const forward = () => model.forward(x);
   const run = () => (precision === 'bf16' ? autocast(forward) : forward());
-  const step = () => tidy(() => {
-    optimizer.zeroGrad();
-    const loss = F.crossEntropy(run().float(), y);
-    loss.backward();
-    optimizer.step();
-    return loss.item();
-  });
+  const step = () =>
+    tidy(() => {
+      optimizer.zeroGrad();
+      const loss = F.crossEntropy(run().float(), y);
+      loss.backward();
+      optimizer.step();
+      return loss.item();
+    });
   try {
     model.train();
     step();
@@ -64,8 +73,14 @@ export function benchModel(options: BenchOptions): BenchResult {
     start = performance.now();
     for (let i = 0; i < steps; i++) infer();
     const inferSeconds = (performance.now() - start) / 1000;
-    return { model: name, batchSize, steps, trainImagesPerSec: (batchSize * steps) / trainSeconds,
-      inferImagesPerSec: (batchSize * steps) / inferSeconds, threads: getNumThreads() };
+    return {
+      model: name,
+      batchSize,
+      steps,
+      trainImagesPerSec: (batchSize * steps) / trainSeconds,
+      inferImagesPerSec: (batchSize * steps) / inferSeconds,
+      threads: getNumThreads(),
+    };
   } finally {
     model.dispose();
     optimizer.dispose();

@@ -84,7 +84,8 @@ export interface LoadedCheckpoint {
 }
 
 function parseJson(text: string | undefined, what: string, path: string): unknown {
-  if (text === undefined) throw new TorchError(`${path} has no ${what} in its metadata: not a pdenet checkpoint`, 'loadCheckpoint');
+  if (text === undefined)
+    throw new TorchError(`${path} has no ${what} in its metadata: not a pdenet checkpoint`, 'loadCheckpoint');
   try {
     return JSON.parse(text);
   } catch {
@@ -98,13 +99,18 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   const { tensors, metadata } = loadSafetensors(path);
   if (metadata.format !== FORMAT) {
     for (const t of tensors.values()) t.dispose();
-    throw new TorchError(`${path} is not a pdenet training checkpoint (format ${JSON.stringify(metadata.format)})`,
-      'loadCheckpoint');
+    throw new TorchError(
+      `${path} is not a pdenet training checkpoint (format ${JSON.stringify(metadata.format)})`,
+      'loadCheckpoint',
+    );
   }
   const model = new Map<string, Tensor>();
   const ema = new Map<string, Tensor>();
   const state: Record<number, ParamStateDict> = {};
-  const scalars = parseJson(metadata.optimScalars, 'optimizer scalars', path) as Record<string, Record<string, number | null>>;
+  const scalars = parseJson(metadata.optimScalars, 'optimizer scalars', path) as Record<
+    string,
+    Record<string, number | null>
+  >;
   for (const [index, entry] of Object.entries(scalars)) state[Number(index)] = { ...entry };
   for (const [key, t] of tensors) {
     const [kind, ...rest] = key.split('.');
@@ -115,7 +121,10 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   return {
     model,
     ema: ema.size > 0 ? ema : null,
-    optimizer: { state, param_groups: parseJson(metadata.paramGroups, 'parameter groups', path) as OptimizerStateDict['param_groups'] },
+    optimizer: {
+      state,
+      param_groups: parseJson(metadata.paramGroups, 'parameter groups', path) as OptimizerStateDict['param_groups'],
+    },
     state: parseJson(metadata.state, 'training state', path) as TrainingState,
     config: parseJson(metadata.config, 'config', path),
     dispose: () => {

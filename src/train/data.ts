@@ -37,14 +37,32 @@ export interface DataSplits {
 }
 
 /** A stream over a dataset, one DataLoader per batch size. */
-export function streamOf(dataset: ImageDataset, options: { seed: number; shuffle: boolean; dropLast: boolean;
-    augment: AugmentOptions | null; normalization: Normalization; prefetch?: number; shard?: ShardOptions | null }): BatchStream {
+export function streamOf(
+  dataset: ImageDataset,
+  options: {
+    seed: number;
+    shuffle: boolean;
+    dropLast: boolean;
+    augment: AugmentOptions | null;
+    normalization: Normalization;
+    prefetch?: number;
+    shard?: ShardOptions | null;
+  },
+): BatchStream {
   const loaders = new Map<number, DataLoader>();
   const loader = (batchSize: number) => {
     let l = loaders.get(batchSize);
     if (l === undefined) {
-      l = new DataLoader(dataset, { batchSize, shuffle: options.shuffle, seed: options.seed, dropLast: options.dropLast,
-        augment: options.augment, normalize: options.normalization, prefetch: options.prefetch ?? 2, shard: options.shard ?? null });
+      l = new DataLoader(dataset, {
+        batchSize,
+        shuffle: options.shuffle,
+        seed: options.seed,
+        dropLast: options.dropLast,
+        augment: options.augment,
+        normalize: options.normalization,
+        prefetch: options.prefetch ?? 2,
+        shard: options.shard ?? null,
+      });
       loaders.set(batchSize, l);
     }
     return l;
@@ -53,8 +71,16 @@ export function streamOf(dataset: ImageDataset, options: { seed: number; shuffle
     size: dataset.n,
     batchesPerEpoch: (batchSize) => loader(batchSize).length,
     batches: (epoch, batchSize, start) => loader(batchSize).epoch(epoch, { start }),
-    sample: (n) => new DataLoader(dataset, { batchSize: n, shuffle: options.shuffle, seed: options.seed, dropLast: true,
-      augment: options.augment, normalize: options.normalization, prefetch: 0 }).batch(0, 0),
+    sample: (n) =>
+      new DataLoader(dataset, {
+        batchSize: n,
+        shuffle: options.shuffle,
+        seed: options.seed,
+        dropLast: true,
+        augment: options.augment,
+        normalize: options.normalization,
+        prefetch: 0,
+      }).batch(0, 0),
     close: async () => {
       for (const l of loaders.values()) await l.close();
     },
@@ -70,8 +96,11 @@ export async function loadDataset(source: string, log: (line: string) => void = 
     onProgress: (done, total, what) => {
       if (done === total || done - lastShown >= (what === 'download' ? 20e6 : 10000)) {
         lastShown = done;
-        log(what === 'download' ? `downloading: ${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB`
-          : `decoding images: ${done}/${total}`);
+        log(
+          what === 'download'
+            ? `downloading: ${(done / 1e6).toFixed(0)}/${(total / 1e6).toFixed(0)} MB`
+            : `decoding images: ${done}/${total}`,
+        );
       }
     },
   });
@@ -83,8 +112,10 @@ export function validationCount(dataset: ImageDataset, config: Pick<TrainConfig,
 }
 
 /** The training and validation images of a run, as the trainer carves them; null when it holds none out. */
-export function carveValidation(dataset: ImageDataset, config: Pick<TrainConfig, 'valSplit' | 'seed'>):
-    { train: ImageDataset; val: ImageDataset } | null {
+export function carveValidation(
+  dataset: ImageDataset,
+  config: Pick<TrainConfig, 'valSplit' | 'seed'>,
+): { train: ImageDataset; val: ImageDataset } | null {
   const valCount = validationCount(dataset, config);
   return valCount > 0 ? splitTrainVal(dataset, valCount, config.seed) : null;
 }
@@ -96,8 +127,11 @@ export function carveValidation(dataset: ImageDataset, config: Pick<TrainConfig,
 export function normalizationOf(config: Pick<TrainConfig, 'normalization'>, train: ImageDataset): Normalization {
   const fixed = config.normalization;
   if (fixed === undefined || fixed === 'data') return train.channelStats();
-  check(fixed.mean.length === train.channels, 'train', `normalization gives ${fixed.mean.length} channel statistics; ` +
-    `the images have ${train.channels} channels`);
+  check(
+    fixed.mean.length === train.channels,
+    'train',
+    `normalization gives ${fixed.mean.length} channel statistics; ` + `the images have ${train.channels} channels`,
+  );
   return { mean: [...fixed.mean], std: [...fixed.std] };
 }
 
@@ -105,8 +139,11 @@ export function normalizationOf(config: Pick<TrainConfig, 'normalization'>, trai
  * The training and validation streams of a run. With `shard` (data-parallel training), the training stream
  * yields this rank's share of each epoch (batch sizes are then per rank); validation and `sample` are whole.
  */
-export async function loadDataSplits(config: TrainConfig, log: (line: string) => void = () => {},
-    shard: ShardOptions | null = null): Promise<DataSplits> {
+export async function loadDataSplits(
+  config: TrainConfig,
+  log: (line: string) => void = () => {},
+  shard: ShardOptions | null = null,
+): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
   const { train, val } = carveValidation(dataset, config) ?? { train: dataset, val: null };
@@ -116,8 +153,15 @@ export async function loadDataSplits(config: TrainConfig, log: (line: string) =>
     ...(a.crop > 0 ? { crop: { padding: a.crop, mode: a.cropPadding } } : {}),
     ...(a.flip ? { flip: a.flip } : {}),
     ...(a.cutout > 0 ? { cutout: { size: a.cutout } } : {}),
-    ...(a.affine ? { affine: { degrees: a.affine.degrees, translate: [a.affine.translate, a.affine.translate],
-      scale: a.affine.scale } } : {}),
+    ...(a.affine
+      ? {
+          affine: {
+            degrees: a.affine.degrees,
+            translate: [a.affine.translate, a.affine.translate],
+            scale: a.affine.scale,
+          },
+        }
+      : {}),
   };
   log(`data: ${train.n} training and ${val?.n ?? 0} validation images of ${dataset.classes.length} classes`);
   return {

@@ -13,7 +13,11 @@ export class WeightAverage {
   readonly #buffers: [Tensor[], Tensor[]];
 
   /** `average` must have the structure of `model`; it is set to the model's weights now. */
-  constructor(readonly model: Module, readonly average: Module, readonly decay: number) {
+  constructor(
+    readonly model: Module,
+    readonly average: Module,
+    readonly decay: number,
+  ) {
     this.#params = [[...average.parameters()], [...model.parameters()]];
     this.#buffers = [[...average.buffers()], [...model.buffers()]];
     for (const p of average.parameters()) p.requiresGrad = false;

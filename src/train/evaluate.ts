@@ -48,8 +48,12 @@ export function predictLogits(model: Module, x: Tensor, tta = false, translate =
 }
 
 /** Evaluates `model` (in eval mode, restored afterwards) on every batch. */
-export async function evaluate(model: Module, batches: AsyncIterable<Batch> | Iterable<Batch>, numClasses: number,
-    options: { tta?: boolean; translate?: number; precision?: 'fp32' | 'bf16' } = {}): Promise<Evaluation> {
+export async function evaluate(
+  model: Module,
+  batches: AsyncIterable<Batch> | Iterable<Batch>,
+  numClasses: number,
+  options: { tta?: boolean; translate?: number; precision?: 'fp32' | 'bf16' } = {},
+): Promise<Evaluation> {
   const wasTraining = model.training;
   model.eval();
   const confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
@@ -57,15 +61,17 @@ export async function evaluate(model: Module, batches: AsyncIterable<Batch> | It
   let n = 0;
   try {
     for await (const batch of batches) {
-      const { loss, predicted, labels } = tidy(() => noGrad(() => {
-        const predict = () => predictLogits(model, batch.x, options.tta ?? false, options.translate ?? 0);
-        const logits = (options.precision === 'bf16' ? autocast(predict) : predict()).float();
-        return {
-          loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
-          predicted: logits.argmax(1).toTypedArray() as BigInt64Array,
-          labels: batch.y.toTypedArray() as BigInt64Array,
-        };
-      }));
+      const { loss, predicted, labels } = tidy(() =>
+        noGrad(() => {
+          const predict = () => predictLogits(model, batch.x, options.tta ?? false, options.translate ?? 0);
+          const logits = (options.precision === 'bf16' ? autocast(predict) : predict()).float();
+          return {
+            loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
+            predicted: logits.argmax(1).toTypedArray() as BigInt64Array,
+            labels: batch.y.toTypedArray() as BigInt64Array,
+          };
+        }),
+      );
       lossSum += loss;
       for (let i = 0; i < labels.length; i++) confusion[Number(labels[i])]![Number(predicted[i])]! += 1;
       n += labels.length;

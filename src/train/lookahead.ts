@@ -34,10 +34,18 @@ export class Lookahead {
   readonly #pairs: [Tensor, Tensor][];
 
   /** `average` must have the structure of `model`; it becomes the slow copy, set to the model's weights now. */
-  constructor(readonly model: Module, readonly average: Module, options: LookaheadOptions) {
+  constructor(
+    readonly model: Module,
+    readonly average: Module,
+    options: LookaheadOptions,
+  ) {
     const { every, totalSteps, decay = 0.95 } = options;
     check(Number.isInteger(every) && every > 0, 'Lookahead', `every must be a positive integer, got ${every}`);
-    check(Number.isInteger(totalSteps) && totalSteps > 0, 'Lookahead', `totalSteps must be a positive integer, got ${totalSteps}`);
+    check(
+      Number.isInteger(totalSteps) && totalSteps > 0,
+      'Lookahead',
+      `totalSteps must be a positive integer, got ${totalSteps}`,
+    );
     check(decay >= 0 && decay <= 1, 'Lookahead', `decay must be in [0, 1], got ${decay}`);
     this.every = every;
     this.totalSteps = totalSteps;

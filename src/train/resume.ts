@@ -17,16 +17,22 @@ import { type ResumeRule, settingsOf } from './settings.js';
  * lookahead. Every other setting stays the run's own.
  */
 export const RESUME_CHANGES: Readonly<Partial<Record<keyof TrainConfig, ResumeRule>>> = Object.fromEntries(
-  settingsOf(TRAIN_SETTINGS).flatMap(([key, setting]) => (setting.resumable === undefined ? [] : [[key, setting.resumable]])));
+  settingsOf(TRAIN_SETTINGS).flatMap(([key, setting]) =>
+    setting.resumable === undefined ? [] : [[key, setting.resumable]],
+  ),
+);
 
 /** The schedules whose learning rate at a step does not depend on the run's length. */
 const LENGTH_FREE_SCHEDULES: readonly TrainConfig['schedule'][] = ['constant', 'multistep', 'rise-decay', 'step'];
 
 function lengthMayChange(config: TrainConfig): string | null {
-  if (!LENGTH_FREE_SCHEDULES.includes(config.schedule) || (config.schedule === 'step' && config.milestones.length === 0)) {
+  if (
+    !LENGTH_FREE_SCHEDULES.includes(config.schedule) ||
+    (config.schedule === 'step' && config.milestones.length === 0)
+  ) {
     return `the ${config.schedule} schedule is stretched over the run's length`;
   }
-  return config.lookahead > 0 ? 'lookahead is scheduled over the run\'s length' : null;
+  return config.lookahead > 0 ? "lookahead is scheduled over the run's length" : null;
 }
 
 const show = (v: unknown) => JSON.stringify(v);
@@ -36,10 +42,15 @@ const show = (v: unknown) => JSON.stringify(v);
  * may apply; a change it may not make is an error naming the setting. `epochsRun`: the epochs already run.
  */
 export function resumedConfig(stored: TrainConfig, overrides: Partial<TrainConfig>, epochsRun: number): TrainConfig {
-  const session = Object.fromEntries(Object.entries(RESUME_CHANGES).filter(([, rule]) => rule === 'session')
-    .map(([key]) => [key, DEFAULT_CONFIG[key as keyof TrainConfig]]));
+  const session = Object.fromEntries(
+    Object.entries(RESUME_CHANGES)
+      .filter(([, rule]) => rule === 'session')
+      .map(([key]) => [key, DEFAULT_CONFIG[key as keyof TrainConfig]]),
+  );
   const config = resolveConfig({
-    ...stored, ...session, ...overrides,
+    ...stored,
+    ...session,
+    ...overrides,
     modelOptions: { ...stored.modelOptions, ...overrides.modelOptions },
     augment: { ...stored.augment, ...overrides.augment },
   });
@@ -51,10 +62,14 @@ export function resumedConfig(stored: TrainConfig, overrides: Partial<TrainConfi
     if (rule === 'length') {
       const why = lengthMayChange(config);
       if (why !== null) throw new TorchError(`--resume cannot change ${change}: ${why}`, 'train');
-      if (config.epochs < epochsRun) throw new TorchError(`--resume cannot change ${change}: ${epochsRun} epochs have run`, 'train');
+      if (config.epochs < epochsRun)
+        throw new TorchError(`--resume cannot change ${change}: ${epochsRun} epochs have run`, 'train');
     } else if (rule !== 'free' && rule !== 'session') {
-      throw new TorchError(`--resume continues a run as it was configured and cannot change ${change} ` +
-        `(a resume may change ${Object.keys(RESUME_CHANGES).join(', ')})`, 'train');
+      throw new TorchError(
+        `--resume continues a run as it was configured and cannot change ${change} ` +
+          `(a resume may change ${Object.keys(RESUME_CHANGES).join(', ')})`,
+        'train',
+      );
     }
   }
   return config;

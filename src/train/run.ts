@@ -21,8 +21,19 @@
  * read in place of its target.
  * @module
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync,
-  writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
 import { loadSafetensors } from '../io/safetensors.js';
@@ -130,20 +141,23 @@ export function readRunConfig(dir: string): TrainConfig {
 /** The run's data description (data.json), or null when the folder has none. */
 export function readRunData(dir: string): RunData | null {
   const path = runFile(dir, RUN_FILES.data);
-  return existsSync(path) ? readJson(path, 'the run data description') as RunData : null;
+  return existsSync(path) ? (readJson(path, 'the run data description') as RunData) : null;
 }
 
 /** The metrics of a run: one object per line of metrics.jsonl (empty when there is none). */
 export function readMetrics(dir: string): EpochMetrics[] {
   const path = runFile(dir, RUN_FILES.metrics);
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').map((line, i) => {
-    try {
-      return JSON.parse(line) as EpochMetrics;
-    } catch {
-      throw new TorchError(`${path}, line ${i + 1}, is not JSON`, 'run');
-    }
-  });
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as EpochMetrics;
+      } catch {
+        throw new TorchError(`${path}, line ${i + 1}, is not JSON`, 'run');
+      }
+    });
 }
 
 /** The run's training checkpoint (see checkpoint.ts), or a clear error when the folder has none. */
@@ -161,13 +175,19 @@ export function checkSameModel(dir: string, checkpointConfig: unknown): void {
   const theirs = checkpointConfig as Partial<TrainConfig>;
   const model = (c: Partial<TrainConfig>) => JSON.stringify([c.model, c.modelOptions ?? {}]);
   if (model(described) !== model(theirs)) {
-    throw new TorchError(`${join(dir, RUN_FILES.checkpoint)} is a checkpoint of ${model(theirs)}, but the run is ` +
-      `${model(described)} (config.json): it is not this run's checkpoint`, 'train');
+    throw new TorchError(
+      `${join(dir, RUN_FILES.checkpoint)} is a checkpoint of ${model(theirs)}, but the run is ` +
+        `${model(described)} (config.json): it is not this run's checkpoint`,
+      'train',
+    );
   }
 }
 
 /** The weights file a target names: a run folder (its best weights, else its last), or a file. */
-export function resolveRunTarget(target: string, which: 'best' | 'last' = 'best'): { runDir: string | null; weights: string } {
+export function resolveRunTarget(
+  target: string,
+  which: 'best' | 'last' = 'best',
+): { runDir: string | null; weights: string } {
   const path = resolve(target);
   if (!existsSync(path)) throw new TorchError(`no run folder or weights file at ${target}`, 'run');
   if (!statSync(path).isDirectory()) {
@@ -175,7 +195,11 @@ export function resolveRunTarget(target: string, which: 'best' | 'last' = 'best'
     const runDir = basename(dir) === 'checkpoints' ? dirname(dir) : dir;
     return { runDir: existsSync(join(runDir, RUN_FILES.config)) ? runDir : null, weights: path };
   }
-  check(existsSync(join(path, RUN_FILES.config)), 'run', `${target} is a folder but not a run folder (no ${RUN_FILES.config})`);
+  check(
+    existsSync(join(path, RUN_FILES.config)),
+    'run',
+    `${target} is a folder but not a run folder (no ${RUN_FILES.config})`,
+  );
   const order = which === 'last' ? [RUN_FILES.last, RUN_FILES.best] : [RUN_FILES.best, RUN_FILES.last];
   for (const file of [...order, RUN_FILES.checkpoint]) {
     const weights = runFile(path, file);
@@ -209,10 +233,12 @@ export interface TrainedModel {
  */
 export function loadTrainedModel(path: string, which: 'best' | 'last' = 'best'): TrainedModel {
   const { runDir, weights } = resolveRunTarget(path, which);
-  if (runDir === null) throw new TorchError(`${path} is not inside a run folder (no ${RUN_FILES.config} beside it)`, 'run');
+  if (runDir === null)
+    throw new TorchError(`${path} is not inside a run folder (no ${RUN_FILES.config} beside it)`, 'run');
   const config = readRunConfig(runDir);
   const data = readRunData(runDir);
-  if (data === null) throw new TorchError(`${join(runDir, RUN_FILES.data)} is missing: the run data description`, 'run');
+  if (data === null)
+    throw new TorchError(`${join(runDir, RUN_FILES.data)} is missing: the run data description`, 'run');
   const model = createModel(config.model, { ...modelOptionsOf(config), numClasses: data.classes.length });
   const state = readWeights(weights);
   try {
@@ -238,8 +264,11 @@ export interface EvaluationImages {
  * from `data`); `all`, every image `data` holds (its train split, or the folder of class folders itself);
  * `test`, the test split of `data`.
  */
-export async function evaluationImages(run: { config: TrainConfig }, split: 'val' | 'test' | 'all',
-    data?: string): Promise<EvaluationImages> {
+export async function evaluationImages(
+  run: { config: TrainConfig },
+  split: 'val' | 'test' | 'all',
+  data?: string,
+): Promise<EvaluationImages> {
   const source = data ?? run.config.data;
   if (split === 'test') {
     check(source !== 'synthetic', 'eval', 'synthetic data has no test split');
@@ -249,11 +278,18 @@ export async function evaluationImages(run: { config: TrainConfig }, split: 'val
   if (split === 'all') return { dataset: all, description: `every image of ${source}` };
   const val = carveValidation(all, run.config);
   if (val === null) {
-    throw new TorchError(`the run holds out no validation images (valSplit ${run.config.valSplit}); ` +
-      'evaluate it on other images with --data FOLDER', 'eval');
+    throw new TorchError(
+      `the run holds out no validation images (valSplit ${run.config.valSplit}); ` +
+        'evaluate it on other images with --data FOLDER',
+      'eval',
+    );
   }
-  return { dataset: val.val, description: `the run's validation split: ${val.val.n} of the ${all.n} images of ${source}, ` +
-    `held out with seed ${run.config.seed}` };
+  return {
+    dataset: val.val,
+    description:
+      `the run's validation split: ${val.val.n} of the ${all.n} images of ${source}, ` +
+      `held out with seed ${run.config.seed}`,
+  };
 }
 
 // ——— writing ———
@@ -270,12 +306,27 @@ export interface EpochCommit {
   config: TrainConfig;
 }
 
-const CSV_COLUMNS: (keyof EpochMetrics)[] = ['epoch', 'step', 'trainLoss', 'trainAccuracy', 'valLoss', 'valAccuracy', 'lr',
-  'seconds', 'evalSeconds', 'dataShare', 'imagesPerSec', 'twist'];
+const CSV_COLUMNS: (keyof EpochMetrics)[] = [
+  'epoch',
+  'step',
+  'trainLoss',
+  'trainAccuracy',
+  'valLoss',
+  'valAccuracy',
+  'lr',
+  'seconds',
+  'evalSeconds',
+  'dataShare',
+  'imagesPerSec',
+  'twist',
+];
 
 function metricsFiles(metrics: EpochMetrics[]): [string, Uint8Array][] {
   const csv = `${[CSV_COLUMNS.join(','), ...metrics.map((m) => CSV_COLUMNS.map((c) => m[c] ?? '').join(','))].join('\n')}\n`;
-  return [[RUN_FILES.metrics, encode(`${metrics.map((m) => JSON.stringify(m)).join('\n')}\n`)], [RUN_FILES.metricsCsv, encode(csv)]];
+  return [
+    [RUN_FILES.metrics, encode(`${metrics.map((m) => JSON.stringify(m)).join('\n')}\n`)],
+    [RUN_FILES.metricsCsv, encode(csv)],
+  ];
 }
 
 /** Is the process `pid` alive (on this machine)? */
@@ -323,12 +374,16 @@ export class RunWriter {
         return;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (attempt > 0) throw new TorchError(`${dir}: another run took the lock first; choose another --run-name`, 'run');
+        if (attempt > 0)
+          throw new TorchError(`${dir}: another run took the lock first; choose another --run-name`, 'run');
       }
       const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
       if (Number.isInteger(pid) && alive(pid)) {
-        throw new TorchError(`${dir} is being written by another run (process ${pid}); wait for it to end, ` +
-          'or choose another --run-name', 'run');
+        throw new TorchError(
+          `${dir} is being written by another run (process ${pid}); wait for it to end, ` +
+            'or choose another --run-name',
+          'run',
+        );
       }
       log(`${dir}: taking over the lock of process ${Number.isInteger(pid) ? pid : '?'}, which is no longer running`);
       unlinkSync(path);
@@ -372,7 +427,8 @@ export class RunWriter {
     write(RUN_FILES.last, (p) => saveWeights(p, c.weights, { epoch: String(c.epoch) }));
     const best = c.best;
     if (best) write(RUN_FILES.best, (p) => saveWeights(p, c.weights, { epoch: String(best.epoch) }));
-    for (const [file, bytes] of c.metrics ? metricsFiles(c.metrics) : []) write(file, (p) => writeFileAtomic(p, [bytes]));
+    for (const [file, bytes] of c.metrics ? metricsFiles(c.metrics) : [])
+      write(file, (p) => writeFileAtomic(p, [bytes]));
     write(RUN_FILES.config, (p) => writeFileAtomic(p, [encode(`${JSON.stringify(c.config, null, 2)}\n`)]));
     this.fault('commit');
     writeFileAtomic(join(this.dir, RUN_FILES.commit), [encode(`${JSON.stringify({ epoch: c.epoch, files })}\n`)]);

@@ -69,7 +69,9 @@ export interface Group<T> {
 export type Entry = Setting<unknown> | Group<unknown>;
 
 /** The value type of a table of entries. */
-export type ValuesOf<E> = { -readonly [K in keyof E]: E[K] extends Setting<infer T> ? T : E[K] extends Group<infer G> ? G : never };
+export type ValuesOf<E> = {
+  -readonly [K in keyof E]: E[K] extends Setting<infer T> ? T : E[K] extends Group<infer G> ? G : never;
+};
 
 /** The value type of a group. */
 export type GroupValue<G> = G extends Group<infer T> ? T : never;
@@ -106,59 +108,102 @@ function numberOf(text: string): number {
 /** An integer in [min, max]. */
 export function int(value: number, min: number, max: number, options: SettingOptions): Setting<number> {
   const named = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer ≥ ${min}`;
-  const broken = (v: unknown) => !Number.isInteger(v) || (v as number) < min ? named
-    : (v as number) > max ? `at most ${max}` : null;
+  const broken = (v: unknown) =>
+    !Number.isInteger(v) || (v as number) < min ? named : (v as number) > max ? `at most ${max}` : null;
   return make({ default: value, broken, parse: (t) => numberOf(t) }, { arg: 'n', ...options });
 }
 
 /** A number in [min, max]. */
 export function num(value: number, min: number, max: number, options: SettingOptions): Setting<number> {
-  const broken = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? null
-    : `a number in [${min}, ${max}]`;
+  const broken = (v: unknown) =>
+    typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? null : `a number in [${min}, ${max}]`;
   return make({ default: value, broken, parse: numberOf }, { arg: 'x', ...options });
 }
 
 /** True or false: a switch on the command line (`--flag`, `--no-flag`). */
 export function bool(value: boolean, options: SettingOptions): Setting<boolean> {
-  return make({ default: value, isSwitch: true, broken: (v) => typeof v === 'boolean' ? null : 'true or false',
-    parse: (t) => t === 'true' ? true : t === 'false' ? false : undefined }, options);
+  return make(
+    {
+      default: value,
+      isSwitch: true,
+      broken: (v) => (typeof v === 'boolean' ? null : 'true or false'),
+      parse: (t) => (t === 'true' ? true : t === 'false' ? false : undefined),
+    },
+    options,
+  );
 }
 
 /** One of `choices`. */
 export function choice<C extends string>(choices: readonly C[], value: C, options: SettingOptions): Setting<C> {
-  return make({ default: value, choices, broken: (v) => choices.includes(v as C) ? null : `one of ${choices.join(', ')}`,
-    parse: (t) => t as C }, { arg: 'name', ...options });
+  return make(
+    {
+      default: value,
+      choices,
+      broken: (v) => (choices.includes(v as C) ? null : `one of ${choices.join(', ')}`),
+      parse: (t) => t as C,
+    },
+    { arg: 'name', ...options },
+  );
 }
 
 /** A string; `nonEmpty` says what it must be when it may not be empty (e.g. "a path or \"synthetic\""). */
 export function text(value: string, options: SettingOptions & { nonEmpty?: string }): Setting<string> {
   const { nonEmpty, ...rest } = options;
-  const broken = (v: unknown) => typeof v !== 'string' ? nonEmpty ?? 'a string' : v === '' && nonEmpty ? nonEmpty : null;
+  const broken = (v: unknown) =>
+    typeof v !== 'string' ? (nonEmpty ?? 'a string') : v === '' && nonEmpty ? nonEmpty : null;
   return make({ default: value, broken, parse: (t) => t }, { arg: 'text', ...rest });
 }
 
 /** A comma-separated list on the command line: "60,80,100". */
-function list<T>(value: T[] | undefined, rule: string, valid: (items: unknown[]) => boolean, item: (t: string) => T,
-    options: SettingOptions): Setting<T[]> {
-  return make({ default: value as T[], broken: (v) => Array.isArray(v) && valid(v) ? null : rule,
-    parse: (t) => t.split(',').map((s) => item(s.trim())) }, { arg: 'list', ...options });
+function list<T>(
+  value: T[] | undefined,
+  rule: string,
+  valid: (items: unknown[]) => boolean,
+  item: (t: string) => T,
+  options: SettingOptions,
+): Setting<T[]> {
+  return make(
+    {
+      default: value as T[],
+      broken: (v) => (Array.isArray(v) && valid(v) ? null : rule),
+      parse: (t) => t.split(',').map((s) => item(s.trim())),
+    },
+    { arg: 'list', ...options },
+  );
 }
 
 /** A list of integers ≥ min. */
-export function intList(value: number[] | undefined, min: number, rule: string, options: SettingOptions): Setting<number[]> {
-  return list(value, rule, (items) => items.every((v) => Number.isInteger(v) && (v as number) >= min), numberOf, options);
+export function intList(
+  value: number[] | undefined,
+  min: number,
+  rule: string,
+  options: SettingOptions,
+): Setting<number[]> {
+  return list(
+    value,
+    rule,
+    (items) => items.every((v) => Number.isInteger(v) && (v as number) >= min),
+    numberOf,
+    options,
+  );
 }
 
 /** A list of at least two strictly increasing numbers (time points). */
 export function increasingList(value: number[] | undefined, options: SettingOptions): Setting<number[]> {
-  const valid = (items: unknown[]) => items.length >= 2 && items.every((v, i) => typeof v === 'number' && Number.isFinite(v)
-    && (i === 0 || v > (items[i - 1] as number)));
+  const valid = (items: unknown[]) =>
+    items.length >= 2 &&
+    items.every((v, i) => typeof v === 'number' && Number.isFinite(v) && (i === 0 || v > (items[i - 1] as number)));
   return list(value, 'a list of at least two strictly increasing numbers', valid, numberOf, options);
 }
 
 /** A map of names to integers ≥ min (`rule` says what the map is). */
-export function intMap(value: Record<string, number>, min: number, rule: string, parse: (text: string) => Record<string, number> | undefined,
-    options: SettingOptions & { flagRule?: string }): Setting<Record<string, number>> {
+export function intMap(
+  value: Record<string, number>,
+  min: number,
+  rule: string,
+  parse: (text: string) => Record<string, number> | undefined,
+  options: SettingOptions & { flagRule?: string },
+): Setting<Record<string, number>> {
   const item = int(0, min, Number.MAX_SAFE_INTEGER, options);
   const broken = (v: unknown): string | Broken | null => {
     if (!isObject(v)) return rule;
@@ -173,11 +218,24 @@ export function intMap(value: Record<string, number>, min: number, rule: string,
 }
 
 /** A setting of its own kind: its rule, its check and its flag's parser. */
-export function custom<T>(value: T, rule: string, valid: (v: unknown) => boolean, parse: (text: string) => T | undefined,
-    options: SettingOptions & { words?: Record<string, T>; flagRule?: string }): Setting<T> {
+export function custom<T>(
+  value: T,
+  rule: string,
+  valid: (v: unknown) => boolean,
+  parse: (text: string) => T | undefined,
+  options: SettingOptions & { words?: Record<string, T>; flagRule?: string },
+): Setting<T> {
   const { words, flagRule, ...rest } = options;
-  return make({ default: value, broken: (v) => valid(v) ? null : rule, parse, ...(words ? { words } : {}),
-    ...(flagRule ? { flagRule } : {}) }, rest);
+  return make(
+    {
+      default: value,
+      broken: (v) => (valid(v) ? null : rule),
+      parse,
+      ...(words ? { words } : {}),
+      ...(flagRule ? { flagRule } : {}),
+    },
+    rest,
+  );
 }
 
 /** A setting's failure to hold a valid value, as one line naming it ("lr must be a number in [1e-8, 100], got 0"). */
@@ -192,14 +250,16 @@ function copy<T>(value: T): T {
 /** The defaults of a group's settings (a partial group's: empty). */
 export function defaultsOf<T>(g: Group<T>): T {
   if (g.partial) return {} as T;
-  return Object.fromEntries(Object.entries(g.entries).map(([key, e]) =>
-    [key, e.kind === 'group' ? defaultsOf(e) : copy(e.default)])) as T;
+  return Object.fromEntries(
+    Object.entries(g.entries).map(([key, e]) => [key, e.kind === 'group' ? defaultsOf(e) : copy(e.default)]),
+  ) as T;
 }
 
 /** Every setting under `g` with its dotted key, in the table's order. */
 export function settingsOf(g: Group<unknown>, prefix = ''): [string, Setting<unknown>][] {
   return Object.entries(g.entries).flatMap(([key, e]) =>
-    e.kind === 'group' ? settingsOf(e, `${prefix}${key}.`) : [[`${prefix}${key}`, e] as [string, Setting<unknown>]]);
+    e.kind === 'group' ? settingsOf(e, `${prefix}${key}.`) : [[`${prefix}${key}`, e] as [string, Setting<unknown>]],
+  );
 }
 
 /** Edit distance, for suggesting the setting a misspelt key meant. */
@@ -222,7 +282,10 @@ function suggestion(root: Group<unknown>, prefix: string, key: string): string |
   const groups = Object.keys(root.entries);
   let best: [string, number] | null = null;
   for (const path of [...paths, ...groups]) {
-    const d = Math.min(distance(key.toLowerCase(), leaf(path)), distance(`${prefix}${key}`.toLowerCase(), path.toLowerCase()));
+    const d = Math.min(
+      distance(key.toLowerCase(), leaf(path)),
+      distance(`${prefix}${key}`.toLowerCase(), path.toLowerCase()),
+    );
     if (best === null || d < best[1]) best = [path, d];
   }
   return best !== null && best[1] <= Math.max(1, Math.floor(key.length / 3)) ? best[0] : null;
@@ -237,14 +300,18 @@ export function resolveGroup<T>(g: Group<T>, given: unknown, prefix = '', root: 
   const name = prefix.slice(0, -1);
   if (!isObject(given)) {
     const keys = Object.keys(g.entries);
-    throw new SettingError(`${name || 'the settings'} must be an object of ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', …' : ''}` +
-      `, got ${show(given)}`);
+    throw new SettingError(
+      `${name || 'the settings'} must be an object of ${keys.slice(0, 6).join(', ')}${keys.length > 6 ? ', …' : ''}` +
+        `, got ${show(given)}`,
+    );
   }
   for (const key of Object.keys(given)) {
     if (key in g.entries) continue;
     const meant = suggestion(root, prefix, key);
-    throw new SettingError(`unknown setting "${prefix}${key}"` +
-      (meant ? `; did you mean "${meant}"?` : ' (pdenet train --help lists the settings, each as a flag)'));
+    throw new SettingError(
+      `unknown setting "${prefix}${key}"` +
+        (meant ? `; did you mean "${meant}"?` : ' (pdenet train --help lists the settings, each as a flag)'),
+    );
   }
   const keys = g.partial ? Object.keys(given).filter((k) => given[k] !== undefined) : Object.keys(g.entries);
   const out: Record<string, unknown> = {};
@@ -258,7 +325,8 @@ export function resolveGroup<T>(g: Group<T>, given: unknown, prefix = '', root: 
     } else {
       const broken = entry.broken(value);
       if (typeof broken === 'string') throw new SettingError(`${prefix}${key} must be ${broken}, got ${show(value)}`);
-      if (broken !== null) throw new SettingError(`${prefix}${key}${broken.at} must be ${broken.rule}, got ${show(broken.value)}`);
+      if (broken !== null)
+        throw new SettingError(`${prefix}${key}${broken.at} must be ${broken.rule}, got ${show(broken.value)}`);
       out[key] = copy(value);
     }
   }
@@ -285,10 +353,15 @@ const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.to
 export function flagsOf(g: Group<unknown>): Flag[] {
   return settingsOf(g).map(([key, setting]) => {
     const name = setting.flag ?? kebab(key.slice(key.lastIndexOf('.') + 1));
-    const shown = setting.defaultText ?? (setting.words
-      ? Object.keys(setting.words).find((w) => JSON.stringify(setting.words![w]) === JSON.stringify(setting.default))
-      : Array.isArray(setting.default) ? setting.default.join(',')
-        : typeof setting.default === 'string' ? setting.default : show(setting.default));
+    const shown =
+      setting.defaultText ??
+      (setting.words
+        ? Object.keys(setting.words).find((w) => JSON.stringify(setting.words![w]) === JSON.stringify(setting.default))
+        : Array.isArray(setting.default)
+          ? setting.default.join(',')
+          : typeof setting.default === 'string'
+            ? setting.default
+            : show(setting.default));
     return {
       key,
       setting,

@@ -4,7 +4,20 @@
  * loader or trainer involved, so it tells a broken libtorch install from a broken model in seconds.
  * @module
  */
-import { arange, F, manualSeed, memory, noGrad, rand, randint, randn, type Tensor, tidy, where, zeros } from '../tensor/index.js';
+import {
+  arange,
+  F,
+  manualSeed,
+  memory,
+  noGrad,
+  rand,
+  randint,
+  randn,
+  type Tensor,
+  tidy,
+  where,
+  zeros,
+} from '../tensor/index.js';
 
 export interface SmokeOptions {
   steps?: number;
@@ -27,11 +40,19 @@ function batch(n: number): { x: Tensor; y: Tensor } {
     const freq = rand([n, 1, 1]).mul(0.2).add(0.15); // cycles per pixel
     const phase = rand([n, 1, 1]).mul(2 * Math.PI);
     const coord = arange(16, undefined, 1, { dtype: 'float32' });
-    const wave = (c: Tensor): Tensor => c.mul(freq).mul(2 * Math.PI).add(phase).sin();
+    const wave = (c: Tensor): Tensor =>
+      c
+        .mul(freq)
+        .mul(2 * Math.PI)
+        .add(phase)
+        .sin();
     const vertical = wave(coord.reshape(1, 1, 16)).expand(n, 16, 16);
     const horizontal = wave(coord.reshape(1, 16, 1)).expand(n, 16, 16);
     const image = where(y.reshape(n, 1, 1).eq(1), horizontal, vertical);
-    const x = image.unsqueeze(1).expand(n, 3, 16, 16).add(randn([n, 3, 16, 16]).mul(0.5));
+    const x = image
+      .unsqueeze(1)
+      .expand(n, 3, 16, 16)
+      .add(randn([n, 3, 16, 16]).mul(0.5));
     return { x, y };
   });
 }
@@ -40,9 +61,13 @@ export function runSmoke(options: SmokeOptions = {}, log: (line: string) => void
   const { steps = 150, batchSize = 64, lr = 0.1, seed = 0 } = options;
   manualSeed(seed);
   const params = {
-    w1: randn([16, 3, 3, 3]).mul(Math.sqrt(2 / 27)).requiresGrad_(),
+    w1: randn([16, 3, 3, 3])
+      .mul(Math.sqrt(2 / 27))
+      .requiresGrad_(),
     b1: zeros([16], { requiresGrad: true }),
-    w2: randn([2, 16]).mul(Math.sqrt(1 / 16)).requiresGrad_(),
+    w2: randn([2, 16])
+      .mul(Math.sqrt(1 / 16))
+      .requiresGrad_(),
     b2: zeros([2], { requiresGrad: true }),
   };
   const forward = (x: Tensor): Tensor => {
@@ -69,12 +94,16 @@ export function runSmoke(options: SmokeOptions = {}, log: (line: string) => void
     if (step === 1 || step % 25 === 0) log(`step ${String(step).padStart(4)}  loss ${lastLoss.toFixed(4)}`);
   }
   const seconds = (performance.now() - start) / 1000;
-  const accuracy = tidy(() => noGrad(() => {
-    const { x, y } = batch(1000);
-    return forward(x).argmax(1).eq(y).float().mean().item();
-  }));
+  const accuracy = tidy(() =>
+    noGrad(() => {
+      const { x, y } = batch(1000);
+      return forward(x).argmax(1).eq(y).float().mean().item();
+    }),
+  );
   const imagesPerSec = (steps * batchSize) / seconds;
-  log(`accuracy on 1000 new images: ${(accuracy * 100).toFixed(1)}%  (${imagesPerSec.toFixed(0)} images/s, ` +
-    `${memory().liveTensors} live tensors)`);
+  log(
+    `accuracy on 1000 new images: ${(accuracy * 100).toFixed(1)}%  (${imagesPerSec.toFixed(0)} images/s, ` +
+      `${memory().liveTensors} live tensors)`,
+  );
   return { firstLoss, lastLoss, accuracy, imagesPerSec };
 }

@@ -31,8 +31,10 @@ export function imageFiles(paths: readonly string[]): string[] {
   return paths.flatMap((path) => {
     if (!existsSync(path)) throw new TorchError(`${path} does not exist`, 'predict');
     if (!statSync(path).isDirectory()) return [path];
-    const found = readdirSync(path, { recursive: true, encoding: 'utf8' }).sort()
-      .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase())).map((name) => join(path, name));
+    const found = readdirSync(path, { recursive: true, encoding: 'utf8' })
+      .sort()
+      .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+      .map((name) => join(path, name));
     if (found.length === 0) throw new TorchError(`${path} is a folder without JPEG or PNG images`, 'predict');
     return found;
   });
@@ -45,15 +47,20 @@ export async function predictImages(trained: TrainedModel, paths: readonly strin
   const out: Prediction[] = [];
   for (const file of imageFiles(paths)) {
     const image = await decodeImage(new Uint8Array(readFileSync(file)), file);
-    const rgb = image.width === size && image.height === size ? image.data
-      : resizeImage(image.data, image.width, image.height, channels, size, size);
+    const rgb =
+      image.width === size && image.height === size
+        ? image.data
+        : resizeImage(image.data, image.width, image.height, channels, size, size);
     const chw = hwcToChw(rgb, { height: size, width: size, channels });
-    const probs = tidy(() => noGrad(() => {
-      const x = normalizer.apply(chw, [1, channels, size, size]);
-      return F.softmax(trained.model.forward(x), 1).flatten().toTypedArray() as Float32Array;
-    }));
-    const ranked = Array.from(probs, (p, k) => ({ label: trained.data.classes[k]!, probability: p }))
-      .sort((a, b) => b.probability - a.probability);
+    const probs = tidy(() =>
+      noGrad(() => {
+        const x = normalizer.apply(chw, [1, channels, size, size]);
+        return F.softmax(trained.model.forward(x), 1).flatten().toTypedArray() as Float32Array;
+      }),
+    );
+    const ranked = Array.from(probs, (p, k) => ({ label: trained.data.classes[k]!, probability: p })).sort(
+      (a, b) => b.probability - a.probability,
+    );
     out.push({ file, label: ranked[0]!.label, probability: ranked[0]!.probability, top: ranked.slice(0, 5) });
   }
   return out;

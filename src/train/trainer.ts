@@ -30,7 +30,15 @@ import type { Module } from '../nn/module.js';
 import { Adam, AdamW } from '../optim/adam.js';
 import { parameterGroupsForWeightDecay } from '../optim/groups.js';
 import type { BaseOptions, Optimizer } from '../optim/optimizer.js';
-import { CosineAnnealingLR, MultiStepLR, OneCycleLR, RiseAndDecayLR, type Schedule, Scheduler, StepLR } from '../optim/schedule.js';
+import {
+  CosineAnnealingLR,
+  MultiStepLR,
+  OneCycleLR,
+  RiseAndDecayLR,
+  type Schedule,
+  Scheduler,
+  StepLR,
+} from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { Muon } from '../optim/muon.js';
 import { hyperbolicityPenalty } from '../pde/hyperbolic.js';
@@ -47,7 +55,16 @@ import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { type Batch, evaluate, type Evaluation } from './evaluate.js';
 import { type DataSplits, loadDataSplits } from './data.js';
-import { checkSameModel, type EpochMetrics, type FaultHook, readMetrics, readRunCheckpoint, RUN_FILES, runDirOf, RunWriter } from './run.js';
+import {
+  checkSameModel,
+  type EpochMetrics,
+  type FaultHook,
+  readMetrics,
+  readRunCheckpoint,
+  RUN_FILES,
+  runDirOf,
+  RunWriter,
+} from './run.js';
 import { resumedConfig } from './resume.js';
 
 export type { EpochMetrics, RunData } from './run.js';
@@ -66,8 +83,15 @@ export interface Progress {
 }
 
 export interface TrainEvents {
-  onStart?(info: { runDir: string; config: TrainConfig; params: number; trainSize: number; valSize: number;
-    batchesPerEpoch: number; resumedAt: TrainingState | null }): void;
+  onStart?(info: {
+    runDir: string;
+    config: TrainConfig;
+    params: number;
+    trainSize: number;
+    valSize: number;
+    batchesPerEpoch: number;
+    resumedAt: TrainingState | null;
+  }): void;
   onProgress?(progress: Progress): void;
   onEpoch?(metrics: EpochMetrics, runDir: string): void | Promise<void>;
   log?(line: string): void;
@@ -89,7 +113,12 @@ export interface TrainOptions {
 export type StopReason = 'done' | 'limit' | 'signal';
 
 /** The exit codes of `pdenet train`: done, stopped by a limit, stopped by a signal, failed. */
-export const EXIT_CODES: Readonly<Record<StopReason | 'failed', number>> = { done: 0, failed: 1, limit: 3, signal: 130 };
+export const EXIT_CODES: Readonly<Record<StopReason | 'failed', number>> = {
+  done: 0,
+  failed: 1,
+  limit: 3,
+  signal: 130,
+};
 
 export interface TrainResult {
   runDir: string;
@@ -123,7 +152,8 @@ function objective({ model, config }: StepContext, logits: Tensor, labels: Tenso
   return loss;
 }
 
-const NO_CHECKPOINTING = 'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing';
+const NO_CHECKPOINTING =
+  'checkpointing is not available in data-parallel training (more than one process): drop --checkpointing';
 
 /** The gradients of one batch in the parameters' `.grad` (unless the loss is not finite); the loss and the hits. */
 function backward(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
@@ -133,8 +163,11 @@ function backward(ctx: StepContext, batch: Batch): { loss: number; correct: numb
     check(!ctx.ddp, 'train', NO_CHECKPOINTING);
     const segments = model.segments?.();
     check(segments !== undefined, 'train', `checkpointing needs a model made of segments (rknet), not ${config.model}`);
-    check(config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0, 'train',
-      'checkpointing runs fp32 without regularizers');
+    check(
+      config.precision === 'fp32' && config.hyperbolicity === 0 && config.timeRegularization === 0,
+      'train',
+      'checkpointing runs fp32 without regularizers',
+    );
     let correct = 0;
     const { loss } = checkpointedStep(model, segments, batch.x, (logits) => {
       correct = hits(logits);
@@ -171,12 +204,21 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
   // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
   const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4;
   const filters = trainable.filter(isFilter);
-  const [weights, others] = parameterGroupsForWeightDecay(trainable.filter((named) => !isFilter(named)), config.weightDecay,
-    config.noDecay);
+  const [weights, others] = parameterGroupsForWeightDecay(
+    trainable.filter((named) => !isFilter(named)),
+    config.weightDecay,
+    config.noDecay,
+  );
   // Biases and normalization parameters (or the noDecay names): their own learning rate, and (biasDecay) the
   // weights' shrink per step.
-  const groups = [weights, { ...others, lr: config.lr * config.biasLr,
-    weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0 }];
+  const groups = [
+    weights,
+    {
+      ...others,
+      lr: config.lr * config.biasLr,
+      weightDecay: config.biasDecay ? config.weightDecay / config.biasLr : 0,
+    },
+  ];
   switch (config.optimizer) {
     case 'sgd':
       return new SGD(groups, { lr: config.lr, momentum: config.momentum, nesterov: config.nesterov });
@@ -185,11 +227,18 @@ function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOption
     case 'adamw':
       return new AdamW(groups, { lr: config.lr });
     case 'muon':
-      return new Muon([
-        { params: filters.map(([, p]) => p), lr: config.muonLr, momentum: config.muonMomentum,
-          normalizeWeights: config.muonNormalize },
-        ...groups.map((g) => ({ ...g, orthogonalize: false, momentum: config.momentum, nesterov: config.nesterov })),
-      ], { lr: config.lr });
+      return new Muon(
+        [
+          {
+            params: filters.map(([, p]) => p),
+            lr: config.muonLr,
+            momentum: config.muonMomentum,
+            normalizeWeights: config.muonNormalize,
+          },
+          ...groups.map((g) => ({ ...g, orthogonalize: false, momentum: config.momentum, nesterov: config.nesterov })),
+        ],
+        { lr: config.lr },
+      );
     default:
       throw new TorchError(`unknown optimizer ${String(config.optimizer)}`, 'train');
   }
@@ -203,8 +252,16 @@ function frozenSchedule(model: Module, config: TrainConfig): [Tensor, number][] 
   const named = new Map(model.namedParameters());
   return Object.entries(config.freezeAfter).map(([name, epochs]) => {
     const p = named.get(name);
-    check(p !== undefined, 'train', () => `freezeAfter names "${name}", which ${config.model} does not have ` +
-      `(its trained parameters: ${[...named].filter(([, t]) => t.requiresGrad).map(([k]) => k).join(', ')})`);
+    check(
+      p !== undefined,
+      'train',
+      () =>
+        `freezeAfter names "${name}", which ${config.model} does not have ` +
+        `(its trained parameters: ${[...named]
+          .filter(([, t]) => t.requiresGrad)
+          .map(([k]) => k)
+          .join(', ')})`,
+    );
     check(p.requiresGrad, 'train', `freezeAfter names "${name}", which ${config.model} does not train`);
     return [p, epochs];
   });
@@ -215,16 +272,30 @@ function makeSchedule(config: TrainConfig, stepsPerEpoch: number): Schedule | ((
   switch (config.schedule) {
     case 'onecycle':
       // No maxLr: each group peaks at its own initial lr (the biases' at lr·biasLr).
-      return new OneCycleLR({ totalSteps: total, pctStart: config.warmup, divFactor: 1 / config.lrStartFactor,
-        finalDivFactor: config.lrStartFactor / config.lrEndFactor, annealStrategy: config.anneal,
-        cycleMomentum: config.cycleMomentum });
+      return new OneCycleLR({
+        totalSteps: total,
+        pctStart: config.warmup,
+        divFactor: 1 / config.lrStartFactor,
+        finalDivFactor: config.lrStartFactor / config.lrEndFactor,
+        annealStrategy: config.anneal,
+        cycleMomentum: config.cycleMomentum,
+      });
     case 'cosine':
-      return new CosineAnnealingLR(total, 0, config.warmup > 0
-        ? { steps: Math.round(config.warmup * stepsPerEpoch) } : undefined);
+      return new CosineAnnealingLR(
+        total,
+        0,
+        config.warmup > 0 ? { steps: Math.round(config.warmup * stepsPerEpoch) } : undefined,
+      );
     case 'step':
-      return new StepLR((config.milestones[0] ?? Math.max(1, Math.floor(config.epochs / 3))) * stepsPerEpoch, config.gamma);
+      return new StepLR(
+        (config.milestones[0] ?? Math.max(1, Math.floor(config.epochs / 3))) * stepsPerEpoch,
+        config.gamma,
+      );
     case 'multistep':
-      return new MultiStepLR(config.milestones.map((m) => m * stepsPerEpoch), config.gamma);
+      return new MultiStepLR(
+        config.milestones.map((m) => m * stepsPerEpoch),
+        config.gamma,
+      );
     case 'rise-decay': {
       // The notebook's lr(x) = 0.001 + x·e^(−x/x0)·e·y0/x0 in epochs, peaking at y0 + 0.001 = lr at x0 = warmup.
       const x0 = Math.max(config.warmup, 1e-3);
@@ -247,8 +318,15 @@ type RunSink = Pick<RunWriter, 'dir' | 'hasCheckpoint' | 'describe' | 'commit' |
 
 function silentRun(dir: string): RunSink {
   const nothing = (): void => {};
-  return { dir, hasCheckpoint: () => existsSync(join(dir, RUN_FILES.checkpoint)), describe: nothing, commit: nothing,
-    writeView: nothing, close: nothing, abandon: nothing };
+  return {
+    dir,
+    hasCheckpoint: () => existsSync(join(dir, RUN_FILES.checkpoint)),
+    describe: nothing,
+    commit: nothing,
+    writeView: nothing,
+    close: nothing,
+    abandon: nothing,
+  };
 }
 
 /** Everything a run holds while it trains. */
@@ -315,13 +393,16 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
 async function setUp(overrides: Partial<TrainConfig>, options: TrainOptions): Promise<Session> {
   const config = options.resume ? null : resolveConfig(overrides);
   const runName = overrides.runName ?? '';
-  if (options.resume && runName === '') throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
+  if (options.resume && runName === '')
+    throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
   const group = distEnv() ? await initProcessGroup() : null;
   // Rank 0 alone writes the run folder and reports; the other ranks train silently beside it.
   const main = group === null || group.isMain;
   const quiet: TrainOptions = main ? options : { ...options, events: {} };
   const log = quiet.events?.log ?? (() => {});
-  const dir = config ? runDirOf(config) : runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
+  const dir = config
+    ? runDirOf(config)
+    : runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
   let run: RunSink | null = null;
   try {
     run = main ? new RunWriter(dir, { fault: options.fault, log }) : silentRun(dir);
@@ -335,10 +416,19 @@ async function setUp(overrides: Partial<TrainConfig>, options: TrainOptions): Pr
   }
 }
 
-async function build(run: RunSink, group: ProcessGroup | null, fresh: TrainConfig | null, overrides: Partial<TrainConfig>,
-    options: TrainOptions, log: (line: string) => void): Promise<Session> {
+async function build(
+  run: RunSink,
+  group: ProcessGroup | null,
+  fresh: TrainConfig | null,
+  overrides: Partial<TrainConfig>,
+  options: TrainOptions,
+  log: (line: string) => void,
+): Promise<Session> {
   if (fresh && (group === null || group.isMain) && run.hasCheckpoint()) {
-    throw new TorchError(`${run.dir} already holds a run; pass --resume to continue it or choose another --run-name`, 'train');
+    throw new TorchError(
+      `${run.dir} already holds a run; pass --resume to continue it or choose another --run-name`,
+      'train',
+    );
   }
   const resumed = fresh ? null : readRunCheckpoint(run.dir);
   try {
@@ -346,15 +436,25 @@ async function build(run: RunSink, group: ProcessGroup | null, fresh: TrainConfi
     const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
     const world = group?.size ?? 1;
     if (group) {
-      check(config.batchSize % world === 0, 'train', `--batch-size ${config.batchSize} is the global batch and must be a ` +
-        `multiple of the ${world} processes (each takes batchSize / ${world})`);
+      check(
+        config.batchSize % world === 0,
+        'train',
+        `--batch-size ${config.batchSize} is the global batch and must be a ` +
+          `multiple of the ${world} processes (each takes batchSize / ${world})`,
+      );
       check(!config.checkpointing, 'train', NO_CHECKPOINTING);
     }
     manualSeed(config.seed);
-    const data = options.data ?? await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null);
+    const data =
+      options.data ?? (await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null));
     checkData(config, data, world);
-    run.describe(config, { classes: data.classes, normalization: data.normalization, trainSize: data.train.size,
-      valSize: data.val?.size ?? 0, ...(group ? { worldSize: world, batchPerRank: config.batchSize / world } : {}) });
+    run.describe(config, {
+      classes: data.classes,
+      normalization: data.normalization,
+      trainSize: data.train.size,
+      valSize: data.val?.size ?? 0,
+      ...(group ? { worldSize: world, batchPerRank: config.batchSize / world } : {}),
+    });
     const s = buildModel(run, group, config, data, resumed === null, options, log);
     try {
       if (resumed) restore(s, resumed);
@@ -362,10 +462,20 @@ async function build(run: RunSink, group: ProcessGroup | null, fresh: TrainConfi
       release(s);
       throw e;
     }
-    if (group) log(`data-parallel: ${world} processes × batch ${config.batchSize / world} (global batch ${config.batchSize}, ` +
-      `lr ${config.lr})`);
-    options.events?.onStart?.({ runDir: run.dir, config, params: s.model.numParameters(), trainSize: data.train.size,
-      valSize: data.val?.size ?? 0, batchesPerEpoch: s.batchesPerEpoch, resumedAt: resumed ? s.state : null });
+    if (group)
+      log(
+        `data-parallel: ${world} processes × batch ${config.batchSize / world} (global batch ${config.batchSize}, ` +
+          `lr ${config.lr})`,
+      );
+    options.events?.onStart?.({
+      runDir: run.dir,
+      config,
+      params: s.model.numParameters(),
+      trainSize: data.train.size,
+      valSize: data.val?.size ?? 0,
+      batchesPerEpoch: s.batchesPerEpoch,
+      resumedAt: resumed ? s.state : null,
+    });
     return s;
   } finally {
     resumed?.dispose();
@@ -394,17 +504,36 @@ function release(s: Session): void {
 
 /** The settings that depend on the data, checked before the first step. */
 function checkData(config: TrainConfig, data: DataSplits, world: number): void {
-  check(data.classes.length >= 2, 'train', `the data has ${data.classes.length} class${data.classes.length === 1 ? '' : 'es'} ` +
-    `(${data.classes.join(', ')}): a classifier needs at least two`);
+  check(
+    data.classes.length >= 2,
+    'train',
+    `the data has ${data.classes.length} class${data.classes.length === 1 ? '' : 'es'} ` +
+      `(${data.classes.join(', ')}): a classifier needs at least two`,
+  );
   const batches = data.train.batchesPerEpoch(config.batchSize / world);
-  check(batches > 0, 'train', `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`);
+  check(
+    batches > 0,
+    'train',
+    `the training split (${data.train.size} images) is smaller than one batch (${config.batchSize})`,
+  );
   const side = data.imageSize ? Math.min(...data.imageSize) : Infinity;
-  check(config.ttaTranslate < side, 'train', `ttaTranslate must be smaller than the images (${side} pixels), got ${config.ttaTranslate}`);
+  check(
+    config.ttaTranslate < side,
+    'train',
+    `ttaTranslate must be smaller than the images (${side} pixels), got ${config.ttaTranslate}`,
+  );
 }
 
 /** The model (set from the data on a new run), its averaged copies, the optimizer and the schedule. */
-function buildModel(run: RunSink, group: ProcessGroup | null, config: TrainConfig, data: DataSplits, fresh: boolean,
-    options: TrainOptions, log: (line: string) => void): Session {
+function buildModel(
+  run: RunSink,
+  group: ProcessGroup | null,
+  config: TrainConfig,
+  data: DataSplits,
+  fresh: boolean,
+  options: TrainOptions,
+  log: (line: string) => void,
+): Session {
   const modelOptions = { ...config.modelOptions, numClasses: data.classes.length };
   // A staged twist: the stages it twists own their parameters from the start (startEpoch sets the flags).
   const buildOptions = { ...modelOptionsOf(config), numClasses: data.classes.length };
@@ -422,14 +551,44 @@ function buildModel(run: RunSink, group: ProcessGroup | null, config: TrainConfi
   }
   const batchesPerEpoch = data.train.batchesPerEpoch(config.batchSize / (group?.size ?? 1));
   const ema = config.ema > 0 ? new WeightAverage(model, make(), config.ema) : null;
-  const lookahead = config.lookahead > 0
-    ? new Lookahead(model, make(), { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch }) : null;
+  const lookahead =
+    config.lookahead > 0
+      ? new Lookahead(model, make(), { every: config.lookahead, totalSteps: config.epochs * batchesPerEpoch })
+      : null;
   const freezing = frozenSchedule(model, config);
   const optimizer = makeOptimizer(model, config);
   const scheduler = new Scheduler(optimizer, makeSchedule(config, batchesPerEpoch));
-  return { config, run, group, ddp: null, ddpTrains: '', data, model, ema, lookahead, optimizer, scheduler, freezing, modelOptions, batchesPerEpoch,
-    state: { epoch: 0, batch: 0, step: 0, scheduler: scheduler.stateDict(), bestAccuracy: -1, bestEpoch: -1, seconds: 0 },
-    metrics: [], final: null, stop: null, started: performance.now(), options, log };
+  return {
+    config,
+    run,
+    group,
+    ddp: null,
+    ddpTrains: '',
+    data,
+    model,
+    ema,
+    lookahead,
+    optimizer,
+    scheduler,
+    freezing,
+    modelOptions,
+    batchesPerEpoch,
+    state: {
+      epoch: 0,
+      batch: 0,
+      step: 0,
+      scheduler: scheduler.stateDict(),
+      bestAccuracy: -1,
+      bestEpoch: -1,
+      seconds: 0,
+    },
+    metrics: [],
+    final: null,
+    stop: null,
+    started: performance.now(),
+    options,
+    log,
+  };
 }
 
 /** Why this process would stop once `steps` steps are done, if it would. */
@@ -462,11 +621,17 @@ function agreedStop(s: Session, values: number[], steps = s.state.step): [number
 /** The replica wrapper of a data-parallel run, (re)built when the parameters it averages change. */
 function replicate(s: Session, twistOff: boolean): void {
   if (s.group === null) return;
-  const trains = [...s.model.namedParameters()].filter(([, p]) => p.requiresGrad).map(([n]) => n).join(',') + `|${twistOff}`;
+  const trains = `${[...s.model.namedParameters()]
+    .filter(([, p]) => p.requiresGrad)
+    .map(([n]) => n)
+    .join(',')}|${twistOff}`;
   if (s.ddp !== null && trains === s.ddpTrains) return;
   s.ddp?.dispose();
   // Parameters of a twist that is still off get no gradient: the reducer must not wait for them.
-  s.ddp = new DistributedDataParallel(s.model, s.group, { syncBatchNorm: s.config.syncBn, findUnusedParameters: twistOff });
+  s.ddp = new DistributedDataParallel(s.model, s.group, {
+    syncBatchNorm: s.config.syncBn,
+    findUnusedParameters: twistOff,
+  });
   s.ddpTrains = trains;
 }
 
@@ -485,8 +650,14 @@ function startEpoch(s: Session, epoch: number): EpochSums {
   replicate(s, someStageOff);
   s.model.train();
   const partial = s.state.batch > 0 ? s.state.partial : undefined;
-  return { lossSum: partial?.lossSum ?? 0, correct: partial?.correct ?? 0, seen: partial?.seen ?? 0,
-    start: performance.now() - (partial?.seconds ?? 0) * 1000, dataWait: (partial?.dataSeconds ?? 0) * 1000, twist };
+  return {
+    lossSum: partial?.lossSum ?? 0,
+    correct: partial?.correct ?? 0,
+    seen: partial?.seen ?? 0,
+    start: performance.now() - (partial?.seconds ?? 0) * 1000,
+    dataWait: (partial?.dataSeconds ?? 0) * 1000,
+    twist,
+  };
 }
 
 /**
@@ -514,9 +685,15 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     const [[lossSum, correct, n], stop] = agreedStop(s, [step.loss * size, step.correct, size], state.step + 1);
     const loss = lossSum! / n!;
     if (!Number.isFinite(loss)) {
-      throw new TorchError(`the loss became ${loss} at epoch ${epoch + 1}, step ${state.step + 1} (batch ${index + 1}); ` +
-        `lower the learning rate or check the data. ${s.run.hasCheckpoint()
-          ? `The last good checkpoint is ${join(s.run.dir, RUN_FILES.checkpoint)}` : 'No checkpoint was written'}`, 'train');
+      throw new TorchError(
+        `the loss became ${loss} at epoch ${epoch + 1}, step ${state.step + 1} (batch ${index + 1}); ` +
+          `lower the learning rate or check the data. ${
+            s.run.hasCheckpoint()
+              ? `The last good checkpoint is ${join(s.run.dir, RUN_FILES.checkpoint)}`
+              : 'No checkpoint was written'
+          }`,
+        'train',
+      );
     }
     s.ema?.update();
     s.scheduler.step();
@@ -526,8 +703,16 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     sums.correct += correct!;
     sums.seen += n!;
     const elapsed = (performance.now() - sums.start) / 1000;
-    s.options.events?.onProgress?.({ epoch: epoch + 1, epochs: config.epochs, batch: index + 1, batches: s.batchesPerEpoch,
-      loss: sums.lossSum / sums.seen, accuracy: sums.correct / sums.seen, imagesPerSec: sums.seen / elapsed, lr: s.scheduler.lastLr[0]! });
+    s.options.events?.onProgress?.({
+      epoch: epoch + 1,
+      epochs: config.epochs,
+      batch: index + 1,
+      batches: s.batchesPerEpoch,
+      loss: sums.lossSum / sums.seen,
+      accuracy: sums.correct / sums.seen,
+      imagesPerSec: sums.seen / elapsed,
+      lr: s.scheduler.lastLr[0]!,
+    });
     // Alone, a signal that arrived while the progress was reported stops the run after this step too.
     s.stop = s.group === null ? stopReason(s, state.step) : stop;
     if (s.stop !== null && index + 1 < s.batchesPerEpoch) {
@@ -543,19 +728,42 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
 const weightsOf = (s: Session): Module => s.ema?.average ?? s.model;
 
 function commit(s: Session, best: boolean, metrics: EpochMetrics[] | null): void {
-  tidy(() => s.run.commit({
-    checkpoint: { model: s.model, ema: (s.ema ?? s.lookahead)?.average ?? null, optimizer: s.optimizer.stateDict(), state: s.state,
-      config: s.config },
-    weights: weightsOf(s), epoch: s.state.epoch, best: best ? { epoch: s.state.bestEpoch } : null, metrics, config: s.config,
-  }));
+  tidy(() =>
+    s.run.commit({
+      checkpoint: {
+        model: s.model,
+        ema: (s.ema ?? s.lookahead)?.average ?? null,
+        optimizer: s.optimizer.stateDict(),
+        state: s.state,
+        config: s.config,
+      },
+      weights: weightsOf(s),
+      epoch: s.state.epoch,
+      best: best ? { epoch: s.state.bestEpoch } : null,
+      metrics,
+      config: s.config,
+    }),
+  );
 }
 
 /** A stop within an epoch: the sums so far go into the checkpoint, and the next run starts at `batch`. */
 function stopWithinEpoch(s: Session, batch: number, sums: EpochSums, elapsed: number): void {
-  s.state = { ...s.state, batch, scheduler: s.scheduler.stateDict(),
-    partial: { lossSum: sums.lossSum, correct: sums.correct, seen: sums.seen, seconds: elapsed, dataSeconds: sums.dataWait / 1000 } };
+  s.state = {
+    ...s.state,
+    batch,
+    scheduler: s.scheduler.stateDict(),
+    partial: {
+      lossSum: sums.lossSum,
+      correct: sums.correct,
+      seen: sums.seen,
+      seconds: elapsed,
+      dataSeconds: sums.dataWait / 1000,
+    },
+  };
   commit(s, false, null);
-  s.log(`stopped at epoch ${s.state.epoch + 1}, batch ${batch}; checkpoint written to ${join(s.run.dir, RUN_FILES.checkpoint)}`);
+  s.log(
+    `stopped at epoch ${s.state.epoch + 1}, batch ${batch}; checkpoint written to ${join(s.run.dir, RUN_FILES.checkpoint)}`,
+  );
 }
 
 /** Phase 3: evaluate (when due), then commit the epoch: checkpoint, weights, best weights and metrics line. */
@@ -568,29 +776,52 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
   const evalStart = performance.now();
   const main = s.group === null || s.group.isMain;
   if (main && s.data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
-    evaluation = await evaluate(weightsOf(s), s.data.val.batches(0, 500, 0), s.data.classes.length,
-      { tta: config.tta, translate: lastEpoch ? config.ttaTranslate : 0, precision: config.precision });
+    evaluation = await evaluate(weightsOf(s), s.data.val.batches(0, 500, 0), s.data.classes.length, {
+      tta: config.tta,
+      translate: lastEpoch ? config.ttaTranslate : 0,
+      precision: config.precision,
+    });
     if (lastEpoch) s.final = evaluation;
   }
   const m: EpochMetrics = {
-    epoch, step: s.state.step, trainLoss: sums.lossSum / sums.seen, trainAccuracy: sums.correct / sums.seen,
-    valLoss: evaluation?.loss ?? null, valAccuracy: evaluation?.accuracy ?? null, lr: s.scheduler.lastLr[0]!, seconds,
-    evalSeconds: (performance.now() - evalStart) / 1000, dataShare: sums.dataWait / 1000 / seconds, imagesPerSec: sums.seen / seconds,
+    epoch,
+    step: s.state.step,
+    trainLoss: sums.lossSum / sums.seen,
+    trainAccuracy: sums.correct / sums.seen,
+    valLoss: evaluation?.loss ?? null,
+    valAccuracy: evaluation?.accuracy ?? null,
+    lr: s.scheduler.lastLr[0]!,
+    seconds,
+    evalSeconds: (performance.now() - evalStart) / 1000,
+    dataShare: sums.dataWait / 1000 / seconds,
+    imagesPerSec: sums.seen / seconds,
     twist: sums.twist,
   };
   s.metrics.push(m);
   // The best weights: the highest validation accuracy, or (bestBy loss, DynamicBlocks') the lowest validation loss.
-  const best = evaluation !== null && (config.bestBy === 'loss' ? evaluation.loss < (s.state.bestLoss ?? Infinity)
-    : evaluation.accuracy > s.state.bestAccuracy);
-  s.state = { ...s.state, epoch: epoch + 1, batch: 0, scheduler: s.scheduler.stateDict(), seconds: s.state.seconds + seconds,
-    partial: undefined, ...(best ? { bestAccuracy: evaluation!.accuracy, bestLoss: evaluation!.loss, bestEpoch: epoch } : {}) };
+  const best =
+    evaluation !== null &&
+    (config.bestBy === 'loss'
+      ? evaluation.loss < (s.state.bestLoss ?? Infinity)
+      : evaluation.accuracy > s.state.bestAccuracy);
+  s.state = {
+    ...s.state,
+    epoch: epoch + 1,
+    batch: 0,
+    scheduler: s.scheduler.stateDict(),
+    seconds: s.state.seconds + seconds,
+    partial: undefined,
+    ...(best ? { bestAccuracy: evaluation!.accuracy, bestLoss: evaluation!.loss, bestEpoch: epoch } : {}),
+  };
   commit(s, best, s.metrics);
   // Rank 0 evaluates and writes while the others wait (at most the group's timeout).
   await s.group?.barrierAsync();
   await s.options.events?.onEpoch?.(m, s.run.dir);
-  s.log(`epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
-    (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
-    `  lr ${m.lr.toExponential(2)}  ${m.seconds.toFixed(1)}s  ${m.imagesPerSec.toFixed(0)} img/s  data ${(m.dataShare * 100).toFixed(1)}%`);
+  s.log(
+    `epoch ${epoch + 1}/${config.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(m.trainAccuracy * 100).toFixed(2)}%` +
+      (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
+      `  lr ${m.lr.toExponential(2)}  ${m.seconds.toFixed(1)}s  ${m.imagesPerSec.toFixed(0)} img/s  data ${(m.dataShare * 100).toFixed(1)}%`,
+  );
 }
 
 /** Phase 4: the report, the lock released, the result. */
@@ -598,14 +829,23 @@ function finish(s: Session): TrainResult {
   const done = s.state.epoch >= s.config.epochs;
   s.run.writeView(RUN_FILES.report, reportOf(s));
   s.run.close();
-  return { runDir: s.run.dir, metrics: s.metrics, bestAccuracy: s.state.bestAccuracy, bestEpoch: s.state.bestEpoch,
-    interrupted: !done, stop: done ? 'done' : s.stop ?? 'done', final: s.final, rank: s.group?.rank ?? 0 };
+  return {
+    runDir: s.run.dir,
+    metrics: s.metrics,
+    bestAccuracy: s.state.bestAccuracy,
+    bestEpoch: s.state.bestEpoch,
+    interrupted: !done,
+    stop: done ? 'done' : (s.stop ?? 'done'),
+    final: s.final,
+    rank: s.group?.rank ?? 0,
+  };
 }
 
 function reportOf({ run, config, metrics, state, model, group }: Session): string {
   const world = group?.size ?? 1;
   const last = metrics.at(-1);
-  const pct = (v: number | null | undefined) => (v === null || v === undefined || v < 0 ? '–' : `${(v * 100).toFixed(2)}%`);
+  const pct = (v: number | null | undefined) =>
+    v === null || v === undefined || v < 0 ? '–' : `${(v * 100).toFixed(2)}%`;
   return [
     `# Run ${run.dir}`,
     '',

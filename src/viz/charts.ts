@@ -43,7 +43,11 @@ export async function vegaLiteToSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 /** Renders a Vega-Lite specification to a PNG file (2× pixels by default); returns its SVG too. */
-export async function writeChart(spec: TopLevelSpec, outPath: string, options: { scale?: number } = {}): Promise<{ png: string; svg: string }> {
+export async function writeChart(
+  spec: TopLevelSpec,
+  outPath: string,
+  options: { scale?: number } = {},
+): Promise<{ png: string; svg: string }> {
   const svg = await vegaLiteToSvg(spec);
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, svgToPng(svg, { scale: options.scale ?? 2 }));
@@ -60,16 +64,37 @@ const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFi
  * @example
  * await plotCurves(readMetrics('runs/r20'), 'runs/r20/curves.png');
  */
-export async function plotCurves(metrics: readonly MetricsRow[], outPath: string, options: { title?: string } = {}): Promise<string> {
-  const points = (_panel: string, series: [string, keyof MetricsRow][]) => metrics.flatMap((m) =>
-    series.filter(([, key]) => finite(m[key]) && finite(m.epoch)).map(([name, key]) => ({ epoch: m.epoch, series: name, value: m[key] as number })));
-  const loss = points('loss', [['train', 'trainLoss'], ['validation', 'valLoss']]);
-  const accuracy = points('accuracy', [['train', 'trainAccuracy'], ['validation', 'valAccuracy']]);
+export async function plotCurves(
+  metrics: readonly MetricsRow[],
+  outPath: string,
+  options: { title?: string } = {},
+): Promise<string> {
+  const points = (_panel: string, series: [string, keyof MetricsRow][]) =>
+    metrics.flatMap((m) =>
+      series
+        .filter(([, key]) => finite(m[key]) && finite(m.epoch))
+        .map(([name, key]) => ({ epoch: m.epoch, series: name, value: m[key] as number })),
+    );
+  const loss = points('loss', [
+    ['train', 'trainLoss'],
+    ['validation', 'valLoss'],
+  ]);
+  const accuracy = points('accuracy', [
+    ['train', 'trainAccuracy'],
+    ['validation', 'valAccuracy'],
+  ]);
   const lr = points('lr', [['lr', 'lr']]);
-  const colour = { field: 'series', type: 'nominal', title: null,
-    scale: { domain: ['train', 'validation'], range: ['#4c78a8', '#f58518'] } } as const;
+  const colour = {
+    field: 'series',
+    type: 'nominal',
+    title: null,
+    scale: { domain: ['train', 'validation'], range: ['#4c78a8', '#f58518'] },
+  } as const;
   const line = (title: string, values: object[], y: object, withColour: boolean) => ({
-    title, width: 240, height: 170, data: { values },
+    title,
+    width: 240,
+    height: 170,
+    data: { values },
     mark: { type: 'line', point: values.length <= 40, strokeWidth: 2 },
     encoding: {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
@@ -101,11 +126,19 @@ export interface OperatorBar {
 }
 
 /** A horizontal stacked bar per layer: ‖K‖² split into diffusion ‖S‖² and transport ‖A‖² (grey: not square). */
-export async function plotOperatorStats(bars: readonly OperatorBar[], outPath: string, options: { title?: string } = {}): Promise<string> {
-  const values = bars.flatMap((b, i) => b.diffusion === null || b.transport === null
-    ? [{ layer: b.layer, order: i, part: 'not square (no adjoint)', value: b.total }]
-    : [{ layer: b.layer, order: i, part: 'self-adjoint: diffusion', value: b.diffusion },
-      { layer: b.layer, order: i, part: 'skew-adjoint: transport', value: b.transport }]);
+export async function plotOperatorStats(
+  bars: readonly OperatorBar[],
+  outPath: string,
+  options: { title?: string } = {},
+): Promise<string> {
+  const values = bars.flatMap((b, i) =>
+    b.diffusion === null || b.transport === null
+      ? [{ layer: b.layer, order: i, part: 'not square (no adjoint)', value: b.total }]
+      : [
+          { layer: b.layer, order: i, part: 'self-adjoint: diffusion', value: b.diffusion },
+          { layer: b.layer, order: i, part: 'skew-adjoint: transport', value: b.transport },
+        ],
+  );
   const spec = {
     title: options.title ?? '‖K‖² of each 3×3 operator = ‖(K + K*)/2‖² + ‖(K − K*)/2‖²',
     width: 420,
@@ -113,11 +146,24 @@ export async function plotOperatorStats(bars: readonly OperatorBar[], outPath: s
     data: { values },
     mark: 'bar',
     encoding: {
-      y: { field: 'layer', type: 'nominal', sort: { field: 'order', op: 'min' }, title: null, axis: { labelLimit: 260 } },
+      y: {
+        field: 'layer',
+        type: 'nominal',
+        sort: { field: 'order', op: 'min' },
+        title: null,
+        axis: { labelLimit: 260 },
+      },
       x: { field: 'value', type: 'quantitative', title: 'squared Frobenius norm', stack: 'zero' },
-      color: { field: 'part', type: 'nominal', title: null, legend: { labelLimit: 400, columns: 1, orient: 'bottom' }, scale: {
-        domain: ['self-adjoint: diffusion', 'skew-adjoint: transport', 'not square (no adjoint)'],
-        range: ['#e45756', '#4c78a8', '#bab0ac'] } },
+      color: {
+        field: 'part',
+        type: 'nominal',
+        title: null,
+        legend: { labelLimit: 400, columns: 1, orient: 'bottom' },
+        scale: {
+          domain: ['self-adjoint: diffusion', 'skew-adjoint: transport', 'not square (no adjoint)'],
+          range: ['#e45756', '#4c78a8', '#bab0ac'],
+        },
+      },
       order: { field: 'part' },
       tooltip: [{ field: 'layer' }, { field: 'part' }, { field: 'value', format: '.4g' }],
     },

@@ -29,7 +29,16 @@ import { type ButcherTableau, RK1, RK4 } from '../dynamics/tableau.js';
 import { applyStencil, BOUNDARIES, type Boundary, padBoundary } from '../pde/boundary.js';
 import { stencilKernel } from '../pde/stencils.js';
 import { encodeGif } from './gif.js';
-import { blit, colorize, encodePng, type RGBAImage, robustMaxAbs, scaleNearest, tensorToImage, tensorValues } from './image.js';
+import {
+  blit,
+  colorize,
+  encodePng,
+  type RGBAImage,
+  robustMaxAbs,
+  scaleNearest,
+  tensorToImage,
+  tensorValues,
+} from './image.js';
 import { loadPicture } from './scene.js';
 import { svgDocument, svgText, svgToImage } from './svg.js';
 
@@ -111,11 +120,18 @@ const DEFAULT_STEPS: Record<DemoKind, number> = { translation: 24, rotation: 24,
  * wave reflects off a Dirichlet wall.
  */
 const DEFAULT_BOUNDARY: Record<DemoKind, Boundary> = {
-  translation: 'replicate', rotation: 'replicate', dilation: 'replicate', heat: 'reflect', wave: 'zeros',
+  translation: 'replicate',
+  rotation: 'replicate',
+  dilation: 'replicate',
+  heat: 'reflect',
+  wave: 'zeros',
 };
 
 const BOUNDARY_NAMES: Record<Boundary, string> = {
-  zeros: 'zeros (Dirichlet)', reflect: 'reflect (Neumann)', replicate: 'replicate (Neumann)', circular: 'circular (periodic)',
+  zeros: 'zeros (Dirichlet)',
+  reflect: 'reflect (Neumann)',
+  replicate: 'replicate (Neumann)',
+  circular: 'circular (periodic)',
 };
 
 /** One frame of a simulation: its panels (pictures at grid resolution) and time. */
@@ -145,8 +161,16 @@ function evolve(tableau: ButcherTableau, u0: Tensor, L: (u: Tensor) => Tensor, d
 /** Pixel coordinates centred on the picture (x right, y down, unit spacing), each 1×1×H×W. */
 function pixelCoordinates(h: number, w: number, dtype: DType): { X: Tensor; Y: Tensor } {
   return tidy(() => ({
-    X: arange(w, undefined, 1, { dtype }).sub((w - 1) / 2).reshape(1, 1, 1, w).expand(1, 1, h, w).contiguous(),
-    Y: arange(h, undefined, 1, { dtype }).sub((h - 1) / 2).reshape(1, 1, h, 1).expand(1, 1, h, w).contiguous(),
+    X: arange(w, undefined, 1, { dtype })
+      .sub((w - 1) / 2)
+      .reshape(1, 1, 1, w)
+      .expand(1, 1, h, w)
+      .contiguous(),
+    Y: arange(h, undefined, 1, { dtype })
+      .sub((h - 1) / 2)
+      .reshape(1, 1, h, 1)
+      .expand(1, 1, h, w)
+      .contiguous(),
   }));
 }
 
@@ -172,8 +196,14 @@ const fmt = (t: number, digits = 1) => (Number.isInteger(t) ? String(t) : t.toFi
 function translation(u0: Tensor, steps: number, boundary: Boundary, nu: number): Simulation {
   // ∂u/∂t = −∂u/∂x moves the picture right at speed 1: one pixel per unit of time, two RK4 steps of ½.
   const L = withViscosity((v: Tensor) => applyStencil(v, 'sobelX', boundary).neg(), nu, boundary);
-  const frames = transport(u0, () => L, new Array<number>(steps).fill(1), 1, 1,
-    (k) => `${BOUNDARY_NAMES[boundary]} · t = ${k}${k > 0 ? ` (${k} px)` : ''}`);
+  const frames = transport(
+    u0,
+    () => L,
+    new Array<number>(steps).fill(1),
+    1,
+    1,
+    (k) => `${BOUNDARY_NAMES[boundary]} · t = ${k}${k > 0 ? ` (${k} px)` : ''}`,
+  );
   return { equation: `∂u/∂t = −∂u/∂x (Sobel)${viscosityText(nu)}`, labels: ['translation'], frames };
 }
 
@@ -185,8 +215,14 @@ function viscosityText(nu: number): string {
  * Integrates ∂u/∂t = field(sign)(u) for `dtFrame` between frames, one sign per frame, in RK4 substeps that
  * move the picture at most ½ pixel (`maxSpeed`: the largest speed of the field, pixels per unit time).
  */
-function transport(u0: Tensor, field: (sign: number) => (u: Tensor) => Tensor, signs: number[], dtFrame: number,
-    maxSpeed: number, note: (k: number) => string): Frame[] {
+function transport(
+  u0: Tensor,
+  field: (sign: number) => (u: Tensor) => Tensor,
+  signs: number[],
+  dtFrame: number,
+  maxSpeed: number,
+  note: (k: number) => string,
+): Frame[] {
   const substeps = Math.max(1, Math.ceil((maxSpeed * dtFrame) / 0.5));
   const frames: Frame[] = [{ panels: [tensorToImage(u0)], time: 0, note: note(0) }];
   let u = u0;
@@ -204,9 +240,22 @@ function rotation(u0: Tensor, steps: number, boundary: Boundary, nu: number): Si
   const [h, w] = u0.shape.slice(2) as [number, number];
   const { X, Y } = pixelCoordinates(h, w, u0.dtype);
   const angle = Math.PI / 2 / steps; // a quarter turn in all
-  const L = withViscosity((v: Tensor) => { const [dx, dy] = gradient(v, boundary); return X.mul(dy).sub(Y.mul(dx)); }, nu, boundary);
-  const frames = transport(u0, () => L, new Array<number>(steps).fill(1), angle, Math.hypot(h - 1, w - 1) / 2,
-    (k) => `${BOUNDARY_NAMES[boundary]} · angle ${Math.round((k * 90) / steps)}°`);
+  const L = withViscosity(
+    (v: Tensor) => {
+      const [dx, dy] = gradient(v, boundary);
+      return X.mul(dy).sub(Y.mul(dx));
+    },
+    nu,
+    boundary,
+  );
+  const frames = transport(
+    u0,
+    () => L,
+    new Array<number>(steps).fill(1),
+    angle,
+    Math.hypot(h - 1, w - 1) / 2,
+    (k) => `${BOUNDARY_NAMES[boundary]} · angle ${Math.round((k * 90) / steps)}°`,
+  );
   X.dispose();
   Y.dispose();
   return { equation: `∂u/∂t = (x∂y − y∂x)u${viscosityText(nu)}`, labels: ['rotation'], frames };
@@ -220,14 +269,25 @@ function dilation(u0: Tensor, steps: number, boundary: Boundary, nu: number): Si
   const half = Math.ceil(steps / 2);
   const rate = Math.log(2) / half;
   const signs = Array.from({ length: steps }, (_, k) => (k < half ? -1 : 1));
-  const field = (sign: number) => withViscosity((v: Tensor) => {
-    const [dx, dy] = gradient(v, boundary);
-    return X.mul(dx).add(Y.mul(dy)).mul(sign);
-  }, nu, boundary);
+  const field = (sign: number) =>
+    withViscosity(
+      (v: Tensor) => {
+        const [dx, dy] = gradient(v, boundary);
+        return X.mul(dx).add(Y.mul(dy)).mul(sign);
+      },
+      nu,
+      boundary,
+    );
   let logScale = 0;
   const scales = [0, ...signs.map((s) => (logScale -= s * rate))];
-  const frames = transport(u0, field, signs, rate, Math.hypot(h - 1, w - 1) / 2,
-    (k) => `${BOUNDARY_NAMES[boundary]} · scale ×${Math.exp(scales[k]!).toFixed(2)}`);
+  const frames = transport(
+    u0,
+    field,
+    signs,
+    rate,
+    Math.hypot(h - 1, w - 1) / 2,
+    (k) => `${BOUNDARY_NAMES[boundary]} · scale ×${Math.exp(scales[k]!).toFixed(2)}`,
+  );
   X.dispose();
   Y.dispose();
   return { equation: `∂u/∂t = ∓(x∂x + y∂y)u${viscosityText(nu)}`, labels: ['dilation'], frames };
@@ -252,7 +312,11 @@ function heat(u0: Tensor, steps: number, boundary: Boundary): Simulation {
       return v;
     });
     done = target;
-    frames.push({ panels: us.map((u) => tensorToImage(u)), time: done * h, note: `t = ${fmt(done * h)} (${done} steps)` });
+    frames.push({
+      panels: us.map((u) => tensorToImage(u)),
+      time: done * h,
+      note: `t = ${fmt(done * h)} (${done} steps)`,
+    });
   }
   for (const u of us) if (u !== u0) u.dispose();
   return { equation: 'u ← u + h·Δu, h = 0.2', labels: boundaries.map((b) => BOUNDARY_NAMES[b]), frames };
@@ -267,8 +331,18 @@ function wave(u0: Tensor | null, size: number, steps: number, boundary: Boundary
     start = tidy(() => {
       const j = arange(size, undefined, 1, { dtype: 'float64' });
       const [cx, cy, s] = [Math.round(size * 0.3), Math.round(size * 0.38), Math.max(1, size / 40)];
-      const gx = j.sub(cx).square().div(-2 * s * s).exp().reshape(1, size);
-      const gy = j.sub(cy).square().div(-2 * s * s).exp().reshape(size, 1);
+      const gx = j
+        .sub(cx)
+        .square()
+        .div(-2 * s * s)
+        .exp()
+        .reshape(1, size);
+      const gy = j
+        .sub(cy)
+        .square()
+        .div(-2 * s * s)
+        .exp()
+        .reshape(size, 1);
       return gy.mul(gx).reshape(1, 1, size, size);
     });
   } else {
@@ -277,9 +351,14 @@ function wave(u0: Tensor | null, size: number, steps: number, boundary: Boundary
   // Leapfrog starts at rest (u_{−1} = u_0), as LeapfrogBlock does; every perFrame-th state is a frame.
   const values: Float64Array[] = [];
   tidy(() => {
-    leapfrog((_t, u) => applyStencil(u, 'laplacian', boundary), start, uniformPoints(steps * perFrame, h), (k, u) => {
-      if (k % perFrame === 0) values.push(tensorValues(u));
-    });
+    leapfrog(
+      (_t, u) => applyStencil(u, 'laplacian', boundary),
+      start,
+      uniformPoints(steps * perFrame, h),
+      (k, u) => {
+        if (k % perFrame === 0) values.push(tensorValues(u));
+      },
+    );
   });
   const times = values.map((_, k) => k * perFrame * h);
   const [hh, ww] = start.shape.slice(2) as [number, number];
@@ -301,7 +380,12 @@ const CAPTION = 52;
 const LABEL = 16;
 const GAP = 6;
 
-function composeFrame(sim: Simulation, frame: Frame, kind: DemoKind, scale: number): { image: RGBAImage; rects: Rect[] } {
+function composeFrame(
+  sim: Simulation,
+  frame: Frame,
+  kind: DemoKind,
+  scale: number,
+): { image: RGBAImage; rects: Rect[] } {
   const panels = frame.panels.map((p) => scaleNearest(p, scale));
   const [pw, ph] = [panels[0]!.width, panels[0]!.height];
   const multi = panels.length > 1;
@@ -314,7 +398,9 @@ function composeFrame(sim: Simulation, frame: Frame, kind: DemoKind, scale: numb
     svgText(MARGIN, 15, kind, { size: 12, weight: 'bold' }),
     svgText(MARGIN, 30, sim.equation, { size: 11 }),
     svgText(MARGIN, 45, frame.note, { size: 11, fill: '#444' }),
-    ...(multi ? rects.map((r, i) => svgText(r.x + r.width / 2, top - 4, sim.labels[i]!, { size: 11, anchor: 'middle' })) : []),
+    ...(multi
+      ? rects.map((r, i) => svgText(r.x + r.width / 2, top - 4, sim.labels[i]!, { size: 11, anchor: 'middle' }))
+      : []),
   ];
   const image = svgToImage(svgDocument(width, height, texts));
   panels.forEach((p, i) => blit(image, p, rects[i]!.x, rects[i]!.y));
@@ -331,10 +417,18 @@ function composeStrip(sim: Simulation, kind: DemoKind, indices: number[], scale:
   const height = top + rows * ph + (rows - 1) * GAP + MARGIN;
   const texts = [
     svgText(MARGIN, 16, `${kind}: ${sim.equation}`, { size: 12, weight: 'bold' }),
-    ...indices.map((k, c) => svgText(left + c * (pw + GAP) + pw / 2, top - 5, sim.frames[k]!.note.split(' · ').at(-1)!,
-      { size: 10, anchor: 'middle', fill: '#444' })),
-    ...(rows > 1 ? sim.labels.map((label, r) => svgText(14, top + r * (ph + GAP) + ph / 2, label.split(' ')[0]!,
-      { size: 10, anchor: 'middle', rotate: -90 })) : []),
+    ...indices.map((k, c) =>
+      svgText(left + c * (pw + GAP) + pw / 2, top - 5, sim.frames[k]!.note.split(' · ').at(-1)!, {
+        size: 10,
+        anchor: 'middle',
+        fill: '#444',
+      }),
+    ),
+    ...(rows > 1
+      ? sim.labels.map((label, r) =>
+          svgText(14, top + r * (ph + GAP) + ph / 2, label.split(' ')[0]!, { size: 10, anchor: 'middle', rotate: -90 }),
+        )
+      : []),
   ];
   const image = svgToImage(svgDocument(width, height, texts));
   cells.forEach((panels, c) => panels.forEach((p, r) => blit(image, p, left + c * (pw + GAP), top + r * (ph + GAP))));
@@ -356,26 +450,60 @@ function spread(count: number, wanted: number): number[] {
  * await runDemo('heat', { outDir: 'demo', image: 'photo.png', boundary: 'reflect' });
  */
 export async function runDemo(kind: DemoKind, options: DemoOptions): Promise<DemoResult> {
-  check(DEMO_KINDS.includes(kind), 'runDemo', `unknown demo ${JSON.stringify(kind)}; the demos are ${DEMO_KINDS.join(', ')}`);
+  check(
+    DEMO_KINDS.includes(kind),
+    'runDemo',
+    `unknown demo ${JSON.stringify(kind)}; the demos are ${DEMO_KINDS.join(', ')}`,
+  );
   check(typeof options?.outDir === 'string' && options.outDir.length > 0, 'runDemo', 'outDir is required');
   const { image, size = 64, scale = 3, delayMs = 100, stripFrames = 5, viscosity = DEFAULT_VISCOSITY } = options;
   const boundary = options.boundary ?? DEFAULT_BOUNDARY[kind];
   const steps = options.steps ?? DEFAULT_STEPS[kind];
-  check(BOUNDARIES.includes(boundary), 'runDemo', `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`);
-  check(Number.isInteger(steps) && steps >= 1 && steps <= 1000, 'runDemo', `steps must be an integer in [1, 1000], got ${steps}`);
-  check(Number.isInteger(scale) && scale >= 1 && scale <= 16, 'runDemo', `scale must be an integer in [1, 16], got ${scale}`);
-  check(Number.isFinite(viscosity) && viscosity >= 0 && viscosity <= 0.25, 'runDemo', `viscosity must be in [0, 0.25], got ${viscosity}`);
-  check(Number.isInteger(stripFrames) && stripFrames >= 2, 'runDemo', `stripFrames must be an integer ≥ 2, got ${stripFrames}`);
+  check(
+    BOUNDARIES.includes(boundary),
+    'runDemo',
+    `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`,
+  );
+  check(
+    Number.isInteger(steps) && steps >= 1 && steps <= 1000,
+    'runDemo',
+    `steps must be an integer in [1, 1000], got ${steps}`,
+  );
+  check(
+    Number.isInteger(scale) && scale >= 1 && scale <= 16,
+    'runDemo',
+    `scale must be an integer in [1, 16], got ${scale}`,
+  );
+  check(
+    Number.isFinite(viscosity) && viscosity >= 0 && viscosity <= 0.25,
+    'runDemo',
+    `viscosity must be in [0, 0.25], got ${viscosity}`,
+  );
+  check(
+    Number.isInteger(stripFrames) && stripFrames >= 2,
+    'runDemo',
+    `stripFrames must be an integer ≥ 2, got ${stripFrames}`,
+  );
 
   const u0 = kind === 'wave' && image === undefined ? null : loadPicture(image, { size });
   let sim: Simulation;
   try {
     switch (kind) {
-      case 'translation': sim = translation(u0!, steps, boundary, viscosity); break;
-      case 'rotation': sim = rotation(u0!, steps, boundary, viscosity); break;
-      case 'dilation': sim = dilation(u0!, steps, boundary, viscosity); break;
-      case 'heat': sim = heat(u0!, steps, boundary); break;
-      case 'wave': sim = wave(u0, size, steps, boundary); break;
+      case 'translation':
+        sim = translation(u0!, steps, boundary, viscosity);
+        break;
+      case 'rotation':
+        sim = rotation(u0!, steps, boundary, viscosity);
+        break;
+      case 'dilation':
+        sim = dilation(u0!, steps, boundary, viscosity);
+        break;
+      case 'heat':
+        sim = heat(u0!, steps, boundary);
+        break;
+      case 'wave':
+        sim = wave(u0, size, steps, boundary);
+        break;
     }
   } finally {
     u0?.dispose();
@@ -388,17 +516,29 @@ export async function runDemo(kind: DemoKind, options: DemoOptions): Promise<Dem
   mkdirSync(outDir, { recursive: true });
   const gif = join(outDir, `${kind}.gif`);
   const png = join(outDir, `${kind}.png`);
-  writeFileSync(gif, encodeGif(composed.map((c) => c.image), { delayMs }));
+  writeFileSync(
+    gif,
+    encodeGif(
+      composed.map((c) => c.image),
+      { delayMs },
+    ),
+  );
   writeFileSync(png, encodePng(strip));
   const first = composed[0]!;
   const grid = sim.frames[0]!.panels[0]!;
   return {
-    kind, gif, png, frames: composed.length, width: first.image.width, height: first.image.height,
-    grid: { width: grid.width, height: grid.height }, scale,
+    kind,
+    gif,
+    png,
+    frames: composed.length,
+    width: first.image.width,
+    height: first.image.height,
+    grid: { width: grid.width, height: grid.height },
+    scale,
     panels: first.rects.map((rect, i) => ({ label: sim.labels[i]!, rect })),
     times: sim.frames.map((f) => f.time),
     strip: { width: strip.width, height: strip.height, frames: indices },
-    boundary, equation: sim.equation,
+    boundary,
+    equation: sim.equation,
   };
 }
-

@@ -25,13 +25,18 @@ export function encodeGif(frames: readonly RGBAImage[], options: GifOptions = {}
   check(frames.length > 0, 'encodeGif', 'needs at least one frame');
   const { width, height } = frames[0]!;
   for (const f of frames) {
-    check(f.width === width && f.height === height, 'encodeGif', `frames must be one size: ${width}×${height}, got ${f.width}×${f.height}`);
+    check(
+      f.width === width && f.height === height,
+      'encodeGif',
+      `frames must be one size: ${width}×${height}, got ${f.width}×${f.height}`,
+    );
   }
   // A global palette from a sample of every frame's pixels.
   const stride = Math.max(1, Math.floor((frames.length * width * height) / 400_000));
   const sample = new Uint8Array(Math.ceil((frames.length * width * height) / stride) * 4 + 4 * frames.length);
   let n = 0;
-  for (const f of frames) for (let p = 0; p < width * height; p += stride) sample.set(f.data.subarray(p * 4, p * 4 + 4), 4 * n++);
+  for (const f of frames)
+    for (let p = 0; p < width * height; p += stride) sample.set(f.data.subarray(p * 4, p * 4 + 4), 4 * n++);
   const palette = gifenc.quantize(sample.subarray(0, 4 * n), 256);
   const encoder = gifenc.GIFEncoder();
   frames.forEach((f, i) => {

@@ -19,7 +19,11 @@ export interface RGBAImage {
 }
 
 /** A new image filled with one colour. */
-export function createImage(width: number, height: number, rgba: readonly [number, number, number, number] = [255, 255, 255, 255]): RGBAImage {
+export function createImage(
+  width: number,
+  height: number,
+  rgba: readonly [number, number, number, number] = [255, 255, 255, 255],
+): RGBAImage {
   const data = new Uint8Array(width * height * 4);
   for (let p = 0; p < width * height; p++) data.set(rgba, p * 4);
   return { width, height, data };
@@ -27,7 +31,11 @@ export function createImage(width: number, height: number, rgba: readonly [numbe
 
 /** The image scaled by an integer factor with nearest neighbour (crisp pixels). */
 export function scaleNearest(image: RGBAImage, factor: number): RGBAImage {
-  check(Number.isInteger(factor) && factor >= 1, 'scaleNearest', `the factor must be a positive integer, got ${factor}`);
+  check(
+    Number.isInteger(factor) && factor >= 1,
+    'scaleNearest',
+    `the factor must be a positive integer, got ${factor}`,
+  );
   if (factor === 1) return image;
   const { width, height, data } = image;
   const out = new Uint8Array(width * factor * height * factor * 4);
@@ -51,7 +59,10 @@ export function blit(dst: RGBAImage, src: RGBAImage, x: number, y: number): void
     const x0 = Math.max(0, x);
     const x1 = Math.min(dst.width, x + src.width);
     if (x1 <= x0) continue;
-    dst.data.set(src.data.subarray((r * src.width + (x0 - x)) * 4, (r * src.width + (x1 - x)) * 4), (ty * dst.width + x0) * 4);
+    dst.data.set(
+      src.data.subarray((r * src.width + (x0 - x)) * 4, (r * src.width + (x1 - x)) * 4),
+      (ty * dst.width + x0) * 4,
+    );
   }
 }
 
@@ -65,7 +76,11 @@ export function encodePng(image: RGBAImage): Buffer {
 /** Decodes PNG bytes (any bit depth, palette or grey) to RGBA. */
 export function decodePng(bytes: Uint8Array): RGBAImage {
   const png = PNG.sync.read(Buffer.from(bytes));
-  return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+  return {
+    width: png.width,
+    height: png.height,
+    data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength),
+  };
 }
 
 /** Reads a PNG file. */
@@ -104,11 +119,35 @@ function lut(stops: readonly RGB[]): Uint8Array {
 
 /** Colour maps: `viridis` (sequential), `diverging` (blue–white–red, for signed values), `gray`. */
 export const COLORMAPS = {
-  viridis: lut([[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
-    [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]]),
-  diverging: lut([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
-    [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]]),
-  gray: lut([[0, 0, 0], [255, 255, 255]]),
+  viridis: lut([
+    [68, 1, 84],
+    [72, 40, 120],
+    [62, 74, 137],
+    [49, 104, 142],
+    [38, 130, 142],
+    [31, 158, 137],
+    [53, 183, 121],
+    [110, 206, 88],
+    [181, 222, 43],
+    [253, 231, 37],
+  ]),
+  diverging: lut([
+    [5, 48, 97],
+    [33, 102, 172],
+    [67, 147, 195],
+    [146, 197, 222],
+    [209, 229, 240],
+    [247, 247, 247],
+    [253, 219, 199],
+    [244, 165, 130],
+    [214, 96, 77],
+    [178, 24, 43],
+    [103, 0, 31],
+  ]),
+  gray: lut([
+    [0, 0, 0],
+    [255, 255, 255],
+  ]),
 } as const;
 
 export type ColormapName = keyof typeof COLORMAPS;
@@ -121,8 +160,14 @@ export function colormapColor(name: ColormapName, t: number): RGB {
 }
 
 /** Colours an H×W field of values, `lo` mapped to the map's start and `hi` to its end. */
-export function colorize(values: ArrayLike<number>, width: number, height: number, lo: number, hi: number,
-    map: ColormapName = 'viridis'): RGBAImage {
+export function colorize(
+  values: ArrayLike<number>,
+  width: number,
+  height: number,
+  lo: number,
+  hi: number,
+  map: ColormapName = 'viridis',
+): RGBAImage {
   const image = createImage(width, height);
   const span = hi - lo || 1;
   for (let p = 0; p < width * height; p++) {
@@ -155,7 +200,11 @@ export function tensorValues(t: Tensor): Float64Array {
  */
 export function tensorToImage(u: Tensor, range: [number, number] = [0, 1]): RGBAImage {
   const shape = u.shape;
-  check(shape.length === 3 || shape.length === 4, 'tensorToImage', `expects C×H×W or N×C×H×W, got [${shape.join(', ')}]`);
+  check(
+    shape.length === 3 || shape.length === 4,
+    'tensorToImage',
+    `expects C×H×W or N×C×H×W, got [${shape.join(', ')}]`,
+  );
   const [c, h, w] = shape.slice(-3) as [number, number, number];
   check(c === 1 || c === 3, 'tensorToImage', `expects 1 or 3 channels, got ${c}`);
   const values = tensorValues(shape.length === 4 ? u.select(0, 0) : u);

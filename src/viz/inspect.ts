@@ -77,7 +77,13 @@ export interface TwistFieldSummary {
   layer: string;
   twist: boolean;
   grid: [number, number];
-  channels: { channel: number; matrix: [[number, number], [number, number]]; rotation: number; dilation: number; shear: number }[];
+  channels: {
+    channel: number;
+    matrix: [[number, number], [number, number]];
+    rotation: number;
+    dilation: number;
+    shear: number;
+  }[];
 }
 
 /** What {@link inspectCheckpoint} wrote. */
@@ -86,7 +92,13 @@ export interface InspectResult {
   checkpoint: string | null;
   model: string | null;
   outDir: string;
-  images: { features: string; twistFields: string | null; coordMix: string | null; operators: string | null; curves: string | null };
+  images: {
+    features: string;
+    twistFields: string | null;
+    coordMix: string | null;
+    operators: string | null;
+    curves: string | null;
+  };
   /** The blocks whose outputs are shown, in order of depth. */
   blocks: { name: string; type: string; shape: number[] }[];
   operators: OperatorStat[];
@@ -127,10 +139,25 @@ function topChannels(out: Tensor, k: number, fixed?: number[]): { index: number;
     const [, c, h, w] = out.shape as [number, number, number, number];
     let order = fixed?.filter((i) => i < c);
     if (order === undefined || order.length === 0) {
-      const spread = Array.from(out.detach().to('float64').reshape(c, h * w).std(1).toTypedArray() as Float64Array);
-      order = spread.map((s, i) => [s, i] as const).sort((a, b) => b[0] - a[0]).slice(0, k).map(([, i]) => i).sort((a, b) => a - b);
+      const spread = Array.from(
+        out
+          .detach()
+          .to('float64')
+          .reshape(c, h * w)
+          .std(1)
+          .toTypedArray() as Float64Array,
+      );
+      order = spread
+        .map((s, i) => [s, i] as const)
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, k)
+        .map(([, i]) => i)
+        .sort((a, b) => a - b);
     }
-    return order.map((index) => ({ index, values: Float64Array.from(out.select(0, 0).select(0, index).to('float64').toTypedArray() as Float64Array) }));
+    return order.map((index) => ({
+      index,
+      values: Float64Array.from(out.select(0, 0).select(0, index).to('float64').toTypedArray() as Float64Array),
+    }));
   });
 }
 
@@ -143,7 +170,11 @@ function sameShape(a: number[], b: number[]): boolean {
  * modules whose class is marked a block (`markBlock`); when the model has none, every non-container module with
  * children whose 4-D output has its input's shape, innermost first.
  */
-function captureBlocks(model: Module, input: Tensor, k: number): { captures: Capture[]; grids: Map<Module, [number, number]> } {
+function captureBlocks(
+  model: Module,
+  input: Tensor,
+  k: number,
+): { captures: Capture[]; grids: Map<Module, [number, number]> } {
   const names = new Map<Module, string>();
   for (const [name, m] of model.namedModules()) names.set(m, name || '(model)');
   const known = [...model.modules()].some(isBlock);
@@ -156,27 +187,46 @@ function captureBlocks(model: Module, input: Tensor, k: number): { captures: Cap
     for (const op of stepOperators?.(m) ?? []) stepOf.set(op, { block: m, state: stepState });
   }
   const steps = new Map<Module, { count: number; channels: number[] }>();
-  const handles = [...model.modules()].map((m) => m.registerForwardHook((mod, inputs, output) => {
-    if (!(output instanceof Tensor) || output.ndim !== 4) return;
-    if (mod instanceof TwistConv2d || mod instanceof CoordMixConv2d) grids.set(mod, [output.shape[2]!, output.shape[3]!]);
-    const first = inputs[0];
-    const { block, state: stepState } = stepOf.get(mod) ?? {};
-    if (block !== undefined && first instanceof Tensor && first.ndim === 4) {
-      const state = steps.get(block) ?? { count: 0, channels: [] };
-      const channels = topChannels(first, k, state.channels);
-      steps.set(block, { count: state.count + 1, channels: channels.map((c) => c.index) });
-      captures.push({ name: `${names.get(block)} · step ${state.count}`, type: stepState!,
-        shape: first.shape, channels, module: mod });
-      return;
-    }
-    const candidate = known ? isBlock(mod)
-      : mod !== model && [...mod.children()].length > 0 && !(mod instanceof Sequential) && !(mod instanceof ModuleList) &&
-        first instanceof Tensor && sameShape(first.shape, output.shape);
-    if (candidate) {
-      const fixed = steps.get(mod)?.channels;
-      captures.push({ name: names.get(mod)!, type: mod.constructor.name, shape: output.shape, channels: topChannels(output, k, fixed), module: mod });
-    }
-  }));
+  const handles = [...model.modules()].map((m) =>
+    m.registerForwardHook((mod, inputs, output) => {
+      if (!(output instanceof Tensor) || output.ndim !== 4) return;
+      if (mod instanceof TwistConv2d || mod instanceof CoordMixConv2d)
+        grids.set(mod, [output.shape[2]!, output.shape[3]!]);
+      const first = inputs[0];
+      const { block, state: stepState } = stepOf.get(mod) ?? {};
+      if (block !== undefined && first instanceof Tensor && first.ndim === 4) {
+        const state = steps.get(block) ?? { count: 0, channels: [] };
+        const channels = topChannels(first, k, state.channels);
+        steps.set(block, { count: state.count + 1, channels: channels.map((c) => c.index) });
+        captures.push({
+          name: `${names.get(block)} · step ${state.count}`,
+          type: stepState!,
+          shape: first.shape,
+          channels,
+          module: mod,
+        });
+        return;
+      }
+      const candidate = known
+        ? isBlock(mod)
+        : mod !== model &&
+          [...mod.children()].length > 0 &&
+          !(mod instanceof Sequential) &&
+          !(mod instanceof ModuleList) &&
+          first instanceof Tensor &&
+          sameShape(first.shape, output.shape);
+      if (candidate) {
+        const fixed = steps.get(mod)?.channels;
+        captures.push({
+          name: names.get(mod)!,
+          type: mod.constructor.name,
+          shape: output.shape,
+          channels: topChannels(output, k, fixed),
+          module: mod,
+        });
+      }
+    }),
+  );
   try {
     noGrad(() => {
       const out = model.forward(input as never);
@@ -202,23 +252,37 @@ function featureGrid(picture: Tensor, captures: Capture[], k: number, title: str
   const width = Math.max(left + k * (TILE + 6) + 10, 640);
   const rows = captures.length + 1;
   const height = top + rows * rowH + 6;
-  const parts: string[] = [svgText(8, 18, title, { size: 14, weight: 'bold' }),
-    svgText(8, 34, 'each tile: one channel (the most varied), coloured on its own scale — viridis ≥ 0, blue–red signed', { size: 11, fill: '#555' })];
+  const parts: string[] = [
+    svgText(8, 18, title, { size: 14, weight: 'bold' }),
+    svgText(
+      8,
+      34,
+      'each tile: one channel (the most varied), coloured on its own scale — viridis ≥ 0, blue–red signed',
+      { size: 11, fill: '#555' },
+    ),
+  ];
   const y0 = top;
-  parts.push(svgText(8, y0 + TILE / 2, 'input (t = 0)', { size: 12, weight: 'bold' }),
+  parts.push(
+    svgText(8, y0 + TILE / 2, 'input (t = 0)', { size: 12, weight: 'bold' }),
     svgText(8, y0 + TILE / 2 + 15, `${picture.shape.slice(1).join('×')}`, { size: 11, fill: '#555' }),
-    svgImage(tensorToImage(picture), left, y0, TILE, TILE));
+    svgImage(tensorToImage(picture), left, y0, TILE, TILE),
+  );
   captures.forEach((c, r) => {
     const y = top + (r + 1) * rowH;
     const [, , h, w] = c.shape as [number, number, number, number];
-    parts.push(svgText(8, y + TILE / 2 - 4, `${r + 1}. ${c.name}`, { size: 12, weight: 'bold' }),
-      svgText(8, y + TILE / 2 + 11, `${c.type} · ${c.shape.slice(1).join('×')}`, { size: 11, fill: '#555' }));
+    parts.push(
+      svgText(8, y + TILE / 2 - 4, `${r + 1}. ${c.name}`, { size: 12, weight: 'bold' }),
+      svgText(8, y + TILE / 2 + 11, `${c.type} · ${c.shape.slice(1).join('×')}`, { size: 11, fill: '#555' }),
+    );
     c.channels.forEach((ch, j) => {
       const min = Math.min(...ch.values);
       const m = robustMaxAbs(ch.values, 0.995);
       const img = min >= 0 ? colorize(ch.values, w, h, 0, m, 'viridis') : colorize(ch.values, w, h, -m, m, 'diverging');
       const x = left + j * (TILE + 6);
-      parts.push(svgImage(img, x, y, TILE, TILE), svgText(x + TILE / 2, y + TILE + 13, `c${ch.index}`, { size: 10, anchor: 'middle', fill: '#555' }));
+      parts.push(
+        svgImage(img, x, y, TILE, TILE),
+        svgText(x + TILE / 2, y + TILE + 13, `c${ch.index}`, { size: 10, anchor: 'middle', fill: '#555' }),
+      );
     });
   });
   return svgToPng(svgDocument(width, height, parts), { scale: FIGURE_SCALE });
@@ -234,7 +298,12 @@ function firstOrder(kernel: Tensor): { ax: Float64Array; ay: Float64Array; out: 
     const offsets = tensor([-1, 0, 1], { dtype: 'float64' });
     const ax = k.mul(offsets.reshape(1, 1, 1, 3)).sum([2, 3]);
     const ay = k.mul(offsets.reshape(1, 1, 3, 1)).sum([2, 3]);
-    return { ax: Float64Array.from(ax.toTypedArray() as Float64Array), ay: Float64Array.from(ay.toTypedArray() as Float64Array), out, inPer };
+    return {
+      ax: Float64Array.from(ax.toTypedArray() as Float64Array),
+      ay: Float64Array.from(ay.toTypedArray() as Float64Array),
+      out,
+      inPer,
+    };
   });
 }
 
@@ -258,7 +327,10 @@ export function twistMatrices(conv: TwistConv2d): [[number, number], [number, nu
       a12 += fy.ax[p]!;
       a22 += fy.ay[p]!;
     }
-    return [[a11, a12], [a21, a22]];
+    return [
+      [a11, a12],
+      [a21, a22],
+    ];
   });
 }
 
@@ -271,22 +343,46 @@ function decompose(m: [[number, number], [number, number]]): { rotation: number;
 
 const QUIVER = 132;
 
-function twistFigure(layers: { name: string; conv: TwistConv2d; grid: [number, number]; shown: TwistFieldSummary['channels'] }[],
-    k: number): Buffer {
+function twistFigure(
+  layers: { name: string; conv: TwistConv2d; grid: [number, number]; shown: TwistFieldSummary['channels'] }[],
+  k: number,
+): Buffer {
   const left = 200;
   const top = 58;
   const rowH = QUIVER + 34;
   const width = Math.max(left + k * (QUIVER + 10) + 10, 800);
   const height = top + layers.length * rowH;
-  const parts = [svgText(8, 18, 'Learned twist: x·(Kx⋆u) + y·(Ky⋆u) ≈ v(x, y)·∇u, per output channel', { size: 14, weight: 'bold' }),
-    svgText(8, 34, 'arrows: v on the layer\'s grid, summed over input channels (u_t = v·∇u carries the picture along −v); colour: |v|;', { size: 11, fill: '#555' }),
-    svgText(8, 48, 'M = ∂v/∂(x, y) = ω·rotation + δ·dilation + shear; the layer\'s coordinates as in TwistConv2d (centred: x, y ∈ [−½, ½))', { size: 11, fill: '#555' })];
+  const parts = [
+    svgText(8, 18, 'Learned twist: x·(Kx⋆u) + y·(Ky⋆u) ≈ v(x, y)·∇u, per output channel', { size: 14, weight: 'bold' }),
+    svgText(
+      8,
+      34,
+      "arrows: v on the layer's grid, summed over input channels (u_t = v·∇u carries the picture along −v); colour: |v|;",
+      { size: 11, fill: '#555' },
+    ),
+    svgText(
+      8,
+      48,
+      "M = ∂v/∂(x, y) = ω·rotation + δ·dilation + shear; the layer's coordinates as in TwistConv2d (centred: x, y ∈ [−½, ½))",
+      { size: 11, fill: '#555' },
+    ),
+  ];
   layers.forEach((layer, r) => {
     const y = top + r * rowH;
     const [h, w] = layer.grid;
-    parts.push(svgText(8, y + QUIVER / 2 - 6, layer.name, { size: 12, weight: 'bold' }),
-      svgText(8, y + QUIVER / 2 + 9, `${layer.conv.inChannels}→${layer.conv.outChannels}, ${h}×${w}, ${layer.conv.variant}`, { size: 11, fill: '#555' }),
-      svgText(8, y + QUIVER / 2 + 23, layer.conv.twist ? 'twist on' : 'twist off (Kx kept)', { size: 11, fill: layer.conv.twist ? '#2a7' : '#a52' }));
+    parts.push(
+      svgText(8, y + QUIVER / 2 - 6, layer.name, { size: 12, weight: 'bold' }),
+      svgText(
+        8,
+        y + QUIVER / 2 + 9,
+        `${layer.conv.inChannels}→${layer.conv.outChannels}, ${h}×${w}, ${layer.conv.variant}`,
+        { size: 11, fill: '#555' },
+      ),
+      svgText(8, y + QUIVER / 2 + 23, layer.conv.twist ? 'twist on' : 'twist off (Kx kept)', {
+        size: 11,
+        fill: layer.conv.twist ? '#2a7' : '#a52',
+      }),
+    );
     const { x: X, y: Y } = coordinates(h, w, layer.conv.convention, 'float64');
     const xs = X.toTypedArray() as Float64Array;
     const ys = Y.toTypedArray() as Float64Array;
@@ -308,12 +404,23 @@ function twistFigure(layers: { name: string; conv: TwistConv2d; grid: [number, n
           const [vx, vy] = [a * xs[p]! + b * ys[p]!, c * xs[p]! + d * ys[p]!];
           const s = (0.45 * cell) / vmax;
           const [cx, cy] = [x0 + (gx + 0.5) * cell, y + (gy + 0.5) * cell];
-          parts.push(svgArrow(cx - vx * s, cy - vy * s, cx + vx * s, cy + vy * s, { stroke: 'white', width: 1.3, head: 5 }));
+          parts.push(
+            svgArrow(cx - vx * s, cy - vy * s, cx + vx * s, cy + vy * s, { stroke: 'white', width: 1.3, head: 5 }),
+          );
         }
       }
-      parts.push(svgText(x0 + QUIVER / 2, y + QUIVER + 13, `out c${ch.channel}: max |v| ${vmax.toPrecision(2)}`, { size: 10, anchor: 'middle' }),
-        svgText(x0 + QUIVER / 2, y + QUIVER + 26, `ω ${ch.rotation.toPrecision(2)}  δ ${ch.dilation.toPrecision(2)}  shear ${ch.shear.toPrecision(2)}`,
-          { size: 10, anchor: 'middle', fill: '#555' }));
+      parts.push(
+        svgText(x0 + QUIVER / 2, y + QUIVER + 13, `out c${ch.channel}: max |v| ${vmax.toPrecision(2)}`, {
+          size: 10,
+          anchor: 'middle',
+        }),
+        svgText(
+          x0 + QUIVER / 2,
+          y + QUIVER + 26,
+          `ω ${ch.rotation.toPrecision(2)}  δ ${ch.dilation.toPrecision(2)}  shear ${ch.shear.toPrecision(2)}`,
+          { size: 10, anchor: 'middle', fill: '#555' },
+        ),
+      );
     });
   });
   return svgToPng(svgDocument(width, height, parts), { scale: FIGURE_SCALE });
@@ -327,22 +434,43 @@ function coordMixFigure(layers: { name: string; conv: CoordMixConv2d; grid: [num
   const rowH = TILE + 22;
   const width = Math.max(left + k * (TILE + 6) + 10, 640);
   const height = top + layers.length * rowH;
-  const parts = [svgText(8, 18, 'Coefficient fields mix(XY) of CoordMixConv2d: mix(1, x, y, x², xy, y²)', { size: 14, weight: 'bold' }),
-    svgText(8, 34, 'the most varied channels of each layer; blue–red signed, each on its own scale', { size: 11, fill: '#555' })];
+  const parts = [
+    svgText(8, 18, 'Coefficient fields mix(XY) of CoordMixConv2d: mix(1, x, y, x², xy, y²)', {
+      size: 14,
+      weight: 'bold',
+    }),
+    svgText(8, 34, 'the most varied channels of each layer; blue–red signed, each on its own scale', {
+      size: 11,
+      fill: '#555',
+    }),
+  ];
   layers.forEach((layer, r) => {
     const y = top + r * rowH;
     const [h, w] = layer.grid;
-    const fields = noGrad(() => tidy(() => {
-      const like = zeros([1], { dtype: 'float32' });
-      return topChannels(layer.conv.coefficients(h, w, like), k);
-    }));
-    parts.push(svgText(8, y + TILE / 2 - 4, layer.name, { size: 12, weight: 'bold' }),
-      svgText(8, y + TILE / 2 + 11, `${layer.conv.width}×${layer.conv.multiplier} fields, ${h}×${w}`, { size: 11, fill: '#555' }));
+    const fields = noGrad(() =>
+      tidy(() => {
+        const like = zeros([1], { dtype: 'float32' });
+        return topChannels(layer.conv.coefficients(h, w, like), k);
+      }),
+    );
+    parts.push(
+      svgText(8, y + TILE / 2 - 4, layer.name, { size: 12, weight: 'bold' }),
+      svgText(8, y + TILE / 2 + 11, `${layer.conv.width}×${layer.conv.multiplier} fields, ${h}×${w}`, {
+        size: 11,
+        fill: '#555',
+      }),
+    );
     fields.forEach((f, j) => {
       const m = robustMaxAbs(f.values, 1);
       const x = left + j * (TILE + 6);
-      parts.push(svgImage(colorize(f.values, w, h, -m, m, 'diverging'), x, y, TILE, TILE),
-        svgText(x + TILE / 2, y + TILE + 13, `c${f.index} ±${m.toPrecision(2)}`, { size: 10, anchor: 'middle', fill: '#555' }));
+      parts.push(
+        svgImage(colorize(f.values, w, h, -m, m, 'diverging'), x, y, TILE, TILE),
+        svgText(x + TILE / 2, y + TILE + 13, `c${f.index} ±${m.toPrecision(2)}`, {
+          size: 10,
+          anchor: 'middle',
+          fill: '#555',
+        }),
+      );
     });
   });
   return svgToPng(svgDocument(width, height, parts), { scale: FIGURE_SCALE });
@@ -362,27 +490,40 @@ function selfAdjoint(weight: Tensor, groups: number): Tensor | null {
   if (inPer === 1) return tidy(() => weight.add(weight.flip([2, 3])).div(2));
   if (out !== inPer * groups) return null;
   // Block-diagonal: the adjoint transposes channels within each group.
-  return tidy(() => weight.add(weight.reshape(groups, inPer, inPer, kh, kw).transpose(1, 2).flip([3, 4]).reshape(out, inPer, kh, kw)).div(2));
+  return tidy(() =>
+    weight
+      .add(weight.reshape(groups, inPer, inPer, kh, kw).transpose(1, 2).flip([3, 4]).reshape(out, inPer, kh, kw))
+      .div(2),
+  );
 }
 
 /** The statistics of every 3×3 operator of the model (Conv2d 3×3, TwistConv2d's K, SymmetricLayer). */
 export function operatorStatistics(model: Module): OperatorStat[] {
   const stats: OperatorStat[] = [];
   for (const { name, module: m, weight: w, groups } of operators3x3(model)) {
-    const stat = noGrad(() => tidy(() => {
-      const k = w.detach().to('float64');
-      const norm = k.norm().item();
-      const s = selfAdjoint(k, groups);
-      const row: OperatorStat = { layer: name || '(model)', type: m.constructor.name, shape: w.shape, groups, norm,
-        selfAdjoint: s === null ? null : s.norm().item(), skewAdjoint: s === null ? null : k.sub(s).norm().item() };
-      if (m instanceof TwistConv2d) {
-        const { kx, ky } = m.twistKernels();
-        row.twistNorm = kx.norm().item();
-        kx.dispose();
-        ky.dispose();
-      }
-      return row;
-    }));
+    const stat = noGrad(() =>
+      tidy(() => {
+        const k = w.detach().to('float64');
+        const norm = k.norm().item();
+        const s = selfAdjoint(k, groups);
+        const row: OperatorStat = {
+          layer: name || '(model)',
+          type: m.constructor.name,
+          shape: w.shape,
+          groups,
+          norm,
+          selfAdjoint: s === null ? null : s.norm().item(),
+          skewAdjoint: s === null ? null : k.sub(s).norm().item(),
+        };
+        if (m instanceof TwistConv2d) {
+          const { kx, ky } = m.twistKernels();
+          row.twistNorm = kx.norm().item();
+          kx.dispose();
+          ky.dispose();
+        }
+        return row;
+      }),
+    );
     stats.push(stat);
   }
   return stats;
@@ -413,8 +554,15 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
     const { captures, grids } = captureBlocks(model, input, channels);
     input.dispose();
     const features = join(outDir, 'features.png');
-    writeFileSync(features, featureGrid(picture, captures, channels,
-      `Feature evolution through depth — the solution at intermediate times${config?.model ? ` (${config.model})` : ''}`));
+    writeFileSync(
+      features,
+      featureGrid(
+        picture,
+        captures,
+        channels,
+        `Feature evolution through depth — the solution at intermediate times${config?.model ? ` (${config.model})` : ''}`,
+      ),
+    );
     picture.dispose();
 
     // (b) the twist's vector fields and the coordinate-mix fields.
@@ -422,24 +570,50 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
 
     // (c) operator statistics.
     const operators = operatorStatistics(model);
-    const operatorsPng = operators.length === 0 ? null : await plotOperatorStats(operators.map((s) => ({
-      layer: s.layer, total: s.norm ** 2,
-      diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2, transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
-    })), join(outDir, 'operators.png'));
+    const operatorsPng =
+      operators.length === 0
+        ? null
+        : await plotOperatorStats(
+            operators.map((s) => ({
+              layer: s.layer,
+              total: s.norm ** 2,
+              diffusion: s.selfAdjoint === null ? null : s.selfAdjoint ** 2,
+              transport: s.skewAdjoint === null ? null : s.skewAdjoint ** 2,
+            })),
+            join(outDir, 'operators.png'),
+          );
 
     // (d) the curves.
     const metrics = runDir !== null ? readMetrics(runDir) : [];
     const curves = metrics.length > 0 ? await plotCurves(metrics, join(outDir, 'curves.png')) : null;
 
     const result: InspectResult = {
-      runDir, checkpoint, model: config?.model ?? model.constructor.name, outDir,
+      runDir,
+      checkpoint,
+      model: config?.model ?? model.constructor.name,
+      outDir,
       images: { features, twistFields, coordMix, operators: operatorsPng, curves },
       blocks: captures.map((c) => ({ name: c.name, type: c.type, shape: c.shape })),
-      operators, twist, manifest: join(outDir, 'inspect.json'), report: null,
+      operators,
+      twist,
+      manifest: join(outDir, 'inspect.json'),
+      report: null,
     };
-    writeFileSync(result.manifest, `${JSON.stringify({ ...result, parameters: model.numParameters(), image: options.image ?? null,
-      createdAt: new Date().toISOString() }, null, 2)}\n`);
-    if (runDir !== null && options.report !== false) result.report = await writeRunReport(runDir, { inspectDir: outDir });
+    writeFileSync(
+      result.manifest,
+      `${JSON.stringify(
+        {
+          ...result,
+          parameters: model.numParameters(),
+          image: options.image ?? null,
+          createdAt: new Date().toISOString(),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    if (runDir !== null && options.report !== false)
+      result.report = await writeRunReport(runDir, { inspectDir: outDir });
     return result;
   } finally {
     if (ownModel) model.dispose();
@@ -450,16 +624,30 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
  * The model of a target with its weights (rebuilt from the run's configuration, with the run's class count, unless
  * given), and the picture at its input size normalized with the run's own statistics.
  */
-function rebuild(target: string, options: InspectOptions): { runDir: string | null; checkpoint: string; config: TrainConfig | null;
-    model: Module; ownModel: boolean; picture: Tensor; input: Tensor } {
+function rebuild(
+  target: string,
+  options: InspectOptions,
+): {
+  runDir: string | null;
+  checkpoint: string;
+  config: TrainConfig | null;
+  model: Module;
+  ownModel: boolean;
+  picture: Tensor;
+  input: Tensor;
+} {
   const { runDir, weights: checkpoint } = resolveRunTarget(target, options.which);
   const { config, data } = describedRun(runDir, checkpoint);
   if (options.model === undefined && config === null) {
-    throw new TorchError(`cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
-      '(pass the model, or inspect the run folder)', 'inspectCheckpoint');
+    throw new TorchError(
+      `cannot rebuild the model of ${target}: no config.json with "model" beside it ` +
+        '(pass the model, or inspect the run folder)',
+      'inspectCheckpoint',
+    );
   }
-  const model = options.model ?? createModel(config!.model,
-    { ...config!.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
+  const model =
+    options.model ??
+    createModel(config!.model, { ...config!.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
   const tensors = readWeights(checkpoint);
   try {
     model.loadStateDict(tensors.tensors);
@@ -474,30 +662,55 @@ function rebuild(target: string, options: InspectOptions): { runDir: string | nu
   const size = options.inputSize ?? (known ? modelEntry(config.model).inputShape[2]! : 32);
   const picture = loadPicture(options.image, { size, square: true });
   const norm = options.normalization ?? data?.normalization ?? CIFAR10_NORMALIZATION;
-  const input = tidy(() => picture.to('float32')
-    .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
-    .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)));
+  const input = tidy(() =>
+    picture
+      .to('float32')
+      .sub(tensor(norm.mean, { dtype: 'float32' }).reshape(1, 3, 1, 1))
+      .div(tensor(norm.std, { dtype: 'float32' }).reshape(1, 3, 1, 1)),
+  );
   return { runDir, checkpoint, config, model, ownModel: options.model === undefined, picture, input };
 }
 
 /** Draws the twist's vector fields and the coordinate-mix fields (when the model has such layers). */
-function drawFields(model: Module, grids: Map<Module, [number, number]>, outDir: string, channels: number, twistChannels: number):
-    { twist: TwistFieldSummary[]; twistFields: string | null; coordMix: string | null } {
-  const twistLayers = [...model.namedModules()].filter(([, m]) => m instanceof TwistConv2d)
-    .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+function drawFields(
+  model: Module,
+  grids: Map<Module, [number, number]>,
+  outDir: string,
+  channels: number,
+  twistChannels: number,
+): { twist: TwistFieldSummary[]; twistFields: string | null; coordMix: string | null } {
+  const twistLayers = [...model.namedModules()]
+    .filter(([, m]) => m instanceof TwistConv2d)
+    .map(([name, m]) => ({ name, conv: m as TwistConv2d, grid: grids.get(m) ?? ([16, 16] as [number, number]) }));
   const twist: TwistFieldSummary[] = twistLayers.map(({ name, conv, grid }) => {
     const matrices = twistMatrices(conv);
-    const order = matrices.map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
-      .sort((a, b) => b[0] - a[0]).slice(0, twistChannels).map(([, o]) => o).sort((a, b) => a - b);
-    return { layer: name, twist: conv.twist, grid, channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })) };
+    const order = matrices
+      .map((m, o) => [Math.hypot(m[0][0], m[0][1], m[1][0], m[1][1]), o] as const)
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, twistChannels)
+      .map(([, o]) => o)
+      .sort((a, b) => a - b);
+    return {
+      layer: name,
+      twist: conv.twist,
+      grid,
+      channels: order.map((o) => ({ channel: o, matrix: matrices[o]!, ...decompose(matrices[o]!) })),
+    };
   });
   let twistFields: string | null = null;
   if (twistLayers.length > 0) {
     twistFields = join(outDir, 'twist-fields.png');
-    writeFileSync(twistFields, twistFigure(twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })), twistChannels));
+    writeFileSync(
+      twistFields,
+      twistFigure(
+        twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })),
+        twistChannels,
+      ),
+    );
   }
-  const mixLayers = [...model.namedModules()].filter(([, m]) => m instanceof CoordMixConv2d)
-    .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? [16, 16] as [number, number] }));
+  const mixLayers = [...model.namedModules()]
+    .filter(([, m]) => m instanceof CoordMixConv2d)
+    .map(([name, m]) => ({ name, conv: m as CoordMixConv2d, grid: grids.get(m) ?? ([16, 16] as [number, number]) }));
   let coordMix: string | null = null;
   if (mixLayers.length > 0) {
     coordMix = join(outDir, 'coord-mix.png');

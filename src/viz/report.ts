@@ -30,8 +30,15 @@ interface Manifest {
   image?: string | null;
   parameters?: number;
   images?: Record<string, string | null>;
-  operators?: { layer: string; type: string; shape: number[]; norm: number; selfAdjoint: number | null; skewAdjoint: number | null;
-    twistNorm?: number }[];
+  operators?: {
+    layer: string;
+    type: string;
+    shape: number[];
+    norm: number;
+    selfAdjoint: number | null;
+    skewAdjoint: number | null;
+    twistNorm?: number;
+  }[];
 }
 
 /** The metrics of a run folder (metrics.jsonl, read by the run folder's owner). */
@@ -62,9 +69,11 @@ function figure(path: string, reportDir: string, title: string, caption: string)
   const href = relative(reportDir, path).split('\\').join('/');
   // The pictures are drawn at 2 pixels per CSS pixel: shown at half their width (or the page's).
   const width = bytes.length > 24 ? Math.round(bytes.readUInt32BE(16) / 2) : 0;
-  return `<figure><h3>${esc(title)}</h3><img src="data:image/png;base64,${bytes.toString('base64')}" alt="${esc(title)}"` +
+  return (
+    `<figure><h3>${esc(title)}</h3><img src="data:image/png;base64,${bytes.toString('base64')}" alt="${esc(title)}"` +
     `${width > 0 ? ` width="${width}"` : ''}>` +
-    `<figcaption>${caption} <a href="${esc(href)}">${esc(basename(path))}</a></figcaption></figure>`;
+    `<figcaption>${caption} <a href="${esc(href)}">${esc(basename(path))}</a></figcaption></figure>`
+  );
 }
 
 function table(rows: [string, string][]): string {
@@ -82,45 +91,81 @@ pre { background: #f6f6f6; padding: .8rem; overflow-x: auto; font-size: .85rem; 
 `;
 
 /** The summary of a run: its model and data, epochs, best accuracy, time, parameters. */
-function summaryRows(config: Record<string, unknown> | null, metrics: MetricsRow[], inspection: Manifest | null): [string, string][] {
+function summaryRows(
+  config: Record<string, unknown> | null,
+  metrics: MetricsRow[],
+  inspection: Manifest | null,
+): [string, string][] {
   const withVal = metrics.filter((m) => typeof m.valAccuracy === 'number');
-  const best = withVal.reduce<MetricsRow | null>((b, m) => (b === null || (m.valAccuracy as number) > (b.valAccuracy as number) ? m : b), null);
+  const best = withVal.reduce<MetricsRow | null>(
+    (b, m) => (b === null || (m.valAccuracy as number) > (b.valAccuracy as number) ? m : b),
+    null,
+  );
   const seconds = metrics.reduce((s, m) => s + (typeof m.seconds === 'number' ? m.seconds : 0), 0);
   const summary: [string, string][] = [];
   if (config?.model !== undefined) summary.push(['model', esc(String(config.model))]);
-  if (config?.modelOptions !== undefined) summary.push(['model options', `<code>${esc(JSON.stringify(config.modelOptions))}</code>`]);
+  if (config?.modelOptions !== undefined)
+    summary.push(['model options', `<code>${esc(JSON.stringify(config.modelOptions))}</code>`]);
   if (config?.data !== undefined) summary.push(['data', esc(String(config.data))]);
   summary.push(['epochs run', String(metrics.length)]);
-  if (best) summary.push(['best validation accuracy', `${formatValue('valAccuracy', best.valAccuracy)} (epoch ${best.epoch})`]);
+  if (best)
+    summary.push(['best validation accuracy', `${formatValue('valAccuracy', best.valAccuracy)} (epoch ${best.epoch})`]);
   if (seconds > 0) summary.push(['training time', `${seconds.toFixed(1)} s`]);
-  if (typeof inspection?.parameters === 'number') summary.push(['parameters', inspection.parameters.toLocaleString('en-US')]);
+  if (typeof inspection?.parameters === 'number')
+    summary.push(['parameters', inspection.parameters.toLocaleString('en-US')]);
   return summary;
 }
 
 /** The pictures and the operator table of an inspection. */
 function inspectionParts(inspection: Manifest, reportDir: string): string[] {
   const images = inspection.images ?? {};
-  const parts: string[] = [`<p class="sub">Checkpoint ${esc(String(inspection.checkpoint ?? '(model given)'))}` +
-    `${inspection.image ? `, picture ${esc(String(inspection.image))}` : ', the default picture'}.</p>`];
+  const parts: string[] = [
+    `<p class="sub">Checkpoint ${esc(String(inspection.checkpoint ?? '(model given)'))}` +
+      `${inspection.image ? `, picture ${esc(String(inspection.image))}` : ', the default picture'}.</p>`,
+  ];
   const img = (key: string, title: string, caption: string) => {
     const p = images[key];
     if (typeof p === 'string' && existsSync(p)) parts.push(figure(p, reportDir, title, caption));
   };
-  img('features', 'Feature evolution through depth', 'Hidden layers are the solution at intermediate times: a few channels ' +
-    'of the state after each residual block (each block one or more time steps of the PDE), from the input (initial condition) down.');
-  img('twistFields', 'Learned twist: variable-coefficient vector fields', 'For each twisted 3×3 operator, the first-order part of ' +
-    'x·(Kx⋆u) + y·(Ky⋆u) is v·∇u with v(x, y) = M·(x, y): a rotation (ω), dilation (δ) and shear the layer can apply.');
-  img('coordMix', 'Learned coefficient fields (coordinate mix)', 'The quadratic coefficient fields mix(1, x, y, x², xy, y²) that ' +
-    'multiply each depthwise operator.');
-  img('operators', 'Per-layer operator statistics', 'Each 3×3 operator K splits into its self-adjoint part (K + K*)/2, which ' +
-    'diffuses (changes ‖u‖), and its skew-adjoint part (K − K*)/2, which transports (keeps ‖u‖).');
+  img(
+    'features',
+    'Feature evolution through depth',
+    'Hidden layers are the solution at intermediate times: a few channels ' +
+      'of the state after each residual block (each block one or more time steps of the PDE), from the input (initial condition) down.',
+  );
+  img(
+    'twistFields',
+    'Learned twist: variable-coefficient vector fields',
+    'For each twisted 3×3 operator, the first-order part of ' +
+      'x·(Kx⋆u) + y·(Ky⋆u) is v·∇u with v(x, y) = M·(x, y): a rotation (ω), dilation (δ) and shear the layer can apply.',
+  );
+  img(
+    'coordMix',
+    'Learned coefficient fields (coordinate mix)',
+    'The quadratic coefficient fields mix(1, x, y, x², xy, y²) that ' + 'multiply each depthwise operator.',
+  );
+  img(
+    'operators',
+    'Per-layer operator statistics',
+    'Each 3×3 operator K splits into its self-adjoint part (K + K*)/2, which ' +
+      'diffuses (changes ‖u‖), and its skew-adjoint part (K − K*)/2, which transports (keeps ‖u‖).',
+  );
   const ops = inspection.operators ?? [];
   if (ops.length > 0) {
     const f = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toPrecision(3));
-    parts.push('<h3>Operators</h3><table><tr><th>layer</th><th>type</th><th>shape</th><th>‖K‖</th><th>‖(K+K*)/2‖ diffusion</th>' +
-      '<th>‖(K−K*)/2‖ transport</th><th>‖Kx‖ twist</th></tr>' + ops.map((o) => `<tr><td>${esc(o.layer)}</td><td>${esc(o.type)}</td>` +
-      `<td>${esc(o.shape.join('×'))}</td><td class="num">${f(o.norm)}</td><td class="num">${f(o.selfAdjoint)}</td>` +
-      `<td class="num">${f(o.skewAdjoint)}</td><td class="num">${f(o.twistNorm)}</td></tr>`).join('') + '</table>');
+    parts.push(
+      '<h3>Operators</h3><table><tr><th>layer</th><th>type</th><th>shape</th><th>‖K‖</th><th>‖(K+K*)/2‖ diffusion</th>' +
+        '<th>‖(K−K*)/2‖ transport</th><th>‖Kx‖ twist</th></tr>' +
+        ops
+          .map(
+            (o) =>
+              `<tr><td>${esc(o.layer)}</td><td>${esc(o.type)}</td>` +
+              `<td>${esc(o.shape.join('×'))}</td><td class="num">${f(o.norm)}</td><td class="num">${f(o.selfAdjoint)}</td>` +
+              `<td class="num">${f(o.skewAdjoint)}</td><td class="num">${f(o.twistNorm)}</td></tr>`,
+          )
+          .join('') +
+        '</table>',
+    );
   }
   return parts;
 }
@@ -129,8 +174,14 @@ function inspectionParts(inspection: Manifest, reportDir: string): string[] {
 function checkpointsTable(dir: string): string | null {
   const checkpointDir = join(dir, 'checkpoints');
   if (!existsSync(checkpointDir)) return null;
-  const files = readdirSync(checkpointDir).filter((f) => f.endsWith('.safetensors')).sort();
-  return files.length === 0 ? null : table(files.map((f) => [f, `${(statSync(join(checkpointDir, f)).size / 1e6).toFixed(2)} MB`] as [string, string]));
+  const files = readdirSync(checkpointDir)
+    .filter((f) => f.endsWith('.safetensors'))
+    .sort();
+  return files.length === 0
+    ? null
+    : table(
+        files.map((f) => [f, `${(statSync(join(checkpointDir, f)).size / 1e6).toFixed(2)} MB`] as [string, string]),
+      );
 }
 
 /**
@@ -141,7 +192,8 @@ function checkpointsTable(dir: string): string | null {
  */
 export async function writeRunReport(runDir: string, options: ReportOptions = {}): Promise<string> {
   const dir = resolve(runDir);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new TorchError(`no run folder at ${runDir}`, 'writeRunReport');
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new TorchError(`no run folder at ${runDir}`, 'writeRunReport');
   const outPath = resolve(options.outPath ?? join(dir, 'report.html'));
   const reportDir = dirname(outPath);
   const config = readJsonFile(runFile(dir, RUN_FILES.config)) as Record<string, unknown> | null;
@@ -160,27 +212,39 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
 
   if (last) {
     const rows = Object.entries(last as object).map(([k, v]) => [k, formatValue(k, v)] as [string, string]);
-    sections.push(`<section id="metrics"><h2>Final metrics (epoch ${esc(String(last.epoch))})</h2>${table(rows)}</section>`);
+    sections.push(
+      `<section id="metrics"><h2>Final metrics (epoch ${esc(String(last.epoch))})</h2>${table(rows)}</section>`,
+    );
     nav.push('<a href="#metrics">final metrics</a>');
   }
 
   // Curves.
   if (metrics.length > 0 && options.curves !== false) {
     const curves = await plotCurves(metrics, join(dir, 'curves.png'));
-    sections.push(`<section id="curves"><h2>Curves</h2>${figure(curves, reportDir, 'Loss, accuracy and learning rate by epoch',
-      'Training and validation loss and accuracy; the learning-rate schedule.')}</section>`);
+    sections.push(
+      `<section id="curves"><h2>Curves</h2>${figure(
+        curves,
+        reportDir,
+        'Loss, accuracy and learning rate by epoch',
+        'Training and validation loss and accuracy; the learning-rate schedule.',
+      )}</section>`,
+    );
     nav.push('<a href="#curves">curves</a>');
   }
 
   // Inspection.
   if (inspection !== null) {
-    sections.push(`<section id="inspect"><h2>Inside the model</h2>${inspectionParts(inspection, reportDir).join('')}</section>`);
+    sections.push(
+      `<section id="inspect"><h2>Inside the model</h2>${inspectionParts(inspection, reportDir).join('')}</section>`,
+    );
     nav.push('<a href="#inspect">inside the model</a>');
   }
 
   // Configuration and files.
   if (config !== null) {
-    sections.push(`<section id="config"><h2>Configuration</h2><pre>${esc(JSON.stringify(config, null, 2))}</pre></section>`);
+    sections.push(
+      `<section id="config"><h2>Configuration</h2><pre>${esc(JSON.stringify(config, null, 2))}</pre></section>`,
+    );
     nav.push('<a href="#config">configuration</a>');
   }
   const files = checkpointsTable(dir);

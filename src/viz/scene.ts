@@ -42,7 +42,11 @@ export function drawScene(): Tensor {
     }
   };
   // Triangle (29, 59), (48, 59), (38.5, 37): signed distance to the three edges (pixel centres).
-  const tri: [number, number][] = [[29, 59], [48, 59], [38.5, 37]];
+  const tri: [number, number][] = [
+    [29, 59],
+    [48, 59],
+    [38.5, 37],
+  ];
   const edge = (px: number, py: number, [ax, ay]: [number, number], [bx, by]: [number, number]) => {
     const [ex, ey] = [bx - ax, by - ay];
     const len = Math.hypot(ex, ey);
@@ -63,32 +67,53 @@ export function drawScene(): Tensor {
     GLYPHS[ch]!.forEach((row, r) => {
       [...row].forEach((bit, c) => {
         if (bit !== '1') return;
-        for (let dy = 0; dy < 3; dy++) for (let dx = 0; dx < 3; dx++) put(6 + g * 18 + 3 * c + dx, 4 + 3 * r + dy, [0.95, 0.95, 0.95], 1);
+        for (let dy = 0; dy < 3; dy++)
+          for (let dx = 0; dx < 3; dx++) put(6 + g * 18 + 3 * c + dx, 4 + 3 * r + dy, [0.95, 0.95, 0.95], 1);
       });
     });
   });
   // Twice the Gaussian stencil (σ ≈ 1 pixel): sharp edges would excite the grid-scale modes of the demos.
-  return tidy(() => applyStencil(applyStencil(tensor(rgb, { shape: [1, 3, n, n] }), 'gaussian', 'replicate'), 'gaussian', 'replicate')
-    .clamp(0, 1));
+  return tidy(() =>
+    applyStencil(
+      applyStencil(tensor(rgb, { shape: [1, 3, n, n] }), 'gaussian', 'replicate'),
+      'gaussian',
+      'replicate',
+    ).clamp(0, 1),
+  );
 }
 
 /**
  * The picture of `path` (a PNG) or the default scene, as a float64 tensor 1×3×H×W (1×1×H×W with
  * `grayscale`) in [0, 1], resized (bilinear) so that its longer side is `size` (default: unchanged).
  */
-export function loadPicture(path?: string, options: { size?: number; grayscale?: boolean; square?: boolean } = {}): Tensor {
+export function loadPicture(
+  path?: string,
+  options: { size?: number; grayscale?: boolean; square?: boolean } = {},
+): Tensor {
   const { size, grayscale = false, square = false } = options;
   let u: Tensor;
   if (path !== undefined) u = imageToTensor(readPng(path), { grayscale });
   else if (existsSync(DEFAULT_IMAGE_PATH)) u = imageToTensor(readPng(DEFAULT_IMAGE_PATH), { grayscale });
   else {
     const scene = drawScene();
-    u = grayscale ? tidy(() => scene.mul(tensor([0.299, 0.587, 0.114], { dtype: 'float64' }).reshape(1, 3, 1, 1)).sum(1, { keepdim: true })) : scene;
+    u = grayscale
+      ? tidy(() =>
+          scene.mul(tensor([0.299, 0.587, 0.114], { dtype: 'float64' }).reshape(1, 3, 1, 1)).sum(1, { keepdim: true }),
+        )
+      : scene;
   }
   if (size === undefined) return u;
-  check(Number.isInteger(size) && size >= 8 && size <= 1024, 'loadPicture', `size must be an integer in [8, 1024], got ${size}`);
+  check(
+    Number.isInteger(size) && size >= 8 && size <= 1024,
+    'loadPicture',
+    `size must be an integer in [8, 1024], got ${size}`,
+  );
   const [h, w] = u.shape.slice(2) as [number, number];
-  const [th, tw] = square ? [size, size] : h >= w ? [size, Math.max(1, Math.round((w * size) / h))] : [Math.max(1, Math.round((h * size) / w)), size];
+  const [th, tw] = square
+    ? [size, size]
+    : h >= w
+      ? [size, Math.max(1, Math.round((w * size) / h))]
+      : [Math.max(1, Math.round((h * size) / w)), size];
   if (th === h && tw === w) return u;
   return tidy(() => F.interpolate(u, { size: [th, tw], mode: 'bilinear', alignCorners: false }).clamp(0, 1));
 }

@@ -9,10 +9,17 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { SweepSummary } from '../sweep/summary.js';
 import { writeChart } from './charts.js';
 
-interface Point { label: string; x: number; mean: number; low: number; high: number }
+interface Point {
+  label: string;
+  x: number;
+  mean: number;
+  low: number;
+  high: number;
+}
 
 const avg = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const sd = (xs: readonly number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0) / (xs.length - 1)));
+const sd = (xs: readonly number[]) =>
+  xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0) / (xs.length - 1));
 
 /** Per combination and epoch: the mean accuracy over the seeds' runs that reached it, at their mean epoch or time. */
 function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
@@ -23,7 +30,13 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
       const at = curves.flatMap((curve) => curve.filter((p) => p.epoch === epoch));
       const ys = at.map((p) => p.valAccuracy);
       const m = avg(ys);
-      return { label: c.label, x: x === 'epoch' ? epoch : avg(at.map((p) => p.seconds)), mean: m, low: m - sd(ys), high: m + sd(ys) };
+      return {
+        label: c.label,
+        x: x === 'epoch' ? epoch : avg(at.map((p) => p.seconds)),
+        mean: m,
+        low: m - sd(ys),
+        high: m + sd(ys),
+      };
     });
   });
 }
@@ -37,30 +50,79 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
  */
 export async function plotSweep(summary: SweepSummary, outPath = join(summary.dir, 'accuracy.png')): Promise<string> {
   const labels = summary.combinations.map((c) => c.label);
-  const colour = { field: 'label', type: 'nominal', title: null, scale: { domain: labels }, legend: { columns: 1, labelLimit: 500, symbolOpacity: 1, symbolType: 'circle' } };
+  const colour = {
+    field: 'label',
+    type: 'nominal',
+    title: null,
+    scale: { domain: labels },
+    legend: { columns: 1, labelLimit: 500, symbolOpacity: 1, symbolType: 'circle' },
+  };
   const ends = summary.runs.flatMap((r) => {
     const last = r.curve.at(-1);
-    return r.status === 'done' && last ? [{ label: labels[r.combination]!, epoch: last.epoch, seconds: last.seconds,
-      accuracy: last.valAccuracy, seed: r.seed }] : [];
+    return r.status === 'done' && last
+      ? [
+          {
+            label: labels[r.combination]!,
+            epoch: last.epoch,
+            seconds: last.seconds,
+            accuracy: last.valAccuracy,
+            seed: r.seed,
+          },
+        ]
+      : [];
   });
   const panel = (x: 'epoch' | 'seconds', title: string) => ({
-    title, width: 300, height: 210,
+    title,
+    width: 300,
+    height: 210,
     layer: [
-      { data: { values: meanCurves(summary, x) }, mark: { type: 'area', opacity: 0.18 },
-        encoding: { x: { field: 'x', type: 'quantitative', title: x === 'epoch' ? 'epoch' : 'training time (s)',
-          ...(x === 'epoch' ? { axis: { tickMinStep: 1, format: 'd' } } : {}) },
-        y: { field: 'low', type: 'quantitative', title: 'validation accuracy', axis: { format: '.1~%' }, scale: { zero: false } },
-        y2: { field: 'high' }, color: colour } },
-      { data: { values: meanCurves(summary, x) }, mark: { type: 'line', strokeWidth: 2, point: true },
-        encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'mean', type: 'quantitative' }, color: colour } },
-      { data: { values: ends }, mark: { type: 'point', filled: true, size: 36, opacity: 0.85, stroke: 'white', strokeWidth: 0.5 },
-        encoding: { x: { field: x, type: 'quantitative' }, y: { field: 'accuracy', type: 'quantitative' }, color: colour,
-          shape: { value: 'circle' } } },
+      {
+        data: { values: meanCurves(summary, x) },
+        mark: { type: 'area', opacity: 0.18 },
+        encoding: {
+          x: {
+            field: 'x',
+            type: 'quantitative',
+            title: x === 'epoch' ? 'epoch' : 'training time (s)',
+            ...(x === 'epoch' ? { axis: { tickMinStep: 1, format: 'd' } } : {}),
+          },
+          y: {
+            field: 'low',
+            type: 'quantitative',
+            title: 'validation accuracy',
+            axis: { format: '.1~%' },
+            scale: { zero: false },
+          },
+          y2: { field: 'high' },
+          color: colour,
+        },
+      },
+      {
+        data: { values: meanCurves(summary, x) },
+        mark: { type: 'line', strokeWidth: 2, point: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative' },
+          y: { field: 'mean', type: 'quantitative' },
+          color: colour,
+        },
+      },
+      {
+        data: { values: ends },
+        mark: { type: 'point', filled: true, size: 36, opacity: 0.85, stroke: 'white', strokeWidth: 0.5 },
+        encoding: {
+          x: { field: x, type: 'quantitative' },
+          y: { field: 'accuracy', type: 'quantitative' },
+          color: colour,
+          shape: { value: 'circle' },
+        },
+      },
     ],
   });
   const spec = {
-    title: { text: `sweep ${summary.name}: validation accuracy`,
-      subtitle: `lines: mean over seeds ${summary.seeds.join(', ')}; bands: ± one standard deviation; dots: each seed's final accuracy` },
+    title: {
+      text: `sweep ${summary.name}: validation accuracy`,
+      subtitle: `lines: mean over seeds ${summary.seeds.join(', ')}; bands: ± one standard deviation; dots: each seed's final accuracy`,
+    },
     hconcat: [panel('epoch', 'by epoch'), panel('seconds', 'by training time')],
     resolve: { scale: { color: 'shared' } },
   } as unknown as TopLevelSpec;
