@@ -169,6 +169,24 @@ describe('sweep settings', () => {
       modelOptions: { rknet: { integrator: 'rk4' } },
     });
   });
+
+  it('varies a group of settings at once with JSON objects, leaving its other settings as the base has them', () => {
+    const rknet = parseSetting('rknet={"integrator":"rk4"}:{"integrator":"rk1","timePoints":[0,0.5,1,1.5,2]}');
+    assert.equal(rknet.key, 'modelOptions.rknet');
+    assert.deepEqual(rknet.values, [{ integrator: 'rk4' }, { integrator: 'rk1', timePoints: [0, 0.5, 1, 1.5, 2] }]);
+    const base = { model: 'rknet', modelOptions: { rknet: { norm: 'batch', integrator: 'rk2' } } };
+    assert.deepEqual(withSetting(base, rknet.key, rknet.values[1]), {
+      model: 'rknet',
+      modelOptions: { rknet: { norm: 'batch', integrator: 'rk1', timePoints: [0, 0.5, 1, 1.5, 2] } },
+    });
+    const options = parseSetting('modelOptions={"twist":[0,0,1]},{"boundary":"reflect"}');
+    assert.deepEqual(options.values, [{ twist: [false, false, true] }, { boundary: 'reflect' }]);
+    assert.throws(
+      () => parseSetting('rknet=rk4,rk1'),
+      /modelOptions.rknet is a group of settings; its values are JSON objects/,
+    );
+    assert.throws(() => parseSetting('rknet={"integrator":rk4}'), /is not valid JSON/);
+  });
 });
 
 describe('sweep run states', () => {

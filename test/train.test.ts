@@ -8,9 +8,9 @@ import { describe, it } from 'node:test';
 import { setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { loadDataSplits, streamOf, type DataSplits } from '../src/train/data.js';
+import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
-import { splitTrainVal } from '../src/data/dataset.js';
+import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
 import { createModel } from '../src/models/registry.js';
 import { train } from '../src/train/trainer.js';
@@ -207,6 +207,40 @@ describe('trainer', () => {
     await assert.rejects(
       loadDataSplits(resolveConfig({ ...base, data: 'synthetic', normalization: { mean: [0.5], std: [1] } })),
       /normalization gives 1 channel statistics; the images have 3 channels/,
+    );
+  });
+
+  it('trains on trainImages images of the training split, each class keeping its share', () => {
+    // 400 images of 1×1×2 bytes that spell their own index; class 0 holds 300 of them, class 1 the other 100.
+    const n = 400;
+    const images = new Uint8Array(2 * n);
+    for (let i = 0; i < n; i++) [images[2 * i], images[2 * i + 1]] = [i % 256, i >> 8];
+    const labels = Int32Array.from({ length: n }, (_, i) => (i % 4 === 3 ? 1 : 0));
+    const all = new ImageDataset({ images, labels, height: 1, width: 1, channels: 2, classes: ['a', 'b'] });
+    const config = { valSplit: 80, seed: 3, trainImages: 100 };
+    const { train, val } = carveValidation(all, config)!;
+    const indexOf = (d: ImageDataset) =>
+      Array.from({ length: d.n }, (_, i) => d.images[2 * i]! + 256 * d.images[2 * i + 1]!);
+    const subset = trainingSubset(train, config);
+    const picked = indexOf(subset);
+    assert.equal(subset.n, 100);
+    assert.equal(new Set(picked).size, 100);
+    assert.deepEqual(
+      [0, 1].map((k) => subset.labels.filter((l) => l === k).length),
+      [75, 25],
+    );
+    const trainSet = new Set(indexOf(train));
+    const valSet = new Set(indexOf(val));
+    assert.ok(
+      picked.every((i) => trainSet.has(i) && !valSet.has(i)),
+      'the subset is drawn from the training split',
+    );
+    assert.deepEqual(indexOf(trainingSubset(train, config)), picked, 'the same seed draws the same images');
+    assert.notDeepEqual(indexOf(trainingSubset(train, { ...config, seed: 4 })), picked);
+    assert.equal(trainingSubset(train, { ...config, trainImages: 0 }), train);
+    assert.throws(
+      () => trainingSubset(train, { ...config, trainImages: 321 }),
+      /trainImages is 321; the training split holds only 320 images/,
     );
   });
 

@@ -1,12 +1,14 @@
 /**
  * The settings a sweep varies: each a training-configuration key (`lr`, `augment.cutout`,
  * `modelOptions.boundary`, `modelOptions.rknet.integrator`) with its values, parsed from text such as
- * `boundary=zeros,reflect` or `twist=0,0,0:1,0,0`, and merged into a base recipe.
+ * `boundary=zeros,reflect` or `twist=0,0,0:1,0,0`, and merged into a base recipe. A group of settings
+ * (`modelOptions`, `rknet`) takes JSON objects, each value several settings at once:
+ * `rknet={"integrator":"rk4"}:{"integrator":"rk1","timePoints":[0,0.5,1,1.5,2,2.5,3,3.5,4]}`.
  * @module
  */
 import { TorchError } from '../tensor/errors.js';
 import { DEFAULT_CONFIG, TRAIN_SETTINGS } from '../train/config.js';
-import { settingsOf } from '../train/settings.js';
+import { type Group, settingsOf } from '../train/settings.js';
 
 /** One varied setting: a configuration path and the values it takes (the first is the baseline). */
 export interface SweepSetting {
@@ -27,10 +29,19 @@ export function settingPaths(): string[] {
     .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
 }
 
-/** Short forms: a model option (`twist`) or an RKNet option (`integrator`) by its own name. */
+/** The paths of the table's groups of settings (`augment`, `modelOptions`, `modelOptions.rknet`, …). */
+export function groupPaths(): string[] {
+  const within = (g: Group<unknown>, prefix: string): string[] =>
+    Object.entries(g.entries).flatMap(([key, e]) =>
+      e.kind === 'group' ? [`${prefix}${key}`, ...within(e, `${prefix}${key}.`)] : [],
+    );
+  return within(TRAIN_SETTINGS, '');
+}
+
+/** Short forms: a model option (`twist`), an RKNet option (`integrator`) or group (`rknet`) by its own name. */
 function shortForms(): Map<string, string> {
   return new Map(
-    settingPaths()
+    [...settingPaths(), ...groupPaths()]
       .filter((path) => path.startsWith('modelOptions.'))
       .map((path) => [path.slice(path.lastIndexOf('.') + 1), path] as const),
   );
@@ -45,11 +56,11 @@ export function settingPath(name: string): string {
     );
   }
   const paths = settingPaths();
-  if (paths.includes(name)) return name;
+  if (paths.includes(name) || groupPaths().includes(name)) return name;
   const short = shortForms().get(name);
   if (short !== undefined) return short;
   throw new TorchError(
-    `unknown setting "${name}"; the settings are ${paths.join(', ')}, ` +
+    `unknown setting "${name}"; the settings are ${paths.join(', ')}, the groups ${groupPaths().join(', ')}, ` +
       `and the short forms ${[...shortForms().keys()].join(', ')} of the model options`,
     'sweep',
   );
@@ -78,21 +89,34 @@ function defaultAt(path: string): unknown {
  */
 export function parseValue(path: string, text: string): unknown {
   const t = text.trim();
-  let value: unknown;
-  if (t.startsWith('[') || t.startsWith('{')) {
+  const json = () => {
     try {
-      value = JSON.parse(t);
+      return JSON.parse(t) as unknown;
     } catch {
       throw new TorchError(`the value ${t} of ${path} is not valid JSON`, 'sweep');
     }
-  } else {
-    value = t.includes(',') ? t.split(',').map(scalar) : scalar(t);
+  };
+  if (groupPaths().includes(path)) {
+    const value = t.startsWith('{') ? json() : null;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new TorchError(`${path} is a group of settings; its values are JSON objects of them, got ${t}`, 'sweep');
+    }
+    return normalized(path, value);
+  }
+  if (t.startsWith('[') || t.startsWith('{')) return normalized(path, json());
+  return normalized(path, t.includes(',') ? t.split(',').map(scalar) : scalar(t));
+}
+
+/** A value as the configuration takes it: the twist's 0/1 flags as booleans, a list's single value as a list. */
+function normalized(path: string, value: unknown): unknown {
+  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, normalized(`${path}.${key}`, v)]));
   }
   if (path === 'modelOptions.twist' || path === 'modelOptions.twistable') {
     const flag = (v: unknown) => (v === 0 || v === 1 ? v === 1 : v);
     value = Array.isArray(value) ? value.map(flag) : flag(value);
   }
-  if (Array.isArray(defaultAt(path)) && !Array.isArray(value)) value = [value];
+  if (Array.isArray(defaultAt(path)) && !Array.isArray(value)) return [value];
   return value;
 }
 
@@ -110,13 +134,40 @@ export function parseSetting(text: string): SweepSetting {
   }
   const key = settingPath(text.slice(0, eq).trim());
   const list = text.slice(eq + 1);
-  const parts = list.includes(':') ? list.split(':') : list.split(',');
+  const colons = splitOutside(list, ':');
+  const parts = colons.length > 1 ? colons : splitOutside(list, ',');
   if (parts.some((p) => p.trim() === '')) throw new TorchError(`${key} has an empty value in "${list}"`, 'sweep');
   return { key, values: parts.map((p) => parseValue(key, p)) };
 }
 
-/** A copy of `recipe` with the value at `path` set (nested objects copied, never shared). */
+/** `text` split at each `separator` outside JSON brackets and strings. */
+function splitOutside(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let [depth, quoted, start] = [0, false, 0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (c === '"') quoted = true;
+    else if (c === '[' || c === '{') depth++;
+    else if (c === ']' || c === '}') depth--;
+    else if (c === separator && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  return [...parts, text.slice(start)];
+}
+
+/**
+ * A copy of `recipe` with the value at `path` set (nested objects copied, never shared); a group's value (an
+ * object of its settings) sets each of them, leaving the group's other settings as they were.
+ */
 export function withSetting(recipe: Recipe, path: string, value: unknown): Recipe {
+  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value).reduce((r, [key, v]) => withSetting(r, `${path}.${key}`, v), recipe);
+  }
   const [head, ...rest] = path.split('.');
   if (rest.length === 0) return { ...recipe, [head!]: value };
   const inner = recipe[head!];

@@ -230,6 +230,9 @@ export const TRAIN_SETTINGS = group({
     nonEmpty: 'a path or "synthetic"',
   }),
   valSplit: int(5000, 0, MAX_INT, { help: 'training images held out for validation (at most a fifth of them)' }),
+  trainImages: int(0, 0, MAX_INT, {
+    help: 'train on this many images of the training split, the same share of each class (0: all of them)',
+  }),
   epochs: int(30, 1, 100_000, { help: 'passes over the training split', resumable: 'length' }),
   batchSize: int(128, 1, 1_000_000, { help: 'images per step' }),
   optimizer: choice(['sgd', 'adam', 'adamw', 'muon'] as const, 'sgd', {

@@ -121,6 +121,17 @@ export function carveValidation(
 }
 
 /**
+ * The images a run trains on: its whole training split, or `trainImages` of them drawn by `seed` with each class
+ * keeping its share (the draw of {@link splitTrainVal}).
+ */
+export function trainingSubset(train: ImageDataset, config: Pick<TrainConfig, 'trainImages' | 'seed'>): ImageDataset {
+  const n = config.trainImages;
+  if (n === 0 || n === train.n) return train;
+  check(n < train.n, 'train', `trainImages is ${n}; the training split holds only ${train.n} images`);
+  return splitTrainVal(train, n, config.seed).val;
+}
+
+/**
  * The normalization of a run: its fixed statistics, or the training split's channel statistics ('data', the
  * default). Written to the run's data.json, from which evaluation and prediction read it.
  */
@@ -146,7 +157,9 @@ export async function loadDataSplits(
 ): Promise<DataSplits> {
   const dataset = await loadDataset(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
-  const { train, val } = carveValidation(dataset, config) ?? { train: dataset, val: null };
+  const carved = carveValidation(dataset, config) ?? { train: dataset, val: null };
+  const train = trainingSubset(carved.train, config);
+  const val = carved.val;
   const normalization = normalizationOf(config, train);
   const a = config.augment;
   const augment: AugmentOptions = {
