@@ -12,6 +12,11 @@ import { createImage, encodePng } from '../src/viz/image.js';
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const pdenet = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
+/** The words of `pdenet train` with these settings as flags (`{ epochs: 2 }`: `--epochs 2`), then the switches. */
+function trainArgs(settings: Record<string, string | number>, ...switches: string[]): string[] {
+  return ['train', ...Object.entries(settings).flatMap(([flag, v]) => [`--${flag}`, String(v)]), ...switches];
+}
+
 describe('smoke run', () => {
   it('learns the stripe task', () => {
     const r = runSmoke({ steps: 80, seed: 3 }, () => {});
@@ -50,31 +55,20 @@ describe('pdenet train, eval, predict, models, bench', () => {
 
   it('trains a run that eval and predict then read', () => {
     const trained = pdenet(
-      'train',
-      '--model',
-      'speednet',
-      '--width',
-      '4',
-      '--data',
-      'synthetic',
-      '--val-split',
-      '200',
-      '--epochs',
-      '2',
-      '--batch-size',
-      '100',
-      '--lr',
-      '0.5',
-      '--optimizer',
-      'muon',
-      '--muon-lr',
-      '0.1',
-      '--eval-every',
-      '2',
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'tiny',
+      ...trainArgs({
+        model: 'speednet',
+        width: 4,
+        data: 'synthetic',
+        'val-split': 200,
+        epochs: 2,
+        'batch-size': 100,
+        lr: 0.5,
+        optimizer: 'muon',
+        'muon-lr': 0.1,
+        'eval-every': 2,
+        'runs-dir': runsDir,
+        'run-name': 'tiny',
+      }),
     );
     assert.equal(trained.status, 0, trained.stderr);
     const lines = trained.stdout
@@ -115,26 +109,19 @@ describe('pdenet train, eval, predict, models, bench', () => {
   });
 
   it('stops on a real SIGTERM after the current step, with a checkpoint, and resumes', async () => {
-    const args = [
-      'train',
-      '--model',
-      'speednet',
-      '--width',
-      '4',
-      '--data',
-      'synthetic',
-      '--val-split',
-      '200',
-      '--epochs',
-      '50',
-      '--batch-size',
-      '20',
+    const args = trainArgs(
+      {
+        model: 'speednet',
+        width: 4,
+        data: 'synthetic',
+        'val-split': 200,
+        epochs: 50,
+        'batch-size': 20,
+        'runs-dir': runsDir,
+        'run-name': 'signal',
+      },
       '--no-tta',
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'signal',
-    ];
+    );
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -344,23 +331,16 @@ describe('pdenet on a run of three classes from an image folder', () => {
 
   it('trains, inspects, predicts a folder, and evaluates on every image of a given folder', () => {
     const trained = pdenet(
-      'train',
-      '--model',
-      'resnet20',
-      '--width',
-      '4',
-      '--data',
-      folder,
-      '--val-split',
-      '12',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '20',
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'three',
+      ...trainArgs({
+        model: 'resnet20',
+        width: 4,
+        data: folder,
+        'val-split': 12,
+        epochs: 1,
+        'batch-size': 20,
+        'runs-dir': runsDir,
+        'run-name': 'three',
+      }),
     );
     assert.equal(trained.status, 0, trained.stderr);
     assert.match(trained.stdout, /^done: /m);
@@ -388,23 +368,16 @@ describe('pdenet on a run of three classes from an image folder', () => {
     assert.equal(test.status, 1);
     assert.match(test.stderr, /has no test split/);
     const noVal = pdenet(
-      'train',
-      '--model',
-      'resnet20',
-      '--width',
-      '4',
-      '--data',
-      folder,
-      '--val-split',
-      '0',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '24',
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'no-val',
+      ...trainArgs({
+        model: 'resnet20',
+        width: 4,
+        data: folder,
+        'val-split': 0,
+        epochs: 1,
+        'batch-size': 24,
+        'runs-dir': runsDir,
+        'run-name': 'no-val',
+      }),
     );
     assert.equal(noVal.status, 0, noVal.stderr);
     const evaluated = pdenet('eval', join(runsDir, 'no-val'));
@@ -419,25 +392,16 @@ describe('pdenet on a run of three classes from an image folder', () => {
   });
 
   it('refuses a second run on a name in use, and one-class data, with one line and no folder left', async () => {
-    const args = [
-      'train',
-      '--model',
-      'resnet20',
-      '--width',
-      '4',
-      '--data',
-      folder,
-      '--val-split',
-      '12',
-      '--epochs',
-      '50',
-      '--batch-size',
-      '20',
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'busy',
-    ];
+    const args = trainArgs({
+      model: 'resnet20',
+      width: 4,
+      data: folder,
+      'val-split': 12,
+      epochs: 50,
+      'batch-size': 20,
+      'runs-dir': runsDir,
+      'run-name': 'busy',
+    });
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     await new Promise<void>((resolve) =>
@@ -458,17 +422,7 @@ describe('pdenet on a run of three classes from an image folder', () => {
     for (let i = 0; i < 30; i++)
       writeFileSync(join(one, 'only', `${i}.png`), encodePng(createImage(32, 32, [i, 0, 0, 255])));
     const r = pdenet(
-      'train',
-      '--data',
-      one,
-      '--runs-dir',
-      runsDir,
-      '--run-name',
-      'one-class',
-      '--val-split',
-      '5',
-      '--batch-size',
-      '10',
+      ...trainArgs({ data: one, 'runs-dir': runsDir, 'run-name': 'one-class', 'val-split': 5, 'batch-size': 10 }),
     );
     assert.equal(r.status, 1);
     assert.match(r.stderr, /the data has 1 class \(only\): a classifier needs at least two/);

@@ -103,6 +103,11 @@ const SAMPLES: Record<string, string> = {
   '--runs-dir': 'elsewhere',
   '--max-steps': '10',
   '--max-minutes': '5',
+  '--train-images': '100',
+  '--plateau-patience': '3',
+  '--plateau-factor': '0.5',
+  '--plateau-twist': '1,1,0',
+  '--plateau-restore': 'notebook',
 };
 
 /** The command-line words of a sample: a switch whose default is on is given as --no-…. */

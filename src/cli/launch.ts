@@ -140,97 +140,121 @@ function launchResult(
   return { exitCode, failed: null, message: `${nprocPerNode} worker(s) finished` };
 }
 
+/** The workers of one launch: started, signalled and watched together. */
+class Workers {
+  readonly list: { rank: number; child: ChildProcess; exited: boolean }[] = [];
+  failed: LaunchResult['failed'] = null;
+  /** The signal the launcher received and forwarded, if any. */
+  stopping: NodeJS.Signals | null = null;
+  #killTimer: NodeJS.Timeout | null = null;
+  #running = 0;
+  #allExited: () => void = () => {};
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly options: LaunchOptions,
+    private readonly log: (line: string) => void,
+  ) {
+    this.done = new Promise<void>((resolve) => {
+      this.#allExited = resolve;
+    });
+  }
+
+  signalAll(signal: NodeJS.Signals): void {
+    for (const w of this.list) if (!w.exited) w.child.kill(signal);
+  }
+
+  /** SIGTERM to the workers still running, SIGKILL after the grace period. */
+  stopOthers(): void {
+    this.signalAll('SIGTERM');
+    this.#killTimer ??= setTimeout(() => this.signalAll('SIGKILL'), this.options.graceMs ?? 10_000);
+    this.#killTimer.unref();
+  }
+
+  /** A signal to the launcher: forwarded once; a second one kills at once. */
+  readonly onSignal = (signal: NodeJS.Signals): void => {
+    if (this.stopping !== null) {
+      this.signalAll('SIGKILL');
+      return;
+    }
+    this.stopping = signal;
+    this.log(`pdenet launch: ${signal}: forwarded to ${this.list.filter((w) => !w.exited).length} worker(s)`);
+    this.signalAll(signal);
+  };
+
+  /** The launcher itself dies: the workers go with it. */
+  readonly onExit = (): void => this.signalAll('SIGKILL');
+
+  start(rank: number, env: NodeJS.ProcessEnv): void {
+    const { command } = this.options;
+    const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
+    const worker = { rank, child, exited: false };
+    this.list.push(worker);
+    this.#running++;
+    const exited = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (worker.exited) return;
+      worker.exited = true;
+      this.#judge(rank, code, signal);
+      if (--this.#running === 0) this.#allExited();
+    };
+    child.on('exit', exited);
+    child.on('error', (e) => {
+      this.log(`pdenet launch: could not start rank ${rank} (${command[0]}): ${e.message}`);
+      exited(127, null);
+    });
+  }
+
+  /** A worker's end: a failure (the first one) stops the others; a finish or a forwarded signal does not. */
+  #judge(rank: number, code: number | null, signal: NodeJS.Signals | null): void {
+    const ok =
+      code === 0 ||
+      (code !== null && (this.options.finishedCodes ?? []).includes(code)) ||
+      (this.stopping !== null && (signal === this.stopping || code === 130 || code === 143));
+    if (ok || this.failed !== null || this.stopping !== null) return;
+    this.failed = { rank, code, signal };
+    const others = this.list.filter((w) => !w.exited).length;
+    this.log(
+      `pdenet launch: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed by ${signal}`}` +
+        (others > 0 ? `; stopping the other ${others} worker(s)` : ''),
+    );
+    this.stopOthers();
+  }
+
+  close(): void {
+    if (this.#killTimer) clearTimeout(this.#killTimer);
+  }
+}
+
 /**
  * Starts the workers and resolves when they have all exited. The launcher handles SIGINT/SIGTERM
  * while it runs (forwarding them) and removes its handlers when done.
  */
 export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   checkLaunchOptions(options);
-  const { command, nprocPerNode, nnodes = 1, nodeRank = 0, graceMs = 10_000 } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
+  const { nprocPerNode, nnodes = 1, nodeRank = 0 } = options;
   const masterAddr = options.masterAddr ?? '127.0.0.1';
   const masterPort = options.masterPort ?? (nnodes === 1 ? await freePort(masterAddr) : 29500);
   const baseEnv = options.env ?? process.env;
   const threads = options.threadsPerWorker ?? Math.max(1, Math.floor(totalThreads(baseEnv) / nprocPerNode));
   const worldSize = nnodes * nprocPerNode;
-
-  const workers: { rank: number; child: ChildProcess; exited: boolean }[] = [];
-  let failed: LaunchResult['failed'] = null;
-  let stopping: NodeJS.Signals | null = null;
-  let killTimer: NodeJS.Timeout | null = null;
-
-  const signalAll = (signal: NodeJS.Signals): void => {
-    for (const w of workers) if (!w.exited) w.child.kill(signal);
-  };
-  const stopOthers = (): void => {
-    signalAll('SIGTERM');
-    killTimer ??= setTimeout(() => signalAll('SIGKILL'), graceMs);
-    killTimer.unref();
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping !== null) {
-      signalAll('SIGKILL'); // a second signal: stop at once
-      return;
-    }
-    stopping = signal;
-    log(`pdenet launch: ${signal}: forwarded to ${workers.filter((w) => !w.exited).length} worker(s)`);
-    signalAll(signal);
-  };
-  const onExit = (): void => signalAll('SIGKILL'); // the launcher itself dies: take the workers with it
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', onExit);
-
+  const workers = new Workers(options, options.log ?? ((line: string) => console.error(line)));
+  process.on('SIGINT', workers.onSignal);
+  process.on('SIGTERM', workers.onSignal);
+  process.on('exit', workers.onExit);
   try {
-    await new Promise<void>((resolve) => {
-      let running = nprocPerNode;
-      for (let local = 0; local < nprocPerNode; local++) {
-        const rank = nodeRank * nprocPerNode + local;
-        const env = workerEnv(baseEnv, {
-          masterAddr,
-          masterPort,
-          worldSize,
-          rank,
-          local,
-          nprocPerNode,
-          nodeRank,
-          threads,
-        });
-        const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
-        const worker = { rank, child, exited: false };
-        workers.push(worker);
-        const done = (code: number | null, signal: NodeJS.Signals | null): void => {
-          if (worker.exited) return;
-          worker.exited = true;
-          const ok =
-            code === 0 ||
-            (code !== null && (options.finishedCodes ?? []).includes(code)) ||
-            (stopping !== null && (signal === stopping || code === 130 || code === 143));
-          if (!ok && failed === null && stopping === null) {
-            failed = { rank, code, signal };
-            const others = workers.filter((w) => !w.exited).length;
-            log(
-              `pdenet launch: rank ${rank} ${code !== null ? `exited with code ${code}` : `was killed by ${signal}`}` +
-                (others > 0 ? `; stopping the other ${others} worker(s)` : ''),
-            );
-            stopOthers();
-          }
-          if (--running === 0) resolve();
-        };
-        child.on('exit', done);
-        child.on('error', (e) => {
-          log(`pdenet launch: could not start rank ${rank} (${command[0]}): ${e.message}`);
-          done(127, null);
-        });
-      }
-    });
+    for (let local = 0; local < nprocPerNode; local++) {
+      const rank = nodeRank * nprocPerNode + local;
+      const place = { masterAddr, masterPort, worldSize, rank, local, nprocPerNode, nodeRank, threads };
+      workers.start(rank, workerEnv(baseEnv, place));
+    }
+    await workers.done;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('exit', onExit);
-    if (killTimer) clearTimeout(killTimer);
+    process.off('SIGINT', workers.onSignal);
+    process.off('SIGTERM', workers.onSignal);
+    process.off('exit', workers.onExit);
+    workers.close();
   }
-  return launchResult(workers, failed as LaunchResult['failed'], stopping as NodeJS.Signals | null, nprocPerNode);
+  return launchResult(workers.list, workers.failed, workers.stopping, nprocPerNode);
 }
 
 /** The flags of a distributed run, with their parsed values. */

@@ -228,20 +228,26 @@ export class ProcessGroup {
     );
   }
 
+  /** Starts an all-reduce of `tensors` (the sync and async forms wait on it). */
+  #startAllReduce(tensors: Tensor | readonly Tensor[], op: ReduceOp): NativeWork {
+    const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
+    return this.#start('allReduce', () =>
+      native.distAllReduce(
+        this.handle,
+        list.map((t) => t.handle),
+        op,
+      ),
+    );
+  }
+
+  /** Starts a barrier. */
+  #startBarrier(): NativeWork {
+    return this.#start('barrier', () => native.distBarrier(this.handle));
+  }
+
   /** Reduces `tensors` element-wise over all ranks, in place (default: sum). */
   allReduce(tensors: Tensor | readonly Tensor[], op: ReduceOp = 'sum', options: CollectiveOptions = {}): void {
-    const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    this.#wait(
-      'allReduce',
-      this.#start('allReduce', () =>
-        native.distAllReduce(
-          this.handle,
-          list.map((t) => t.handle),
-          op,
-        ),
-      ),
-      options,
-    );
+    this.#wait('allReduce', this.#startAllReduce(tensors, op), options);
   }
 
   /** {@link allReduce}, waiting off the event loop. */
@@ -250,67 +256,42 @@ export class ProcessGroup {
     op: ReduceOp = 'sum',
     options: CollectiveOptions = {},
   ): Promise<void> {
-    const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    await this.#waitAsync(
-      'allReduce',
-      this.#start('allReduce', () =>
-        native.distAllReduce(
-          this.handle,
-          list.map((t) => t.handle),
-          op,
-        ),
-      ),
-      options,
-    );
+    await this.#waitAsync('allReduce', this.#startAllReduce(tensors, op), options);
   }
 
   /** Copies `root`'s `tensors` into every other rank's, in place. */
   broadcast(tensors: Tensor | readonly Tensor[], root = 0, options: CollectiveOptions = {}): void {
     const list = Array.isArray(tensors) ? tensors : [tensors as Tensor];
-    this.#wait(
-      'broadcast',
-      this.#start('broadcast', () =>
-        native.distBroadcast(
-          this.handle,
-          list.map((t) => t.handle),
-          root,
-        ),
+    const work = this.#start('broadcast', () =>
+      native.distBroadcast(
+        this.handle,
+        list.map((t) => t.handle),
+        root,
       ),
-      options,
     );
+    this.#wait('broadcast', work, options);
   }
 
   /** `outputs[i]` receives rank i's `input` (one output per rank, each shaped like `input`). */
   allGather(outputs: readonly Tensor[], input: Tensor, options: CollectiveOptions = {}): void {
-    this.#wait(
-      'allGather',
-      this.#start('allGather', () =>
-        native.distAllGather(
-          this.handle,
-          input.handle,
-          outputs.map((t) => t.handle),
-        ),
+    const work = this.#start('allGather', () =>
+      native.distAllGather(
+        this.handle,
+        input.handle,
+        outputs.map((t) => t.handle),
       ),
-      options,
     );
+    this.#wait('allGather', work, options);
   }
 
   /** Waits until every rank has reached its barrier. */
   barrier(options: CollectiveOptions = {}): void {
-    this.#wait(
-      'barrier',
-      this.#start('barrier', () => native.distBarrier(this.handle)),
-      options,
-    );
+    this.#wait('barrier', this.#startBarrier(), options);
   }
 
   /** {@link barrier}, waiting off the event loop. */
   async barrierAsync(options: CollectiveOptions = {}): Promise<void> {
-    await this.#waitAsync(
-      'barrier',
-      this.#start('barrier', () => native.distBarrier(this.handle)),
-      options,
-    );
+    await this.#waitAsync('barrier', this.#startBarrier(), options);
   }
 
   /**

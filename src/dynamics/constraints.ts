@@ -67,12 +67,11 @@ export function clampBoxes(
 }
 
 /**
- * What the trainer applies after each optimizer step: the model's own constraints (a `clip()` method, e.g.
- * RKNet's reference box constraints when on), then, with `bound` > 0, pdenet's clamp of every convolution
- * and linear parameter into [−bound, bound].
+ * What the trainer applies after each optimizer step: the model's own constraints (its `clip()`, e.g. RKNet's
+ * reference box constraints when on), then, with `bound` > 0, pdenet's clamp of every convolution and linear
+ * parameter into [−bound, bound].
  */
-export function constrainAfterStep(model: Module, bound: number): void {
-  const own = model as Module & { clip?: () => void };
-  if (typeof own.clip === 'function') own.clip();
+export function constrainAfterStep(model: Module & { clip?(): void }, bound: number): void {
+  model.clip?.();
   if (bound > 0) clipParameters(model, { conv: [-bound, bound], linear: [-bound, bound] });
 }

@@ -12,4 +12,6 @@ export interface TrainingAbilities {
   timeRegularization?(): Tensor;
   /** Sets layers from a sample of training images before the first step; returns what it set, for the log. */
   initFromData?(images: Tensor): string;
+  /** The model's own constraints after each optimizer step (RKNet: the reference's box constraints, when on). */
+  clip?(): void;
 }

@@ -223,11 +223,8 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
   const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
   let twistable: boolean[];
   if (rules.alwaysTwistable) {
-    check(
-      options.twistable === undefined || stageFlags(op, 'twistable', options.twistable, rules.stages).every((t) => t),
-      op,
-      `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`,
-    );
+    // Every stage owns its twist parameters: any twistable asked for (a staged twist asks for some) is met.
+    if (options.twistable !== undefined) stageFlags(op, 'twistable', options.twistable, rules.stages);
     twistable = new Array<boolean>(rules.stages).fill(true);
   } else {
     twistable =

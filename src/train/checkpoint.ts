@@ -15,6 +15,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import type { OptimizerStateDict, ParamStateDict } from '../optim/optimizer.js';
 import type { SchedulerStateDict } from '../optim/schedule.js';
+import type { PlateauState } from './plateau.js';
 
 /** Everything besides tensors that a resumed run needs. */
 export interface TrainingState {
@@ -30,6 +31,8 @@ export interface TrainingState {
   bestLoss?: number;
   /** Seconds of training so far (summed over resumptions). */
   seconds: number;
+  /** The plateau rule's bookkeeping (runs with plateau.patience > 0). */
+  plateau?: PlateauState;
   /** When stopped within an epoch: the sums of the batches already run in it. */
   partial?: { lossSum: number; correct: number; seen: number; seconds: number; dataSeconds: number };
 }

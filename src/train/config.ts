@@ -11,6 +11,7 @@ import { type ModelOptions, type RKNetZooOptions, TWIST_MODES } from '../models/
 import type { TwistStep } from '../models/stages.js';
 import { modelNames } from '../models/registry.js';
 import { SCHEDULES } from '../optim/schedule.js';
+import { PLATEAU_RESTORES } from './plateau.js';
 import { BOUNDARIES } from '../pde/boundary.js';
 import { TWIST_FIELDS, TWIST_VARIANTS } from '../pde/twist.js';
 import { TorchError } from '../tensor/errors.js';
@@ -156,7 +157,7 @@ export const TRAIN_SETTINGS = group({
   modelOptions: partialGroup<ModelOptions>({
     twist: stageFlags('twist on/off, or per stage: 1,1,1,0', 'off'),
     twistable: stageFlags(
-      'stages that own twist parameters, so that --twist-from-epoch can switch them on',
+      'stages that own twist parameters, so that --twist-from-epoch can switch them on (notebook and pdenet models: every stage)',
       'as --twist',
     ),
     twistVariant: choice(TWIST_VARIANTS, MODELS_OWN, {
@@ -347,6 +348,29 @@ export const TRAIN_SETTINGS = group({
       flagRule: 'epoch:flags steps joined by ";" such as 0:1,0,0,0;5:1,1,0,0',
     },
   ),
+  plateau: group({
+    patience: int(0, 0, 100_000, {
+      help:
+        "the notebook's plateau rule: after this many epochs without a better validation accuracy, go back to " +
+        'the best weights, lower the learning rate and start the optimizer afresh (0: off)',
+      flag: 'plateau-patience',
+      arg: 'epochs',
+    }),
+    factor: num(0.1, 1e-9, 1, {
+      help: "plateau rule: the learning rate becomes the best epoch's times this",
+      flag: 'plateau-factor',
+    }),
+    twist: {
+      ...stageFlags('plateau rule: the twist of each stage from the first plateau on', 'unchanged'),
+      flag: 'plateau-twist',
+    },
+    restore: choice(PLATEAU_RESTORES, 'weights', {
+      help:
+        "plateau rule: what goes back to the best epoch's: weights (every weight and statistic, pdenet's) or " +
+        "notebook (the notebook's code: only the twist kernels, as its checkpoint shares the other tensors' storage)",
+      flag: 'plateau-restore',
+    }),
+  }),
   normalization: custom<NormalizationSetting | undefined>(
     undefined,
     '"data" or { mean, std }: lists of equal length, ' + 'std positive',
@@ -423,6 +447,8 @@ function checkTogether(config: TrainConfig): void {
   if (config.lookahead > 0 && config.ema > 0) fail('lookahead and ema both keep a copy of the weights; choose one');
   if (config.nesterov && ['sgd', 'muon'].includes(config.optimizer) && config.momentum === 0)
     fail('nesterov needs momentum > 0');
+  if (config.plateau.patience > 0 && config.valSplit === 0)
+    fail('the plateau rule (plateau.patience) needs validation images to find the best epoch; set valSplit');
   if (config.twistSchedule && config.twistFromEpoch > 0) {
     fail('twistFromEpoch is the twist schedule 0:off;E:--twist; give one of twistFromEpoch and twistSchedule');
   }
@@ -511,17 +537,17 @@ function anyTwisted(flags: readonly (boolean | boolean[])[]): boolean | boolean[
 }
 
 /**
- * The options a run's model is built with: with a staged twist, every stage that any step twists owns twist
- * parameters (unless `twistable` says otherwise) and the twist is the last step's — the run's final state.
+ * The options a run's model is built with: with a staged twist, every stage that any step twists (or the plateau
+ * rule's twist) owns twist parameters (unless `twistable` says otherwise) and the twist is the last step's — the
+ * run's final state but for the plateau rule's.
  */
 export function modelOptionsOf(
-  config: Pick<TrainConfig, 'twistSchedule' | 'twistFromEpoch' | 'modelOptions'>,
+  config: Pick<TrainConfig, 'twistSchedule' | 'twistFromEpoch' | 'modelOptions' | 'plateau'>,
 ): ModelOptions {
   const schedule = twistScheduleOf(config);
-  if (schedule === null) return config.modelOptions;
-  return {
-    ...config.modelOptions,
-    twistable: config.modelOptions.twistable ?? anyTwisted(schedule.map((s) => s.twist)),
-    twist: schedule.at(-1)!.twist,
-  };
+  const atPlateau = config.plateau.patience > 0 ? config.plateau.twist : undefined;
+  if (schedule === null && atPlateau === undefined) return config.modelOptions;
+  const twist = schedule === null ? (config.modelOptions.twist ?? false) : schedule.at(-1)!.twist;
+  const steps = [...(schedule ?? []).map((s) => s.twist), twist, ...(atPlateau === undefined ? [] : [atPlateau])];
+  return { ...config.modelOptions, twistable: config.modelOptions.twistable ?? anyTwisted(steps), twist };
 }

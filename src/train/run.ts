@@ -41,6 +41,7 @@ import { check, TorchError } from '../tensor/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { createModel, type ImageModel } from '../models/registry.js';
+import { setTwist } from '../models/stages.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Normalization } from '../data/transforms.js';
 import { loadDataset as loadSplit } from '../data/sources.js';
@@ -209,12 +210,26 @@ export function resolveRunTarget(
 }
 
 /** A model's state dict from a weights file, or from a training checkpoint (its EMA weights when it has them). */
-export function readWeights(path: string): { tensors: Map<string, Tensor>; dispose(): void } {
+export function readWeights(path: string): {
+  tensors: Map<string, Tensor>;
+  /** The stages twisted when the weights were saved, when the run's configuration alone does not say. */
+  twist?: boolean | boolean[];
+  dispose(): void;
+} {
   const { tensors, metadata } = loadSafetensors(path);
-  if (metadata.format !== CHECKPOINT_FORMAT) return { tensors, dispose: () => tensors.forEach((t) => t.dispose()) };
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    const twist = metadata.twist === undefined ? {} : { twist: JSON.parse(metadata.twist) as boolean[] };
+    return { tensors, ...twist, dispose: () => tensors.forEach((t) => t.dispose()) };
+  }
   tensors.forEach((t) => t.dispose());
   const ckpt = loadCheckpoint(path);
-  return { tensors: ckpt.ema ?? ckpt.model, dispose: ckpt.dispose };
+  const config = ckpt.config as Partial<TrainConfig>;
+  const plateauTwist = (ckpt.state.plateau?.times ?? 0) > 0 ? config.plateau?.twist : undefined;
+  return {
+    tensors: ckpt.ema ?? ckpt.model,
+    ...(plateauTwist === undefined ? {} : { twist: plateauTwist }),
+    dispose: ckpt.dispose,
+  };
 }
 
 export interface TrainedModel {
@@ -243,6 +258,7 @@ export function loadTrainedModel(path: string, which: 'best' | 'last' = 'best'):
   const state = readWeights(weights);
   try {
     model.loadStateDict(state.tensors);
+    if (state.twist) setTwist(model, state.twist);
   } catch (e) {
     model.dispose();
     throw e;
@@ -299,6 +315,11 @@ export interface EpochCommit {
   checkpoint: CheckpointParts;
   /** The weights saved as last.safetensors (and as best.safetensors when `best`). */
   weights: Module;
+  /**
+   * The stages the weights were trained with twisted, when the configuration alone does not say (the plateau
+   * rule's twist): written into the weights files, read by {@link loadTrainedModel}.
+   */
+  twist?: boolean[];
   epoch: number;
   best: { epoch: number } | null;
   /** Every metrics line so far; null: unchanged (a stop within an epoch). */
@@ -424,9 +445,10 @@ export class RunWriter {
       files.push(file);
     };
     write(RUN_FILES.checkpoint, (p) => saveCheckpoint(p, c.checkpoint));
-    write(RUN_FILES.last, (p) => saveWeights(p, c.weights, { epoch: String(c.epoch) }));
+    const twist: Record<string, string> = c.twist ? { twist: JSON.stringify(c.twist) } : {};
+    write(RUN_FILES.last, (p) => saveWeights(p, c.weights, { epoch: String(c.epoch), ...twist }));
     const best = c.best;
-    if (best) write(RUN_FILES.best, (p) => saveWeights(p, c.weights, { epoch: String(best.epoch) }));
+    if (best) write(RUN_FILES.best, (p) => saveWeights(p, c.weights, { epoch: String(best.epoch), ...twist }));
     for (const [file, bytes] of c.metrics ? metricsFiles(c.metrics) : [])
       write(file, (p) => writeFileAtomic(p, [bytes]));
     write(RUN_FILES.config, (p) => writeFileAtomic(p, [encode(`${JSON.stringify(c.config, null, 2)}\n`)]));

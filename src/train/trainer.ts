@@ -48,8 +48,11 @@ import { distEnv, initProcessGroup, type ProcessGroup } from '../distributed/gro
 import { DistributedDataParallel } from '../distributed/ddp.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { applyTwistSchedule } from '../models/stages.js';
+import { applyTwistSchedule, setTwist, twistStages } from '../models/stages.js';
+import { loadSafetensors } from '../io/safetensors.js';
+import { PLATEAU_START, plateauAfterBest, plateauBefore, restoredByPlateau } from './plateau.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
+import type { PlateauState } from './plateau.js';
 import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
@@ -443,6 +446,11 @@ async function build(
           `multiple of the ${world} processes (each takes batchSize / ${world})`,
       );
       check(!config.checkpointing, 'train', NO_CHECKPOINTING);
+      check(
+        config.plateau.patience === 0,
+        'train',
+        'the plateau rule (plateau.patience) runs in one process: data-parallel runs do not support it yet',
+      );
     }
     manualSeed(config.seed);
     const data =
@@ -581,6 +589,7 @@ function buildModel(
       bestAccuracy: -1,
       bestEpoch: -1,
       seconds: 0,
+      ...(config.plateau.patience > 0 ? { plateau: PLATEAU_START } : {}),
     },
     metrics: [],
     final: null,
@@ -635,6 +644,35 @@ function replicate(s: Session, twistOff: boolean): void {
   s.ddpTrains = trains;
 }
 
+/**
+ * The notebook's plateau rule acting before `epoch`: the best weights back (with their batch statistics), the
+ * base learning rates the best epoch's times the factor, and a new optimizer (no momentum carried over). The
+ * schedule keeps its step count.
+ */
+function actOnPlateau(s: Session, lrs: number[], plateau: PlateauState): void {
+  const mark = Math.max(s.state.plateau!.acted, s.state.bestEpoch) + 1;
+  const best = loadSafetensors(join(s.run.dir, RUN_FILES.best));
+  try {
+    const names = restoredByPlateau(s.config.plateau, best.tensors.keys());
+    const restored = new Map(names.map((k) => [k, best.tensors.get(k)!]));
+    const strict = s.config.plateau.restore === 'weights';
+    for (const m of [s.model, s.ema?.average, s.lookahead?.average]) m?.loadStateDict(restored, { strict });
+  } finally {
+    for (const t of best.tensors.values()) t.dispose();
+  }
+  const step = s.scheduler.stepCount;
+  s.optimizer.dispose();
+  s.optimizer = makeOptimizer(s.model, s.config);
+  s.scheduler = new Scheduler(s.optimizer, makeSchedule(s.config, s.batchesPerEpoch));
+  s.scheduler.loadStateDict({ step, base_lrs: lrs });
+  s.state = { ...s.state, plateau };
+  const what = s.config.plateau.restore === 'weights' ? 'the weights' : 'the twist kernels';
+  s.log(
+    `plateau: no better validation accuracy since epoch ${mark}; back to ${what} of epoch ` +
+      `${s.state.bestEpoch + 1}, lr ${lrs[0]!.toExponential(2)}, a new optimizer`,
+  );
+}
+
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
 function startEpoch(s: Session, epoch: number): EpochSums {
   const schedule = twistScheduleOf(s.config);
@@ -645,6 +683,13 @@ function startEpoch(s: Session, epoch: number): EpochSums {
     twist = flags.some((on) => on);
     someStageOff = !flags.every((on) => on);
     for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, epoch);
+  }
+  const atPlateau = s.config.plateau.twist;
+  if ((s.state.plateau?.times ?? 0) > 0 && atPlateau !== undefined) {
+    for (const m of [s.model, s.ema?.average, s.lookahead?.average]) if (m) setTwist(m, atPlateau);
+    const flags = twistStages(s.model);
+    twist = flags.some((on) => on);
+    someStageOff = !flags.every((on) => on);
   }
   for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
   replicate(s, someStageOff);
@@ -667,6 +712,8 @@ function startEpoch(s: Session, epoch: number): EpochSums {
 async function runEpoch(s: Session): Promise<EpochSums | null> {
   const { config, state } = s;
   const epoch = state.epoch;
+  const plateau = state.plateau && plateauBefore(config.plateau, state.plateau, state.bestEpoch, epoch);
+  if (plateau?.acts) actOnPlateau(s, plateau.lrs, plateau.state);
   const sums = startEpoch(s, epoch);
   let index = state.batch - 1;
   let waitStart = performance.now();
@@ -738,6 +785,7 @@ function commit(s: Session, best: boolean, metrics: EpochMetrics[] | null): void
         config: s.config,
       },
       weights: weightsOf(s),
+      ...(s.state.plateau && s.config.plateau.twist !== undefined ? { twist: twistStages(weightsOf(s)) } : {}),
       epoch: s.state.epoch,
       best: best ? { epoch: s.state.bestEpoch } : null,
       metrics,
@@ -812,6 +860,7 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
     seconds: s.state.seconds + seconds,
     partial: undefined,
     ...(best ? { bestAccuracy: evaluation!.accuracy, bestLoss: evaluation!.loss, bestEpoch: epoch } : {}),
+    ...(best && s.state.plateau ? { plateau: plateauAfterBest(s.state.plateau, s.scheduler.baseLrs) } : {}),
   };
   commit(s, best, s.metrics);
   // Rank 0 evaluates and writes while the others wait (at most the group's timeout).
