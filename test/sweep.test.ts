@@ -350,6 +350,17 @@ describe('pdenet sweep', () => {
     assertClose(w.high! - w.difference, w.difference - w.low!, { atol: 1e-12 });
     assert.ok(w.p! > 0 && w.p! <= 1);
     assert.equal(base!.vsBaseline, null);
+    assert.deepEqual(summary.pairs, [{ a: 0, b: 1, ...w }]);
+    const seconds = (id: string) => readMetrics(runDir(id)).reduce((t, m) => t + m.seconds, 0);
+    const mean = (ids: string[]) => ids.reduce((t, id) => t + seconds(id), 0) / ids.length;
+    assertClose(
+      summary.seconds as number[],
+      [
+        mean(['boundary-zeros_seed-0', 'boundary-zeros_seed-1']),
+        mean(['boundary-reflect_seed-0', 'boundary-reflect_seed-1']),
+      ],
+      { atol: 1e-9 },
+    );
 
     const csv = readFileSync(join(sweepDir, 'summary.csv'), 'utf8').trim().split('\n');
     assert.equal(csv[0], 'boundary,n,mean,std,ci_low,ci_high,diff,diff_low,diff_high,t,df,p');

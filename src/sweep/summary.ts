@@ -56,6 +56,10 @@ export interface SweepSummary {
   minutes: number | null;
   base: Record<string, unknown>;
   combinations: CombinationSummary[];
+  /** Every two combinations with finished runs (a before b): b's mean minus a's, Welch's interval and p-value. */
+  pairs: (Comparison & { a: number; b: number })[];
+  /** Each combination's mean training seconds of a finished run (null: none finished). */
+  seconds: (number | null)[];
   runs: RunRecord[];
 }
 
@@ -106,6 +110,16 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
       missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
     }),
   );
+  const pairs = combinations.flatMap((a, i) =>
+    combinations
+      .slice(i + 1)
+      .filter((b) => finals[i]!.length > 0 && finals[b.index]!.length > 0)
+      .map((b) => ({ a: i, b: b.index, ...welch(finals[i]!, finals[b.index]!, level) })),
+  );
+  const seconds = plan.combinations.map((c) => {
+    const done = runs.filter((r) => r.combination === c.index && r.status === 'done');
+    return done.length > 0 ? done.reduce((t, r) => t + r.trainSeconds, 0) / done.length : null;
+  });
   return {
     name: plan.spec.name,
     dir: plan.dir,
@@ -116,6 +130,8 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
     minutes: plan.spec.minutes,
     base: plan.spec.base,
     combinations,
+    pairs,
+    seconds,
     runs,
   };
 }
@@ -158,6 +174,7 @@ function markdown(s: SweepSummary): string {
     'Δ vs baseline',
     `${level} CI of Δ`,
     'p (Welch)',
+    'training min/run',
   ];
   const rows = s.combinations.map((c) => {
     const a = c.accuracy;
@@ -170,6 +187,7 @@ function markdown(s: SweepSummary): string {
       c.index === 0 ? 'baseline' : pts(d?.difference, true),
       d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
       pValue(d?.p ?? null),
+      s.seconds[c.index] != null ? (s.seconds[c.index]! / 60).toFixed(1) : '–',
     ];
   });
   const table = (h: string[], r: string[][]) =>
@@ -197,6 +215,25 @@ function markdown(s: SweepSummary): string {
     '',
     table(head, rows),
     '',
+    ...(s.pairs.length > 1
+      ? [
+          '## Every pair',
+          '',
+          `Δ is the second's mean minus the first's, with Welch's ${level} interval and two-sided p-value.`,
+          '',
+          table(
+            ['first', 'second', 'Δ', `${level} CI of Δ`, 'p (Welch)'],
+            s.pairs.map((d) => [
+              s.combinations[d.a]!.label,
+              s.combinations[d.b]!.label,
+              pts(d.difference, true),
+              d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
+              pValue(d.p),
+            ]),
+          ),
+          '',
+        ]
+      : []),
     '## Runs (final validation accuracy, %)',
     '',
     table(['combination', ...s.seeds.map((seed) => `seed ${seed}`)], perSeed),
