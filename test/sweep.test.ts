@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -378,6 +378,27 @@ describe('pdenet sweep', () => {
     assert.ok(md.includes(`| reflect | 2 | ${pct(other!.accuracy!.mean)} ± ${pct(other!.accuracy!.std!)}`), md);
     assert.doesNotMatch(md, /not finished/);
     assert.deepEqual([...readFileSync(join(sweepDir, 'accuracy.png')).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+  });
+
+  it('summarizes without running, from another folder of sweeps', () => {
+    const moved = mkdtempSync(join(tmpdir(), 'pdenet-sweep-moved-'));
+    cpSync(sweepDir, join(moved, 'tiny'), { recursive: true });
+    const md = join(moved, 'tiny', 'summary.md');
+    rmSync(md);
+    const changed = args.map((a) => (a === dir ? moved : a));
+    const r = spawnSync(process.execPath, [cli, ...changed, '--summary-only'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout, /starting|resuming/);
+    assert.match(readFileSync(md, 'utf8'), /\| zeros \| 2 \|/);
+    const none = spawnSync(
+      process.execPath,
+      [cli, ...changed.map((a) => (a === 'tiny' ? 'absent' : a)), '--summary-only'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /absent holds no sweep to summarize/);
   });
 
   it('refuses to continue a sweep whose varied values changed', () => {

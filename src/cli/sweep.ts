@@ -26,6 +26,7 @@ interface SweepFlags {
   jobs: number;
   minutes?: number;
   restart?: boolean;
+  summaryOnly?: boolean;
   sweepsDir: string;
 }
 
@@ -83,6 +84,7 @@ export function registerSweep(program: Command): void {
       positiveNumber,
     )
     .option('--restart', 'start interrupted runs over instead of resuming them')
+    .option('--summary-only', 'write the summary and plot of the runs as they are now, and run nothing')
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
     .action(async (flags: SweepFlags) => {
       const base = flags.set.reduce(
@@ -109,6 +111,7 @@ export function registerSweep(program: Command): void {
           sweepsDir: flags.sweepsDir,
           jobs: flags.jobs,
           restart: flags.restart ?? false,
+          summaryOnly: flags.summaryOnly ?? false,
           signal: controller.signal,
           onRunStart: (e) =>
             console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),

@@ -110,7 +110,7 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
       missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
     }),
   );
-  const pairs = combinations.flatMap((a, i) =>
+  const pairs = combinations.flatMap((_, i) =>
     combinations
       .slice(i + 1)
       .filter((b) => finals[i]!.length > 0 && finals[b.index]!.length > 0)

@@ -41,6 +41,8 @@ export interface SweepOptions extends SweepSpec {
   cores?: number;
   /** Start interrupted runs over instead of resuming them from their last checkpoint. */
   restart?: boolean;
+  /** Write the summary of the runs as they are and run nothing (the sweep's folder must exist). */
+  summaryOnly?: boolean;
   /** Aborting it stops the running children (each writes a checkpoint) and starts no more. */
   signal?: AbortSignal;
   onRunStart?(event: RunEvent): void;
@@ -86,7 +88,8 @@ function recordSpec(plan: SweepPlan): void {
     } catch {
       fail(`${path} is not valid JSON; move the folder away to start the sweep afresh`);
     }
-    const { seeds: _old, ...before } = recorded;
+    // What defines the runs; how they are run (jobs, folders) may change between invocations.
+    const before = { name: recorded.name, base: recorded.base, settings: recorded.settings, minutes: recorded.minutes };
     if (canonical(before) !== canonical(fixed)) {
       fail(`${plan.dir} holds a sweep with other settings (see its sweep.json); give this one another name`);
     }
@@ -145,10 +148,19 @@ function runChild(
  *   settings: [parseSetting('boundary=zeros,reflect')], jobs: 2 });
  */
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
-  const plan = planSweep(options, options.sweepsDir);
+  const { name, base, settings, seeds, minutes } = options;
+  const plan = planSweep({ name, base, settings, seeds, minutes }, options.sweepsDir);
   const jobs = options.jobs ?? 1;
   if (!Number.isInteger(jobs) || jobs < 1) fail(`jobs must be a positive integer, got ${jobs}`);
   const threads = threadBudget(options, jobs);
+  if (options.summaryOnly) {
+    if (!existsSync(join(plan.dir, 'sweep.json'))) fail(`${plan.dir} holds no sweep to summarize`);
+    recordSpec(plan);
+    const summary = summarizeSweep(plan);
+    writeSummary(summary);
+    const done = summary.runs.filter((r) => r.status === 'done').length;
+    return { plan, summary, skipped: done, ran: 0, failed: [], interrupted: false };
+  }
   recordSpec(plan);
   const command = options.command ?? defaultCommand();
   const todo: { run: PlannedRun; resume: boolean }[] = [];
