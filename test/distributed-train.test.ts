@@ -1,7 +1,7 @@
 // `pdenet train --nproc-per-node 2`: real worker processes on loopback, a tiny ResNet-20 on a tiny CIFAR-10
 // binary release written here (120 images: 100 to train, 20 to validate; 5 global batches of 20 per epoch).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -107,7 +107,7 @@ const figures = (run: string) =>
   }));
 
 describe('pdenet train --nproc-per-node 2', () => {
-  it('writes one run folder: metrics of the global batch, config and data.json with the world size', async () => {
+  it('writes one run folder: metrics of the global batch (its evaluation too), config and data.json with the world size', async () => {
     const r = await pdenet([...COMMON, '--nproc-per-node', '2', '--epochs', '2', '--sync-bn', '--run-name', 'whole']);
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(
@@ -131,6 +131,18 @@ describe('pdenet train --nproc-per-node 2', () => {
     assert.match(readFileSync(join(root, 'runs', 'whole', RUN_FILES.report), 'utf8'), /batch 20 \(2 processes × 10\)/);
     assert.ok(!existsSync(join(root, 'runs', 'whole', RUN_FILES.lock)));
     assert.equal(r.out.match(/^epoch 1\/2/gm)?.length, 1, 'rank 0 alone reports');
+    // Each rank evaluated its half of the validation split; together, as one process evaluates the whole.
+    const evaluated = spawnSync(
+      process.execPath,
+      [main, 'eval', join(root, 'runs', 'whole', RUN_FILES.last), '--no-tta', '--json'],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, PDENET_NUM_THREADS: '1' } },
+    );
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    const whole = JSON.parse(evaluated.stdout) as { accuracy: number; loss: number; n: number };
+    const last = metrics.at(-1)!;
+    assert.equal(whole.n, 20);
+    assert.equal(last.valAccuracy, whole.accuracy);
+    assert.ok(Math.abs(last.valLoss! - whole.loss) < 1e-5 * whole.loss, `${last.valLoss} vs ${whole.loss}`);
   });
 
   // Rounding grows fast in this tiny ResNet-20 at --lr 0.1: one process alone, run with 1 thread and with 2, ends 4

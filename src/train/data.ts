@@ -29,6 +29,11 @@ export interface BatchStream {
 export interface DataSplits {
   train: BatchStream;
   val: BatchStream | null;
+  /**
+   * In data-parallel runs, this rank's contiguous part of the validation split (the ranks' parts together hold
+   * each validation image once), which it evaluates; absent: rank 0 evaluates the whole split.
+   */
+  valPart?: BatchStream | null;
   classes: string[];
   /** The per-channel statistics batches are normalized with (from the training split). */
   normalization: Normalization;
@@ -146,6 +151,12 @@ export function normalizationOf(config: Pick<TrainConfig, 'normalization'>, trai
   return { mean: [...fixed.mean], std: [...fixed.std] };
 }
 
+/** Rank `rank`'s contiguous part of `n` items split between `worldSize` ranks (sizes differ by at most one). */
+export function partOf(n: number, { rank, worldSize }: ShardOptions): Int32Array {
+  const [from, to] = [Math.floor((rank * n) / worldSize), Math.floor(((rank + 1) * n) / worldSize)];
+  return Int32Array.from({ length: to - from }, (_, i) => from + i);
+}
+
 /**
  * The training and validation streams of a run. With `shard` (data-parallel training), the training stream
  * yields this rank's share of each epoch (batch sizes are then per rank); validation and `sample` are whole.
@@ -180,6 +191,17 @@ export async function loadDataSplits(
   return {
     train: streamOf(train, { seed: config.seed, shuffle: true, dropLast: true, augment, normalization, shard }),
     val: val && streamOf(val, { seed: config.seed, shuffle: false, dropLast: false, augment: null, normalization }),
+    ...(shard && val
+      ? {
+          valPart: streamOf(val.subset(partOf(val.n, shard)), {
+            seed: config.seed,
+            shuffle: false,
+            dropLast: false,
+            augment: null,
+            normalization,
+          }),
+        }
+      : {}),
     classes: dataset.classes,
     normalization,
     imageSize: [dataset.height, dataset.width],

@@ -10,6 +10,8 @@ import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
+import { tensor } from '../tensor/creation.js';
+import type { ProcessGroup } from '../distributed/group.js';
 
 /** A labelled batch: x float32 N×C×H×W, y int64 N. */
 export interface Batch {
@@ -79,6 +81,10 @@ export async function evaluate(
   } finally {
     model.train(wasTraining);
   }
+  return evaluationOf(confusion, lossSum, n);
+}
+
+function evaluationOf(confusion: number[][], lossSum: number, n: number): Evaluation {
   const correct = confusion.reduce((sum, row, c) => sum + row[c]!, 0);
   return {
     accuracy: n > 0 ? correct / n : NaN,
@@ -90,4 +96,22 @@ export async function evaluate(
     }),
     confusion,
   };
+}
+
+/**
+ * The evaluation of every rank's part together, the same on every rank: the loss sums, counts and confusion
+ * matrices all-reduced (one collective), so that it equals one process's evaluation of the whole split.
+ */
+export function allReduceEvaluation(group: ProcessGroup, part: Evaluation): Evaluation {
+  const lossSum = part.n > 0 ? part.loss * part.n : 0;
+  const t = tensor([lossSum, part.n, ...part.confusion.flat()], { dtype: 'float64' });
+  try {
+    group.allReduce(t, 'sum');
+    const [loss, n, ...counts] = t.toArray() as number[];
+    const k = part.confusion.length;
+    const confusion = Array.from({ length: k }, (_, i) => counts.slice(i * k, (i + 1) * k));
+    return evaluationOf(confusion, loss!, n!);
+  } finally {
+    t.dispose();
+  }
 }

@@ -56,7 +56,7 @@ import type { PlateauState } from './plateau.js';
 import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
-import { type Batch, evaluate, type Evaluation } from './evaluate.js';
+import { allReduceEvaluation, type Batch, evaluate, type Evaluation } from './evaluate.js';
 import { type DataSplits, loadDataSplits } from './data.js';
 import {
   checkSameModel,
@@ -823,12 +823,16 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
   let evaluation: Evaluation | null = null;
   const evalStart = performance.now();
   const main = s.group === null || s.group.isMain;
-  if (main && s.data.val && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
-    evaluation = await evaluate(weightsOf(s), s.data.val.batches(0, 500, 0), s.data.classes.length, {
+  // Data-parallel: each rank evaluates its part of the validation split; without parts, rank 0 the whole.
+  const part = s.group === null ? null : (s.data.valPart ?? null);
+  const stream = part ?? (main ? s.data.val : null);
+  if (stream && ((epoch + 1) % config.evalEvery === 0 || lastEpoch)) {
+    evaluation = await evaluate(weightsOf(s), stream.batches(0, 500, 0), s.data.classes.length, {
       tta: config.tta,
       translate: lastEpoch ? config.ttaTranslate : 0,
       precision: config.precision,
     });
+    if (part && s.group) evaluation = allReduceEvaluation(s.group, evaluation);
     if (lastEpoch) s.final = evaluation;
   }
   const m: EpochMetrics = {
