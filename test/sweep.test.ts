@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
-import { studentQuantile, summarize, welch } from '../src/sweep/stats.js';
+import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
 import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { readMetrics } from '../src/train/trainer.js';
@@ -56,6 +56,18 @@ describe('sweep statistics', () => {
     assertClose([back.difference, back.p!], [-w.difference, w.p!], { rtol: 1e-12 });
     assert.equal(welch([1, 1], [1, 1]).p, 1);
     assert.throws(() => summarize([]), /non-empty list of finite numbers/);
+  });
+
+  it('the paired t-test and interval match SciPy (stats.ttest_rel)', () => {
+    const after = [0.921, 0.91, 0.925, 0.913, 0.917];
+    const d = paired(a, after);
+    assertClose(
+      [d.difference, d.t!, d.df!, d.p!, d.low!, d.high!],
+      [0.027 / 5, 4.469071798452787, 4, 0.011082591815720666, 0.0020452086150733397, 0.00875479138492667],
+      { rtol: 1e-8, atol: 1e-12 },
+    );
+    assert.throws(() => paired(a, b), /paired samples must have equal lengths, got 5 and 3/);
+    assert.deepEqual(paired([0.5], [0.6]).low, null);
   });
 });
 
@@ -350,7 +362,24 @@ describe('pdenet sweep', () => {
     assertClose(w.high! - w.difference, w.difference - w.low!, { atol: 1e-12 });
     assert.ok(w.p! > 0 && w.p! <= 1);
     assert.equal(base!.vsBaseline, null);
-    assert.deepEqual(summary.pairs, [{ a: 0, b: 1, ...w }]);
+    // Paired by seed: the two differences d0, d1; with df 1, t's distribution is Cauchy's: p = 1 − (2/π)·atan|t|.
+    const diffs = [reflect[0]! - zeros[0]!, reflect[1]! - zeros[1]!];
+    const [dm, ds] = [(diffs[0]! + diffs[1]!) / 2, Math.abs(diffs[0]! - diffs[1]!) / Math.SQRT2];
+    const tp = dm / (ds / Math.SQRT2);
+    const pr = other!.pairedVsBaseline!;
+    assertClose(
+      [pr.difference, pr.t!, pr.p!, pr.low!, pr.high!],
+      [
+        dm,
+        tp,
+        1 - (2 / Math.PI) * Math.atan(Math.abs(tp)),
+        dm - (12.706204736 * ds) / Math.SQRT2,
+        dm + (12.706204736 * ds) / Math.SQRT2,
+      ],
+      { atol: 1e-8 },
+    );
+    assert.equal(base!.pairedVsBaseline, null);
+    assert.deepEqual(summary.pairs, [{ a: 0, b: 1, ...w, paired: pr }]);
     const seconds = (id: string) => readMetrics(runDir(id)).reduce((t, m) => t + m.seconds, 0);
     const mean = (ids: string[]) => ids.reduce((t, id) => t + seconds(id), 0) / ids.length;
     assertClose(
@@ -363,7 +392,10 @@ describe('pdenet sweep', () => {
     );
 
     const csv = readFileSync(join(sweepDir, 'summary.csv'), 'utf8').trim().split('\n');
-    assert.equal(csv[0], 'boundary,n,mean,std,ci_low,ci_high,diff,diff_low,diff_high,t,df,p');
+    assert.equal(
+      csv[0],
+      'boundary,n,mean,std,ci_low,ci_high,diff,diff_low,diff_high,t,df,p,paired_low,paired_high,paired_p',
+    );
     assert.deepEqual(
       csv.slice(1).map((l) => l.split(',').slice(0, 3).map(String)),
       [

@@ -25,4 +25,13 @@ export {
   type SweepSetting,
   type Recipe,
 } from './settings.js';
-export { summarize, welch, mean, variance, studentQuantile, type SampleSummary, type Comparison } from './stats.js';
+export {
+  summarize,
+  welch,
+  paired,
+  mean,
+  variance,
+  studentQuantile,
+  type SampleSummary,
+  type Comparison,
+} from './stats.js';

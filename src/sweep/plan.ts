@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { createModel } from '../models/registry.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
-import { formatValue, type Recipe, shortName, type SweepSetting, withSetting } from './settings.js';
+import { formatValue, labelPart, type Recipe, shortName, type SweepSetting, withSetting } from './settings.js';
 
 /** What a sweep is: written to `sweeps/<name>/sweep.json`. */
 export interface SweepSpec {
@@ -80,7 +80,7 @@ export function planSweep(spec: SweepSpec, sweepsDir = 'sweeps'): SweepPlan {
   const combinations = product(spec.settings).map((values, index) => ({
     index,
     values,
-    label: spec.settings.map((s, k) => `${shortName(s.key)}=${formatValue(values[k])}`).join(' ') || 'base',
+    label: spec.settings.map((s, k) => labelPart(s.key, values[k])).join(' ') || 'base',
   }));
   const configs = combinations.map((c) => {
     const config = spec.settings.reduce((r, s, k) => withSetting(r, s.key, c.values[k]), spec.base);

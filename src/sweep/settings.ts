@@ -183,6 +183,24 @@ export function formatValue(value: unknown): string {
   return String(value);
 }
 
+/**
+ * A value as a table or a legend shows it: a group's object as its settings (`twist=0,0,1 twistField=conformal`),
+ * anything else as {@link formatValue} writes it.
+ */
+export function describeValue(path: string, value: unknown): string {
+  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value)
+      .map(([key, v]) => `${key}=${formatValue(v)}`)
+      .join(' ');
+  }
+  return formatValue(value);
+}
+
+/** A combination's part for one setting: `boundary=reflect`, or a group's settings alone. */
+export function labelPart(path: string, value: unknown): string {
+  return groupPaths().includes(path) ? describeValue(path, value) : `${shortName(path)}=${formatValue(value)}`;
+}
+
 /** The last part of a path: the name a table column or a folder uses. */
 export function shortName(path: string): string {
   return path.slice(path.lastIndexOf('.') + 1);

@@ -99,3 +99,26 @@ export function welch(a: readonly number[], b: readonly number[], level = 0.95):
   const half = studentQuantile(1 - (1 - level) / 2, df) * se;
   return { difference, low: difference - half, high: difference + half, t, df, p: 2 * tCdf(-Math.abs(t), df) };
 }
+
+/**
+ * The paired t-test and interval for mean(b − a) over pairs (a[i], b[i]) — the same seed, hence the same data
+ * split, subset and order, in both runs — which removes what the pairs share from the comparison; null fields
+ * below two pairs.
+ */
+export function paired(a: readonly number[], b: readonly number[], level = 0.95): Comparison {
+  if (a.length !== b.length) {
+    throw new TorchError(`paired samples must have equal lengths, got ${a.length} and ${b.length}`, 'sweep.stats');
+  }
+  checkSample(a, 'the first sample');
+  checkSample(b, 'the second sample');
+  const d = b.map((x, i) => x - a[i]!);
+  const s = summarize(d, level);
+  if (s.std === null) return { difference: s.mean, low: null, high: null, t: null, df: null, p: null };
+  const df = d.length - 1;
+  if (s.std === 0) {
+    const t = s.mean === 0 ? 0 : Math.sign(s.mean) * Infinity;
+    return { difference: s.mean, low: s.mean, high: s.mean, t, df, p: s.mean === 0 ? 1 : 0 };
+  }
+  const t = s.mean / (s.std / Math.sqrt(d.length));
+  return { difference: s.mean, low: s.low, high: s.high, t, df, p: 2 * tCdf(-Math.abs(t), df) };
+}

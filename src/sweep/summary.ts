@@ -9,8 +9,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import type { Combination, SweepPlan } from './plan.js';
 import { DEFAULT_CONFIG } from '../train/config.js';
 import { readRunState, type StopRule } from './run-folder.js';
-import { formatValue, type Recipe, shortName } from './settings.js';
-import { type Comparison, type SampleSummary, summarize, welch } from './stats.js';
+import { describeValue, formatValue, type Recipe, shortName } from './settings.js';
+import { type Comparison, paired, type SampleSummary, summarize, welch } from './stats.js';
 
 /** One point of a run's validation curve. */
 export interface CurvePoint {
@@ -41,6 +41,8 @@ export interface CombinationSummary extends Combination {
   accuracy: SampleSummary | null;
   /** Against the baseline (combination 0); null for the baseline itself or without runs. */
   vsBaseline: Comparison | null;
+  /** Against the baseline seed by seed (the seeds both finished): the paired t-test; null as vsBaseline. */
+  pairedVsBaseline: Comparison | null;
   /** Runs of this combination not done yet. */
   missing: number;
 }
@@ -57,7 +59,7 @@ export interface SweepSummary {
   base: Record<string, unknown>;
   combinations: CombinationSummary[];
   /** Every two combinations with finished runs (a before b): b's mean minus a's, Welch's interval and p-value. */
-  pairs: (Comparison & { a: number; b: number })[];
+  pairs: (Comparison & { a: number; b: number; paired: Comparison | null })[];
   /** Each combination's mean training seconds of a finished run (null: none finished). */
   seconds: (number | null)[];
   runs: RunRecord[];
@@ -95,6 +97,19 @@ function recordOf(run: SweepPlan['runs'][number]): RunRecord {
   };
 }
 
+/** Combination b against combination a over the seeds both finished (null without such a seed). */
+function pairedBySeed(runs: RunRecord[], a: number, b: number, level: number): Comparison | null {
+  const final = (c: number, seed: number) =>
+    runs.find((r) => r.combination === c && r.seed === seed)?.finalAccuracy ?? null;
+  const seeds = [...new Set(runs.map((r) => r.seed))].filter((s) => final(a, s) !== null && final(b, s) !== null);
+  if (seeds.length === 0) return null;
+  return paired(
+    seeds.map((s) => final(a, s)!),
+    seeds.map((s) => final(b, s)!),
+    level,
+  );
+}
+
 /** The summary of a sweep's runs as their folders are now. */
 export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
   const runs = plan.runs.map(recordOf);
@@ -107,6 +122,7 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
       settings: Object.fromEntries(plan.spec.settings.map((s, k) => [s.key, c.values[k]])),
       accuracy: finals[i]!.length > 0 ? summarize(finals[i]!, level) : null,
       vsBaseline: i > 0 && finals[0]!.length > 0 && finals[i]!.length > 0 ? welch(finals[0]!, finals[i]!, level) : null,
+      pairedVsBaseline: i > 0 ? pairedBySeed(runs, 0, i, level) : null,
       missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
     }),
   );
@@ -114,7 +130,12 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
     combinations
       .slice(i + 1)
       .filter((b) => finals[i]!.length > 0 && finals[b.index]!.length > 0)
-      .map((b) => ({ a: i, b: b.index, ...welch(finals[i]!, finals[b.index]!, level) })),
+      .map((b) => ({
+        a: i,
+        b: b.index,
+        ...welch(finals[i]!, finals[b.index]!, level),
+        paired: pairedBySeed(runs, i, b.index, level),
+      })),
   );
   const seconds = plan.combinations.map((c) => {
     const done = runs.filter((r) => r.combination === c.index && r.status === 'done');
@@ -154,11 +175,16 @@ function pValue(p: number | null): string {
   return p < 1e-4 ? p.toExponential(1) : p.toFixed(4);
 }
 
+/** A difference's interval, `[low, high]` in signed points, or – without one. */
+const interval = (d: Comparison | null | undefined) =>
+  d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–';
+
 function markdown(s: SweepSummary): string {
   const names = s.settings.map((x) => shortName(x.key));
   const level = `${Math.round(s.level * 100)}%`;
   const varied =
-    s.settings.map((x) => `\`${x.key}\` (${x.values.map(formatValue).join(' · ')})`).join(', ') || 'nothing';
+    s.settings.map((x) => `\`${x.key}\` (${x.values.map((v) => describeValue(x.key, v)).join(' · ')})`).join(', ') ||
+    'nothing';
   // What every run shares: the sweep sets the seed, run name and runs folder itself.
   const { seed: _seed, runName: _name, runsDir: _dir, ...shared } = s.base;
   const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
@@ -174,19 +200,23 @@ function markdown(s: SweepSummary): string {
     'Δ vs baseline',
     `${level} CI of Δ`,
     'p (Welch)',
+    `paired ${level} CI`,
+    'p (paired)',
     'training min/run',
   ];
   const rows = s.combinations.map((c) => {
     const a = c.accuracy;
     const d = c.vsBaseline;
     return [
-      ...(names.length > 0 ? c.values.map(formatValue) : ['base']),
+      ...(names.length > 0 ? c.values.map((v, k) => describeValue(s.settings[k]!.key, v)) : ['base']),
       String(a?.n ?? 0),
       a ? `${pts(a.mean)} ± ${pts(a.std)}` : '–',
       a && a.low !== null ? `[${pts(a.low)}, ${pts(a.high)}]` : '–',
       c.index === 0 ? 'baseline' : pts(d?.difference, true),
-      d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
+      interval(d),
       pValue(d?.p ?? null),
+      interval(c.pairedVsBaseline),
+      pValue(c.pairedVsBaseline?.p ?? null),
       s.seconds[c.index] != null ? (s.seconds[c.index]! / 60).toFixed(1) : '–',
     ];
   });
@@ -208,7 +238,8 @@ function markdown(s: SweepSummary): string {
     `Measure: the final validation accuracy (the last epoch's evaluation), in percent. n counts finished runs; std is the ` +
       `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +
       `combination's mean minus the baseline's (the first value of every varied setting, first row), with Welch's ` +
-      `interval and the two-sided p-value of Welch's t-test.`,
+      `interval and the two-sided p-value of Welch's t-test; paired: the same seed by seed (runs of one seed share ` +
+      `their data split, subset and order), the t-test of the differences.`,
     ...(missing > 0
       ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`]
       : []),
@@ -219,16 +250,19 @@ function markdown(s: SweepSummary): string {
       ? [
           '## Every pair',
           '',
-          `Δ is the second's mean minus the first's, with Welch's ${level} interval and two-sided p-value.`,
+          `Δ is the second's mean minus the first's, with Welch's ${level} interval and two-sided p-value, and the ` +
+            'paired interval and p-value over the seeds both finished.',
           '',
           table(
-            ['first', 'second', 'Δ', `${level} CI of Δ`, 'p (Welch)'],
+            ['first', 'second', 'Δ', `${level} CI of Δ`, 'p (Welch)', `paired ${level} CI`, 'p (paired)'],
             s.pairs.map((d) => [
               s.combinations[d.a]!.label,
               s.combinations[d.b]!.label,
               pts(d.difference, true),
-              d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–',
+              interval(d),
               pValue(d.p),
+              interval(d.paired),
+              pValue(d.paired?.p ?? null),
             ]),
           ),
           '',
@@ -251,7 +285,23 @@ export function writeSummary(summary: SweepSummary): void {
     join(summary.dir, 'summary.csv'),
     text(
       csv([
-        [...names, 'n', 'mean', 'std', 'ci_low', 'ci_high', 'diff', 'diff_low', 'diff_high', 't', 'df', 'p'],
+        [
+          ...names,
+          'n',
+          'mean',
+          'std',
+          'ci_low',
+          'ci_high',
+          'diff',
+          'diff_low',
+          'diff_high',
+          't',
+          'df',
+          'p',
+          'paired_low',
+          'paired_high',
+          'paired_p',
+        ],
         ...summary.combinations.map((c) => [
           ...c.values,
           c.accuracy?.n ?? 0,
@@ -265,6 +315,9 @@ export function writeSummary(summary: SweepSummary): void {
           c.vsBaseline?.t,
           c.vsBaseline?.df,
           c.vsBaseline?.p,
+          c.pairedVsBaseline?.low,
+          c.pairedVsBaseline?.high,
+          c.pairedVsBaseline?.p,
         ]),
       ]),
     ),
