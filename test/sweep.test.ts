@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
+import { labelPart, parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
 import { DEFAULT_CONFIG } from '../src/train/config.js';
@@ -193,6 +193,16 @@ describe('sweep settings', () => {
     });
     const options = parseSetting('modelOptions={"twist":[0,0,1]},{"boundary":"reflect"}');
     assert.deepEqual(options.values, [{ twist: [false, false, true] }, { boundary: 'reflect' }]);
+    // The whole recipe as one group: a combination may set epochs and model options together.
+    const recipe = parseSetting('recipe={"epochs":7}:{"epochs":5,"modelOptions":{"twist":[0,0,1]}}');
+    assert.equal(recipe.key, 'recipe');
+    assert.deepEqual(recipe.values[1], { epochs: 5, modelOptions: { twist: [false, false, true] } });
+    assert.deepEqual(withSetting({ epochs: 3, modelOptions: { width: 8 } }, 'recipe', recipe.values[1]), {
+      epochs: 5,
+      modelOptions: { width: 8, twist: [false, false, true] },
+    });
+    assert.equal(labelPart('recipe', recipe.values[1]), 'epochs=5 twist=0,0,1');
+    assert.equal(labelPart('boundary', 'reflect'), 'boundary=reflect');
     assert.throws(
       () => parseSetting('rknet=rk4,rk1'),
       /modelOptions.rknet is a group of settings; its values are JSON objects/,

@@ -22,6 +22,9 @@ export {
   settingPaths,
   withSetting,
   formatValue,
+  describeValue,
+  labelPart,
+  RECIPE,
   type SweepSetting,
   type Recipe,
 } from './settings.js';

@@ -3,7 +3,8 @@
  * `modelOptions.boundary`, `modelOptions.rknet.integrator`) with its values, parsed from text such as
  * `boundary=zeros,reflect` or `twist=0,0,0:1,0,0`, and merged into a base recipe. A group of settings
  * (`modelOptions`, `rknet`) takes JSON objects, each value several settings at once:
- * `rknet={"integrator":"rk4"}:{"integrator":"rk1","timePoints":[0,0.5,1,1.5,2,2.5,3,3.5,4]}`.
+ * `rknet={"integrator":"rk4"}:{"integrator":"rk1","tY":[0,0.5,1,1.5,2,2.5,3,3.5,4]}`; `recipe` is the whole recipe
+ * as one group (`recipe={"epochs":7}:{"epochs":5,"modelOptions":{"twist":[0,0,1]}}`: equal-time comparisons).
  * @module
  */
 import { TorchError } from '../tensor/errors.js';
@@ -38,6 +39,19 @@ export function groupPaths(): string[] {
   return within(TRAIN_SETTINGS, '');
 }
 
+/** The whole recipe as one group: its values are JSON objects of any settings (`{"epochs":7,"modelOptions":{…}}`). */
+export const RECIPE = 'recipe';
+
+/** Whether `path` names a group of settings (or the whole recipe). */
+function isGroup(path: string): boolean {
+  return path === RECIPE || groupPaths().includes(path);
+}
+
+/** The path of setting `key` within the group at `path`. */
+const childPath = (path: string, key: string) => (path === RECIPE ? key : `${path}.${key}`);
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
 /** Short forms: a model option (`twist`), an RKNet option (`integrator`) or group (`rknet`) by its own name. */
 function shortForms(): Map<string, string> {
   return new Map(
@@ -56,11 +70,11 @@ export function settingPath(name: string): string {
     );
   }
   const paths = settingPaths();
-  if (paths.includes(name) || groupPaths().includes(name)) return name;
+  if (paths.includes(name) || isGroup(name)) return name;
   const short = shortForms().get(name);
   if (short !== undefined) return short;
   throw new TorchError(
-    `unknown setting "${name}"; the settings are ${paths.join(', ')}, the groups ${groupPaths().join(', ')}, ` +
+    `unknown setting "${name}"; the settings are ${paths.join(', ')}, the groups ${[RECIPE, ...groupPaths()].join(', ')}, ` +
       `and the short forms ${[...shortForms().keys()].join(', ')} of the model options`,
     'sweep',
   );
@@ -96,9 +110,9 @@ export function parseValue(path: string, text: string): unknown {
       throw new TorchError(`the value ${t} of ${path} is not valid JSON`, 'sweep');
     }
   };
-  if (groupPaths().includes(path)) {
+  if (isGroup(path)) {
     const value = t.startsWith('{') ? json() : null;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    if (!isObject(value)) {
       throw new TorchError(`${path} is a group of settings; its values are JSON objects of them, got ${t}`, 'sweep');
     }
     return normalized(path, value);
@@ -109,8 +123,8 @@ export function parseValue(path: string, text: string): unknown {
 
 /** A value as the configuration takes it: the twist's 0/1 flags as booleans, a list's single value as a list. */
 function normalized(path: string, value: unknown): unknown {
-  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, normalized(`${path}.${key}`, v)]));
+  if (isGroup(path) && isObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, normalized(childPath(path, key), v)]));
   }
   if (path === 'modelOptions.twist' || path === 'modelOptions.twistable') {
     const flag = (v: unknown) => (v === 0 || v === 1 ? v === 1 : v);
@@ -165,8 +179,8 @@ function splitOutside(text: string, separator: string): string[] {
  * object of its settings) sets each of them, leaving the group's other settings as they were.
  */
 export function withSetting(recipe: Recipe, path: string, value: unknown): Recipe {
-  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    return Object.entries(value).reduce((r, [key, v]) => withSetting(r, `${path}.${key}`, v), recipe);
+  if (isGroup(path) && isObject(value)) {
+    return Object.entries(value).reduce((r, [key, v]) => withSetting(r, childPath(path, key), v), recipe);
   }
   const [head, ...rest] = path.split('.');
   if (rest.length === 0) return { ...recipe, [head!]: value };
@@ -188,9 +202,13 @@ export function formatValue(value: unknown): string {
  * anything else as {@link formatValue} writes it.
  */
 export function describeValue(path: string, value: unknown): string {
-  if (groupPaths().includes(path) && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+  if (isGroup(path) && isObject(value)) {
     return Object.entries(value)
-      .map(([key, v]) => `${key}=${formatValue(v)}`)
+      .map(([key, v]) =>
+        isGroup(childPath(path, key)) && isObject(v)
+          ? describeValue(childPath(path, key), v)
+          : `${key}=${formatValue(v)}`,
+      )
       .join(' ');
   }
   return formatValue(value);
@@ -198,7 +216,7 @@ export function describeValue(path: string, value: unknown): string {
 
 /** A combination's part for one setting: `boundary=reflect`, or a group's settings alone. */
 export function labelPart(path: string, value: unknown): string {
-  return groupPaths().includes(path) ? describeValue(path, value) : `${shortName(path)}=${formatValue(value)}`;
+  return isGroup(path) ? describeValue(path, value) : `${shortName(path)}=${formatValue(value)}`;
 }
 
 /** The last part of a path: the name a table column or a folder uses. */
