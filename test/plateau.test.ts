@@ -15,7 +15,7 @@ import {
   plateauBefore,
   restoredByPlateau,
 } from '../src/train/plateau.js';
-import { loadTrainedModel } from '../src/train/run.js';
+import { type EpochMetrics, loadTrainedModel, readMetrics } from '../src/train/run.js';
 import { train } from '../src/train/trainer.js';
 import { twistStages } from '../src/models/stages.js';
 import { values } from './helpers.js';
@@ -126,6 +126,20 @@ describe('the plateau rule in the trainer', () => {
     const trained = loadTrainedModel(result.runDir, 'last');
     assert.deepEqual(twistStages(trained.model), [true, true, false, false]);
     trained.model.dispose();
+
+    // Stopped within the epoch after the rule first acted, then resumed: the run ends as the uninterrupted one.
+    const steps = result.metrics[0]!.step;
+    assert.deepEqual(
+      result.metrics.map((m) => m.step),
+      result.metrics.map((m) => (m.epoch + 1) * steps),
+      'the steps count on across the rule',
+    );
+    const parts = { ...resolved, runName: 'plateau-parts' };
+    const first = await train({ ...parts, maxSteps: (acts[0]! + 1) * steps - 3 }, { data });
+    assert.equal(first.interrupted, true);
+    const rest = await train(parts, { data, resume: true });
+    const figures = (m: EpochMetrics) => [m.epoch, m.step, m.trainLoss, m.valAccuracy, m.lr];
+    assert.deepEqual(readMetrics(rest.runDir).map(figures), result.metrics.map(figures));
   });
 
   it('refuses the rule without validation images', () => {

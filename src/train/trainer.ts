@@ -710,10 +710,11 @@ function startEpoch(s: Session, epoch: number): EpochSums {
  * it stopped within the epoch (then its progress is committed).
  */
 async function runEpoch(s: Session): Promise<EpochSums | null> {
+  // The plateau rule first: it replaces the state, which the steps below then update.
+  const plateau = s.state.plateau && plateauBefore(s.config.plateau, s.state.plateau, s.state.bestEpoch, s.state.epoch);
+  if (plateau?.acts) actOnPlateau(s, plateau.lrs, plateau.state);
   const { config, state } = s;
   const epoch = state.epoch;
-  const plateau = state.plateau && plateauBefore(config.plateau, state.plateau, state.bestEpoch, epoch);
-  if (plateau?.acts) actOnPlateau(s, plateau.lrs, plateau.state);
   const sums = startEpoch(s, epoch);
   let index = state.batch - 1;
   let waitStart = performance.now();
