@@ -11,12 +11,15 @@ import {
   checkImageSettings,
   checkSettings,
   DEFAULT_CONFIG,
+  modelOptionsOf,
   resolveConfig,
   TRAIN_FLAGS,
   TRAIN_SETTINGS,
   type TrainConfig,
 } from '../src/train/config.js';
 import { getAt, settingsOf } from '../src/train/settings.js';
+import { createModel } from '../src/models/registry.js';
+import { readdirSync } from 'node:fs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cli = join(root, 'dist/src/cli/main.js');
@@ -129,6 +132,15 @@ describe('the table of training settings', () => {
       if (setting.default !== undefined) assert.equal(setting.broken(setting.default), null, key);
     }
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
+  });
+
+  it('builds the model of every recipe from its configuration, as the trainer does', () => {
+    const names = readdirSync(join(root, 'recipes')).map((f) => f.replace(/\.json$/, ''));
+    assert.ok(names.includes('notebook-resnet') && names.includes('dynamicblocks-rknet'));
+    for (const name of names) {
+      const config = resolveConfig(recipe(name));
+      createModel(config.model, { ...modelOptionsOf(config), numClasses: 10 }).dispose();
+    }
   });
 
   it('resolves the recipes and the defaults to the configurations they always resolved to, key order included', () => {

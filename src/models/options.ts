@@ -223,7 +223,12 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
   const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
   let twistable: boolean[];
   if (rules.alwaysTwistable) {
-    // Every stage owns its twist parameters: any twistable asked for (a staged twist asks for some) is met.
+    // Every stage owns its twist parameters: the stages a staged twist asks for are always among them; none is not.
+    check(
+      options.twistable !== false,
+      op,
+      `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`,
+    );
     if (options.twistable !== undefined) stageFlags(op, 'twistable', options.twistable, rules.stages);
     twistable = new Array<boolean>(rules.stages).fill(true);
   } else {
