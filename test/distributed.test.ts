@@ -217,28 +217,26 @@ describe('faults', () => {
     assert.notEqual(r1!.code, 0); // rank 1 fails too once rank 0 has gone
   });
 
-  it('a world that never assembles: rank 0 fails after the timeout, saying so', async () => {
-    const port = await freePort();
-    const run = await runRank('join', {
+  /** One rank of a world of 2 trying to join at `port` on its own, with a 2-second timeout. */
+  const joinAlone = (port: number, rank: number) =>
+    runRank('join', {
       MASTER_ADDR: '127.0.0.1',
       MASTER_PORT: String(port),
       WORLD_SIZE: '2',
-      RANK: '0',
+      RANK: String(rank),
       TEST_TIMEOUT_MS: '2000',
     });
+
+  it('a world that never assembles: rank 0 fails after the timeout, saying so', async () => {
+    const port = await freePort();
+    const run = await joinAlone(port, 0);
     assert.equal(run.code, 1);
     assert.match(run.err, /rank 0 of 2 could not join the group at 127\.0\.0\.1:\d+ within 2000 ms/);
   });
 
   it('nobody at the address: rank 1 fails after the timeout, asking whether rank 0 runs', async () => {
     const port = await freePort();
-    const run = await runRank('join', {
-      MASTER_ADDR: '127.0.0.1',
-      MASTER_PORT: String(port),
-      WORLD_SIZE: '2',
-      RANK: '1',
-      TEST_TIMEOUT_MS: '2000',
-    });
+    const run = await joinAlone(port, 1);
     assert.equal(run.code, 1);
     assert.match(
       run.err,
@@ -251,13 +249,7 @@ describe('faults', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
     try {
-      const run = await runRank('join', {
-        MASTER_ADDR: '127.0.0.1',
-        MASTER_PORT: String(port),
-        WORLD_SIZE: '2',
-        RANK: '0',
-        TEST_TIMEOUT_MS: '2000',
-      });
+      const run = await joinAlone(port, 0);
       assert.equal(run.code, 1);
       assert.match(run.err, /rank 0 of 2 could not join the group at 127\.0\.0\.1:\d+ .*(in use|bind)/i);
     } finally {

@@ -11,7 +11,7 @@ import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
-import { readMetrics } from '../src/train/run.js';
+import { type EpochMetrics, readMetrics } from '../src/train/run.js';
 import { createModel } from '../src/models/registry.js';
 import { train } from '../src/train/trainer.js';
 import { values } from './helpers.js';
@@ -49,15 +49,15 @@ const base: Partial<TrainConfig> = {
   runsDir,
   tta: false,
 };
-const deterministic = (m: {
-  epoch: number;
-  step: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  lr: number;
-}) => [m.epoch, m.step, m.trainLoss, m.trainAccuracy, m.valLoss, m.valAccuracy, m.lr];
+const deterministic = (m: EpochMetrics) => [
+  m.epoch,
+  m.step,
+  m.trainLoss,
+  m.trainAccuracy,
+  m.valLoss,
+  m.valAccuracy,
+  m.lr,
+];
 
 describe('trainer', () => {
   it('learns the synthetic task in two epochs and writes the run folder', async () => {

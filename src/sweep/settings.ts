@@ -30,13 +30,16 @@ export function settingPaths(): string[] {
     .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
 }
 
+const within = (g: Group<unknown>, prefix: string): string[] =>
+  Object.entries(g.entries).flatMap(([key, e]) =>
+    e.kind === 'group' ? [`${prefix}${key}`, ...within(e, `${prefix}${key}.`)] : [],
+  );
+/** The table's groups, walked once. */
+const GROUP_PATHS: readonly string[] = within(TRAIN_SETTINGS, '');
+
 /** The paths of the table's groups of settings (`augment`, `modelOptions`, `modelOptions.rknet`, …). */
 export function groupPaths(): string[] {
-  const within = (g: Group<unknown>, prefix: string): string[] =>
-    Object.entries(g.entries).flatMap(([key, e]) =>
-      e.kind === 'group' ? [`${prefix}${key}`, ...within(e, `${prefix}${key}.`)] : [],
-    );
-  return within(TRAIN_SETTINGS, '');
+  return [...GROUP_PATHS];
 }
 
 /** The whole recipe as one group: its values are JSON objects of any settings (`{"epochs":7,"modelOptions":{…}}`). */
@@ -44,7 +47,7 @@ export const RECIPE = 'recipe';
 
 /** Whether `path` names a group of settings (or the whole recipe). */
 function isGroup(path: string): boolean {
-  return path === RECIPE || groupPaths().includes(path);
+  return path === RECIPE || GROUP_PATHS.includes(path);
 }
 
 /** The path of setting `key` within the group at `path`. */
