@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { grad, noGrad, type Tensor, tensor } from '../src/index.js';
+import type { EpochMetrics } from '../src/train/run.js';
 
 /** Something holding numbers: a tensor, a (nested) array, a TypedArray or one number. */
 export type Numbers = Tensor | readonly unknown[] | ArrayLike<number | bigint> | number;
@@ -74,3 +75,14 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** The fields of a metrics line that do not depend on timing. */
+export const deterministic = (m: EpochMetrics) => [
+  m.epoch,
+  m.step,
+  m.trainLoss,
+  m.trainAccuracy,
+  m.valLoss,
+  m.valAccuracy,
+  m.lr,
+];

@@ -9,7 +9,6 @@ import { setNumThreads } from '../src/index.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
 import { train, type TrainResult } from '../src/train/trainer.js';
 import {
-  type EpochMetrics,
   loadTrainedModel,
   readMetrics,
   readRunCheckpoint,
@@ -20,21 +19,11 @@ import {
 } from '../src/train/run.js';
 import { RESUME_CHANGES } from '../src/train/resume.js';
 import { tinyConfig, tinySplits } from './fixtures/tiny-run.js';
-import { values } from './helpers.js';
+import { deterministic, values } from './helpers.js';
 
 setNumThreads(1);
 const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
 const killer = fileURLToPath(new URL('./fixtures/run-killer.js', import.meta.url));
-/** The fields of a metrics line that do not depend on timing. */
-const deterministic = (m: EpochMetrics) => [
-  m.epoch,
-  m.step,
-  m.trainLoss,
-  m.trainAccuracy,
-  m.valLoss,
-  m.valAccuracy,
-  m.lr,
-];
 const weightsEpoch = (path: string) => readSafetensorsHeader(path).metadata.epoch;
 
 /**

@@ -11,10 +11,10 @@ import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
-import { type EpochMetrics, readMetrics } from '../src/train/run.js';
+import { readMetrics } from '../src/train/run.js';
 import { createModel } from '../src/models/registry.js';
 import { train } from '../src/train/trainer.js';
-import { values } from './helpers.js';
+import { deterministic, values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
 // Tiny models: one thread avoids idle threads spinning on a busy machine.
@@ -49,15 +49,6 @@ const base: Partial<TrainConfig> = {
   runsDir,
   tta: false,
 };
-const deterministic = (m: EpochMetrics) => [
-  m.epoch,
-  m.step,
-  m.trainLoss,
-  m.trainAccuracy,
-  m.valLoss,
-  m.valAccuracy,
-  m.lr,
-];
 
 describe('trainer', () => {
   it('learns the synthetic task in two epochs and writes the run folder', async () => {
