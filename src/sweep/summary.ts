@@ -179,9 +179,17 @@ function pValue(p: number | null): string {
 const interval = (d: Comparison | null | undefined) =>
   d && d.low !== null ? `[${pts(d.low, true)}, ${pts(d.high, true)}]` : '–';
 
-function markdown(s: SweepSummary): string {
-  const names = s.settings.map((x) => shortName(x.key));
-  const level = `${Math.round(s.level * 100)}%`;
+/** A markdown table. */
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+
+const percent = (level: number) => `${Math.round(level * 100)}%`;
+
+/** What was varied, over which seeds and for how long, the shared recipe, and how the figures are computed. */
+function preamble(s: SweepSummary): string[] {
+  const level = percent(s.level);
   const varied =
     s.settings.map((x) => `\`${x.key}\` (${x.values.map((v) => describeValue(x.key, v)).join(' · ')})`).join(', ') ||
     'nothing';
@@ -192,6 +200,27 @@ function markdown(s: SweepSummary): string {
     s.minutes !== null
       ? `${s.minutes} minutes of training per run`
       : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
+  const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
+  return [
+    `# Sweep ${s.name}`,
+    '',
+    `Varied: ${varied}; seeds ${s.seeds.join(', ')}; ${length}. Base recipe: \`${JSON.stringify(shared)}\`.`,
+    '',
+    `Measure: the final validation accuracy (the last epoch's evaluation), in percent. n counts finished runs; std is the ` +
+      `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +
+      `combination's mean minus the baseline's (the first value of every varied setting, first row), with Welch's ` +
+      `interval and the two-sided p-value of Welch's t-test; paired: the same seed by seed (runs of one seed share ` +
+      `their data split, subset and order), the t-test of the differences.`,
+    ...(missing > 0
+      ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`]
+      : []),
+  ];
+}
+
+/** One row per combination: its accuracy over the seeds and its difference from the baseline. */
+function combinationTable(s: SweepSummary): string {
+  const names = s.settings.map((x) => shortName(x.key));
+  const level = percent(s.level);
   const head = [
     ...(names.length > 0 ? names : ['settings']),
     'n',
@@ -220,57 +249,57 @@ function markdown(s: SweepSummary): string {
       s.seconds[c.index] != null ? (s.seconds[c.index]! / 60).toFixed(1) : '–',
     ];
   });
-  const table = (h: string[], r: string[][]) =>
-    [`| ${h.join(' | ')} |`, `|${h.map(() => '---').join('|')}|`, ...r.map((x) => `| ${x.join(' | ')} |`)].join('\n');
-  const perSeed = s.combinations.map((c) => [
+  return table(head, rows);
+}
+
+/** Every pair of combinations (when there are more than two), each difference with both tests. */
+function pairSection(s: SweepSummary): string[] {
+  if (s.pairs.length <= 1) return [];
+  const level = percent(s.level);
+  return [
+    '## Every pair',
+    '',
+    `Δ is the second's mean minus the first's, with Welch's ${level} interval and two-sided p-value, and the ` +
+      'paired interval and p-value over the seeds both finished.',
+    '',
+    table(
+      ['first', 'second', 'Δ', `${level} CI of Δ`, 'p (Welch)', `paired ${level} CI`, 'p (paired)'],
+      s.pairs.map((d) => [
+        s.combinations[d.a]!.label,
+        s.combinations[d.b]!.label,
+        pts(d.difference, true),
+        interval(d),
+        pValue(d.p),
+        interval(d.paired),
+        pValue(d.paired?.p ?? null),
+      ]),
+    ),
+    '',
+  ];
+}
+
+/** Each run's final accuracy, or its status when it has none. */
+function runTable(s: SweepSummary): string {
+  const rows = s.combinations.map((c) => [
     c.label,
     ...s.seeds.map((seed) => {
       const r = s.runs.find((x) => x.combination === c.index && x.seed === seed);
       return r?.finalAccuracy != null ? pts(r.finalAccuracy) : (r?.status ?? '–');
     }),
   ]);
-  const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
+  return table(['combination', ...s.seeds.map((seed) => `seed ${seed}`)], rows);
+}
+
+function markdown(s: SweepSummary): string {
   return [
-    `# Sweep ${s.name}`,
+    ...preamble(s),
     '',
-    `Varied: ${varied}; seeds ${s.seeds.join(', ')}; ${length}. Base recipe: \`${JSON.stringify(shared)}\`.`,
+    combinationTable(s),
     '',
-    `Measure: the final validation accuracy (the last epoch's evaluation), in percent. n counts finished runs; std is the ` +
-      `sample standard deviation; the ${level} interval of a mean uses Student's t with n − 1 degrees of freedom. Δ is a ` +
-      `combination's mean minus the baseline's (the first value of every varied setting, first row), with Welch's ` +
-      `interval and the two-sided p-value of Welch's t-test; paired: the same seed by seed (runs of one seed share ` +
-      `their data split, subset and order), the t-test of the differences.`,
-    ...(missing > 0
-      ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`]
-      : []),
-    '',
-    table(head, rows),
-    '',
-    ...(s.pairs.length > 1
-      ? [
-          '## Every pair',
-          '',
-          `Δ is the second's mean minus the first's, with Welch's ${level} interval and two-sided p-value, and the ` +
-            'paired interval and p-value over the seeds both finished.',
-          '',
-          table(
-            ['first', 'second', 'Δ', `${level} CI of Δ`, 'p (Welch)', `paired ${level} CI`, 'p (paired)'],
-            s.pairs.map((d) => [
-              s.combinations[d.a]!.label,
-              s.combinations[d.b]!.label,
-              pts(d.difference, true),
-              interval(d),
-              pValue(d.p),
-              interval(d.paired),
-              pValue(d.paired?.p ?? null),
-            ]),
-          ),
-          '',
-        ]
-      : []),
+    ...pairSection(s),
     '## Runs (final validation accuracy, %)',
     '',
-    table(['combination', ...s.seeds.map((seed) => `seed ${seed}`)], perSeed),
+    runTable(s),
     '',
   ].join('\n');
 }
