@@ -16,6 +16,7 @@ import {
   type ModelOptions,
   setTwist,
   twistableStages,
+  twistOn,
   twistStages,
   type ImageModel,
 } from '../src/models/index.js';
@@ -354,6 +355,7 @@ describe('model zoo: switching the twist in place', () => {
       using(createModel(name, options), (model) => {
         const stages = twistStages(model).length;
         assert.deepEqual(twistStages(model), new Array(stages).fill(false));
+        assert.equal(twistOn(model), false, `${name}: built untwisted`);
         assert.deepEqual(twistableStages(model), new Array(stages).fill(true));
         const params = [...model.namedParameters()];
         const input = name === 'resnet50-seed003' ? randn([2, 3, 64, 64]) : x;
@@ -365,6 +367,7 @@ describe('model zoo: switching the twist in place', () => {
         const flags = Array.from({ length: stages }, (_, i) => i % 2 === 0);
         setTwist(model, flags);
         assert.deepEqual(twistStages(model), flags);
+        assert.equal(twistOn(model), true, `${name}: twisted in stage 0`);
         const partial = evalOutput(model, input);
         assert.ok(maxAbsDiff(partial, twisted) > 1e-6 && maxAbsDiff(partial, plain) > 1e-6, `${name}: per stage`);
         setTwist(model, false);

@@ -124,6 +124,14 @@ describe('trainer', () => {
       result.metrics.map((m) => m.twist),
       [false, true],
     );
+    const plain = await train(
+      { ...base, runName: 'twist-never', epochs: 1, modelOptions: { twist: false, width: 4 } },
+      { data: splits() },
+    );
+    assert.deepEqual(
+      plain.metrics.map((m) => m.twist),
+      [false],
+    );
   });
 
   it('follows a staged twist: a stage learns its Kx only from the epoch its step twists it', async () => {

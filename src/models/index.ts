@@ -30,6 +30,7 @@ export {
 export {
   ZooModel,
   setTwist,
+  twistOn,
   twistStages,
   twistableStages,
   applyTwistSchedule,

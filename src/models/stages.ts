@@ -108,6 +108,15 @@ export function setTwist(model: Module, twist: boolean | boolean[]): void {
   });
 }
 
+/**
+ * Whether any layer of the model computes its twist now: a twisted convolution or notebook block whose `twist`
+ * flag is on. False for a model without twisted layers (a plain network, an RKNet).
+ */
+export function twistOn(model: Module): boolean {
+  for (const m of model.modules()) if ((m as { twist?: unknown }).twist === true) return true;
+  return false;
+}
+
 /** The current twist flag of each stage (true when every twistable convolution of the stage is twisted). */
 export function twistStages(model: Module): boolean[] {
   const zoo = asZooModel(model, 'twistStages');

@@ -89,6 +89,7 @@ export interface EpochMetrics {
   /** Share of the epoch spent waiting for batches. */
   dataShare: number;
   imagesPerSec: number;
+  /** Whether any layer computed its twist in this epoch (false for a model without twisted layers). */
   twist: boolean;
 }
 

@@ -48,7 +48,7 @@ import { distEnv, initProcessGroup, type ProcessGroup } from '../distributed/gro
 import { DistributedDataParallel } from '../distributed/ddp.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { applyTwistSchedule, setTwist, twistStages } from '../models/stages.js';
+import { applyTwistSchedule, setTwist, twistOn, twistStages } from '../models/stages.js';
 import { loadSafetensors } from '../io/safetensors.js';
 import { PLATEAU_START, plateauAfterBest, plateauBefore, restoredByPlateau } from './plateau.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
@@ -676,20 +676,16 @@ function actOnPlateau(s: Session, lrs: number[], plateau: PlateauState): void {
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
 function startEpoch(s: Session, epoch: number): EpochSums {
   const schedule = twistScheduleOf(s.config);
-  let twist = true;
   let someStageOff = false; // its twist parameters get no gradient while it is off
   if (schedule) {
     const flags = applyTwistSchedule(s.model, schedule, epoch);
-    twist = flags.some((on) => on);
     someStageOff = !flags.every((on) => on);
     for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, epoch);
   }
   const atPlateau = s.config.plateau.twist;
   if ((s.state.plateau?.times ?? 0) > 0 && atPlateau !== undefined) {
     for (const m of [s.model, s.ema?.average, s.lookahead?.average]) if (m) setTwist(m, atPlateau);
-    const flags = twistStages(s.model);
-    twist = flags.some((on) => on);
-    someStageOff = !flags.every((on) => on);
+    someStageOff = !twistStages(s.model).every((on) => on);
   }
   for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
   replicate(s, someStageOff);
@@ -701,7 +697,7 @@ function startEpoch(s: Session, epoch: number): EpochSums {
     seen: partial?.seen ?? 0,
     start: performance.now() - (partial?.seconds ?? 0) * 1000,
     dataWait: (partial?.dataSeconds ?? 0) * 1000,
-    twist,
+    twist: twistOn(s.model),
   };
 }
 
