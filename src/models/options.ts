@@ -202,67 +202,31 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
     twistVariant = rules.defaultVariant,
     boundary = 'zeros',
     width = rules.defaultWidth,
+    twistMode = 'projected',
+    twistInitStd,
   } = options;
+  const twistField = options.twistField ?? rules.defaultField ?? 'strain';
   check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
-  check(
-    TWIST_VARIANTS.includes(twistVariant),
-    op,
-    `twistVariant must be one of ${TWIST_VARIANTS.join(', ')}, got ${JSON.stringify(twistVariant)}`,
-  );
-  check(
-    BOUNDARIES.includes(boundary),
-    op,
-    `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`,
-  );
+  oneOf(op, 'twistVariant', twistVariant, TWIST_VARIANTS);
+  oneOf(op, 'boundary', boundary, BOUNDARIES);
+  oneOf(op, 'twistField', twistField, TWIST_FIELDS);
+  oneOf(op, 'twistMode', twistMode, TWIST_MODES);
   const multiple = rules.widthMultipleOf ?? 1;
   check(
     Number.isInteger(width) && width > 0 && width % multiple === 0,
     op,
     `width must be a positive integer${multiple > 1 ? ` divisible by ${multiple}` : ''}, got ${width}`,
   );
-  const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
-  let twistable: boolean[];
-  if (rules.alwaysTwistable) {
-    // Every stage owns its twist parameters: the stages a staged twist asks for are always among them; none is not.
-    check(
-      options.twistable !== false,
-      op,
-      `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`,
-    );
-    if (options.twistable !== undefined) stageFlags(op, 'twistable', options.twistable, rules.stages);
-    twistable = new Array<boolean>(rules.stages).fill(true);
-  } else {
-    twistable =
-      options.twistable === undefined ? twistFlags : stageFlags(op, 'twistable', options.twistable, rules.stages);
-    twistFlags.forEach((on, i) =>
-      check(
-        !on || twistable[i],
-        op,
-        `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`,
-      ),
-    );
-  }
-  const twistField = options.twistField ?? rules.defaultField ?? 'strain';
-  check(
-    TWIST_FIELDS.includes(twistField),
-    op,
-    `twistField must be one of ${TWIST_FIELDS.join(', ')}, got ${JSON.stringify(twistField)}`,
-  );
-  const { twistMode = 'projected', twistInitStd } = options;
-  check(
-    TWIST_MODES.includes(twistMode),
-    op,
-    `twistMode must be one of ${TWIST_MODES.join(', ')}, got ${JSON.stringify(twistMode)}`,
-  );
   check(
     twistInitStd === undefined || (Number.isFinite(twistInitStd) && twistInitStd >= 0),
     op,
     `twistInitStd must be a finite number ≥ 0, got ${JSON.stringify(twistInitStd)}`,
   );
+  const twistFlags = stageFlags(op, 'twist', twist, rules.stages);
   return {
     numClasses,
     twist: twistFlags,
-    twistable,
+    twistable: twistableFlags(op, name, options.twistable, twistFlags, rules),
     twistVariant,
     twistField,
     twistMode,
@@ -270,4 +234,41 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
     boundary,
     width,
   };
+}
+
+/** Refuses a value outside its allowed list, naming the option and the list. */
+function oneOf<T>(op: string, option: string, value: T, allowed: readonly T[]): void {
+  check(allowed.includes(value), op, `${option} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * The stages that own twist parameters: all of them for an always-twistable model (which refuses
+ * `twistable: false`), else `twistable` as given (default: the twisted stages), which must cover the twist.
+ */
+function twistableFlags(
+  op: string,
+  name: string,
+  given: ModelOptions['twistable'],
+  twistFlags: boolean[],
+  rules: OptionRules,
+): boolean[] {
+  if (rules.alwaysTwistable) {
+    // Every stage owns its twist parameters: the stages a staged twist asks for are always among them; none is not.
+    check(
+      given !== false,
+      op,
+      `every stage of ${name} is twistable (its twist parameters are part of the architecture); twistable cannot be false`,
+    );
+    if (given !== undefined) stageFlags(op, 'twistable', given, rules.stages);
+    return new Array<boolean>(rules.stages).fill(true);
+  }
+  const twistable = given === undefined ? twistFlags : stageFlags(op, 'twistable', given, rules.stages);
+  twistFlags.forEach((on, i) =>
+    check(
+      !on || twistable[i],
+      op,
+      `stage ${i} has twist on but twistable false; a twisted stage needs its twist parameters`,
+    ),
+  );
+  return twistable;
 }
