@@ -13,7 +13,7 @@ import {
   type SweepSetting,
   withSetting,
 } from '../sweep/settings.js';
-import { runSweep } from '../sweep/sweep.js';
+import { type RunEvent, runSweep } from '../sweep/sweep.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 
@@ -86,58 +86,67 @@ export function registerSweep(program: Command): void {
     .option('--restart', 'start interrupted runs over instead of resuming them')
     .option('--summary-only', 'write the summary and plot of the runs as they are now, and run nothing')
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
-    .action(async (flags: SweepFlags) => {
-      const base = flags.set.reduce(
-        (recipe, [path, text]) => withSetting(recipe, path, parseValue(path, text)),
-        flags.config ?? {},
-      );
-      const controller = new AbortController();
-      const stop = (signal: string) => {
-        if (controller.signal.aborted) process.exit(130);
-        console.error(`\n${signal}: stopping the running trainings at a checkpoint (run the same command to continue)`);
-        controller.abort();
-      };
-      const onInt = () => stop('SIGINT');
-      const onTerm = () => stop('SIGTERM');
-      process.on('SIGINT', onInt);
-      process.on('SIGTERM', onTerm);
-      try {
-        const result = await runSweep({
-          name: flags.name,
-          base,
-          settings: flags.vary,
-          seeds: flags.seeds,
-          minutes: flags.minutes ?? null,
-          sweepsDir: flags.sweepsDir,
-          jobs: flags.jobs,
-          restart: flags.restart ?? false,
-          summaryOnly: flags.summaryOnly ?? false,
-          signal: controller.signal,
-          onRunStart: (e) =>
-            console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),
-          onRunEnd: (e) =>
-            console.log(
-              `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
-                (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
-                (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
-                ` in ${e.seconds!.toFixed(0)} s`,
-            ),
-        });
-        if (result.skipped > 0) console.log(`${result.skipped} runs were already done`);
-        await plotSweep(result.summary);
-        console.log(readFileSync(`${result.plan.dir}/summary.md`, 'utf8'));
-        console.log(`written: ${result.plan.dir}/ (summary.md, summary.csv, summary.json, runs.csv, accuracy.png)`);
-        if (result.failed.length > 0) {
-          console.error(
-            `${result.failed.length} runs failed: ${result.failed.map((f) => `${f.id} (${f.log})`).join(', ')}`,
-          );
-          process.exitCode = 1;
-        } else if (result.interrupted) {
-          process.exitCode = 130;
-        }
-      } finally {
-        process.off('SIGINT', onInt);
-        process.off('SIGTERM', onTerm);
-      }
+    .action(sweep);
+}
+
+/** SIGINT and SIGTERM abort the controller (the trainings stop at a checkpoint); a second one exits at once. */
+function stopOnSignals(controller: AbortController): () => void {
+  const stop = (signal: string) => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error(`\n${signal}: stopping the running trainings at a checkpoint (run the same command to continue)`);
+    controller.abort();
+  };
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
+}
+
+const runEnd = (e: RunEvent) =>
+  `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
+  (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
+  (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
+  ` in ${e.seconds!.toFixed(0)} s`;
+
+async function sweep(flags: SweepFlags): Promise<void> {
+  const base = flags.set.reduce(
+    (recipe, [path, text]) => withSetting(recipe, path, parseValue(path, text)),
+    flags.config ?? {},
+  );
+  const controller = new AbortController();
+  const release = stopOnSignals(controller);
+  try {
+    const result = await runSweep({
+      name: flags.name,
+      base,
+      settings: flags.vary,
+      seeds: flags.seeds,
+      minutes: flags.minutes ?? null,
+      sweepsDir: flags.sweepsDir,
+      jobs: flags.jobs,
+      restart: flags.restart ?? false,
+      summaryOnly: flags.summaryOnly ?? false,
+      signal: controller.signal,
+      onRunStart: (e) => console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),
+      onRunEnd: (e) => console.log(runEnd(e)),
     });
+    if (result.skipped > 0) console.log(`${result.skipped} runs were already done`);
+    await plotSweep(result.summary);
+    console.log(readFileSync(`${result.plan.dir}/summary.md`, 'utf8'));
+    console.log(`written: ${result.plan.dir}/ (summary.md, summary.csv, summary.json, runs.csv, accuracy.png)`);
+    if (result.failed.length > 0) {
+      console.error(
+        `${result.failed.length} runs failed: ${result.failed.map((f) => `${f.id} (${f.log})`).join(', ')}`,
+      );
+      process.exitCode = 1;
+    } else if (result.interrupted) {
+      process.exitCode = 130;
+    }
+  } finally {
+    release();
+  }
 }
