@@ -5,11 +5,8 @@
 import { type Command, Option } from 'commander';
 import { listModels } from '../models/registry.js';
 import { benchModel } from '../train/bench.js';
-import { streamOf } from '../train/data.js';
-import { evaluate } from '../train/evaluate.js';
-import { evaluationImages, loadTrainedModel } from '../train/run.js';
-import { predictImages } from '../train/trained.js';
-import { TorchError } from '../tensor/errors.js';
+import { loadTrainedModel } from '../train/run.js';
+import { evaluateTrained, predictImages } from '../train/trained.js';
 import { nonNegativeInt, positiveInt, twistFlags } from './options.js';
 
 function percent(v: number): string {
@@ -44,66 +41,45 @@ function registerEval(program: Command): void {
       nonNegativeInt,
     )
     .option('--json', 'print one JSON object {accuracy, loss, n, images, perClass}')
-    .action(
-      async (
-        path: string,
-        flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number; json?: boolean },
-      ) => {
-        const trained = loadTrainedModel(path);
-        const { config, data } = trained;
-        const { dataset, description } = await evaluationImages(
-          trained,
-          flags.split ?? (flags.data ? 'all' : 'val'),
-          flags.data,
-        );
-        if (dataset.classes.length !== data.classes.length) {
-          throw new TorchError(
-            `the data has ${dataset.classes.length} classes, the model ${data.classes.length}`,
-            'eval',
-          );
-        }
-        const stream = streamOf(dataset, {
-          seed: 0,
-          shuffle: false,
-          dropLast: false,
-          augment: null,
-          normalization: data.normalization,
-        });
-        // As the run's final evaluation: its translation TTA and its precision, unless the flags say otherwise.
-        const result = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, {
-          tta: flags.tta,
-          translate: flags.tta ? (flags.ttaTranslate ?? config.ttaTranslate) : 0,
-          precision: config.precision,
-        });
-        await stream.close();
-        if (flags.json) {
-          console.log(
-            JSON.stringify({
-              accuracy: result.accuracy,
-              loss: result.loss,
-              n: result.n,
-              images: description,
-              perClass: Object.fromEntries(data.classes.map((c, k) => [c, result.perClass[k]])),
-            }),
-          );
-          return;
-        }
-        console.log(
-          `${config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
-            `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`,
-        );
-        const width = Math.max(...data.classes.map((c) => c.length));
-        console.log(
-          `\n${'class'.padEnd(width)}  accuracy  ${data.classes.map((_, k) => String(k).padStart(5)).join('')}`,
-        );
-        data.classes.forEach((c, k) =>
-          console.log(
-            `${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
-              result.confusion[k]!.map((v) => String(v).padStart(5)).join(''),
-          ),
-        );
-      },
+    .action(evalCommand);
+}
+
+async function evalCommand(
+  path: string,
+  flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number; json?: boolean },
+): Promise<void> {
+  const trained = loadTrainedModel(path);
+  const { evaluation: result, description } = await evaluateTrained(trained, {
+    split: flags.split ?? (flags.data ? 'all' : 'val'),
+    data: flags.data,
+    tta: flags.tta,
+    ttaTranslate: flags.ttaTranslate,
+  });
+  const { classes } = trained.data;
+  if (flags.json) {
+    console.log(
+      JSON.stringify({
+        accuracy: result.accuracy,
+        loss: result.loss,
+        n: result.n,
+        images: description,
+        perClass: Object.fromEntries(classes.map((c, k) => [c, result.perClass[k]])),
+      }),
     );
+    return;
+  }
+  console.log(
+    `${trained.config.model} (${trained.weights}) on ${result.n} images, ${description}: ` +
+      `accuracy ${percent(result.accuracy)}, loss ${result.loss.toFixed(4)}`,
+  );
+  const width = Math.max(...classes.map((c) => c.length));
+  console.log(`\n${'class'.padEnd(width)}  accuracy  ${classes.map((_, k) => String(k).padStart(5)).join('')}`);
+  classes.forEach((c, k) =>
+    console.log(
+      `${`${k} ${c}`.padEnd(width + 2)}${percent(result.perClass[k]!)}  ` +
+        result.confusion[k]!.map((v) => String(v).padStart(5)).join(''),
+    ),
+  );
 }
 
 function registerPredict(program: Command): void {

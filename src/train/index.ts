@@ -71,7 +71,7 @@ export {
   type BatchStream,
   type DataSplits,
 } from './data.js';
-export { predictImages, imageFiles, type Prediction } from './trained.js';
+export { evaluateTrained, type EvaluateTrainedOptions, predictImages, imageFiles, type Prediction } from './trained.js';
 export { benchModel, type BenchOptions, type BenchResult } from './bench.js';
 export { WeightAverage } from './ema.js';
 export { runSmoke, type SmokeOptions, type SmokeResult } from './smoke.js';

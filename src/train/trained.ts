@@ -1,6 +1,6 @@
 /**
- * Using a trained model: classify images with the classes and the normalization its training used. The
- * model comes from its run folder through run.ts's {@link loadTrainedModel}.
+ * Using a trained model: evaluate it on labelled images, or classify images, with the classes and the
+ * normalization its training used. The model comes from its run folder through run.ts's {@link loadTrainedModel}.
  * @module
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -12,9 +12,56 @@ import { tidy } from '../tensor/memory.js';
 import { decodeImage, resizeImage } from '../data/codec.js';
 import { BatchNormalizer } from '../data/transforms.js';
 import { hwcToChw } from '../data/augment.js';
-import type { TrainedModel } from './run.js';
+import { streamOf } from './data.js';
+import { type Evaluation, evaluate } from './evaluate.js';
+import { evaluationImages, type TrainedModel } from './run.js';
 
 export { loadTrainedModel, type TrainedModel } from './run.js';
+
+export interface EvaluateTrainedOptions {
+  /** val: the run's own validation split; all: every image of the data; test: the data's test split. */
+  split: 'val' | 'all' | 'test';
+  /** The images (as for training); default: the run's. */
+  data?: string;
+  /** Horizontal-flip test-time augmentation (default true). */
+  tta?: boolean;
+  /** Also average over shifts by ± this many pixels (default: as the run's final evaluation). */
+  ttaTranslate?: number;
+}
+
+/**
+ * Accuracy, loss, per-class accuracy and confusion matrix of a trained model on labelled images, as its run's
+ * final evaluation computes them (its TTA and precision unless the options say otherwise), with a description of
+ * the images.
+ */
+export async function evaluateTrained(
+  trained: TrainedModel,
+  options: EvaluateTrainedOptions,
+): Promise<{ evaluation: Evaluation; description: string }> {
+  const { config, data } = trained;
+  const { dataset, description } = await evaluationImages(trained, options.split, options.data);
+  if (dataset.classes.length !== data.classes.length) {
+    throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
+  }
+  const stream = streamOf(dataset, {
+    seed: 0,
+    shuffle: false,
+    dropLast: false,
+    augment: null,
+    normalization: data.normalization,
+  });
+  const tta = options.tta ?? true;
+  try {
+    const evaluation = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, {
+      tta,
+      translate: tta ? (options.ttaTranslate ?? config.ttaTranslate) : 0,
+      precision: config.precision,
+    });
+    return { evaluation, description };
+  } finally {
+    await stream.close();
+  }
+}
 
 export interface Prediction {
   file: string;
