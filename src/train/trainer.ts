@@ -438,20 +438,7 @@ async function build(
     if (resumed) checkSameModel(run.dir, resumed.config);
     const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
     const world = group?.size ?? 1;
-    if (group) {
-      check(
-        config.batchSize % world === 0,
-        'train',
-        `--batch-size ${config.batchSize} is the global batch and must be a ` +
-          `multiple of the ${world} processes (each takes batchSize / ${world})`,
-      );
-      check(!config.checkpointing, 'train', NO_CHECKPOINTING);
-      check(
-        config.plateau.patience === 0,
-        'train',
-        'the plateau rule (plateau.patience) runs in one process: data-parallel runs do not support it yet',
-      );
-    }
+    if (group) checkDataParallel(config, world);
     manualSeed(config.seed);
     const data =
       options.data ?? (await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null));
@@ -488,6 +475,22 @@ async function build(
   } finally {
     resumed?.dispose();
   }
+}
+
+/** What a data-parallel run of `world` processes needs of its configuration. */
+function checkDataParallel(config: TrainConfig, world: number): void {
+  check(
+    config.batchSize % world === 0,
+    'train',
+    `--batch-size ${config.batchSize} is the global batch and must be a ` +
+      `multiple of the ${world} processes (each takes batchSize / ${world})`,
+  );
+  check(!config.checkpointing, 'train', NO_CHECKPOINTING);
+  check(
+    config.plateau.patience === 0,
+    'train',
+    'the plateau rule (plateau.patience) runs in one process: data-parallel runs do not support it yet',
+  );
 }
 
 /** A resumed run's model, averaged weights, optimizer, schedule, state and metrics, from its checkpoint. */
