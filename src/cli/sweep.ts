@@ -16,6 +16,7 @@ import {
 import { type RunEvent, runSweep } from '../sweep/sweep.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
+import { stopOnSignals } from './signals.js';
 
 interface SweepFlags {
   name: string;
@@ -89,23 +90,6 @@ export function registerSweep(program: Command): void {
     .action(sweep);
 }
 
-/** SIGINT and SIGTERM abort the controller (the trainings stop at a checkpoint); a second one exits at once. */
-function stopOnSignals(controller: AbortController): () => void {
-  const stop = (signal: string) => {
-    if (controller.signal.aborted) process.exit(130);
-    console.error(`\n${signal}: stopping the running trainings at a checkpoint (run the same command to continue)`);
-    controller.abort();
-  };
-  const onInt = () => stop('SIGINT');
-  const onTerm = () => stop('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  return () => {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
-  };
-}
-
 const runEnd = (e: RunEvent) =>
   `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
   (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
@@ -118,7 +102,10 @@ async function sweep(flags: SweepFlags): Promise<void> {
     flags.config ?? {},
   );
   const controller = new AbortController();
-  const release = stopOnSignals(controller);
+  const release = stopOnSignals(
+    controller,
+    'stopping the running trainings at a checkpoint (run the same command to continue)',
+  );
   try {
     const result = await runSweep({
       name: flags.name,

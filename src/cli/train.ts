@@ -8,10 +8,11 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig, TRAIN_FLAGS, type TrainConfig, type TrainOverrides } from '../train/config.js';
 import { setAt } from '../train/settings.js';
 import { readMetrics } from '../train/run.js';
-import { EXIT_CODES, train } from '../train/trainer.js';
+import { EXIT_CODES, type TrainEvents, train } from '../train/trainer.js';
 import { addLaunchFlags, type LaunchFlags, relaunchAsWorkers } from './launch.js';
 import { configFile } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
+import { stopOnSignals } from './signals.js';
 
 /** The values commander parsed: one per flag given (named as commander names them, e.g. `batchSize`), `config` and `resume`. */
 export type TrainFlags = Record<string, unknown> &
@@ -79,19 +80,9 @@ export function registerTrain(program: Command): void {
   });
 }
 
-async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<void> {
-  const controller = new AbortController();
-  const stop = (signal: string) => {
-    if (controller.signal.aborted) process.exit(EXIT_CODES.signal);
-    console.error(`\n${signal}: finishing the current step and writing a checkpoint (press again to quit at once)`);
-    controller.abort();
-  };
-  const onInt = () => stop('SIGINT');
-  const onTerm = () => stop('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  const tty = process.stderr.isTTY === true;
-  const bar = tty
+/** A progress bar of the epoch's batches on a terminal (none otherwise), put away whenever a line is logged. */
+function progressBar(): Pick<TrainEvents, 'log' | 'onProgress'> & { stop(): void } {
+  const bar = process.stderr.isTTY
     ? new SingleBar({
         format:
           'epoch {epoch}/{epochs} |{bar}| {value}/{total}  loss {loss}  acc {acc}  {ips} img/s  ETA {eta_formatted}',
@@ -100,39 +91,53 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
       })
     : null;
   let barEpoch = -1;
+  return {
+    log: (line) => {
+      if (bar && barEpoch >= 0) bar.stop();
+      barEpoch = -1;
+      console.log(line);
+    },
+    onProgress: (p) => {
+      if (!bar) return;
+      const payload = {
+        epoch: p.epoch,
+        epochs: p.epochs,
+        loss: p.loss.toFixed(3),
+        acc: `${(p.accuracy * 100).toFixed(1)}%`,
+        ips: p.imagesPerSec.toFixed(0),
+      };
+      if (barEpoch !== p.epoch) {
+        bar.start(p.batches, p.batch, payload);
+        barEpoch = p.epoch;
+      } else {
+        bar.update(p.batch, payload);
+      }
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
+async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<void> {
+  const controller = new AbortController();
+  const release = stopOnSignals(
+    controller,
+    'finishing the current step and writing a checkpoint (press again to quit at once)',
+  );
+  const bar = progressBar();
   try {
     // train() resolves the overrides as resolveConfig does (augment's keys one by one).
     const result = await train(overrides as Partial<TrainConfig>, {
       resume,
       signal: controller.signal,
       events: {
-        log: (line) => {
-          if (bar && barEpoch >= 0) bar.stop();
-          barEpoch = -1;
-          console.log(line);
-        },
+        log: bar.log,
+        onProgress: bar.onProgress,
         onStart: (info) =>
           console.log(
             `${info.resumedAt ? 'resuming' : 'training'} ${info.config.model} ` +
               `(${info.params.toLocaleString('en-US')} parameters) on ${info.trainSize} images, validating on ${info.valSize}; ` +
               `run folder ${info.runDir}`,
           ),
-        onProgress: (p) => {
-          if (!bar) return;
-          const payload = {
-            epoch: p.epoch,
-            epochs: p.epochs,
-            loss: p.loss.toFixed(3),
-            acc: `${(p.accuracy * 100).toFixed(1)}%`,
-            ips: p.imagesPerSec.toFixed(0),
-          };
-          if (barEpoch !== p.epoch) {
-            bar.start(p.batches, p.batch, payload);
-            barEpoch = p.epoch;
-          } else {
-            bar.update(p.batch, payload);
-          }
-        },
         onEpoch: async (_m, runDir) => afterEpoch(runDir, readMetrics(runDir)),
       },
     });
@@ -143,10 +148,8 @@ async function runTraining(overrides: TrainOverrides, resume: boolean): Promise<
       result.bestAccuracy >= 0 ? `${(result.bestAccuracy * 100).toFixed(2)}% (epoch ${result.bestEpoch + 1})` : 'n/a';
     const stopped = { done: 'done', limit: 'stopped by a limit', signal: 'stopped by a signal' }[result.stop];
     console.log(`${stopped}: best validation accuracy ${best}; see ${result.runDir}/report.md`);
-    process.exitCode = EXIT_CODES[result.stop];
   } finally {
-    bar?.stop();
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    bar.stop();
+    release();
   }
 }
