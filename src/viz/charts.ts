@@ -4,8 +4,9 @@
  * statistics are drawn here.
  * @module
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { TopLevelSpec } from 'vega-lite';
 import { svgToPng } from './svg.js';
 
@@ -50,7 +51,7 @@ export async function writeChart(
 ): Promise<{ png: string; svg: string }> {
   const svg = await vegaLiteToSvg(spec);
   mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(outPath, svgToPng(svg, { scale: options.scale ?? 2 }));
+  writeFileAtomic(outPath, [svgToPng(svg, { scale: options.scale ?? 2 })], 'writeChart');
   return { png: outPath, svg };
 }
 

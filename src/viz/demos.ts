@@ -16,8 +16,9 @@
  * times"): depth is time, padding is the boundary condition.
  * @module
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { arange } from '../tensor/creation.js';
 import type { DType } from '../tensor/dtype.js';
 import { check } from '../tensor/errors.js';
@@ -516,14 +517,17 @@ export async function runDemo(kind: DemoKind, options: DemoOptions): Promise<Dem
   mkdirSync(outDir, { recursive: true });
   const gif = join(outDir, `${kind}.gif`);
   const png = join(outDir, `${kind}.png`);
-  writeFileSync(
+  writeFileAtomic(
     gif,
-    encodeGif(
-      composed.map((c) => c.image),
-      { delayMs },
-    ),
+    [
+      encodeGif(
+        composed.map((c) => c.image),
+        { delayMs },
+      ),
+    ],
+    'runDemo',
   );
-  writeFileSync(png, encodePng(strip));
+  writeFileAtomic(png, [encodePng(strip)], 'runDemo');
   const first = composed[0]!;
   const grid = sim.frames[0]!.panels[0]!;
   return {

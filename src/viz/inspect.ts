@@ -10,8 +10,9 @@
  * - the run's curves (loss, accuracy, learning rate).
  * @module
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { tensor, zeros } from '../tensor/creation.js';
 import { noGrad } from '../tensor/autograd.js';
 import { TorchError } from '../tensor/errors.js';
@@ -554,14 +555,17 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
     const { captures, grids } = captureBlocks(model, input, channels);
     input.dispose();
     const features = join(outDir, 'features.png');
-    writeFileSync(
+    writeFileAtomic(
       features,
-      featureGrid(
-        picture,
-        captures,
-        channels,
-        `Feature evolution through depth — the solution at intermediate times${config?.model ? ` (${config.model})` : ''}`,
-      ),
+      [
+        featureGrid(
+          picture,
+          captures,
+          channels,
+          `Feature evolution through depth — the solution at intermediate times${config?.model ? ` (${config.model})` : ''}`,
+        ),
+      ],
+      'inspectCheckpoint',
     );
     picture.dispose();
 
@@ -599,18 +603,16 @@ export async function inspectCheckpoint(target: string, options: InspectOptions 
       manifest: join(outDir, 'inspect.json'),
       report: null,
     };
-    writeFileSync(
+    const manifest = {
+      ...result,
+      parameters: model.numParameters(),
+      image: options.image ?? null,
+      createdAt: new Date().toISOString(),
+    };
+    writeFileAtomic(
       result.manifest,
-      `${JSON.stringify(
-        {
-          ...result,
-          parameters: model.numParameters(),
-          image: options.image ?? null,
-          createdAt: new Date().toISOString(),
-        },
-        null,
-        2,
-      )}\n`,
+      [new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)],
+      'inspectCheckpoint',
     );
     if (runDir !== null && options.report !== false)
       result.report = await writeRunReport(runDir, { inspectDir: outDir });
@@ -700,12 +702,15 @@ function drawFields(
   let twistFields: string | null = null;
   if (twistLayers.length > 0) {
     twistFields = join(outDir, 'twist-fields.png');
-    writeFileSync(
+    writeFileAtomic(
       twistFields,
-      twistFigure(
-        twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })),
-        twistChannels,
-      ),
+      [
+        twistFigure(
+          twistLayers.map((l, i) => ({ ...l, shown: twist[i]!.channels })),
+          twistChannels,
+        ),
+      ],
+      'inspectCheckpoint',
     );
   }
   const mixLayers = [...model.namedModules()]
@@ -714,7 +719,7 @@ function drawFields(
   let coordMix: string | null = null;
   if (mixLayers.length > 0) {
     coordMix = join(outDir, 'coord-mix.png');
-    writeFileSync(coordMix, coordMixFigure(mixLayers, Math.max(channels, 6)));
+    writeFileAtomic(coordMix, [coordMixFigure(mixLayers, Math.max(channels, 6))], 'inspectCheckpoint');
   }
   return { twist, twistFields, coordMix };
 }
