@@ -9,6 +9,7 @@ import { labelPart, parseSetting, planSweep, readRunState, settingPath, withSett
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
 import { DEFAULT_CONFIG } from '../src/train/config.js';
+import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { readMetrics } from '../src/train/trainer.js';
 import { assertClose } from './helpers.js';
 
@@ -420,6 +421,21 @@ describe('pdenet sweep', () => {
     assert.ok(md.includes(`| reflect | 2 | ${pct(other!.accuracy!.mean)} ± ${pct(other!.accuracy!.std!)}`), md);
     assert.doesNotMatch(md, /not finished/);
     assert.deepEqual([...readFileSync(join(sweepDir, 'accuracy.png')).subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    // The picture's final panel: each combination's interval and mean as computed by hand, and a dot per run.
+    type Layer = { data: { values: Record<string, number | string>[] } };
+    const finals = (sweepPlotSpec(summary) as unknown as { hconcat: { layer: Layer[] }[] }).hconcat[2]!.layer;
+    const interval = finals[0]!.data.values;
+    assert.deepEqual(
+      interval.map((v) => v.label),
+      ['boundary=zeros', 'boundary=reflect'],
+    );
+    assertClose(
+      interval.flatMap((v) => [v.mean as number, v.low as number, v.high as number]),
+      [zeros, reflect].flatMap((xs) => [byHand(xs)[0]!, byHand(xs)[2]!, byHand(xs)[3]!]),
+      { atol: 1e-9 },
+    );
+    const dots = finals[2]!.data.values;
+    assertClose(dots.map((v) => v.accuracy as number).sort(), [...zeros, ...reflect].sort(), { atol: 1e-12 });
   });
 
   it('summarizes without running, from another folder of sweeps', () => {

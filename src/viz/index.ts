@@ -44,4 +44,4 @@ export {
   type TwistFieldSummary,
 } from './inspect.js';
 export { writeRunReport, readRunMetrics, type ReportOptions } from './report.js';
-export { plotSweep } from './sweep-plots.js';
+export { plotSweep, sweepPlotSpec } from './sweep-plots.js';

@@ -1,7 +1,8 @@
 /**
  * A sweep's plot: validation accuracy against epoch and against training time, one colour per combination
  * of settings — its mean over seeds as a line, a band of ± one standard deviation, and one dot per seed at
- * the run's end.
+ * the run's end — and beside them the final accuracy of each combination: its seeds' dots, their mean and the
+ * summary's confidence interval of it.
  * @module
  */
 import { join } from 'node:path';
@@ -41,6 +42,62 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
   });
 }
 
+/** Each combination's final accuracy on a row: one dot per seed, the mean as a tick, its confidence interval as a bar. */
+function finalPanel(summary: SweepSummary, ends: { label: string; accuracy: number }[], colour: object, title: string) {
+  const labels = summary.combinations.map((c) => c.label);
+  const means = summary.combinations.flatMap((c) =>
+    c.accuracy
+      ? [
+          {
+            label: c.label,
+            mean: c.accuracy.mean,
+            low: c.accuracy.low ?? c.accuracy.mean,
+            high: c.accuracy.high ?? c.accuracy.mean,
+          },
+        ]
+      : [],
+  );
+  const row = { field: 'label', type: 'nominal', sort: labels, axis: null };
+  return {
+    title,
+    width: 300,
+    height: 210,
+    layer: [
+      {
+        data: { values: means },
+        mark: { type: 'rule', strokeWidth: 2.5, opacity: 0.6 },
+        encoding: {
+          y: row,
+          x: {
+            field: 'low',
+            type: 'quantitative',
+            title: 'final validation accuracy',
+            axis: { format: '.1~%' },
+            scale: { zero: false },
+          },
+          x2: { field: 'high' },
+          color: colour,
+        },
+      },
+      {
+        data: { values: means },
+        mark: { type: 'tick', thickness: 3, size: 20 },
+        encoding: { y: row, x: { field: 'mean', type: 'quantitative' }, color: colour },
+      },
+      {
+        data: { values: ends },
+        mark: { type: 'point', filled: true, size: 36, opacity: 0.85, stroke: 'white', strokeWidth: 0.5 },
+        encoding: {
+          y: row,
+          x: { field: 'accuracy', type: 'quantitative' },
+          color: colour,
+          shape: { value: 'circle' },
+        },
+      },
+    ],
+  };
+}
+
 /**
  * Draws `accuracy.png` in the sweep's folder (or at `outPath`) from a summary; returns its path.
  *
@@ -49,6 +106,12 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
  * await plotSweep(summary);
  */
 export async function plotSweep(summary: SweepSummary, outPath = join(summary.dir, 'accuracy.png')): Promise<string> {
+  await writeChart(sweepPlotSpec(summary), outPath);
+  return outPath;
+}
+
+/** The Vega-Lite specification {@link plotSweep} draws: the two curve panels and the final-accuracy panel. */
+export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
   const labels = summary.combinations.map((c) => c.label);
   const colour = {
     field: 'label',
@@ -118,14 +181,20 @@ export async function plotSweep(summary: SweepSummary, outPath = join(summary.di
       },
     ],
   });
+  const level = `${Math.round(summary.level * 100)}%`;
   const spec = {
     title: {
       text: `sweep ${summary.name}: validation accuracy`,
-      subtitle: `lines: mean over seeds ${summary.seeds.join(', ')}; bands: ± one standard deviation; dots: each seed's final accuracy`,
+      subtitle:
+        `lines: mean over seeds ${summary.seeds.join(', ')}; bands: ± one standard deviation; dots: each seed's ` +
+        `final accuracy; right: the mean (tick) and its ${level} interval (bar)`,
     },
-    hconcat: [panel('epoch', 'by epoch'), panel('seconds', 'by training time')],
+    hconcat: [
+      panel('epoch', 'by epoch'),
+      panel('seconds', 'by training time'),
+      finalPanel(summary, ends, colour, `final accuracy, mean and ${level} interval`),
+    ],
     resolve: { scale: { color: 'shared' } },
   } as unknown as TopLevelSpec;
-  await writeChart(spec, outPath);
-  return outPath;
+  return spec;
 }
