@@ -18,6 +18,15 @@ interface Point {
   high: number;
 }
 
+/** An accuracy axis (in percent, not from zero) on the lower end of a band or interval (`low`, with `high` as its x2/y2). */
+const lowerEnd = (title: string) => ({
+  field: 'low',
+  type: 'quantitative',
+  title,
+  axis: { format: '.1~%' },
+  scale: { zero: false },
+});
+
 const avg = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const sd = (xs: readonly number[]) =>
   xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0) / (xs.length - 1));
@@ -68,13 +77,7 @@ function finalPanel(summary: SweepSummary, ends: { label: string; accuracy: numb
         mark: { type: 'rule', strokeWidth: 2.5, opacity: 0.6 },
         encoding: {
           y: row,
-          x: {
-            field: 'low',
-            type: 'quantitative',
-            title: 'final validation accuracy',
-            axis: { format: '.1~%' },
-            scale: { zero: false },
-          },
+          x: lowerEnd('final validation accuracy'),
           x2: { field: 'high' },
           color: colour,
         },
@@ -149,13 +152,7 @@ export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
             title: x === 'epoch' ? 'epoch' : 'training time (s)',
             ...(x === 'epoch' ? { axis: { tickMinStep: 1, format: 'd' } } : {}),
           },
-          y: {
-            field: 'low',
-            type: 'quantitative',
-            title: 'validation accuracy',
-            axis: { format: '.1~%' },
-            scale: { zero: false },
-          },
+          y: lowerEnd('validation accuracy'),
           y2: { field: 'high' },
           color: colour,
         },
