@@ -121,7 +121,7 @@ export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
     type: 'nominal',
     title: null,
     scale: { domain: labels },
-    legend: { columns: 1, labelLimit: 500, symbolOpacity: 1, symbolType: 'circle' },
+    legend: { columns: 1, labelLimit: 1000, symbolOpacity: 1, symbolType: 'circle' },
   };
   const ends = summary.runs.flatMap((r) => {
     const last = r.curve.at(-1);
