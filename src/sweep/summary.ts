@@ -185,11 +185,12 @@ const table = (head: string[], rows: string[][]) =>
     '\n',
   );
 
-const percent = (level: number) => `${Math.round(level * 100)}%`;
+/** A confidence level as the summary and its plot write it: 0.95 → "95%". */
+export const levelPercent = (level: number): string => `${Math.round(level * 100)}%`;
 
 /** What was varied, over which seeds and for how long, the shared recipe, and how the figures are computed. */
 function preamble(s: SweepSummary): string[] {
-  const level = percent(s.level);
+  const level = levelPercent(s.level);
   const varied =
     s.settings.map((x) => `\`${x.key}\` (${x.values.map((v) => describeValue(x.key, v)).join(' · ')})`).join(', ') ||
     'nothing';
@@ -220,7 +221,7 @@ function preamble(s: SweepSummary): string[] {
 /** One row per combination: its accuracy over the seeds and its difference from the baseline. */
 function combinationTable(s: SweepSummary): string {
   const names = s.settings.map((x) => shortName(x.key));
-  const level = percent(s.level);
+  const level = levelPercent(s.level);
   const head = [
     ...(names.length > 0 ? names : ['settings']),
     'n',
@@ -255,7 +256,7 @@ function combinationTable(s: SweepSummary): string {
 /** Every pair of combinations (when there are more than two), each difference with both tests. */
 function pairSection(s: SweepSummary): string[] {
   if (s.pairs.length <= 1) return [];
-  const level = percent(s.level);
+  const level = levelPercent(s.level);
   return [
     '## Every pair',
     '',

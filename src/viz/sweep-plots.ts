@@ -7,7 +7,8 @@
  */
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import type { SweepSummary } from '../sweep/summary.js';
+import { mean, variance } from '../sweep/stats.js';
+import { levelPercent, type SweepSummary } from '../sweep/summary.js';
 import { writeChart } from './charts.js';
 
 interface Point {
@@ -27,9 +28,8 @@ const lowerEnd = (title: string) => ({
   scale: { zero: false },
 });
 
-const avg = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-const sd = (xs: readonly number[]) =>
-  xs.length < 2 ? 0 : Math.sqrt(xs.reduce((s, x) => s + (x - avg(xs)) ** 2, 0) / (xs.length - 1));
+/** The sample standard deviation; 0 for one value. */
+const sd = (xs: readonly number[]) => (xs.length < 2 ? 0 : Math.sqrt(variance(xs)));
 
 /** Per combination and epoch: the mean accuracy over the seeds' runs that reached it, at their mean epoch or time. */
 function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
@@ -39,10 +39,10 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
     return epochs.map((epoch) => {
       const at = curves.flatMap((curve) => curve.filter((p) => p.epoch === epoch));
       const ys = at.map((p) => p.valAccuracy);
-      const m = avg(ys);
+      const m = mean(ys);
       return {
         label: c.label,
-        x: x === 'epoch' ? epoch : avg(at.map((p) => p.seconds)),
+        x: x === 'epoch' ? epoch : mean(at.map((p) => p.seconds)),
         mean: m,
         low: m - sd(ys),
         high: m + sd(ys),
@@ -52,8 +52,13 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
 }
 
 /** Each combination's final accuracy on a row: one dot per seed, the mean as a tick, its confidence interval as a bar. */
-function finalPanel(summary: SweepSummary, ends: { label: string; accuracy: number }[], colour: object, title: string) {
-  const labels = summary.combinations.map((c) => c.label);
+function finalPanel(
+  summary: SweepSummary,
+  labels: string[],
+  ends: { label: string; accuracy: number }[],
+  colour: object,
+  title: string,
+) {
   const means = summary.combinations.flatMap((c) =>
     c.accuracy
       ? [
@@ -178,7 +183,7 @@ export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
       },
     ],
   });
-  const level = `${Math.round(summary.level * 100)}%`;
+  const level = levelPercent(summary.level);
   const spec = {
     title: {
       text: `sweep ${summary.name}: validation accuracy`,
@@ -189,7 +194,7 @@ export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
     hconcat: [
       panel('epoch', 'by epoch'),
       panel('seconds', 'by training time'),
-      finalPanel(summary, ends, colour, `final accuracy, mean and ${level} interval`),
+      finalPanel(summary, labels, ends, colour, `final accuracy, mean and ${level} interval`),
     ],
     resolve: { scale: { color: 'shared' } },
   } as unknown as TopLevelSpec;
