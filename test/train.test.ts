@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { setNumThreads, TorchError } from '../src/index.js';
+import { randn, setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
@@ -13,7 +13,7 @@ import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
 import { createModel } from '../src/models/registry.js';
-import { train } from '../src/train/trainer.js';
+import { makeOptimizer, train } from '../src/train/trainer.js';
 import { deterministic, values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
@@ -281,6 +281,36 @@ describe('trainer', () => {
         [biases, 0],
       ],
     );
+  });
+
+  it("leaves the twist's kernels out of Muon's group, so that its normalization cannot pin their scale", () => {
+    const config = resolveConfig({ ...base, optimizer: 'muon' });
+    const groupsOf = (model: ReturnType<typeof createModel>, twistName: RegExp) => {
+      const named = [...model.namedParameters()];
+      const muon = new Set(makeOptimizer(model, config).paramGroups[0]!.params);
+      assert.ok(
+        named.some(([n]) => twistName.test(n)),
+        'the model has twist kernels',
+      );
+      for (const [n, p] of named) assert.equal(muon.has(p), p.ndim === 4 && !twistName.test(n), `${n} in Muon's group`);
+      model.dispose();
+    };
+    groupsOf(createModel('resnet20', { twist: true, width: 4 }), /\.kx$/);
+    groupsOf(createModel('notebook-resnet18', { twist: [true, false, false, false], width: 4 }), /conv\d[xy]\.weight$/);
+    // One step: every filter is rescaled to norm √(output channels); Kx keeps the scale it started at.
+    const model = createModel('resnet20', { twist: true, width: 4 });
+    const optimizer = makeOptimizer(model, config);
+    const kx = [...model.namedParameters()].filter(([n]) => n.endsWith('.kx')).map(([, p]) => p);
+    const norms = () => kx.map((p) => p.norm().item());
+    const before = norms();
+    const input = randn([2, 3, 8, 8]);
+    model.forward(input).mean().mul(1e-6).backward(); // a tiny gradient: SGD barely moves Kx
+    optimizer.step();
+    const filter = [...model.namedParameters()].find(([n]) => n === 'layers.0.c1.weight')![1];
+    assert.ok(Math.abs(filter.norm().item() - Math.sqrt(filter.shape[0]!)) < 0.1);
+    norms().forEach((after, i) => assert.ok(after < 2 * before[i]!, `Kx norm ${before[i]} → ${after}`));
+    input.dispose();
+    model.dispose();
   });
 
   it('reports corrupt and truncated checkpoints clearly', async () => {

@@ -31,6 +31,7 @@ export {
   ZooModel,
   setTwist,
   twistOn,
+  twistParameters,
   twistStages,
   twistableStages,
   applyTwistSchedule,

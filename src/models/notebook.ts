@@ -70,6 +70,9 @@ interface TwistTriple {
   y: Conv2d;
 }
 
+/** The weights of a triple's Kx and Ky convolutions (`convNx.weight`, `convNy.weight`). */
+const tripleTwistParameters = (...triples: TwistTriple[]): Tensor[] => triples.flatMap((t) => [t.x.weight, t.y.weight]);
+
 /** A 3×3 convolution of a notebook block (bias-free, padding 1, the model's boundary condition). */
 function conv3(inChannels: number, outChannels: number, stride: number, groups: number, boundary: Boundary): Conv2d {
   return new Conv2d(inChannels, outChannels, 3, { stride, padding: 1, groups, bias: false, paddingMode: boundary });
@@ -192,6 +195,11 @@ export class NotebookBasicBlock extends Module {
     this.shortcut = this.registerModule('shortcut', shortcut(inChannels, channels, stride));
   }
 
+  /** The weights of the twist's Kx and Ky convolutions (see `twistParameters` in the zoo). */
+  twistParameters(): Tensor[] {
+    return tripleTwistParameters(this.#t1, this.#t2);
+  }
+
   forward(x: Tensor): Tensor {
     return tidy(() => {
       const a = F.relu(this.bn1.forward(x));
@@ -229,6 +237,11 @@ export class NotebookBottleneck extends Module {
     this.conv3 = this.registerModule('conv3', new Conv2d(channels, out, 1, { bias: false }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(out));
     this.shortcut = this.registerModule('shortcut', shortcut(inChannels, out, stride));
+  }
+
+  /** The weights of the twist's Kx and Ky convolutions (see `twistParameters` in the zoo). */
+  twistParameters(): Tensor[] {
+    return tripleTwistParameters(this.#t2);
   }
 
   forward(x: Tensor): Tensor {
@@ -274,6 +287,11 @@ export class NotebookPDEBlock extends Module {
     this.bn0 = expand ? this.registerModule('bn0', new BatchNorm2d(channels)) : null;
     this.#t = twistTriple((n, c) => this.registerModule(n, c), 'conv', channels, channels, 1, 4, spec);
     this.bn = this.registerModule('bn', new BatchNorm2d(channels));
+  }
+
+  /** The weights of the twist's Kx and Ky convolutions (see `twistParameters` in the zoo). */
+  twistParameters(): Tensor[] {
+    return tripleTwistParameters(this.#t);
   }
 
   forward(input: Tensor): Tensor {

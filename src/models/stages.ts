@@ -117,6 +117,20 @@ export function twistOn(model: Module): boolean {
   return false;
 }
 
+/**
+ * The parameters of the twist's variable-coefficient terms in any model: Kx's free parameter of every
+ * TwistConv2d, and the notebook blocks' `convNx.weight` and `convNy.weight`. Their scale against K's is the
+ * twist's strength, so an optimizer that normalizes filters (Muon's `normalizeWeights`) must leave them out.
+ */
+export function twistParameters(model: Module): Set<Tensor> {
+  const found = new Set<Tensor>();
+  for (const m of model.modules()) {
+    const own = (m as { twistParameters?: () => Tensor[] }).twistParameters;
+    if (typeof own === 'function') for (const p of own.call(m)) found.add(p);
+  }
+  return found;
+}
+
 /** The current twist flag of each stage (true when every twistable convolution of the stage is twisted). */
 export function twistStages(model: Module): boolean[] {
   const zoo = asZooModel(model, 'twistStages');

@@ -7,7 +7,7 @@
  * README and notebook; "ConvNets from the PDE perspective").
  * @module
  */
-import { empty, onesLike, randn, zeros } from '../tensor/creation.js';
+import { empty, randn, zeros } from '../tensor/creation.js';
 import { check, TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
@@ -97,28 +97,18 @@ export interface TwistConvOptions {
 
 /**
  * K⋆u + X·(Kx⋆u) + Y·(Ky⋆u) from the fused convolution's output N×(g·3·c/g)×H×W — per group, the three parts
- * side by side — as one product with the coefficients (1, X, Y) and one sum over the parts, in the layout the
- * convolution wrote (NCHW or channels-last): no copies, and a backward that is one product (slicing the parts
- * apart would zero-fill a full-size gradient per part).
+ * side by side — as two fused multiply-adds on views of the parts, in the layout the convolution wrote (NCHW or
+ * channels-last): no copies, one output-sized result, and a backward whose part gradients are gathered into one
+ * buffer (`chunk`'s backward is one concatenation).
  */
 function combineParts(out: Tensor, groups: number, { x, y }: { x: Tensor; y: Tensor }): Tensor {
   return tidy(() => {
     const [n, c3, h, w] = out.shape as [number, number, number, number];
-    const c = c3 / 3;
-    const coefficients = cat([onesLike(x), x, y], 1); // 1×3×H×W
-    if (!out.isContiguous && out.isContiguousAs('channelsLast')) {
-      const nhwc = out.permute(0, 2, 3, 1).view(n, h, w, groups, 3, c / groups);
-      return nhwc
-        .mul(coefficients.permute(0, 2, 3, 1).reshape(1, h, w, 1, 3, 1))
-        .sum(4)
-        .reshape(n, h, w, c)
-        .permute(0, 3, 1, 2);
-    }
-    return out
-      .reshape(n, groups, 3, c / groups, h, w)
-      .mul(coefficients.reshape(1, 1, 3, 1, h, w))
-      .sum(2)
-      .reshape(n, c, h, w);
+    const [k, kx, ky] = out.view(n, groups, c3 / groups, h, w).chunk(3, 2) as [Tensor, Tensor, Tensor];
+    return k
+      .addcmul(x, kx)
+      .addcmul_(y, ky)
+      .reshape(n, c3 / 3, h, w);
   });
 }
 
@@ -192,6 +182,11 @@ export class TwistConv2d extends Module {
         ? randn([outChannels, inChannels / groups, 3, 3]).mul_(twistInitStd)
         : zeros([outChannels, inChannels / groups, 3, 3]),
     );
+  }
+
+  /** The parameters of the variable-coefficient terms (Kx's free parameter): see `twistParameters` in the zoo. */
+  twistParameters(): Tensor[] {
+    return [this.kx];
   }
 
   /** The effective (Kx, Ky) of this forward: Kx antisymmetrized per `variant`, Ky its 90° rotation per `field`. */

@@ -334,6 +334,11 @@ export class Tensor {
     return call(overload('aten::mul', other), this, other);
   }
 
+  /** this + value · t1 · t2, broadcasting (one pass, no intermediate product). */
+  addcmul(t1: Tensor, t2: Tensor, value = 1): Tensor {
+    return call('aten::addcmul', this, t1, t2, value);
+  }
+
   /** True division (integer tensors give floats). */
   div(other: Tensor | number): Tensor {
     return call(overload('aten::div', other), this, other);

@@ -237,7 +237,7 @@ export const TRAIN_SETTINGS = group({
   epochs: int(30, 1, 100_000, { help: 'passes over the training split', resumable: 'length' }),
   batchSize: int(128, 1, 1_000_000, { help: 'images per step' }),
   optimizer: choice(['sgd', 'adam', 'adamw', 'muon'] as const, 'sgd', {
-    help: 'optimizer (muon: Muon for the convolution filters, SGD for the rest)',
+    help: "optimizer (muon: Muon for the convolution filters, SGD for the rest, the twist's kernels included)",
   }),
   lr: num(0.2, 1e-8, 100, { help: 'peak learning rate' }),
   momentum: num(0.9, 0, 1, { help: "SGD momentum (Adam's β₁)" }),

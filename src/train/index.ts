@@ -22,6 +22,7 @@ export { type Setting, type Group, type Flag, SettingError } from './settings.js
 export {
   train,
   trainStep,
+  makeOptimizer,
   EXIT_CODES,
   type TrainOptions,
   type TrainResult,

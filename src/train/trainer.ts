@@ -48,7 +48,7 @@ import { distEnv, initProcessGroup, type ProcessGroup } from '../distributed/gro
 import { DistributedDataParallel } from '../distributed/ddp.js';
 import type { ModelOptions } from '../models/options.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { applyTwistSchedule, setTwist, twistOn, twistStages } from '../models/stages.js';
+import { applyTwistSchedule, setTwist, twistOn, twistParameters, twistStages } from '../models/stages.js';
 import { loadSafetensors } from '../io/safetensors.js';
 import { PLATEAU_START, plateauAfterBest, plateauBefore, restoredByPlateau } from './plateau.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
@@ -202,10 +202,16 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
   });
 }
 
-function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
+/**
+ * The optimizer a configuration trains a model with: its parameter groups (weights; biases and normalization
+ * parameters at `biasLr` times the rate; with Muon, the convolution filters first) and their options.
+ */
+export function makeOptimizer(model: Module, config: TrainConfig): Optimizer<BaseOptions, object> {
   const trainable = [...model.namedParameters()].filter(([, p]) => p.requiresGrad);
-  // Muon takes the convolution filters; the rest is grouped as for the other optimizers.
-  const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4;
+  // Muon takes the convolution filters; the rest is grouped as for the other optimizers. The twist's kernels
+  // stay out: their norm against K's is the twist's strength, which Muon's normalization would pin.
+  const twist = twistParameters(model);
+  const isFilter = ([, p]: readonly [string, Tensor]) => config.optimizer === 'muon' && p.ndim === 4 && !twist.has(p);
   const filters = trainable.filter(isFilter);
   const [weights, others] = parameterGroupsForWeightDecay(
     trainable.filter((named) => !isFilter(named)),
