@@ -458,6 +458,57 @@ describe('hyperbolic layers', () => {
     assert.ok(norms.at(-1)! < 0.9 * norms[0]!);
   });
 
+  it('Kᵀ is the exact adjoint of K for every boundary: ⟨Ky, z⟩ = ⟨y, Kᵀz⟩, ⟨Pu, w⟩ = ⟨u, Pᵀw⟩', () => {
+    manualSeed(7);
+    const weight = randn([4, 3, 3, 3], { dtype: 'float64' });
+    const y = randn([2, 3, 5, 6], { dtype: 'float64' });
+    const z = randn([2, 4, 5, 6], { dtype: 'float64' });
+    const w = randn([2, 3, 9, 10], { dtype: 'float64' });
+    for (const boundary of pde.BOUNDARIES) {
+      const left = pde.applyK(y, weight, boundary).mul(z).sum().item();
+      const right = y.mul(pde.applyKT(z, weight, boundary)).sum().item();
+      assertClose(right, left, { atol: 1e-12, message: `K, ${boundary}` });
+      const padded = pde.padBoundary(y, 2, boundary).mul(w).sum().item();
+      assertClose(y.mul(pde.padBoundaryAdjoint(w, 2, boundary)).sum().item(), padded, {
+        atol: 1e-12,
+        message: `P, ${boundary}`,
+      });
+    }
+  });
+
+  it('KᵀK is symmetric and its gradient is right under reflect and replicate', () => {
+    manualSeed(8);
+    for (const boundary of ['reflect', 'replicate'] as const) {
+      const layer = new SymmetricLayer(3, { activation: 'identity', norm: 'none', boundary }).to('float64');
+      const y = randn([1, 3, 6, 6], { dtype: 'float64' });
+      const z = randn([1, 3, 6, 6], { dtype: 'float64' });
+      assertClose(layer.forward(y).mul(z).sum().item(), y.mul(layer.forward(z)).sum().item(), { atol: 1e-12 });
+      const weight = randn([2, 2, 3, 3], { dtype: 'float64' }).requiresGrad_();
+      const u = randn([1, 2, 4, 5], { dtype: 'float64' });
+      gradcheck((k) => pde.applyKT(u.tanh(), k, boundary).square().sum(), [weight]);
+    }
+  });
+
+  it('leapfrog conserves the linear wave energy under reflect and replicate boundaries too', () => {
+    manualSeed(9);
+    const h = 0.3;
+    for (const boundary of ['reflect', 'replicate', 'circular'] as const) {
+      const block = new LeapfrogBlock(3, { steps: 1, h, activation: 'identity', norm: 'none', boundary });
+      block.to('float64');
+      const layer = block.layers.at(0) as pde.SymmetricLayer;
+      let prev = randn([1, 3, 6, 6], { dtype: 'float64' });
+      let cur = prev.add(randn([1, 3, 6, 6], { dtype: 'float64' }), 0.1);
+      const energies: number[] = [];
+      for (let j = 0; j < 30; j++) {
+        const next = block.forwardState(prev, cur).current;
+        energies.push(LeapfrogBlock.energy(cur, next, layer.weight, h, boundary));
+        [prev, cur] = [cur, next];
+      }
+      const drift = Math.max(...energies.map((e) => Math.abs(e - energies[0]!))) / Math.abs(energies[0]!);
+      assert.ok(drift < 1e-9, `${boundary}: energy drift ${drift}`);
+    }
+  });
+
   it('the Hamiltonian (Verlet) block runs backwards exactly', () => {
     const block = new HamiltonianBlock(4, { steps: 3, h: 0.3, activation: 'tanh' }).to('float64');
     const x = randn([1, 4, 6, 6], { dtype: 'float64' });

@@ -18,7 +18,7 @@ import type { Shape, Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { type Activation, activate } from '../pde/hyperbolic.js';
-import { type Boundary, padBoundary } from '../pde/boundary.js';
+import { type Boundary, convK, convKT } from '../pde/boundary.js';
 
 /**
  * Normalizations inside layer functions: `tv` (the reference's TvNorm: fixed unit scale, a buffer, and a
@@ -144,21 +144,8 @@ export interface LayerOptions {
   boundary?: Boundary;
 }
 
-/** K·u + b: a 3×3 convolution, the boundary condition given by `boundary`. */
-export function convK(u: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
-  if (boundary === 'zeros') return F.conv2d(u, weight, bias, { padding: 1 });
-  return tidy(() => F.conv2d(padBoundary(u, 1, boundary), weight, bias));
-}
-
-/**
- * Kᵀ·z + b sharing K's weight, as a convolution with the flipped, channel-transposed kernel
- * (Kᵀ)_{io}[a, b] = K_{oi}[2 − a, 2 − b]. For zeros this is exactly the transposed convolution
- * conv_transpose2d(z, K, padding 1), computed through conv2d, whose backward is the fast one; for the
- * other boundaries the same kernel with the same boundary condition (exact for circular).
- */
-export function convKT(z: Tensor, weight: Tensor, bias: Tensor | null, boundary: Boundary): Tensor {
-  return tidy(() => convK(z, weight.transpose(0, 1).flip([2, 3]), bias, boundary));
-}
+/** K·u + b and its exact adjoint Kᵀ·z + b, sharing K's weight, under the boundary condition. */
+export { convK, convKT } from '../pde/boundary.js';
 
 /** Which box constraint of the reference's ClippedModule a tensor gets. */
 export type BoxKind = 'conv' | 'other';

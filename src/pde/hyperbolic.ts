@@ -20,7 +20,7 @@ import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { ModuleList } from '../nn/container.js';
 import { leapfrogFrom, verlet } from '../dynamics/integrate.js';
-import { type Boundary, padBoundary } from './boundary.js';
+import { type Boundary, convK, convKT } from './boundary.js';
 import { TwistConv2d } from './twist.js';
 
 /** Activations usable inside the PDE layers. */
@@ -39,20 +39,14 @@ export function activate(u: Tensor, activation: Activation): Tensor {
   }
 }
 
-/** K u: the 3×3 convolution with weight W (C×C×3×3) under the boundary condition. */
+/** K u: the 3×3 convolution with weight W (C×C×3×3) under the boundary condition ({@link convK} without bias). */
 export function applyK(u: Tensor, weight: Tensor, boundary: Boundary): Tensor {
-  if (boundary === 'zeros') return F.conv2d(u, weight, null, { padding: 1 });
-  return tidy(() => F.conv2d(padBoundary(u, 1, boundary), weight));
+  return convK(u, weight, null, boundary);
 }
 
-/**
- * Kᵀ z: the adjoint of {@link applyK} sharing the same weight. Exact for zeros (a transposed convolution)
- * and circular (the flipped, channel-transposed kernel on a periodic grid); for reflect and replicate the
- * flipped kernel with the same boundary condition, the usual discretization of the adjoint operator.
- */
+/** Kᵀ z: the exact adjoint of {@link applyK} sharing the same weight, for every boundary ({@link convKT}). */
 export function applyKT(z: Tensor, weight: Tensor, boundary: Boundary): Tensor {
-  if (boundary === 'zeros') return F.convTranspose2d(z, weight, null, { padding: 1 });
-  return tidy(() => F.conv2d(padBoundary(z, 1, boundary), weight.transpose(0, 1).flip([2, 3])));
+  return convKT(z, weight, null, boundary);
 }
 
 /** Options of the symmetric layers. */
@@ -114,7 +108,8 @@ export interface LeapfrogOptions extends SymmetricLayerOptions {
  *   Y_{j+1} = 2Y_j − Y_{j−1} − h²·Kⱼᵀσ(N(Kⱼ Y_j)),   Y_{−1} = Y_0 (starting at rest),
  *
  * the discretization of Y'' = −Kᵀσ(N(KY)). For σ = N = identity it is a wave equation whose discrete
- * energy E_j = ‖(Y_{j+1} − Y_j)/h‖² + ⟨K Y_{j+1}, K Y_j⟩ is conserved exactly (see `energy`).
+ * energy E_j = ‖(Y_{j+1} − Y_j)/h‖² + ⟨K Y_{j+1}, K Y_j⟩ is conserved exactly (see `energy`), under every
+ * boundary condition (Kᵀ is K's exact adjoint).
  * `forwardState` keeps Y_{j−1} so blocks can be chained without losing the velocity.
  */
 export class LeapfrogBlock extends Module {

@@ -5,7 +5,7 @@
  */
 export { coordinates, polynomialFeatures, type CoordinateConvention, type FeatureOptions } from './coords.js';
 export { STENCILS, BASIS_ORDER, stencilKernel, type Stencil, type StencilName } from './stencils.js';
-export { BOUNDARIES, applyStencil, padBoundary, type Boundary } from './boundary.js';
+export { BOUNDARIES, applyStencil, convK, convKT, padBoundary, padBoundaryAdjoint, type Boundary } from './boundary.js';
 export {
   TwistConv2d,
   CoordMixConv2d,
