@@ -155,7 +155,7 @@ describe('controls', () => {
     assert.equal([...block.parameters()].length, 9 * 4, 'weight, conv.bias, normLayer.bias, convt.bias per control');
   });
 
-  it("measures pdenet's time regularization Σ h_k·‖θ_{k+1} − θ_k‖² (h on the control grid)", () => {
+  it("measures pdenet's time regularization Σ ‖θ_{k+1} − θ_k‖²/h_k (h on the control grid)", () => {
     const block = new DynamicBlock(() => new LinearLayer(1), {
       tY: [0, 1],
       tTheta: [0, 1, 3],
@@ -163,7 +163,26 @@ describe('controls', () => {
       regularizer: 'l2',
     });
     noGrad(() => [0.5, 2, -1].forEach((v, k) => block.layer(k).namedParameters().next().value![1].fill_(v)));
-    assertClose(block.timeRegularization(), 1 * 1.5 ** 2 + 2 * 3 ** 2);
+    assertClose(block.timeRegularization(), 1.5 ** 2 / 1 + 3 ** 2 / 2);
+  });
+
+  it('the l2 time regularization of a linear θ(t) = θ₀ + t·v is T·‖v‖² on every control grid', () => {
+    const block = new DynamicBlock(() => new LinearLayer(2), {
+      tY: [0, 1, 2],
+      integrator: 'rk1',
+      regularizer: 'l2',
+    });
+    // θ(t) = θ₀ + t·v with v = [[1, −2], [0.5, 3]]: ‖v‖² = 14.25, T = 2.
+    const v = tensor([1, -2, 0.5, 3], { dtype: 'float64' }).reshape(2, 2, 1, 1);
+    const theta0 = tensor([0.3, -1, 2, 0.7], { dtype: 'float64' }).reshape(2, 2, 1, 1);
+    noGrad(() =>
+      [0, 1, 2].forEach((t, k) => block.layer(k).namedParameters().next().value![1].copy_(theta0.add(v.mul(t)))),
+    );
+    assertClose(block.timeRegularization(), 2 * 14.25, { atol: 1e-9 });
+    block.setTimeSteps(uniform(4, 2), uniform(4, 2));
+    assertClose(block.timeRegularization(), 2 * 14.25, { atol: 1e-9 });
+    block.setTimeSteps(uniform(8, 2), [0, 0.25, 1, 1.25, 2]);
+    assertClose(block.timeRegularization(), 2 * 14.25, { atol: 1e-9 });
   });
 
   it("measures the reference's weight_variance h_k·‖θ_{k+1} − θ_k‖₁ (h on the state grid)", () => {

@@ -36,7 +36,7 @@ export const NORM_STATS = ['stage', 'control'] as const;
 
 export type NormStatsMode = (typeof NORM_STATS)[number];
 
-/** The time regularizer: the reference's weight_variance (L1) or pdenet's squared L2 (see timeRegularization). */
+/** The time regularizer: the reference's weight_variance (L1) or pdenet's ∫‖θ′‖² dt (L2; see timeRegularization). */
 export const REGULARIZERS = ['l1', 'l2'] as const;
 
 export type Regularizer = (typeof REGULARIZERS)[number];
@@ -325,8 +325,9 @@ export class DynamicBlock extends Module {
 
   /**
    * The time regularization: with `l1` (default) Σ weightVariance(), the reference's; with `l2` pdenet's
-   * R = Σ_k h_k·‖θ_{k+1} − θ_k‖² with h_k = tTheta[k+1] − tTheta[k], ‖·‖² summed over every parameter.
-   * Both favour dynamics that vary smoothly in time.
+   * R = Σ_k ‖θ_{k+1} − θ_k‖² / h_k with h_k = tTheta[k+1] − tTheta[k], ‖·‖² summed over every parameter: the
+   * discretization of ∫‖θ′(t)‖² dt, so the same θ(t) costs the same on a refined control grid
+   * (`setTimeSteps`) — T·‖v‖² for θ(t) = θ₀ + t·v on [0, T]. Both favour dynamics that vary smoothly in time.
    */
   timeRegularization(): Tensor {
     if (this.regularizer === 'l1') return tidy(() => this.weightVariance().sum());
@@ -336,7 +337,7 @@ export class DynamicBlock extends Module {
         const next = new Map(this.layer(k + 1).namedParameters());
         const h = this.#tTheta[k + 1]! - this.#tTheta[k]!;
         for (const [name, p] of this.layer(k).namedParameters()) {
-          total = total.add(next.get(name)!.sub(p).square().sum(), h);
+          total = total.add(next.get(name)!.sub(p).square().sum(), 1 / h);
         }
       }
       return total;
