@@ -155,6 +155,26 @@ describe('controls', () => {
     assert.equal([...block.parameters()].length, 9 * 4, 'weight, conv.bias, normLayer.bias, convt.bias per control');
   });
 
+  it("leapfrog with BatchNorm updates the statistics of each step (normStats stage), not the controls'", () => {
+    manualSeed(3);
+    const block = new DynamicBlock(() => new dynamics.HyperbolicLayer(4, { norm: 'batch' }), {
+      tY: [0, 1, 2, 3],
+      integrator: 'leapfrog',
+    });
+    const means = () =>
+      new Map([...block.namedBuffers()].filter(([k]) => k.endsWith('running_mean')).map(([k, v]) => [k, v.clone()]));
+    const before = means();
+    block.train();
+    tidy(() => block.forward(randn([2, 4, 5, 5])));
+    const after = means();
+    const moved = [...before].filter(([k, v]) => v.sub(after.get(k)!).abs().max().item() > 0).map(([k]) => k);
+    assert.deepEqual(moved, [
+      'stateLayers.0.normLayer.running_mean',
+      'stateLayers.1.normLayer.running_mean',
+      'stateLayers.2.normLayer.running_mean',
+    ]);
+  });
+
   it("measures pdenet's time regularization Σ ‖θ_{k+1} − θ_k‖²/h_k (h on the control grid)", () => {
     const block = new DynamicBlock(() => new LinearLayer(1), {
       tY: [0, 1],
@@ -176,7 +196,13 @@ describe('controls', () => {
     const v = tensor([1, -2, 0.5, 3], { dtype: 'float64' }).reshape(2, 2, 1, 1);
     const theta0 = tensor([0.3, -1, 2, 0.7], { dtype: 'float64' }).reshape(2, 2, 1, 1);
     noGrad(() =>
-      [0, 1, 2].forEach((t, k) => block.layer(k).namedParameters().next().value![1].copy_(theta0.add(v.mul(t)))),
+      [0, 1, 2].forEach((t, k) =>
+        block
+          .layer(k)
+          .namedParameters()
+          .next()
+          .value![1].copy_(theta0.add(v.mul(t))),
+      ),
     );
     assertClose(block.timeRegularization(), 2 * 14.25, { atol: 1e-9 });
     block.setTimeSteps(uniform(4, 2), uniform(4, 2));

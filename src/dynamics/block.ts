@@ -8,7 +8,7 @@
  * refined grid (`setTimeSteps`, for multilevel training: coarse first, refine, continue).
  *
  * BatchNorm statistics: the reference gives every evaluation of the layer function (each RK stage of
- * each step: 4 per step for RK4, 1 for RK1) its own running statistics (`normStats: 'stage'`, the
+ * each step: 4 per step for RK4, 1 for RK1 and leapfrog) its own running statistics (`normStats: 'stage'`, the
  * default); pdenet's alternative shares the statistics of the control at or below t (`'control'`).
  * @module
  */
@@ -241,8 +241,10 @@ export class DynamicBlock extends Module {
   trajectory(y: Tensor): Tensor[] {
     if (this.integrator === 'leapfrog') {
       const states: Tensor[] = [];
+      // One evaluation per step, at t_k: step k's statistics.
+      let k = 0;
       leapfrog(
-        (t, u) => this.rhs(t, u),
+        (t, u) => this.rhs(t, u, this.#stage(k++, 0)),
         y,
         this.#tY,
         (_k, u) => states.push(u),
