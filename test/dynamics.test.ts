@@ -10,6 +10,7 @@ import {
   memory,
   nn,
   noGrad,
+  optim,
   randn,
   resetPeakMemory,
   stack,
@@ -173,6 +174,23 @@ describe('controls', () => {
       'stateLayers.1.normLayer.running_mean',
       'stateLayers.2.normLayer.running_mean',
     ]);
+  });
+
+  it('an optimizer over the parameters setTimeSteps replaced says so at its next step', () => {
+    const block = new DynamicBlock(() => new LinearLayer(2), { tY: [0, 1, 2], integrator: 'rk1' });
+    const opt = new optim.SGD(block.parameters(), { lr: 0.1 });
+    block.setTimeSteps(uniform(4, 2), uniform(4, 2));
+    tidy(() =>
+      block
+        .forward(randn([1, 2, 3, 3], { dtype: 'float64' }))
+        .sum()
+        .backward(),
+    );
+    const replaced = /SGD\.(step|zeroGrad): parameter 0 of group 0 was disposed: .*setTimeSteps/;
+    assert.throws(() => opt.zeroGrad(), replaced);
+    assert.throws(() => opt.step(), replaced);
+    const fresh = new optim.SGD(block.parameters(), { lr: 0.1 });
+    fresh.step();
   });
 
   it("measures pdenet's time regularization Σ ‖θ_{k+1} − θ_k‖²/h_k (h on the control grid)", () => {

@@ -263,6 +263,9 @@ export class DynamicBlock extends Module {
    * Buffers of the new controls come from old control 0 with per-stage statistics (the reference copies
    * control 0's state), from the old control at or below each time otherwise; per-stage statistics start
    * again from control 0's.
+   *
+   * New controls mean new parameter tensors: the old ones are disposed, so an optimizer built over them
+   * can no longer step (it says so); build a new one over `parameters()` after re-discretizing.
    */
   setTimeSteps(tY: readonly number[], tTheta: readonly number[] = this.#tTheta, { lastUnused = false } = {}): void {
     checkTimePoints(tY, 'setTimeSteps', 'tY');

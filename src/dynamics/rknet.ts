@@ -194,7 +194,7 @@ export class RKNet extends Module {
     );
   }
 
-  /** Re-discretizes every block (see DynamicBlock.setTimeSteps). */
+  /** Re-discretizes every block (see DynamicBlock.setTimeSteps: an optimizer over the old parameters must be rebuilt). */
   setTimeSteps(tY: readonly number[], tTheta?: readonly number[], options: { lastUnused?: boolean } = {}): void {
     for (const b of this.dynamicBlocks) (b as DynamicBlock).setTimeSteps(tY, tTheta, options);
   }

@@ -181,6 +181,7 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    * its `.grad`. Runs without autograd; every temporary is freed.
    */
   step(): void {
+    this.#checkAlive('step');
     noGrad(() =>
       tidy(() => {
         for (const group of this.paramGroups) {
@@ -204,6 +205,7 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
    * allocates them afresh, and `step()` skips parameters that get none), or fills them with zeros.
    */
   zeroGrad(setToNone = true): void {
+    this.#checkAlive('zeroGrad');
     for (const group of this.paramGroups) {
       for (const p of group.params) {
         if (setToNone) {
@@ -217,6 +219,24 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
         }
       }
     }
+  }
+
+  /**
+   * Throws when a parameter was disposed — its module replaced it, as `setTimeSteps` of a dynamic block does
+   * with its controls' parameters — naming the parameter, rather than failing inside an update.
+   */
+  #checkAlive(op: string): void {
+    this.paramGroups.forEach((group, gi) =>
+      group.params.forEach((p, i) =>
+        check(
+          !p.isDisposed,
+          `${this.name}.${op}`,
+          () =>
+            `parameter ${i} of group ${gi} was disposed: its module replaced it (DynamicBlock/RKNet setTimeSteps ` +
+            `re-creates the controls' parameters); create the optimizer again over the model's current parameters`,
+        ),
+      ),
+    );
   }
 
   /** The state of parameter `p` (null before its first update). The tensors belong to the optimizer. */
