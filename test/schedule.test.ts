@@ -144,6 +144,24 @@ describe('schedules', () => {
       );
     });
 
+    it('refuses a phase that starts and ends at the same step (0/0 in its fraction), naming it', () => {
+      assert.throws(
+        () => new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.1 }),
+        /OneCycleLR: the rising phase is empty: it starts and ends at step 0 \(pctStart·totalSteps = 0\.1·10 = 1\)/,
+      );
+      assert.throws(
+        () => new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 1 }),
+        /the annealing phase is empty: it starts and ends at step 9/,
+      );
+      assert.throws(
+        () => new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.55, threePhase: true }),
+        /the annealing phase is empty: it starts and ends at step 9 \(pctStart·totalSteps = 0\.55·10 = 5\.5, three phases\)/,
+      );
+      // Shorter than one step (pctStart·T < 1) the rise is skipped, as in PyTorch: finite values from step 0.
+      const short = new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.05 });
+      assert.ok([0, 1, 9].every((t) => Number.isFinite(short.lr(t, 1)) && Number.isFinite(short.momentum(t)!)));
+    });
+
     it("without maxLr, peaks at each group's initial learning rate", () => {
       const s = new OneCycleLR({ totalSteps: 10, pctStart: 0.5 });
       assert.equal(s.lr(4, 0.3), 0.3);

@@ -263,6 +263,20 @@ export class OneCycleLR implements Schedule {
           { end: rise, startLr: 'initial', endLr: 'max', startMomentum: 'max', endMomentum: 'base' },
           { end: T - 1, startLr: 'max', endLr: 'min', startMomentum: 'base', endMomentum: 'max' },
         ];
+    // A phase that ends at the step it starts would divide 0 by 0 (PyTorch raises ZeroDivisionError there).
+    const names = this.threePhase ? ['rising', 'falling', 'annealing'] : ['rising', 'annealing'];
+    let start = 0;
+    for (const [i, phase] of this.#phases.entries()) {
+      check(
+        phase.end !== start,
+        op,
+        () =>
+          `the ${names[i]} phase is empty: it starts and ends at step ${start} ` +
+          `(pctStart·totalSteps = ${this.pctStart}·${T} = ${this.pctStart * T}${this.threePhase ? ', three phases' : ''}); ` +
+          'choose pctStart so that the phase spans at least one step',
+      );
+      start = phase.end;
+    }
   }
 
   #anneal(start: number, end: number, pct: number): number {
