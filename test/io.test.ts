@@ -904,6 +904,18 @@ describe('torch .pt files', () => {
       /TorchScript archive/,
     );
     throwsTorch(() => loadTorchBuffer(torchArchive(P(0x80, 2, 0x4e, 0x2e))), /it holds None/);
+    // the central directory's method and size fields: compressed, or stored with sizes that disagree
+    const zip = storedZip([['m/data.pkl', P(0x80, 2, 0x4e, 0x2e)]]);
+    const central = Buffer.from(zip).indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    const deflated = zip.slice();
+    new DataView(deflated.buffer).setUint16(central + 10, 8, true);
+    throwsTorch(() => loadTorchBuffer(deflated), /m\/data\.pkl is compressed \(method 8\)/);
+    const sizes = zip.slice();
+    new DataView(sizes.buffer).setUint32(central + 20, 99, true);
+    throwsTorch(
+      () => loadTorchBuffer(sizes),
+      /m\/data\.pkl is stored \(method 0\) but its sizes disagree: 99 bytes in the archive, 4 uncompressed/,
+    );
     // a byte of a storage flipped: the CRC catches it
     const flipped = good.slice();
     const source = bufferSource(good, 'test');

@@ -159,8 +159,12 @@ function readCentralEntry(
   if (at + 46 + nameLength + extraLength > directory.length) throw bad(`central directory entry ${i} is broken`);
   const name = Buffer.from(directory.subarray(at + 46, at + 46 + nameLength)).toString('utf8');
   applyZip64Extra(view, at + 46 + nameLength, extraLength, name, extent, bad, op);
-  if (method !== 0 || extent.compressed !== extent.size) {
-    throw bad(`${name} is compressed (method ${method}); torch.save stores its entries uncompressed`);
+  if (method !== 0) throw bad(`${name} is compressed (method ${method}); torch.save stores its entries uncompressed`);
+  if (extent.compressed !== extent.size) {
+    throw bad(
+      `${name} is stored (method 0) but its sizes disagree: ${extent.compressed} bytes in the archive, ` +
+        `${extent.size} uncompressed; the central directory is corrupt`,
+    );
   }
   const entry = { name, headerOffset: extent.headerOffset, size: extent.size, crc32: crc };
   return { entry, next: at + 46 + nameLength + extraLength + commentLength };
