@@ -341,6 +341,52 @@ describe('model zoo: forward and backward', () => {
   });
 });
 
+describe('model zoo: the hyperbolicity penalty', () => {
+  /** Σ ‖(K + K*)/2‖² over the named operators, by hand. */
+  const penaltyOf = (model: nn.Module, names: string[]) => {
+    const ops = new Map([...pde.operators3x3(model)].map((o) => [o.name, o]));
+    return names.reduce((sum, name) => {
+      const { weight, groups } = ops.get(name)!;
+      return sum + pde.selfAdjointPart(weight, groups).square().sum().item();
+    }, 0);
+  };
+
+  it("counts pdenet-s's grouped operators and notebook-pdenet's K, not the twist's kernels", () => {
+    manualSeed(1);
+    using(createModel('pdenet-s', { width: 8, twist: true }), (model) => {
+      const penalty = pde.hyperbolicityPenalty(model).item();
+      assertClose(penalty, penaltyOf(model, ['layers.0.op', 'layers.1.op', 'layers.2.op']), { rtol: 1e-5 });
+      assert.ok(penalty > 0);
+    });
+    using(createModel('notebook-pdenet', { width: 4, twist: true }), (model) => {
+      const names = [...pde.operators3x3(model)].map((o) => o.name);
+      assert.ok(names.includes('layer2.0.conv'));
+      assert.ok(!names.some((n) => /conv[xy]$/.test(n)), `twist kernels are coefficients: ${names.join(', ')}`);
+      const square = names.filter((n) => n !== 'conv1');
+      assert.equal(square.length, 9);
+      assertClose(pde.hyperbolicityPenalty(model).item(), penaltyOf(model, square), { rtol: 1e-5 });
+    });
+    using(createModel('resnet50-seed003', { width: 4 }), (model) =>
+      assert.throws(() => pde.hyperbolicityPenalty(model), /CoordMixResNet has no 3×3 operator from C channels to C/),
+    );
+  });
+
+  it("counts the dynamic blocks' layer operators (rknet)", () => {
+    manualSeed(2);
+    for (const layer of ['doublesym', 'double'] as const) {
+      using(createModel('rknet', { rknet: { channels: [4, 4], layer, tY: [0, 1, 2] } }), (model) => {
+        const names = [...pde.operators3x3(model)].map((o) => o.name).filter((n) => n.startsWith('dynamicBlocks'));
+        const expected =
+          layer === 'double'
+            ? [0, 1, 2].flatMap((k) => [1, 2].map((c) => `dynamicBlocks.0.controlLayers.${k}.conv${c}.weight`))
+            : [0, 1, 2].map((k) => `dynamicBlocks.0.controlLayers.${k}.weight`);
+        assert.deepEqual(names, expected);
+        assertClose(pde.hyperbolicityPenalty(model).item(), penaltyOf(model, names), { rtol: 1e-5 });
+      });
+    }
+  });
+});
+
 describe('model zoo: switching the twist in place', () => {
   it('setTwist changes the output, not the parameters, per stage', () => {
     manualSeed(2);

@@ -466,13 +466,23 @@ describe('hyperbolic layers', () => {
     const w = randn([2, 3, 9, 10], { dtype: 'float64' });
     for (const boundary of pde.BOUNDARIES) {
       const left = pde.applyK(y, weight, boundary).mul(z).sum().item();
-      const right = y.mul(pde.applyKT(z, weight, boundary)).sum().item();
+      const right = y
+        .mul(pde.applyKT(z, weight, boundary))
+        .sum()
+        .item();
       assertClose(right, left, { atol: 1e-12, message: `K, ${boundary}` });
       const padded = pde.padBoundary(y, 2, boundary).mul(w).sum().item();
-      assertClose(y.mul(pde.padBoundaryAdjoint(w, 2, boundary)).sum().item(), padded, {
-        atol: 1e-12,
-        message: `P, ${boundary}`,
-      });
+      assertClose(
+        y
+          .mul(pde.padBoundaryAdjoint(w, 2, boundary))
+          .sum()
+          .item(),
+        padded,
+        {
+          atol: 1e-12,
+          message: `P, ${boundary}`,
+        },
+      );
     }
   });
 
@@ -521,6 +531,25 @@ describe('hyperbolic layers', () => {
     }
     assertClose(y, x.narrow(1, 0, 2), { atol: 1e-12 });
     assertClose(z, x.narrow(1, 2, 2), { atol: 1e-12 });
+  });
+
+  it('the self-adjoint part of a grouped operator is its symmetric part on a periodic grid', () => {
+    manualSeed(10);
+    // 6 channels in 3 groups of 2: ⟨u, Ku⟩ = ⟨u, Su⟩ and ⟨Su, v⟩ = ⟨u, Sv⟩ for the periodic convolution.
+    const weight = randn([6, 2, 3, 3], { dtype: 'float64' });
+    const S = selfAdjointPart(weight, 3);
+    const apply = (k: Tensor, u: Tensor) => F.conv2d(pde.padBoundary(u, 1, 'circular'), k, null, { groups: 3 });
+    const u = randn([1, 6, 5, 5], { dtype: 'float64' });
+    const v = randn([1, 6, 5, 5], { dtype: 'float64' });
+    assertClose(u.mul(apply(S, u)).sum().item(), u.mul(apply(weight, u)).sum().item(), { atol: 1e-12 });
+    assertClose(apply(S, u).mul(v).sum().item(), u.mul(apply(S, v)).sum().item(), { atol: 1e-12 });
+    assert.ok(S.sub(weight).abs().max().item() > 0.1, 'a generic operator is not self-adjoint');
+    assert.throws(() => selfAdjointPart(randn([8, 2, 3, 3]), 2), /needs an operator from C channels to C/);
+  });
+
+  it('the hyperbolicity penalty refuses a model with no operator from C channels to C', () => {
+    const net = new nn.Sequential(new nn.Conv2d(3, 8, 3), new nn.Conv2d(8, 16, 3), new nn.Conv2d(16, 16, 1));
+    assert.throws(() => hyperbolicityPenalty(net), /Sequential has no 3×3 operator from C channels to C/);
   });
 
   it('the hyperbolicity penalty vanishes on skew-adjoint operators and can be minimized', () => {

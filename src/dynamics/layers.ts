@@ -17,7 +17,7 @@ import { tidy } from '../tensor/memory.js';
 import type { Shape, Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
-import { type Activation, activate } from '../pde/hyperbolic.js';
+import { type Activation, activate, type DeclaredOperator } from '../pde/hyperbolic.js';
 import { type Boundary, convK, convKT } from '../pde/boundary.js';
 
 /**
@@ -195,6 +195,11 @@ export abstract class LayerFunction extends Module {
     return [];
   }
 
+  /** Its learned 3×3 operators, for the hyperbolicity regularizer (pde's `operators3x3` reads this hook). */
+  operators3x3(): DeclaredOperator[] {
+    return [];
+  }
+
   /** f(Y; θ) with this module's own parameters. */
   forward(y: Tensor): Tensor {
     return this.evaluate(y, ownState(this));
@@ -288,6 +293,15 @@ export class DoubleLayer extends LayerFunction {
   override boxConstrained(): [Tensor, BoxKind][] {
     return this.boxed(['conv1', 'conv2'], ['normLayer1', 'normLayer2']);
   }
+
+  override operators3x3(): DeclaredOperator[] {
+    const children = new Map(this.namedChildren());
+    return ['conv1', 'conv2'].map((name) => ({
+      name: `${name}.weight`,
+      weight: (children.get(name) as ConvParameters).weight!,
+      groups: 1,
+    }));
+  }
 }
 
 /**
@@ -317,6 +331,10 @@ export class DoubleSymLayer extends LayerFunction {
       // −(Kᵀz + b) = (−K)ᵀz + (−b): the sign goes on the kernel and the bias, not on the activations.
       return convKT(z, weight.neg(), s.param('convt.bias')?.neg() ?? null, this.boundary);
     });
+  }
+
+  override operators3x3(): DeclaredOperator[] {
+    return [{ name: 'weight', weight: this.weight, groups: 1 }];
   }
 
   override boxConstrained(): [Tensor, BoxKind][] {

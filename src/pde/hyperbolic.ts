@@ -202,8 +202,10 @@ markBlock(HamiltonianBlock);
 
 /**
  * The part of a convolution operator that is not skew-adjoint: S = (K + K*)/2, with K* the adjoint
- * kernel (channels transposed, space flipped: K*[o, i, a, b] = K[i, o, 2 − a, 2 − b]; for a depthwise
- * kernel, K*[c, 0, a, b] = K[c, 0, 2 − a, 2 − b]).
+ * kernel. K maps C channels to C (C_out = C_in/groups · groups); with groups its matrix is block-diagonal, and
+ * the adjoint transposes the channels within each group's block and flips space:
+ * K*[g·n + o, i, a, b] = K[g·n + i, o, 2 − a, 2 − b] (n = C/groups; groups 1: K*[o, i] = K[i, o] flipped;
+ * depthwise, n = 1: each kernel flipped).
  *
  * Why this part: for u' = Lu, d/dt ½‖u‖² = ⟨u, Lu⟩ = ⟨u, S u⟩. A skew-adjoint operator (S = 0) conserves
  * the energy ‖u‖² — a symmetric hyperbolic system such as u' = A∂ₓu + B∂ᵧu with A, B symmetric — while
@@ -212,51 +214,93 @@ markBlock(HamiltonianBlock);
 export function selfAdjointPart(weight: Tensor, groups = 1): Tensor {
   const [out, inPerGroup, kh, kw] = weight.shape as [number, number, number, number];
   check(kh === kw, 'selfAdjointPart', `needs a square kernel, got ${kh}×${kw}`);
-  const depthwise = inPerGroup === 1 && groups === out;
   check(
-    depthwise || (groups === 1 && out === inPerGroup),
+    isSquareOperator(weight, groups),
     'selfAdjointPart',
-    `needs a square (C→C, groups 1) or depthwise kernel, got [${weight.shape.join(', ')}] with groups ${groups}`,
+    `needs an operator from C channels to C (C_out = C_in/groups · groups), got [${weight.shape.join(', ')}] with groups ${groups}`,
   );
   return tidy(() => {
-    const adjoint = depthwise ? weight.flip([2, 3]) : weight.transpose(0, 1).flip([2, 3]);
+    const adjoint = weight
+      .reshape(groups, inPerGroup, inPerGroup, kh, kw)
+      .transpose(1, 2)
+      .flip([3, 4])
+      .reshape(out, inPerGroup, kh, kw);
     return weight.add(adjoint).div(2);
   });
 }
 
+/** Whether a (grouped) convolution weight maps C channels to C: each group's block is square. */
+export function isSquareOperator(weight: Tensor, groups: number): boolean {
+  const [out, inPerGroup, kh, kw] = weight.shape as [number, number, number, number];
+  return kh === kw && out === inPerGroup * groups;
+}
+
 /** A learned 3×3 operator of a model: Conv2d 3×3 weights, TwistConv2d's K, SymmetricLayer weights. */
 export interface Operator3x3 {
-  /** The module's dotted name. */
+  /** The module's dotted name (with the weight's own, for an operator a module declares). */
   name: string;
   module: Module;
   weight: Tensor;
   groups: number;
 }
 
-/** Every learned 3×3 operator of `model`, in module order. */
+/** An operator a module declares through its `operators3x3()` hook, named relative to the module. */
+export type DeclaredOperator = Omit<Operator3x3, 'module'>;
+
+/**
+ * Hooks a module may declare (duck-typed, as `twistParameters` is used across the zoo):
+ * - `operators3x3()`: its learned 3×3 operators that are parameters rather than Conv2d children (the dynamic
+ *   blocks' layer functions), by name relative to the module;
+ * - `twistParameters()`: the kernels of its variable-coefficient (twist) terms — coefficients of an operator,
+ *   not operators of their own, so a Conv2d holding one is left out.
+ */
+interface OperatorHooks {
+  operators3x3?: () => DeclaredOperator[];
+  twistParameters?: () => Tensor[];
+}
+
+/**
+ * Every learned 3×3 operator of `model`, in module order: Conv2d 3×3 weights (not the twist's coefficient
+ * kernels a module declares with `twistParameters`), TwistConv2d's K, SymmetricLayer weights and the operators
+ * modules declare with `operators3x3()` (the dynamic blocks' Double/DoubleSym/… layers).
+ */
 export function* operators3x3(model: Module): Generator<Operator3x3> {
+  const twist = new Set<Tensor>();
+  for (const m of model.modules()) for (const p of (m as OperatorHooks).twistParameters?.() ?? []) twist.add(p);
   for (const [name, m] of model.namedModules()) {
-    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3)
-      yield { name, module: m, weight: m.weight, groups: m.groups };
-    else if (m instanceof TwistConv2d) yield { name, module: m, weight: m.weight, groups: m.groups };
+    const declared = (m as OperatorHooks).operators3x3;
+    if (m instanceof Conv2d && m.kernelSize[0] === 3 && m.kernelSize[1] === 3) {
+      if (!twist.has(m.weight)) yield { name, module: m, weight: m.weight, groups: m.groups };
+    } else if (m instanceof TwistConv2d) yield { name, module: m, weight: m.weight, groups: m.groups };
     else if (m instanceof SymmetricLayer) yield { name, module: m, weight: m.weight, groups: 1 };
+    else if (typeof declared === 'function') {
+      for (const op of declared.call(m)) {
+        const full = [name, op.name].filter((part) => part !== '').join('.');
+        yield { name: full, module: m, weight: op.weight, groups: op.groups };
+      }
+    }
   }
 }
 
 /**
- * The hyperbolicity regularizer: R = Σ_layers ‖(K + K*)/2‖²_F, summed over every square or depthwise 3×3
- * operator of `model` (Conv2d weights, TwistConv2d's K, SymmetricLayer weights). Added to the loss with a
- * small weight λ, it pulls each learned operator toward a skew-adjoint one, i.e. toward a symmetric
- * hyperbolic system that transports information instead of diffusing it.
+ * The hyperbolicity regularizer: R = Σ_layers ‖(K + K*)/2‖²_F over every operator of {@link operators3x3}
+ * that maps C channels to C — groups 1, grouped (each group's block) or depthwise; the others (a stem's 3→C,
+ * a stride-2 C→2C, depthwise with a multiplier) have no adjoint of their own shape and are left out. Added to
+ * the loss with a small weight λ, it pulls each learned operator toward a skew-adjoint one, i.e. toward a
+ * symmetric hyperbolic system that transports information instead of diffusing it. Throws when `model` has
+ * no such operator, so that a weight λ never silently does nothing.
  */
 export function hyperbolicityPenalty(model: Module): Tensor {
+  const square = [...operators3x3(model)].filter(({ weight, groups }) => isSquareOperator(weight, groups));
+  check(
+    square.length > 0,
+    'hyperbolicityPenalty',
+    `${model.constructor.name} has no 3×3 operator from C channels to C (a Conv2d, TwistConv2d, SymmetricLayer ` +
+      'or dynamic-block layer whose every group maps its channels to as many): the penalty would be zero',
+  );
   return tidy(() => {
     let total: Tensor = zeros([]);
-    for (const { weight, groups } of operators3x3(model)) {
-      const [out, inPerGroup] = weight.shape as [number, number];
-      const square = (groups === 1 && out === inPerGroup) || (inPerGroup === 1 && groups === out);
-      if (square) total = total.add(selfAdjointPart(weight, groups).square().sum());
-    }
+    for (const { weight, groups } of square) total = total.add(selfAdjointPart(weight, groups).square().sum());
     return total;
   });
 }
