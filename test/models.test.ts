@@ -341,6 +341,34 @@ describe('model zoo: forward and backward', () => {
   });
 });
 
+describe('model zoo: twistField', () => {
+  it('pdenet-s and pdenet-m build every operator with the field asked for', () => {
+    for (const name of ['pdenet-s', 'pdenet-m']) {
+      for (const field of ['strain', 'conformal'] as const) {
+        using(createModel(name, { width: 4, twist: true, twistField: field }), (model) => {
+          const ops = [...model.modules()].filter((m): m is pde.TwistConv2d => m instanceof pde.TwistConv2d);
+          assert.ok(ops.length >= 3);
+          assert.deepEqual(
+            ops.map((m) => m.field),
+            ops.map(() => field),
+            `${name}, ${field}`,
+          );
+          // Ky is Kx rotated per the field: the conformal rotation flips the other axis.
+          const { kx, ky } = ops[0]!.twistKernels();
+          assertClose(ky, pde.kyFromKx(kx, field));
+        });
+      }
+    }
+  });
+
+  it('resnet50-seed003 (a coordinate mix, no Ky) refuses twistField', () => {
+    assert.throws(
+      () => createModel('resnet50-seed003', { width: 4, twistField: 'conformal' }),
+      /models\.resnet50-seed003: resnet50-seed003 has no Ky to derive from Kx .*twistField does not apply/,
+    );
+  });
+});
+
 describe('model zoo: the hyperbolicity penalty', () => {
   /** Σ ‖(K + K*)/2‖² over the named operators, by hand. */
   const penaltyOf = (model: nn.Module, names: string[]) => {

@@ -191,6 +191,9 @@ describe('SGD', () => {
     assert.throws(() => new SGD(params, { lr: 0.1, momentum: 0.9, dampening: 0.1, nesterov: true }), /zero dampening/);
     assert.throws(() => new SGD([{ params, nesterov: true }], { lr: 0.1 }), TorchError);
     assert.throws(() => new SGD(params, { lr: -1 }), /invalid learning rate/);
+    for (const lr of ['0.1', Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => new SGD(params, { lr } as { lr: number }), /option 'lr' must be a finite number, got/);
+    }
     assert.throws(() => new SGD(params, {} as { lr: number }), /needs a learning rate/);
     assert.throws(() => new SGD(params, { lr: 0.1, momentum: -0.5 }), /invalid momentum/);
     assert.throws(() => new SGD([], { lr: 0.1 }), /empty parameter list/);

@@ -257,6 +257,23 @@ describe('boundary conditions of the heat equation u ← u + h·Δu', () => {
 });
 
 describe('TwistConv2d', () => {
+  it('names a bad input shape, channel count, convention or boundary', () => {
+    const conv = new TwistConv2d(3, 4);
+    assert.throws(
+      () => conv.forward(randn([3, 6, 6])),
+      /TwistConv2d\(3→4\): expects a 4-d input N×3×H×W, got shape \[3, 6, 6\]/,
+    );
+    assert.throws(() => conv.forward(randn([1, 5, 6, 6])), /expects 3 input channels, got 5/);
+    assert.throws(
+      () => new TwistConv2d(3, 4, { convention: 'middle' as never }),
+      /convention must be one of .*got "middle"/,
+    );
+    assert.throws(
+      () => new TwistConv2d(3, 4, { boundary: 'periodic' as never }),
+      /boundary must be one of .*got "periodic"/,
+    );
+  });
+
   it('keeps Kx antisymmetric through optimizer steps and Ky its 90° rotation', () => {
     manualSeed(0);
     for (const variant of ['point', 'mirror'] as const) {

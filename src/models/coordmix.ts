@@ -164,6 +164,7 @@ export function _coordMixResNet(name: string, blocks: readonly number[], options
       defaultVariant: 'point',
       alwaysTwistable: true,
       defaultTwist: true,
+      noTwistField: true,
     }),
   );
 }

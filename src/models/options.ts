@@ -162,6 +162,8 @@ export interface OptionRules {
   alwaysTwistable?: boolean;
   /** `width` must be a multiple of this (e.g. the groups of a PDEBlock). */
   widthMultipleOf?: number;
+  /** The twist has no Ky to derive (a coordinate mix): `twistField` is refused. */
+  noTwistField?: boolean;
 }
 
 /** One flag per stage from `boolean | boolean[]`, or a TorchError naming the option. */
@@ -205,6 +207,11 @@ export function resolveOptions(name: string, given: NotebookModelOptions, rules:
     twistMode = 'projected',
     twistInitStd,
   } = options;
+  check(
+    !rules.noTwistField || options.twistField === undefined,
+    op,
+    `${name} has no Ky to derive from Kx (its twist is a coordinate mix): twistField does not apply`,
+  );
   const twistField = options.twistField ?? rules.defaultField ?? 'strain';
   check(Number.isInteger(numClasses) && numClasses > 0, op, `numClasses must be a positive integer, got ${numClasses}`);
   oneOf(op, 'twistVariant', twistVariant, TWIST_VARIANTS);

@@ -56,6 +56,7 @@ export class PDENet extends ZooModel {
           iterations: PDENET_ITERATIONS,
           twist: options.twist[i]!,
           twistVariant: options.twistVariant,
+          field: options.twistField,
           boundary,
         });
         this.inStage(block.op);

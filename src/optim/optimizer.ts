@@ -8,7 +8,7 @@
  */
 import { noGrad } from '../tensor/autograd.js';
 import { zerosLike } from '../tensor/creation.js';
-import { check, TorchError } from '../tensor/errors.js';
+import { check, describe, TorchError } from '../tensor/errors.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -63,11 +63,19 @@ function copyValue<V>(v: V): V {
   return (Array.isArray(v) ? [...v] : v) as V;
 }
 
+/** Whether an option's value has the kind of its default: a finite number, a boolean, or as many finite numbers. */
 function sameKind(value: unknown, like: unknown): boolean {
   if (Array.isArray(like)) {
-    return Array.isArray(value) && value.length === like.length && value.every((x) => typeof x === 'number');
+    return Array.isArray(value) && value.length === like.length && value.every((x) => Number.isFinite(x));
   }
+  if (typeof like === 'number') return Number.isFinite(value);
   return typeof value === typeof like;
+}
+
+/** The kind {@link sameKind} expects, for messages. */
+function kindOf(like: unknown): string {
+  if (Array.isArray(like)) return `${like.length} finite numbers`;
+  return typeof like === 'number' ? 'a finite number' : `a ${typeof like}`;
 }
 
 function shapeText(shape: readonly number[]): string {
@@ -170,7 +178,10 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
     const merged = { ...defaults } as Record<string, unknown>;
     for (const [key, value] of Object.entries(options)) {
       check(known.includes(key), op, () => `unknown option '${key}' (options: ${known.join(', ')})`);
-      if (value !== undefined) merged[key] = copyValue(value);
+      if (value === undefined) continue;
+      const like = (defaults as Record<string, unknown>)[key];
+      check(sameKind(value, like), op, () => `option '${key}' must be ${kindOf(like)}, got ${describe(value)}`);
+      merged[key] = copyValue(value);
     }
     this.checkOptions(merged as O, op);
     return merged as O;
@@ -343,9 +354,7 @@ export abstract class Optimizer<O extends BaseOptions, S extends object> {
       check(
         sameKind(v, like),
         op,
-        () =>
-          `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, ` +
-          `expected ${Array.isArray(like) ? `${like.length} numbers` : `a ${typeof like}`}`,
+        () => `option '${snake(key)}' of parameter group ${gi} is ${JSON.stringify(v)}, expected ${kindOf(like)}`,
       );
       options[key] = copyValue(v);
     }

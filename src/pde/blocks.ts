@@ -13,7 +13,7 @@ import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import type { Boundary } from './boundary.js';
 import { BASIS_ORDER, stencilKernel } from './stencils.js';
-import { TwistConv2d, type TwistVariant } from './twist.js';
+import { TwistConv2d, type TwistField, type TwistVariant } from './twist.js';
 
 /** Options of {@link DepthwiseBasisBlock}. */
 export interface DepthwiseBasisOptions {
@@ -82,6 +82,8 @@ export interface PDEBlockOptions {
   stride?: number;
   twist?: boolean;
   twistVariant?: TwistVariant;
+  /** Ky from Kx: `strain` (default, the notebook's BasicBlock and PDEBlock) or `conformal` (TwistConv2d's `field`). */
+  field?: TwistField;
   boundary?: Boundary;
 }
 
@@ -116,6 +118,7 @@ export class PDEBlock extends Module {
       stride = 1,
       twist = true,
       twistVariant = 'point',
+      field = 'strain',
       boundary = 'zeros',
     } = options;
     check(
@@ -130,7 +133,7 @@ export class PDEBlock extends Module {
         : null;
     this.op = this.registerModule(
       'op',
-      new TwistConv2d(outChannels, outChannels, { groups, twist, variant: twistVariant, boundary }),
+      new TwistConv2d(outChannels, outChannels, { groups, twist, variant: twistVariant, field, boundary }),
     );
     this.bn = this.registerModule('bn', new BatchNorm2d(outChannels));
   }

@@ -15,7 +15,7 @@
  */
 import { arange, ones } from '../tensor/creation.js';
 import type { DType } from '../tensor/dtype.js';
-import { check } from '../tensor/errors.js';
+import { check, describe } from '../tensor/errors.js';
 import { keep, tidy } from '../tensor/memory.js';
 import { cat, type Tensor } from '../tensor/tensor.js';
 
@@ -25,6 +25,18 @@ export type CoordinateConvention =
   | 'unit'
   /** @deprecated use 'corner' */
   | 'seed003';
+
+/** The coordinate conventions, for checks and messages. */
+export const COORDINATE_CONVENTIONS: readonly CoordinateConvention[] = ['centered', 'corner', 'unit', 'seed003'];
+
+/** Refuses a convention outside {@link COORDINATE_CONVENTIONS}, naming the operation. */
+export function checkConvention(convention: unknown, op: string): asserts convention is CoordinateConvention {
+  check(
+    COORDINATE_CONVENTIONS.includes(convention as CoordinateConvention),
+    op,
+    () => `convention must be one of centered, corner, unit, got ${describe(convention)}`,
+  );
+}
 
 /** Options of {@link polynomialFeatures}. */
 export interface FeatureOptions {
@@ -49,7 +61,8 @@ function axis(n: number, convention: CoordinateConvention, dtype: DType): Tensor
     case 'unit':
       return n === 1 ? j.mul(0) : j.mul(2 / (n - 1)).sub(1);
     default:
-      throw new Error(`unknown coordinate convention ${String(convention)}`);
+      checkConvention(convention, 'coordinates');
+      throw new Error('unreachable');
   }
 }
 

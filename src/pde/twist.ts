@@ -15,8 +15,8 @@ import { cat, type Tensor } from '../tensor/tensor.js';
 import { Conv2d } from '../nn/conv.js';
 import { defaultLayerInit_ } from '../nn/init.js';
 import { Module } from '../nn/module.js';
-import { type Boundary, padBoundary } from './boundary.js';
-import { type CoordinateConvention, coordinates, polynomialFeatures } from './coords.js';
+import { BOUNDARIES, type Boundary, padBoundary } from './boundary.js';
+import { type CoordinateConvention, checkConvention, coordinates, polynomialFeatures } from './coords.js';
 
 /**
  * How Kx is projected from its free parameter w (flip_x reverses the columns, flip_y the rows):
@@ -77,6 +77,15 @@ export function kyFromKx(kx: Tensor, field: TwistField): Tensor {
 export const TWIST_FIELDS = ['strain', 'conformal'] as const;
 
 export type TwistField = (typeof TWIST_FIELDS)[number];
+
+/** Refuses a boundary condition outside {@link BOUNDARIES}, naming the layer. */
+function checkBoundary(boundary: unknown, op: string): void {
+  check(
+    BOUNDARIES.includes(boundary as Boundary),
+    op,
+    () => `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`,
+  );
+}
 
 /** Options of {@link TwistConv2d}. */
 export interface TwistConvOptions {
@@ -151,6 +160,8 @@ export class TwistConv2d extends Module {
       convention = 'centered',
       twistInitStd = 0.01,
     } = options;
+    checkConvention(convention, 'TwistConv2d');
+    checkBoundary(boundary, 'TwistConv2d');
     check(
       inChannels % groups === 0 && outChannels % groups === 0,
       'TwistConv2d',
@@ -198,6 +209,17 @@ export class TwistConv2d extends Module {
   }
 
   forward(input: Tensor): Tensor {
+    const layer = `TwistConv2d(${this.inChannels}→${this.outChannels})`;
+    check(
+      input.ndim === 4,
+      layer,
+      () => `expects a 4-d input N×${this.inChannels}×H×W, got shape [${input.shape.join(', ')}]`,
+    );
+    check(
+      input.shape[1] === this.inChannels,
+      layer,
+      () => `expects ${this.inChannels} input channels, got ${input.shape[1]} (input [${input.shape.join(', ')}])`,
+    );
     return tidy(() => {
       const u = this.boundary === 'zeros' ? input : padBoundary(input, 1, this.boundary);
       const padding = this.boundary === 'zeros' ? 1 : 0;
@@ -269,6 +291,8 @@ export class CoordMixConv2d extends Module {
       convention = 'corner',
       constant = true,
     } = options;
+    checkConvention(convention, 'CoordMixConv2d');
+    checkBoundary(boundary, 'CoordMixConv2d');
     this.multiplier = multiplier;
     this.convention = convention;
     this.constant = constant;
