@@ -1,7 +1,21 @@
 // The mathematics of the PDE floor: operators, boundary conditions, twist, hyperbolic layers.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { arange, F, manualSeed, nn, noGrad, ones, pde, randn, type Tensor, tensor, tidy, zeros } from '../src/index.js';
+import {
+  arange,
+  F,
+  manualSeed,
+  memory,
+  nn,
+  noGrad,
+  ones,
+  pde,
+  randn,
+  type Tensor,
+  tensor,
+  tidy,
+  zeros,
+} from '../src/index.js';
 import { assertClose, gradcheck, values } from './helpers.js';
 
 const {
@@ -533,6 +547,19 @@ describe('hyperbolic layers', () => {
       }
       const drift = Math.max(...energies.map((e) => Math.abs(e - energies[0]!))) / Math.abs(energies[0]!);
       assert.ok(drift < 1e-9, `${boundary}: energy drift ${drift}`);
+    }
+  });
+
+  it('the leapfrog and Hamiltonian blocks leave only their output behind, with gradients intact', () => {
+    for (const block of [new LeapfrogBlock(4, { steps: 3 }), new HamiltonianBlock(4, { steps: 3 })]) {
+      const x = randn([2, 4, 5, 5], { requiresGrad: true });
+      const before = memory().liveTensors;
+      const out = block.forward(x);
+      assert.equal(memory().liveTensors, before + 1, block.constructor.name);
+      out.square().sum().backward();
+      assert.ok(x.grad!.abs().sum().item() > 0);
+      out.dispose();
+      x.dispose();
     }
   });
 

@@ -133,12 +133,13 @@ export class LeapfrogBlock extends Module {
   /** One pass from the state (Y_{j−1}, Y_j) to (Y_{j+steps−1}, Y_{j+steps}): leapfrog with Y'' = −F_k(Y) in step k. */
   forwardState(previous: Tensor, current: Tensor): { previous: Tensor; current: Tensor } {
     const layers = [...this.layers] as SymmetricLayer[];
-    const force = (t: number, y: Tensor) => tidy(() => layers[Math.round(t / this.h)]!.forward(y).neg());
-    return leapfrogFrom(force, previous, current, stepTimes(layers.length, this.h));
+    const force = (t: number, y: Tensor) => layers[Math.round(t / this.h)]!.forward(y).neg();
+    // The states between the first and the last are freed here; autograd keeps what it needs of them.
+    return tidy(() => leapfrogFrom(force, previous, current, stepTimes(layers.length, this.h)));
   }
 
   forward(y: Tensor): Tensor {
-    return this.forwardState(y, y).current;
+    return tidy(() => this.forwardState(y, y).current);
   }
 
   /** The conserved discrete energy of the linear wave (σ = N = identity) between two states of step j. */
@@ -185,17 +186,19 @@ export class HamiltonianBlock extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    const [y0, z0] = input.chunk(2, 1) as [Tensor, Tensor];
     const layers = [...this.layers] as SymmetricLayer[];
     const step = (t: number) => 2 * Math.round(t / this.h);
-    const { y, z } = verlet(
-      (t, z) => layers[step(t)]!.forward(z),
-      (t, y) => tidy(() => layers[step(t) + 1]!.forward(y).neg()),
-      y0,
-      z0,
-      stepTimes(layers.length / 2, this.h),
-    );
-    return cat([y, z], 1);
+    return tidy(() => {
+      const [y0, z0] = input.chunk(2, 1) as [Tensor, Tensor];
+      const { y, z } = verlet(
+        (t, z) => layers[step(t)]!.forward(z),
+        (t, y) => layers[step(t) + 1]!.forward(y).neg(),
+        y0,
+        z0,
+        stepTimes(layers.length / 2, this.h),
+      );
+      return cat([y, z], 1);
+    });
   }
 }
 markBlock(HamiltonianBlock);
