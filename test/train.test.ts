@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { randn, setNumThreads, TorchError } from '../src/index.js';
+import { memory, randn, setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
@@ -14,6 +14,7 @@ import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
 import { readMetrics } from '../src/train/run.js';
 import { createModel } from '../src/models/registry.js';
 import { makeOptimizer, train } from '../src/train/trainer.js';
+import { evaluate } from '../src/train/evaluate.js';
 import { deterministic, values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
@@ -364,6 +365,21 @@ describe('trainer', () => {
         assert.ok(t.abs().max().item() <= 0.2 + 1e-7, `${k} within the box`);
       }
     }
+  });
+
+  it('frees every batch it evaluates: repeated evaluations leave the live tensors and native bytes as they were', async () => {
+    const model = createModel('resnet20', { width: 4 });
+    const { val } = splits();
+    const evaluateAll = () => evaluate(model, val!.batches(0, 50, 0), 10, { tta: true });
+    const first = await evaluateAll();
+    assert.equal(first.n, 160);
+    const before = memory();
+    for (let i = 0; i < 3; i++) assert.deepEqual(await evaluateAll(), first);
+    const after = memory();
+    assert.equal(after.liveTensors, before.liveTensors, 'live tensors');
+    assert.equal(after.nativeBytes, before.nativeBytes, 'native bytes');
+    await val!.close();
+    model.dispose();
   });
 
   it('validates settings with one clear message', () => {
