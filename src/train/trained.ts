@@ -23,9 +23,9 @@ export interface EvaluateTrainedOptions {
   split: 'val' | 'all' | 'test';
   /** The images (as for training); default: the run's. */
   data?: string;
-  /** Horizontal-flip test-time augmentation (default true). */
+  /** Horizontal-flip test-time augmentation (default: as the run's final evaluation, its `tta`). */
   tta?: boolean;
-  /** Also average over shifts by ± this many pixels (default: as the run's final evaluation). */
+  /** Also average over shifts by ± this many pixels (default: as the run's final evaluation, its `ttaTranslate`). */
   ttaTranslate?: number;
 }
 
@@ -50,11 +50,11 @@ export async function evaluateTrained(
     augment: null,
     normalization: data.normalization,
   });
-  const tta = options.tta ?? true;
   try {
+    // The trainer's final evaluation: flip and translation each as the run's configuration says, unless overridden.
     const evaluation = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, {
-      tta,
-      translate: tta ? (options.ttaTranslate ?? config.ttaTranslate) : 0,
+      tta: options.tta ?? config.tta,
+      translate: options.ttaTranslate ?? config.ttaTranslate,
       precision: config.precision,
     });
     return { evaluation, description };
