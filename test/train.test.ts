@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,10 +8,20 @@ import { describe, it } from 'node:test';
 import { memory, randn, setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
+import {
+  carveValidation,
+  loadDataSplits,
+  loadDataset,
+  streamOf,
+  trainingSubset,
+  type DataSplits,
+} from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
-import { readMetrics } from '../src/train/run.js';
+import { loadTrainedModel, readMetrics } from '../src/train/run.js';
+import { predictImages } from '../src/train/trained.js';
+import { encodePng } from '../src/data/codec.js';
+import * as F from '../src/tensor/functional.js';
 import { createModel } from '../src/models/registry.js';
 import { makeOptimizer, train } from '../src/train/trainer.js';
 import { evaluate } from '../src/train/evaluate.js';
@@ -380,6 +390,51 @@ describe('trainer', () => {
     assert.equal(after.nativeBytes, before.nativeBytes, 'native bytes');
     await val!.close();
     model.dispose();
+  });
+
+  it('records the training image size in data.json, and predicts at that size', async () => {
+    // Three classes of 64×64 stripes (horizontal, vertical, diagonal) with a varying phase: detail that resizing blurs.
+    const folder = mkdtempSync(join(tmpdir(), 'pdenet-64-'));
+    const stripes = [(y: number) => y, (_y: number, x: number) => x, (y: number, x: number) => x + y];
+    stripes.forEach((stripe, k) => {
+      mkdirSync(join(folder, `c${k}`));
+      for (let i = 0; i < 8; i++) {
+        const rgb = new Uint8Array(64 * 64 * 3);
+        for (let p = 0; p < 64 * 64; p++) {
+          const on = (stripe(Math.floor(p / 64), p % 64) + i) % 4 < 2;
+          rgb.fill(on ? 200 : 40, 3 * p, 3 * p + 3);
+          rgb[3 * p + (k % 3)] = 100 + 10 * i;
+        }
+        writeFileSync(join(folder, `c${k}`, `${i}.png`), encodePng(rgb, 64, 64));
+      }
+    });
+    const result = await train({ ...base, data: folder, valSplit: 3, epochs: 1, batchSize: 7, runName: 'size-64' });
+    const described = JSON.parse(readFileSync(join(result.runDir, 'data.json'), 'utf8'));
+    assert.deepEqual(described.imageSize, [64, 64]);
+    const trained = loadTrainedModel(result.runDir);
+    // The reference: the model's forward at 64×64 on the image as the training pipeline reads it (c0/0.png first).
+    const stream = streamOf(await loadDataset(folder), {
+      seed: 0,
+      shuffle: false,
+      dropLast: false,
+      augment: null,
+      normalization: trained.data.normalization,
+      prefetch: 0,
+    });
+    let expected: number[] = [];
+    for await (const { x, y } of stream.batches(0, 1, 0)) {
+      expected = values(F.softmax(trained.model.forward(x), 1));
+      x.dispose();
+      y.dispose();
+      break;
+    }
+    await stream.close();
+    const [predicted] = await predictImages(trained, [join(folder, 'c0', '0.png')]);
+    for (const { label, probability } of predicted!.top) {
+      const k = trained.data.classes.indexOf(label);
+      assert.ok(Math.abs(probability - expected[k]!) < 1e-6, `${label}: ${probability} vs ${expected[k]}`);
+    }
+    trained.model.dispose();
   });
 
   it('validates settings with one clear message', () => {

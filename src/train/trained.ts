@@ -88,20 +88,22 @@ export function imageFiles(paths: readonly string[]): string[] {
 }
 
 /** Classifies image files (JPEG/PNG; folders: the images in them), resized to the model's training size. */
-export async function predictImages(trained: TrainedModel, paths: readonly string[], size = 32): Promise<Prediction[]> {
+export async function predictImages(trained: TrainedModel, paths: readonly string[]): Promise<Prediction[]> {
+  // A run folder whose data.json does not record the image size was written when runs trained on 32×32 images.
+  const [height, width] = trained.data.imageSize ?? [32, 32];
   const channels = 3;
   const normalizer = new BatchNormalizer(channels, trained.data.normalization);
   const out: Prediction[] = [];
   for (const file of imageFiles(paths)) {
     const image = await decodeImage(new Uint8Array(readFileSync(file)), file);
     const rgb =
-      image.width === size && image.height === size
+      image.width === width && image.height === height
         ? image.data
-        : resizeImage(image.data, image.width, image.height, channels, size, size);
-    const chw = hwcToChw(rgb, { height: size, width: size, channels });
+        : resizeImage(image.data, image.width, image.height, channels, width, height);
+    const chw = hwcToChw(rgb, { height, width, channels });
     const probs = tidy(() =>
       noGrad(() => {
-        const x = normalizer.apply(chw, [1, channels, size, size]);
+        const x = normalizer.apply(chw, [1, channels, height, width]);
         return F.softmax(trained.model.forward(x), 1).flatten().toTypedArray() as Float32Array;
       }),
     );

@@ -454,6 +454,7 @@ async function build(
       normalization: data.normalization,
       trainSize: data.train.size,
       valSize: data.val?.size ?? 0,
+      ...(data.imageSize ? { imageSize: data.imageSize } : {}),
       ...(group ? { worldSize: world, batchPerRank: config.batchSize / world } : {}),
     });
     const s = buildModel(run, group, config, data, resumed === null, options, log);
