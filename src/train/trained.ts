@@ -9,7 +9,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
-import { decodeImage, resizeImage } from '../data/codec.js';
+import { decodeImage, IMAGE_EXTENSIONS, resizeImage } from '../data/codec.js';
 import { BatchNormalizer } from '../data/transforms.js';
 import { hwcToChw } from '../data/augment.js';
 import { streamOf } from './data.js';
@@ -71,8 +71,6 @@ export interface Prediction {
   top: { label: string; probability: number }[];
 }
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
-
 /** The image files `paths` name: files as given, folders as the JPEG and PNG files in them (and their sub-folders), sorted. */
 export function imageFiles(paths: readonly string[]): string[] {
   return paths.flatMap((path) => {
@@ -80,7 +78,7 @@ export function imageFiles(paths: readonly string[]): string[] {
     if (!statSync(path).isDirectory()) return [path];
     const found = readdirSync(path, { recursive: true, encoding: 'utf8' })
       .sort()
-      .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+      .filter((name) => IMAGE_EXTENSIONS.includes(extname(name).toLowerCase()))
       .map((name) => join(path, name));
     if (found.length === 0) throw new TorchError(`${path} is a folder without JPEG or PNG images`, 'predict');
     return found;
