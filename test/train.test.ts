@@ -10,6 +10,7 @@ import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
 import {
   carveValidation,
+  closeSplits,
   loadDataSplits,
   loadDataset,
   streamOf,
@@ -18,6 +19,7 @@ import {
 } from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
+import { DataLoader } from '../src/data/loader.js';
 import { loadTrainedModel, readMetrics } from '../src/train/run.js';
 import { predictImages } from '../src/train/trained.js';
 import { encodePng } from '../src/data/codec.js';
@@ -435,6 +437,64 @@ describe('trainer', () => {
       assert.ok(Math.abs(probability - expected[k]!) < 1e-6, `${label}: ${probability} vs ${expected[k]}`);
     }
     trained.model.dispose();
+  });
+
+  it('closes the data it loads itself, when the run ends and when it fails', async () => {
+    // Three classes of six 16×16 images, each of one colour and brightness.
+    const folder = mkdtempSync(join(tmpdir(), 'pdenet-close-'));
+    for (let k = 0; k < 3; k++) {
+      mkdirSync(join(folder, `c${k}`));
+      for (let i = 0; i < 6; i++) {
+        const rgb = new Uint8Array(16 * 16 * 3).fill(30 + 20 * i);
+        for (let p = k; p < rgb.length; p += 3) rgb[p] = 220;
+        writeFileSync(join(folder, `c${k}`, `${i}.png`), encodePng(rgb, 16, 16));
+      }
+    }
+    // The loaders that prepared batches (each holds a worker until it is closed), and those closed.
+    const started = new Set<DataLoader>();
+    const closed = new Set<DataLoader>();
+    const { epoch, close } = DataLoader.prototype;
+    DataLoader.prototype.epoch = function (this: DataLoader, ...args: Parameters<DataLoader['epoch']>) {
+      started.add(this);
+      return epoch.apply(this, args);
+    };
+    DataLoader.prototype.close = function (this: DataLoader) {
+      closed.add(this);
+      return close.call(this);
+    };
+    const config = { ...base, data: folder, valSplit: 3, epochs: 1, batchSize: 5 };
+    const open = () => [...started].filter((l) => !closed.has(l)).length;
+    try {
+      const result = await train({ ...config, runName: 'closes-data' });
+      assert.equal(result.metrics.length, 1);
+      assert.equal(started.size, 2, 'the training and the validation loader');
+      assert.equal(open(), 0, 'loaders left open after the run');
+      started.clear();
+      await assert.rejects(
+        train(
+          { ...config, runName: 'closes-data-failed' },
+          {
+            events: {
+              onEpoch: () => {
+                throw new TorchError('the epoch hook failed', 'test');
+              },
+            },
+          },
+        ),
+        /the epoch hook failed/,
+      );
+      assert.equal(started.size, 2, 'the training and the validation loader');
+      assert.equal(open(), 0, 'loaders left open after the failure');
+      // Data given in the options stays the caller's: the run leaves it open.
+      started.clear();
+      const data = splits();
+      await train({ ...base, epochs: 1, runName: 'leaves-given-data' }, { data });
+      assert.equal(open(), started.size);
+      await closeSplits(data);
+    } finally {
+      DataLoader.prototype.epoch = epoch;
+      DataLoader.prototype.close = close;
+    }
   });
 
   it('validates settings with one clear message', () => {
