@@ -431,6 +431,33 @@ describe('pdenet on a run of three classes from an image folder', () => {
     assert.match(pdenet('predict', run, empty).stderr, /is a folder without JPEG or PNG images/);
   });
 
+  it("refuses to evaluate on images of other classes than the run's, naming both lists", () => {
+    const other = (name: string, classes: string[]) => {
+      for (const c of classes) {
+        mkdirSync(join(work, name, c), { recursive: true });
+        for (let i = 0; i < 4; i++)
+          writeFileSync(join(work, name, c, `${i}.png`), encodePng(createImage(32, 32, [60 * i, 90, 30, 255])));
+      }
+      return join(work, name);
+    };
+    for (const [name, classes] of [
+      ['renamed', ['blue', 'green', 'yellow']],
+      ['fewer', ['blue', 'red']],
+      ['more', ['blue', 'green', 'red', 'white']],
+    ] as const) {
+      const r = pdenet('eval', run, '--data', other(name, [...classes]));
+      assert.equal(r.status, 1, name);
+      assert.deepEqual(
+        r.stderr.split('\n').filter((l) => l.startsWith('pdenet:')),
+        [
+          `pdenet: eval: the data's classes ${JSON.stringify(classes)} are not the run's ["blue","green","red"] ` +
+            "(its data.json): evaluate it on images of the run's classes",
+        ],
+        name,
+      );
+    }
+  });
+
   it('refuses a second run on a name in use, and one-class data, with one line and no folder left', async () => {
     const args = trainArgs({
       model: 'resnet20',

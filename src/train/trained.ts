@@ -40,8 +40,13 @@ export async function evaluateTrained(
 ): Promise<{ evaluation: Evaluation; description: string }> {
   const { config, data } = trained;
   const { dataset, description } = await evaluationImages(trained, options.split, options.data);
-  if (dataset.classes.length !== data.classes.length) {
-    throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
+  // The labels are class indices: scored against another list of classes, they would count the wrong answers.
+  if (JSON.stringify(dataset.classes) !== JSON.stringify(data.classes)) {
+    throw new TorchError(
+      `the data's classes ${JSON.stringify(dataset.classes)} are not the run's ${JSON.stringify(data.classes)} ` +
+        "(its data.json): evaluate it on images of the run's classes",
+      'eval',
+    );
   }
   const stream = streamOf(dataset, {
     seed: 0,
