@@ -154,6 +154,46 @@ describe('pdenet train, eval, predict, models, bench', () => {
     assert.equal(stepOf(checkpoint), stoppedAt + 2);
   });
 
+  it("evaluates by default as the run's final evaluation did (its TTA settings), and flags override each one", () => {
+    const trained = pdenet(
+      ...trainArgs(
+        {
+          model: 'resnet20',
+          width: 4,
+          data: 'synthetic',
+          'val-split': 200,
+          'train-images': 200,
+          epochs: 1,
+          'batch-size': 20,
+          lr: 0.05,
+          'tta-translate': 2,
+          'runs-dir': runsDir,
+          'run-name': 'no-flip',
+        },
+        '--no-tta',
+      ),
+    );
+    assert.equal(trained.status, 0, trained.stderr);
+    const dir = join(runsDir, 'no-flip');
+    const final = JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim()) as {
+      valAccuracy: number;
+      valLoss: number;
+    };
+    const evaluate = (...flags: string[]) => {
+      const r = pdenet('eval', dir, '--json', ...flags);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { accuracy: number; loss: number };
+    };
+    const byDefault = evaluate();
+    assert.equal(byDefault.accuracy, final.valAccuracy, "the run's own final validation accuracy");
+    assert.ok(Math.abs(byDefault.loss - final.valLoss) < 1e-6, `loss ${byDefault.loss} vs ${final.valLoss}`);
+    assert.deepEqual(evaluate('--no-tta', '--tta-translate', '2'), byDefault, 'the defaults, given');
+    // Each flag alone changes only its own part: with the flip, or without the shifts.
+    assert.notEqual(evaluate('--tta').loss, byDefault.loss, '--tta adds the flip');
+    assert.notEqual(evaluate('--tta-translate', '0').loss, byDefault.loss, '--tta-translate 0 drops the shifts');
+    assert.notEqual(evaluate('--tta').loss, evaluate('--tta', '--tta-translate', '0').loss, '--tta keeps the shifts');
+  });
+
   it('lists the models and benchmarks one as JSON', () => {
     const models = JSON.parse(pdenet('models', '--json', '--no-flops').stdout) as { name: string; params: number }[];
     const speednet = models.find((m) => m.name === 'speednet');
@@ -389,6 +429,33 @@ describe('pdenet on a run of three classes from an image folder', () => {
     const empty = join(work, 'empty');
     mkdirSync(empty);
     assert.match(pdenet('predict', run, empty).stderr, /is a folder without JPEG or PNG images/);
+  });
+
+  it("refuses to evaluate on images of other classes than the run's, naming both lists", () => {
+    const other = (name: string, classes: string[]) => {
+      for (const c of classes) {
+        mkdirSync(join(work, name, c), { recursive: true });
+        for (let i = 0; i < 4; i++)
+          writeFileSync(join(work, name, c, `${i}.png`), encodePng(createImage(32, 32, [60 * i, 90, 30, 255])));
+      }
+      return join(work, name);
+    };
+    for (const [name, classes] of [
+      ['renamed', ['blue', 'green', 'yellow']],
+      ['fewer', ['blue', 'red']],
+      ['more', ['blue', 'green', 'red', 'white']],
+    ] as const) {
+      const r = pdenet('eval', run, '--data', other(name, [...classes]));
+      assert.equal(r.status, 1, name);
+      assert.deepEqual(
+        r.stderr.split('\n').filter((l) => l.startsWith('pdenet:')),
+        [
+          `pdenet: eval: the data's classes ${JSON.stringify(classes)} are not the run's ["blue","green","red"] ` +
+            "(its data.json): evaluate it on images of the run's classes",
+        ],
+        name,
+      );
+    }
   });
 
   it('refuses a second run on a name in use, and one-class data, with one line and no folder left', async () => {

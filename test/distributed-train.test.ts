@@ -65,9 +65,13 @@ interface Ended {
   err: string;
 }
 
-function pdenet(args: string[], onStart?: (child: ChildProcess) => void): Promise<Ended> {
+/** `pdenet train` with `args`. */
+const pdenet = (args: string[], onStart?: (child: ChildProcess) => void) => command(['train', ...args], onStart);
+
+/** `pdenet` with `args` (the command first). */
+function command(args: string[], onStart?: (child: ChildProcess) => void): Promise<Ended> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main, 'train', ...args], {
+    const child = spawn(process.execPath, [main, ...args], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PDENET_NUM_THREADS: '2', PDENET_DIST_TIMEOUT_MS: '30000', GLOG_minloglevel: '3' },
@@ -195,6 +199,31 @@ describe('pdenet train --nproc-per-node 2', () => {
     assert.deepEqual(figures('parts'), figures('whole'));
     const [p, w] = [weights('parts'), weights('whole')];
     for (const [k, v] of w) assert.deepEqual(p.get(k), v, k);
+  });
+
+  it('pdenet launch -- train: a stop by --max-steps is a finish, exit code 3 on every rank and from the launcher', async () => {
+    const r = await command([
+      'launch',
+      '--nproc-per-node',
+      '2',
+      '--',
+      'train',
+      ...COMMON,
+      '--epochs',
+      '2',
+      '--run-name',
+      'launched',
+      '--max-steps',
+      '2',
+    ]);
+    assert.equal(r.code, 3, r.err);
+    assert.deepEqual(
+      r.err.split('\n').filter((l) => l.startsWith('pdenet launch:')),
+      ['pdenet launch: 2 worker(s) finished (exit code 3)'],
+      r.err,
+    );
+    assert.match(r.out, /stopped at epoch 1, batch 2; checkpoint written/);
+    assert.ok(existsSync(join(root, 'runs', 'launched', RUN_FILES.checkpoint)));
   });
 
   it('a killed rank makes the launcher exit non-zero with one clear line', async () => {

@@ -17,7 +17,9 @@ import {
   runFile,
   RunWriter,
 } from '../src/train/run.js';
-import { RESUME_CHANGES } from '../src/train/resume.js';
+import { RESUME_CHANGES, resumedConfig } from '../src/train/resume.js';
+import { resolveConfig } from '../src/train/config.js';
+import { configFromFlags } from '../src/cli/train.js';
 import { tinyConfig, tinySplits } from './fixtures/tiny-run.js';
 import { deterministic, values } from './helpers.js';
 
@@ -25,6 +27,7 @@ setNumThreads(1);
 const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
 const killer = fileURLToPath(new URL('./fixtures/run-killer.js', import.meta.url));
 const weightsEpoch = (path: string) => readSafetensorsHeader(path).metadata.epoch;
+const show = (v: unknown) => JSON.stringify(v);
 
 /**
  * What a reader sees agrees: the checkpoint's epoch, the metrics lines, the last weights' epoch and the best weights'
@@ -242,6 +245,21 @@ describe('the run folder', () => {
     assert.equal(trained.config.epochs, 2, 'config.json holds the applied change');
     trained.model.dispose();
     assert.ok(Object.keys(RESUME_CHANGES).includes('epochs'));
+  });
+
+  it('keeps the rest of a nested group when a resume gives one of its settings again', () => {
+    const flags = { model: 'rknet', layer: 'double', channels: [4, 4, 4, 4], plateauPatience: 3, plateauFactor: 0.5 };
+    const stored = resolveConfig(
+      configFromFlags({ ...flags, affine: { degrees: 10, translate: 0.1, scale: [0.9, 1.1] } }),
+    );
+    for (const again of [{ layer: 'double' }, { plateauPatience: 3 }, { affine: stored.augment.affine }, {}]) {
+      assert.deepEqual(resumedConfig(stored, configFromFlags({ model: 'rknet', ...again }), 0), stored, show(again));
+    }
+    assert.throws(
+      () => resumedConfig(stored, configFromFlags({ layer: 'doublesym' }), 0),
+      /cannot change modelOptions from \{"rknet":\{"layer":"double","channels":\[4,4,4,4\]\}\} to \{"rknet":\{"layer":"doublesym","channels":\[4,4,4,4\]\}\}/,
+    );
+    assert.throws(() => resumedConfig(stored, configFromFlags({ plateauFactor: 0.2 }), 0), /cannot change plateau/);
   });
 
   it('refuses to resume from a checkpoint of another model', async () => {

@@ -1,19 +1,32 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { randn, setNumThreads, TorchError } from '../src/index.js';
+import { memory, randn, setNumThreads, TorchError } from '../src/index.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { resolveConfig, type TrainConfig } from '../src/train/config.js';
-import { carveValidation, loadDataSplits, streamOf, trainingSubset, type DataSplits } from '../src/train/data.js';
+import {
+  carveValidation,
+  closeSplits,
+  loadDataSplits,
+  loadDataset,
+  streamOf,
+  trainingSubset,
+  type DataSplits,
+} from '../src/train/data.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { ImageDataset, splitTrainVal } from '../src/data/dataset.js';
-import { readMetrics } from '../src/train/run.js';
+import { DataLoader } from '../src/data/loader.js';
+import { loadTrainedModel, readMetrics } from '../src/train/run.js';
+import { predictImages } from '../src/train/trained.js';
+import { encodePng } from '../src/data/codec.js';
+import * as F from '../src/tensor/functional.js';
 import { createModel } from '../src/models/registry.js';
 import { makeOptimizer, train } from '../src/train/trainer.js';
+import { evaluate } from '../src/train/evaluate.js';
 import { deterministic, values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
@@ -363,6 +376,124 @@ describe('trainer', () => {
       if (/conv.*weight|linear\.weight|controlLayers\.\d+\.weight$/.test(k)) {
         assert.ok(t.abs().max().item() <= 0.2 + 1e-7, `${k} within the box`);
       }
+    }
+  });
+
+  it('frees every batch it evaluates: repeated evaluations leave the live tensors and native bytes as they were', async () => {
+    const model = createModel('resnet20', { width: 4 });
+    const { val } = splits();
+    const evaluateAll = () => evaluate(model, val!.batches(0, 50, 0), 10, { tta: true });
+    const first = await evaluateAll();
+    assert.equal(first.n, 160);
+    const before = memory();
+    for (let i = 0; i < 3; i++) assert.deepEqual(await evaluateAll(), first);
+    const after = memory();
+    assert.equal(after.liveTensors, before.liveTensors, 'live tensors');
+    assert.equal(after.nativeBytes, before.nativeBytes, 'native bytes');
+    await val!.close();
+    model.dispose();
+  });
+
+  it('records the training image size in data.json, and predicts at that size', async () => {
+    // Three classes of 64×64 stripes (horizontal, vertical, diagonal) with a varying phase: detail that resizing blurs.
+    const folder = mkdtempSync(join(tmpdir(), 'pdenet-64-'));
+    const stripes = [(y: number) => y, (_y: number, x: number) => x, (y: number, x: number) => x + y];
+    stripes.forEach((stripe, k) => {
+      mkdirSync(join(folder, `c${k}`));
+      for (let i = 0; i < 8; i++) {
+        const rgb = new Uint8Array(64 * 64 * 3);
+        for (let p = 0; p < 64 * 64; p++) {
+          const on = (stripe(Math.floor(p / 64), p % 64) + i) % 4 < 2;
+          rgb.fill(on ? 200 : 40, 3 * p, 3 * p + 3);
+          rgb[3 * p + (k % 3)] = 100 + 10 * i;
+        }
+        writeFileSync(join(folder, `c${k}`, `${i}.png`), encodePng(rgb, 64, 64));
+      }
+    });
+    const result = await train({ ...base, data: folder, valSplit: 3, epochs: 1, batchSize: 7, runName: 'size-64' });
+    const described = JSON.parse(readFileSync(join(result.runDir, 'data.json'), 'utf8'));
+    assert.deepEqual(described.imageSize, [64, 64]);
+    const trained = loadTrainedModel(result.runDir);
+    // The reference: the model's forward at 64×64 on the image as the training pipeline reads it (c0/0.png first).
+    const stream = streamOf(await loadDataset(folder), {
+      seed: 0,
+      shuffle: false,
+      dropLast: false,
+      augment: null,
+      normalization: trained.data.normalization,
+      prefetch: 0,
+    });
+    let expected: number[] = [];
+    for await (const { x, y } of stream.batches(0, 1, 0)) {
+      expected = values(F.softmax(trained.model.forward(x), 1));
+      x.dispose();
+      y.dispose();
+      break;
+    }
+    await stream.close();
+    const [predicted] = await predictImages(trained, [join(folder, 'c0', '0.png')]);
+    for (const { label, probability } of predicted!.top) {
+      const k = trained.data.classes.indexOf(label);
+      assert.ok(Math.abs(probability - expected[k]!) < 1e-6, `${label}: ${probability} vs ${expected[k]}`);
+    }
+    trained.model.dispose();
+  });
+
+  it('closes the data it loads itself, when the run ends and when it fails', async () => {
+    // Three classes of six 16×16 images, each of one colour and brightness.
+    const folder = mkdtempSync(join(tmpdir(), 'pdenet-close-'));
+    for (let k = 0; k < 3; k++) {
+      mkdirSync(join(folder, `c${k}`));
+      for (let i = 0; i < 6; i++) {
+        const rgb = new Uint8Array(16 * 16 * 3).fill(30 + 20 * i);
+        for (let p = k; p < rgb.length; p += 3) rgb[p] = 220;
+        writeFileSync(join(folder, `c${k}`, `${i}.png`), encodePng(rgb, 16, 16));
+      }
+    }
+    // The loaders that prepared batches (each holds a worker until it is closed), and those closed.
+    const started = new Set<DataLoader>();
+    const closed = new Set<DataLoader>();
+    const { epoch, close } = DataLoader.prototype;
+    DataLoader.prototype.epoch = function (this: DataLoader, ...args: Parameters<DataLoader['epoch']>) {
+      started.add(this);
+      return epoch.apply(this, args);
+    };
+    DataLoader.prototype.close = function (this: DataLoader) {
+      closed.add(this);
+      return close.call(this);
+    };
+    const config = { ...base, data: folder, valSplit: 3, epochs: 1, batchSize: 5 };
+    const open = () => [...started].filter((l) => !closed.has(l)).length;
+    try {
+      const result = await train({ ...config, runName: 'closes-data' });
+      assert.equal(result.metrics.length, 1);
+      assert.equal(started.size, 2, 'the training and the validation loader');
+      assert.equal(open(), 0, 'loaders left open after the run');
+      started.clear();
+      await assert.rejects(
+        train(
+          { ...config, runName: 'closes-data-failed' },
+          {
+            events: {
+              onEpoch: () => {
+                throw new TorchError('the epoch hook failed', 'test');
+              },
+            },
+          },
+        ),
+        /the epoch hook failed/,
+      );
+      assert.equal(started.size, 2, 'the training and the validation loader');
+      assert.equal(open(), 0, 'loaders left open after the failure');
+      // Data given in the options stays the caller's: the run leaves it open.
+      started.clear();
+      const data = splits();
+      await train({ ...base, epochs: 1, runName: 'leaves-given-data' }, { data });
+      assert.equal(open(), started.size);
+      await closeSplits(data);
+    } finally {
+      DataLoader.prototype.epoch = epoch;
+      DataLoader.prototype.close = close;
     }
   });
 

@@ -6,7 +6,8 @@
  * The launcher owns its workers: SIGINT and SIGTERM are forwarded to every worker once (workers run in
  * their own process group, so a terminal's Ctrl-C reaches them only through the launcher); when a worker
  * fails, the others get SIGTERM (SIGKILL after a grace period) and the launcher exits non-zero with one
- * line naming the rank and how it ended.
+ * line naming the rank and how it ended. A worker of `pdenet train` stopped by a limit (--max-steps,
+ * --max-minutes: exit code 3, its checkpoint written) has finished, not failed: the launcher passes the code on.
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { EXIT_CODES } from '../train/trainer.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 
 /** Options of {@link launch}. */
@@ -137,7 +139,11 @@ function launchResult(
   const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
   const exitCode = bad ? bad.child.exitCode! : 0;
   if (stopping !== null) return { exitCode, failed: null, message: `stopped by ${stopping}` };
-  return { exitCode, failed: null, message: `${nprocPerNode} worker(s) finished` };
+  return {
+    exitCode,
+    failed: null,
+    message: `${nprocPerNode} worker(s) finished${exitCode === 0 ? '' : ` (exit code ${exitCode})`}`,
+  };
 }
 
 /** The workers of one launch: started, signalled and watched together. */
@@ -335,6 +341,8 @@ export function registerLaunch(program: Command): void {
       const result = await launch({
         command: flags.exec ? command : [process.execPath, main, ...command],
         nprocPerNode: flags.nprocPerNode!,
+        // `pdenet train` stopped by a limit exits with 3 on every rank, its checkpoint written: a finish.
+        finishedCodes: !flags.exec && command[0] === 'train' ? [EXIT_CODES.limit] : [],
         nnodes: flags.nnodes,
         nodeRank: flags.nodeRank,
         ...(flags.masterAddr !== undefined ? { masterAddr: flags.masterAddr } : {}),

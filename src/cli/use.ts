@@ -34,6 +34,7 @@ function registerEval(program: Command): void {
           "(default with --data); test: the data's test split",
       ).choices(['val', 'all', 'test']),
     )
+    .option('--tta', "with horizontal-flip test-time augmentation (default: as the run's final evaluation)")
     .option('--no-tta', 'without horizontal-flip test-time augmentation')
     .option(
       '--tta-translate <pixels>',
@@ -46,7 +47,7 @@ function registerEval(program: Command): void {
 
 async function evalCommand(
   path: string,
-  flags: { data?: string; split?: 'val' | 'all' | 'test'; tta: boolean; ttaTranslate?: number; json?: boolean },
+  flags: { data?: string; split?: 'val' | 'all' | 'test'; tta?: boolean; ttaTranslate?: number; json?: boolean },
 ): Promise<void> {
   const trained = loadTrainedModel(path);
   const { evaluation: result, description } = await evaluateTrained(trained, {

@@ -41,6 +41,11 @@ export interface DataSplits {
   imageSize?: [number, number];
 }
 
+/** Closes the streams of `data` (their loaders' workers). */
+export async function closeSplits(data: DataSplits): Promise<void> {
+  await Promise.all([data.train, data.val, data.valPart].map((stream) => stream?.close()));
+}
+
 /** A stream over a dataset, one DataLoader per batch size. */
 export function streamOf(
   dataset: ImageDataset,

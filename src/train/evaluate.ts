@@ -49,7 +49,7 @@ export function predictLogits(model: Module, x: Tensor, tta = false, translate =
   });
 }
 
-/** Evaluates `model` (in eval mode, restored afterwards) on every batch. */
+/** Evaluates `model` (in eval mode, restored afterwards) on every batch; it disposes each batch's tensors. */
 export async function evaluate(
   model: Module,
   batches: AsyncIterable<Batch> | Iterable<Batch>,
@@ -63,17 +63,24 @@ export async function evaluate(
   let n = 0;
   try {
     for await (const batch of batches) {
-      const { loss, predicted, labels } = tidy(() =>
-        noGrad(() => {
-          const predict = () => predictLogits(model, batch.x, options.tta ?? false, options.translate ?? 0);
-          const logits = (options.precision === 'bf16' ? autocast(predict) : predict()).float();
-          return {
-            loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
-            predicted: logits.argmax(1).toTypedArray() as BigInt64Array,
-            labels: batch.y.toTypedArray() as BigInt64Array,
-          };
-        }),
-      );
+      let scored: { loss: number; predicted: BigInt64Array; labels: BigInt64Array };
+      try {
+        scored = tidy(() =>
+          noGrad(() => {
+            const predict = () => predictLogits(model, batch.x, options.tta ?? false, options.translate ?? 0);
+            const logits = (options.precision === 'bf16' ? autocast(predict) : predict()).float();
+            return {
+              loss: F.crossEntropy(logits, batch.y, { reduction: 'sum' }).item(),
+              predicted: logits.argmax(1).toTypedArray() as BigInt64Array,
+              labels: batch.y.toTypedArray() as BigInt64Array,
+            };
+          }),
+        );
+      } finally {
+        batch.x.dispose();
+        batch.y.dispose();
+      }
+      const { loss, predicted, labels } = scored;
       lossSum += loss;
       for (let i = 0; i < labels.length; i++) confusion[Number(labels[i])]![Number(predicted[i])]! += 1;
       n += labels.length;

@@ -5,7 +5,7 @@
  * @module
  */
 import { TorchError } from '../tensor/errors.js';
-import { DEFAULT_CONFIG, resolveConfig, TRAIN_SETTINGS, type TrainConfig } from './config.js';
+import { DEFAULT_CONFIG, resolveConfig, TRAIN_SETTINGS, type TrainConfig, type TrainOverrides } from './config.js';
 import { type ResumeRule, settingsOf } from './settings.js';
 
 /**
@@ -37,23 +37,31 @@ function lengthMayChange(config: TrainConfig): string | null {
 
 const show = (v: unknown) => JSON.stringify(v);
 
+const isGroup = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * `base` with the values `over` gives, group by group at every depth (modelOptions.rknet, augment.affine, plateau):
+ * a setting given again keeps the rest of its group. Lists and single values are replaced whole.
+ */
+function mergeSettings(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (!isGroup(base) || !isGroup(over)) return over;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) merged[key] = mergeSettings(base[key], value);
+  return merged;
+}
+
 /**
  * The configuration of a resumed run: its own (`stored`, from its checkpoint) with the `overrides` a resume
  * may apply; a change it may not make is an error naming the setting. `epochsRun`: the epochs already run.
  */
-export function resumedConfig(stored: TrainConfig, overrides: Partial<TrainConfig>, epochsRun: number): TrainConfig {
+export function resumedConfig(stored: TrainConfig, overrides: TrainOverrides, epochsRun: number): TrainConfig {
   const session = Object.fromEntries(
     Object.entries(RESUME_CHANGES)
       .filter(([, rule]) => rule === 'session')
       .map(([key]) => [key, DEFAULT_CONFIG[key as keyof TrainConfig]]),
   );
-  const config = resolveConfig({
-    ...stored,
-    ...session,
-    ...overrides,
-    modelOptions: { ...stored.modelOptions, ...overrides.modelOptions },
-    augment: { ...stored.augment, ...overrides.augment },
-  });
+  const config = resolveConfig(mergeSettings({ ...stored, ...session }, overrides) as Partial<TrainConfig>);
   const before: TrainConfig = { ...DEFAULT_CONFIG, ...stored };
   for (const key of Object.keys(config) as (keyof TrainConfig)[]) {
     if (show(config[key]) === show(before[key])) continue;

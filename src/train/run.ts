@@ -3,7 +3,7 @@
  *
  *     runs/<name>/
  *       config.json            the resolved configuration (enough to rebuild the model)
- *       data.json              the classes, the normalization statistics and the split sizes
+ *       data.json              the classes, the normalization statistics, the split sizes and the image size
  *       metrics.jsonl / .csv   one line per finished epoch
  *       checkpoints/last.ckpt.safetensors   everything a resumed run needs (model, EMA, optimizer, state, config)
  *       checkpoints/last.safetensors        the weights after the last epoch (EMA weights when on)
@@ -69,6 +69,8 @@ export interface RunData {
   normalization: Normalization;
   trainSize: number;
   valSize: number;
+  /** Height and width of the training images, which prediction resizes images to (when the trainer knew them). */
+  imageSize?: [number, number];
   /** Data-parallel runs: the processes, and each one's share of the global batch (config.batchSize). */
   worldSize?: number;
   batchPerRank?: number;

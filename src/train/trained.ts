@@ -9,7 +9,7 @@ import { noGrad } from '../tensor/autograd.js';
 import { TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
-import { decodeImage, resizeImage } from '../data/codec.js';
+import { decodeImage, IMAGE_EXTENSIONS, resizeImage } from '../data/codec.js';
 import { BatchNormalizer } from '../data/transforms.js';
 import { hwcToChw } from '../data/augment.js';
 import { streamOf } from './data.js';
@@ -23,9 +23,9 @@ export interface EvaluateTrainedOptions {
   split: 'val' | 'all' | 'test';
   /** The images (as for training); default: the run's. */
   data?: string;
-  /** Horizontal-flip test-time augmentation (default true). */
+  /** Horizontal-flip test-time augmentation (default: as the run's final evaluation, its `tta`). */
   tta?: boolean;
-  /** Also average over shifts by ± this many pixels (default: as the run's final evaluation). */
+  /** Also average over shifts by ± this many pixels (default: as the run's final evaluation, its `ttaTranslate`). */
   ttaTranslate?: number;
 }
 
@@ -40,8 +40,13 @@ export async function evaluateTrained(
 ): Promise<{ evaluation: Evaluation; description: string }> {
   const { config, data } = trained;
   const { dataset, description } = await evaluationImages(trained, options.split, options.data);
-  if (dataset.classes.length !== data.classes.length) {
-    throw new TorchError(`the data has ${dataset.classes.length} classes, the model ${data.classes.length}`, 'eval');
+  // The labels are class indices: scored against another list of classes, they would count the wrong answers.
+  if (JSON.stringify(dataset.classes) !== JSON.stringify(data.classes)) {
+    throw new TorchError(
+      `the data's classes ${JSON.stringify(dataset.classes)} are not the run's ${JSON.stringify(data.classes)} ` +
+        "(its data.json): evaluate it on images of the run's classes",
+      'eval',
+    );
   }
   const stream = streamOf(dataset, {
     seed: 0,
@@ -50,11 +55,11 @@ export async function evaluateTrained(
     augment: null,
     normalization: data.normalization,
   });
-  const tta = options.tta ?? true;
   try {
+    // The trainer's final evaluation: flip and translation each as the run's configuration says, unless overridden.
     const evaluation = await evaluate(trained.model, stream.batches(0, 500, 0), data.classes.length, {
-      tta,
-      translate: tta ? (options.ttaTranslate ?? config.ttaTranslate) : 0,
+      tta: options.tta ?? config.tta,
+      translate: options.ttaTranslate ?? config.ttaTranslate,
       precision: config.precision,
     });
     return { evaluation, description };
@@ -71,8 +76,6 @@ export interface Prediction {
   top: { label: string; probability: number }[];
 }
 
-const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
-
 /** The image files `paths` name: files as given, folders as the JPEG and PNG files in them (and their sub-folders), sorted. */
 export function imageFiles(paths: readonly string[]): string[] {
   return paths.flatMap((path) => {
@@ -80,7 +83,7 @@ export function imageFiles(paths: readonly string[]): string[] {
     if (!statSync(path).isDirectory()) return [path];
     const found = readdirSync(path, { recursive: true, encoding: 'utf8' })
       .sort()
-      .filter((name) => IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+      .filter((name) => IMAGE_EXTENSIONS.includes(extname(name).toLowerCase()))
       .map((name) => join(path, name));
     if (found.length === 0) throw new TorchError(`${path} is a folder without JPEG or PNG images`, 'predict');
     return found;
@@ -88,20 +91,22 @@ export function imageFiles(paths: readonly string[]): string[] {
 }
 
 /** Classifies image files (JPEG/PNG; folders: the images in them), resized to the model's training size. */
-export async function predictImages(trained: TrainedModel, paths: readonly string[], size = 32): Promise<Prediction[]> {
+export async function predictImages(trained: TrainedModel, paths: readonly string[]): Promise<Prediction[]> {
+  // A run folder whose data.json does not record the image size was written when runs trained on 32×32 images.
+  const [height, width] = trained.data.imageSize ?? [32, 32];
   const channels = 3;
   const normalizer = new BatchNormalizer(channels, trained.data.normalization);
   const out: Prediction[] = [];
   for (const file of imageFiles(paths)) {
     const image = await decodeImage(new Uint8Array(readFileSync(file)), file);
     const rgb =
-      image.width === size && image.height === size
+      image.width === width && image.height === height
         ? image.data
-        : resizeImage(image.data, image.width, image.height, channels, size, size);
-    const chw = hwcToChw(rgb, { height: size, width: size, channels });
+        : resizeImage(image.data, image.width, image.height, channels, width, height);
+    const chw = hwcToChw(rgb, { height, width, channels });
     const probs = tidy(() =>
       noGrad(() => {
-        const x = normalizer.apply(chw, [1, channels, size, size]);
+        const x = normalizer.apply(chw, [1, channels, height, width]);
         return F.softmax(trained.model.forward(x), 1).flatten().toTypedArray() as Float32Array;
       }),
     );

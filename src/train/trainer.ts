@@ -57,7 +57,7 @@ import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistS
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { allReduceEvaluation, type Batch, evaluate, type Evaluation } from './evaluate.js';
-import { type DataSplits, loadDataSplits } from './data.js';
+import { closeSplits, type DataSplits, loadDataSplits } from './data.js';
 import {
   checkSameModel,
   type EpochMetrics,
@@ -106,7 +106,7 @@ export interface TrainOptions {
   events?: TrainEvents;
   /** Aborting it stops after the current step with a checkpoint. */
   signal?: AbortSignal;
-  /** Preloaded data (tests); otherwise read from `config.data`. */
+  /** Preloaded data (tests), which the caller closes; otherwise read from `config.data` and closed when the run ends. */
   data?: DataSplits;
   /** Called at each write of an epoch's commit (tests of what a kill there leaves; see run.ts). */
   fault?: FaultHook;
@@ -348,6 +348,8 @@ interface Session {
   /** Which parameters `ddp` was built to average (it is rebuilt when freezeAfter changes them). */
   ddpTrains: string;
   data: DataSplits;
+  /** Whether the trainer loaded `data` itself (from config.data) and closes it when the run ends. */
+  ownsData: boolean;
   model: ImageModel;
   ema: WeightAverage | null;
   lookahead: Lookahead | null;
@@ -394,6 +396,7 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
     throw e;
   } finally {
     release(s);
+    if (s.ownsData) await closeSplits(s.data);
     s.group?.destroy();
   }
 }
@@ -440,6 +443,8 @@ async function build(
     );
   }
   const resumed = fresh ? null : readRunCheckpoint(run.dir);
+  // Data read here (not given in the options) is closed here when the setup fails, by train() when the run ends.
+  let loaded: DataSplits | null = null;
   try {
     if (resumed) checkSameModel(run.dir, resumed.config);
     const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
@@ -447,16 +452,19 @@ async function build(
     if (group) checkDataParallel(config, world);
     manualSeed(config.seed);
     const data =
-      options.data ?? (await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null));
+      options.data ??
+      (loaded = await loadDataSplits(config, log, group ? { rank: group.rank, worldSize: world } : null));
     checkData(config, data, world);
     run.describe(config, {
       classes: data.classes,
       normalization: data.normalization,
       trainSize: data.train.size,
       valSize: data.val?.size ?? 0,
+      ...(data.imageSize ? { imageSize: data.imageSize } : {}),
       ...(group ? { worldSize: world, batchPerRank: config.batchSize / world } : {}),
     });
     const s = buildModel(run, group, config, data, resumed === null, options, log);
+    s.ownsData = loaded !== null;
     try {
       if (resumed) restore(s, resumed);
     } catch (e) {
@@ -478,6 +486,9 @@ async function build(
       resumedAt: resumed ? s.state : null,
     });
     return s;
+  } catch (e) {
+    if (loaded) await closeSplits(loaded);
+    throw e;
   } finally {
     resumed?.dispose();
   }
@@ -582,6 +593,7 @@ function buildModel(
     ddp: null,
     ddpTrains: '',
     data,
+    ownsData: false,
     model,
     ema,
     lookahead,
