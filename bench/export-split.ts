@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/io/index.js';
-import { carveValidation, loadDataset } from '../src/train/index.js';
+import { carveValidation, loadTrainingImages } from '../src/train/index.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -22,7 +22,7 @@ if (data === undefined || out === undefined || !Number.isInteger(valSplit) || !N
   process.exit(2);
 }
 
-const dataset = await loadDataset(data, console.log);
+const dataset = await loadTrainingImages(data, console.log);
 const split = carveValidation(dataset, { valSplit, seed });
 if (split === null) {
   console.error('export-split: --val-split 0 holds out no validation images');

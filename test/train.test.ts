@@ -12,7 +12,7 @@ import {
   carveValidation,
   closeSplits,
   loadDataSplits,
-  loadDataset,
+  loadTrainingImages,
   streamOf,
   trainingSubset,
   type DataSplits,
@@ -415,7 +415,7 @@ describe('trainer', () => {
     assert.deepEqual(described.imageSize, [64, 64]);
     const trained = loadTrainedModel(result.runDir);
     // The reference: the model's forward at 64×64 on the image as the training pipeline reads it (c0/0.png first).
-    const stream = streamOf(await loadDataset(folder), {
+    const stream = streamOf(await loadTrainingImages(folder), {
       seed: 0,
       shuffle: false,
       dropLast: false,

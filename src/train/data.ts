@@ -98,7 +98,10 @@ export function streamOf(
 }
 
 /** Reads the training images `--data` names: a dataset name or path (see data/sources.ts), or "synthetic". */
-export async function loadDataset(source: string, log: (line: string) => void = () => {}): Promise<ImageDataset> {
+export async function loadTrainingImages(
+  source: string,
+  log: (line: string) => void = () => {},
+): Promise<ImageDataset> {
   if (source === 'synthetic') return syntheticImages({ perClass: 200 });
   let lastShown = 0;
   return loadDatasetFrom(source, {
@@ -171,7 +174,7 @@ export async function loadDataSplits(
   log: (line: string) => void = () => {},
   shard: ShardOptions | null = null,
 ): Promise<DataSplits> {
-  const dataset = await loadDataset(config.data, log);
+  const dataset = await loadTrainingImages(config.data, log);
   checkImageSettings(config, dataset.height, dataset.width);
   const carved = carveValidation(dataset, config) ?? { train: dataset, val: null };
   const train = trainingSubset(carved.train, config);

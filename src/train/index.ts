@@ -65,7 +65,7 @@ export {
 export { evaluate, predictLogits, type Batch, type Evaluation } from './evaluate.js';
 export {
   loadDataSplits,
-  loadDataset,
+  loadTrainingImages,
   streamOf,
   validationCount,
   carveValidation,

@@ -44,10 +44,10 @@ import { createModel, type ImageModel } from '../models/registry.js';
 import { setTwist } from '../models/stages.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Normalization } from '../data/transforms.js';
-import { loadDataset as loadSplit } from '../data/sources.js';
+import { loadDataset } from '../data/sources.js';
 import { CHECKPOINT_FORMAT, type CheckpointParts, loadCheckpoint, saveCheckpoint, saveWeights } from './checkpoint.js';
 import { modelOptionsOf, resolveConfig, type TrainConfig } from './config.js';
-import { carveValidation, loadDataset } from './data.js';
+import { carveValidation, loadTrainingImages } from './data.js';
 
 /** The files of a run folder, relative to it. */
 export const RUN_FILES = {
@@ -291,9 +291,9 @@ export async function evaluationImages(
   const source = data ?? run.config.data;
   if (split === 'test') {
     check(source !== 'synthetic', 'eval', 'synthetic data has no test split');
-    return { dataset: await loadSplit(source, { split: 'test' }), description: `the test split of ${source}` };
+    return { dataset: await loadDataset(source, { split: 'test' }), description: `the test split of ${source}` };
   }
-  const all = await loadDataset(source);
+  const all = await loadTrainingImages(source);
   if (split === 'all') return { dataset: all, description: `every image of ${source}` };
   const val = carveValidation(all, run.config);
   if (val === null) {
