@@ -27,6 +27,7 @@ import {
   int,
   intList,
   intMap,
+  isObject,
   num,
   partialGroup,
   resolveGroup,
@@ -42,7 +43,6 @@ export type { ScheduleName } from '../optim/schedule.js';
 const MAX_INT = Number.MAX_SAFE_INTEGER;
 /** The default of a model option: none here, the model's own (modelOptions holds only the options given). */
 const MODELS_OWN = undefined as never;
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** "1,1,1,0", "true,false" or one "true"/"false" for every stage. */
 export function parseStageFlags(t: string): boolean | boolean[] | undefined {

@@ -6,7 +6,7 @@
  */
 import { TorchError } from '../tensor/errors.js';
 import { DEFAULT_CONFIG, resolveConfig, TRAIN_SETTINGS, type TrainConfig, type TrainOverrides } from './config.js';
-import { type ResumeRule, settingsOf } from './settings.js';
+import { isObject, type ResumeRule, settingsOf } from './settings.js';
 
 /**
  * The settings a resume may change, as the settings' table marks them. `session`: when this session stops — its own, not inherited from the run
@@ -37,15 +37,13 @@ function lengthMayChange(config: TrainConfig): string | null {
 
 const show = (v: unknown) => JSON.stringify(v);
 
-const isGroup = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /**
  * `base` with the values `over` gives, group by group at every depth (modelOptions.rknet, augment.affine, plateau):
  * a setting given again keeps the rest of its group. Lists and single values are replaced whole.
  */
 function mergeSettings(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
-  if (!isGroup(base) || !isGroup(over)) return over;
+  if (!isObject(base) || !isObject(over)) return over;
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) merged[key] = mergeSettings(base[key], value);
   return merged;

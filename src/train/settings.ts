@@ -241,7 +241,9 @@ export function custom<T>(
 /** A setting's failure to hold a valid value, as one line naming it ("lr must be a number in [1e-8, 100], got 0"). */
 export class SettingError extends Error {}
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+/** Whether `v` is a plain object of settings (a group's value), not null, a list or a single value. */
+export const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function copy<T>(value: T): T {
   return value === undefined ? value : structuredClone(value);
