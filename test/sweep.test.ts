@@ -11,6 +11,7 @@ import type { SweepSummary } from '../src/sweep/summary.js';
 import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { readMetrics } from '../src/train/trainer.js';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
 import { assertClose } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -457,6 +458,22 @@ describe('pdenet sweep', () => {
     );
     assert.equal(none.status, 1);
     assert.match(none.stderr, /absent holds no sweep to summarize/);
+  });
+
+  it('refuses empty seeds and other empty numbers instead of reading them as 0', () => {
+    for (const parse of [nonNegativeInt, positiveInt, positiveNumber]) {
+      for (const text of ['', ' ']) assert.throws(() => parse(text), new RegExp(`got "${text}"`));
+    }
+    assert.equal(nonNegativeInt(' 0 '), 0);
+    const r = spawnSync(process.execPath, [cli, 'sweep', '--name', 'empty-seeds', '--seeds', '', '--sweeps-dir', dir], {
+      encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--seeds .*expected a non-negative integer, got ""/);
+    assert.equal(existsSync(join(dir, 'empty-seeds')), false);
+    const t = spawnSync(process.execPath, [cli, 'eval', 'none', '--tta-translate', ''], { encoding: 'utf8' });
+    assert.notEqual(t.status, 0);
+    assert.match(t.stderr, /--tta-translate .*expected a non-negative integer, got ""/);
   });
 
   it('refuses to continue a sweep whose varied values changed', () => {
