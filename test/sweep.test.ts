@@ -8,7 +8,6 @@ import { describe, it } from 'node:test';
 import { labelPart, parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
-import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { readMetrics } from '../src/train/trainer.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
@@ -230,7 +229,7 @@ describe('sweep run states', () => {
       twist: false,
     });
 
-  it('a run is done at its last epoch, its step limit or its time budget; interrupted with a checkpoint', () => {
+  it('a run is done at its last epoch or its time budget; interrupted with a checkpoint', () => {
     const run = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
     assert.equal(readRunState(run, { epochs: 3 }).status, 'absent');
     writeFileSync(join(run, 'metrics.jsonl'), `${metricsLine(0, 50)}\n${metricsLine(1, 50)}\n`);
@@ -239,17 +238,24 @@ describe('sweep run states', () => {
     writeFileSync(join(run, 'checkpoints', 'last.ckpt.safetensors'), '');
     assert.equal(readRunState(run, { epochs: 3 }).status, 'interrupted');
     assert.equal(readRunState(run, { epochs: 2 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 3, maxSteps: 20 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 100 / 60 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 2 }).status, 'interrupted');
+    assert.equal(readRunState(run, { epochs: 30, budgetMinutes: 100 / 60 }).status, 'done');
+    assert.equal(readRunState(run, { epochs: 30, budgetMinutes: 2 }).status, 'interrupted');
   });
 
-  it("a time budget is the trainer's maxMinutes in every run's configuration", () => {
+  it("a time budget is the trainer's budgetMinutes in every run's configuration; the pausing limits are refused", () => {
     const spec = { name: 'timed', base: { model: 'resnet20' }, seeds: [0], minutes: 1.5, settings: [] };
-    if ('maxMinutes' in DEFAULT_CONFIG) {
-      assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, 1.5);
-    } else {
-      assert.throws(() => planSweep(spec, 'out'), /unknown setting "maxMinutes"/);
+    assert.equal(planSweep(spec, 'out').runs[0]!.config.budgetMinutes, 1.5);
+    assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, undefined);
+    for (const key of ['maxSteps', 'maxMinutes']) {
+      assert.throws(() => settingPath(key), new RegExp(`${key} would only pause them`));
+      assert.throws(
+        () => planSweep({ ...spec, base: { model: 'resnet20', [key]: 20 } }, 'out'),
+        new RegExp(`base: .*${key} would only pause them`),
+      );
+      assert.throws(
+        () => planSweep({ ...spec, settings: [parseSetting(`recipe={"${key}":0}:{"${key}":20}`)] }, 'out'),
+        new RegExp(`${key}=20: .*${key} would only pause them`),
+      );
     }
   });
 });
@@ -458,6 +464,41 @@ describe('pdenet sweep', () => {
     );
     assert.equal(none.status, 1);
     assert.match(none.stderr, /absent holds no sweep to summarize/);
+  });
+
+  it('a --minutes budget ends each run as done, counted done by the sweep and not run again', () => {
+    // Any step outlasts 6e-5 s: each run ends after its first step, as done, with its final evaluation.
+    const timed = ['sweep', '--name', 'timed', '--config', recipe, '--set', 'epochs=100', '--minutes', '0.000001'];
+    const run = () =>
+      spawnSync(process.execPath, [cli, ...timed, '--sweeps-dir', dir], {
+        encoding: 'utf8',
+        env: { ...process.env, PDENET_NUM_THREADS: '1' },
+      });
+    const r = run();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\[1\/1\] done seed-0: /);
+    const metrics = readMetrics(join(dir, 'timed', 'runs', 'seed-0'));
+    assert.deepEqual(
+      metrics.map((m) => [m.epoch, m.step]),
+      [[0, 1]],
+    );
+    assert.notEqual(metrics[0]!.valAccuracy, null);
+    const again = run();
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /1 runs were already done/);
+    assert.doesNotMatch(again.stdout, /starting|resuming/);
+    assert.equal(readMetrics(join(dir, 'timed', 'runs', 'seed-0')).length, 1);
+  });
+
+  it('refuses the pausing limits maxSteps and maxMinutes, naming the --set', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'sweep', '--name', 'steps', '--set', 'epochs=5', '--set', 'maxSteps=20', '--sweeps-dir', dir],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--set .*maxSteps=20.*maxSteps would only pause them/);
+    assert.equal(existsSync(join(dir, 'steps')), false);
   });
 
   it('refuses empty seeds and other empty numbers instead of reading them as 0', () => {

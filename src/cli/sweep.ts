@@ -81,7 +81,9 @@ export function registerSweep(program: Command): void {
     .option('--jobs <n>', 'runs at once (the cores are divided between them)', positiveInt, 1)
     .option(
       '--minutes <m>',
-      "a wall-time budget per run (the trainer's maxMinutes): equal-time comparisons",
+      "a budget of training time per run, summed over its sessions (the trainer's budgetMinutes): a run ends as " +
+        'done when it is spent, for equal-time comparisons; the learning-rate schedule still spans the epochs, ' +
+        'so set epochs to about what the budget holds',
       positiveNumber,
     )
     .option('--restart', 'start interrupted runs over instead of resuming them')

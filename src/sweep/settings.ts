@@ -23,11 +23,25 @@ export type Recipe = Record<string, unknown>;
 /** Keys the sweep sets itself for each run. */
 const OWNED = ['seed', 'runName', 'runsDir'];
 
-/** Every path a sweep can vary: the training settings' table, less what the sweep sets itself. */
+/** The trainer's limits that pause a run (exit code 3, to be resumed) rather than end it: a sweep's runs never pause. */
+export const PAUSES = ['maxSteps', 'maxMinutes'] as const;
+
+/** Why a sweep refuses a pausing limit. */
+export function pauseRefusal(key: string): string {
+  return (
+    `a sweep's runs end at their epochs or when their training time reaches --minutes (budgetMinutes); ` +
+    `${key} would only pause them (exit code 3), so a sweep does not take it`
+  );
+}
+
+/** Every path a sweep can vary: the training settings' table, less what the sweep sets itself and the pauses. */
 export function settingPaths(): string[] {
   return settingsOf(TRAIN_SETTINGS)
     .map(([path]) => path)
-    .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
+    .filter(
+      (path) =>
+        !OWNED.includes(path) && !(PAUSES as readonly string[]).includes(path) && path !== 'modelOptions.numClasses',
+    );
 }
 
 const within = (g: Group<unknown>, prefix: string): string[] =>
@@ -72,6 +86,7 @@ export function settingPath(name: string): string {
       'sweep',
     );
   }
+  if ((PAUSES as readonly string[]).includes(name)) throw new TorchError(pauseRefusal(name), 'sweep');
   const paths = settingPaths();
   if (paths.includes(name) || isGroup(name)) return name;
   const short = shortForms().get(name);

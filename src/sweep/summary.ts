@@ -69,8 +69,7 @@ export interface SweepSummary {
 export function stopRule(config: Recipe): StopRule {
   return {
     epochs: Number(config.epochs ?? DEFAULT_CONFIG.epochs),
-    maxSteps: Number(config.maxSteps ?? DEFAULT_CONFIG.maxSteps),
-    maxMinutes: Number(config.maxMinutes ?? 0),
+    budgetMinutes: Number(config.budgetMinutes ?? DEFAULT_CONFIG.budgetMinutes),
   };
 }
 
