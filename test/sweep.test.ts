@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { labelPart, parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
+import {
+  labelPart,
+  parseSetting,
+  planSweep,
+  readRunState,
+  runSweep,
+  settingPath,
+  withSetting,
+} from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
@@ -257,6 +265,57 @@ describe('sweep run states', () => {
         new RegExp(`${key}=20: .*${key} would only pause them`),
       );
     }
+  });
+});
+
+describe('sweep locks', () => {
+  const sweepsDir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-locks-'));
+  // A "training" that does nothing: the run ends failed, which is all these tests need of it.
+  const noop = join(sweepsDir, 'noop.mjs');
+  writeFileSync(noop, '');
+  const spec = {
+    name: 'locked',
+    base: { model: 'speednet', modelOptions: { width: 4 }, epochs: 1 },
+    seeds: [0],
+    minutes: null,
+    settings: [],
+  };
+  const options = { ...spec, sweepsDir, cores: 1, command: [process.execPath, noop] };
+  const runDir = planSweep(spec, sweepsDir).runs[0]!.runDir;
+  const sweepLock = join(sweepsDir, 'locked', '.lock');
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+
+  it("refuses to delete or resume a run folder whose lock names a live process, and takes over a dead one's", async () => {
+    for (const checkpoint of [false, true]) {
+      mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+      if (checkpoint) writeFileSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors'), '');
+      writeFileSync(join(runDir, '.lock'), `${process.pid}\n`);
+      await assert.rejects(runSweep(options), new RegExp(`${runDir} is being written by process ${process.pid}`));
+      assert.ok(existsSync(join(runDir, '.lock')), 'the folder is left as it was');
+      assert.equal(existsSync(sweepLock), false, "the sweep's lock is released");
+    }
+    rmSync(join(runDir, 'checkpoints'), { recursive: true });
+    writeFileSync(join(runDir, '.lock'), `${deadPid}\n`);
+    const result = await runSweep(options);
+    assert.deepEqual(
+      result.failed.map((f) => f.id),
+      ['seed-0'],
+    );
+    assert.equal(existsSync(join(runDir, '.lock')), false, 'the stale folder was started afresh');
+  });
+
+  it('runs one invocation of a sweep at a time, taking over the lock of one that ended', async () => {
+    writeFileSync(sweepLock, `${process.pid}\n`);
+    await assert.rejects(
+      runSweep(options),
+      new RegExp(`being run by another invocation of this sweep \\(process ${process.pid}\\)`),
+    );
+    assert.equal(readFileSync(sweepLock, 'utf8'), `${process.pid}\n`);
+    // A summary reads the folder without the lock.
+    assert.equal((await runSweep({ ...options, summaryOnly: true })).plan.runs.length, 1);
+    writeFileSync(sweepLock, `${deadPid}\n`);
+    assert.equal((await runSweep(options)).failed.length, 1);
+    assert.equal(existsSync(sweepLock), false, 'released at the end');
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { lockHolder, RUN_FILES } from '../train/run.js';
 import { type EpochMetrics, readMetrics } from '../train/trainer.js';
 
 /** The settings of a run that say when it is over. */
@@ -18,6 +19,8 @@ export interface RunState {
   /** absent: nothing to resume; interrupted: a checkpoint to resume from; done: its metrics reached the stop rule. */
   status: 'absent' | 'interrupted' | 'done';
   metrics: EpochMetrics[];
+  /** The live process writing the folder (its lock's), or null. */
+  writer: number | null;
 }
 
 /**
@@ -31,9 +34,11 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
   const done =
     last !== undefined &&
     (last.epoch + 1 >= rule.epochs || ((rule.budgetMinutes ?? 0) > 0 && seconds >= rule.budgetMinutes! * 60));
-  if (done) return { status: 'done', metrics };
+  const writer = lockHolder(join(runDir, RUN_FILES.lock));
+  if (done) return { status: 'done', metrics, writer };
   return {
-    status: existsSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors')) ? 'interrupted' : 'absent',
+    status: existsSync(join(runDir, RUN_FILES.checkpoint)) ? 'interrupted' : 'absent',
     metrics,
+    writer,
   };
 }

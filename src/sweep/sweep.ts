@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
+import { takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
 import { readRunState } from './run-folder.js';
@@ -99,6 +100,23 @@ function recordSpec(plan: SweepPlan): void {
   writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(plan.spec, null, 2)}\n`)]);
 }
 
+/**
+ * Locks the sweep's folder for this invocation (a lock left by one that ended is taken over); returns the release.
+ * A summary reads the folder without it.
+ */
+function lockSweep(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, '.lock');
+  const busy = (pid: number | null) =>
+    new TorchError(
+      `${dir} is being run by another invocation of this sweep${pid === null ? '' : ` (process ${pid})`}; ` +
+        'wait for it to end, or stop it (its trainings stop at a checkpoint) and run the sweep again',
+      'sweep',
+    );
+  takeLock(path, busy, () => {});
+  return () => rmSync(path, { force: true });
+}
+
 function threadBudget(options: SweepOptions, jobs: number): number {
   const env = Number(process.env.PDENET_NUM_THREADS ?? process.env.OMP_NUM_THREADS);
   const cores = options.cores ?? (Number.isInteger(env) && env > 0 ? env : availableParallelism());
@@ -161,13 +179,31 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const done = summary.runs.filter((r) => r.status === 'done').length;
     return { plan, summary, skipped: done, ran: 0, failed: [], interrupted: false };
   }
+  const release = lockSweep(plan.dir);
+  try {
+    return await runLocked(plan, options, jobs, threads);
+  } finally {
+    release();
+  }
+}
+
+/** {@link runSweep} once the sweep's folder is locked. */
+async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, threads: number): Promise<SweepResult> {
   recordSpec(plan);
   const command = options.command ?? defaultCommand();
+  const states = plan.runs.map((run) => ({ run, ...readRunState(run.runDir, stopRule(run.config)) }));
+  // A run folder still written (by a training an earlier invocation started, which outlived it) is left alone.
+  const busy = states.find((r) => r.status !== 'done' && r.writer !== null);
+  if (busy) {
+    fail(
+      `${busy.run.runDir} is being written by process ${busy.writer} (a training of this sweep that outlived its ` +
+        'invocation?); wait for it to end, or stop it, then run the sweep again',
+    );
+  }
   const todo: { run: PlannedRun; resume: boolean }[] = [];
   let skipped = 0;
-  for (const run of plan.runs) {
+  for (const { run, status } of states) {
     writeFileAtomic(run.configPath, [new TextEncoder().encode(`${JSON.stringify(run.config, null, 2)}\n`)]);
-    const { status } = readRunState(run.runDir, stopRule(run.config));
     if (status === 'done') {
       skipped += 1;
       continue;
