@@ -120,6 +120,23 @@ describe('sweep settings', () => {
     assert.throws(() => parseSetting('boundary'), /name=value1,value2/);
   });
 
+  it("reads each value with the setting's own parser, as pdenet train's flag reads it", () => {
+    assert.deepEqual(parseSetting('data=2024'), { key: 'data', values: ['2024'] }, 'a path, not a number');
+    assert.deepEqual(parseSetting('data=2024,cifar10').values, ['2024', 'cifar10']);
+    // A list setting given a single value: a list of one.
+    assert.deepEqual(parseSetting('milestones=10').values, [[10]]);
+    assert.deepEqual(parseSetting('noDecay=bias:bias,norm').values, [['bias'], ['bias', 'norm']]);
+    assert.deepEqual(parseSetting('augment.flip=alternate,random').values, ['alternate', true]);
+    assert.deepEqual(parseSetting('augment.affine=off').values, [null]);
+    assert.throws(() => parseSetting('epochs=4,abc'), /epochs must be a positive integer, got abc/);
+    assert.throws(() => parseSetting('epochs=2.5'), /epochs must be a positive integer, got 2\.5/);
+    assert.throws(() => parseSetting('boundary=zeros,sticky'), /boundary must be one of zeros, reflect, .*got sticky/);
+    assert.throws(
+      () => parseSetting('tY=0,1,2'),
+      /tY must be a list of at least two .*got 0 \(values that hold commas are separated by ":"/,
+    );
+  });
+
   it('refuses a bad value before anything runs, naming the combination', () => {
     assert.throws(
       () =>
@@ -129,7 +146,8 @@ describe('sweep settings', () => {
             base: { model: 'resnet20' },
             seeds: [0],
             minutes: null,
-            settings: [parseSetting('boundary=zeros,sticky')],
+            // As a sweep.json may hold it: parseSetting refuses the value itself.
+            settings: [{ key: 'modelOptions.boundary', values: ['zeros', 'sticky'] }],
           },
           mkdtempSync(join(tmpdir(), 'pdenet-sweep-')),
         ),
@@ -547,6 +565,21 @@ describe('pdenet sweep', () => {
     assert.match(again.stdout, /1 runs were already done/);
     assert.doesNotMatch(again.stdout, /starting|resuming/);
     assert.equal(readMetrics(join(dir, 'timed', 'runs', 'seed-0')).length, 1);
+  });
+
+  it('refuses a bad --set or --vary value before anything runs, naming the flag and its text', () => {
+    for (const [flag, text, message] of [
+      ['--set', 'epochs=abc', 'epochs must be a positive integer, got abc'],
+      ['--vary', 'lr=0.1,x', 'lr must be a number in \\[1e-8, 100\\], got x'],
+      ['--set', 'epochs', 'expected name=value, got "epochs"'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [cli, 'sweep', '--name', 'bad', flag, text, '--sweeps-dir', dir], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error: ${flag} ${text}: ${message}\n`));
+      assert.equal(existsSync(join(dir, 'bad')), false);
+    }
   });
 
   it('refuses the pausing limits maxSteps and maxMinutes, naming the --set', () => {
