@@ -543,6 +543,39 @@ describe('pdenet sweep', () => {
     assert.match(none.stderr, /absent holds no sweep to summarize/);
   });
 
+  it('--summary-only takes the sweep from its sweep.json, which it never rewrites; --name is enough', () => {
+    const moved = mkdtempSync(join(tmpdir(), 'pdenet-sweep-spec-'));
+    cpSync(sweepDir, join(moved, 'tiny'), { recursive: true });
+    const spec = join(moved, 'tiny', 'sweep.json');
+    const md = join(moved, 'tiny', 'summary.md');
+    const bytes = readFileSync(spec);
+    rmSync(md);
+    const alone = spawnSync(
+      process.execPath,
+      [cli, 'sweep', '--name', 'tiny', '--sweeps-dir', moved, '--summary-only'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(alone.status, 0, alone.stdout + alone.stderr);
+    assert.doesNotMatch(alone.stdout, /not used/);
+    assert.match(readFileSync(md, 'utf8'), /\| zeros \| 2 \|/);
+    assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
+    assert.deepEqual(readFileSync(spec), bytes);
+    // Flags that say another sweep (fewer seeds, another setting) are not used, and say so.
+    const other = args.map((a) =>
+      a === dir ? moved : a === '0,1' ? '0' : a === 'boundary=zeros,reflect' ? 'lr=0.1' : a,
+    );
+    const flagged = spawnSync(process.execPath, [cli, ...other, '--summary-only'], { encoding: 'utf8' });
+    assert.equal(flagged.status, 0, flagged.stdout + flagged.stderr);
+    assert.match(
+      flagged.stdout,
+      /summarizes the sweep as its sweep\.json records it; not used: --config, --vary, --seeds/,
+    );
+    assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
+    assert.deepEqual(readFileSync(spec), bytes);
+  });
+
   it('a --minutes budget ends each run as done, counted done by the sweep and not run again', () => {
     // Any step outlasts 6e-5 s: each run ends after its first step, as done, with its final evaluation.
     const timed = ['sweep', '--name', 'timed', '--config', recipe, '--set', 'epochs=100', '--minutes', '0.000001'];

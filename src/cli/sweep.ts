@@ -94,7 +94,11 @@ export function registerSweep(program: Command): void {
       positiveNumber,
     )
     .option('--restart', 'start interrupted runs over instead of resuming them')
-    .option('--summary-only', 'write the summary and plot of the runs as they are now, and run nothing')
+    .option(
+      '--summary-only',
+      "write the summary and plot of the runs as they are now, and run nothing: the sweep is the one its folder's " +
+        'sweep.json records (--name and --sweeps-dir find it; the flags that say what the sweep is are not needed)',
+    )
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
     .action(sweep);
 }
@@ -105,7 +109,18 @@ const runEnd = (e: RunEvent) =>
   (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
   ` in ${e.seconds!.toFixed(0)} s`;
 
-async function sweep(flags: SweepFlags): Promise<void> {
+/** The flags that say what the sweep is, which a summary takes from the sweep's sweep.json instead. */
+const SPEC_FLAGS = ['config', 'set', 'vary', 'seeds', 'minutes'] as const;
+
+async function sweep(flags: SweepFlags, command: Command): Promise<void> {
+  if (flags.summaryOnly) {
+    const unused = SPEC_FLAGS.filter((key) => command.getOptionValueSource(key) === 'cli');
+    if (unused.length > 0) {
+      console.log(
+        `--summary-only summarizes the sweep as its sweep.json records it; not used: ${unused.map((k) => `--${k}`).join(', ')}`,
+      );
+    }
+  }
   const base = flags.set.reduce((recipe, [path, value]) => withSetting(recipe, path, value), flags.config ?? {});
   const controller = new AbortController();
   const release = stopOnSignals(
