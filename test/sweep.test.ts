@@ -12,7 +12,9 @@ import {
   readRunState,
   runSweep,
   settingPath,
+  summarizeSweep,
   withSetting,
+  writeSummary,
 } from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
@@ -235,6 +237,50 @@ describe('sweep settings', () => {
       /modelOptions.rknet is a group of settings; its values are JSON objects/,
     );
     assert.throws(() => parseSetting('rknet={"integrator":rk4}'), /is not valid JSON/);
+  });
+});
+
+describe('sweep summary', () => {
+  /** The summary.md of a sweep of runs not yet started. */
+  const markdown = (varied: string[], base: Record<string, unknown> = {}, minutes: number | null = null) => {
+    const spec = {
+      name: 'length',
+      base: { model: 'resnet20', ...base },
+      seeds: [0],
+      minutes,
+      settings: varied.map((text) => parseSetting(text)),
+    };
+    const plan = planSweep(spec, mkdtempSync(join(tmpdir(), 'pdenet-md-')));
+    mkdirSync(plan.dir, { recursive: true });
+    const summary = summarizeSweep(plan);
+    writeSummary(summary);
+    return { md: readFileSync(join(plan.dir, 'summary.md'), 'utf8'), summary };
+  };
+
+  it('says how many epochs a run has, and that they vary when a varied setting changes them', () => {
+    assert.match(markdown([], { epochs: 3 }).md, /; 3 epochs per run\./);
+    assert.match(markdown(['boundary=zeros,reflect'], { epochs: 1 }).md, /; 1 epoch per run\./);
+    const varied = markdown(['epochs=8,4', 'boundary=zeros,reflect']);
+    assert.match(varied.md, /; epochs per run: 4 or 8 \(varied\)\./);
+    assert.doesNotMatch(varied.md, /\d+ epochs per run/);
+    assert.deepEqual(
+      varied.summary.combinations.map((c) => [c.label, c.epochs]),
+      [
+        ['epochs=8 boundary=zeros', 8],
+        ['epochs=8 boundary=reflect', 8],
+        ['epochs=4 boundary=zeros', 4],
+        ['epochs=4 boundary=reflect', 4],
+      ],
+    );
+    // A group that holds epochs changes them too.
+    assert.match(
+      markdown(['recipe={"epochs":7}:{"epochs":5}:{"epochs":6,"lr":0.05}']).md,
+      /; epochs per run: 5, 6 or 7 \(varied\)\./,
+    );
+    assert.match(
+      markdown(['epochs=8,4'], {}, 2).md,
+      /; a budget of 2 minutes of training per run; epochs per run: 4 or 8 \(varied\)\./,
+    );
   });
 });
 
