@@ -106,6 +106,7 @@ const SAMPLES: Record<string, string> = {
   '--runs-dir': 'elsewhere',
   '--max-steps': '10',
   '--max-minutes': '5',
+  '--budget-minutes': '20',
   '--train-images': '100',
   '--plateau-patience': '3',
   '--plateau-factor': '0.5',

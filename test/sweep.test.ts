@@ -5,12 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { labelPart, parseSetting, planSweep, readRunState, settingPath, withSetting } from '../src/sweep/index.js';
+import {
+  labelPart,
+  parseSetting,
+  planSweep,
+  readRunState,
+  runSweep,
+  settingPath,
+  summarizeSweep,
+  withSetting,
+  writeSummary,
+} from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
-import { DEFAULT_CONFIG } from '../src/train/config.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { readMetrics } from '../src/train/trainer.js';
+import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
 import { assertClose } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -112,6 +122,23 @@ describe('sweep settings', () => {
     assert.throws(() => parseSetting('boundary'), /name=value1,value2/);
   });
 
+  it("reads each value with the setting's own parser, as pdenet train's flag reads it", () => {
+    assert.deepEqual(parseSetting('data=2024'), { key: 'data', values: ['2024'] }, 'a path, not a number');
+    assert.deepEqual(parseSetting('data=2024,cifar10').values, ['2024', 'cifar10']);
+    // A list setting given a single value: a list of one.
+    assert.deepEqual(parseSetting('milestones=10').values, [[10]]);
+    assert.deepEqual(parseSetting('noDecay=bias:bias,norm').values, [['bias'], ['bias', 'norm']]);
+    assert.deepEqual(parseSetting('augment.flip=alternate,random').values, ['alternate', true]);
+    assert.deepEqual(parseSetting('augment.affine=off').values, [null]);
+    assert.throws(() => parseSetting('epochs=4,abc'), /epochs must be a positive integer, got abc/);
+    assert.throws(() => parseSetting('epochs=2.5'), /epochs must be a positive integer, got 2\.5/);
+    assert.throws(() => parseSetting('boundary=zeros,sticky'), /boundary must be one of zeros, reflect, .*got sticky/);
+    assert.throws(
+      () => parseSetting('tY=0,1,2'),
+      /tY must be a list of at least two .*got 0 \(values that hold commas are separated by ":"/,
+    );
+  });
+
   it('refuses a bad value before anything runs, naming the combination', () => {
     assert.throws(
       () =>
@@ -121,7 +148,8 @@ describe('sweep settings', () => {
             base: { model: 'resnet20' },
             seeds: [0],
             minutes: null,
-            settings: [parseSetting('boundary=zeros,sticky')],
+            // As a sweep.json may hold it: parseSetting refuses the value itself.
+            settings: [{ key: 'modelOptions.boundary', values: ['zeros', 'sticky'] }],
           },
           mkdtempSync(join(tmpdir(), 'pdenet-sweep-')),
         ),
@@ -212,6 +240,50 @@ describe('sweep settings', () => {
   });
 });
 
+describe('sweep summary', () => {
+  /** The summary.md of a sweep of runs not yet started. */
+  const markdown = (varied: string[], base: Record<string, unknown> = {}, minutes: number | null = null) => {
+    const spec = {
+      name: 'length',
+      base: { model: 'resnet20', ...base },
+      seeds: [0],
+      minutes,
+      settings: varied.map((text) => parseSetting(text)),
+    };
+    const plan = planSweep(spec, mkdtempSync(join(tmpdir(), 'pdenet-md-')));
+    mkdirSync(plan.dir, { recursive: true });
+    const summary = summarizeSweep(plan);
+    writeSummary(summary);
+    return { md: readFileSync(join(plan.dir, 'summary.md'), 'utf8'), summary };
+  };
+
+  it('says how many epochs a run has, and that they vary when a varied setting changes them', () => {
+    assert.match(markdown([], { epochs: 3 }).md, /; 3 epochs per run\./);
+    assert.match(markdown(['boundary=zeros,reflect'], { epochs: 1 }).md, /; 1 epoch per run\./);
+    const varied = markdown(['epochs=8,4', 'boundary=zeros,reflect']);
+    assert.match(varied.md, /; epochs per run: 4 or 8 \(varied\)\./);
+    assert.doesNotMatch(varied.md, /\d+ epochs per run/);
+    assert.deepEqual(
+      varied.summary.combinations.map((c) => [c.label, c.epochs]),
+      [
+        ['epochs=8 boundary=zeros', 8],
+        ['epochs=8 boundary=reflect', 8],
+        ['epochs=4 boundary=zeros', 4],
+        ['epochs=4 boundary=reflect', 4],
+      ],
+    );
+    // A group that holds epochs changes them too.
+    assert.match(
+      markdown(['recipe={"epochs":7}:{"epochs":5}:{"epochs":6,"lr":0.05}']).md,
+      /; epochs per run: 5, 6 or 7 \(varied\)\./,
+    );
+    assert.match(
+      markdown(['epochs=8,4'], {}, 2).md,
+      /; a budget of 2 minutes of training per run; epochs per run: 4 or 8 \(varied\)\./,
+    );
+  });
+});
+
 describe('sweep run states', () => {
   const metricsLine = (epoch: number, seconds: number) =>
     JSON.stringify({
@@ -229,7 +301,7 @@ describe('sweep run states', () => {
       twist: false,
     });
 
-  it('a run is done at its last epoch, its step limit or its time budget; interrupted with a checkpoint', () => {
+  it('a run is done at its last epoch or its time budget; interrupted with a checkpoint', () => {
     const run = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
     assert.equal(readRunState(run, { epochs: 3 }).status, 'absent');
     writeFileSync(join(run, 'metrics.jsonl'), `${metricsLine(0, 50)}\n${metricsLine(1, 50)}\n`);
@@ -238,18 +310,76 @@ describe('sweep run states', () => {
     writeFileSync(join(run, 'checkpoints', 'last.ckpt.safetensors'), '');
     assert.equal(readRunState(run, { epochs: 3 }).status, 'interrupted');
     assert.equal(readRunState(run, { epochs: 2 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 3, maxSteps: 20 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 100 / 60 }).status, 'done');
-    assert.equal(readRunState(run, { epochs: 30, maxMinutes: 2 }).status, 'interrupted');
+    assert.equal(readRunState(run, { epochs: 30, budgetMinutes: 100 / 60 }).status, 'done');
+    assert.equal(readRunState(run, { epochs: 30, budgetMinutes: 2 }).status, 'interrupted');
   });
 
-  it("a time budget is the trainer's maxMinutes in every run's configuration", () => {
+  it("a time budget is the trainer's budgetMinutes in every run's configuration; the pausing limits are refused", () => {
     const spec = { name: 'timed', base: { model: 'resnet20' }, seeds: [0], minutes: 1.5, settings: [] };
-    if ('maxMinutes' in DEFAULT_CONFIG) {
-      assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, 1.5);
-    } else {
-      assert.throws(() => planSweep(spec, 'out'), /unknown setting "maxMinutes"/);
+    assert.equal(planSweep(spec, 'out').runs[0]!.config.budgetMinutes, 1.5);
+    assert.equal(planSweep(spec, 'out').runs[0]!.config.maxMinutes, undefined);
+    for (const key of ['maxSteps', 'maxMinutes']) {
+      assert.throws(() => settingPath(key), new RegExp(`${key} would only pause them`));
+      assert.throws(
+        () => planSweep({ ...spec, base: { model: 'resnet20', [key]: 20 } }, 'out'),
+        new RegExp(`base: .*${key} would only pause them`),
+      );
+      assert.throws(
+        () => planSweep({ ...spec, settings: [parseSetting(`recipe={"${key}":0}:{"${key}":20}`)] }, 'out'),
+        new RegExp(`${key}=20: .*${key} would only pause them`),
+      );
     }
+  });
+});
+
+describe('sweep locks', () => {
+  const sweepsDir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-locks-'));
+  // A "training" that does nothing: the run ends failed, which is all these tests need of it.
+  const noop = join(sweepsDir, 'noop.mjs');
+  writeFileSync(noop, '');
+  const spec = {
+    name: 'locked',
+    base: { model: 'speednet', modelOptions: { width: 4 }, epochs: 1 },
+    seeds: [0],
+    minutes: null,
+    settings: [],
+  };
+  const options = { ...spec, sweepsDir, cores: 1, command: [process.execPath, noop] };
+  const runDir = planSweep(spec, sweepsDir).runs[0]!.runDir;
+  const sweepLock = join(sweepsDir, 'locked', '.lock');
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+
+  it("refuses to delete or resume a run folder whose lock names a live process, and takes over a dead one's", async () => {
+    for (const checkpoint of [false, true]) {
+      mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+      if (checkpoint) writeFileSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors'), '');
+      writeFileSync(join(runDir, '.lock'), `${process.pid}\n`);
+      await assert.rejects(runSweep(options), new RegExp(`${runDir} is being written by process ${process.pid}`));
+      assert.ok(existsSync(join(runDir, '.lock')), 'the folder is left as it was');
+      assert.equal(existsSync(sweepLock), false, "the sweep's lock is released");
+    }
+    rmSync(join(runDir, 'checkpoints'), { recursive: true });
+    writeFileSync(join(runDir, '.lock'), `${deadPid}\n`);
+    const result = await runSweep(options);
+    assert.deepEqual(
+      result.failed.map((f) => f.id),
+      ['seed-0'],
+    );
+    assert.equal(existsSync(join(runDir, '.lock')), false, 'the stale folder was started afresh');
+  });
+
+  it('runs one invocation of a sweep at a time, taking over the lock of one that ended', async () => {
+    writeFileSync(sweepLock, `${process.pid}\n`);
+    await assert.rejects(
+      runSweep(options),
+      new RegExp(`being run by another invocation of this sweep \\(process ${process.pid}\\)`),
+    );
+    assert.equal(readFileSync(sweepLock, 'utf8'), `${process.pid}\n`);
+    // A summary reads the folder without the lock.
+    assert.equal((await runSweep({ ...options, summaryOnly: true })).plan.runs.length, 1);
+    writeFileSync(sweepLock, `${deadPid}\n`);
+    assert.equal((await runSweep(options)).failed.length, 1);
+    assert.equal(existsSync(sweepLock), false, 'released at the end');
   });
 });
 
@@ -457,6 +587,105 @@ describe('pdenet sweep', () => {
     );
     assert.equal(none.status, 1);
     assert.match(none.stderr, /absent holds no sweep to summarize/);
+  });
+
+  it('--summary-only takes the sweep from its sweep.json, which it never rewrites; --name is enough', () => {
+    const moved = mkdtempSync(join(tmpdir(), 'pdenet-sweep-spec-'));
+    cpSync(sweepDir, join(moved, 'tiny'), { recursive: true });
+    const spec = join(moved, 'tiny', 'sweep.json');
+    const md = join(moved, 'tiny', 'summary.md');
+    const bytes = readFileSync(spec);
+    rmSync(md);
+    const alone = spawnSync(
+      process.execPath,
+      [cli, 'sweep', '--name', 'tiny', '--sweeps-dir', moved, '--summary-only'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(alone.status, 0, alone.stdout + alone.stderr);
+    assert.doesNotMatch(alone.stdout, /not used/);
+    assert.match(readFileSync(md, 'utf8'), /\| zeros \| 2 \|/);
+    assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
+    assert.deepEqual(readFileSync(spec), bytes);
+    // Flags that say another sweep (fewer seeds, another setting) are not used, and say so.
+    const other = args.map((a) =>
+      a === dir ? moved : a === '0,1' ? '0' : a === 'boundary=zeros,reflect' ? 'lr=0.1' : a,
+    );
+    const flagged = spawnSync(process.execPath, [cli, ...other, '--summary-only'], { encoding: 'utf8' });
+    assert.equal(flagged.status, 0, flagged.stdout + flagged.stderr);
+    assert.match(
+      flagged.stdout,
+      /summarizes the sweep as its sweep\.json records it; not used: --config, --vary, --seeds/,
+    );
+    assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
+    assert.deepEqual(readFileSync(spec), bytes);
+  });
+
+  it('a --minutes budget ends each run as done, counted done by the sweep and not run again', () => {
+    // Any step outlasts 6e-5 s: each run ends after its first step, as done, with its final evaluation.
+    const timed = ['sweep', '--name', 'timed', '--config', recipe, '--set', 'epochs=100', '--minutes', '0.000001'];
+    const run = () =>
+      spawnSync(process.execPath, [cli, ...timed, '--sweeps-dir', dir], {
+        encoding: 'utf8',
+        env: { ...process.env, PDENET_NUM_THREADS: '1' },
+      });
+    const r = run();
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\[1\/1\] done seed-0: /);
+    const metrics = readMetrics(join(dir, 'timed', 'runs', 'seed-0'));
+    assert.deepEqual(
+      metrics.map((m) => [m.epoch, m.step]),
+      [[0, 1]],
+    );
+    assert.notEqual(metrics[0]!.valAccuracy, null);
+    const again = run();
+    assert.equal(again.status, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /1 runs were already done/);
+    assert.doesNotMatch(again.stdout, /starting|resuming/);
+    assert.equal(readMetrics(join(dir, 'timed', 'runs', 'seed-0')).length, 1);
+  });
+
+  it('refuses a bad --set or --vary value before anything runs, naming the flag and its text', () => {
+    for (const [flag, text, message] of [
+      ['--set', 'epochs=abc', 'epochs must be a positive integer, got abc'],
+      ['--vary', 'lr=0.1,x', 'lr must be a number in \\[1e-8, 100\\], got x'],
+      ['--set', 'epochs', 'expected name=value, got "epochs"'],
+    ] as const) {
+      const r = spawnSync(process.execPath, [cli, 'sweep', '--name', 'bad', flag, text, '--sweeps-dir', dir], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error: ${flag} ${text}: ${message}\n`));
+      assert.equal(existsSync(join(dir, 'bad')), false);
+    }
+  });
+
+  it('refuses the pausing limits maxSteps and maxMinutes, naming the --set', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'sweep', '--name', 'steps', '--set', 'epochs=5', '--set', 'maxSteps=20', '--sweeps-dir', dir],
+      { encoding: 'utf8' },
+    );
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--set .*maxSteps=20.*maxSteps would only pause them/);
+    assert.equal(existsSync(join(dir, 'steps')), false);
+  });
+
+  it('refuses empty seeds and other empty numbers instead of reading them as 0', () => {
+    for (const parse of [nonNegativeInt, positiveInt, positiveNumber]) {
+      for (const text of ['', ' ']) assert.throws(() => parse(text), new RegExp(`got "${text}"`));
+    }
+    assert.equal(nonNegativeInt(' 0 '), 0);
+    const r = spawnSync(process.execPath, [cli, 'sweep', '--name', 'empty-seeds', '--seeds', '', '--sweeps-dir', dir], {
+      encoding: 'utf8',
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--seeds .*expected a non-negative integer, got ""/);
+    assert.equal(existsSync(join(dir, 'empty-seeds')), false);
+    const t = spawnSync(process.execPath, [cli, 'eval', 'none', '--tta-translate', ''], { encoding: 'utf8' });
+    assert.notEqual(t.status, 0);
+    assert.match(t.stderr, /--tta-translate .*expected a non-negative integer, got ""/);
   });
 
   it('refuses to continue a sweep whose varied values changed', () => {

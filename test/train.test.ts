@@ -503,3 +503,61 @@ describe('trainer', () => {
     assert.throws(() => resolveConfig({ nope: 1 } as never), /unknown setting "nope"/);
   });
 });
+
+describe('trainer limits', () => {
+  const checkpointOf = (dir: string) => loadCheckpoint(join(dir, 'checkpoints/last.ckpt.safetensors'));
+
+  it('a run resumed at its maxSteps takes no step and stops again at the limit', async () => {
+    const first = await train({ ...base, runName: 'at-limit', maxSteps: 5 }, { data: splits() });
+    assert.deepEqual([first.stop, checkpointOf(first.runDir).state.step], ['limit', 5]);
+    let steps = 0;
+    const again = await train(
+      { ...base, runName: 'at-limit', maxSteps: 5 },
+      { data: splits(), resume: true, events: { onProgress: () => steps++ } },
+    );
+    assert.deepEqual([again.stop, again.interrupted, steps], ['limit', true, 0]);
+    assert.equal(checkpointOf(again.runDir).state.step, 5);
+    assert.equal(readMetrics(again.runDir).length, 0);
+  });
+
+  it('a spent budgetMinutes ends the run as done: the epoch in progress ends with the final evaluation', async () => {
+    // Any step outlasts a budget of 6e-8 s: the run ends after its first step, within its first epoch of 20.
+    const config = { ...base, runName: 'budget', budgetMinutes: 1e-9 };
+    const result = await train(config, { data: splits() });
+    assert.deepEqual([result.stop, result.interrupted], ['done', false]);
+    const metrics = readMetrics(result.runDir);
+    assert.deepEqual(
+      metrics.map((m) => [m.epoch, m.step]),
+      [[0, 1]],
+    );
+    assert.ok(metrics[0]!.valAccuracy !== null && result.final !== null, 'evaluated');
+    assert.equal(result.final!.accuracy, metrics[0]!.valAccuracy);
+    // Resumed, the run has no budget left: no step, still done.
+    let steps = 0;
+    const again = await train(config, { data: splits(), resume: true, events: { onProgress: () => steps++ } });
+    assert.deepEqual([again.stop, again.interrupted, steps], ['done', false, 0]);
+    assert.equal(readMetrics(again.runDir).length, 1);
+  });
+
+  it("the budget counts the checkpoint's training time: a resumed run gets only what is left of it", async () => {
+    // A signal after the first step stops the run within its epoch, its budget already spent by that step.
+    const controller = new AbortController();
+    const config = { ...base, runName: 'budget-resumed', budgetMinutes: 1e-9 };
+    const first = await train(config, {
+      data: splits(),
+      signal: controller.signal,
+      events: { onProgress: () => controller.abort() },
+    });
+    assert.deepEqual([first.stop, readMetrics(first.runDir).length], ['signal', 0]);
+    assert.equal(checkpointOf(first.runDir).state.batch, 1);
+    let steps = 0;
+    const again = await train(config, { data: splits(), resume: true, events: { onProgress: () => steps++ } });
+    assert.deepEqual([again.stop, again.interrupted, steps], ['done', false, 0]);
+    const metrics = readMetrics(again.runDir);
+    assert.deepEqual(
+      metrics.map((m) => [m.epoch, m.step]),
+      [[0, 1]],
+    );
+    assert.ok(metrics[0]!.valAccuracy !== null, 'the stopped epoch ends with its evaluation');
+  });
+});

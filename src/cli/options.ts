@@ -7,20 +7,25 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { checkSettings, parseStageFlags, type TrainOverrides } from '../train/config.js';
 
+/** The number a flag's text writes; empty or blank text is no number (Number('') would be 0). */
+function numberOf(value: string): number {
+  return value.trim() === '' ? NaN : Number(value);
+}
+
 export function positiveInt(value: string): number {
-  const n = Number(value);
+  const n = numberOf(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
   return n;
 }
 
 export function nonNegativeInt(value: string): number {
-  const n = Number(value);
+  const n = numberOf(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
   return n;
 }
 
 export function positiveNumber(value: string): number {
-  const n = Number(value);
+  const n = numberOf(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
   return n;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import {
   type Recipe,
   parseSetting,
@@ -14,6 +14,7 @@ import {
   withSetting,
 } from '../sweep/settings.js';
 import { type RunEvent, runSweep } from '../sweep/sweep.js';
+import { TorchError } from '../tensor/errors.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { stopOnSignals } from './signals.js';
@@ -21,7 +22,7 @@ import { stopOnSignals } from './signals.js';
 interface SweepFlags {
   name: string;
   config?: Recipe;
-  set: [string, string][];
+  set: [string, unknown][];
   vary: SweepSetting[];
   seeds: number[];
   jobs: number;
@@ -31,29 +32,35 @@ interface SweepFlags {
   sweepsDir: string;
 }
 
-/** Commander's parser around a library parser: its error becomes one line naming the flag. */
-function parsed<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
+/**
+ * The parser of a `--set` or `--vary` text: a bad one ends the command with one line naming the flag and its text
+ * (`--set epochs=abc: epochs must be a positive integer, got abc`).
+ */
+function flagText<T>(command: Command, flag: string, parse: (text: string) => T): (text: string) => T {
+  return (text) => {
     try {
-      return parse(value);
+      return parse(text);
     } catch (e) {
-      throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+      const message =
+        e instanceof TorchError ? e.message.slice(e.op.length + 2) : e instanceof Error ? e.message : String(e);
+      return command.error(`error: ${flag} ${text}: ${message}`, { code: 'commander.invalidArgument' });
     }
   };
 }
 
-const vary = parsed(parseSetting);
-const assignment = parsed((text: string): [string, string] => {
+/** A base setting from `name=value`, its value read as the setting's own flag reads it. */
+function assignment(text: string): [string, unknown] {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new Error(`expected name=value, got "${text}"`);
+  if (eq <= 0) throw new TorchError(`expected name=value, got "${text}"`, 'sweep');
   const path = settingPath(text.slice(0, eq).trim());
-  parseValue(path, text.slice(eq + 1));
-  return [path, text.slice(eq + 1)];
-});
+  return [path, parseValue(path, text.slice(eq + 1))];
+}
 
 export function registerSweep(program: Command): void {
-  program
-    .command('sweep')
+  const command = program.command('sweep');
+  const set = flagText(command, '--set', assignment);
+  const vary = flagText(command, '--vary', parseSetting);
+  command
     .description(
       'train every combination of settings × seeds (resumable) and write sweeps/<name>/ with a summary and plots',
     )
@@ -61,7 +68,7 @@ export function registerSweep(program: Command): void {
     .option('--config <file.json>', 'the base recipe (a training configuration)', configFile)
     .addOption(
       new Option('--set <name=value>', 'a base setting, e.g. epochs=10 (repeatable)')
-        .argParser((v: string, all: [string, string][]) => [...all, assignment(v)])
+        .argParser((v: string, all: [string, unknown][]) => [...all, set(v)])
         .default([], 'none'),
     )
     .addOption(
@@ -81,11 +88,17 @@ export function registerSweep(program: Command): void {
     .option('--jobs <n>', 'runs at once (the cores are divided between them)', positiveInt, 1)
     .option(
       '--minutes <m>',
-      "a wall-time budget per run (the trainer's maxMinutes): equal-time comparisons",
+      "a budget of training time per run, summed over its sessions (the trainer's budgetMinutes): a run ends as " +
+        'done when it is spent, for equal-time comparisons; the learning-rate schedule still spans the epochs, ' +
+        'so set epochs to about what the budget holds',
       positiveNumber,
     )
     .option('--restart', 'start interrupted runs over instead of resuming them')
-    .option('--summary-only', 'write the summary and plot of the runs as they are now, and run nothing')
+    .option(
+      '--summary-only',
+      "write the summary and plot of the runs as they are now, and run nothing: the sweep is the one its folder's " +
+        'sweep.json records (--name and --sweeps-dir find it; the flags that say what the sweep is are not needed)',
+    )
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
     .action(sweep);
 }
@@ -96,11 +109,19 @@ const runEnd = (e: RunEvent) =>
   (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
   ` in ${e.seconds!.toFixed(0)} s`;
 
-async function sweep(flags: SweepFlags): Promise<void> {
-  const base = flags.set.reduce(
-    (recipe, [path, text]) => withSetting(recipe, path, parseValue(path, text)),
-    flags.config ?? {},
-  );
+/** The flags that say what the sweep is, which a summary takes from the sweep's sweep.json instead. */
+const SPEC_FLAGS = ['config', 'set', 'vary', 'seeds', 'minutes'] as const;
+
+async function sweep(flags: SweepFlags, command: Command): Promise<void> {
+  if (flags.summaryOnly) {
+    const unused = SPEC_FLAGS.filter((key) => command.getOptionValueSource(key) === 'cli');
+    if (unused.length > 0) {
+      console.log(
+        `--summary-only summarizes the sweep as its sweep.json records it; not used: ${unused.map((k) => `--${k}`).join(', ')}`,
+      );
+    }
+  }
+  const base = flags.set.reduce((recipe, [path, value]) => withSetting(recipe, path, value), flags.config ?? {});
   const controller = new AbortController();
   const release = stopOnSignals(
     controller,

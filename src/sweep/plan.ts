@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { createModel } from '../models/registry.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
-import { formatValue, labelPart, type Recipe, shortName, type SweepSetting, withSetting } from './settings.js';
+import {
+  formatValue,
+  labelPart,
+  PAUSES,
+  pauseRefusal,
+  type Recipe,
+  shortName,
+  type SweepSetting,
+  withSetting,
+} from './settings.js';
 
 /** What a sweep is: written to `sweeps/<name>/sweep.json`. */
 export interface SweepSpec {
@@ -17,7 +26,10 @@ export interface SweepSpec {
   /** The varied settings; the first value of each is the baseline. */
   settings: SweepSetting[];
   seeds: number[];
-  /** A wall-time budget per run in minutes (the trainer's `maxMinutes`), or null: the recipe's epochs. */
+  /**
+   * A budget of training time per run in minutes (the trainer's `budgetMinutes`: summed over the run's sessions,
+   * the run ends as done when it is spent), or null: the recipe's epochs.
+   */
   minutes: number | null;
 }
 
@@ -84,9 +96,11 @@ export function planSweep(spec: SweepSpec, sweepsDir = 'sweeps'): SweepPlan {
   }));
   const configs = combinations.map((c) => {
     const config = spec.settings.reduce((r, s, k) => withSetting(r, s.key, c.values[k]), spec.base);
-    return spec.minutes === null ? config : { ...config, maxMinutes: spec.minutes };
+    return spec.minutes === null ? config : { ...config, budgetMinutes: spec.minutes };
   });
   combinations.forEach((c, i) => {
+    const pause = PAUSES.find((key) => Number(configs[i]![key] ?? 0) !== 0);
+    if (pause !== undefined) fail(`${c.label}: ${pauseRefusal(pause)}`);
     try {
       const resolved = resolveConfig(configs[i] as Partial<TrainConfig>);
       createModel(resolved.model, resolved.modelOptions).dispose();

@@ -5,25 +5,27 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { lockHolder, RUN_FILES } from '../train/run.js';
 import { type EpochMetrics, readMetrics } from '../train/trainer.js';
 
 /** The settings of a run that say when it is over. */
 export interface StopRule {
   epochs: number;
-  maxSteps?: number;
-  /** A wall-time budget per run, in minutes of training (0 or absent: none). */
-  maxMinutes?: number;
+  /** The trainer's budgetMinutes: the run's training time, summed over its sessions (0 or absent: none). */
+  budgetMinutes?: number;
 }
 
 export interface RunState {
   /** absent: nothing to resume; interrupted: a checkpoint to resume from; done: its metrics reached the stop rule. */
   status: 'absent' | 'interrupted' | 'done';
   metrics: EpochMetrics[];
+  /** The live process writing the folder (its lock's), or null. */
+  writer: number | null;
 }
 
 /**
- * A run is done when its metrics reach its last epoch, its step limit (`maxSteps`) or its time budget
- * (`maxMinutes`: the training seconds of its epochs add up to the budget).
+ * A run is done when its metrics reach its last epoch or its time budget (`budgetMinutes`: the training seconds
+ * of its epochs add up to the budget, as the trainer that ended it added them).
  */
 export function readRunState(runDir: string, rule: StopRule): RunState {
   const metrics = readMetrics(runDir);
@@ -31,12 +33,12 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
   const seconds = metrics.reduce((s, m) => s + m.seconds, 0);
   const done =
     last !== undefined &&
-    (last.epoch + 1 >= rule.epochs ||
-      ((rule.maxSteps ?? 0) > 0 && last.step >= rule.maxSteps!) ||
-      ((rule.maxMinutes ?? 0) > 0 && seconds >= rule.maxMinutes! * 60));
-  if (done) return { status: 'done', metrics };
+    (last.epoch + 1 >= rule.epochs || ((rule.budgetMinutes ?? 0) > 0 && seconds >= rule.budgetMinutes! * 60));
+  const writer = lockHolder(join(runDir, RUN_FILES.lock));
+  if (done) return { status: 'done', metrics, writer };
   return {
-    status: existsSync(join(runDir, 'checkpoints', 'last.ckpt.safetensors')) ? 'interrupted' : 'absent',
+    status: existsSync(join(runDir, RUN_FILES.checkpoint)) ? 'interrupted' : 'absent',
     metrics,
+    writer,
   };
 }

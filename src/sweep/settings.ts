@@ -9,7 +9,7 @@
  */
 import { TorchError } from '../tensor/errors.js';
 import { DEFAULT_CONFIG, TRAIN_SETTINGS } from '../train/config.js';
-import { type Group, settingsOf } from '../train/settings.js';
+import { type Group, isObject, type Setting, settingsOf } from '../train/settings.js';
 
 /** One varied setting: a configuration path and the values it takes (the first is the baseline). */
 export interface SweepSetting {
@@ -23,11 +23,25 @@ export type Recipe = Record<string, unknown>;
 /** Keys the sweep sets itself for each run. */
 const OWNED = ['seed', 'runName', 'runsDir'];
 
-/** Every path a sweep can vary: the training settings' table, less what the sweep sets itself. */
+/** The trainer's limits that pause a run (exit code 3, to be resumed) rather than end it: a sweep's runs never pause. */
+export const PAUSES = ['maxSteps', 'maxMinutes'] as const;
+
+/** Why a sweep refuses a pausing limit. */
+export function pauseRefusal(key: string): string {
+  return (
+    `a sweep's runs end at their epochs or when their training time reaches --minutes (budgetMinutes); ` +
+    `${key} would only pause them (exit code 3), so a sweep does not take it`
+  );
+}
+
+/** Every path a sweep can vary: the training settings' table, less what the sweep sets itself and the pauses. */
 export function settingPaths(): string[] {
   return settingsOf(TRAIN_SETTINGS)
     .map(([path]) => path)
-    .filter((path) => !OWNED.includes(path) && path !== 'modelOptions.numClasses');
+    .filter(
+      (path) =>
+        !OWNED.includes(path) && !(PAUSES as readonly string[]).includes(path) && path !== 'modelOptions.numClasses',
+    );
 }
 
 const within = (g: Group<unknown>, prefix: string): string[] =>
@@ -53,8 +67,6 @@ function isGroup(path: string): boolean {
 /** The path of setting `key` within the group at `path`. */
 const childPath = (path: string, key: string) => (path === RECIPE ? key : `${path}.${key}`);
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** Short forms: a model option (`twist`), an RKNet option (`integrator`) or group (`rknet`) by its own name. */
 function shortForms(): Map<string, string> {
   return new Map(
@@ -72,6 +84,7 @@ export function settingPath(name: string): string {
       'sweep',
     );
   }
+  if ((PAUSES as readonly string[]).includes(name)) throw new TorchError(pauseRefusal(name), 'sweep');
   const paths = settingPaths();
   if (paths.includes(name) || isGroup(name)) return name;
   const short = shortForms().get(name);
@@ -99,10 +112,15 @@ function defaultAt(path: string): unknown {
     );
 }
 
+/** The table's settings by path. */
+const SETTINGS: ReadonlyMap<string, Setting<unknown>> = new Map(settingsOf(TRAIN_SETTINGS));
+
 /**
- * One value of a setting from its text: JSON (`[1,2]`, `{"degrees":5}`), a list (`0,1,2`) or a scalar (number,
- * true/false, else a string). The twist's flags take 0/1 for false/true; a setting whose default is a list
- * takes a single value as a list of one.
+ * One value of a setting from its text, checked by the setting's own rule: read by the setting's own parser (as
+ * `pdenet train`'s flag reads it: `data=2024` a path, `noDecay=bias` a list of one), else as JSON (`[1,2]`,
+ * `{"degrees":5}`) or a list (`0,1,2`) of numbers, true/false and strings, as a recipe file writes it. The twist's
+ * flags take 0/1 for false/true; a setting whose default is a list takes a single value as a list of one. A group's
+ * values are JSON objects of its settings.
  */
 export function parseValue(path: string, text: string): unknown {
   const t = text.trim();
@@ -120,8 +138,28 @@ export function parseValue(path: string, text: string): unknown {
     }
     return normalized(path, value);
   }
-  if (t.startsWith('[') || t.startsWith('{')) return normalized(path, json());
-  return normalized(path, t.includes(',') ? t.split(',').map(scalar) : scalar(t));
+  const setting = SETTINGS.get(path);
+  const own = setting === undefined ? undefined : ownParse(setting, t);
+  if (own !== undefined && setting!.broken(own) === null) return own;
+  const typed = normalized(
+    path,
+    t.startsWith('[') || t.startsWith('{') ? json() : t.includes(',') ? t.split(',').map(scalar) : scalar(t),
+  );
+  if (setting === undefined || setting.broken(typed) === null) return typed;
+  const broken = setting.broken(own ?? typed)!;
+  throw new TorchError(
+    `${path} must be ${setting.flagRule ?? (typeof broken === 'string' ? broken : broken.rule)}, got ${t}`,
+    'sweep',
+  );
+}
+
+/** `text` read by the setting's own parser (undefined: not a text it reads). */
+function ownParse(setting: Setting<unknown>, text: string): unknown {
+  try {
+    return setting.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A value as the configuration takes it: the twist's 0/1 flags as booleans, a list's single value as a list. */
@@ -154,7 +192,29 @@ export function parseSetting(text: string): SweepSetting {
   const colons = splitOutside(list, ':');
   const parts = colons.length > 1 ? colons : splitOutside(list, ',');
   if (parts.some((p) => p.trim() === '')) throw new TorchError(`${key} has an empty value in "${list}"`, 'sweep');
-  return { key, values: parts.map((p) => parseValue(key, p)) };
+  const value = (part: string) => {
+    try {
+      return parseValue(key, part);
+    } catch (e) {
+      // Split at commas, a value that holds commas (a list) fell apart: the whole text is one valid value.
+      if (colons.length > 1 || parts.length === 1 || !(e instanceof TorchError) || !isValue(key, list)) throw e;
+      throw new TorchError(
+        `${e.message.slice(e.op.length + 2)} (values that hold commas are separated by ":", as in name=v1:v2)`,
+        'sweep',
+      );
+    }
+  };
+  return { key, values: parts.map(value) };
+}
+
+/** Whether `text` is one valid value of the setting at `path`. */
+function isValue(path: string, text: string): boolean {
+  try {
+    parseValue(path, text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `text` split at each `separator` outside JSON brackets and strings. */

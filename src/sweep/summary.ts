@@ -45,6 +45,8 @@ export interface CombinationSummary extends Combination {
   pairedVsBaseline: Comparison | null;
   /** Runs of this combination not done yet. */
   missing: number;
+  /** The epochs its runs are given (a varied setting may change them). */
+  epochs: number;
 }
 
 export interface SweepSummary {
@@ -69,8 +71,7 @@ export interface SweepSummary {
 export function stopRule(config: Recipe): StopRule {
   return {
     epochs: Number(config.epochs ?? DEFAULT_CONFIG.epochs),
-    maxSteps: Number(config.maxSteps ?? DEFAULT_CONFIG.maxSteps),
-    maxMinutes: Number(config.maxMinutes ?? 0),
+    budgetMinutes: Number(config.budgetMinutes ?? DEFAULT_CONFIG.budgetMinutes),
   };
 }
 
@@ -124,6 +125,7 @@ export function summarizeSweep(plan: SweepPlan, level = 0.95): SweepSummary {
       vsBaseline: i > 0 && finals[0]!.length > 0 && finals[i]!.length > 0 ? welch(finals[0]!, finals[i]!, level) : null,
       pairedVsBaseline: i > 0 ? pairedBySeed(runs, 0, i, level) : null,
       missing: runs.filter((r) => r.combination === c.index && r.status !== 'done').length,
+      epochs: stopRule(plan.runs.find((r) => r.combination === c.index)?.config ?? plan.spec.base).epochs,
     }),
   );
   const pairs = combinations.flatMap((_, i) =>
@@ -196,11 +198,13 @@ function preamble(s: SweepSummary): string[] {
     'nothing';
   // What every run shares: the sweep sets the seed, run name and runs folder itself.
   const { seed: _seed, runName: _name, runsDir: _dir, ...shared } = s.base;
-  const epochs = Number(s.base.epochs ?? DEFAULT_CONFIG.epochs);
-  const length =
-    s.minutes !== null
-      ? `${s.minutes} minutes of training per run`
-      : `${epochs} epoch${epochs === 1 ? '' : 's'} per run`;
+  // The combinations' epochs, which a varied setting (epochs, or a group holding it) may make differ.
+  const epochs = [...new Set(s.combinations.map((c) => c.epochs))].sort((a, b) => a - b);
+  const perRun =
+    epochs.length === 1
+      ? `${epochs[0]} epoch${epochs[0] === 1 ? '' : 's'} per run`
+      : `epochs per run: ${epochs.slice(0, -1).join(', ')} or ${epochs.at(-1)} (varied)`;
+  const length = s.minutes !== null ? `a budget of ${s.minutes} minutes of training per run; ${perRun}` : perRun;
   const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
   return [
     `# Sweep ${s.name}`,

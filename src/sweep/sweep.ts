@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
+import { takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
 import { readRunState } from './run-folder.js';
@@ -41,7 +42,10 @@ export interface SweepOptions extends SweepSpec {
   cores?: number;
   /** Start interrupted runs over instead of resuming them from their last checkpoint. */
   restart?: boolean;
-  /** Write the summary of the runs as they are and run nothing (the sweep's folder must exist). */
+  /**
+   * Write the summary of the runs as they are and run nothing: the sweep is the one its folder's `sweep.json`
+   * records (which must exist, and is not written); the specification given here is not used.
+   */
   summaryOnly?: boolean;
   /** Aborting it stops the running children (each writes a checkpoint) and starts no more. */
   signal?: AbortSignal;
@@ -77,17 +81,21 @@ function canonical(value: unknown): string {
   );
 }
 
+/** The specification recorded at `path` (a sweep's `sweep.json`). */
+function readSpec(path: string): SweepSpec {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as SweepSpec;
+  } catch {
+    fail(`${path} is not valid JSON; move the folder away to start the sweep afresh`);
+  }
+}
+
 /** Records the specification, or checks it against the one recorded: only the seeds may change (adding seeds extends a sweep). */
 function recordSpec(plan: SweepPlan): void {
   const path = join(plan.dir, 'sweep.json');
   const { seeds: _seeds, ...fixed } = plan.spec;
   if (existsSync(path)) {
-    let recorded: SweepSpec;
-    try {
-      recorded = JSON.parse(readFileSync(path, 'utf8')) as SweepSpec;
-    } catch {
-      fail(`${path} is not valid JSON; move the folder away to start the sweep afresh`);
-    }
+    const recorded = readSpec(path);
     // What defines the runs; how they are run (jobs, folders) may change between invocations.
     const before = { name: recorded.name, base: recorded.base, settings: recorded.settings, minutes: recorded.minutes };
     if (canonical(before) !== canonical(fixed)) {
@@ -97,6 +105,37 @@ function recordSpec(plan: SweepPlan): void {
   mkdirSync(join(plan.dir, 'configs'), { recursive: true });
   mkdirSync(join(plan.dir, 'logs'), { recursive: true });
   writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(plan.spec, null, 2)}\n`)]);
+}
+
+/**
+ * The summary of sweep `name` under `sweepsDir` as its runs are now, written to its folder: the sweep is the one its
+ * `sweep.json` records (the folder may have moved: `name` is the folder's), which is read and never written.
+ */
+function summarizeOnly(name: string, sweepsDir = 'sweeps'): SweepResult {
+  const path = join(sweepsDir, name, 'sweep.json');
+  if (!existsSync(path)) fail(`${join(sweepsDir, name)} holds no sweep to summarize`);
+  const plan = planSweep({ ...readSpec(path), name }, sweepsDir);
+  const summary = summarizeSweep(plan);
+  writeSummary(summary);
+  const done = summary.runs.filter((r) => r.status === 'done').length;
+  return { plan, summary, skipped: done, ran: 0, failed: [], interrupted: false };
+}
+
+/**
+ * Locks the sweep's folder for this invocation (a lock left by one that ended is taken over); returns the release.
+ * A summary reads the folder without it.
+ */
+function lockSweep(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, '.lock');
+  const busy = (pid: number | null) =>
+    new TorchError(
+      `${dir} is being run by another invocation of this sweep${pid === null ? '' : ` (process ${pid})`}; ` +
+        'wait for it to end, or stop it (its trainings stop at a checkpoint) and run the sweep again',
+      'sweep',
+    );
+  takeLock(path, busy, () => {});
+  return () => rmSync(path, { force: true });
 }
 
 function threadBudget(options: SweepOptions, jobs: number): number {
@@ -148,26 +187,37 @@ function runChild(
  *   settings: [parseSetting('boundary=zeros,reflect')], jobs: 2 });
  */
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  if (options.summaryOnly) return summarizeOnly(options.name, options.sweepsDir);
   const { name, base, settings, seeds, minutes } = options;
   const plan = planSweep({ name, base, settings, seeds, minutes }, options.sweepsDir);
   const jobs = options.jobs ?? 1;
   if (!Number.isInteger(jobs) || jobs < 1) fail(`jobs must be a positive integer, got ${jobs}`);
   const threads = threadBudget(options, jobs);
-  if (options.summaryOnly) {
-    if (!existsSync(join(plan.dir, 'sweep.json'))) fail(`${plan.dir} holds no sweep to summarize`);
-    recordSpec(plan);
-    const summary = summarizeSweep(plan);
-    writeSummary(summary);
-    const done = summary.runs.filter((r) => r.status === 'done').length;
-    return { plan, summary, skipped: done, ran: 0, failed: [], interrupted: false };
+  const release = lockSweep(plan.dir);
+  try {
+    return await runLocked(plan, options, jobs, threads);
+  } finally {
+    release();
   }
+}
+
+/** {@link runSweep} once the sweep's folder is locked. */
+async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, threads: number): Promise<SweepResult> {
   recordSpec(plan);
   const command = options.command ?? defaultCommand();
+  const states = plan.runs.map((run) => ({ run, ...readRunState(run.runDir, stopRule(run.config)) }));
+  // A run folder still written (by a training an earlier invocation started, which outlived it) is left alone.
+  const busy = states.find((r) => r.status !== 'done' && r.writer !== null);
+  if (busy) {
+    fail(
+      `${busy.run.runDir} is being written by process ${busy.writer} (a training of this sweep that outlived its ` +
+        'invocation?); wait for it to end, or stop it, then run the sweep again',
+    );
+  }
   const todo: { run: PlannedRun; resume: boolean }[] = [];
   let skipped = 0;
-  for (const run of plan.runs) {
+  for (const { run, status } of states) {
     writeFileAtomic(run.configPath, [new TextEncoder().encode(`${JSON.stringify(run.config, null, 2)}\n`)]);
-    const { status } = readRunState(run.runDir, stopRule(run.config));
     if (status === 'done') {
       skipped += 1;
       continue;

@@ -422,6 +422,13 @@ export const TRAIN_SETTINGS = group({
     arg: 'minutes',
     resumable: 'session',
   }),
+  budgetMinutes: num(0, 0, 1e9, {
+    help:
+      'end the run as done once its training time (summed over its sessions, evaluation excluded) reaches this many ' +
+      'minutes: the epoch in progress ends there with the final evaluation (exit code 0). The learning-rate schedule ' +
+      'still spans --epochs: set them to about what the budget holds (0: no budget)',
+    arg: 'minutes',
+  }),
 });
 
 /** A run's configuration: the values of {@link TRAIN_SETTINGS}. */

@@ -363,6 +363,42 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The live process that holds the lock file at `path`, or null (no lock, or one left by a process that ended). */
+export function lockHolder(path: string): number | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number.parseInt(text, 10);
+  return Number.isInteger(pid) && alive(pid) ? pid : null;
+}
+
+/**
+ * Takes the lock file at `path` for this process (its id written in it), taking over one left by a process that
+ * ended. When a live process holds it, throws `busy(pid)` (pid null: another process took it at the same moment).
+ */
+export function takeLock(path: string, busy: (pid: number | null) => Error, log: (line: string) => void): void {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (attempt > 0) throw busy(null);
+    }
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isInteger(pid) && alive(pid)) throw busy(pid);
+    log(
+      `${dirname(path)}: taking over the lock of process ${Number.isInteger(pid) ? pid : '?'}, which is no longer running`,
+    );
+    unlinkSync(path);
+  }
+}
+
 /**
  * A run folder opened for writing by one run: locked while open, with an interrupted epoch's end finished or
  * undone. `close()` releases the lock; `abandon()` also removes a folder this writer created and never committed to.
@@ -389,29 +425,14 @@ export class RunWriter {
   }
 
   private static lock(dir: string, log: (line: string) => void): void {
-    const path = join(dir, RUN_FILES.lock);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = openSync(path, 'wx');
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (attempt > 0)
-          throw new TorchError(`${dir}: another run took the lock first; choose another --run-name`, 'run');
-      }
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(pid) && alive(pid)) {
-        throw new TorchError(
-          `${dir} is being written by another run (process ${pid}); wait for it to end, ` +
-            'or choose another --run-name',
-          'run',
-        );
-      }
-      log(`${dir}: taking over the lock of process ${Number.isInteger(pid) ? pid : '?'}, which is no longer running`);
-      unlinkSync(path);
-    }
+    const busy = (pid: number | null) =>
+      new TorchError(
+        pid === null
+          ? `${dir}: another run took the lock first; choose another --run-name`
+          : `${dir} is being written by another run (process ${pid}); wait for it to end, or choose another --run-name`,
+        'run',
+      );
+    takeLock(join(dir, RUN_FILES.lock), busy, log);
   }
 
   /** Finishes a committed epoch's end and removes what an uncommitted one left (pending and temporary files). */

@@ -112,7 +112,10 @@ export interface TrainOptions {
   fault?: FaultHook;
 }
 
-/** Why a run stopped: it ran its epochs, it reached maxSteps or maxMinutes, or a signal stopped it. */
+/**
+ * Why a run stopped: it is done (it ran its epochs, or spent its budgetMinutes), it reached maxSteps or maxMinutes,
+ * or a signal stopped it.
+ */
 export type StopReason = 'done' | 'limit' | 'signal';
 
 /** The exit codes of `pdenet train`: done, stopped by a limit, stopped by a signal, failed. */
@@ -128,7 +131,7 @@ export interface TrainResult {
   metrics: EpochMetrics[];
   bestAccuracy: number;
   bestEpoch: number;
-  /** True when stopped (by a signal or a limit) before the last epoch. */
+  /** True when stopped (by a signal or a limit) before the run was done. */
   interrupted: boolean;
   stop: StopReason;
   final: Evaluation | null;
@@ -384,6 +387,16 @@ interface EpochSums {
 export async function train(overrides: Partial<TrainConfig>, options: TrainOptions = {}): Promise<TrainResult> {
   const s = await setUp(overrides, options);
   try {
+    // A resumed run already at its step limit or out of its budget takes no step (the same on every rank: both
+    // come from its checkpoint; a signal or this session's maxMinutes is looked at after a step, as always).
+    const partial = s.state.batch > 0 ? (s.state.partial?.seconds ?? 0) : 0;
+    s.stop = budgetSpent(s.config, s.state, partial)
+      ? 'done'
+      : s.config.maxSteps > 0 && s.state.step >= s.config.maxSteps
+        ? 'limit'
+        : null;
+    // Its budget ran out within an epoch that a signal stopped at the same step: that epoch ends now.
+    if (s.stop === 'done' && s.state.batch > 0) await endEpoch(s, startEpoch(s, s.state.epoch));
     while (s.state.epoch < s.config.epochs && s.stop === null) {
       const sums = await runEpoch(s);
       if (sums === null) break;
@@ -621,9 +634,18 @@ function buildModel(
   };
 }
 
-/** Why this process would stop once `steps` steps are done, if it would. */
-function stopReason(s: Session, steps: number): StopReason | null {
+/** Whether a run has spent its training-time budget, given the seconds of its epoch in progress. */
+function budgetSpent(config: TrainConfig, state: TrainingState, epochSeconds = 0): boolean {
+  return config.budgetMinutes > 0 && state.seconds + epochSeconds >= config.budgetMinutes * 60;
+}
+
+/**
+ * Why this process would stop once `steps` steps are done and its epoch in progress has trained `epochSeconds`,
+ * if it would: 'done' when the run's budget is spent.
+ */
+function stopReason(s: Session, steps: number, epochSeconds = 0): StopReason | null {
   if (s.options.signal?.aborted) return 'signal';
+  if (budgetSpent(s.config, s.state, epochSeconds)) return 'done';
   if (s.config.maxSteps > 0 && steps >= s.config.maxSteps) return 'limit';
   if (s.config.maxMinutes > 0 && performance.now() - s.started >= s.config.maxMinutes * 60_000) return 'limit';
   return null;
@@ -634,15 +656,21 @@ function stopReason(s: Session, steps: number): StopReason | null {
  * signal that reached some ranks first, a time limit met on one), for the same reason. One all-reduce; alone,
  * the values and this process's own reason.
  */
-function agreedStop(s: Session, values: number[], steps = s.state.step): [number[], StopReason | null] {
-  const own = stopReason(s, steps);
+function agreedStop(
+  s: Session,
+  values: number[],
+  steps = s.state.step,
+  epochSeconds = 0,
+): [number[], StopReason | null] {
+  const own = stopReason(s, steps, epochSeconds);
   if (s.group === null) return [values, own];
-  const t = tensor([...values, own === 'signal' ? 1 : 0, own === 'limit' ? 1 : 0], { dtype: 'float64' });
+  const reasons: StopReason[] = ['signal', 'done', 'limit'];
+  const t = tensor([...values, ...reasons.map((r) => (own === r ? 1 : 0))], { dtype: 'float64' });
   try {
     s.group.allReduce(t, 'sum');
     const all = t.toArray() as number[];
-    const [signal, limit] = all.slice(values.length);
-    return [all.slice(0, values.length), signal! > 0 ? 'signal' : limit! > 0 ? 'limit' : null];
+    const votes = all.slice(values.length);
+    return [all.slice(0, values.length), reasons.find((_, i) => votes[i]! > 0) ?? null];
   } finally {
     t.dispose();
   }
@@ -747,7 +775,12 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
     await new Promise<void>((resolve) => setImmediate(resolve));
     // The step's figures over the global batch, and whether to stop after it, the same on every rank.
-    const [[lossSum, correct, n], stop] = agreedStop(s, [step.loss * size, step.correct, size], state.step + 1);
+    const [[lossSum, correct, n], stop] = agreedStop(
+      s,
+      [step.loss * size, step.correct, size],
+      state.step + 1,
+      (performance.now() - sums.start) / 1000,
+    );
     const loss = lossSum! / n!;
     if (!Number.isFinite(loss)) {
       throw new TorchError(
@@ -779,7 +812,13 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
       lr: s.scheduler.lastLr[0]!,
     });
     // Alone, a signal that arrived while the progress was reported stops the run after this step too.
-    s.stop = s.group === null ? stopReason(s, state.step) : stop;
+    s.stop = s.group === null ? stopReason(s, state.step, elapsed) : stop;
+    if (s.stop === 'done' && index + 1 < s.batchesPerEpoch) {
+      s.log(
+        `the training-time budget of ${config.budgetMinutes} min is spent at epoch ${epoch + 1}, batch ${index + 1}`,
+      );
+      break; // the epoch ends here, as the run's last
+    }
     if (s.stop !== null && index + 1 < s.batchesPerEpoch) {
       stopWithinEpoch(s, index + 1, sums, elapsed);
       return null;
@@ -837,7 +876,7 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
   const { config } = s;
   const epoch = s.state.epoch;
   const seconds = (performance.now() - sums.start) / 1000;
-  const lastEpoch = epoch + 1 === config.epochs || s.stop === 'limit';
+  const lastEpoch = epoch + 1 === config.epochs || s.stop === 'limit' || s.stop === 'done';
   let evaluation: Evaluation | null = null;
   const evalStart = performance.now();
   const main = s.group === null || s.group.isMain;
@@ -897,7 +936,7 @@ async function endEpoch(s: Session, sums: EpochSums): Promise<void> {
 
 /** Phase 4: the report, the lock released, the result. */
 function finish(s: Session): TrainResult {
-  const done = s.state.epoch >= s.config.epochs;
+  const done = s.state.epoch >= s.config.epochs || budgetSpent(s.config, s.state);
   s.run.writeView(RUN_FILES.report, reportOf(s));
   s.run.close();
   return {
