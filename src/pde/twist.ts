@@ -108,7 +108,7 @@ export interface TwistConvOptions {
  * K⋆u + X·(Kx⋆u) + Y·(Ky⋆u) from the fused convolution's output N×(g·3·c/g)×H×W — per group, the three parts
  * side by side — as two fused multiply-adds on views of the parts, in the layout the convolution wrote (NCHW or
  * channels-last): no copies, one output-sized result, and a backward whose part gradients are gathered into one
- * buffer (`chunk`'s backward is one concatenation).
+ * buffer (`chunk`'s backward is one concatenation). BENCHMARKS.md ("The twist's combine") has its speed.
  */
 function combineParts(out: Tensor, groups: number, { x, y }: { x: Tensor; y: Tensor }): Tensor {
   return tidy(() => {
