@@ -357,6 +357,13 @@ describe('sweep locks', () => {
       await assert.rejects(runSweep(options), new RegExp(`${runDir} is being written by process ${process.pid}`));
       assert.ok(existsSync(join(runDir, '.lock')), 'the folder is left as it was');
       assert.equal(existsSync(sweepLock), false, "the sweep's lock is released");
+      // Its summary says the run is running, not interrupted or absent.
+      const { summary } = await runSweep({ ...options, summaryOnly: true });
+      assert.equal(summary.runs[0]!.status, 'running');
+      assert.match(
+        readFileSync(join(sweepsDir, 'locked', 'summary.md'), 'utf8'),
+        /\*\*1 of 1 runs are not finished\*\* \(1 running\);/,
+      );
     }
     rmSync(join(runDir, 'checkpoints'), { recursive: true });
     writeFileSync(join(runDir, '.lock'), `${deadPid}\n`);

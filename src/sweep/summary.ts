@@ -25,7 +25,8 @@ export interface RunRecord {
   id: string;
   combination: number;
   seed: number;
-  status: 'absent' | 'interrupted' | 'done';
+  /** As the run folder is read ({@link readRunState}); `running`: not done, and a live process writes it. */
+  status: 'absent' | 'interrupted' | 'running' | 'done';
   /** The validation accuracy of the last epoch (null: not done, or no validation split). */
   finalAccuracy: number | null;
   bestAccuracy: number | null;
@@ -76,7 +77,7 @@ export function stopRule(config: Recipe): StopRule {
 }
 
 function recordOf(run: SweepPlan['runs'][number]): RunRecord {
-  const { status, metrics } = readRunState(run.runDir, stopRule(run.config));
+  const { status, metrics, writer } = readRunState(run.runDir, stopRule(run.config));
   let seconds = 0;
   const curve: CurvePoint[] = [];
   for (const m of metrics) {
@@ -89,7 +90,7 @@ function recordOf(run: SweepPlan['runs'][number]): RunRecord {
     id: run.id,
     combination: run.combination,
     seed: run.seed,
-    status,
+    status: status !== 'done' && writer !== null ? 'running' : status,
     finalAccuracy: status === 'done' ? (last?.valAccuracy ?? null) : null,
     bestAccuracy: accuracies.length > 0 ? Math.max(...accuracies) : null,
     epochs: metrics.length,
@@ -206,6 +207,7 @@ function preamble(s: SweepSummary): string[] {
       : `epochs per run: ${epochs.slice(0, -1).join(', ')} or ${epochs.at(-1)} (varied)`;
   const length = s.minutes !== null ? `a budget of ${s.minutes} minutes of training per run; ${perRun}` : perRun;
   const missing = s.combinations.reduce((n, c) => n + c.missing, 0);
+  const running = s.runs.filter((r) => r.status === 'running').length;
   return [
     `# Sweep ${s.name}`,
     '',
@@ -217,7 +219,11 @@ function preamble(s: SweepSummary): string[] {
       `interval and the two-sided p-value of Welch's t-test; paired: the same seed by seed (runs of one seed share ` +
       `their data split, subset and order), the t-test of the differences.`,
     ...(missing > 0
-      ? ['', `**${missing} of ${s.runs.length} runs are not finished**; the figures use the finished ones.`]
+      ? [
+          '',
+          `**${missing} of ${s.runs.length} runs are not finished**${running > 0 ? ` (${running} running)` : ''}; ` +
+            'the figures use the finished ones.',
+        ]
       : []),
   ];
 }
