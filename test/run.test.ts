@@ -27,7 +27,7 @@ setNumThreads(1);
 const runsDir = mkdtempSync(join(tmpdir(), 'pdenet-run-'));
 const killer = fileURLToPath(new URL('./fixtures/run-killer.js', import.meta.url));
 const weightsEpoch = (path: string) => readSafetensorsHeader(path).metadata.epoch;
-const show = (v: unknown) => JSON.stringify(v);
+const show = (v: unknown) => JSON.stringify(v); // the full value: a failing case names every setting it gave
 
 /**
  * What a reader sees agrees: the checkpoint's epoch, the metrics lines, the last weights' epoch and the best weights'

@@ -6,7 +6,7 @@
  */
 import { TorchError } from '../tensor/errors.js';
 import { DEFAULT_CONFIG, resolveConfig, TRAIN_SETTINGS, type TrainConfig, type TrainOverrides } from './config.js';
-import { isObject, type ResumeRule, settingsOf } from './settings.js';
+import { isObject, type ResumeRule, settingsOf, show } from './settings.js';
 
 /**
  * The settings a resume may change, as the settings' table marks them. `session`: when this session stops — its own, not inherited from the run
@@ -35,7 +35,8 @@ function lengthMayChange(config: TrainConfig): string | null {
   return config.lookahead > 0 ? "lookahead is scheduled over the run's length" : null;
 }
 
-const show = (v: unknown) => JSON.stringify(v);
+/** A setting as a checkpoint stores it (JSON): an entry whose value is undefined is no entry. */
+const asStored = (value: unknown) => JSON.stringify(value);
 
 /**
  * `base` with the values `over` gives, group by group at every depth (modelOptions.rknet, augment.affine, plateau):
@@ -62,7 +63,7 @@ export function resumedConfig(stored: TrainConfig, overrides: TrainOverrides, ep
   const config = resolveConfig(mergeSettings({ ...stored, ...session }, overrides) as Partial<TrainConfig>);
   const before: TrainConfig = { ...DEFAULT_CONFIG, ...stored };
   for (const key of Object.keys(config) as (keyof TrainConfig)[]) {
-    if (show(config[key]) === show(before[key])) continue;
+    if (asStored(config[key]) === asStored(before[key])) continue;
     const rule = RESUME_CHANGES[key];
     const change = `${key} from ${show(before[key])} to ${show(config[key])}`;
     if (rule === 'length') {

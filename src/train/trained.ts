@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { noGrad } from '../tensor/autograd.js';
 import { TorchError } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
@@ -41,7 +42,7 @@ export async function evaluateTrained(
   const { config, data } = trained;
   const { dataset, description } = await evaluationImages(trained, options.split, options.data);
   // The labels are class indices: scored against another list of classes, they would count the wrong answers.
-  if (JSON.stringify(dataset.classes) !== JSON.stringify(data.classes)) {
+  if (!isDeepStrictEqual(dataset.classes, data.classes)) {
     throw new TorchError(
       `the data's classes ${JSON.stringify(dataset.classes)} are not the run's ${JSON.stringify(data.classes)} ` +
         "(its data.json): evaluate it on images of the run's classes",
