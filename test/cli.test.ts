@@ -270,7 +270,7 @@ describe('pdenet train refuses bad settings at start', () => {
         ['--affine', '10,0.1'],
         /'--affine <degrees,translate,min,max>' argument '10,0.1' is invalid\. expected "off" or degrees/,
       ],
-      [['--data', ''], /'--data <path>' argument '' is invalid\. expected a path or "synthetic"$/],
+      [['--data', ''], /'--data <path>' argument '' is invalid\. expected a dataset name, a path or "synthetic"$/],
       [
         ['--lookahead', '5', '--ema', '0.9'],
         /^pdenet: config: lookahead and ema both keep a copy of the weights; choose one$/,

@@ -236,7 +236,7 @@ describe('the table of training settings', () => {
       ],
       [{ model: 'resnet21' }, /model must be one of resnet18, .*, got "resnet21"/],
       [{ nesterov: 'yes' }, /nesterov must be true or false, got "yes"/],
-      [{ data: '' }, /data must be a path or "synthetic", got ""/],
+      [{ data: '' }, /data must be a dataset name, a path or "synthetic", got ""/],
       [{ milestones: [3, 0] }, /milestones must be a list of positive epoch numbers, got \[3,0\]/],
       [
         { modelOptions: { rknet: { tY: [0, 2, 1] } } },

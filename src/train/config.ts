@@ -226,9 +226,9 @@ export const TRAIN_SETTINGS = group({
     }),
   }),
   data: text('synthetic', {
-    help: 'CIFAR binary folder/.tar.gz, image folder/.tar.gz, or "synthetic"',
+    help: '"cifar10" or "cifar100" (downloaded when missing), a CIFAR binary folder/.tar.gz, an image folder/.tar.gz, or "synthetic"',
     arg: 'path',
-    nonEmpty: 'a path or "synthetic"',
+    nonEmpty: 'a dataset name, a path or "synthetic"',
   }),
   valSplit: int(5000, 0, MAX_INT, { help: 'training images held out for validation (at most a fifth of them)' }),
   trainImages: int(0, 0, MAX_INT, {
