@@ -966,6 +966,23 @@ describe('torch .pt files', () => {
     assert.ok(memory().liveTensors <= before, 'failed loads release their tensors');
   });
 
+  it('reads a ZIP64 extra field only within the extra fields: one cut short is a TorchError', () => {
+    const zip = Buffer.from(storedZip([['m/data.pkl', P(0x80, 2, 0x4e, 0x2e)]], { zip64: true }));
+    const directory = (bytes: Uint8Array) => readZipDirectory(bufferSource(bytes, 'test.pt'), 'test');
+    const { name, size, headerOffset } = directory(zip).get('m/data.pkl')!;
+    assert.deepEqual({ name, size, headerOffset }, { name: 'm/data.pkl', size: 4, headerOffset: 0 });
+    const central = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    const record = zip.indexOf(Buffer.from([0x50, 0x4b, 0x06, 0x06]));
+    // the extra fields hold 12 bytes, but the ZIP64 field in them claims 24: within the directory
+    const short = Buffer.from(zip);
+    short.writeUInt16LE(12, central + 30);
+    throwsTorch(() => directory(short), /the ZIP64 field of m\/data\.pkl is too short/);
+    // and at the end of the directory, where reading on would run past its bytes
+    const atEnd = Buffer.from(short);
+    atEnd.writeBigUInt64LE(atEnd.readBigUInt64LE(record + 40) - 16n, record + 40);
+    throwsTorch(() => directory(atEnd), /the ZIP64 field of m\/data\.pkl is too short/);
+  });
+
   it('reads ZIP64 archives', () => {
     const storage = new Uint8Array(new Float32Array([1, 2, 3]).buffer);
     const bytes = torchArchive(tensorPickle({ numel: 3, size: [3], stride: [1] }), { 0: storage }, { zip64: true });

@@ -105,7 +105,8 @@ interface EntryExtent {
 
 /**
  * Applies the ZIP64 extra field among the `length` bytes of extra fields at `start`: it holds, in
- * this order, those of the three values that did not fit in 32 bits.
+ * this order, those of the three values that did not fit in 32 bits. A field that claims more bytes
+ * than the extra fields hold is read only up to their end.
  */
 function applyZip64Extra(
   view: DataView,
@@ -116,13 +117,15 @@ function applyZip64Extra(
   bad: Bad,
   op: string,
 ): void {
-  for (let e = start; e + 4 <= start + length; ) {
+  const end = start + length;
+  for (let e = start; e + 4 <= end; ) {
     const id = view.getUint16(e, true);
     const fieldLength = view.getUint16(e + 2, true);
     if (id === 0x0001) {
+      const fieldEnd = Math.min(e + 4 + fieldLength, end);
       let p = e + 4;
       const next = (what: string): number => {
-        if (p + 8 > e + 4 + fieldLength) throw bad(`the ZIP64 field of ${name} is too short`);
+        if (p + 8 > fieldEnd) throw bad(`the ZIP64 field of ${name} is too short`);
         const v = u64(view, p, what, op);
         p += 8;
         return v;
