@@ -1,14 +1,17 @@
 // The data floor: CIFAR binary and image-folder readers on synthetic files, the decoded cache, the
 // split, augmentation invariants, the DataLoader (determinism, workers) and the offline download error.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   truncateSync,
   utimesSync,
   writeFileSync,
@@ -17,10 +20,13 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { memory } from '../src/index.js';
+import { promisify } from 'node:util';
+import { memory, TorchError } from '../src/index.js';
+import { crc32 } from '../src/io/zip.js';
 import {
   affineTheta,
   BatchNormalizer,
+  CACHE_VERSION,
   CacheError,
   CIFAR,
   cifarRecords,
@@ -31,6 +37,8 @@ import {
   alternatingFlip,
   drawAffineThetas,
   drawAugmentParams,
+  encodeImageFolder,
+  encodeJpeg,
   encodePng,
   flipImage,
   hwcToChw,
@@ -193,6 +201,28 @@ describe('downloading CIFAR', () => {
     );
   });
 
+  it('says where to put the file when the data directory cannot be written, and leaves no timer running', async (t) => {
+    // root writes into folders whose mode forbids it; sysfs refuses even root
+    let readOnly = '/sys/kernel';
+    if (process.getuid?.() !== 0) {
+      readOnly = dir('read-only');
+      chmodSync(readOnly, 0o555);
+    } else if (!existsSync(readOnly)) {
+      t.skip('no folder here that root cannot write');
+      return;
+    }
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const error = await downloadCifar('cifar10', readOnly, { url: 'http://127.0.0.1:9/c.tgz' }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    assert.ok(error instanceof TorchError, `expected a TorchError, got ${error}`);
+    assert.match(error.message, /cannot write to the data directory \/.*: E[A-Z]+: /);
+    assert.ok(error.message.includes(`put it at ${join(readOnly, 'cifar-10-binary.tar.gz')}`), error.message);
+    assert.equal(timers(), before, 'no idle watchdog is left to keep the process alive');
+  });
+
   it('checks the MD5 of what it downloads and keeps nothing that fails', async () => {
     const payload = writeTarGz([{ name: 'cifar-10-batches-bin/test_batch.bin', data: new Uint8Array(3073) }]);
     const server = createServer((_req, res) => {
@@ -295,6 +325,158 @@ describe('image folders', () => {
   });
 });
 
+describe('image folders: splits, damage and odd entries', () => {
+  const train = syntheticImages({ perClass: 2, classes: ['a', 'b'], seed: 11 });
+  const test = syntheticImages({ perClass: 1, classes: ['a', 'b'], seed: 12 });
+  /** A .tar.gz holding each dataset of `tree` as class folders under its key ('' for the top). */
+  const archive = async (path: string, tree: Record<string, ImageDataset>): Promise<string> => {
+    const entries: { name: string; data: Uint8Array }[] = [];
+    for (const [top, data] of Object.entries(tree)) {
+      for (const f of await encodeImageFolder(data))
+        entries.push({ name: top ? `${top}/${f.name}` : f.name, data: f.data });
+    }
+    writeFileSync(path, writeTarGz(entries));
+    return path;
+  };
+
+  it('reads the split asked for from an archive, and names the splits it holds when that one is not there', async () => {
+    const base = dir('splits');
+    const options = { cache: false };
+    // train/ alone, as the CIFAR-10 JPEG archive: the train split, and without a split asked for
+    const onlyTrain = join(base, 'only-train.tar.gz');
+    await writeImageFolderArchive(onlyTrain, train);
+    assertSameDataset(await loadImageFolder(onlyTrain, { ...options, split: 'train' }), train);
+    assertSameDataset(await loadImageFolder(onlyTrain, options), train);
+    await assert.rejects(
+      loadImageFolder(onlyTrain, { ...options, split: 'test' }),
+      /no test split in .*only-train\.tar\.gz: it holds train\/$/,
+    );
+    await assert.rejects(
+      loadDataset(onlyTrain, { ...options, split: 'test' }),
+      /no test split in .*: it holds train\//,
+    );
+    // train/ and test/, also inside a folder around them
+    const both = await archive(join(base, 'both.tar.gz'), { train, test });
+    const wrapped = await archive(join(base, 'wrapped.tar.gz'), { 'cifar/train': train, 'cifar/test': test });
+    for (const path of [both, wrapped]) {
+      assertSameDataset(await loadImageFolder(path, { ...options, split: 'test' }), test);
+      assertSameDataset(await loadDataset(path, options), train);
+    }
+    await assert.rejects(loadImageFolder(both, options), /both\.tar\.gz holds the splits test\/, train\/: choose one/);
+    await assert.rejects(
+      loadImageFolder(wrapped, { ...options, split: 'val' }),
+      /no val split in .*wrapped\.tar\.gz: it holds cifar\/test\/, cifar\/train\//,
+    );
+    // class folders at the top: the train split, as a folder of class folders is for loadDataset
+    const flat = await archive(join(base, 'flat.tar.gz'), { '': train });
+    assertSameDataset(await loadDataset(flat, options), train);
+    assertSameDataset(await loadImageFolder(flat, options), train);
+    await assert.rejects(
+      loadImageFolder(flat, { ...options, split: 'test' }),
+      /no test split in .*flat\.tar\.gz: it has no test\/ folder, and its class folders \(a, b\) are its train split/,
+    );
+    await assert.rejects(loadDataset(flat, { ...options, split: 'test' }), /no test split in .*flat\.tar\.gz/);
+    // test.tar.gz of class folders in a data folder is the test split, as test/ would be
+    const data = dir('splits/data');
+    await archive(join(data, 'test.tar.gz'), { '': test });
+    await writeImageFolderArchive(join(data, 'train.tar.gz'), train);
+    assertSameDataset(await loadDataset(data, { ...options, split: 'test' }), test);
+    assertSameDataset(await loadDataset(data, options), train);
+  });
+
+  it('takes a JPEG cut short for damaged, not for an image filled with grey', async () => {
+    const data = syntheticImages({ perClass: 1, classes: 1, seed: 13 });
+    const jpeg = await encodeJpeg(data.image(0), data.width, data.height, 95);
+    const whole = await decodeImage(jpeg, 'whole.jpg');
+    assert.deepEqual([whole.width, whole.height, whole.data.length], [32, 32, 32 * 32 * 3]);
+    const half = jpeg.subarray(0, jpeg.length >> 1);
+    await assert.rejects(
+      decodeImage(half, 'half.jpg'),
+      /half\.jpg is not a readable JPEG file \(truncated or corrupt\): Premature end of JPEG file$/,
+    );
+    const folder = dir('half-jpeg/cls');
+    writeFileSync(join(folder, 'a.jpg'), half);
+    await assert.rejects(
+      loadImageFolder(join(folder, '..'), { cache: false }),
+      /half-jpeg: cls\/a\.jpg is not a readable JPEG file \(truncated or corrupt\): Premature end of JPEG file/,
+    );
+  });
+
+  it('refuses a class folder without images, in a folder and in an archive alike', async () => {
+    const data = syntheticImages({ perClass: 1, classes: ['a', 'c'], seed: 14 });
+    const folder = dir('empty-class');
+    await writeImageFolder(folder, data);
+    mkdirSync(join(folder, 'b'));
+    writeFileSync(join(folder, 'b', 'notes.txt'), 'no images here');
+    await assert.rejects(
+      loadImageFolder(folder, { cache: false }),
+      /empty-class has class folders without images \(\.jpg, \.jpeg, \.png\): b; remove them or add images/,
+    );
+    const files = await encodeImageFolder(data);
+    const path = join(dir('empty-class-archive'), 'train.tar.gz');
+    writeFileSync(
+      path,
+      writeTarGz([
+        { name: 'train/' },
+        { name: 'train/b/' },
+        { name: 'train/b/notes.txt', data: new TextEncoder().encode('no images here') },
+        ...files.map((f) => ({ name: `train/${f.name}`, data: f.data })),
+      ]),
+    );
+    await assert.rejects(
+      loadImageFolder(path, { cache: false }),
+      /train\.tar\.gz has class folders without images \(\.jpg, \.jpeg, \.png\): train\/b; remove them/,
+    );
+    rmSync(join(folder, 'b'), { recursive: true });
+    assertSameDataset(await loadImageFolder(folder, { cache: false }), data);
+  });
+
+  it('names a broken symbolic link', async () => {
+    const data = syntheticImages({ perClass: 1, classes: ['a'], seed: 15 });
+    const folder = dir('broken-link');
+    await writeImageFolder(folder, data);
+    const link = join(folder, 'a', 'gone.png');
+    symlinkSync(join(folder, 'nowhere.png'), link);
+    await assert.rejects(
+      loadImageFolder(folder, { cache: false }),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message.includes(
+          `${link} is a broken symbolic link: its target ${join(folder, 'nowhere.png')} does not exist`,
+        ),
+    );
+    rmSync(link);
+    symlinkSync(join(folder, 'no-class'), join(folder, 'b'));
+    await assert.rejects(
+      loadImageFolder(folder, { cache: false }),
+      (e: unknown) => e instanceof TorchError && e.message.includes(`${join(folder, 'b')} is a broken symbolic link`),
+    );
+    rmSync(join(folder, 'b'));
+    assertSameDataset(await loadImageFolder(folder, { cache: false }), data);
+  });
+
+  it('writes its files atomically: writing over a folder fails clearly and leaves no temporary file', async () => {
+    const data = syntheticImages({ perClass: 1, classes: 2, seed: 16 });
+    const base = dir('atomic');
+    mkdirSync(join(base, 'train.tar.gz'));
+    await assert.rejects(
+      writeImageFolderArchive(join(base, 'train.tar.gz'), data),
+      (e: unknown) =>
+        e instanceof TorchError && /^writeImageFolderArchive: cannot write .*train\.tar\.gz: /.test(e.message),
+    );
+    await writeImageFolder(join(base, 'folder'), data);
+    assert.deepEqual(readdirSync(base).sort(), ['folder', 'train.tar.gz']);
+    assert.deepEqual(readdirSync(join(base, 'train.tar.gz')), []);
+    mkdirSync(join(base, 'cifar', CIFAR.cifar10.archive), { recursive: true });
+    assert.throws(
+      () => writeSyntheticCifar(join(base, 'cifar'), 'cifar10', { archive: true }),
+      (e: unknown) => e instanceof TorchError && /^writeSyntheticCifar: cannot write /.test(e.message),
+    );
+    assert.deepEqual(readdirSync(join(base, 'cifar')).sort(), [CIFAR.cifar10.folder, CIFAR.cifar10.archive]);
+    assertSameDataset(await loadImageFolder(join(base, 'folder'), { cache: false }), data);
+  });
+});
+
 describe('the decoded cache', () => {
   it('serves the second load, and a changed file invalidates it', async () => {
     const data = syntheticImages({ perClass: 2, classes: 2, seed: 5 });
@@ -343,6 +525,55 @@ describe('the decoded cache', () => {
     writeFileSync(path, 'hello, world, this is no cache');
     assert.throws(() => readDecodedCache(path), /not a pdenet decoded cache/);
     assertSameDataset(await loadImageFolder(folder, { cacheDir: caches }), data);
+  });
+
+  it('takes a header that is JSON but not an object for a damaged cache, and rebuilds it', async () => {
+    const data = syntheticImages({ perClass: 1, classes: 2, seed: 17 });
+    const folder = dir('odd-header');
+    const caches = dir('odd-header-caches');
+    await writeImageFolder(folder, data);
+    await loadImageFolder(folder, { cacheDir: caches });
+    const path = join(caches, readdirSync(caches)[0]!);
+    for (const [json, what] of [
+      ['null', 'null'],
+      ['7', 'a number'],
+      ['[1]', 'an array'],
+      ['"x"', 'a string'],
+    ] as const) {
+      const head = Buffer.alloc(16);
+      head.write('PDNETIMG', 0, 'latin1');
+      head.writeUInt32LE(CACHE_VERSION, 8);
+      head.writeUInt32LE(json.length, 12);
+      writeFileSync(path, Buffer.concat([head, Buffer.from(json)]));
+      assert.throws(
+        () => readDecodedCache(path),
+        (e: unknown) => e instanceof CacheError && e.message.includes(`its header is ${what}, not an object`),
+      );
+    }
+    const notes: string[] = [];
+    assertSameDataset(await loadImageFolder(folder, { cacheDir: caches, log: (m) => notes.push(m) }), data);
+    assert.match(notes.join('\n'), /its header is a string, not an object; decoding .* again/);
+    assertSameDataset(readDecodedCache(path).dataset, data);
+  });
+
+  it("checksums with io's CRC-32, which serves where node:zlib has no crc32 (Node before 20.15)", async () => {
+    const path = join(dir('old-node'), 'x.pdnimg');
+    const script = `
+      import zlib from 'node:zlib';
+      import { syncBuiltinESMExports } from 'node:module';
+      delete zlib.crc32;
+      syncBuiltinESMExports();
+      const { readDecodedCache, syntheticImages, writeDecodedCache } = await import(${JSON.stringify(new URL('../src/data/index.js', import.meta.url).href)});
+      const { crc32 } = await import(${JSON.stringify(new URL('../src/io/zip.js', import.meta.url).href)});
+      writeDecodedCache(${JSON.stringify(path)}, syntheticImages({ perClass: 2, classes: 2, seed: 18 }), 'fp', 'source');
+      const { header } = readDecodedCache(${JSON.stringify(path)});
+      console.log(JSON.stringify([header.labelsCrc32, header.imagesCrc32, crc32(new TextEncoder().encode('123456789'))]));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]);
+    const data = syntheticImages({ perClass: 2, classes: 2, seed: 18 });
+    const labels = new Uint8Array(data.labels.buffer, data.labels.byteOffset, data.labels.byteLength);
+    // the check value of CRC-32 (zip's, zlib's) is 0xcbf43926
+    assert.deepEqual(JSON.parse(stdout), [crc32(labels), crc32(data.images), 0xcbf43926]);
+    assertSameDataset(readDecodedCache(path).dataset, data);
   });
 
   it('round-trips a dataset through writeDecodedCache', () => {

@@ -22,8 +22,8 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { writeFileAtomic } from '../io/atomic.js';
+import { crc32 } from '../io/zip.js';
 import { TorchError } from '../tensor/errors.js';
 import { ImageDataset } from './dataset.js';
 
@@ -116,12 +116,17 @@ export function readDecodedCache(path: string): { dataset: ImageDataset; header:
   }
   const length = bytes.readUInt32LE(12);
   if (16 + length > bytes.length) throw bad(`truncated (${bytes.length} bytes, its header alone needs ${16 + length})`);
-  let header: CacheHeader;
+  let parsed: unknown;
   try {
-    header = JSON.parse(bytes.toString('utf8', 16, 16 + length)) as CacheHeader;
+    parsed = JSON.parse(bytes.toString('utf8', 16, 16 + length));
   } catch (e) {
     throw bad(`its header is not valid JSON (${(e as Error).message})`);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw bad(
+      `its header is ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}, not an object`,
+    );
+  const header = parsed as CacheHeader;
   const { n, height, width, channels, labelsOffset, imagesOffset, fileSize } = header;
   const imageBytes = n * height * width * channels;
   if (

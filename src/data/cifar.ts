@@ -288,8 +288,16 @@ export async function downloadCifar(name: CifarName, dataDir: string, options: D
     );
   }
   const temp = join(dataDir, `.${spec.archive}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
+  let file: FileHandle;
+  try {
+    file = await open(temp, 'wx');
+  } catch (e) {
+    throw new TorchError(
+      `cannot write to the data directory ${dataDir}: ${(e as Error).message}. ${whereToPut(spec, dataDir)}`,
+      op,
+    );
+  }
   const watchdog = new IdleWatchdog(options.idleTimeoutMs ?? 60_000);
-  const file = await open(temp, 'wx');
   try {
     const response = await fetchArchive(url, watchdog);
     await receiveChecked(response, file, spec, watchdog, options.onProgress);

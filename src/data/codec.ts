@@ -93,6 +93,18 @@ function rgbaToRgb(image: RgbaImage): DecodedImage {
   return { width, height, data: out };
 }
 
+/**
+ * Whether a libjpeg warning says that pixels were lost: the file ended early (libjpeg fills the rest with
+ * grey) or its entropy-coded data is damaged. Warnings about bytes libjpeg skipped ("extraneous bytes
+ * before marker") or about metadata leave the pixels whole, as PIL reads them.
+ */
+function isLostData(message: string): boolean {
+  return (
+    message.startsWith('Premature end of JPEG file') ||
+    /^Corrupt JPEG data: (premature end of data segment|bad Huffman code|found marker)/.test(message)
+  );
+}
+
 /** The file extensions the image-folder reader takes (torchvision's, less those without a decoder here). */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'];
 
@@ -114,6 +126,9 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Deco
       const why = jpegMessages.join('; ') || (e as Error).message;
       throw new TorchError(`${name} is not a readable JPEG file (truncated or corrupt): ${why}`, op);
     }
+    const lost = jpegMessages.filter(isLostData);
+    if (lost.length > 0)
+      throw new TorchError(`${name} is not a readable JPEG file (truncated or corrupt): ${lost.join('; ')}`, op);
     return rgbaToRgb(image);
   }
   if (isPng(bytes)) {

@@ -4,12 +4,12 @@
  * and kept in a decoded cache so that later loads skip decoding.
  *
  * As in torchvision: classes are the sub-folders sorted by name (label k is the k-th), the files of a
- * class are found recursively and taken in sorted order, only image extensions count, and every
- * image becomes RGB.
+ * class are found recursively and taken in sorted order, only image extensions count, a class folder
+ * without images is an error, and every image becomes RGB.
  * @module
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { CacheError, readDecodedCache, writeDecodedCache } from './cache.js';
@@ -26,8 +26,14 @@ export interface ImageFolderOptions {
   cache?: boolean;
   /** Folder of decoded caches (default `~/.cache/pdenet/decoded`, see `defaultCacheDir`). */
   cacheDir?: string;
-  /** For an archive holding several splits (`train/`, `test/`), the one to read. */
+  /**
+   * For an archive, the split to read: the top folder of that name when the archive holds split folders
+   * (`train/`, `test/`, see {@link SPLIT_NAMES}). An archive of class folders is one split, `archiveSplit`.
+   * Without `split`, an archive's only split folder, or its class folders, are read.
+   */
   split?: string;
+  /** The split an archive of class folders (no split folders) holds (default `train`), e.g. `test` for `test.tar.gz`. */
+  archiveSplit?: string;
   /** Called as images are decoded. */
   onProgress?: (done: number, total: number) => void;
   /** Where notes go (cache rebuilt, images resized); default: nowhere. */
@@ -41,6 +47,9 @@ interface Item {
   className: string;
   read: () => Uint8Array;
 }
+
+/** Folder names that name a split rather than a class. */
+export const SPLIT_NAMES: readonly string[] = ['train', 'test', 'val'];
 
 const isImage = (name: string): boolean => IMAGE_EXTENSIONS.some((e) => name.toLowerCase().endsWith(e));
 const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -58,22 +67,54 @@ function sortItems(items: Item[]): Item[] {
   });
 }
 
-/** The image files under `root` (one sub-folder per class) and the fingerprint of their names, sizes and times. */
+/** The stat of `path`, following links; a TorchError names a broken link or an entry that cannot be read. */
+function statEntry(path: string, op: string): Stats {
+  try {
+    return statSync(path);
+  } catch (e) {
+    let target: string | null = null;
+    try {
+      target = readlinkSync(path);
+    } catch {
+      // not a link: the error is about the entry itself
+    }
+    if (target !== null && (e as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new TorchError(`${path} is a broken symbolic link: its target ${target} does not exist`, op);
+    throw new TorchError(`cannot read ${path}: ${(e as Error).message}`, op);
+  }
+}
+
+/** The error for class folders that hold no image (torchvision's ImageFolder refuses them too). */
+function noImagesIn(where: string, folders: string[], op: string): TorchError {
+  return new TorchError(
+    `${where} has class folders without images (${IMAGE_EXTENSIONS.join(', ')}): ${folders.join(', ')}; ` +
+      'remove them or add images',
+    op,
+  );
+}
+
+/**
+ * The image files under `root` (one sub-folder per class) and the fingerprint of the class list and of
+ * the files' names, sizes and times.
+ *
+ * @throws TorchError when a class folder holds no image, or an entry is a broken link
+ */
 function scanFolder(root: string): { items: Item[]; classes: string[]; fingerprint: string } {
   const op = 'loadImageFolder';
   const classes = readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory() || (d.isSymbolicLink() && statSync(join(root, d.name)).isDirectory()))
+    .filter((d) => d.isDirectory() || (d.isSymbolicLink() && statEntry(join(root, d.name), op).isDirectory()))
     .map((d) => d.name)
     .sort(byCodePoint);
   if (classes.length === 0)
     throw new TorchError(`${root} has no class folders (expected one sub-folder per class)`, op);
   const hash = createHash('sha256');
+  hash.update(`${JSON.stringify(classes)}\n`);
   const items: Item[] = [];
   const walk = (dir: string, rel: string, className: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       const relPath = `${rel}/${entry.name}`;
-      const stat = statSync(path);
+      const stat = statEntry(path, op);
       if (stat.isDirectory()) {
         walk(path, relPath, className);
       } else if (stat.isFile() && isImage(entry.name)) {
@@ -82,37 +123,101 @@ function scanFolder(root: string): { items: Item[]; classes: string[]; fingerpri
       }
     }
   };
-  for (const c of classes) walk(join(root, c), c, c);
+  const empty: string[] = [];
+  for (const c of classes) {
+    const before = items.length;
+    walk(join(root, c), c, c);
+    if (items.length === before) empty.push(c);
+  }
+  if (empty.length > 0) throw noImagesIn(root, empty, op);
   return { items: sortItems(items), classes, fingerprint: hash.digest('hex') };
 }
 
-/** The image files of a gzipped tar of an image folder; a single top folder (or the chosen split) is stepped into. */
-async function scanArchive(path: string, split: string | undefined): Promise<{ items: Item[]; classes: string[] }> {
+/**
+ * The image files of a gzipped tar of an image folder, for `split`, and its classes.
+ *
+ * Top folders named in {@link SPLIT_NAMES} hold splits: the one asked for is read; when it is not
+ * there, or no split is asked for and there are several, a TorchError names the splits there. A single
+ * top folder of another name wraps the image folder and is stepped into. Class folders at the top are
+ * one split, `archiveSplit`: asking for another is a TorchError.
+ *
+ * @throws TorchError also when a class folder holds no image, as for a folder
+ */
+async function scanArchive(
+  path: string,
+  split: string | undefined,
+  archiveSplit: string,
+): Promise<{ items: Item[]; classes: string[] }> {
   const op = 'loadImageFolder';
-  const files = (await readTarGz(path, op)).filter(
-    (e) =>
-      e.type === 'file' &&
-      isImage(e.name) &&
-      !e.name.split('/').some((part) => part === '__MACOSX' || part.startsWith('._')),
+  const entries = (await readTarGz(path, op)).filter(
+    (e) => e.name !== '' && !e.name.split('/').some((part) => part === '__MACOSX' || part.startsWith('._')),
   );
-  let paths = files.map((f) => ({ parts: f.name.split('/'), data: f.data }));
+  const files = entries
+    .filter((e) => e.type === 'file' && isImage(e.name))
+    .map((f) => ({ parts: f.name.split('/'), data: f.data }));
+  const prefix: string[] = [];
+  const under = (parts: string[]): boolean => prefix.every((p, i) => parts[i] === p);
+  /** The files in a folder below the prefix: in a class folder, or in a folder of class folders. */
+  const inFolders = () => files.filter((f) => f.parts.length >= prefix.length + 2 && under(f.parts));
   for (;;) {
-    const tops = new Set(paths.map((p) => p.parts[0]!));
-    const deep = paths.every((p) => p.parts.length >= 3);
-    if (tops.size === 1 && deep) {
-      paths = paths.map((p) => ({ parts: p.parts.slice(1), data: p.data }));
-    } else if (split !== undefined && tops.size > 1 && tops.has(split)) {
-      paths = paths
-        .filter((p) => p.parts[0] === split && p.parts.length >= 3)
-        .map((p) => ({ parts: p.parts.slice(1), data: p.data }));
-    } else {
+    const depth = prefix.length;
+    const here = inFolders();
+    const tops = [...new Set(here.map((f) => f.parts[depth]!))].sort(byCodePoint);
+    if (tops.length === 0) break;
+    const holdsFolders = (top: string): boolean =>
+      here.some((f) => f.parts[depth] === top && f.parts.length >= depth + 3);
+    if (split !== undefined && tops.includes(split) && holdsFolders(split)) {
+      prefix.push(split);
       break;
     }
+    const splits = tops.filter((t) => SPLIT_NAMES.includes(t));
+    if (tops.length === 1 && splits.length === 0 && here.every((f) => f.parts.length >= depth + 3)) {
+      prefix.push(tops[0]!);
+      continue;
+    }
+    const held = tops.map((t) => `${[...prefix, t].join('/')}/`).join(', ');
+    if (splits.length === tops.length) {
+      if (split === undefined && tops.length === 1) {
+        prefix.push(tops[0]!);
+        break;
+      }
+      throw new TorchError(
+        split === undefined
+          ? `${path} holds the splits ${held}: choose one (split)`
+          : `no ${split} split in ${path}: it holds ${held}`,
+        op,
+      );
+    }
+    if (split !== undefined && split !== archiveSplit) {
+      const shown = tops.length > 3 ? `${tops.slice(0, 3).join(', ')}, …` : tops.join(', ');
+      throw new TorchError(
+        `no ${split} split in ${path}: it has no ${[...prefix, split].join('/')}/ folder, and its class folders ` +
+          `(${shown}) are its ${archiveSplit} split`,
+        op,
+      );
+    }
+    break;
   }
-  paths = paths.filter((p) => p.parts.length >= 2);
-  if (paths.length === 0) throw new TorchError(`${path} holds no images in class folders (class/file.jpg)`, op);
-  const items = paths.map((p) => ({ path: p.parts.join('/'), className: p.parts[0]!, read: () => p.data }));
+  const depth = prefix.length;
+  const found = inFolders();
+  if (found.length === 0) throw new TorchError(`${path} holds no images in class folders (class/file.jpg)`, op);
+  const items = found.map((f) => ({
+    path: f.parts.slice(depth).join('/'),
+    className: f.parts[depth]!,
+    read: () => f.data,
+  }));
   const classes = [...new Set(items.map((i) => i.className))].sort(byCodePoint);
+  const folders = entries
+    .filter((e) => e.type === 'directory')
+    .map((e) => e.name.split('/'))
+    .filter((parts) => parts.length === depth + 1 && under(parts));
+  const empty = [...new Set(folders.map((parts) => parts[depth]!))].filter((c) => !classes.includes(c));
+  if (empty.length > 0)
+    throw noImagesIn(
+      path,
+      empty.sort(byCodePoint).map((c) => [...prefix, c].join('/')),
+      op,
+    );
   return { items: sortItems(items), classes };
 }
 
@@ -159,9 +264,10 @@ async function decodeItems(
  * Loads an image folder (or a `.tar.gz` / `.tgz` of one) into memory, through the decoded cache.
  *
  * The first load decodes every image and writes the cache (atomically); later loads read the cache
- * when its fingerprint — the files' names, sizes and modification times (for an archive: the
- * archive's), the decoder and the resize option — still matches, and rebuild it otherwise. A damaged
- * cache is reported through `log` and rebuilt; a damaged image or archive is a TorchError naming it.
+ * when its fingerprint — the class list and the files' names, sizes and modification times (for an
+ * archive: the archive's, and the split rules), the decoder and the resize option — still matches,
+ * and rebuild it otherwise. A damaged cache is reported through `log` and rebuilt; a damaged image or
+ * archive, a class folder without images or a broken link is a TorchError naming it.
  */
 export async function loadImageFolder(source: string, options: ImageFolderOptions = {}): Promise<ImageDataset> {
   const op = 'loadImageFolder';
@@ -177,9 +283,14 @@ export async function loadImageFolder(source: string, options: ImageFolderOption
   const variant = `${CODEC_ID};size=${options.size?.join('x') ?? 'auto'};split=${options.split ?? ''}`;
   let scanned: { items: Item[]; classes: string[]; fingerprint: string } | null = null;
   let fingerprint: string;
+  const archiveSplit = options.archiveSplit ?? 'train';
   if (isArchive) {
     const stat = statSync(path);
-    fingerprint = createHash('sha256').update(`${path}\t${stat.size}\t${stat.mtimeMs}\n${variant}`).digest('hex');
+    // the rules that pick a split out of an archive are part of its fingerprint: caches of other rules are rebuilt
+    const rules = `splits=${SPLIT_NAMES.join(',')};archiveSplit=${archiveSplit}`;
+    fingerprint = createHash('sha256')
+      .update(`${path}\t${stat.size}\t${stat.mtimeMs}\n${variant}\n${rules}`)
+      .digest('hex');
   } else {
     scanned = scanFolder(path);
     fingerprint = createHash('sha256').update(`${scanned.fingerprint}\n${variant}`).digest('hex');
@@ -199,7 +310,7 @@ export async function loadImageFolder(source: string, options: ImageFolderOption
       if (!e.stale) options.log?.(`${e.message}; decoding ${source} again`);
     }
   }
-  const { items, classes } = scanned ?? (await scanArchive(path, options.split));
+  const { items, classes } = scanned ?? (await scanArchive(path, options.split, archiveSplit));
   if (items.length === 0) throw new TorchError(`${source} holds no images (${IMAGE_EXTENSIONS.join(', ')})`, op);
   const dataset = await decodeItems(items, classes, source, options);
   if (useCache) {

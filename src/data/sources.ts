@@ -7,7 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import { TorchError } from '../tensor/errors.js';
 import { CIFAR, type CifarName, loadCifar, readCifar } from './cifar.js';
 import type { ImageDataset } from './dataset.js';
-import { loadImageFolder } from './imagefolder.js';
+import { loadImageFolder, SPLIT_NAMES } from './imagefolder.js';
 
 /** Options of {@link loadDataset}. */
 export interface LoadDatasetOptions {
@@ -42,9 +42,11 @@ const ARCHIVE = /\.(tar\.gz|tgz)$/i;
  *
  * - `cifar10` / `cifar100`: the official binary release in the data directory, downloaded when missing;
  * - a CIFAR archive (`cifar-10-binary.tar.gz`) or a folder holding CIFAR binary files or their archive;
- * - a folder holding `<split>/` (an image folder) or `<split>.tar.gz` (an archived image folder) —
- *   e.g. `--data ../shared/datasets/cifar10-jpeg`, which holds `train.tar.gz`;
- * - an image folder itself (class sub-folders) or a `.tar.gz` of one, for the train split.
+ * - a folder holding `<split>/` (an image folder) or `<split>.tar.gz` (an archived image folder, its
+ *   class folders at the top or in `<split>/`) — e.g. `--data ../shared/datasets/cifar10-jpeg`, which
+ *   holds `train.tar.gz`;
+ * - a `.tar.gz` holding split folders (`train/`, `test/`), or, like a folder, an image folder itself
+ *   (class sub-folders) or a `.tar.gz` of one, for the train split.
  */
 export async function loadDataset(spec: string, options: LoadDatasetOptions = {}): Promise<ImageDataset> {
   const op = 'loadDataset';
@@ -96,9 +98,9 @@ export async function loadDataset(spec: string, options: LoadDatasetOptions = {}
   }
   if (has(split) && statSync(join(path, split)).isDirectory()) return loadImageFolder(join(path, split), folderOptions);
   for (const ext of ['.tar.gz', '.tgz']) {
-    if (has(split + ext)) return loadImageFolder(join(path, split + ext), folderOptions);
+    if (has(split + ext)) return loadImageFolder(join(path, split + ext), { ...folderOptions, archiveSplit: split });
   }
-  const otherSplit = ['train', 'test', 'val'].some((s) => s !== split && (has(s) || has(`${s}.tar.gz`)));
+  const otherSplit = SPLIT_NAMES.some((s) => s !== split && (has(s) || has(`${s}.tar.gz`) || has(`${s}.tgz`)));
   if (split === 'train' && !otherSplit) return loadImageFolder(path, folderOptions);
   throw new TorchError(
     `${spec} has no ${split} split: expected ${split}/ (one sub-folder per class) or ${split}.tar.gz there` +

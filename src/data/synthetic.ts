@@ -7,8 +7,9 @@
  * background, with a random phase and frequency per image.
  * @module
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic.js';
 import { CIFAR, type CifarName } from './cifar.js';
 import { encodeJpeg, encodePng } from './codec.js';
 import { ImageDataset } from './dataset.js';
@@ -145,16 +146,19 @@ export function writeSyntheticCifar(
   }
   const folder = join(dir, spec.folder);
   mkdirSync(folder, { recursive: true });
-  for (const f of files) writeFileSync(join(folder, f.name), f.data);
+  for (const f of files) writeFileAtomic(join(folder, f.name), [f.data], 'writeSyntheticCifar');
   let archive: string | null = null;
   if (options.archive) {
     archive = join(dir, spec.archive);
-    writeFileSync(
+    writeFileAtomic(
       archive,
-      writeTarGz([
-        { name: `${spec.folder}/` },
-        ...files.map((f) => ({ name: `${spec.folder}/${f.name}`, data: f.data })),
-      ]),
+      [
+        writeTarGz([
+          { name: `${spec.folder}/` },
+          ...files.map((f) => ({ name: `${spec.folder}/${f.name}`, data: f.data })),
+        ]),
+      ],
+      'writeSyntheticCifar',
     );
   }
   return { train, test, folder, archive };
@@ -205,7 +209,7 @@ export async function writeImageFolder(
   for (const f of await encodeImageFolder(dataset, options)) {
     const path = join(dir, f.name);
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, f.data);
+    writeFileAtomic(path, [f.data], 'writeImageFolder');
   }
 }
 
@@ -219,8 +223,14 @@ export async function writeImageFolderArchive(
   const files = await encodeImageFolder(dataset, options);
   const dirs = [`${root}/`, ...dataset.classes.map((c) => `${root}/${c}/`)];
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(
+  writeFileAtomic(
     path,
-    writeTarGz([...dirs.map((name) => ({ name })), ...files.map((f) => ({ name: `${root}/${f.name}`, data: f.data }))]),
+    [
+      writeTarGz([
+        ...dirs.map((name) => ({ name })),
+        ...files.map((f) => ({ name: `${root}/${f.name}`, data: f.data })),
+      ]),
+    ],
+    'writeImageFolderArchive',
   );
 }
