@@ -209,6 +209,24 @@ describe('Module', () => {
     assert.match(String(net), /\(0\): Conv2d\(3, 4, kernelSize=\[3,3\]/);
   });
 
+  it("summary puts every module back in its own mode, not the root's", () => {
+    const frozen = new nn.BatchNorm2d(4).eval();
+    const net = new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), frozen, new nn.ReLU());
+    net.summary([1, 3, 8, 8]);
+    assert.deepEqual(
+      [...net.modules()].map((m) => m.training),
+      [true, true, false, true],
+      'the frozen BatchNorm stays in eval mode, the rest in training mode',
+    );
+    net.eval();
+    net.at(0).train();
+    net.summary([1, 3, 8, 8]);
+    assert.deepEqual(
+      [...net.modules()].map((m) => m.training),
+      [false, true, false, false],
+    );
+  });
+
   it('runs forward hooks until removed', () => {
     const m = new Twice();
     const seen: number[][] = [];
