@@ -17,6 +17,7 @@ import {
   type Tensor,
   tensor,
   tidy,
+  TorchError,
   zeros,
 } from '../src/index.js';
 import { assertClose, values } from './helpers.js';
@@ -304,6 +305,19 @@ describe('RKNet', () => {
     }
     assert.throws(() => new RKNet({ layer: 'hyperbolic', integrator: 'rk4' }), /leapfrog/);
     assert.throws(() => new RKNet({ layer: 'double', integrator: 'leapfrog' }), /second-order/);
+  });
+
+  it('names a layer that is not one of its own, also one every object inherits', () => {
+    for (const layer of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'triple']) {
+      assert.throws(
+        () => new RKNet({ layer: layer as dynamics.LayerKind }),
+        (e: unknown) =>
+          e instanceof TorchError &&
+          e.message ===
+            `RKNet: layer must be one of double, doublesym, preactdouble, normfirst, hyperbolic, got "${layer}"`,
+        layer,
+      );
+    }
   });
 
   it("names its parameters by the reference's paths and counts them: len(channels) − 1 blocks", () => {
