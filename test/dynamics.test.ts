@@ -20,6 +20,7 @@ import {
   TorchError,
   zeros,
 } from '../src/index.js';
+import { verlet } from '../src/dynamics/integrate.js';
 import { assertClose, values } from './helpers.js';
 
 const { DynamicBlock, DoubleSymLayer, DoubleLayer, LayerFunction, RKNet, clipParameters } = dynamics;
@@ -106,6 +107,26 @@ describe('integrators', () => {
     s2.loadStateDict(stack.stateDict());
     s2.train();
     assert.deepEqual(values(s2.forward(y0)), values(r), 'exactly y ← y + f_k(y)');
+  });
+
+  it('names the points and the step that differs when leapfrog or verlet get non-uniform points', () => {
+    const y0 = tensor([1]);
+    const f = (_t: number, u: Tensor) => u.neg();
+    assert.throws(
+      () => dynamics.leapfrog(f, y0, [0, 0.5, 1, 2]),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message ===
+          'leapfrog: needs uniform time points, got [0, 0.5, 1, 2]: the step from 1 to 2 is 1, ' +
+            'the first (from 0 to 0.5) is 0.5',
+    );
+    assert.throws(
+      () => verlet(f, f, y0, y0, [0, 1, 3]),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message ===
+          'verlet: needs uniform time points, got [0, 1, 3]: the step from 1 to 3 is 2, the first (from 0 to 1) is 1',
+    );
   });
 });
 

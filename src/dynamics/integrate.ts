@@ -67,10 +67,13 @@ function uniformStep(points: readonly number[], op: string): number {
   checkTimePoints(points, op);
   const h = points[1]! - points[0]!;
   for (let k = 1; k + 1 < points.length; k++) {
+    const hk = points[k + 1]! - points[k]!;
     check(
-      Math.abs(points[k + 1]! - points[k]! - h) <= 1e-9 * Math.max(1, Math.abs(h)),
+      Math.abs(hk - h) <= 1e-9 * Math.max(1, Math.abs(h)),
       op,
-      `${op} needs uniform time points`,
+      () =>
+        `needs uniform time points, got [${points.join(', ')}]: the step from ${points[k]} to ` +
+        `${points[k + 1]} is ${hk}, the first (from ${points[0]} to ${points[1]}) is ${h}`,
     );
   }
   return h;
