@@ -17,8 +17,10 @@ import {
   type Tensor,
   tensor,
   tidy,
+  TorchError,
   zeros,
 } from '../src/index.js';
+import { leapfrogFrom, verlet } from '../src/dynamics/integrate.js';
 import { assertClose, values } from './helpers.js';
 
 const { DynamicBlock, DoubleSymLayer, DoubleLayer, LayerFunction, RKNet, clipParameters } = dynamics;
@@ -105,6 +107,140 @@ describe('integrators', () => {
     s2.loadStateDict(stack.stateDict());
     s2.train();
     assert.deepEqual(values(s2.forward(y0)), values(r), 'exactly y ← y + f_k(y)');
+  });
+
+  it('names the points and the step that differs when leapfrog or verlet get non-uniform points', () => {
+    const y0 = tensor([1]);
+    const f = (_t: number, u: Tensor) => u.neg();
+    assert.throws(
+      () => dynamics.leapfrog(f, y0, [0, 0.5, 1, 2]),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message ===
+          'leapfrog: needs uniform time points, got [0, 0.5, 1, 2]: the step from 1 to 2 is 1, ' +
+            'the first (from 0 to 0.5) is 0.5',
+    );
+    assert.throws(
+      () => verlet(f, f, y0, y0, [0, 1, 3]),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        e.message ===
+          'verlet: needs uniform time points, got [0, 1, 3]: the step from 1 to 3 is 2, the first (from 0 to 1) is 1',
+    );
+  });
+});
+
+describe('integrators free the states they supersede', () => {
+  /** The growth factor of one RK4 step of y' = a·y: 1 + z + z²/2 + z³/6 + z⁴/24 with z = a·h. */
+  const rk4Factor = (z: number) => 1 + z + z ** 2 / 2 + z ** 3 / 6 + z ** 4 / 24;
+  /** Leapfrog's y_{k+1} = 2y_k − y_{k−1} + h²·a·y_k from (y_{−1}, y_0), every state. */
+  const leapfrogStates = (a: number, h: number, steps: number, previous: number, y0: number) => {
+    const ys = [previous, y0];
+    for (let k = 0; k < steps; k++) ys.push(2 * ys.at(-1)! - ys.at(-2)! + h * h * a * ys.at(-1)!);
+    return ys.slice(1);
+  };
+
+  it('integrate keeps its result and what onStep cloned; y0 stays, and gradients flow through', () => {
+    const a = -0.7;
+    const points = [0, 0.1, 0.25, 0.5, 1];
+    const y0 = tensor([1, -2], { dtype: 'float64', requiresGrad: true });
+    const seen: Tensor[] = [];
+    const before = memory().liveTensors;
+    const y = dynamics.integrate(
+      dynamics.RK4,
+      (_t, u) => u.mul(a),
+      y0,
+      points,
+      (_k, u) => seen.push(u.clone()),
+    );
+    assert.equal(memory().liveTensors, before + 1 + points.length, 'the result and the clones, no other state');
+    const factors = [1];
+    for (let k = 0; k + 1 < points.length; k++)
+      factors.push(factors.at(-1)! * rk4Factor(a * (points[k + 1]! - points[k]!)));
+    seen.forEach((u, k) => assertClose(u, [factors[k]!, -2 * factors[k]!], { atol: 1e-14, message: `state ${k}` }));
+    assert.equal(y0.isDisposed, false);
+    y.sum().backward();
+    assertClose(y0.grad!, [factors.at(-1)!, factors.at(-1)!], { atol: 1e-14 });
+  });
+
+  it('leapfrog and leapfrogFrom keep the last states only; the given ones stay, and gradients flow through', () => {
+    const [a, h, steps] = [-0.5, 0.25, 6];
+    const points = Array.from({ length: steps + 1 }, (_, k) => k * h);
+    const y0 = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const before = memory().liveTensors;
+    const y = dynamics.leapfrog((_t, u) => u.mul(a), y0, points);
+    assert.equal(memory().liveTensors, before + 1, 'leapfrog leaves its last state alone');
+    y.backward();
+    // Linear in y0 (starting at rest): y_T = c·y0, c from the recurrence started at (1, 1).
+    const c = leapfrogStates(a, h, steps, 1, 1).at(-1)!;
+    assertClose(y, [c], { atol: 1e-14 });
+    assertClose(y0.grad!, [c], { atol: 1e-14 });
+
+    const previous = tensor([0.5], { dtype: 'float64' });
+    const start = memory().liveTensors;
+    const state = leapfrogFrom((_t, u) => u.mul(a), previous, y0, points);
+    assert.equal(memory().liveTensors, start + 2, 'leapfrogFrom leaves the last two states');
+    const expected = leapfrogStates(a, h, steps, 0.5, 1);
+    assertClose(state.previous, [expected.at(-2)!], { atol: 1e-14 });
+    assertClose(state.current, [expected.at(-1)!], { atol: 1e-14 });
+    assert.equal(previous.isDisposed || y0.isDisposed, false, "the caller's states stay");
+  });
+
+  it('verlet keeps the last y and z only; the given ones stay', () => {
+    const [h, steps] = [0.1, 5];
+    const points = Array.from({ length: steps + 1 }, (_, k) => k * h);
+    const y0 = tensor([1], { dtype: 'float64', requiresGrad: true });
+    const z0 = tensor([0.5], { dtype: 'float64' });
+    const before = memory().liveTensors;
+    const { y, z } = verlet(
+      (_t, u) => u.mul(2),
+      (_t, u) => u.neg(),
+      y0,
+      z0,
+      points,
+    );
+    assert.equal(memory().liveTensors, before + 2);
+    let [yk, zk] = [1, 0.5];
+    for (let k = 0; k < steps; k++) {
+      yk += h * 2 * zk;
+      zk -= h * yk;
+    }
+    assertClose(y, [yk], { atol: 1e-14 });
+    assertClose(z, [zk], { atol: 1e-14 });
+    assert.equal(y0.isDisposed || z0.isDisposed, false);
+    z.backward();
+    assert.ok(Math.abs(y0.grad!.item()) > 0);
+  });
+
+  it('a leapfrog block returns its output alone; its trajectory keeps every state, the same as forward', () => {
+    manualSeed(4);
+    const block = new DynamicBlock(() => new dynamics.HyperbolicLayer(2, { norm: 'none' }), {
+      tY: [0, 1, 2, 3, 4],
+      integrator: 'leapfrog',
+    });
+    const x = randn([1, 2, 4, 4], { requiresGrad: true });
+    const before = memory().liveTensors;
+    const out = block.forward(x);
+    assert.equal(memory().liveTensors, before + 1, 'no state but the output is left');
+    out.square().sum().backward();
+    const grad = values(x.grad!);
+    x.grad = null;
+    const states = block.trajectory(x);
+    assert.equal(states.length, 5);
+    assert.equal(states[0], x, 'the first state is the input itself');
+    assert.ok(states.every((s) => !s.isDisposed));
+    // y_{k+1} = 2y_k − y_{k−1} + h²·f(t_k, y_k) with h = 1, from rest.
+    for (let k = 0; k < 4; k++) {
+      const next = tidy(() =>
+        states[k]!.mul(2)
+          .sub(states[Math.max(k - 1, 0)]!)
+          .add(block.rhs(k, states[k]!), 1),
+      );
+      assert.deepEqual(values(states[k + 1]!), values(next), `state ${k + 1}`);
+    }
+    assert.deepEqual(values(states[4]!), values(out));
+    states[4]!.square().sum().backward();
+    assert.deepEqual(values(x.grad!), grad, 'the same gradient through the trajectory');
   });
 });
 
@@ -304,6 +440,19 @@ describe('RKNet', () => {
     }
     assert.throws(() => new RKNet({ layer: 'hyperbolic', integrator: 'rk4' }), /leapfrog/);
     assert.throws(() => new RKNet({ layer: 'double', integrator: 'leapfrog' }), /second-order/);
+  });
+
+  it('names a layer that is not one of its own, also one every object inherits', () => {
+    for (const layer of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'triple']) {
+      assert.throws(
+        () => new RKNet({ layer: layer as dynamics.LayerKind }),
+        (e: unknown) =>
+          e instanceof TorchError &&
+          e.message ===
+            `RKNet: layer must be one of double, doublesym, preactdouble, normfirst, hyperbolic, got "${layer}"`,
+        layer,
+      );
+    }
   });
 
   it("names its parameters by the reference's paths and counts them: len(channels) − 1 blocks", () => {

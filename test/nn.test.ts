@@ -209,6 +209,24 @@ describe('Module', () => {
     assert.match(String(net), /\(0\): Conv2d\(3, 4, kernelSize=\[3,3\]/);
   });
 
+  it("summary puts every module back in its own mode, not the root's", () => {
+    const frozen = new nn.BatchNorm2d(4).eval();
+    const net = new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), frozen, new nn.ReLU());
+    net.summary([1, 3, 8, 8]);
+    assert.deepEqual(
+      [...net.modules()].map((m) => m.training),
+      [true, true, false, true],
+      'the frozen BatchNorm stays in eval mode, the rest in training mode',
+    );
+    net.eval();
+    net.at(0).train();
+    net.summary([1, 3, 8, 8]);
+    assert.deepEqual(
+      [...net.modules()].map((m) => m.training),
+      [false, true, false, false],
+    );
+  });
+
   it('runs forward hooks until removed', () => {
     const m = new Twice();
     const seen: number[][] = [];
@@ -286,6 +304,64 @@ describe('layers', () => {
     }
     assert.throws(() => new nn.Conv2d(4, 6, 3, { groups: 4 }), /outChannels \(6\) must be divisible by groups \(4\)/);
     assert.throws(() => new nn.Conv2d(1, 1, 3, { paddingMode: 'mirror' as nn.PaddingMode }), /paddingMode/);
+  });
+
+  it('Conv2d and ConvTranspose2d name a kernel size, stride, dilation or padding that is not a size', () => {
+    const rejects = (make: () => unknown, op: string, message: string) =>
+      assert.throws(make, (e: unknown) => e instanceof TorchError && e.op === op && e.message === `${op}: ${message}`);
+    const conv =
+      (kernelSize: unknown, options: object = {}) =>
+      () =>
+        new nn.Conv2d(2, 2, kernelSize as number, options as nn.ConvOptions);
+    rejects(conv(0), 'Conv2d', 'kernelSize must be a positive integer or a pair of them, got 0');
+    rejects(conv(2.5), 'Conv2d', 'kernelSize must be a positive integer or a pair of them, got 2.5');
+    rejects(conv([3]), 'Conv2d', 'kernelSize must be a positive integer or a pair of them, got [3]');
+    rejects(conv('3'), 'Conv2d', 'kernelSize must be a positive integer or a pair of them, got "3"');
+    rejects(conv(3, { stride: 0 }), 'Conv2d', 'stride must be a positive integer or a pair of them, got 0');
+    rejects(conv(3, { stride: [1, -2] }), 'Conv2d', 'stride must be a positive integer or a pair of them, got [1, -2]');
+    rejects(
+      conv(3, { dilation: [1, 1.5] }),
+      'Conv2d',
+      'dilation must be a positive integer or a pair of them, got [1, 1.5]',
+    );
+    rejects(conv(3, { padding: -1 }), 'Conv2d', 'padding must be a non-negative integer or a pair of them, got -1');
+    rejects(
+      conv(3, { padding: [1, null] }),
+      'Conv2d',
+      'padding must be a non-negative integer or a pair of them, got [1, null]',
+    );
+    rejects(
+      conv(3, { padding: 'full' }),
+      'Conv2d',
+      'padding must be "same", "valid", a non-negative integer or a pair of them, got "full"',
+    );
+    const transposed = (options: object) => () => new nn.ConvTranspose2d(2, 2, 3, options as nn.ConvTransposeOptions);
+    rejects(
+      () => new nn.ConvTranspose2d(2, 2, [3, 0]),
+      'ConvTranspose2d',
+      'kernelSize must be a positive integer or a pair of them, got [3, 0]',
+    );
+    rejects(transposed({ stride: 0 }), 'ConvTranspose2d', 'stride must be a positive integer or a pair of them, got 0');
+    rejects(
+      transposed({ dilation: -1 }),
+      'ConvTranspose2d',
+      'dilation must be a positive integer or a pair of them, got -1',
+    );
+    rejects(
+      transposed({ padding: 0.5 }),
+      'ConvTranspose2d',
+      'padding must be a non-negative integer or a pair of them, got 0.5',
+    );
+    rejects(
+      transposed({ outputPadding: [-1, 0] }),
+      'ConvTranspose2d',
+      'outputPadding must be a non-negative integer or a pair of them, got [-1, 0]',
+    );
+    // The edges of the ranges are accepted.
+    const ok = new nn.Conv2d(2, 2, [1, 3], { stride: [1, 2], padding: [0, 1], dilation: 1 });
+    assert.deepEqual(ok.forward(ones([1, 2, 5, 5])).shape, [1, 2, 5, 3]);
+    const up = new nn.ConvTranspose2d(2, 2, 3, { stride: 2, padding: 0, outputPadding: 1 });
+    assert.deepEqual(up.forward(ones([1, 2, 4, 4])).shape, [1, 2, 10, 10]);
   });
 
   it('Conv2d with padding "same" keeps the size for any boundary condition', () => {

@@ -8,6 +8,7 @@ import {
   noGrad,
   ones,
   randn,
+  resetPeakMemory,
   Tensor,
   tensor,
   tidy,
@@ -366,6 +367,34 @@ describe('Muon', () => {
     run(new SGD(pa, options), pa, 5);
     run(new Muon([{ params: pb, orthogonalize: false }], options), pb, 5);
     assert.deepEqual(bits(pb), bits(pa));
+  });
+
+  it('frees each Newton–Schulz iteration and each parameter as it goes: a step holds one at a time', () => {
+    manualSeed(5);
+    const g = randn([64, 96]);
+    const before = memory().liveTensors;
+    const ortho = zeropowerNewtonSchulz(g, 5);
+    assert.equal(memory().liveTensors, before + 1, 'the iterations leave only their result');
+    dispose([g, ortho]);
+    // Each further parameter raises a step's peak by its direction u (computed up front for the group),
+    // not by the temporaries of its orthogonalization.
+    const bytes = 256 * 256 * 4;
+    const peakOfStep = (n: number) =>
+      tidy(() => {
+        const params = Array.from({ length: n }, () => randn([256, 256]).requiresGrad_());
+        for (const p of params) p.grad = randn([256, 256]);
+        const opt = new Muon(params, { lr: 0.1 });
+        opt.step(); // makes the momentum buffers
+        const start = memory().nativeBytes;
+        resetPeakMemory();
+        opt.step();
+        const peak = memory().peakNativeBytes - start;
+        opt.dispose();
+        return peak;
+      });
+    const one = peakOfStep(1);
+    const four = peakOfStep(4);
+    assert.ok(four - one <= 3 * bytes + 64 * 1024, `one parameter: ${one} bytes at the peak, four: ${four}`);
   });
 
   it('rejects a vector in an orthogonalized group, and bad options', () => {

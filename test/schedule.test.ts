@@ -13,6 +13,7 @@ import {
   type Schedule,
   Scheduler,
   type ScheduledGroup,
+  type SchedulerStateDict,
   SGD,
   StepLR,
 } from '../src/optim/index.js';
@@ -380,5 +381,35 @@ describe('Scheduler', () => {
     );
     const plateau = new Scheduler(groups(0.1), new ReduceLROnPlateau());
     assert.throws(() => plateau.loadStateDict({ step: 1, base_lrs: [0.1] }), /has no plateau state/);
+  });
+
+  it('rejects learning rates that are not finite numbers ≥ 0, naming the entry, and changes nothing then', () => {
+    const opt = groups(0.1, 0.01);
+    const sched = new Scheduler(opt, new StepLR(2));
+    const rejects = (sd: unknown, pattern: RegExp) =>
+      assert.throws(
+        () => sched.loadStateDict(sd as SchedulerStateDict),
+        (e: unknown) => e instanceof TorchError && e.op === 'Scheduler.loadStateDict' && pattern.test(e.message),
+      );
+    rejects({ step: 3, base_lrs: [null, 0.01] }, /base_lrs\[0\] is null, expected a finite number ≥ 0/);
+    rejects({ step: 3, base_lrs: [0.1, '0.1'] }, /base_lrs\[1\] is "0\.1", expected a finite number ≥ 0/);
+    rejects({ step: 3, base_lrs: [0.1, -0.01] }, /base_lrs\[1\] is -0\.01/);
+    rejects({ step: 3, base_lrs: [Number.POSITIVE_INFINITY, 0.01] }, /base_lrs\[0\] is Infinity/);
+    assert.equal(sched.stepCount, 0);
+    assert.deepEqual(sched.baseLrs, [0.1, 0.01]);
+    assert.deepEqual(
+      opt.paramGroups.map((g) => g.lr),
+      [0.1, 0.01],
+    );
+
+    const plateauSchedule = new ReduceLROnPlateau();
+    const plateau = new Scheduler(groups(0.1), plateauSchedule);
+    const counters = { best: 3, num_bad_epochs: 2, cooldown_counter: 0, last_epoch: 4 };
+    assert.throws(
+      () => plateau.loadStateDict({ step: 4, base_lrs: [0.1], lrs: [Number.NaN], plateau: counters }),
+      /Scheduler\.loadStateDict: lrs\[0\] is NaN, expected a finite number ≥ 0/,
+    );
+    assert.equal(plateauSchedule.numBadEpochs, 0, 'the plateau counters are not restored either');
+    assert.deepEqual(plateau.lastLr, [0.1]);
   });
 });

@@ -214,7 +214,7 @@ export class DynamicBlock extends Module {
   }
 
   forward(y: Tensor): Tensor {
-    if (this.integrator === 'leapfrog') return this.trajectory(y).at(-1)!;
+    if (this.integrator === 'leapfrog') return this.#leapfrog(y);
     let state = y;
     for (const step of this.steps()) {
       const input = state;
@@ -237,18 +237,25 @@ export class DynamicBlock extends Module {
     });
   }
 
+  /**
+   * Leapfrog over tY from y at rest, one evaluation per step, at t_k: step k's statistics. Each state is
+   * freed once superseded; `onStep` sees them as {@link leapfrog} passes them.
+   */
+  #leapfrog(y: Tensor, onStep?: (k: number, u: Tensor) => void): Tensor {
+    let k = 0;
+    return leapfrog((t, u) => this.rhs(t, u, this.#stage(k++, 0)), y, this.#tY, onStep);
+  }
+
   /** The states at every point of tY (the first is the input itself). */
   trajectory(y: Tensor): Tensor[] {
     if (this.integrator === 'leapfrog') {
-      const states: Tensor[] = [];
-      // One evaluation per step, at t_k: step k's statistics.
-      let k = 0;
-      leapfrog(
-        (t, u) => this.rhs(t, u, this.#stage(k++, 0)),
-        y,
-        this.#tY,
-        (_k, u) => states.push(u),
-      );
+      // Leapfrog frees the states between the first and the last: keep copies of them.
+      const states = [y];
+      const last = this.#tY.length - 1;
+      const final = this.#leapfrog(y, (k, u) => {
+        if (k > 0 && k < last) states.push(u.clone());
+      });
+      states.push(final);
       return states;
     }
     const states = [y];

@@ -41,9 +41,17 @@ export function checkTimePoints(points: readonly number[], op: string, what = 't
   }
 }
 
+/** Disposes `state` unless it is one of `given`, the caller's. */
+function release(state: Tensor, ...given: Tensor[]): void {
+  if (!given.includes(state)) state.dispose();
+}
+
 /**
  * Integrates from points[0] to points[last] with one step per interval (non-uniform steps allowed);
  * `onStep(k, y)` sees the state at points[k].
+ *
+ * Each state is disposed once the next one is computed (never `y0`, which is the caller's): an `onStep`
+ * that holds on to a state must clone it. Autograd keeps what it saved of the states for the backward pass.
  */
 export function integrate(
   tableau: ButcherTableau,
@@ -56,7 +64,9 @@ export function integrate(
   let y = y0;
   onStep?.(0, y);
   for (let k = 0; k + 1 < points.length; k++) {
-    y = rkStep(tableau, f, points[k]!, y, points[k + 1]! - points[k]!);
+    const current = y;
+    y = rkStep(tableau, f, points[k]!, current, points[k + 1]! - points[k]!);
+    release(current, y0);
     onStep?.(k + 1, y);
   }
   return y;
@@ -67,10 +77,13 @@ function uniformStep(points: readonly number[], op: string): number {
   checkTimePoints(points, op);
   const h = points[1]! - points[0]!;
   for (let k = 1; k + 1 < points.length; k++) {
+    const hk = points[k + 1]! - points[k]!;
     check(
-      Math.abs(points[k + 1]! - points[k]! - h) <= 1e-9 * Math.max(1, Math.abs(h)),
+      Math.abs(hk - h) <= 1e-9 * Math.max(1, Math.abs(h)),
       op,
-      `${op} needs uniform time points`,
+      () =>
+        `needs uniform time points, got [${points.join(', ')}]: the step from ${points[k]} to ` +
+        `${points[k + 1]} is ${hk}, the first (from ${points[0]} to ${points[1]}) is ${h}`,
     );
   }
   return h;
@@ -79,6 +92,10 @@ function uniformStep(points: readonly number[], op: string): number {
 /**
  * Leapfrog for y'' = f(t, y) on uniform points: y_{k+1} = 2y_k − y_{k−1} + h²·f(t_k, y_k), from the state
  * (y_{−1}, y_0) = (`previous`, `y0`). Returns the last two states, so that integration can go on from them.
+ *
+ * Each state is disposed once the two after it are computed (never `previous` or `y0`, which are the
+ * caller's): an `onStep` that holds on to a state must clone it. Autograd keeps what it saved of the
+ * states for the backward pass.
  */
 export function leapfrogFrom(
   f: RightHandSide,
@@ -98,25 +115,32 @@ export function leapfrogFrom(
         .sub(p)
         .add(f(points[k]!, c), h * h),
     );
+    release(p, previous, y0);
     [before, y] = [y, next];
     onStep?.(k + 1, y);
   }
   return { previous: before, current: y };
 }
 
-/** {@link leapfrogFrom} starting at rest (y_{−1} = y_0); returns the last state. */
+/**
+ * {@link leapfrogFrom} starting at rest (y_{−1} = y_0); returns the last state. The states before it are
+ * disposed as leapfrogFrom disposes them: an `onStep` that holds on to a state must clone it.
+ */
 export function leapfrog(
   f: RightHandSide,
   y0: Tensor,
   points: readonly number[],
   onStep?: (k: number, y: Tensor) => void,
 ): Tensor {
-  return leapfrogFrom(f, y0, y0, points, onStep).current;
+  const { previous, current } = leapfrogFrom(f, y0, y0, points, onStep);
+  release(previous, y0);
+  return current;
 }
 
 /**
  * The symplectic (Verlet) scheme for the split system y' = f(t, z), z' = g(t, y) on uniform points:
  * y_{k+1} = y_k + h·f(t_k, z_k), then z_{k+1} = z_k + h·g(t_k, y_{k+1}). Reversible: the steps undo exactly.
+ * Each state is disposed once the next one is computed (never `y0` or `z0`, which are the caller's).
  */
 export function verlet(
   f: RightHandSide,
@@ -130,8 +154,10 @@ export function verlet(
   for (let k = 0; k + 1 < points.length; k++) {
     const [yk, zk, t] = [y, z, points[k]!];
     y = tidy(() => yk.add(f(t, zk), h));
+    release(yk, y0);
     const yNext = y;
     z = tidy(() => zk.add(g(t, yNext), h));
+    release(zk, z0);
   }
   return { y, z };
 }

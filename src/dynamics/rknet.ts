@@ -13,7 +13,7 @@
  * (ClippedModule) are on by default: {@link RKNet.clip}, applied after every optimizer step.
  * @module
  */
-import { check } from '../tensor/errors.js';
+import { check, describe } from '../tensor/errors.js';
 import { noGrad } from '../tensor/autograd.js';
 import * as F from '../tensor/functional.js';
 import { tidy } from '../tensor/memory.js';
@@ -25,7 +25,15 @@ import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { Boundary } from '../pde/boundary.js';
 import { DynamicBlock, type IntegratorName, type NormStatsMode, type Regularizer } from './block.js';
-import { type BoxKind, LAYERS, type LayerFunction, type LayerKind, type NormKind, normalInit } from './layers.js';
+import {
+  type BoxKind,
+  LAYER_KINDS,
+  LAYERS,
+  type LayerFunction,
+  type LayerKind,
+  type NormKind,
+  normalInit,
+} from './layers.js';
 import { clampBoxes, REFERENCE_BOUNDS, type ReferenceBounds } from './constraints.js';
 
 /** Options of {@link RKNet}. */
@@ -114,7 +122,11 @@ export class RKNet extends Module {
       'RKNet',
       `channels (the reference's vFeat) needs at least two entries: len − 1 blocks, got [${channels}]`,
     );
-    check(layer in LAYERS, 'RKNet', `layer must be one of ${Object.keys(LAYERS).join(', ')}, got ${layer}`);
+    check(
+      Object.hasOwn(LAYERS, layer),
+      'RKNet',
+      () => `layer must be one of ${LAYER_KINDS.join(', ')}, got ${describe(layer)}`,
+    );
     const Layer = LAYERS[layer];
     this.clipping = clip;
     this.open = this.registerModule('open', new ConnectingLayer(inChannels, channels[0]!, 3, boundary));

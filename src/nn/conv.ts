@@ -5,7 +5,7 @@
  * @module
  */
 import { empty } from '../tensor/creation.js';
-import { check } from '../tensor/errors.js';
+import { check, describe } from '../tensor/errors.js';
 import * as F from '../tensor/functional.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { defaultLayerInit_ } from './init.js';
@@ -20,6 +20,25 @@ export type PaddingMode = (typeof PADDING_MODES)[number];
 
 function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+/** A value as a size error shows it: a pair as [a, b], anything else as errors describe it. */
+function shown(v: unknown): string {
+  return Array.isArray(v) ? `[${v.map((x) => describe(x)).join(', ')}]` : describe(v);
+}
+
+/**
+ * `v` as a pair, checked: integers, positive (`min` 1) or non-negative (`min` 0), given as one or as a
+ * pair. Throws a TorchError for `op` naming the argument `name` otherwise.
+ */
+function sizePair(op: string, name: string, v: unknown, min: 0 | 1): [number, number] {
+  const ok = (x: unknown) => Number.isInteger(x) && (x as number) >= min;
+  check(
+    Array.isArray(v) ? v.length === 2 && v.every(ok) : ok(v),
+    op,
+    () => `${name} must be ${min === 1 ? 'a positive' : 'a non-negative'} integer or a pair of them, got ${shown(v)}`,
+  );
+  return pair(v as Pair);
 }
 
 /** Options shared by Conv2d and ConvTranspose2d. */
@@ -76,10 +95,19 @@ export class Conv2d extends Module {
       'Conv2d',
       `paddingMode must be one of ${PADDING_MODES.join(', ')}, got ${JSON.stringify(paddingMode)}`,
     );
-    this.kernelSize = pair(kernelSize);
-    this.stride = pair(stride);
-    this.dilation = pair(dilation);
-    this.padding = typeof padding === 'string' ? padding : pair(padding);
+    this.kernelSize = sizePair('Conv2d', 'kernelSize', kernelSize, 1);
+    this.stride = sizePair('Conv2d', 'stride', stride, 1);
+    this.dilation = sizePair('Conv2d', 'dilation', dilation, 1);
+    if (typeof padding === 'string') {
+      check(
+        padding === 'same' || padding === 'valid',
+        'Conv2d',
+        () => `padding must be "same", "valid", a non-negative integer or a pair of them, got ${describe(padding)}`,
+      );
+      this.padding = padding;
+    } else {
+      this.padding = sizePair('Conv2d', 'padding', padding, 0);
+    }
     this.paddingMode = paddingMode;
     check(
       padding !== 'same' || (this.stride[0] === 1 && this.stride[1] === 1),
@@ -166,9 +194,13 @@ export class ConvTranspose2d extends Module {
     readonly options: ConvTransposeOptions = {},
   ) {
     super();
-    const { groups = 1, bias = true } = options;
+    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true } = options;
     checkChannels('ConvTranspose2d', inChannels, outChannels, groups);
-    this.kernelSize = pair(kernelSize);
+    this.kernelSize = sizePair('ConvTranspose2d', 'kernelSize', kernelSize, 1);
+    sizePair('ConvTranspose2d', 'stride', stride, 1);
+    sizePair('ConvTranspose2d', 'dilation', dilation, 1);
+    sizePair('ConvTranspose2d', 'padding', padding, 0);
+    sizePair('ConvTranspose2d', 'outputPadding', outputPadding, 0);
     this.weight = this.registerParameter(
       'weight',
       empty([inChannels, outChannels / groups, this.kernelSize[0], this.kernelSize[1]]),

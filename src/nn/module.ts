@@ -297,8 +297,8 @@ export abstract class Module {
   }
 
   /**
-   * Runs one forward pass on zeros of `inputShape` (in eval mode, without gradients) and lists every
-   * module with its output shape and own parameter count.
+   * Runs one forward pass on zeros of `inputShape` (in eval mode, without gradients; afterwards every
+   * module is back in the mode it was in) and lists every module with its output shape and own parameter count.
    */
   summary(inputShape: Shape): { rows: SummaryRow[]; totalParams: number; trainableParams: number; text: string } {
     const rows: SummaryRow[] = [];
@@ -315,7 +315,7 @@ export abstract class Module {
         if (output instanceof Tensor) index.get(mod)!.outputShape = output.shape;
       }),
     );
-    const wasTraining = this.training;
+    const modes = [...this.modules()].map((m) => [m, m.training] as const);
     this.eval();
     try {
       noGrad(() => {
@@ -326,7 +326,7 @@ export abstract class Module {
       });
     } finally {
       for (const h of handles) h.remove();
-      this.train(wasTraining);
+      for (const [m, training] of modes) m.training = training;
     }
     const totalParams = this.numParameters();
     const trainableParams = this.numParameters({ trainableOnly: true });

@@ -7,6 +7,7 @@
  * @module
  */
 import { check } from '../tensor/errors.js';
+import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import * as foreach from '../tensor/foreach.js';
 import { type BaseOptions, Optimizer, type OptimizerGroup, type ParamGroup, type StateSpec } from './optimizer.js';
@@ -48,15 +49,25 @@ export function zeropowerNewtonSchulz(g: Tensor, steps = 5, eps = 1e-7): Tensor 
   check(g.ndim === 2, 'zeropowerNewtonSchulz', `expects a matrix, got shape [${g.shape.join(', ')}]`);
   const [a, b, c] = NEWTON_SCHULZ_COEFFICIENTS;
   const tall = g.shape[0]! > g.shape[1]!;
-  let x = (tall ? g.t() : g).to('bfloat16');
-  x = x.div(x.norm().float().clamp(eps).item());
+  let x = tidy(() => {
+    const x0 = (tall ? g.t() : g).to('bfloat16');
+    return x0.div(x0.norm().float().clamp(eps).item());
+  });
+  // Each iteration frees its Gram matrix, its polynomial and the iterate it replaces.
   for (let i = 0; i < steps; i++) {
-    const gram = x.matmul(x.t());
-    // b·A + c·A², then a·X + (b·A + c·A²)·X: two fused multiply-adds (elementwise bfloat16 is slow on CPU).
-    const poly = gram.addmm(gram, gram, b, c);
-    x = x.addmm(poly, x, a, 1);
+    const previous = x;
+    x = tidy(() => {
+      const gram = previous.matmul(previous.t());
+      // b·A + c·A², then a·X + (b·A + c·A²)·X: two fused multiply-adds (elementwise bfloat16 is slow on CPU).
+      const poly = gram.addmm(gram, gram, b, c);
+      return previous.addmm(poly, previous, a, 1);
+    });
+    previous.dispose();
   }
-  return tall ? x.t() : x;
+  if (!tall) return x;
+  const transposed = x.t();
+  x.dispose();
+  return transposed;
 }
 
 /**
@@ -134,13 +145,16 @@ export class Muon extends Optimizer<MuonOptions, SGDState> {
       foreach.add_(params, u, -lr);
       return;
     }
-    params.forEach((p, i) => {
-      const rows = p.shape[0]!;
-      const rest = p.numel / rows;
-      if (group.normalizeWeights) p.mul_(Math.sqrt(rows) / Math.max(p.norm().item(), 1e-12));
-      if (weightDecay !== 0) p.mul_(1 - lr * weightDecay);
-      const direction = zeropowerNewtonSchulz(u[i]!.reshape(rows, rest), group.nsSteps).reshape(p.shape).to(p.dtype);
-      p.add_(direction, -lr * Math.sqrt(Math.max(1, rows / rest)));
-    });
+    // One parameter at a time, each in its own scope: a step holds one orthogonalization's temporaries.
+    params.forEach((p, i) =>
+      tidy(() => {
+        const rows = p.shape[0]!;
+        const rest = p.numel / rows;
+        if (group.normalizeWeights) p.mul_(Math.sqrt(rows) / Math.max(p.norm().item(), 1e-12));
+        if (weightDecay !== 0) p.mul_(1 - lr * weightDecay);
+        const direction = zeropowerNewtonSchulz(u[i]!.reshape(rows, rest), group.nsSteps).reshape(p.shape).to(p.dtype);
+        p.add_(direction, -lr * Math.sqrt(Math.max(1, rows / rest)));
+      }),
+    );
   }
 }

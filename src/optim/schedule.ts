@@ -15,7 +15,7 @@
  * // per batch: opt.step(); sched.step();
  * @module
  */
-import { check } from '../tensor/errors.js';
+import { check, describe } from '../tensor/errors.js';
 
 /** The schedules a training run names (`TrainConfig.schedule`). */
 export const SCHEDULES = ['onecycle', 'cosine', 'step', 'multistep', 'rise-decay', 'constant'] as const;
@@ -492,6 +492,17 @@ export interface ScheduledOptimizer {
   readonly paramGroups: readonly ScheduledGroup[];
 }
 
+/** Checks that every entry of `list` (the state dict's `name`) is a learning rate: a finite number ≥ 0. */
+function learningRates(list: readonly unknown[], name: string, op: string): void {
+  list.forEach((lr, i) =>
+    check(
+      typeof lr === 'number' && Number.isFinite(lr) && lr >= 0,
+      op,
+      () => `${name}[${i}] is ${describe(lr)}, expected a finite number ≥ 0`,
+    ),
+  );
+}
+
 /** The state of a {@link Scheduler}. */
 export interface SchedulerStateDict {
   /** The step count t. */
@@ -603,6 +614,7 @@ export class Scheduler {
       () =>
         `the state dict has ${Array.isArray(sd.base_lrs) ? sd.base_lrs.length : 'no'} base_lrs, the optimizer has ${n} groups`,
     );
+    learningRates(sd.base_lrs, 'base_lrs', op);
     const plateau = this.schedule instanceof ReduceLROnPlateau;
     check(
       plateau === (sd.plateau !== undefined),
@@ -613,6 +625,7 @@ export class Scheduler {
     );
     if (this.schedule instanceof ReduceLROnPlateau) {
       check(Array.isArray(sd.lrs) && sd.lrs.length === n, op, () => `the state dict needs ${n} lrs`);
+      learningRates(sd.lrs, 'lrs', op);
       this.schedule.loadStateDict(sd.plateau!);
       this.#lrs = [...sd.lrs];
     }
