@@ -65,17 +65,24 @@ struct Conv2dFunction : torch::autograd::Function<Conv2dFunction> {
   }
 };
 
-bool has_fast_backward(const at::Tensor& input, const at::Tensor& weight, at::IntArrayRef stride,
-                       at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+bool has_fast_backward(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                       at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
   auto ones = [](at::IntArrayRef v) { return std::all_of(v.begin(), v.end(), [](int64_t s) { return s == 1; }); };
   if (input.dim() != 4 || weight.dim() != 4 || groups != 1 || !ones(stride) || !ones(dilation)) return false;
   if (padding.size() != 2 || !input.device().is_cpu() || !at::isFloatingType(input.scalar_type())) return false;
+  // A bias aten::conv2d would refuse (not one value per output channel, another dtype or device) goes to it, for
+  // its error: added below, it would broadcast or promote the output.
+  if (bias.has_value() && bias->defined() &&
+      (bias->dim() != 1 || bias->size(0) != weight.size(0) || bias->scalar_type() != input.scalar_type() ||
+       bias->device() != input.device())) {
+    return false;
+  }
   return padding[0] >= 0 && padding[0] < weight.size(2) && padding[1] >= 0 && padding[1] < weight.size(3);
 }
 
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
-  if (!has_fast_backward(input, weight, stride, padding, dilation, groups)) {
+  if (!has_fast_backward(input, weight, bias, stride, padding, dilation, groups)) {
     return at::conv2d(input, weight, bias, stride, padding, dilation, groups);
   }
   at::Tensor x = input, w = weight, b = bias.value_or(at::Tensor());
@@ -88,7 +95,7 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
   }
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCPU);
   at::Tensor out = Conv2dFunction::apply(x, w, padding.vec());
-  return b.defined() ? out.add(b.view({1, -1, 1, 1})) : out;
+  return b.defined() ? out.add(b.reshape({1, -1, 1, 1})) : out;
 }
 
 }  // namespace

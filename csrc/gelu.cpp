@@ -25,22 +25,23 @@ at::Tensor nhwc(const at::Tensor& t) { return t.permute({0, 2, 3, 1}); }
 at::Tensor nchw(const at::Tensor& t) { return t.permute({0, 3, 1, 2}); }
 
 struct GeluFunction : torch::autograd::Function<GeluFunction> {
+  // The input itself is saved, not a contiguous copy made here: forward runs without grad mode, so a copy would
+  // cut the second derivative off from the input. backward makes the copy, where create_graph records it.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, std::string approximate) {
-    const bool last = channels_last_only(input);
-    const at::Tensor x = last ? input : input.contiguous();
-    ctx->save_for_backward({x});
+    ctx->save_for_backward({input});
     ctx->saved_data["approximate"] = approximate;
-    return last ? nchw(at::gelu(nhwc(x), approximate)) : at::gelu(x, approximate);
+    if (channels_last_only(input)) return nchw(at::gelu(nhwc(input), approximate));
+    return at::gelu(input.contiguous(), approximate);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const at::Tensor x = ctx->get_saved_variables()[0];
+    const at::Tensor input = ctx->get_saved_variables()[0];
     const std::string approximate = ctx->saved_data["approximate"].toStringRef();
-    if (channels_last_only(x)) {
+    if (channels_last_only(input)) {
       const at::Tensor grad = grads[0].contiguous(at::MemoryFormat::ChannelsLast);
-      return {nchw(at::gelu_backward(nhwc(grad), nhwc(x), approximate)), at::Tensor()};
+      return {nchw(at::gelu_backward(nhwc(grad), nhwc(input), approximate)), at::Tensor()};
     }
-    return {at::gelu_backward(grads[0].contiguous(), x, approximate), at::Tensor()};
+    return {at::gelu_backward(grads[0].contiguous(), input.contiguous(), approximate), at::Tensor()};
   }
 };
 

@@ -282,6 +282,31 @@ describe('F.conv2d beside aten::conv2d', () => {
       if (channelsLast) assert.ok(input.grad!.isContiguousAs('channelsLast'), 'the input gradient keeps the layout');
     }
   });
+
+  test('refuses the biases aten::conv2d refuses, with its error, and adds a strided one as it does', () => {
+    manualSeed(5);
+    const x = randn([2, 3, 5, 5]);
+    const w = randn([4, 3, 3, 3]);
+    // Added after the convolution, a one-element bias would broadcast over the channels and a float64 one would
+    // make the output float64; aten::conv2d refuses both.
+    for (const [bias, message] of [
+      [tensor([1]), /expected bias to be 1-dimensional with 4 elements, but got bias of size \[1\]/],
+      [randn([4, 1]), /expected bias to be 1-dimensional with 4 elements, but got bias of size \[4, 1\]/],
+      [randn([2, 2]).t(), /expected bias to be 1-dimensional with 4 elements/],
+      [randn([4], { dtype: 'float64' }), /Input type \(float\) and bias type \(double\) should be the same/],
+      [tensor([1, 2, 3, 4], { dtype: 'int64' }), /bias type \(long int\)/],
+    ] as const) {
+      assert.throws(() => aten(x, w, bias, 1), message, 'aten::conv2d');
+      assert.throws(
+        () => F.conv2d(x, w, bias, { padding: 1 }),
+        (e: unknown) => e instanceof TorchError && e.op === 'pdenet::conv2d' && message.test(e.message),
+        `F.conv2d with a bias of shape [${bias.shape}] and dtype ${bias.dtype}`,
+      );
+    }
+    const strided = randn([4, 2]).select(1, 1);
+    assert.equal(strided.isContiguous, false);
+    assertClose(F.conv2d(x, w, strided, { padding: 1 }), aten(x, w, strided.contiguous(), 1), { atol: 1e-5 });
+  });
 });
 
 describe('F.gelu on channels-last tensors', () => {

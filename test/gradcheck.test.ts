@@ -10,7 +10,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  callOp,
   cat,
+  enableGrad,
   F,
   grad,
   manualSeed,
@@ -22,7 +24,7 @@ import {
   tidy,
   where,
 } from '../src/index.js';
-import { gradcheck, mulberry32, values } from './helpers.js';
+import { assertClose, gradcheck, mulberry32, values } from './helpers.js';
 
 // Thousands of operations on tiny tensors: one thread is fastest, and it keeps this file fast on a busy
 // machine, where idle OpenMP workers spinning for a core made it several times slower. (Each test file
@@ -467,6 +469,26 @@ describe('F activations', () => {
     check((x) => F.gelu(x), [leaf([2, 5], -3, 3)]);
     check((x) => F.gelu(x, 'tanh'), [leaf([2, 5], -3, 3)]);
     check((x) => F.silu(x), [leaf([2, 5], -3, 3)]);
+  });
+
+  test("gelu's second derivative, on a transposed input too, as aten::gelu's", () => {
+    // pdenet::gelu saves its input itself: a contiguous copy made in its forward, where grad mode is off, would cut
+    // the second derivative off from a non-contiguous input.
+    const layouts = { contiguous: (t: Tensor) => t, transposed: (t: Tensor) => t.t() };
+    for (const approximate of ['none', 'tanh'] as const) {
+      for (const [name, layout] of Object.entries(layouts)) {
+        /** The gradient of reduce(gelu(x)) with respect to x, differentiable again. */
+        const dgelu = (gelu: (t: Tensor) => Tensor) => (x: Tensor) =>
+          enableGrad(() => grad(reduce(gelu(layout(x))), [x], { createGraph: true })[0]!);
+        const ours = dgelu((t) => F.gelu(t, approximate));
+        const theirs = dgelu((t) => callOp('aten::gelu', t, approximate) as Tensor);
+        const x = leaf([4, 3], -3, 3);
+        check(ours, [x]); // against finite differences of the first derivative
+        const [second] = grad(reduce(ours(x)), [x]);
+        const [expected] = grad(reduce(theirs(x)), [x]);
+        assertClose(second!, expected!, { atol: 1e-12, message: `${approximate}, ${name}` });
+      }
+    }
   });
 
   test('softmax and logSoftmax', () => {
