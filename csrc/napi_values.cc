@@ -223,12 +223,24 @@ Napi::Array from_tensor_list(Napi::Env env, const std::vector<at::Tensor>& tenso
   return out;
 }
 
-at::ScalarType to_dtype(const Napi::Value& value) {
-  int64_t code = to_int64(value, "dtype");
-  if (code < 0 || code >= static_cast<int64_t>(at::ScalarType::NumOptions)) {
-    throw ArgumentError("dtype code " + std::to_string(code) + " is not a libtorch scalar type");
+// A value of a libtorch enum (ScalarType, Layout, MemoryFormat) given as its code, which must be one of the
+// enum's `count` values: any other integer cast to the enum would make a tensor nothing can use.
+static int64_t code_of(const Napi::Value& value, const Where& what, int64_t count, const char* kind) {
+  const int64_t code = int64_of(value, what);
+  if (code < 0 || code >= count) {
+    bad(what, std::string("a ") + kind + " code from 0 to " + std::to_string(count - 1), value);
   }
-  return static_cast<at::ScalarType>(code);
+  return code;
+}
+
+// Scalar types run up to Undefined, which no tensor may have.
+constexpr int64_t kScalarTypes = static_cast<int64_t>(at::ScalarType::Undefined);
+constexpr int64_t kLayouts = static_cast<int64_t>(at::Layout::NumOptions);
+constexpr int64_t kMemoryFormats = static_cast<int64_t>(at::MemoryFormat::NumOptions);
+
+at::ScalarType to_dtype(const Napi::Value& value) {
+  static const std::string what = "the dtype";
+  return static_cast<at::ScalarType>(code_of(value, Where{&what}, kScalarTypes, "libtorch scalar type"));
 }
 
 // ---- schema-driven arguments -------------------------------------------------------------------
@@ -269,6 +281,28 @@ static c10::IValue convert_list(const Napi::Value& v, const c10::TypePtr& elem, 
   }
 }
 
+// The code of a ScalarType, Layout or MemoryFormat argument, checked; nullopt for an argument of another kind.
+static c10::optional<int64_t> enum_code(const Napi::Value& v, c10::TypeKind kind, const Where& what) {
+  switch (kind) {
+    case c10::TypeKind::ScalarTypeType:
+      return code_of(v, what, kScalarTypes, "libtorch scalar type");
+    case c10::TypeKind::LayoutType:
+      return code_of(v, what, kLayouts, "libtorch layout");
+    case c10::TypeKind::MemoryFormatType:
+      return code_of(v, what, kMemoryFormats, "libtorch memory format");
+    default:
+      return c10::nullopt;
+  }
+}
+
+// A schema's types (what the boxed stack holds) show ScalarType, Layout and MemoryFormat as int; the argument's
+// real type says which it is.
+static c10::TypeKind real_kind(const c10::Argument& arg) {
+  const c10::TypePtr& t = arg.real_type();
+  if (t->kind() != c10::TypeKind::OptionalType) return t->kind();
+  return t->castRaw<c10::OptionalType>()->getElementType()->kind();
+}
+
 static c10::IValue convert(const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg,
                            const Where& what) {
   using c10::TypeKind;
@@ -280,6 +314,7 @@ static c10::IValue convert(const Napi::Value& v, const c10::TypePtr& type, const
       return convert(v, type->castRaw<c10::OptionalType>()->getElementType(), arg, what);
     case TypeKind::IntType:
     case TypeKind::SymIntType: {
+      if (auto code = enum_code(v, real_kind(arg), what)) return *code;
       const int64_t i = int64_of(v, what);
       // libtorch's convolutions narrow `groups` to 32 bits: 2^32 would become 0 and divide by zero.
       if (i > std::numeric_limits<int32_t>::max() && arg.name() == "groups") bad(what, "below 2^31", v);
@@ -288,7 +323,7 @@ static c10::IValue convert(const Napi::Value& v, const c10::TypePtr& type, const
     case TypeKind::ScalarTypeType:
     case TypeKind::LayoutType:
     case TypeKind::MemoryFormatType:
-      return int64_of(v, what);
+      return *enum_code(v, type->kind(), what);
     case TypeKind::FloatType:
       return double_of(v, what);
     case TypeKind::BoolType:

@@ -34,9 +34,16 @@ c10::OperatorHandle find_op(const std::string& name, const std::string& overload
 void call_op(const c10::OperatorHandle& op, torch::jit::Stack& stack) { op.callBoxed(&stack); }
 
 at::Tensor tensor_from_bytes(const void* data, size_t nbytes, at::IntArrayRef shape, at::ScalarType dtype) {
-  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
-  TORCH_CHECK(t.nbytes() == nbytes, "shape ", shape, " of ", c10::toString(dtype), " needs ", t.nbytes(),
+  // The size is checked before allocating: a wrong shape must not first try to allocate terabytes.
+  // (The sizes are not negative: the glue checks.)
+  uint64_t needed = c10::elementSize(dtype);
+  for (int64_t d : shape) {
+    TORCH_CHECK(!__builtin_mul_overflow(needed, static_cast<uint64_t>(d), &needed), "shape ", shape, " of ",
+                c10::toString(dtype), " needs more than 2^64 bytes of data, got ", nbytes);
+  }
+  TORCH_CHECK(needed == nbytes, "shape ", shape, " of ", c10::toString(dtype), " needs ", needed,
               " bytes of data, got ", nbytes);
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
   if (nbytes > 0) std::memcpy(t.data_ptr(), data, nbytes);
   return t;
 }

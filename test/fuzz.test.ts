@@ -1246,7 +1246,7 @@ const specs: Partial<Record<keyof Binding, Spec>> = {
       shape.every((d) => Number.isSafeInteger(d) && d >= 0) &&
       Number.isInteger(dtype) &&
       (dtype as number) >= 0 &&
-      (dtype as number) < 19,
+      (dtype as number) < 18,
   },
   toBytes: { args: raw(1), acceptable: ([t], h) => isTensor(t, h) },
   shape: { args: raw(1), acceptable: ([t], h) => isTensor(t, h) },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   arange,
+  callOp,
   cat,
   eye,
   full,
@@ -11,11 +12,13 @@ import {
   randint,
   randn,
   stack,
+  type Tensor,
   tensor,
   TorchError,
   where,
   zeros,
 } from '../src/index.js';
+import { native } from '../src/native/binding.js';
 import { assertClose, values } from './helpers.js';
 
 describe('creation', () => {
@@ -46,8 +49,40 @@ describe('creation', () => {
   it('rejects ragged arrays, bad elements and mismatched shapes', () => {
     assert.throws(() => tensor([[1, 2], [3]]), TorchError);
     assert.throws(() => tensor(['a' as unknown as number]), /numbers, booleans or bigints/);
-    assert.throws(() => tensor(new Float32Array(5), { shape: [2, 3] }), /needs 24 bytes/);
     assert.throws(() => tensor([1.5], { dtype: 'int64' }), /int64 needs integers/);
+  });
+
+  it('checks the shape against the data before allocating anything', () => {
+    const mismatch = (data: Parameters<typeof tensor>[0], shape: number[], message: RegExp) =>
+      assert.throws(
+        () => tensor(data, { shape }),
+        (e: unknown) => e instanceof TorchError && e.op === 'tensor' && message.test(e.message),
+      );
+    mismatch(new Float32Array(5), [2, 3], /shape \[2, 3\] holds 6 elements, but the data has 5/);
+    mismatch(
+      new Float32Array(4),
+      [1e6, 1e6],
+      /shape \[1000000, 1000000\] holds 1000000000000 elements, but the data has 4/,
+    );
+    mismatch([1, 2, 3], [2, 2], /holds 4 elements, but the data has 3/);
+    mismatch(new Float32Array(1), [2 ** 40, 2 ** 40, 0], /holds 0 elements, but the data has 1/);
+    assert.deepEqual(tensor([1, 2, 3, 4], { shape: [2, 2] }).shape, [2, 2]);
+    // The addon checks the byte count before allocating too (the weight-file readers call it directly): a shape
+    // of 4 TB for 16 bytes is a wrong shape, not an attempt to allocate 4 TB.
+    assert.throws(
+      () => native.fromBytes(new Float32Array(4), [1e6, 1e6], 6),
+      (e: unknown) =>
+        e instanceof TorchError &&
+        /shape \[1000000, 1000000\] of Float needs 4000000000000 bytes of data, got 16/.test(e.message),
+    );
+    assert.throws(
+      () => native.fromBytes(new Float32Array(4), [2 ** 40, 2 ** 40, 2 ** 40], 6),
+      /needs more than 2\^64 bytes of data, got 16/,
+    );
+    assert.throws(
+      () => native.fromBytes(new Float32Array(4), [4], 1000),
+      /the dtype must be a libtorch scalar type code from 0 to \d+, got 1000/,
+    );
   });
 
   it('makes constants, ranges and identities', () => {
@@ -325,5 +360,39 @@ describe('casts and in-place updates', () => {
     assert.deepEqual(m.toArray(), [0, 0]);
     m.copy_(tensor([5]));
     assert.deepEqual(m.toArray(), [5, 5]);
+  });
+});
+
+describe('operator arguments', () => {
+  it('refuses dtype, layout and memory-format codes libtorch does not have, naming the argument', () => {
+    const empty = (dtype: number | null, layout: number | null, format: number | null) =>
+      callOp('aten::empty.memory_format', [2], dtype, layout, null, null, format);
+    const refusal = (run: () => unknown, message: RegExp): string => {
+      let text = '';
+      assert.throws(
+        run,
+        (e: unknown) =>
+          e instanceof TorchError && e.op === 'aten::empty.memory_format' && message.test((text = e.message)),
+        String(message),
+      );
+      return text;
+    };
+    const last = Number(
+      /from 0 to (\d+)/.exec(
+        refusal(
+          () => empty(1000, null, null),
+          /argument 'dtype' must be a libtorch scalar type code from 0 to \d+, got 1000/,
+        ),
+      )![1],
+    );
+    refusal(() => empty(last + 1, null, null), new RegExp(`got ${last + 1}$`)); // ScalarType::Undefined
+    refusal(() => empty(-1, null, null), /argument 'dtype' must be .* got -1$/);
+    refusal(() => empty(null, 99, null), /argument 'layout' must be a libtorch layout code from 0 to \d+, got 99$/);
+    refusal(
+      () => empty(null, null, 99),
+      /argument 'memory_format' must be a libtorch memory format code from 0 to 3, got 99$/,
+    );
+    const t = empty(7, 0, 0) as Tensor;
+    assert.deepEqual([t.dtype, t.shape], ['float64', [2]]);
   });
 });

@@ -138,10 +138,11 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
   let bytes: ArrayBufferView;
   let shape: Shape;
   let stored: DType;
+  let length: number;
   if (ArrayBuffer.isView(data)) {
     const own = typedArrayDType(data);
     check(own !== null, op, `unsupported TypedArray ${data.constructor.name}`);
-    const length = data.byteLength / ITEM_SIZE[own];
+    length = data.byteLength / ITEM_SIZE[own];
     shape = options.shape ?? [length];
     bytes = data;
     stored = own;
@@ -151,6 +152,7 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
     stored = options.dtype ?? (typeof first === 'boolean' ? 'bool' : typeof first === 'bigint' ? 'int64' : 'float32');
     if (stored === 'float16' || stored === 'bfloat16') stored = 'float32';
     bytes = encode(flat, stored, op);
+    length = flat.length;
     shape = options.shape ?? inferred;
   }
   check(
@@ -161,6 +163,9 @@ export function tensor(data: TensorData, options: TensorOptions & { shape?: Shap
         Array.isArray(shape) ? `[${shape.map(describe).join(', ')}]` : describe(shape)
       }`,
   );
+  // (A size 0 first: the product of the others may overflow to Infinity, and Infinity × 0 is NaN.)
+  const numel = shape.includes(0) ? 0 : shape.reduce((a, b) => a * b, 1);
+  check(numel === length, op, () => `shape [${shape.join(', ')}] holds ${numel} elements, but the data has ${length}`);
   let t = new Tensor(native.fromBytes(bytes, shape, dtypeCode(stored)));
   if (options.dtype !== undefined && options.dtype !== stored) t = replace(t, (x) => x.to(options.dtype!));
   if (options.device !== undefined && options.device !== 'cpu') t = replace(t, (x) => x.to(options.device!));
