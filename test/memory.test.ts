@@ -216,6 +216,35 @@ describe('chain', () => {
     dispose([x, y]);
   });
 
+  it('disposes only results its steps created and did not keep: never a cached tensor', () => {
+    const buffer = tensor([5, 6]); // made before the chain, as a module's buffer
+    const fromBuffer = () => buffer;
+    let cache: Tensor | undefined;
+    const cached = (u: Tensor) => (cache ??= keep(u.mul(10))); // made by a step once, kept, returned after
+    const x = tensor([1, 2]);
+    const addOne = (u: Tensor) => u.add(1);
+    const results = [chain(x, fromBuffer, addOne), chain(x, cached, addOne), chain(x, cached, addOne)];
+    assert.equal(buffer.isDisposed, false, 'a tensor the step did not create');
+    assert.equal(cache!.isDisposed, false, 'a kept tensor');
+    assert.deepEqual(
+      results.map((t) => t.toArray()),
+      [
+        [6, 7],
+        [11, 21],
+        [11, 21],
+      ],
+    );
+    let consumed: Tensor | undefined;
+    const keepsItsInput = (u: Tensor) => {
+      consumed = keep(u);
+      return u.mul(2);
+    };
+    const y = chain(x, addOne, keepsItsInput);
+    assert.equal(consumed!.isDisposed, false, 'an intermediate the next step kept');
+    assert.deepEqual(y.toArray(), [4, 6]);
+    dispose([buffer, cache, x, results, consumed, y]);
+  });
+
   it('holds two intermediates at a time where one tidy scope holds them all', () => {
     const x = zeros([256, 1024]); // 1 MiB
     const steps = Array.from({ length: 6 }, () => (u: Tensor) => u.add(1));

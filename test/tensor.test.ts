@@ -252,6 +252,27 @@ describe('views and movement', () => {
     assert.throws(() => x.transpose(0, 1).view(6), /view/);
   });
 
+  it('refuses a memory format it does not know, naming the valid ones', () => {
+    const x = zeros([1, 2, 3, 3]).transpose(2, 3);
+    for (const [op, run] of [
+      ['contiguous', (f: string) => x.contiguous(f as 'contiguous')],
+      ['isContiguousAs', (f: string) => x.isContiguousAs(f as 'contiguous')],
+    ] as const) {
+      for (const format of ['channels_last', 'bogus', 'toString', '__proto__']) {
+        assert.throws(
+          () => run(format),
+          (e: unknown) =>
+            e instanceof TorchError &&
+            e.op === op &&
+            e.message.includes(`the memory format must be "contiguous" or "channelsLast", got "${format}"`),
+          `${op}('${format}')`,
+        );
+      }
+    }
+    assert.equal(x.isContiguousAs('contiguous'), false);
+    assert.equal(x.contiguous('channelsLast').isContiguousAs('channelsLast'), true);
+  });
+
   it('narrows, slices, selects and gathers', () => {
     assert.deepEqual(x.narrow(1, 1, 2).toArray(), [
       [1, 2],

@@ -69,6 +69,11 @@ function forEachResource(value: unknown, visit: (r: Resource) => void, seen = ne
  * const loss = tidy(() => model.forward(x).sub(y).square().mean());   // intermediates freed
  */
 export function tidy<T>(fn: () => T): T {
+  return scoped(fn)[0];
+}
+
+/** {@link tidy}, also returning the resources `fn` created and did not keep (those returned among them). */
+function scoped<T>(fn: () => T): [T, Set<Resource>] {
   if (typeof fn !== 'function') throw new TorchError(`takes a function, got ${describe(fn)}`, 'tidy');
   const scope = new Set<Resource>();
   scopes.push(scope);
@@ -91,7 +96,7 @@ export function tidy<T>(fn: () => T): T {
     if (returned.has(r)) parent?.add(r);
     else if (!kept.has(r)) r.dispose();
   }
-  return result;
+  return [result, scope];
 }
 
 /** A step of {@link chain}: a function of one tensor, or anything with such a `forward` (a Module). */
@@ -99,7 +104,8 @@ export type ChainStep<T extends Resource> = ((x: T) => T) | { forward(x: T): T }
 
 /**
  * Applies `steps` to `input` in turn and returns the last result, disposing each intermediate result as soon as
- * the next step has consumed it (never `input` itself, nor a result a step passed through unchanged). Each step
+ * the next step has consumed it. Only a result its step created is disposed, and not one kept: never `input`, a
+ * result passed through unchanged, or a tensor the step returns from elsewhere (a cached one). Each step
  * runs in its own tidy scope. Autograd keeps its own references to what it saved for the backward pass, so
  * this is safe with gradients on. What it saves is memory and cache: a pass written as nested calls inside one
  * tidy holds every intermediate until the scope ends, a chain only the current one and the next.
@@ -109,11 +115,15 @@ export type ChainStep<T extends Resource> = ((x: T) => T) | { forward(x: T): T }
  */
 export function chain<T extends Resource>(input: T, ...steps: ChainStep<T>[]): T {
   let x = input;
+  let intermediate = false; // whether x was created by the step that made it (not passed through, not cached)
   for (const [i, step] of steps.entries()) {
     const previous = x;
-    x = tidy(() => (typeof step === 'function' ? step(previous) : step.forward(previous)));
+    let created: Set<Resource>;
+    [x, created] = scoped(() => (typeof step === 'function' ? step(previous) : step.forward(previous)));
     if (!resources.has(x)) throw new TorchError(`step ${i} returned ${describe(x)}, not a tensor`, 'chain');
-    if (previous !== input && previous !== x) previous.dispose();
+    if (x === previous) continue;
+    if (intermediate && !kept.has(previous)) previous.dispose();
+    intermediate = created.has(x);
   }
   return x;
 }

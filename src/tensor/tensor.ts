@@ -224,7 +224,10 @@ export class Tensor {
 
   // ---- conversion ----
 
-  /** A copy as `dtype`, or on `device` (returns this tensor unchanged when nothing changes). */
+  /**
+   * A copy as `dtype`, or on `device`. When nothing changes it copies nothing, but still returns a new handle: it
+   * shares this tensor's storage and is disposed separately.
+   */
   to(target: DType | Device): Tensor {
     if (isDType(target)) return call('aten::to.dtype', this, dtypeCode(target));
     return call('aten::to.device', this, target, dtypeCode(this.dtype));
@@ -711,19 +714,21 @@ export class Tensor {
   }
 
   /**
-   * A tensor with the same data laid out contiguously (this tensor when it already is). `channelsLast`
+   * A tensor with the same data laid out contiguously. When it already is, nothing is copied, but the result is
+   * still a new handle: it shares this tensor's storage and is disposed separately. `channelsLast`
    * lays a 4-D tensor out as N×H×W×C in memory while its shape stays N×C×H×W — the layout in which
    * oneDNN's convolutions are fastest on CPU; the outputs of a convolution keep its input's layout.
    */
   contiguous(memoryFormat: MemoryFormat = 'contiguous'): Tensor {
+    const code = memoryFormatCode(memoryFormat, 'contiguous');
     if (memoryFormat === 'channelsLast')
       check(this.ndim === 4, 'contiguous', `channelsLast needs a 4-D tensor, got ${this.ndim}-D`);
-    return call('aten::contiguous', this, MEMORY_FORMATS[memoryFormat]);
+    return call('aten::contiguous', this, code);
   }
 
   /** Whether the tensor is laid out in `memoryFormat` (see {@link contiguous}). */
   isContiguousAs(memoryFormat: MemoryFormat): boolean {
-    return native.isContiguous(this.handle, MEMORY_FORMATS[memoryFormat]);
+    return native.isContiguous(this.handle, memoryFormatCode(memoryFormat, 'isContiguousAs'));
   }
 
   get isContiguous(): boolean {
@@ -812,6 +817,19 @@ export type MemoryFormat = 'contiguous' | 'channelsLast';
 
 /** c10::MemoryFormat's values. */
 const MEMORY_FORMATS: Record<MemoryFormat, number> = { contiguous: 0, channelsLast: 2 };
+
+/** The c10::MemoryFormat code of `format`; a TorchError for `op` naming the valid ones when it is none of them. */
+function memoryFormatCode(format: MemoryFormat, op: string): number {
+  check(
+    typeof format === 'string' && Object.hasOwn(MEMORY_FORMATS, format),
+    op,
+    () =>
+      `the memory format must be ${Object.keys(MEMORY_FORMATS)
+        .map((f) => JSON.stringify(f))
+        .join(' or ')}, got ${describe(format)}`,
+  );
+  return MEMORY_FORMATS[format];
+}
 
 /** Concatenates tensors along an existing dimension. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
