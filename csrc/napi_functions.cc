@@ -288,10 +288,13 @@ Napi::Value autocastEnabled(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), autocast_enabled());
 }
 
+Napi::Value autocastDtype(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<int>(autocast_dtype()));
+}
+
 Napi::Value setAutocast(const Napi::CallbackInfo& info) {
   return guard(info.Env(), "setAutocast", [&] {
-    bool on = flag(info, 0, "enabled");
-    set_autocast(on, on ? to_dtype(arg(info, 1)) : at::kBFloat16);
+    set_autocast(flag(info, 0, "enabled"), to_dtype(arg(info, 1)));
     return info.Env().Undefined();
   });
 }

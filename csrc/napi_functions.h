@@ -35,6 +35,7 @@ Napi::Value autogradGrad(const Napi::CallbackInfo& info);  // (outputs, inputs, 
 Napi::Value gradEnabled(const Napi::CallbackInfo& info);
 Napi::Value setGradEnabled(const Napi::CallbackInfo& info);
 Napi::Value autocastEnabled(const Napi::CallbackInfo& info);
+Napi::Value autocastDtype(const Napi::CallbackInfo& info);   // () -> dtype code
 Napi::Value setAutocast(const Napi::CallbackInfo& info);   // (enabled, dtype)
 
 // runtime

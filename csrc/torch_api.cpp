@@ -70,8 +70,8 @@ bool grad_enabled() { return c10::GradMode::is_enabled(); }
 void set_grad_enabled(bool enabled) { c10::GradMode::set_enabled(enabled); }
 
 void set_autocast(bool enabled, at::ScalarType dtype) {
+  at::autocast::set_autocast_cpu_dtype(dtype);
   if (enabled) {
-    at::autocast::set_autocast_cpu_dtype(dtype);
     if (!at::autocast::is_cpu_enabled()) at::autocast::increment_nesting();
     at::autocast::set_cpu_enabled(true);
   } else if (at::autocast::is_cpu_enabled()) {
@@ -81,6 +81,8 @@ void set_autocast(bool enabled, at::ScalarType dtype) {
 }
 
 bool autocast_enabled() { return at::autocast::is_cpu_enabled(); }
+
+at::ScalarType autocast_dtype() { return at::autocast::get_autocast_cpu_dtype(); }
 
 void set_num_threads(int n) {
   TORCH_CHECK(n >= 1, "the number of threads must be at least 1, got ", n);

@@ -47,9 +47,11 @@ std::vector<at::Tensor> grad(const std::vector<at::Tensor>& outputs, const std::
 bool grad_enabled();
 void set_grad_enabled(bool enabled);
 
-/** CPU autocast: on with `dtype` (bfloat16) or off; leaving it clears the cast cache. */
+/** CPU autocast: on or off, casting to `dtype` (bfloat16) when on; leaving it clears the cast cache. */
 void set_autocast(bool enabled, at::ScalarType dtype);
 bool autocast_enabled();
+/** The dtype CPU autocast casts to (the last one set, also while autocast is off). */
+at::ScalarType autocast_dtype();
 
 // ---- runtime -----------------------------------------------------------------------------------
 

@@ -4,9 +4,13 @@ import { describe, it } from 'node:test';
 import {
   autocast,
   backend,
+  enableGrad,
   F,
+  getAutocastDtype,
   getNumThreads,
   isAutocastEnabled,
+  isGradEnabled,
+  noGrad,
   manualSeed,
   rand,
   randn,
@@ -50,6 +54,47 @@ describe('runtime', () => {
     const full = F.conv2d(x, w);
     const diff = y.float().sub(full).abs().max().item();
     assert.ok(diff < 0.1 * full.abs().max().item(), `bf16 result close to float32 (max diff ${diff})`);
+  });
+
+  it('restores the autocast dtype too, and a refused dtype changes nothing', () => {
+    assert.equal(getAutocastDtype(), 'bfloat16');
+    let cpuHalf = true; // libtorch 1.13's CPU autocast takes bfloat16 only; newer ones take float16 too
+    try {
+      autocast(() => 0, { dtype: 'float16' });
+    } catch (e) {
+      assert.ok(e instanceof TorchError, String(e));
+      cpuHalf = false;
+    }
+    assert.equal(isAutocastEnabled(), false);
+    assert.equal(getAutocastDtype(), 'bfloat16');
+    const inner = autocast(() => {
+      if (cpuHalf) {
+        assert.equal(
+          autocast(() => getAutocastDtype(), { dtype: 'float16' }),
+          'float16',
+        );
+      }
+      autocast(() => 0, { enabled: false });
+      return [isAutocastEnabled(), getAutocastDtype()];
+    });
+    assert.deepEqual(inner, [true, 'bfloat16'], 'each inner autocast restored the state and dtype of the outer one');
+    assert.equal(isAutocastEnabled(), false);
+  });
+
+  it('noGrad, enableGrad and autocast refuse an async function, and restore their state', () => {
+    for (const [name, run] of [
+      ['noGrad', noGrad],
+      ['enableGrad', enableGrad],
+      ['autocast', autocast],
+    ] as const) {
+      assert.throws(
+        () => run(async () => 1),
+        (e: unknown) => e instanceof TorchError && e.op === name && /takes a synchronous function/.test(e.message),
+        name,
+      );
+    }
+    assert.equal(isGradEnabled(), true);
+    assert.equal(isAutocastEnabled(), false);
   });
 
   it('describes the libtorch it runs on', () => {

@@ -111,6 +111,7 @@ export interface Binding {
   gradEnabled(): boolean;
   setGradEnabled(enabled: boolean): void;
   autocastEnabled(): boolean;
+  autocastDtype(): number;
   setAutocast(enabled: boolean, dtype: number): void;
 
   numThreads(): number;

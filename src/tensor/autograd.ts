@@ -7,14 +7,23 @@ import { check, checkOptions, describe } from './errors.js';
 import { checkTensor, Tensor } from './tensor.js';
 
 function withGradMode<T>(enabled: boolean, fn: () => T): T {
-  check(typeof fn === 'function', enabled ? 'enableGrad' : 'noGrad', () => `takes a function, got ${describe(fn)}`);
+  const op = enabled ? 'enableGrad' : 'noGrad';
+  check(typeof fn === 'function', op, () => `takes a function, got ${describe(fn)}`);
   const previous = native.gradEnabled();
   native.setGradEnabled(enabled);
+  let result: T;
   try {
-    return fn();
+    result = fn();
   } finally {
     native.setGradEnabled(previous);
   }
+  // The mode is restored when `fn` returns: an async function would run on after its first await in the old mode.
+  check(
+    !(result instanceof Promise),
+    op,
+    'takes a synchronous function; the grad mode would not hold while an async one runs',
+  );
+  return result;
 }
 
 /** The native handle of `t`, with a clear error when `t` is not a tensor (an element of `list`). */

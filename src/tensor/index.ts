@@ -37,6 +37,7 @@ export {
   manualSeed,
   setAutocast,
   isAutocastEnabled,
+  getAutocastDtype,
   autocast,
   backend,
   type BackendInfo,

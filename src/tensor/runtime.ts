@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { buildStamp, native } from '../native/binding.js';
-import { type DType, dtypeCode } from './dtype.js';
+import { type DType, dtypeCode, dtypeFromCode } from './dtype.js';
 import { check, checkOptions, describe } from './errors.js';
 
 /**
@@ -58,17 +58,33 @@ export function isAutocastEnabled(): boolean {
   return native.autocastEnabled();
 }
 
-/** Runs `fn` under CPU autocast (see {@link setAutocast}), restoring the previous state after. */
+/** The dtype CPU autocast casts to (the last one set, also while autocast is off). */
+export function getAutocastDtype(): DType {
+  return dtypeFromCode(native.autocastDtype());
+}
+
+/**
+ * Runs `fn` under CPU autocast (see {@link setAutocast}), restoring the previous state and dtype after. `fn` must be
+ * synchronous: the state would be restored when an async one returns its promise, not when it settles.
+ */
 export function autocast<T>(fn: () => T, options: { dtype?: DType; enabled?: boolean } = {}): T {
   checkOptions(options, 'autocast');
   check(typeof fn === 'function', 'autocast', () => `takes a function, got ${describe(fn)}`);
   const previous = native.autocastEnabled();
+  const previousDtype = native.autocastDtype();
   setAutocast(options.enabled ?? true, options.dtype ?? 'bfloat16');
+  let result: T;
   try {
-    return fn();
+    result = fn();
   } finally {
-    setAutocast(previous);
+    native.setAutocast(previous, previousDtype);
   }
+  check(
+    !(result instanceof Promise),
+    'autocast',
+    'takes a synchronous function; the autocast state would not hold while an async one runs',
+  );
+  return result;
 }
 
 /** What pdenet runs on. */
