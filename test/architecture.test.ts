@@ -57,4 +57,17 @@ describe('architecture', () => {
     }
     assert.deepEqual(violations, []);
   });
+
+  it('only tensor/, io/ and distributed/ import the native floor', () => {
+    const allowed = new Set(['native', 'tensor', 'io', 'distributed']);
+    const violations: string[] = [];
+    for (const file of files(src)) {
+      const from = folderOf(file);
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '(\.[^']+)'/g)) {
+        if (folderOf(resolve(dirname(file), spec!)) === 'native' && !allowed.has(from))
+          violations.push(`${relative(src, file)} imports ${spec}`);
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
 });

@@ -2,7 +2,9 @@
  * The native floor of pdenet, declared once: every function of the addon (csrc/addon.cc) with its
  * TypeScript type, and the loader that finds the addon and says how to fix a failed load.
  *
- * Nothing above src/tensor/ imports this file; tensors, autograd and the runtime wrap it.
+ * src/tensor/ wraps it (tensors, autograd, the runtime) for everything above. Above it, only src/io/ (weight
+ * files read straight into tensors) and src/distributed/ (c10d's groups, collectives and reducer) import it too,
+ * as docs/architecture.md says; the rest of pdenet reaches libtorch through tensors.
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
