@@ -3,7 +3,7 @@
 // assembles, an address in use, mismatched models) and the launcher.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,8 +14,11 @@ import { distEnv, shardLength, shardOrder } from '../src/distributed/index.js';
 import { DataLoader } from '../src/data/loader.js';
 import { syntheticImages } from '../src/data/synthetic.js';
 import { TorchError } from '../src/tensor/index.js';
+import { running, until } from './helpers.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const stopOnSignals = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'stop-on-signals.js');
 
 interface Run {
   code: number | null;
@@ -312,8 +315,69 @@ describe('launch', () => {
     while (readdirSync(ready).length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
     process.kill(process.pid, 'SIGINT');
     const result = await pending;
-    assert.equal(result.exitCode, 0, result.message);
+    assert.equal(result.exitCode, 130, result.message);
     assert.equal(result.message, 'stopped by SIGINT');
     assert.match(lines[0]!, /SIGINT: forwarded to 2 worker\(s\)/);
+  });
+
+  it('a signal stops the launch with exit code 130, also when the workers die of it; SIGHUP goes as SIGTERM', async () => {
+    for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+      const lines: string[] = [];
+      const ready = mkdtempSync(join(tmpdir(), 'pdenet-signal-'));
+      // A worker without handlers: the signal forwarded kills it (exit code null).
+      const script = `require('fs').writeFileSync(require('path').join(${JSON.stringify(ready)}, String(process.pid)), ''); setInterval(() => {}, 1000)`;
+      const pending = launch({ command: [process.execPath, '-e', script], nprocPerNode: 2, log: (l) => lines.push(l) });
+      await until(() => readdirSync(ready).length === 2, 'the workers starting');
+      process.kill(process.pid, signal);
+      const result = await pending;
+      assert.deepEqual(result, { exitCode: 130, failed: null, message: `stopped by ${signal}` }, signal);
+      assert.deepEqual(lines, [
+        `pdenet launch: ${signal}: forwarded${signal === 'SIGHUP' ? ' as SIGTERM' : ''} to 2 worker(s)`,
+      ]);
+    }
+  });
+
+  it('a worker killed by a signal is a failure: exit code 1', async () => {
+    const lines: string[] = [];
+    const result = await launch({
+      command: [process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"],
+      nprocPerNode: 1,
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(result, {
+      exitCode: 1,
+      failed: { rank: 0, code: null, signal: 'SIGKILL' },
+      message: 'rank 0 was killed by SIGKILL; the run was stopped',
+    });
+    assert.deepEqual(lines, ['pdenet launch: rank 0 was killed by SIGKILL']);
+  });
+
+  it('a worker notices that its launcher was killed (SIGKILL, which nothing forwards) and stops as on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-orphan-'));
+    const launcher = spawn(
+      process.execPath,
+      [cli, 'launch', '--nproc-per-node', '1', '--exec', '--', process.execPath, stopOnSignals, dir],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PDENET_NUM_THREADS: '1' } },
+    );
+    let err = '';
+    launcher.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    const workerPid = () =>
+      readdirSync(dir)
+        .find((f) => f.startsWith('ready-'))
+        ?.slice('ready-'.length);
+    await until(() => workerPid() !== undefined, 'the worker starting');
+    const pid = Number(workerPid());
+    try {
+      launcher.kill('SIGKILL');
+      await until(() => existsSync(join(dir, `stopped-${pid}`)), 'the worker stopping', 10_000);
+      await until(() => !running(pid), 'the worker exiting', 10_000);
+      // The worker's stderr is the launcher's: still open to this test.
+      await until(() => err.includes('has exited'), 'the worker saying why');
+      assert.match(err, new RegExp(`^the parent process ${launcher.pid} has exited: stopping at a checkpoint$`, 'm'));
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });

@@ -354,7 +354,7 @@ function metricsFiles(metrics: EpochMetrics[]): [string, Uint8Array][] {
 }
 
 /** Is the process `pid` alive (on this machine)? */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
