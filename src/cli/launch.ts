@@ -321,15 +321,18 @@ export function addLaunchFlags(command: Command, options: { nprocRequired?: bool
  * For a command that accepts the launch flags (`pdenet train --nproc-per-node 2 …`): when they ask for
  * more than one process and this process is not a worker already (no WORLD_SIZE), runs the same
  * command line as workers under {@link launch}, sets the exit code, and returns true; otherwise returns
- * false and the command runs here (as one worker, or alone).
+ * false and the command runs here (as one worker, or alone). `check` is given the world size before any
+ * worker starts: what it throws is said once, here, rather than by every worker.
  */
 export async function relaunchAsWorkers(
   flags: LaunchFlags,
   argv: readonly string[] = process.argv,
   finishedCodes: readonly number[] = [],
+  check: (worldSize: number) => void = () => {},
 ): Promise<boolean> {
   const nproc = flags.nprocPerNode ?? 1;
   if (process.env.WORLD_SIZE !== undefined || (nproc === 1 && flags.nnodes === 1)) return false;
+  check(nproc * flags.nnodes);
   const result = await launch({
     command: [process.execPath, ...process.execArgv, ...argv.slice(1)],
     nprocPerNode: nproc,
