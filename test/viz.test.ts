@@ -266,6 +266,45 @@ describe('inspection of a checkpoint', () => {
     fresh.dispose();
   });
 
+  it("rebuilds a run's model as its trainer did: a staged twist, and the twist its weights were saved with", async () => {
+    const run = join(work, 'runs', 'staged');
+    mkdirSync(join(run, 'checkpoints'), { recursive: true });
+    const firstStage = [true, false, false, false];
+    const config = {
+      model: 'resnet10s',
+      modelOptions: { width: 8 },
+      data: 'synthetic',
+      epochs: 6,
+      twistSchedule: [
+        { epoch: 0, twist: false },
+        { epoch: 2, twist: firstStage },
+      ],
+    };
+    writeFileSync(join(run, 'config.json'), JSON.stringify(config));
+    // The trainer's model: the first stage owns twist parameters (plain until epoch 2, twisted from then on).
+    manualSeed(4);
+    const trained = createModel('resnet10s', { width: 8, twistable: firstStage, twist: firstStage });
+    const twisted = [...trained.namedModules()].filter(([, m]) => m instanceof pde.TwistConv2d).map(([name]) => name);
+    assert.ok(twisted.length > 0);
+    const best = join(run, 'checkpoints', 'best.safetensors');
+    const save = (metadata: Record<string, string>) =>
+      saveSafetensors(best, trained.stateDict(), { format: 'pdenet-weights-1', ...metadata });
+    save({});
+    const r = await inspectCheckpoint(run, { report: false });
+    assert.deepEqual(
+      r.twist.map((t) => [t.layer, t.twist]),
+      twisted.map((name) => [name, true]),
+    );
+    // Weights saved with the twist off (the plateau rule's twist, in their metadata) are shown with it off.
+    save({ twist: JSON.stringify([false, false, false, false]) });
+    const off = await inspectCheckpoint(run, { report: false });
+    assert.deepEqual(
+      off.twist.map((t) => [t.layer, t.twist]),
+      twisted.map((name) => [name, false]),
+    );
+    trained.dispose();
+  });
+
   it("finds the blocks every model class marks: the dynamic blocks of RKNet and the notebook network's blocks", async () => {
     const inspectBlocks = async (name: string, options: Record<string, unknown>) => {
       manualSeed(3);
