@@ -14,6 +14,7 @@ import { saveSafetensors } from '../src/io/index.js';
 import { createModel } from '../src/models/index.js';
 import type { EpochMetrics } from '../src/train/trainer.js';
 import {
+  curvesSpec,
   DEMO_KINDS,
   encodePng,
   inspectCheckpoint,
@@ -373,6 +374,25 @@ function fakeRun(dir: string): void {
 }
 
 describe('run report', () => {
+  it('counts epochs from 1 as the log and report.md do: curves, best epoch, final metrics', async () => {
+    const spec = curvesSpec(epochRows(3)) as unknown as { hconcat: { data: { values: { epoch: number }[] } }[] };
+    assert.deepEqual(
+      spec.hconcat.map((panel) => panel.data.values.map((v) => v.epoch)),
+      [
+        [1, 1, 2, 2, 3], // no validation in the third epoch
+        [1, 1, 2, 2, 3],
+        [1, 2, 3],
+      ],
+    );
+    const run = join(work, 'runs', 'epochs');
+    fakeRun(run);
+    // epochRows(6): the best validation accuracy is the last row's, epoch 5 (0-based): the 6th epoch.
+    const html = readFileSync(await writeRunReport(run), 'utf8');
+    assert.match(html, /<th>best validation accuracy<\/th><td>55\.00% \(epoch 6\)<\/td>/);
+    assert.match(html, /<h2>Final metrics \(epoch 6\)<\/h2>/);
+    assert.match(html, /<th>epoch<\/th><td>6<\/td>/);
+  });
+
   it("plotCurves draws the trainer's metrics (validation gaps allowed) to a PNG", async () => {
     const out = await plotCurves(epochRows(5), join(work, 'curves', 'curves.png'));
     const png = decodePngFile(out);
