@@ -162,6 +162,37 @@ describe('operator demos', () => {
     await assert.rejects(runDemo('heat', { outDir: work, boundary: 'open' as never }), /boundary must be one of/);
     await assert.rejects(runDemo('heat', { outDir: work, image: join(work, 'missing.png') }), /cannot read the image/);
   });
+
+  it('refuses a size outside [8, 1024] for every kind, the wave without a picture too, before drawing anything', async () => {
+    for (const kind of DEMO_KINDS) {
+      for (const size of [2_000_000, 7, 8.5]) {
+        const outDir = join(work, `demo-size-${kind}-${size}`);
+        await assert.rejects(
+          runDemo(kind, { outDir, size }),
+          (e: Error) => e.message === `runDemo: size must be an integer in [8, 1024], got ${size}`,
+          `${kind} ${size}`,
+        );
+        assert.equal(existsSync(outDir), false, `${kind} ${size}: nothing written`);
+      }
+    }
+  });
+
+  it('heat shows zeros beside the boundary given, so it refuses zeros rather than draw reflect under its name', async () => {
+    const outDir = join(work, 'heat-zeros');
+    await assert.rejects(
+      runDemo('heat', { outDir, boundary: 'zeros', size: 16, steps: 1 }),
+      (e: Error) =>
+        e.message ===
+        'runDemo: heat shows Dirichlet (zeros) beside the boundary given, which must be one of reflect, replicate, ' +
+          'circular; got "zeros"',
+    );
+    assert.equal(existsSync(outDir), false);
+    const r = await runDemo('heat', { outDir, boundary: 'circular', size: 16, steps: 1 });
+    assert.deepEqual(
+      [r.boundary, r.panels.map((p) => p.label)],
+      ['circular', ['zeros (Dirichlet)', 'circular (periodic)']],
+    );
+  });
 });
 
 describe('operator analysis', () => {
