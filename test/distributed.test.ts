@@ -10,10 +10,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { freePort, launch } from '../src/cli/launch.js';
-import { distEnv, shardLength, shardOrder } from '../src/distributed/index.js';
+import {
+  DistributedDataParallel,
+  distEnv,
+  initProcessGroup,
+  shardLength,
+  shardOrder,
+} from '../src/distributed/index.js';
 import { DataLoader } from '../src/data/loader.js';
 import { syntheticImages } from '../src/data/synthetic.js';
-import { TorchError } from '../src/tensor/index.js';
+import { Linear } from '../src/nn/index.js';
+import { noGrad, tensor, TorchError } from '../src/tensor/index.js';
 import { running, until } from './helpers.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
@@ -378,6 +385,82 @@ describe('launch', () => {
       assert.match(err, new RegExp(`^the parent process ${launcher.pid} has exited: stopping at a checkpoint$`, 'm'));
     } finally {
       if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('process group options and failures (one rank, in this process)', () => {
+  it('an explicit localRank wins over LOCAL_RANK; the env fills it in otherwise', async () => {
+    const port = await freePort();
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      WORLD_SIZE: '1',
+      RANK: '0',
+      LOCAL_RANK: '0',
+    });
+    try {
+      const given = await initProcessGroup({ localRank: 3, timeoutMs: 20_000 });
+      assert.equal(given.localRank, 3);
+      given.destroy();
+      process.env.MASTER_PORT = String(await freePort());
+      const fromEnv = await initProcessGroup({ timeoutMs: 20_000 });
+      assert.equal(fromEnv.localRank, 0);
+      fromEnv.destroy();
+      await assert.rejects(initProcessGroup({ localRank: -1 }), /localRank must be an integer ≥ 0, got -1/);
+    } finally {
+      for (const key of ['MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
+  it("blames another rank only for gloo's lost connections and timeouts", async () => {
+    const group = await initProcessGroup({
+      worldSize: 1,
+      rank: 0,
+      masterAddr: '127.0.0.1',
+      masterPort: await freePort(),
+      timeoutMs: 20_000,
+    });
+    const blamed = ' — another rank has exited, failed or hung; every rank stops';
+    try {
+      for (const [message, why] of [
+        [
+          '[../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection closed by peer [127.0.0.1]:21650',
+          'Connection closed by peer [127.0.0.1]:21650',
+        ],
+        [
+          '[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 3000ms for recv operation to complete',
+          'Timed out waiting 3000ms for recv operation to complete',
+        ],
+        [
+          'Read error [127.0.0.1]:40000: Connection reset by peer',
+          'Read error [127.0.0.1]:40000: Connection reset by peer',
+        ],
+      ]) {
+        assert.equal(group.failure('allReduce', new Error(message)).message, `allReduce: rank 0 of 1: ${why}${blamed}`);
+      }
+      // A failure of this rank's own: the loss does not require a gradient.
+      const net = new Linear(2, 1);
+      const ddp = new DistributedDataParallel(net, group);
+      const error = (() => {
+        try {
+          ddp.backward(noGrad(() => net.forward(tensor([[1, 2]]))).sum());
+        } catch (e) {
+          return e as Error;
+        }
+        return null;
+      })();
+      ddp.dispose();
+      net.dispose();
+      assert.ok(error instanceof TorchError, String(error));
+      assert.match(error.message, /^backward: rank 0 of 1: /);
+      assert.ok(!error.message.includes('another rank'), error.message);
+    } finally {
+      group.destroy();
     }
   });
 });
