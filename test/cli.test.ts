@@ -108,6 +108,49 @@ describe('pdenet train, eval, predict, models, bench', () => {
     assert.ok(p!.probability >= p!.top[1]!.probability && p!.probability <= 1);
   });
 
+  it("--resume --print-config prints the run's configuration as resumed, or says in one line why there is none", () => {
+    const resumed = (...args: string[]) =>
+      pdenet('train', '--runs-dir', runsDir, '--resume', '--print-config', ...args);
+    const printed = resumed('--run-name', 'tiny', '--eval-every', '1');
+    assert.equal(printed.status, 0, printed.stderr);
+    const config = JSON.parse(printed.stdout) as Record<string, unknown> & { modelOptions: { width: number } };
+    assert.deepEqual(
+      [config.model, config.modelOptions.width, config.epochs, config.batchSize, config.optimizer, config.evalEvery],
+      ['speednet', 4, 2, 100, 'muon', 1],
+      'the checkpoint’s settings, with the change a resume may make',
+    );
+    for (const [args, line] of [
+      [
+        ['--run-name', 'tiny', '--batch-size', '50'],
+        /^pdenet: train: --resume continues a run as it was configured and cannot change batchSize from 100 to 50 /,
+      ],
+      [
+        ['--run-name', 'nope'],
+        new RegExp(
+          `^pdenet: run: ${join(runsDir, 'nope')} holds no training checkpoint \\(checkpoints/last\\.ckpt\\.safetensors\\)$`,
+        ),
+      ],
+      [[], /^pdenet: train: --resume needs the --run-name of the run to continue$/],
+    ] as const) {
+      const r = resumed(...args);
+      assert.equal(r.status, 1, args.join(' '));
+      assert.equal(r.stdout, '', args.join(' '));
+      const lines = r.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, line);
+    }
+    // With --nproc-per-node, the run's own batch size is checked against the processes, once, before any starts.
+    const ddp = pdenet('train', '--runs-dir', runsDir, '--run-name', 'tiny', '--resume', '--nproc-per-node', '3');
+    assert.equal(ddp.status, 1);
+    assert.deepEqual(
+      ddp.stderr.split('\n').filter((l) => l !== ''),
+      [
+        'pdenet: train: --batch-size 100 is the global batch and must be a multiple of the 3 processes ' +
+          '(each takes batchSize / 3)',
+      ],
+    );
+  });
+
   it('stops on a real SIGTERM after the current step, with a checkpoint, and resumes', async () => {
     const args = trainArgs(
       {
@@ -298,6 +341,38 @@ describe('pdenet train refuses bad settings at start', () => {
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0]!, pattern, args.join(' '));
       assert.equal(r.stdout, '', args.join(' '));
+    }
+    assert.equal(existsSync(join(runsDir, 'runs')), false, 'no run folder was made');
+  });
+
+  it('with --nproc-per-node, refuses what data-parallel training cannot do once, before starting any worker', () => {
+    for (const [args, line] of [
+      [
+        ['--batch-size', '33'],
+        'pdenet: train: --batch-size 33 is the global batch and must be a multiple of the 2 processes ' +
+          '(each takes batchSize / 2)',
+      ],
+      [
+        ['--batch-size', '32', '--checkpointing'],
+        'pdenet: train: checkpointing is not available in data-parallel training (more than one process): ' +
+          'drop --checkpointing',
+      ],
+    ] as const) {
+      const r = pdenet(
+        'train',
+        '--nproc-per-node',
+        '2',
+        '--data',
+        'synthetic',
+        '--runs-dir',
+        join(runsDir, 'runs'),
+        '--run-name',
+        'ddp',
+        ...args,
+      );
+      assert.equal(r.status, 1, args.join(' '));
+      const lines = errorLines(r.stderr);
+      assert.deepEqual(lines, [line], r.stderr);
     }
     assert.equal(existsSync(join(runsDir, 'runs')), false, 'no run folder was made');
   });

@@ -3,19 +3,29 @@
 // assembles, an address in use, mismatched models) and the launcher.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { freePort, launch } from '../src/cli/launch.js';
-import { distEnv, shardLength, shardOrder } from '../src/distributed/index.js';
+import {
+  DistributedDataParallel,
+  distEnv,
+  initProcessGroup,
+  shardLength,
+  shardOrder,
+} from '../src/distributed/index.js';
 import { DataLoader } from '../src/data/loader.js';
 import { syntheticImages } from '../src/data/synthetic.js';
-import { TorchError } from '../src/tensor/index.js';
+import { Linear } from '../src/nn/index.js';
+import { noGrad, tensor, TorchError } from '../src/tensor/index.js';
+import { running, until } from './helpers.js';
 
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const stopOnSignals = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'stop-on-signals.js');
 
 interface Run {
   code: number | null;
@@ -312,8 +322,145 @@ describe('launch', () => {
     while (readdirSync(ready).length < 2) await new Promise((resolve) => setTimeout(resolve, 100));
     process.kill(process.pid, 'SIGINT');
     const result = await pending;
-    assert.equal(result.exitCode, 0, result.message);
+    assert.equal(result.exitCode, 130, result.message);
     assert.equal(result.message, 'stopped by SIGINT');
     assert.match(lines[0]!, /SIGINT: forwarded to 2 worker\(s\)/);
+  });
+
+  it('a signal stops the launch with exit code 130, also when the workers die of it; SIGHUP goes as SIGTERM', async () => {
+    for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+      const lines: string[] = [];
+      const ready = mkdtempSync(join(tmpdir(), 'pdenet-signal-'));
+      // A worker without handlers: the signal forwarded kills it (exit code null).
+      const script = `require('fs').writeFileSync(require('path').join(${JSON.stringify(ready)}, String(process.pid)), ''); setInterval(() => {}, 1000)`;
+      const pending = launch({ command: [process.execPath, '-e', script], nprocPerNode: 2, log: (l) => lines.push(l) });
+      await until(() => readdirSync(ready).length === 2, 'the workers starting');
+      process.kill(process.pid, signal);
+      const result = await pending;
+      assert.deepEqual(result, { exitCode: 130, failed: null, message: `stopped by ${signal}` }, signal);
+      assert.deepEqual(lines, [
+        `pdenet launch: ${signal}: forwarded${signal === 'SIGHUP' ? ' as SIGTERM' : ''} to 2 worker(s)`,
+      ]);
+    }
+  });
+
+  it('a worker killed by a signal is a failure: exit code 1', async () => {
+    const lines: string[] = [];
+    const result = await launch({
+      command: [process.execPath, '-e', "process.kill(process.pid, 'SIGKILL')"],
+      nprocPerNode: 1,
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(result, {
+      exitCode: 1,
+      failed: { rank: 0, code: null, signal: 'SIGKILL' },
+      message: 'rank 0 was killed by SIGKILL; the run was stopped',
+    });
+    assert.deepEqual(lines, ['pdenet launch: rank 0 was killed by SIGKILL']);
+  });
+
+  it('a worker notices that its launcher was killed (SIGKILL, which nothing forwards) and stops as on SIGTERM', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-orphan-'));
+    const launcher = spawn(
+      process.execPath,
+      [cli, 'launch', '--nproc-per-node', '1', '--exec', '--', process.execPath, stopOnSignals, dir],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PDENET_NUM_THREADS: '1' } },
+    );
+    let err = '';
+    launcher.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    const workerPid = () =>
+      readdirSync(dir)
+        .find((f) => f.startsWith('ready-'))
+        ?.slice('ready-'.length);
+    await until(() => workerPid() !== undefined, 'the worker starting');
+    const pid = Number(workerPid());
+    try {
+      launcher.kill('SIGKILL');
+      await until(() => existsSync(join(dir, `stopped-${pid}`)), 'the worker stopping', 10_000);
+      await until(() => !running(pid), 'the worker exiting', 10_000);
+      // The worker's stderr is the launcher's: still open to this test.
+      await until(() => err.includes('has exited'), 'the worker saying why');
+      assert.match(err, new RegExp(`^the parent process ${launcher.pid} has exited: stopping at a checkpoint$`, 'm'));
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('process group options and failures (one rank, in this process)', () => {
+  it('an explicit localRank wins over LOCAL_RANK; the env fills it in otherwise', async () => {
+    const port = await freePort();
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      MASTER_ADDR: '127.0.0.1',
+      MASTER_PORT: String(port),
+      WORLD_SIZE: '1',
+      RANK: '0',
+      LOCAL_RANK: '0',
+    });
+    try {
+      const given = await initProcessGroup({ localRank: 3, timeoutMs: 20_000 });
+      assert.equal(given.localRank, 3);
+      given.destroy();
+      process.env.MASTER_PORT = String(await freePort());
+      const fromEnv = await initProcessGroup({ timeoutMs: 20_000 });
+      assert.equal(fromEnv.localRank, 0);
+      fromEnv.destroy();
+      await assert.rejects(initProcessGroup({ localRank: -1 }), /localRank must be an integer ≥ 0, got -1/);
+    } finally {
+      for (const key of ['MASTER_ADDR', 'MASTER_PORT', 'WORLD_SIZE', 'RANK', 'LOCAL_RANK']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
+  it("blames another rank only for gloo's lost connections and timeouts", async () => {
+    const group = await initProcessGroup({
+      worldSize: 1,
+      rank: 0,
+      masterAddr: '127.0.0.1',
+      masterPort: await freePort(),
+      timeoutMs: 20_000,
+    });
+    const blamed = ' — another rank has exited, failed or hung; every rank stops';
+    try {
+      for (const [message, why] of [
+        [
+          '[../third_party/gloo/gloo/transport/tcp/pair.cc:598] Connection closed by peer [127.0.0.1]:21650',
+          'Connection closed by peer [127.0.0.1]:21650',
+        ],
+        [
+          '[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 3000ms for recv operation to complete',
+          'Timed out waiting 3000ms for recv operation to complete',
+        ],
+        [
+          'Read error [127.0.0.1]:40000: Connection reset by peer',
+          'Read error [127.0.0.1]:40000: Connection reset by peer',
+        ],
+      ]) {
+        assert.equal(group.failure('allReduce', new Error(message)).message, `allReduce: rank 0 of 1: ${why}${blamed}`);
+      }
+      // A failure of this rank's own: the loss does not require a gradient.
+      const net = new Linear(2, 1);
+      const ddp = new DistributedDataParallel(net, group);
+      const error = (() => {
+        try {
+          ddp.backward(noGrad(() => net.forward(tensor([[1, 2]]))).sum());
+        } catch (e) {
+          return e as Error;
+        }
+        return null;
+      })();
+      ddp.dispose();
+      net.dispose();
+      assert.ok(error instanceof TorchError, String(error));
+      assert.match(error.message, /^backward: rank 0 of 1: /);
+      assert.ok(!error.message.includes('another rank'), error.message);
+    } finally {
+      group.destroy();
+    }
   });
 });

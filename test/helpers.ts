@@ -1,7 +1,8 @@
 /**
- * Shared test helpers: closeness checks and a finite-difference gradient check.
+ * Shared test helpers: closeness checks, a finite-difference gradient check, and waiting on processes.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { grad, noGrad, type Tensor, tensor } from '../src/index.js';
 import type { EpochMetrics } from '../src/train/run.js';
 
@@ -86,3 +87,27 @@ export const deterministic = (m: EpochMetrics) => [
   m.valAccuracy,
   m.lr,
 ];
+
+/** Whether process `pid` runs (one that ended but was not reaped yet, a zombie, does not). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // /proc/<pid>/stat: "pid (name) state …"
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `done()` holds, looking every 50 ms; fails saying `what` did not happen within `ms`. */
+export async function until(done: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > end) assert.fail(`${what} did not happen within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -21,9 +21,10 @@ import type { SweepSummary } from '../src/sweep/summary.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { readMetrics } from '../src/train/trainer.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
-import { assertClose } from './helpers.js';
+import { assertClose, running, until } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const sweepStopper = fileURLToPath(new URL('./fixtures/sweep-stopper.js', import.meta.url));
 
 describe('sweep statistics', () => {
   // Expected values from SciPy 1.10 (/usr/bin/python3): stats.t.ppf, stats.t.cdf, and stats.ttest_ind(b, a,
@@ -387,6 +388,39 @@ describe('sweep locks', () => {
     writeFileSync(sweepLock, `${deadPid}\n`);
     assert.equal((await runSweep(options)).failed.length, 1);
     assert.equal(existsSync(sweepLock), false, 'released at the end');
+  });
+});
+
+describe('sweep signals', () => {
+  it('a second signal kills the trainings the first did not stop (their process groups), then the sweep exits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-signals-'));
+    const pidFile = join(dir, 'pid');
+    // A training that does not stop on SIGTERM.
+    const training = join(dir, 'stubborn.mjs');
+    writeFileSync(
+      training,
+      "import { writeFileSync } from 'node:fs';\nprocess.on('SIGTERM', () => {});\n" +
+        `writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nsetInterval(() => {}, 1000);\n`,
+    );
+    const sweep = spawn(process.execPath, [sweepStopper, dir, training], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    sweep.stderr.on('data', (d: Buffer) => {
+      err += d;
+    });
+    const exited = new Promise<number | null>((done) => sweep.on('exit', done));
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8') !== '', 'the training starting');
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      sweep.kill('SIGTERM');
+      await until(() => err.includes('SIGTERM: stopping the running trainings'), 'the first signal handled');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.ok(running(pid), 'the training outlives the first signal');
+      sweep.kill('SIGTERM');
+      assert.equal(await exited, 130, err);
+      await until(() => !running(pid), 'the training killed', 5000);
+    } finally {
+      if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
 

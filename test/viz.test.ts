@@ -14,6 +14,7 @@ import { saveSafetensors } from '../src/io/index.js';
 import { createModel } from '../src/models/index.js';
 import type { EpochMetrics } from '../src/train/trainer.js';
 import {
+  curvesSpec,
   DEMO_KINDS,
   encodePng,
   inspectCheckpoint,
@@ -161,6 +162,37 @@ describe('operator demos', () => {
     await assert.rejects(runDemo('heat', { outDir: work, boundary: 'open' as never }), /boundary must be one of/);
     await assert.rejects(runDemo('heat', { outDir: work, image: join(work, 'missing.png') }), /cannot read the image/);
   });
+
+  it('refuses a size outside [8, 1024] for every kind, the wave without a picture too, before drawing anything', async () => {
+    for (const kind of DEMO_KINDS) {
+      for (const size of [2_000_000, 7, 8.5]) {
+        const outDir = join(work, `demo-size-${kind}-${size}`);
+        await assert.rejects(
+          runDemo(kind, { outDir, size }),
+          (e: Error) => e.message === `runDemo: size must be an integer in [8, 1024], got ${size}`,
+          `${kind} ${size}`,
+        );
+        assert.equal(existsSync(outDir), false, `${kind} ${size}: nothing written`);
+      }
+    }
+  });
+
+  it('heat shows zeros beside the boundary given, so it refuses zeros rather than draw reflect under its name', async () => {
+    const outDir = join(work, 'heat-zeros');
+    await assert.rejects(
+      runDemo('heat', { outDir, boundary: 'zeros', size: 16, steps: 1 }),
+      (e: Error) =>
+        e.message ===
+        'runDemo: heat shows Dirichlet (zeros) beside the boundary given, which must be one of reflect, replicate, ' +
+          'circular; got "zeros"',
+    );
+    assert.equal(existsSync(outDir), false);
+    const r = await runDemo('heat', { outDir, boundary: 'circular', size: 16, steps: 1 });
+    assert.deepEqual(
+      [r.boundary, r.panels.map((p) => p.label)],
+      ['circular', ['zeros (Dirichlet)', 'circular (periodic)']],
+    );
+  });
 });
 
 describe('operator analysis', () => {
@@ -266,6 +298,45 @@ describe('inspection of a checkpoint', () => {
     fresh.dispose();
   });
 
+  it("rebuilds a run's model as its trainer did: a staged twist, and the twist its weights were saved with", async () => {
+    const run = join(work, 'runs', 'staged');
+    mkdirSync(join(run, 'checkpoints'), { recursive: true });
+    const firstStage = [true, false, false, false];
+    const config = {
+      model: 'resnet10s',
+      modelOptions: { width: 8 },
+      data: 'synthetic',
+      epochs: 6,
+      twistSchedule: [
+        { epoch: 0, twist: false },
+        { epoch: 2, twist: firstStage },
+      ],
+    };
+    writeFileSync(join(run, 'config.json'), JSON.stringify(config));
+    // The trainer's model: the first stage owns twist parameters (plain until epoch 2, twisted from then on).
+    manualSeed(4);
+    const trained = createModel('resnet10s', { width: 8, twistable: firstStage, twist: firstStage });
+    const twisted = [...trained.namedModules()].filter(([, m]) => m instanceof pde.TwistConv2d).map(([name]) => name);
+    assert.ok(twisted.length > 0);
+    const best = join(run, 'checkpoints', 'best.safetensors');
+    const save = (metadata: Record<string, string>) =>
+      saveSafetensors(best, trained.stateDict(), { format: 'pdenet-weights-1', ...metadata });
+    save({});
+    const r = await inspectCheckpoint(run, { report: false });
+    assert.deepEqual(
+      r.twist.map((t) => [t.layer, t.twist]),
+      twisted.map((name) => [name, true]),
+    );
+    // Weights saved with the twist off (the plateau rule's twist, in their metadata) are shown with it off.
+    save({ twist: JSON.stringify([false, false, false, false]) });
+    const off = await inspectCheckpoint(run, { report: false });
+    assert.deepEqual(
+      off.twist.map((t) => [t.layer, t.twist]),
+      twisted.map((name) => [name, false]),
+    );
+    trained.dispose();
+  });
+
   it("finds the blocks every model class marks: the dynamic blocks of RKNet and the notebook network's blocks", async () => {
     const inspectBlocks = async (name: string, options: Record<string, unknown>) => {
       manualSeed(3);
@@ -334,6 +405,25 @@ function fakeRun(dir: string): void {
 }
 
 describe('run report', () => {
+  it('counts epochs from 1 as the log and report.md do: curves, best epoch, final metrics', async () => {
+    const spec = curvesSpec(epochRows(3)) as unknown as { hconcat: { data: { values: { epoch: number }[] } }[] };
+    assert.deepEqual(
+      spec.hconcat.map((panel) => panel.data.values.map((v) => v.epoch)),
+      [
+        [1, 1, 2, 2, 3], // no validation in the third epoch
+        [1, 1, 2, 2, 3],
+        [1, 2, 3],
+      ],
+    );
+    const run = join(work, 'runs', 'epochs');
+    fakeRun(run);
+    // epochRows(6): the best validation accuracy is the last row's, epoch 5 (0-based): the 6th epoch.
+    const html = readFileSync(await writeRunReport(run), 'utf8');
+    assert.match(html, /<th>best validation accuracy<\/th><td>55\.00% \(epoch 6\)<\/td>/);
+    assert.match(html, /<h2>Final metrics \(epoch 6\)<\/h2>/);
+    assert.match(html, /<th>epoch<\/th><td>6<\/td>/);
+  });
+
   it("plotCurves draws the trainer's metrics (validation gaps allowed) to a PNG", async () => {
     const out = await plotCurves(epochRows(5), join(work, 'curves', 'curves.png'));
     const png = decodePngFile(out);

@@ -3,11 +3,13 @@
  * process per rank with the env:// variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK,
  * LOCAL_WORLD_SIZE) and the machine's threads split between them (PDENET_NUM_THREADS).
  *
- * The launcher owns its workers: SIGINT and SIGTERM are forwarded to every worker once (workers run in
- * their own process group, so a terminal's Ctrl-C reaches them only through the launcher); when a worker
- * fails, the others get SIGTERM (SIGKILL after a grace period) and the launcher exits non-zero with one
- * line naming the rank and how it ended. A worker of `pdenet train` stopped by a limit (--max-steps,
- * --max-minutes: exit code 3, its checkpoint written) has finished, not failed: the launcher passes the code on.
+ * The launcher owns its workers: SIGINT and SIGTERM are forwarded to every worker once, SIGHUP and SIGQUIT as
+ * SIGTERM (workers run in their own process group, so a terminal's Ctrl-C reaches them only through the
+ * launcher), and the launcher then exits with 130; when a worker fails, the others get SIGTERM (SIGKILL after a
+ * grace period) and the launcher exits non-zero with one line naming the rank and how it ended. A worker of
+ * `pdenet train` stopped by a limit (--max-steps, --max-minutes: exit code 3, its checkpoint written) has
+ * finished, not failed: the launcher passes the code on. Workers are given the launcher's pid
+ * (PDENET_PARENT_PID): a `pdenet train` worker stops at a checkpoint when the launcher is gone, even killed.
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -15,8 +17,10 @@ import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { parentEnv } from '../train/parent.js';
 import { EXIT_CODES } from '../train/trainer.js';
 import { nonNegativeInt, positiveInt } from './options.js';
+import { STOP_SIGNALS } from './signals.js';
 
 /** Options of {@link launch}. */
 export interface LaunchOptions {
@@ -118,27 +122,35 @@ function workerEnv(
     OMP_NUM_THREADS: String(at.threads),
     // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
     GLOG_minloglevel: base.GLOG_minloglevel ?? '3',
+    // the worker stops when the launcher is gone, however it ended
+    ...parentEnv(),
   };
 }
 
-/** How the run ended: the first failed worker, a forwarded signal, or every worker finished. */
+/** How the run ended: the first failed worker, a signal that stopped it, or every worker finished. */
 function launchResult(
   workers: readonly { child: ChildProcess }[],
   failed: LaunchResult['failed'],
   stopping: NodeJS.Signals | null,
   nprocPerNode: number,
+  finishedCodes: readonly number[],
 ): LaunchResult {
   if (failed !== null) {
     const how = failed.code !== null ? `exited with code ${failed.code}` : `was killed by ${failed.signal}`;
     return {
-      exitCode: failed.code !== null && failed.code !== 0 ? failed.code : 1,
+      exitCode: failed.code !== null && failed.code !== 0 ? failed.code : EXIT_CODES.failed,
       failed,
       message: `rank ${failed.rank} ${how}; the run was stopped`,
     };
   }
+  if (stopping !== null) {
+    // Stopped by a signal (130), unless a worker failed with a code of its own on the way.
+    const stopped = [0, EXIT_CODES.signal, 143, ...finishedCodes];
+    const bad = workers.find((w) => w.child.exitCode !== null && !stopped.includes(w.child.exitCode));
+    return { exitCode: bad ? bad.child.exitCode! : EXIT_CODES.signal, failed: null, message: `stopped by ${stopping}` };
+  }
   const bad = workers.find((w) => w.child.exitCode !== 0 && w.child.exitCode !== null);
   const exitCode = bad ? bad.child.exitCode! : 0;
-  if (stopping !== null) return { exitCode, failed: null, message: `stopped by ${stopping}` };
   return {
     exitCode,
     failed: null,
@@ -146,11 +158,14 @@ function launchResult(
   };
 }
 
+/** The signal a worker is sent when the launcher receives `signal`: SIGINT and SIGTERM as they are, others as SIGTERM. */
+const forwardedAs = (signal: NodeJS.Signals): NodeJS.Signals => (signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
+
 /** The workers of one launch: started, signalled and watched together. */
 class Workers {
   readonly list: { rank: number; child: ChildProcess; exited: boolean }[] = [];
   failed: LaunchResult['failed'] = null;
-  /** The signal the launcher received and forwarded, if any. */
+  /** The signal the launcher received and forwarded (see {@link forwardedAs}), if any. */
   stopping: NodeJS.Signals | null = null;
   #killTimer: NodeJS.Timeout | null = null;
   #running = 0;
@@ -184,11 +199,18 @@ class Workers {
       return;
     }
     this.stopping = signal;
-    this.log(`pdenet launch: ${signal}: forwarded to ${this.list.filter((w) => !w.exited).length} worker(s)`);
-    this.signalAll(signal);
+    const as = forwardedAs(signal);
+    this.log(
+      `pdenet launch: ${signal}: forwarded${as === signal ? '' : ` as ${as}`} to ` +
+        `${this.list.filter((w) => !w.exited).length} worker(s)`,
+    );
+    this.signalAll(as);
   };
 
-  /** The launcher itself dies: the workers go with it. */
+  /**
+   * The launcher exits before its workers (process.exit, an uncaught error): they are killed. A launcher killed by
+   * a signal it does not handle (SIGKILL) runs no code at all; its workers notice it is gone (PDENET_PARENT_PID).
+   */
   readonly onExit = (): void => this.signalAll('SIGKILL');
 
   start(rank: number, env: NodeJS.ProcessEnv): void {
@@ -215,7 +237,7 @@ class Workers {
     const ok =
       code === 0 ||
       (code !== null && (this.options.finishedCodes ?? []).includes(code)) ||
-      (this.stopping !== null && (signal === this.stopping || code === 130 || code === 143));
+      (this.stopping !== null && (signal === forwardedAs(this.stopping) || code === 130 || code === 143));
     if (ok || this.failed !== null || this.stopping !== null) return;
     this.failed = { rank, code, signal };
     const others = this.list.filter((w) => !w.exited).length;
@@ -232,8 +254,8 @@ class Workers {
 }
 
 /**
- * Starts the workers and resolves when they have all exited. The launcher handles SIGINT/SIGTERM
- * while it runs (forwarding them) and removes its handlers when done.
+ * Starts the workers and resolves when they have all exited. The launcher handles SIGINT, SIGTERM, SIGHUP and
+ * SIGQUIT while it runs (forwarding them) and removes its handlers when done.
  */
 export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   checkLaunchOptions(options);
@@ -244,8 +266,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const threads = options.threadsPerWorker ?? Math.max(1, Math.floor(totalThreads(baseEnv) / nprocPerNode));
   const worldSize = nnodes * nprocPerNode;
   const workers = new Workers(options, options.log ?? ((line: string) => console.error(line)));
-  process.on('SIGINT', workers.onSignal);
-  process.on('SIGTERM', workers.onSignal);
+  for (const signal of STOP_SIGNALS) process.on(signal, workers.onSignal);
   process.on('exit', workers.onExit);
   try {
     for (let local = 0; local < nprocPerNode; local++) {
@@ -255,12 +276,11 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     }
     await workers.done;
   } finally {
-    process.off('SIGINT', workers.onSignal);
-    process.off('SIGTERM', workers.onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, workers.onSignal);
     process.off('exit', workers.onExit);
     workers.close();
   }
-  return launchResult(workers.list, workers.failed, workers.stopping, nprocPerNode);
+  return launchResult(workers.list, workers.failed, workers.stopping, nprocPerNode, options.finishedCodes ?? []);
 }
 
 /** The flags of a distributed run, with their parsed values. */
@@ -301,15 +321,18 @@ export function addLaunchFlags(command: Command, options: { nprocRequired?: bool
  * For a command that accepts the launch flags (`pdenet train --nproc-per-node 2 …`): when they ask for
  * more than one process and this process is not a worker already (no WORLD_SIZE), runs the same
  * command line as workers under {@link launch}, sets the exit code, and returns true; otherwise returns
- * false and the command runs here (as one worker, or alone).
+ * false and the command runs here (as one worker, or alone). `check` is given the world size before any
+ * worker starts: what it throws is said once, here, rather than by every worker.
  */
 export async function relaunchAsWorkers(
   flags: LaunchFlags,
   argv: readonly string[] = process.argv,
   finishedCodes: readonly number[] = [],
+  check: (worldSize: number) => void = () => {},
 ): Promise<boolean> {
   const nproc = flags.nprocPerNode ?? 1;
   if (process.env.WORLD_SIZE !== undefined || (nproc === 1 && flags.nnodes === 1)) return false;
+  check(nproc * flags.nnodes);
   const result = await launch({
     command: [process.execPath, ...process.execArgv, ...argv.slice(1)],
     nprocPerNode: nproc,

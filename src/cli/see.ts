@@ -14,9 +14,11 @@ export function registerSee(program: Command): void {
     .description("run a PDE with pdenet's own operators and write an animated GIF and a PNG strip")
     .addArgument(program.createArgument('<kind>', 'which PDE').choices(DEMO_KINDS))
     .option('--image <file.png>', 'the initial picture (default: the packaged scene)')
-    .addOption(new Option('--boundary <bc>', 'boundary condition').choices([...BOUNDARIES]))
+    .addOption(
+      new Option('--boundary <bc>', 'boundary condition (heat: the one shown beside zeros)').choices([...BOUNDARIES]),
+    )
     .option('--steps <n>', 'frames after the first', positiveInt)
-    .option('--size <n>', 'grid points along the longer side', positiveInt)
+    .option('--size <n>', 'grid points along the longer side, 8…1024 (default 64)', positiveInt)
     .option('--out <dir>', 'output folder', 'demos')
     .action(
       async (
@@ -42,7 +44,7 @@ export function registerSee(program: Command): void {
       'pictures of a trained model: features through depth, twist fields, operator statistics, curves, report.html',
     )
     .argument('<checkpoint>', 'a run folder or a checkpoint file')
-    .option('--image <file.png>', 'the input whose features are drawn (default: a validation-like picture)')
+    .option('--image <file.png>', 'the input whose features are drawn (default: the packaged scene)')
     .option('--out <dir>', 'output folder (default: <run>/inspect)')
     .addOption(new Option('--which <w>', 'weights of a run folder').choices(['best', 'last']).default('best'))
     .action(async (path: string, flags: { image?: string; out?: string; which: 'best' | 'last' }) => {

@@ -1,6 +1,7 @@
 /**
- * `pdenet sweep`: flags → a sweep specification → `runSweep()`, then the plot. SIGINT/SIGTERM stop the running
- * trainings with a checkpoint; running the same command again continues the sweep.
+ * `pdenet sweep`: flags → a sweep specification → `runSweep()`, then the plot. A signal (SIGINT, SIGTERM, SIGHUP,
+ * SIGQUIT) stops the running trainings with a checkpoint, a second one kills them and exits; running the same
+ * command again continues the sweep.
  * @module
  */
 import { readFileSync } from 'node:fs';

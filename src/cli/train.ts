@@ -8,7 +8,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig, TRAIN_FLAGS, type TrainConfig, type TrainOverrides } from '../train/config.js';
 import { setAt } from '../train/settings.js';
 import { readMetrics } from '../train/run.js';
-import { EXIT_CODES, type TrainEvents, train } from '../train/trainer.js';
+import { checkDataParallel, EXIT_CODES, resumeConfig, type TrainEvents, train } from '../train/trainer.js';
 import { addLaunchFlags, type LaunchFlags, relaunchAsWorkers } from './launch.js';
 import { configFile } from './options.js';
 import { afterEpoch, afterRun } from './report.js';
@@ -66,16 +66,25 @@ export function registerTrain(program: Command): void {
   addLaunchFlags(
     command
       .option('--resume', 'continue the run named by --run-name from its last checkpoint')
-      .option('--print-config', 'print the configuration as JSON and exit, without loading data or training'),
+      .option(
+        '--print-config',
+        "print the configuration as JSON (with --resume: the run's, as resumed) and exit, without loading data or training",
+      ),
   ).action(async (flags: TrainFlags) => {
     const overrides = configFromFlags(flags);
     const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
+    // With --resume, the run's configuration: its checkpoint's with the changes a resume may make (or why not).
+    const runConfig = () => (flags.resume ? resumeConfig(overrides) : config);
     if (flags.printConfig) {
-      console.log(JSON.stringify(config, null, 2));
+      console.log(JSON.stringify(runConfig(), null, 2));
       return;
     }
-    // --nproc-per-node N (or several machines): this process starts the N workers, each running this command.
-    if (await relaunchAsWorkers(flags as LaunchFlags, process.argv, [EXIT_CODES.limit])) return;
+    // --nproc-per-node N (or several machines): this process starts the N workers, each running this command,
+    // once the configuration is one they can run (said once, here, rather than by every worker).
+    const relaunched = await relaunchAsWorkers(flags as LaunchFlags, process.argv, [EXIT_CODES.limit], (world) =>
+      checkDataParallel(runConfig(), world),
+    );
+    if (relaunched) return;
     await runTraining(overrides, flags.resume ?? false);
   });
 }

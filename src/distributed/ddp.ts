@@ -186,8 +186,8 @@ export class DistributedDataParallel<M extends Module & { forward(...inputs: nev
   }
 
   /**
-   * `loss.backward()`, the gradients averaged over the ranks on return. A failure of the all-reduce
-   * inside it (a rank that exited or hung) becomes one TorchError naming this rank.
+   * `loss.backward()`, the gradients averaged over the ranks on return. A failure becomes one TorchError naming
+   * this rank, which says so when the all-reduce inside it lost another rank (exited or hung).
    */
   backward(loss: Tensor): void {
     try {

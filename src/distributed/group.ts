@@ -111,6 +111,7 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
   const worldSize = positiveInt(get('worldSize'), 'worldSize');
   const rank = positiveInt(get('rank'), 'rank', 0);
   if (rank >= worldSize) throw new TorchError(`rank ${rank} is not below worldSize ${worldSize}`, 'initProcessGroup');
+  const localRank = positiveInt(get('localRank', rank), 'localRank', 0);
   const masterAddr = get('masterAddr');
   const masterPort = positiveInt(get('masterPort'), 'masterPort');
   if (masterPort > 65535)
@@ -146,8 +147,15 @@ export async function initProcessGroup(options: ProcessGroupOptions = {}): Promi
       'initProcessGroup',
     );
   }
-  return new ProcessGroup(handle, rank, worldSize, env?.localRank ?? options.localRank ?? rank, timeoutMs);
+  return new ProcessGroup(handle, rank, worldSize, localRank, timeoutMs);
 }
+
+/**
+ * What gloo's transport says when a peer's connection closed or a peer is silent past the timeout (its pair's
+ * IoExceptions, and the timeout of a wait in csrc/distributed.cpp): another rank has exited, failed or hung.
+ */
+const PEER_LOST =
+  /Connection closed by peer|Connection reset by peer|Broken pipe|Socket (unexpectedly )?closed|Read error|Write error|(Read|Write|Send|Connect) timeout|Timed out waiting|Application timeout caused pair closure|did not complete within \d+ ms/;
 
 /** The message of a failure, without the op prefix of a TorchError or gloo's source location. */
 function reason(e: unknown): string {
@@ -219,11 +227,15 @@ export class ProcessGroup {
     }
   }
 
-  /** A collective's failure as one clear TorchError naming this rank (`op`: what failed). */
+  /**
+   * A collective's failure as one clear TorchError naming this rank (`op`: what failed); when gloo lost a
+   * connection or timed out, it says that another rank is the cause.
+   */
   failure(op: string, e: unknown): TorchError {
+    const why = reason(e);
     return new TorchError(
-      `rank ${this.rank} of ${this.size}: ${reason(e)} — another rank has exited, failed or hung; ` +
-        'every rank stops',
+      `rank ${this.rank} of ${this.size}: ${why}` +
+        (PEER_LOST.test(why) ? ' — another rank has exited, failed or hung; every rank stops' : ''),
       op,
     );
   }

@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
+import { parentEnv } from '../train/parent.js';
 import { takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
@@ -151,7 +152,24 @@ const defaultCommand = () => [
   'train',
 ];
 
-/** Runs one child to its end; aborting the signal sends it SIGTERM (it checkpoints and exits). */
+/** The process groups of the children running now (each child leads its own). */
+const childGroups = new Set<number>();
+
+/** This process exits before its children (`pdenet sweep` given a second signal): their process groups are killed. */
+function killChildGroups(): void {
+  for (const group of childGroups) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // the group has ended already
+    }
+  }
+}
+
+/**
+ * Runs one child to its end; aborting the signal sends it SIGTERM (it checkpoints and exits). When this process
+ * exits first, the child's process group is killed ({@link killChildGroups}).
+ */
 function runChild(
   command: string[],
   run: PlannedRun,
@@ -162,17 +180,31 @@ function runChild(
   const log = openSync(run.logPath, 'a');
   const child = spawn(command[0]!, [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])], {
     stdio: ['ignore', log, log],
-    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which stops each child once.
+    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which stops each child once. A child
+    // of a sweep that was killed (and so could not stop it) notices through PDENET_PARENT_PID, and stops too.
     detached: true,
-    env: { ...process.env, PDENET_NUM_THREADS: String(threads) },
+    env: { ...process.env, PDENET_NUM_THREADS: String(threads), ...parentEnv() },
   });
   closeSync(log);
   const stop = () => child.kill('SIGTERM');
   signal?.addEventListener('abort', stop, { once: true });
+  const group = child.pid;
+  if (group !== undefined) {
+    if (childGroups.size === 0) process.on('exit', killChildGroups);
+    childGroups.add(group);
+  }
   return new Promise((done, failed) => {
-    child.on('error', (e) => failed(new TorchError(`cannot start ${command[0]}: ${e.message}`, 'sweep')));
-    child.on('exit', (code) => {
+    const ended = () => {
       signal?.removeEventListener('abort', stop);
+      if (group !== undefined && childGroups.delete(group) && childGroups.size === 0)
+        process.off('exit', killChildGroups);
+    };
+    child.on('error', (e) => {
+      ended();
+      failed(new TorchError(`cannot start ${command[0]}: ${e.message}`, 'sweep'));
+    });
+    child.on('exit', (code) => {
+      ended();
       done(code);
     });
   });

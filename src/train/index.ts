@@ -43,6 +43,7 @@ export {
   readWeights,
   resolveRunTarget,
   loadTrainedModel,
+  modelOfRun,
   evaluationImages,
   checkSameModel,
   type RunData,

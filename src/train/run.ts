@@ -257,7 +257,20 @@ export function loadTrainedModel(path: string, which: 'best' | 'last' = 'best'):
   const data = readRunData(runDir);
   if (data === null)
     throw new TorchError(`${join(runDir, RUN_FILES.data)} is missing: the run data description`, 'run');
-  const model = createModel(config.model, { ...modelOptionsOf(config), numClasses: data.classes.length });
+  const model = modelOfRun(config, weights, data.classes.length);
+  return { model, config, data, runDir, weights };
+}
+
+/**
+ * The model a run of `config` trained, built as the trainer builds it (a staged or plateau twist owns its
+ * parameters), with the weights of `weights` (a weights file or a training checkpoint) and the twist they were
+ * saved with, in evaluation mode. `numClasses`: the run's class count (data.json), when known.
+ */
+export function modelOfRun(config: TrainConfig, weights: string, numClasses?: number): ImageModel {
+  const model = createModel(config.model, {
+    ...modelOptionsOf(config),
+    ...(numClasses === undefined ? {} : { numClasses }),
+  });
   const state = readWeights(weights);
   try {
     model.loadStateDict(state.tensors);
@@ -269,7 +282,7 @@ export function loadTrainedModel(path: string, which: 'best' | 'last' = 'best'):
     state.dispose();
   }
   model.eval();
-  return { model, config, data, runDir, weights };
+  return model;
 }
 
 /** Images to evaluate a run on, and the words that say which they are. */
@@ -354,7 +367,7 @@ function metricsFiles(metrics: EpochMetrics[]): [string, Uint8Array][] {
 }
 
 /** Is the process `pid` alive (on this machine)? */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -53,7 +53,14 @@ import { loadSafetensors } from '../io/safetensors.js';
 import { PLATEAU_START, plateauAfterBest, plateauBefore, restoredByPlateau } from './plateau.js';
 import type { LoadedCheckpoint, TrainingState } from './checkpoint.js';
 import type { PlateauState } from './plateau.js';
-import { DEFAULT_CONFIG, modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
+import {
+  DEFAULT_CONFIG,
+  modelOptionsOf,
+  resolveConfig,
+  type TrainConfig,
+  type TrainOverrides,
+  twistScheduleOf,
+} from './config.js';
 import { WeightAverage } from './ema.js';
 import { Lookahead } from './lookahead.js';
 import { allReduceEvaluation, type Batch, evaluate, type Evaluation } from './evaluate.js';
@@ -417,17 +424,13 @@ export async function train(overrides: Partial<TrainConfig>, options: TrainOptio
 /** Phase 1: a new run (its folder locked, its model built) or the resumption of one from its last checkpoint. */
 async function setUp(overrides: Partial<TrainConfig>, options: TrainOptions): Promise<Session> {
   const config = options.resume ? null : resolveConfig(overrides);
-  const runName = overrides.runName ?? '';
-  if (options.resume && runName === '')
-    throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
+  const resumedDir = options.resume ? resumedRunDir(overrides) : null;
   const group = distEnv() ? await initProcessGroup() : null;
   // Rank 0 alone writes the run folder and reports; the other ranks train silently beside it.
   const main = group === null || group.isMain;
   const quiet: TrainOptions = main ? options : { ...options, events: {} };
   const log = quiet.events?.log ?? (() => {});
-  const dir = config
-    ? runDirOf(config)
-    : runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
+  const dir = config ? runDirOf(config) : resumedDir!;
   let run: RunSink | null = null;
   try {
     run = main ? new RunWriter(dir, { fault: options.fault, log }) : silentRun(dir);
@@ -459,8 +462,7 @@ async function build(
   // Data read here (not given in the options) is closed here when the setup fails, by train() when the run ends.
   let loaded: DataSplits | null = null;
   try {
-    if (resumed) checkSameModel(run.dir, resumed.config);
-    const config = fresh ?? resumedConfig(resumed!.config as TrainConfig, overrides, resumed!.state.epoch);
+    const config = fresh ?? continuedConfig(run.dir, resumed!, overrides);
     const world = group?.size ?? 1;
     if (group) checkDataParallel(config, world);
     manualSeed(config.seed);
@@ -507,8 +509,36 @@ async function build(
   }
 }
 
+/** The folder of the run `--resume` continues: the one the overrides name (refused without a run name). */
+function resumedRunDir(overrides: Pick<TrainOverrides, 'runName' | 'runsDir'>): string {
+  const runName = overrides.runName ?? '';
+  if (runName === '') throw new TorchError('--resume needs the --run-name of the run to continue', 'train');
+  return runDirOf({ runsDir: overrides.runsDir ?? DEFAULT_CONFIG.runsDir, runName, model: '' });
+}
+
+/**
+ * The configuration `train(overrides, { resume: true })` continues the run with: its checkpoint's, with the
+ * changes a resume may make; refused with one line, as the resume would be, when there is no such run or a
+ * change is not allowed. Reads the checkpoint, nothing else.
+ */
+export function resumeConfig(overrides: TrainOverrides): TrainConfig {
+  const dir = resumedRunDir(overrides);
+  const resumed = readRunCheckpoint(dir);
+  try {
+    return continuedConfig(dir, resumed, overrides);
+  } finally {
+    resumed.dispose();
+  }
+}
+
+/** The configuration of the run in `dir` resumed from its checkpoint `resumed`, with the changes a resume may make. */
+function continuedConfig(dir: string, resumed: LoadedCheckpoint, overrides: TrainOverrides): TrainConfig {
+  checkSameModel(dir, resumed.config);
+  return resumedConfig(resumed.config as TrainConfig, overrides, resumed.state.epoch);
+}
+
 /** What a data-parallel run of `world` processes needs of its configuration. */
-function checkDataParallel(config: TrainConfig, world: number): void {
+export function checkDataParallel(config: TrainConfig, world: number): void {
   check(
     config.batchSize % world === 0,
     'train',

@@ -70,11 +70,20 @@ export async function plotCurves(
   outPath: string,
   options: { title?: string } = {},
 ): Promise<string> {
+  await writeChart(curvesSpec(metrics, options), outPath);
+  return outPath;
+}
+
+/**
+ * The Vega-Lite specification {@link plotCurves} draws. Epochs are counted from 1, as the log and report.md
+ * count them (metrics.jsonl's `epoch` is 0-based).
+ */
+export function curvesSpec(metrics: readonly MetricsRow[], options: { title?: string } = {}): TopLevelSpec {
   const points = (_panel: string, series: [string, keyof MetricsRow][]) =>
     metrics.flatMap((m) =>
       series
         .filter(([, key]) => finite(m[key]) && finite(m.epoch))
-        .map(([name, key]) => ({ epoch: m.epoch, series: name, value: m[key] as number })),
+        .map(([name, key]) => ({ epoch: m.epoch + 1, series: name, value: m[key] as number })),
     );
   const loss = points('loss', [
     ['train', 'trainLoss'],
@@ -103,7 +112,7 @@ export async function plotCurves(
       ...(withColour ? { color: colour } : { color: { value: '#54a24b' } }),
     },
   });
-  const spec = {
+  return {
     ...(options.title ? { title: options.title } : {}),
     hconcat: [
       line('loss', loss, { title: 'cross entropy', scale: { zero: false } }, true),
@@ -112,8 +121,6 @@ export async function plotCurves(
     ],
     resolve: { scale: { color: 'shared' } },
   } as unknown as TopLevelSpec;
-  await writeChart(spec, outPath);
-  return outPath;
 }
 
 /** One operator's statistics for {@link plotOperatorStats}. */

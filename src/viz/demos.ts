@@ -40,7 +40,7 @@ import {
   tensorToImage,
   tensorValues,
 } from './image.js';
-import { loadPicture } from './scene.js';
+import { checkPictureSize, loadPicture } from './scene.js';
 import { svgDocument, svgText, svgToImage } from './svg.js';
 
 export type DemoKind = 'translation' | 'rotation' | 'dilation' | 'heat' | 'wave';
@@ -55,7 +55,7 @@ export interface DemoOptions {
   image?: string;
   /**
    * The boundary condition (default: replicate for the transport demos, zeros for `wave`; for `heat`, the
-   * one shown beside Dirichlet, default reflect).
+   * one shown beside Dirichlet, default reflect, not zeros).
    */
   boundary?: Boundary;
   /** Frames after the initial one (default: translation 24, rotation 24, dilation 24, heat 24, wave 40). */
@@ -300,8 +300,7 @@ function heat(u0: Tensor, steps: number, boundary: Boundary): Simulation {
   // diffusion length goes as √t, so the final time scales with the area.
   const [hh, ww] = u0.shape.slice(2) as [number, number];
   const finalSteps = Math.max(steps, Math.round((576 * hh * ww) / (64 * 64)));
-  const other = boundary === 'zeros' ? 'reflect' : boundary;
-  const boundaries: Boundary[] = ['zeros', other];
+  const boundaries: Boundary[] = ['zeros', boundary];
   let us = [u0, u0];
   let done = 0;
   const frames: Frame[] = [{ panels: us.map((u) => tensorToImage(u)), time: 0, note: 't = 0' }];
@@ -464,6 +463,14 @@ export async function runDemo(kind: DemoKind, options: DemoOptions): Promise<Dem
     BOUNDARIES.includes(boundary),
     'runDemo',
     `boundary must be one of ${BOUNDARIES.join(', ')}, got ${JSON.stringify(boundary)}`,
+  );
+  // Checked here for every kind: the wave's pond is drawn at this size without a picture to resize.
+  checkPictureSize(size, 'runDemo');
+  check(
+    kind !== 'heat' || boundary !== 'zeros',
+    'runDemo',
+    `heat shows Dirichlet (zeros) beside the boundary given, which must be one of ` +
+      `${BOUNDARIES.filter((b) => b !== 'zeros').join(', ')}; got "zeros"`,
   );
   check(
     Number.isInteger(steps) && steps >= 1 && steps <= 1000,

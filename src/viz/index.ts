@@ -27,6 +27,7 @@ export {
 } from './image.js';
 export {
   plotCurves,
+  curvesSpec,
   plotOperatorStats,
   vegaLiteToSvg,
   writeChart,

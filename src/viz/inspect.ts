@@ -25,7 +25,7 @@ import { readSafetensorsHeader } from '../io/safetensors.js';
 import { coordinates } from '../pde/coords.js';
 import { operators3x3, selfAdjointPart } from '../pde/hyperbolic.js';
 import { CoordMixConv2d, TwistConv2d } from '../pde/twist.js';
-import { createModel, modelEntry, modelNames } from '../models/registry.js';
+import { modelEntry, modelNames } from '../models/registry.js';
 import { CIFAR10_NORMALIZATION } from '../data/transforms.js';
 import { plotCurves, plotOperatorStats } from './charts.js';
 import { colorize, robustMaxAbs, tensorToImage } from './image.js';
@@ -34,7 +34,15 @@ import { svgArrow, svgDocument, svgImage, svgText, svgToPng } from './svg.js';
 import { writeRunReport } from './report.js';
 import { resolveConfig, type TrainConfig } from '../train/config.js';
 import { CHECKPOINT_FORMAT } from '../train/checkpoint.js';
-import { readMetrics, readRunConfig, readRunData, readWeights, resolveRunTarget, type RunData } from '../train/run.js';
+import {
+  modelOfRun,
+  readMetrics,
+  readRunConfig,
+  readRunData,
+  readWeights,
+  resolveRunTarget,
+  type RunData,
+} from '../train/run.js';
 
 /** Module classes known to be residual blocks (one time step, or a few, of the PDE), or SpeedNet's groups. */
 
@@ -46,7 +54,7 @@ export interface InspectOptions {
   outDir?: string;
   /** With a run folder: which checkpoint (default best, else last). */
   which?: 'best' | 'last';
-  /** The model to load the weights into, instead of `createModel(config.model, config.modelOptions)`. */
+  /** The model to load the weights into, instead of the run's model as its trainer built it (`modelOfRun`). */
   model?: Module;
   /** Input side in pixels (default: the registry's input for the model, else 32). */
   inputSize?: number;
@@ -647,19 +655,17 @@ function rebuild(
       'inspectCheckpoint',
     );
   }
-  const model =
-    options.model ??
-    createModel(config!.model, { ...config!.modelOptions, ...(data ? { numClasses: data.classes.length } : {}) });
-  const tensors = readWeights(checkpoint);
-  try {
-    model.loadStateDict(tensors.tensors);
-  } catch (e) {
-    if (options.model === undefined) model.dispose();
-    throw e;
-  } finally {
-    tensors.dispose();
+  // The run's model as the trainer built it and its twist as saved (loadTrainedModel's); a model given takes the weights.
+  const model = options.model ?? modelOfRun(config!, checkpoint, data?.classes.length);
+  if (options.model !== undefined) {
+    const tensors = readWeights(checkpoint);
+    try {
+      model.loadStateDict(tensors.tensors);
+    } finally {
+      tensors.dispose();
+    }
+    model.eval();
   }
-  model.eval();
   const known = config !== null && modelNames().includes(config.model);
   const size = options.inputSize ?? (known ? modelEntry(config.model).inputShape[2]! : 32);
   const picture = loadPicture(options.image, { size, square: true });

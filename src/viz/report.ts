@@ -64,6 +64,11 @@ function formatValue(key: string, v: unknown): string {
   return esc(typeof v === 'string' ? v : JSON.stringify(v));
 }
 
+/** An epoch as the log and report.md count it: metrics.jsonl's 0-based epoch + 1. */
+function shownEpoch(epoch: unknown): string {
+  return typeof epoch === 'number' ? String(epoch + 1) : formatValue('epoch', epoch);
+}
+
 function figure(path: string, reportDir: string, title: string, caption: string): string {
   const bytes = readFileSync(path);
   const href = relative(reportDir, path).split('\\').join('/');
@@ -109,7 +114,10 @@ function summaryRows(
   if (config?.data !== undefined) summary.push(['data', esc(String(config.data))]);
   summary.push(['epochs run', String(metrics.length)]);
   if (best)
-    summary.push(['best validation accuracy', `${formatValue('valAccuracy', best.valAccuracy)} (epoch ${best.epoch})`]);
+    summary.push([
+      'best validation accuracy',
+      `${formatValue('valAccuracy', best.valAccuracy)} (epoch ${shownEpoch(best.epoch)})`,
+    ]);
   if (seconds > 0) summary.push(['training time', `${seconds.toFixed(1)} s`]);
   if (typeof inspection?.parameters === 'number')
     summary.push(['parameters', inspection.parameters.toLocaleString('en-US')]);
@@ -211,9 +219,11 @@ export async function writeRunReport(runDir: string, options: ReportOptions = {}
   nav.push('<a href="#summary">summary</a>');
 
   if (last) {
-    const rows = Object.entries(last as object).map(([k, v]) => [k, formatValue(k, v)] as [string, string]);
+    const rows = Object.entries(last as object).map(
+      ([k, v]) => [k, k === 'epoch' ? shownEpoch(v) : formatValue(k, v)] as [string, string],
+    );
     sections.push(
-      `<section id="metrics"><h2>Final metrics (epoch ${esc(String(last.epoch))})</h2>${table(rows)}</section>`,
+      `<section id="metrics"><h2>Final metrics (epoch ${shownEpoch(last.epoch)})</h2>${table(rows)}</section>`,
     );
     nav.push('<a href="#metrics">final metrics</a>');
   }

@@ -82,6 +82,18 @@ export function drawScene(): Tensor {
   );
 }
 
+/** The sizes a picture (a demo's grid) may be resized to, in pixels along its longer side. */
+export const PICTURE_SIZES = { min: 8, max: 1024 } as const;
+
+/** Refuses a picture size outside {@link PICTURE_SIZES}, naming it; `op` names the caller. */
+export function checkPictureSize(size: number, op: string): void {
+  check(
+    Number.isInteger(size) && size >= PICTURE_SIZES.min && size <= PICTURE_SIZES.max,
+    op,
+    `size must be an integer in [${PICTURE_SIZES.min}, ${PICTURE_SIZES.max}], got ${size}`,
+  );
+}
+
 /**
  * The picture of `path` (a PNG) or the default scene, as a float64 tensor 1×3×H×W (1×1×H×W with
  * `grayscale`) in [0, 1], resized (bilinear) so that its longer side is `size` (default: unchanged).
@@ -91,6 +103,7 @@ export function loadPicture(
   options: { size?: number; grayscale?: boolean; square?: boolean } = {},
 ): Tensor {
   const { size, grayscale = false, square = false } = options;
+  if (size !== undefined) checkPictureSize(size, 'loadPicture');
   let u: Tensor;
   if (path !== undefined) u = imageToTensor(readPng(path), { grayscale });
   else if (existsSync(DEFAULT_IMAGE_PATH)) u = imageToTensor(readPng(DEFAULT_IMAGE_PATH), { grayscale });
@@ -103,11 +116,6 @@ export function loadPicture(
       : scene;
   }
   if (size === undefined) return u;
-  check(
-    Number.isInteger(size) && size >= 8 && size <= 1024,
-    'loadPicture',
-    `size must be an integer in [8, 1024], got ${size}`,
-  );
   const [h, w] = u.shape.slice(2) as [number, number];
   const [th, tw] = square
     ? [size, size]
