@@ -25,6 +25,7 @@ import { predictImages } from '../src/train/trained.js';
 import { encodePng } from '../src/data/codec.js';
 import * as F from '../src/tensor/functional.js';
 import { createModel } from '../src/models/registry.js';
+import { twistStages } from '../src/models/stages.js';
 import { makeOptimizer, train } from '../src/train/trainer.js';
 import { evaluate } from '../src/train/evaluate.js';
 import { deterministic, values } from './helpers.js';
@@ -131,11 +132,39 @@ describe('trainer', () => {
     assert.ok(!existsSync(join(runsDir, 'nan')), 'a run that never finished an epoch leaves no folder');
   });
 
-  it('switches the twist on at the chosen epoch', async () => {
-    const result = await train({ ...base, runName: 'twist-later', twistFromEpoch: 1 }, { data: splits() });
+  it('switches the twist on at the chosen epoch; weights and checkpoints load with the twist they trained with', async () => {
+    // What a reader of the run folder rebuilds after each epoch: from the last weights, and from the checkpoint.
+    const loaded: boolean[][][] = [];
+    const twistOf = (path: string) => {
+      const { model } = loadTrainedModel(path);
+      const stages = twistStages(model);
+      model.dispose();
+      return stages;
+    };
+    const result = await train(
+      { ...base, runName: 'twist-later', twistFromEpoch: 1 },
+      {
+        data: splits(),
+        events: {
+          onEpoch: (_m, dir) => {
+            loaded.push(['last.safetensors', 'last.ckpt.safetensors'].map((f) => twistOf(join(dir, 'checkpoints', f))));
+          },
+        },
+      },
+    );
     assert.deepEqual(
       result.metrics.map((m) => m.twist),
       [false, true],
+    );
+    const off = [false, false, false];
+    const on = [true, true, true];
+    assert.deepEqual(
+      loaded,
+      [
+        [off, off],
+        [on, on],
+      ],
+      JSON.stringify(loaded),
     );
     const plain = await train(
       { ...base, runName: 'twist-never', epochs: 1, modelOptions: { twist: false, width: 4 } },

@@ -46,7 +46,7 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { Normalization } from '../data/transforms.js';
 import { loadDataset } from '../data/sources.js';
 import { CHECKPOINT_FORMAT, type CheckpointParts, loadCheckpoint, saveCheckpoint, saveWeights } from './checkpoint.js';
-import { modelOptionsOf, resolveConfig, type TrainConfig } from './config.js';
+import { modelOptionsOf, resolveConfig, type TrainConfig, twistScheduleOf } from './config.js';
 import { carveValidation, loadTrainingImages } from './data.js';
 
 /** The files of a run folder, relative to it. */
@@ -226,13 +226,23 @@ export function readWeights(path: string): {
   }
   tensors.forEach((t) => t.dispose());
   const ckpt = loadCheckpoint(path);
-  const config = ckpt.config as Partial<TrainConfig>;
-  const plateauTwist = (ckpt.state.plateau?.times ?? 0) > 0 ? config.plateau?.twist : undefined;
-  return {
-    tensors: ckpt.ema ?? ckpt.model,
-    ...(plateauTwist === undefined ? {} : { twist: plateauTwist }),
-    dispose: ckpt.dispose,
-  };
+  const twist = checkpointTwist(resolveConfig(ckpt.config as Partial<TrainConfig>), ckpt.state);
+  return { tensors: ckpt.ema ?? ckpt.model, ...(twist === undefined ? {} : { twist }), dispose: ckpt.dispose };
+}
+
+/**
+ * The twist a checkpoint's weights trained with when it was written, when the run's twist changes as it trains:
+ * the plateau rule's once it has acted, else the staged twist's step of the epoch it was in (an epoch's end is
+ * written with `state.epoch` past it).
+ */
+function checkpointTwist(
+  config: TrainConfig,
+  state: { epoch: number; batch: number; plateau?: { times: number } | null },
+): boolean | boolean[] | undefined {
+  if ((state.plateau?.times ?? 0) > 0 && config.plateau.twist !== undefined) return config.plateau.twist;
+  const schedule = twistScheduleOf(config);
+  const epoch = state.batch > 0 ? state.epoch : Math.max(0, state.epoch - 1);
+  return schedule?.filter((step) => step.epoch <= epoch).at(-1)?.twist;
 }
 
 export interface TrainedModel {
@@ -274,7 +284,7 @@ export function modelOfRun(config: TrainConfig, weights: string, numClasses?: nu
   const state = readWeights(weights);
   try {
     model.loadStateDict(state.tensors);
-    if (state.twist) setTwist(model, state.twist);
+    if (state.twist !== undefined) setTwist(model, state.twist);
   } catch (e) {
     model.dispose();
     throw e;

@@ -861,6 +861,10 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
 /** The weights a run evaluates and saves: the moving average when it keeps one. */
 const weightsOf = (s: Session): Module => s.ema?.average ?? s.model;
 
+/** Whether a run's twist changes as it trains (a staged twist or the plateau rule's), so its weights say theirs. */
+const twistChanges = (config: TrainConfig): boolean =>
+  twistScheduleOf(config) !== null || (config.plateau.patience > 0 && config.plateau.twist !== undefined);
+
 function commit(s: Session, best: boolean, metrics: EpochMetrics[] | null): void {
   tidy(() =>
     s.run.commit({
@@ -872,7 +876,7 @@ function commit(s: Session, best: boolean, metrics: EpochMetrics[] | null): void
         config: s.config,
       },
       weights: weightsOf(s),
-      ...(s.state.plateau && s.config.plateau.twist !== undefined ? { twist: twistStages(weightsOf(s)) } : {}),
+      ...(twistChanges(s.config) ? { twist: twistStages(weightsOf(s)) } : {}),
       epoch: s.state.epoch,
       best: best ? { epoch: s.state.bestEpoch } : null,
       metrics,
