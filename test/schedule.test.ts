@@ -286,6 +286,24 @@ describe('Scheduler', () => {
     assert.deepEqual(sched.lastLr, [1 / 3, 2 / 3]);
   });
 
+  it('seeks any step, forward or back: the rates and momentum of that step, as if stepped there', () => {
+    const onecycle = () => new OneCycleLR({ maxLr: 1, totalSteps: 10, pctStart: 0.3 });
+    const stepped = groups(1);
+    const seeking = groups(1);
+    const a = new Scheduler(stepped, onecycle());
+    const b = new Scheduler(seeking, onecycle());
+    for (const t of [7, 2, 10, 0]) {
+      if (a.stepCount > t) a.loadStateDict({ step: 0, base_lrs: [1] });
+      while (a.stepCount < t) a.step();
+      b.seek(t);
+      assert.deepEqual([b.stepCount, seeking.paramGroups], [t, stepped.paramGroups], `step ${t}`);
+    }
+    assert.throws(() => b.seek(1.5), /Scheduler.seek.*non-negative integer, got 1.5/);
+    assert.throws(() => b.seek(-1), /non-negative integer, got -1/);
+    const plateau = new Scheduler(groups(1), new ReduceLROnPlateau());
+    assert.throws(() => plateau.seek(3), /ReduceLROnPlateau follows its metric/);
+  });
+
   it('drives a real optimizer: the step uses the scheduled rate', () => {
     const p = tensor([1, 2], { dtype: 'float64' }).requiresGrad_();
     const opt = new SGD([p], { lr: 0.1 });

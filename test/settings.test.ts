@@ -107,6 +107,7 @@ const SAMPLES: Record<string, string> = {
   '--max-steps': '10',
   '--max-minutes': '5',
   '--budget-minutes': '20',
+  '--budget-schedule': 'steps',
   '--train-images': '100',
   '--plateau-patience': '3',
   '--plateau-factor': '0.5',

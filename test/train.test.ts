@@ -28,7 +28,7 @@ import { createModel } from '../src/models/registry.js';
 import { twistStages } from '../src/models/stages.js';
 import { makeOptimizer, train } from '../src/train/trainer.js';
 import { evaluate } from '../src/train/evaluate.js';
-import { deterministic, values } from './helpers.js';
+import { assertClose, deterministic, values } from './helpers.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 
 // Tiny models: one thread avoids idle threads spinning on a busy machine.
@@ -550,7 +550,7 @@ describe('trainer limits', () => {
   });
 
   it('a spent budgetMinutes ends the run as done: the epoch in progress ends with the final evaluation', async () => {
-    // Any step outlasts a budget of 6e-8 s: the run ends after its first step, within its first epoch of 20.
+    // Any step outlasts a budget of 6e-8 s: the run ends after its first step, within its first epoch.
     const config = { ...base, runName: 'budget', budgetMinutes: 1e-9 };
     const result = await train(config, { data: splits() });
     assert.deepEqual([result.stop, result.interrupted], ['done', false]);
@@ -566,6 +566,24 @@ describe('trainer limits', () => {
     const again = await train(config, { data: splits(), resume: true, events: { onProgress: () => steps++ } });
     assert.deepEqual([again.stop, again.interrupted, steps], ['done', false, 0]);
     assert.equal(readMetrics(again.runDir).length, 1);
+  });
+
+  it('with a budget, the schedule runs its course over the training time (budgetSchedule time), or over the steps', async () => {
+    // One step spends the budget: all of the budget, so all of the cosine schedule (lr 0 at its end); or one step of
+    // its 2 epochs' (cos(π/steps)).
+    const lrAfterOneStep = async (budgetSchedule: 'time' | 'steps') => {
+      const lrs: number[] = [];
+      const config = { ...base, runName: `budget-${budgetSchedule}`, schedule: 'cosine' as const, warmup: 0 };
+      await train(
+        { ...config, budgetMinutes: 1e-9, budgetSchedule },
+        { data: splits(), events: { onProgress: (p) => lrs.push(p.lr) } },
+      );
+      return lrs;
+    };
+    assert.deepEqual(await lrAfterOneStep('time'), [0]);
+    const steps = 2 * (640 / 32); // 2 epochs of the 640 training images in batches of 32
+    const [lr] = await lrAfterOneStep('steps');
+    assertClose(lr!, (0.05 * (1 + Math.cos(Math.PI / steps))) / 2, { atol: 1e-15 });
   });
 
   it("the budget counts the checkpoint's training time: a resumed run gets only what is left of it", async () => {

@@ -90,8 +90,8 @@ export function registerSweep(program: Command): void {
     .option(
       '--minutes <m>',
       "a budget of training time per run, summed over its sessions (the trainer's budgetMinutes): a run ends as " +
-        'done when it is spent, for equal-time comparisons; the learning-rate schedule still spans the epochs, ' +
-        'so set epochs to about what the budget holds',
+        'done when it is spent, for equal-time comparisons; the learning-rate schedule runs its course over the ' +
+        'budget (budgetSchedule), and the epochs cap the run, so give epochs to spare',
       positiveNumber,
     )
     .option('--restart', 'start interrupted runs over instead of resuming them')

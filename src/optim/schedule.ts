@@ -576,6 +576,21 @@ export class Scheduler {
     this.#apply();
   }
 
+  /**
+   * Moves to step t (forward or back) and writes its learning rates: for a schedule that follows something other
+   * than the steps taken, such as the share of a training-time budget spent. Not for ReduceLROnPlateau.
+   */
+  seek(t: number): void {
+    check(Number.isInteger(t) && t >= 0, 'Scheduler.seek', `the step must be a non-negative integer, got ${t}`);
+    check(
+      !(this.schedule instanceof ReduceLROnPlateau),
+      'Scheduler.seek',
+      'ReduceLROnPlateau follows its metric: it has no step to seek',
+    );
+    this.#t = t;
+    this.#apply();
+  }
+
   #apply(): void {
     const groups = this.optimizer.paramGroups;
     const schedule = this.schedule;

@@ -425,9 +425,14 @@ export const TRAIN_SETTINGS = group({
   budgetMinutes: num(0, 0, 1e9, {
     help:
       'end the run as done once its training time (summed over its sessions, evaluation excluded) reaches this many ' +
-      'minutes: the epoch in progress ends there with the final evaluation (exit code 0). The learning-rate schedule ' +
-      'still spans --epochs: set them to about what the budget holds (0: no budget)',
+      'minutes: the epoch in progress ends there with the final evaluation (exit code 0; 0: no budget)',
     arg: 'minutes',
+  }),
+  budgetSchedule: choice(['time', 'steps'] as const, 'time', {
+    help:
+      'with a budget, what the learning-rate schedule follows: time runs its whole course (warmup included, shaped ' +
+      'as for --epochs) over the budget, the share of the budget spent standing for the share of the steps; steps ' +
+      'spans --epochs, so a budget that ends the run first cuts it short',
   }),
 });
 

@@ -669,6 +669,18 @@ function budgetSpent(config: TrainConfig, state: TrainingState, epochSeconds = 0
   return config.budgetMinutes > 0 && state.seconds + epochSeconds >= config.budgetMinutes * 60;
 }
 
+/** Whether the learning-rate schedule follows the share of the training-time budget spent (budgetSchedule time). */
+const followsTime = (config: TrainConfig): boolean => config.budgetMinutes > 0 && config.budgetSchedule === 'time';
+
+/**
+ * The schedule's step for a run whose epoch in progress has trained `epochSeconds` (the ranks' mean): the share
+ * of the budget spent, of the steps of --epochs. At the budget's end it is the schedule's last step.
+ */
+function timePosition(s: Session, epochSeconds: number): number {
+  const share = Math.min(1, (s.state.seconds + epochSeconds) / (s.config.budgetMinutes * 60));
+  return Math.round(share * s.config.epochs * s.batchesPerEpoch);
+}
+
 /**
  * Why this process would stop once `steps` steps are done and its epoch in progress has trained `epochSeconds`,
  * if it would: 'done' when the run's budget is spent.
@@ -805,11 +817,12 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
     // loop once per step, or a signal handler (SIGINT, SIGTERM) would not run before the epoch ends.
     await new Promise<void>((resolve) => setImmediate(resolve));
     // The step's figures over the global batch, and whether to stop after it, the same on every rank.
-    const [[lossSum, correct, n], stop] = agreedStop(
+    const ownSeconds = (performance.now() - sums.start) / 1000;
+    const [[lossSum, correct, n, secondsSum], stop] = agreedStop(
       s,
-      [step.loss * size, step.correct, size],
+      [step.loss * size, step.correct, size, ownSeconds],
       state.step + 1,
-      (performance.now() - sums.start) / 1000,
+      ownSeconds,
     );
     const loss = lossSum! / n!;
     if (!Number.isFinite(loss)) {
@@ -824,7 +837,8 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
       );
     }
     s.ema?.update();
-    s.scheduler.step();
+    if (followsTime(config)) s.scheduler.seek(timePosition(s, secondsSum! / (s.group?.size ?? 1)));
+    else s.scheduler.step();
     state.step += 1;
     s.lookahead?.step(state.step);
     sums.lossSum += lossSum!;
