@@ -2,7 +2,7 @@
 // values, DDP (2 ranks × 16) against one process × 32, faults (a dead or hung rank, a world that never
 // assembles, an address in use, mismatched models) and the launcher.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import { running, until } from './helpers.js';
 const worker = join(dirname(fileURLToPath(import.meta.url)), 'distributed-worker.js');
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const stopOnSignals = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'stop-on-signals.js');
+const ownedChildren = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'owned-children.js');
 
 interface Run {
   code: number | null;
@@ -385,6 +386,20 @@ describe('launch', () => {
       assert.match(err, new RegExp(`^the parent process ${launcher.pid} has exited: stopping at a checkpoint$`, 'm'));
     } finally {
       if (running(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+});
+
+describe('owned children (spawnOwned)', () => {
+  it("know their parent's pid, and die with their process groups when the parent exits first", async () => {
+    const parent = spawnSync(process.execPath, [ownedChildren], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(parent.status, 0, parent.stderr);
+    const [parentPid, told, child, grandchild] = parent.stdout.trim().split(' ').map(Number);
+    assert.equal(told, parentPid);
+    try {
+      await until(() => !running(child!) && !running(grandchild!), 'the child and its own child ending');
+    } finally {
+      for (const pid of [child!, grandchild!]) if (running(pid)) process.kill(pid, 'SIGKILL');
     }
   });
 });

@@ -12,12 +12,12 @@
  * (PDENET_PARENT_PID): a `pdenet train` worker stops at a checkpoint when the launcher is gone, even killed.
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parentEnv } from '../train/parent.js';
+import { spawnOwned } from '../train/parent.js';
 import { EXIT_CODES } from '../train/trainer.js';
 import { nonNegativeInt, positiveInt } from './options.js';
 import { STOP_SIGNALS } from './signals.js';
@@ -122,8 +122,6 @@ function workerEnv(
     OMP_NUM_THREADS: String(at.threads),
     // libtorch's own log (glog) would repeat every failure pdenet reports as an error, in another form
     GLOG_minloglevel: base.GLOG_minloglevel ?? '3',
-    // the worker stops when the launcher is gone, however it ended
-    ...parentEnv(),
   };
 }
 
@@ -207,15 +205,11 @@ class Workers {
     this.signalAll(as);
   };
 
-  /**
-   * The launcher exits before its workers (process.exit, an uncaught error): they are killed. A launcher killed by
-   * a signal it does not handle (SIGKILL) runs no code at all; its workers notice it is gone (PDENET_PARENT_PID).
-   */
-  readonly onExit = (): void => this.signalAll('SIGKILL');
-
   start(rank: number, env: NodeJS.ProcessEnv): void {
     const { command } = this.options;
-    const child = spawn(command[0]!, command.slice(1), { env, stdio: 'inherit', detached: true });
+    // Owned (src/train/parent.ts): killed with their process groups if the launcher exits first (process.exit, an
+    // uncaught error); a worker stops at a checkpoint when the launcher is gone, however it ended.
+    const child = spawnOwned(command[0]!, command.slice(1), { env, stdio: 'inherit' });
     const worker = { rank, child, exited: false };
     this.list.push(worker);
     this.#running++;
@@ -267,7 +261,6 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   const worldSize = nnodes * nprocPerNode;
   const workers = new Workers(options, options.log ?? ((line: string) => console.error(line)));
   for (const signal of STOP_SIGNALS) process.on(signal, workers.onSignal);
-  process.on('exit', workers.onExit);
   try {
     for (let local = 0; local < nprocPerNode; local++) {
       const rank = nodeRank * nprocPerNode + local;
@@ -277,7 +270,6 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     await workers.done;
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, workers.onSignal);
-    process.off('exit', workers.onExit);
     workers.close();
   }
   return launchResult(workers.list, workers.failed, workers.stopping, nprocPerNode, options.finishedCodes ?? []);

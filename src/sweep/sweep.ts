@@ -7,13 +7,12 @@
  * `runs/<run>/` (the trainer's run folders), `logs/<run>.log` (each child's output), and the summary files.
  * @module
  */
-import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
-import { parentEnv } from '../train/parent.js';
+import { spawnOwned } from '../train/parent.js';
 import { takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
@@ -152,23 +151,9 @@ const defaultCommand = () => [
   'train',
 ];
 
-/** The process groups of the children running now (each child leads its own). */
-const childGroups = new Set<number>();
-
-/** This process exits before its children (`pdenet sweep` given a second signal): their process groups are killed. */
-function killChildGroups(): void {
-  for (const group of childGroups) {
-    try {
-      process.kill(-group, 'SIGKILL');
-    } catch {
-      // the group has ended already
-    }
-  }
-}
-
 /**
  * Runs one child to its end; aborting the signal sends it SIGTERM (it checkpoints and exits). When this process
- * exits first, the child's process group is killed ({@link killChildGroups}).
+ * exits first, the child's process group is killed ({@link spawnOwned}).
  */
 function runChild(
   command: string[],
@@ -178,27 +163,18 @@ function runChild(
   signal?: AbortSignal,
 ): Promise<number | null> {
   const log = openSync(run.logPath, 'a');
-  const child = spawn(command[0]!, [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])], {
+  // Owned: a terminal's Ctrl-C reaches the sweep alone, which stops each child once; a child of a sweep that was
+  // killed (and so could not stop it) notices, and stops too.
+  const args = [...command.slice(1), '--config', run.configPath, ...(resume ? ['--resume'] : [])];
+  const child = spawnOwned(command[0]!, args, {
     stdio: ['ignore', log, log],
-    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which stops each child once. A child
-    // of a sweep that was killed (and so could not stop it) notices through PDENET_PARENT_PID, and stops too.
-    detached: true,
-    env: { ...process.env, PDENET_NUM_THREADS: String(threads), ...parentEnv() },
+    env: { ...process.env, PDENET_NUM_THREADS: String(threads) },
   });
   closeSync(log);
   const stop = () => child.kill('SIGTERM');
   signal?.addEventListener('abort', stop, { once: true });
-  const group = child.pid;
-  if (group !== undefined) {
-    if (childGroups.size === 0) process.on('exit', killChildGroups);
-    childGroups.add(group);
-  }
   return new Promise((done, failed) => {
-    const ended = () => {
-      signal?.removeEventListener('abort', stop);
-      if (group !== undefined && childGroups.delete(group) && childGroups.size === 0)
-        process.off('exit', killChildGroups);
-    };
+    const ended = () => signal?.removeEventListener('abort', stop);
     child.on('error', (e) => {
       ended();
       failed(new TorchError(`cannot start ${command[0]}: ${e.message}`, 'sweep'));

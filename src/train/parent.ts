@@ -1,10 +1,13 @@
 /**
- * A training's parent: a process that starts trainings as children in their own process group (`pdenet launch`,
- * `pdenet sweep`) gives them its pid in PDENET_PARENT_PID, and a child watching it stops as on SIGTERM (a
- * checkpoint, then exit) once the parent is gone — even when the parent was killed (SIGKILL) and could not
- * stop them itself, so no training is left running without it.
+ * A training's parent and its children. A process that starts trainings (`pdenet launch`, `pdenet sweep`) owns
+ * them ({@link spawnOwned}): each runs in its own process group, so a terminal's Ctrl-C reaches the parent alone,
+ * which decides how to stop them; the parent's pid is in their PDENET_PARENT_PID, and a child watching it
+ * ({@link watchParent}) stops as on SIGTERM (a checkpoint, then exit) once the parent is gone — even when the
+ * parent was killed (SIGKILL) and could not stop them itself; and a parent that exits first (process.exit, an
+ * uncaught error) kills their process groups. No training is left running without its parent.
  * @module
  */
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { alive } from './run.js';
 
 /** The variable that names a child's parent process. */
@@ -45,4 +48,43 @@ export function watchParent(
     if (timer !== null) clearInterval(timer);
     timer = null;
   };
+}
+
+/** The process groups of the owned children running now (each child leads its own). */
+const ownedGroups = new Set<number>();
+
+/** This process exits before its owned children: their process groups are killed. */
+function killOwnedGroups(): void {
+  for (const group of ownedGroups) {
+    try {
+      process.kill(-group, 'SIGKILL');
+    } catch {
+      // the group has ended already
+    }
+  }
+}
+
+/**
+ * Starts a child this process owns (see the module documentation): `spawn` with the child leading its own
+ * process group and PDENET_PARENT_PID added to its environment (`options.env`, else this process's). Stopping it
+ * is the caller's: `child.kill(signal)`.
+ */
+export function spawnOwned(
+  command: string,
+  args: readonly string[],
+  options: Omit<SpawnOptions, 'detached'> = {},
+): ChildProcess {
+  const child = spawn(command, args, {
+    ...options,
+    detached: true,
+    env: { ...(options.env ?? process.env), ...parentEnv() },
+  });
+  const group = child.pid;
+  if (group === undefined) return child; // it did not start: its 'error' event says why
+  if (ownedGroups.size === 0) process.on('exit', killOwnedGroups);
+  ownedGroups.add(group);
+  child.once('exit', () => {
+    if (ownedGroups.delete(group) && ownedGroups.size === 0) process.off('exit', killOwnedGroups);
+  });
+  return child;
 }
