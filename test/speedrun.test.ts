@@ -58,6 +58,21 @@ describe('lookahead', () => {
     assert.equal(la.weightAt(4), 1);
     assert.throws(() => new Lookahead(model, slow, { every: 0, totalSteps: 4 }), /every must be a positive integer/);
   });
+
+  it('reads the weight at the position it is given (a schedule that follows training time), meeting last at T', () => {
+    const model = new Scalar(0);
+    const slow = new Scalar(0);
+    const la = new Lookahead(model, slow, { every: 2, totalSteps: 4, decay: 0.5 });
+    const set = (v: number) => noGrad(() => model.p.fill_(v));
+    set(10);
+    la.step(1, 3); // not a meeting
+    la.step(2, 1); // d = 0.5² · (1/4)³ = 1/256
+    const phi = (1 - 1 / 256) * 10;
+    assertClose([values(model.p)[0]!, values(slow.p)[0]!], [phi, phi]);
+    set(20);
+    la.step(3, 4); // not a k-th step, but the budget is spent: the last meeting, θ ← φ
+    assertClose([values(model.p)[0]!, values(slow.p)[0]!], [phi, phi]);
+  });
 });
 
 describe('translation test-time augmentation', () => {

@@ -430,9 +430,9 @@ export const TRAIN_SETTINGS = group({
   }),
   budgetSchedule: choice(['time', 'steps'] as const, 'time', {
     help:
-      'with a budget, what the learning-rate schedule follows: time runs its whole course (warmup included, shaped ' +
-      'as for --epochs) over the budget, the share of the budget spent standing for the share of the steps; steps ' +
-      'spans --epochs, so a budget that ends the run first cuts it short',
+      'with a budget, what the learning-rate schedule (and the lookahead ramp) follows: time runs its whole course ' +
+      '(warmup included, shaped as for --epochs) over the budget, the share of the budget spent standing for the ' +
+      'share of the steps; steps spans --epochs, so a budget that ends the run first cuts it short',
   }),
 });
 

@@ -65,10 +65,14 @@ export class Lookahead {
     return t >= this.totalSteps ? 1 : this.decay ** this.every * (t / this.totalSteps) ** 3;
   }
 
-  /** Call after optimizer step t (1, 2, …): the copies meet every `every` steps and after the last one. */
-  step(t: number): void {
-    if (t % this.every !== 0 && t < this.totalSteps) return;
-    const d = this.weightAt(t);
+  /**
+   * Call after optimizer step t (1, 2, …): the copies meet every `every` steps and after the last one. `at` is
+   * the step the weight is read at (default t): a run whose schedule follows its training time passes its
+   * position in it, and at = T, its budget spent, is the last meeting whatever t is.
+   */
+  step(t: number, at = t): void {
+    if (t % this.every !== 0 && at < this.totalSteps) return;
+    const d = this.weightAt(at);
     noGrad(() => {
       for (const [slow, fast] of this.#pairs) {
         slow.lerp_(fast, 1 - d);

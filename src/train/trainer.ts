@@ -837,10 +837,11 @@ async function runEpoch(s: Session): Promise<EpochSums | null> {
       );
     }
     s.ema?.update();
-    if (followsTime(config)) s.scheduler.seek(timePosition(s, secondsSum! / (s.group?.size ?? 1)));
+    const position = followsTime(config) ? timePosition(s, secondsSum! / (s.group?.size ?? 1)) : null;
+    if (position !== null) s.scheduler.seek(position);
     else s.scheduler.step();
     state.step += 1;
-    s.lookahead?.step(state.step);
+    s.lookahead?.step(state.step, position ?? state.step);
     sums.lossSum += lossSum!;
     sums.correct += correct!;
     sums.seen += n!;
