@@ -360,13 +360,13 @@ describe('launch', () => {
     assert.deepEqual(lines, ['pdenet launch: rank 0 was killed by SIGKILL']);
   });
 
-  it('a worker notices that its launcher was killed (SIGKILL, which nothing forwards) and stops as on SIGTERM', async () => {
+  /** Kills a launcher of `worker` (a command given the folder it writes in) with SIGKILL; the worker must stop. */
+  async function orphanStops(worker: (dir: string) => string[]): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'pdenet-orphan-'));
-    const launcher = spawn(
-      process.execPath,
-      [cli, 'launch', '--nproc-per-node', '1', '--exec', '--', process.execPath, stopOnSignals, dir],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PDENET_NUM_THREADS: '1' } },
-    );
+    const launcher = spawn(process.execPath, [cli, 'launch', '--nproc-per-node', '1', '--exec', '--', ...worker(dir)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PDENET_NUM_THREADS: '1' },
+    });
     let err = '';
     launcher.stderr.on('data', (d: Buffer) => {
       err += d;
@@ -387,7 +387,13 @@ describe('launch', () => {
     } finally {
       if (running(pid)) process.kill(pid, 'SIGKILL');
     }
-  });
+  }
+
+  it('a worker notices that its launcher was killed (SIGKILL, which nothing forwards) and stops as on SIGTERM', () =>
+    orphanStops((dir) => [process.execPath, stopOnSignals, dir]));
+
+  it('so does a worker started through a wrapper process', () =>
+    orphanStops((dir) => ['sh', '-c', '"$0" "$1" "$2"; exit $?', process.execPath, stopOnSignals, dir]));
 });
 
 describe('owned children (spawnOwned)', () => {

@@ -8,6 +8,7 @@
  * @module
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { alive } from './run.js';
 
 /** The variable that names a child's parent process. */
@@ -19,10 +20,29 @@ export function parentEnv(): Record<string, string> {
 }
 
 /**
- * Calls `onGone` once when the parent named by PDENET_PARENT_PID has exited (this process's parent changes),
- * looking every `intervalMs` without keeping the process alive. Nothing is watched when the variable is unset,
- * or names a live process that is not this one's parent (it was passed on by the parent's environment). Returns
- * the function that stops watching.
+ * This process's ancestors, its parent first, as far as /proc shows them (Linux); elsewhere its parent alone. An
+ * ancestor that ends while they are read ends the list there.
+ */
+function ancestors(): number[] {
+  const chain = [process.ppid];
+  try {
+    for (let pid = process.ppid; pid > 1 && chain.length < 256; chain.push(pid)) {
+      // "pid (name) state ppid …"; the name may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    }
+  } catch {
+    // no /proc, or an ancestor ended meanwhile: the chain so far
+  }
+  return chain;
+}
+
+/**
+ * Calls `onGone` once when the parent named by PDENET_PARENT_PID has exited, looking every `intervalMs` without
+ * keeping the process alive. The parent may be this process's parent or a further ancestor (a worker started
+ * through a wrapper, `pdenet launch --exec -- sh -c …`); it is gone when it is no longer among the ancestors.
+ * Nothing is watched when the variable is unset, or names a live process that is not an ancestor (the variable
+ * was passed on by an environment). Returns the function that stops watching.
  */
 export function watchParent(
   onGone: (pid: number) => void,
@@ -32,10 +52,12 @@ export function watchParent(
   const text = env[PARENT_PID_ENV];
   const pid = Number(text);
   if (text === undefined || !Number.isSafeInteger(pid) || pid <= 1) return () => {};
-  if (process.ppid !== pid && alive(pid)) return () => {};
+  const present = () => process.ppid === pid || ancestors().includes(pid);
+  const there = present();
+  if (!there && alive(pid)) return () => {};
   let timer: NodeJS.Timeout | null = null;
   const look = () => {
-    if (timer === null || process.ppid === pid) return;
+    if (timer === null || present()) return;
     clearInterval(timer);
     timer = null;
     onGone(pid);
@@ -43,7 +65,7 @@ export function watchParent(
   timer = setInterval(look, intervalMs);
   timer.unref();
   // Gone before this process started watching.
-  if (process.ppid !== pid) setImmediate(look);
+  if (!there) setImmediate(look);
   return () => {
     if (timer !== null) clearInterval(timer);
     timer = null;
