@@ -391,6 +391,32 @@ describe('sweep locks', () => {
   });
 });
 
+describe('sweep progress', () => {
+  it("the summary's run table gives an unfinished run's epochs done, running or interrupted", async () => {
+    const sweepsDir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-progress-'));
+    const spec = { name: 'p', base: { model: 'resnet20', epochs: 3 }, seeds: [0, 1], minutes: null, settings: [] };
+    mkdirSync(join(sweepsDir, 'p'));
+    writeFileSync(join(sweepsDir, 'p', 'sweep.json'), JSON.stringify(spec));
+    const [first, second] = planSweep(spec, sweepsDir).runs.map((r) => r.runDir);
+    const epoch = { step: 1, trainLoss: 2, trainAccuracy: 0.1, valLoss: null, valAccuracy: null, lr: 0.1, seconds: 1 };
+    for (const [dir, epochs] of [
+      [first!, 1],
+      [second!, 2],
+    ] as const) {
+      mkdirSync(join(dir, 'checkpoints'), { recursive: true });
+      writeFileSync(join(dir, 'checkpoints', 'last.ckpt.safetensors'), '');
+      const lines = Array.from({ length: epochs }, (_, i) => `${JSON.stringify({ ...epoch, epoch: i })}\n`);
+      writeFileSync(join(dir, 'metrics.jsonl'), lines.join(''));
+    }
+    writeFileSync(join(second!, '.lock'), `${process.pid}\n`);
+    await runSweep({ ...spec, sweepsDir, summaryOnly: true });
+    assert.match(
+      readFileSync(join(sweepsDir, 'p', 'summary.md'), 'utf8'),
+      /^\| base \| interrupted after 1 epoch \| running after 2 epochs \|$/m,
+    );
+  });
+});
+
 describe('sweep signals', () => {
   it('a second signal kills the trainings the first did not stop (their process groups), then the sweep exits', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-signals-'));

@@ -289,14 +289,18 @@ function pairSection(s: SweepSummary): string[] {
   ];
 }
 
-/** Each run's final accuracy, or its status when it has none. */
+/** Each run's final accuracy, or its status when it has none (with the epochs it has done, if any). */
 function runTable(s: SweepSummary): string {
+  const cell = (r: RunRecord | undefined): string => {
+    if (r === undefined) return '–';
+    if (r.finalAccuracy != null) return pts(r.finalAccuracy);
+    return r.status !== 'done' && r.epochs > 0
+      ? `${r.status} after ${r.epochs} epoch${r.epochs === 1 ? '' : 's'}`
+      : r.status;
+  };
   const rows = s.combinations.map((c) => [
     c.label,
-    ...s.seeds.map((seed) => {
-      const r = s.runs.find((x) => x.combination === c.index && x.seed === seed);
-      return r?.finalAccuracy != null ? pts(r.finalAccuracy) : (r?.status ?? '–');
-    }),
+    ...s.seeds.map((seed) => cell(s.runs.find((x) => x.combination === c.index && x.seed === seed))),
   ]);
   return table(['combination', ...s.seeds.map((seed) => `seed ${seed}`)], rows);
 }
