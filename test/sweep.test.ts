@@ -520,7 +520,8 @@ describe('pdenet sweep', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 130, output);
     assert.equal(readMetrics(runDir(first)).length, 2, 'the first run finished');
-    assert.ok(readMetrics(runDir(second)).length < 2, 'the second run was stopped');
+    const epochsBefore = readMetrics(runDir(second)).length;
+    assert.ok(epochsBefore < 2, 'the second run was stopped');
     assert.ok(existsSync(join(runDir(second), 'checkpoints', 'last.ckpt.safetensors')), 'with a checkpoint');
     assert.equal(existsSync(runDir('boundary-zeros_seed-1')), false, 'and no run started after the stop');
     const finished = ['metrics.jsonl', 'checkpoints/last.safetensors'].map(
@@ -534,6 +535,13 @@ describe('pdenet sweep', () => {
     assert.equal(again.status, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /1 runs were already done/);
     assert.match(again.stdout, new RegExp(`resuming ${second}`));
+    // Its epochs as they end: the one it resumed into and those after it, once each.
+    const epochLines = again.stdout.split('\n').filter((l) => l.includes(`${second}: epoch `));
+    assert.deepEqual(
+      epochLines.map((l) => /epoch (\d+\/\d+)/.exec(l)![1]),
+      Array.from({ length: 2 - epochsBefore }, (_, i) => `${epochsBefore + i + 1}/2`),
+    );
+    assert.match(epochLines.at(-1)!, /train \d+\.\d\d%  val \d+\.\d\d%  \d+ s$/);
     assert.doesNotMatch(again.stdout, new RegExp(`starting ${first}`));
     assert.match(readFileSync(join(sweepDir, 'logs', `${second}.log`), 'utf8'), /resuming .*at epoch/);
     for (const [f, mtime] of finished)

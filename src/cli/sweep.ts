@@ -14,7 +14,7 @@ import {
   type SweepSetting,
   withSetting,
 } from '../sweep/settings.js';
-import { type RunEvent, runSweep } from '../sweep/sweep.js';
+import { type RunEpochEvent, type RunEvent, runSweep } from '../sweep/sweep.js';
 import { TorchError } from '../tensor/errors.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
@@ -104,6 +104,12 @@ export function registerSweep(program: Command): void {
     .action(sweep);
 }
 
+const runEpoch = ({ index, total, run, metrics: m, epochs }: RunEpochEvent) =>
+  `[${index + 1}/${total}] ${run.id}: epoch ${m.epoch + 1}/${epochs}  ` +
+  `train ${(m.trainAccuracy * 100).toFixed(2)}%` +
+  (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
+  `  ${m.seconds.toFixed(0)} s`;
+
 const runEnd = (e: RunEvent) =>
   `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +
   (e.status === 'done' && e.finalAccuracy != null ? `: ${(e.finalAccuracy * 100).toFixed(2)}%` : '') +
@@ -141,6 +147,7 @@ async function sweep(flags: SweepFlags, command: Command): Promise<void> {
       summaryOnly: flags.summaryOnly ?? false,
       signal: controller.signal,
       onRunStart: (e) => console.log(`[${e.index + 1}/${e.total}] ${e.resume ? 'resuming' : 'starting'} ${e.run.id}`),
+      onRunEpoch: (e) => console.log(runEpoch(e)),
       onRunEnd: (e) => console.log(runEnd(e)),
     });
     if (result.skipped > 0) console.log(`${result.skipped} runs were already done`);

@@ -3,7 +3,7 @@
  * confidence intervals and Welch's tests against the baseline.
  * @module
  */
-export { runSweep, type SweepOptions, type SweepResult, type RunEvent } from './sweep.js';
+export { runSweep, type SweepOptions, type SweepResult, type RunEvent, type RunEpochEvent } from './sweep.js';
 export { planSweep, type SweepSpec, type SweepPlan, type PlannedRun, type Combination } from './plan.js';
 export {
   summarizeSweep,

@@ -1,6 +1,6 @@
 /**
- * The one place the sweep reads a training run's folder: whether the run is absent, interrupted or done, and
- * its metrics. The folder is the trainer's; this reads it through the trainer's own reader.
+ * The one place the sweep reads a training run's folder: whether the run is absent, interrupted or done, its
+ * metrics, and the epochs it adds while it trains. The folder is the trainer's; this reads it through the trainer's own reader.
  * @module
  */
 import { existsSync } from 'node:fs';
@@ -40,5 +40,24 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
     status: existsSync(join(runDir, RUN_FILES.checkpoint)) ? 'interrupted' : 'absent',
     metrics,
     writer,
+  };
+}
+
+/**
+ * Calls `onEpoch` with each epoch a run's metrics gain from now on (the trainer commits them whole), looking
+ * every `intervalMs` without keeping the process alive. Returns the function that looks a last time and stops.
+ */
+export function followEpochs(runDir: string, onEpoch: (m: EpochMetrics) => void, intervalMs = 2000): () => void {
+  let seen = readMetrics(runDir).length;
+  const look = () => {
+    const metrics = readMetrics(runDir);
+    for (const m of metrics.slice(seen)) onEpoch(m);
+    seen = Math.max(seen, metrics.length);
+  };
+  const timer = setInterval(look, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    look();
   };
 }

@@ -13,10 +13,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../io/atomic.js';
 import { spawnOwned } from '../train/parent.js';
-import { takeLock } from '../train/run.js';
+import { type EpochMetrics, takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
-import { readRunState } from './run-folder.js';
+import { followEpochs, readRunState } from './run-folder.js';
 import { stopRule, summarizeSweep, type SweepSummary, writeSummary } from './summary.js';
 
 /** What happens to a run: started, then ended done, interrupted (the sweep was stopped) or failed. */
@@ -31,6 +31,12 @@ export interface RunEvent {
   exitCode?: number | null;
   finalAccuracy?: number | null;
   seconds?: number;
+}
+
+/** An epoch a run finished. */
+export interface RunEpochEvent extends RunEvent {
+  metrics: EpochMetrics;
+  epochs: number;
 }
 
 export interface SweepOptions extends SweepSpec {
@@ -50,6 +56,8 @@ export interface SweepOptions extends SweepSpec {
   /** Aborting it stops the running children (each writes a checkpoint) and starts no more. */
   signal?: AbortSignal;
   onRunStart?(event: RunEvent): void;
+  /** Each epoch a running run finishes (seen within seconds of its commit), and the epochs the run has in all. */
+  onRunEpoch?(event: RunEpochEvent): void;
   onRunEnd?(event: RunEvent): void;
   /** The command that trains one run; `--config <file>` (and `--resume`) are appended. Default: this package's `pdenet train`. */
   command?: string[];
@@ -244,7 +252,10 @@ async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, t
       const event: RunEvent = { run, index, total: todo.length, resume };
       options.onRunStart?.(event);
       const start = performance.now();
-      const exitCode = await runChild(command, run, resume, threads, options.signal);
+      const onEpoch = options.onRunEpoch;
+      const { epochs } = stopRule(run.config);
+      const unfollow = onEpoch ? followEpochs(run.runDir, (metrics) => onEpoch({ ...event, metrics, epochs })) : null;
+      const exitCode = await runChild(command, run, resume, threads, options.signal).finally(() => unfollow?.());
       const state = readRunState(run.runDir, stopRule(run.config));
       const status = state.status === 'done' ? 'done' : options.signal?.aborted ? 'interrupted' : 'failed';
       if (status === 'done') ran += 1;
