@@ -541,7 +541,7 @@ describe('pdenet sweep', () => {
       epochLines.map((l) => /epoch (\d+\/\d+)/.exec(l)![1]),
       Array.from({ length: 2 - epochsBefore }, (_, i) => `${epochsBefore + i + 1}/2`),
     );
-    assert.match(epochLines.at(-1)!, /train \d+\.\d\d%  val \d+\.\d\d%  \d+ s$/);
+    assert.match(epochLines.at(-1)!, /train \d+\.\d\d% {2}val \d+\.\d\d% {2}\d+ s$/);
     assert.doesNotMatch(again.stdout, new RegExp(`starting ${first}`));
     assert.match(readFileSync(join(sweepDir, 'logs', `${second}.log`), 'utf8'), /resuming .*at epoch/);
     for (const [f, mtime] of finished)
