@@ -48,9 +48,18 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
  * every `intervalMs` without keeping the process alive. Returns the function that looks a last time and stops.
  */
 export function followEpochs(runDir: string, onEpoch: (m: EpochMetrics) => void, intervalMs = 2000): () => void {
-  let seen = readMetrics(runDir).length;
+  // A metrics file that does not parse is the training's to report (its resume refuses it), not the sweep's.
+  const read = (): EpochMetrics[] | null => {
+    try {
+      return readMetrics(runDir);
+    } catch {
+      return null;
+    }
+  };
+  let seen = read()?.length ?? 0;
   const look = () => {
-    const metrics = readMetrics(runDir);
+    const metrics = read();
+    if (metrics === null) return;
     for (const m of metrics.slice(seen)) onEpoch(m);
     seen = Math.max(seen, metrics.length);
   };
