@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import {
   labelPart,
   parseSetting,
+  followEpochs,
   planSweep,
   readRunState,
   runSweep,
@@ -392,6 +393,21 @@ describe('sweep locks', () => {
 });
 
 describe('sweep progress', () => {
+  it('followEpochs reports each epoch a run commits, once, and passes over a metrics file that does not parse', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pdenet-follow-'));
+    const line = (epoch: number) => `${JSON.stringify({ epoch, step: epoch + 1, seconds: 1 })}\n`;
+    writeFileSync(join(dir, 'metrics.jsonl'), line(0));
+    const seen: number[] = [];
+    const stop = followEpochs(dir, (m) => seen.push(m.epoch), 10);
+    writeFileSync(join(dir, 'metrics.jsonl'), `${line(0)}{ not json\n`);
+    stop(); // looks once more: nothing new it can read
+    assert.equal(seen.length, 0);
+    const again = followEpochs(dir, (m) => seen.push(m.epoch), 10);
+    writeFileSync(join(dir, 'metrics.jsonl'), [0, 1, 2].map(line).join(''));
+    again();
+    assert.deepEqual(seen, [0, 1, 2], 'all three: it started from a file it could not read');
+  });
+
   it("the summary's run table gives an unfinished run's epochs done, running or interrupted", async () => {
     const sweepsDir = mkdtempSync(join(tmpdir(), 'pdenet-sweep-progress-'));
     const spec = { name: 'p', base: { model: 'resnet20', epochs: 3 }, seeds: [0, 1], minutes: null, settings: [] };
