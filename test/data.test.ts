@@ -75,6 +75,18 @@ after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+/** `data` written as an image folder and loaded once: the folder, its cache folder and the decoded cache file. */
+async function cachedFolder(
+  name: string,
+  data: ImageDataset,
+): Promise<{ folder: string; caches: string; path: string }> {
+  const folder = dir(name);
+  const caches = dir(`${name}-caches`);
+  await writeImageFolder(folder, data);
+  await loadImageFolder(folder, { cacheDir: caches });
+  return { folder, caches, path: join(caches, readdirSync(caches)[0]!) };
+}
+
 function assertSameDataset(actual: ImageDataset, expected: ImageDataset): void {
   assert.equal(actual.n, expected.n);
   assert.deepEqual(
@@ -504,11 +516,7 @@ describe('the decoded cache', () => {
 
   it('reports a corrupt or truncated cache clearly and rebuilds it', async () => {
     const data = syntheticImages({ perClass: 2, classes: 2, seed: 6 });
-    const folder = dir('corrupt-cache');
-    const caches = dir('corrupt-caches');
-    await writeImageFolder(folder, data);
-    await loadImageFolder(folder, { cacheDir: caches });
-    const path = join(caches, readdirSync(caches)[0]!);
+    const { folder, caches, path } = await cachedFolder('corrupt-cache', data);
     const good = readFileSync(path);
     const flipped = Buffer.from(good);
     flipped[flipped.length - 7]! ^= 0xff;
@@ -529,11 +537,7 @@ describe('the decoded cache', () => {
 
   it('takes a header that is JSON but not an object for a damaged cache, and rebuilds it', async () => {
     const data = syntheticImages({ perClass: 1, classes: 2, seed: 17 });
-    const folder = dir('odd-header');
-    const caches = dir('odd-header-caches');
-    await writeImageFolder(folder, data);
-    await loadImageFolder(folder, { cacheDir: caches });
-    const path = join(caches, readdirSync(caches)[0]!);
+    const { folder, caches, path } = await cachedFolder('odd-header', data);
     for (const [json, what] of [
       ['null', 'null'],
       ['7', 'a number'],
