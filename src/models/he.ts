@@ -24,8 +24,8 @@ import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
-import { type BlockContext, projectionShortcut } from './resnet.js';
-import { conv3x3, ZooModel } from './stages.js';
+import { projectionShortcut } from './resnet.js';
+import { type BlockContext, conv3x3, ZooModel } from './stages.js';
 
 /** `train_ref.py`'s Block: relu(b1(c1 x)) → b2(c2 ·) → + short(x) → relu. */
 export class HeBlock extends Module {
@@ -76,15 +76,7 @@ export class HeResNet extends ZooModel {
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;
     for (let i = 0; i < 3; i++) {
-      this.beginStage();
-      const context: BlockContext = {
-        boundary,
-        twistable: options.twistable[i]!,
-        twist: options.twist[i]!,
-        variant: options.twistVariant,
-        field: options.twistField,
-        record: (conv) => this.inStage(conv),
-      };
+      const context = this.stageContext(i, options);
       const planes = width * 2 ** i;
       for (let j = 0; j < blocksPerStage; j++) {
         this.layers.append(new HeBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));

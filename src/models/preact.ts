@@ -30,8 +30,8 @@ import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
-import { type BlockContext, projectionShortcut } from './resnet.js';
-import { conv3x3, ZooModel } from './stages.js';
+import { projectionShortcut } from './resnet.js';
+import { type BlockContext, conv3x3, ZooModel } from './stages.js';
 
 /** The notebook's pre-activation BasicBlock with a fused twist (see the module comment). */
 export class PreActBlock extends Module {
@@ -77,15 +77,7 @@ export class PreActResNet extends ZooModel {
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;
     numBlocks.forEach((n, i) => {
-      this.beginStage();
-      const context: BlockContext = {
-        boundary,
-        twistable: options.twistable[i]!,
-        twist: options.twist[i]!,
-        variant: options.twistVariant,
-        field: options.twistField,
-        record: (conv) => this.inStage(conv),
-      };
+      const context = this.stageContext(i, options);
       const planes = width * 2 ** i;
       for (let j = 0; j < n; j++) {
         this.layers.append(new PreActBlock(inPlanes, planes, i > 0 && j === 0 ? 2 : 1, context));

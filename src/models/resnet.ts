@@ -22,21 +22,9 @@ import { Linear } from '../nn/linear.js';
 import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
-import type { Boundary } from '../pde/boundary.js';
-import type { TwistConv2d, TwistField, TwistVariant } from '../pde/twist.js';
+import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
-import { conv3x3, ZooModel } from './stages.js';
-
-/** How a block's 3×3 convolutions are made (boundary, twist) — one per stage. */
-export interface BlockContext {
-  boundary: Boundary;
-  twistable: boolean;
-  twist: boolean;
-  variant: TwistVariant;
-  field?: TwistField;
-  /** Called with every 3×3 convolution of the residual path, so the model can list it in its stage. */
-  record: <C extends TwistConv2d | Conv2d>(conv: C) => C;
-}
+import { type BlockContext, conv3x3, ZooModel } from './stages.js';
 
 /** kuangliu's projection shortcut (1×1 conv with stride, then BN), or the identity (an empty Sequential). */
 export function projectionShortcut(inPlanes: number, outPlanes: number, stride: number): Sequential {
@@ -143,15 +131,7 @@ export class CifarResNet extends ZooModel {
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     let inPlanes = width;
     this.layers = numBlocks.map((n, i) => {
-      this.beginStage();
-      const context: BlockContext = {
-        boundary,
-        twistable: options.twistable[i]!,
-        twist: options.twist[i]!,
-        variant: options.twistVariant,
-        field: options.twistField,
-        record: (conv) => this.inStage(conv),
-      };
+      const context = this.stageContext(i, options);
       const planes = width * 2 ** i;
       const layer = new Sequential();
       for (let j = 0; j < n; j++) {

@@ -14,7 +14,7 @@ import { Conv2d } from '../nn/conv.js';
 import { Module } from '../nn/module.js';
 import type { Boundary } from '../pde/boundary.js';
 import { type CoordMixConv2d, TwistConv2d, type TwistField, type TwistVariant } from '../pde/twist.js';
-import { stageFlags } from './options.js';
+import { type ResolvedOptions, stageFlags } from './options.js';
 
 /** Anything whose twist is switched by a flag: a TwistConv2d, a CoordMixConv2d, a notebook block. */
 export interface TwistSwitch {
@@ -39,6 +39,22 @@ export abstract class ZooModel extends Module {
     this.stageConvs.push([]);
   }
 
+  /**
+   * Starts stage `i` (see {@link beginStage}) and returns what its blocks build their 3×3 convolutions with: the
+   * stage's twist options and the recorder that lists the convolutions in it.
+   */
+  protected stageContext(i: number, options: ResolvedOptions): BlockContext {
+    this.beginStage();
+    return {
+      boundary: options.boundary,
+      twistable: options.twistable[i]!,
+      twist: options.twist[i]!,
+      variant: options.twistVariant,
+      field: options.twistField,
+      record: (conv) => this.inStage(conv),
+    };
+  }
+
   /** Records a convolution in the current stage and returns it. */
   protected inStage<C extends StageConv>(conv: C): C {
     check(
@@ -61,6 +77,12 @@ export interface Conv3x3Options {
   variant: TwistVariant;
   /** Which rotation gives Ky (see TwistField). */
   field?: TwistField;
+}
+
+/** How a stage's blocks make their 3×3 convolutions (boundary, twist), and the recorder that lists them in it. */
+export interface BlockContext extends Omit<Conv3x3Options, 'stride'> {
+  /** Called with every 3×3 convolution of the residual path, so the model can list it in its stage. */
+  record: <C extends TwistConv2d | Conv2d>(conv: C) => C;
 }
 
 /**
