@@ -17,7 +17,7 @@ import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
-import { Conv2d } from '../nn/conv.js';
+import type { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
@@ -25,7 +25,7 @@ import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { projectionShortcut } from './resnet.js';
-import { type BlockContext, conv3x3, ZooModel } from './stages.js';
+import { type BlockContext, conv3x3, ZooModel, stemConv } from './stages.js';
 
 /** `train_ref.py`'s Block: relu(b1(c1 x)) → b2(c2 ·) → + short(x) → relu. */
 export class HeBlock extends Module {
@@ -67,11 +67,7 @@ export class HeResNet extends ZooModel {
     const { width, boundary, numClasses } = options;
     this.stem = this.registerModule(
       'stem',
-      new Sequential(
-        new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
-        new BatchNorm2d(width),
-        new ReLU(),
-      ),
+      new Sequential(stemConv(width, boundary), new BatchNorm2d(width), new ReLU()),
     );
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;

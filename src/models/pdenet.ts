@@ -18,12 +18,11 @@ import { tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from '../nn/activation.js';
 import { Sequential } from '../nn/container.js';
-import { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import { PDEBlock } from '../pde/blocks.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
-import { ZooModel } from './stages.js';
+import { ZooModel, stemConv } from './stages.js';
 
 /** Forward-Euler steps of every PDEBlock of the PDEBlock nets. */
 export const PDENET_ITERATIONS = 4;
@@ -39,11 +38,7 @@ export class PDENet extends ZooModel {
     const { width, boundary, numClasses } = options;
     this.stem = this.registerModule(
       'stem',
-      new Sequential(
-        new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
-        new BatchNorm2d(width),
-        new ReLU(),
-      ),
+      new Sequential(stemConv(width, boundary), new BatchNorm2d(width), new ReLU()),
     );
     this.layers = this.registerModule('layers', new Sequential());
     let channels = width;

@@ -23,7 +23,7 @@ import * as F from '../tensor/functional.js';
 import { chain, tidy } from '../tensor/memory.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Sequential } from '../nn/container.js';
-import { Conv2d } from '../nn/conv.js';
+import type { Conv2d } from '../nn/conv.js';
 import { Linear } from '../nn/linear.js';
 import { markBlock } from '../nn/block.js';
 import { Module } from '../nn/module.js';
@@ -31,7 +31,7 @@ import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
 import { projectionShortcut } from './resnet.js';
-import { type BlockContext, conv3x3, ZooModel } from './stages.js';
+import { type BlockContext, conv3x3, ZooModel, stemConv } from './stages.js';
 
 /** The notebook's pre-activation BasicBlock with a fused twist (see the module comment). */
 export class PreActBlock extends Module {
@@ -69,10 +69,7 @@ export class PreActResNet extends ZooModel {
   constructor(numBlocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.conv1 = this.registerModule(
-      'conv1',
-      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
-    );
+    this.conv1 = this.registerModule('conv1', stemConv(width, boundary));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     this.layers = this.registerModule('layers', new Sequential());
     let inPlanes = width;

@@ -24,7 +24,7 @@ import { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/norm.js';
 import type { TwistConv2d } from '../pde/twist.js';
 import { type TwistModelOptions, resolveOptions, type ResolvedOptions } from './options.js';
-import { type BlockContext, conv3x3, ZooModel } from './stages.js';
+import { type BlockContext, conv3x3, ZooModel, stemConv } from './stages.js';
 
 /** kuangliu's projection shortcut (1×1 conv with stride, then BN), or the identity (an empty Sequential). */
 export function projectionShortcut(inPlanes: number, outPlanes: number, stride: number): Sequential {
@@ -124,10 +124,7 @@ export class CifarResNet extends ZooModel {
   constructor(block: CifarBlockClass, numBlocks: readonly number[], options: ResolvedOptions) {
     super();
     const { width, boundary, numClasses } = options;
-    this.conv1 = this.registerModule(
-      'conv1',
-      new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary }),
-    );
+    this.conv1 = this.registerModule('conv1', stemConv(width, boundary));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     let inPlanes = width;
     this.layers = numBlocks.map((n, i) => {

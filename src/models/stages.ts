@@ -79,6 +79,11 @@ export interface Conv3x3Options {
   field?: TwistField;
 }
 
+/** The stem's convolution: the image's 3 channels to `width`, 3×3, bias-free, padded by the boundary condition. */
+export function stemConv(width: number, boundary: Boundary): Conv2d {
+  return new Conv2d(3, width, 3, { padding: 1, bias: false, paddingMode: boundary });
+}
+
 /** How a stage's blocks make their 3×3 convolutions (boundary, twist), and the recorder that lists them in it. */
 export interface BlockContext extends Omit<Conv3x3Options, 'stride'> {
   /** Called with every 3×3 convolution of the residual path, so the model can list it in its stage. */
