@@ -203,6 +203,11 @@ export function checkTwistSchedule(schedule: readonly TwistStep[]): void {
   });
 }
 
+/** The step of a staged twist in force at `epoch`: the last one at or before it (undefined when none is). */
+export function twistStepAt(schedule: readonly TwistStep[], epoch: number): TwistStep | undefined {
+  return schedule.filter((s) => s.epoch <= epoch).at(-1);
+}
+
 /**
  * Applies the staged twist at the start of `epoch`: the flags of the last step at or before it (nothing
  * when none is). Returns the stages' flags afterwards. Call it before every epoch (also when resuming:
@@ -210,7 +215,7 @@ export function checkTwistSchedule(schedule: readonly TwistStep[]): void {
  */
 export function applyTwistSchedule(model: Module, schedule: readonly TwistStep[], epoch: number): boolean[] {
   checkTwistSchedule(schedule);
-  const step = schedule.filter((s) => s.epoch <= epoch).at(-1);
+  const step = twistStepAt(schedule, epoch);
   if (step !== undefined) setTwist(model, step.twist);
   return twistStages(model);
 }

@@ -41,7 +41,7 @@ import { check, TorchError } from '../tensor/errors.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
 import { createModel, type ImageModel } from '../models/registry.js';
-import { setTwist } from '../models/stages.js';
+import { setTwist, twistStepAt } from '../models/stages.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Normalization } from '../data/transforms.js';
 import { loadDataset } from '../data/sources.js';
@@ -242,7 +242,7 @@ function checkpointTwist(
   if ((state.plateau?.times ?? 0) > 0 && config.plateau.twist !== undefined) return config.plateau.twist;
   const schedule = twistScheduleOf(config);
   const epoch = state.batch > 0 ? state.epoch : Math.max(0, state.epoch - 1);
-  return schedule?.filter((step) => step.epoch <= epoch).at(-1)?.twist;
+  return schedule === null ? undefined : twistStepAt(schedule, epoch)?.twist;
 }
 
 export interface TrainedModel {
