@@ -11,6 +11,7 @@ import {
   followEpochs,
   planSweep,
   readRunState,
+  remainingSeconds,
   runSweep,
   settingPath,
   summarizeSweep,
@@ -20,7 +21,7 @@ import {
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
 import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
-import { readMetrics } from '../src/train/trainer.js';
+import { type EpochMetrics, readMetrics } from '../src/train/trainer.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
 import { assertClose, running, until } from './helpers.js';
 
@@ -402,10 +403,25 @@ describe('sweep progress', () => {
     writeFileSync(join(dir, 'metrics.jsonl'), `${line(0)}{ not json\n`);
     stop(); // looks once more: nothing new it can read
     assert.equal(seen.length, 0);
-    const again = followEpochs(dir, (m) => seen.push(m.epoch), 10);
+    const sofar: number[][] = [];
+    const again = followEpochs(dir, (m, all) => (seen.push(m.epoch), sofar.push(all.map((a) => a.epoch))), 10);
     writeFileSync(join(dir, 'metrics.jsonl'), [0, 1, 2].map(line).join(''));
     again();
     assert.deepEqual(seen, [0, 1, 2], 'all three: it started from a file it could not read');
+    assert.deepEqual(sofar, [[0], [0, 1], [0, 1, 2]], 'each with the epochs up to it');
+  });
+
+  it('remainingSeconds: the epochs left at the mean pace so far, or sooner the budget left', () => {
+    const epoch = (e: number, seconds: number, evalSeconds: number) =>
+      ({ epoch: e, seconds, evalSeconds }) as EpochMetrics;
+    const metrics = [epoch(0, 100, 0), epoch(1, 120, 20)]; // 240 s of wall time in 2 epochs: 120 s each
+    assert.equal(remainingSeconds([], { epochs: 10 }), null);
+    assert.equal(remainingSeconds(metrics, { epochs: 10 }), 8 * 120);
+    assert.equal(remainingSeconds(metrics, { epochs: 2 }), 0);
+    // A 5-minute budget: 300 − 220 training seconds left, at 240/220 wall seconds per training second.
+    assert.ok(Math.abs(remainingSeconds(metrics, { epochs: 10, budgetMinutes: 5 })! - (80 * 240) / 220) < 1e-9);
+    assert.equal(remainingSeconds(metrics, { epochs: 3, budgetMinutes: 60 }), 120, 'the epochs end it first');
+    assert.equal(remainingSeconds(metrics, { epochs: 10, budgetMinutes: 3 }), 0, 'budget spent');
   });
 
   it("the summary's run table gives an unfinished run's epochs done, running or interrupted", async () => {
@@ -558,6 +574,7 @@ describe('pdenet sweep', () => {
       Array.from({ length: 2 - epochsBefore }, (_, i) => `${epochsBefore + i + 1}/2`),
     );
     assert.match(epochLines.at(-1)!, /train \d+\.\d\d% {2}val \d+\.\d\d% {2}\d+ s$/);
+    for (const l of epochLines.slice(0, -1)) assert.match(l, / s {2}\(about \d+ s to go\)$/, 'with the time left');
     assert.doesNotMatch(again.stdout, new RegExp(`starting ${first}`));
     assert.match(readFileSync(join(sweepDir, 'logs', `${second}.log`), 'utf8'), /resuming .*at epoch/);
     for (const [f, mtime] of finished)

@@ -104,11 +104,19 @@ export function registerSweep(program: Command): void {
     .action(sweep);
 }
 
-const runEpoch = ({ index, total, run, metrics: m, epochs }: RunEpochEvent) =>
+/** A duration as people read it: `45 s`, `12 min`, `2 h 05 min`. */
+function duration(seconds: number): string {
+  if (seconds < 90) return `${seconds.toFixed(0)} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 90 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
+
+const runEpoch = ({ index, total, run, metrics: m, epochs, remainingSeconds }: RunEpochEvent) =>
   `[${index + 1}/${total}] ${run.id}: epoch ${m.epoch + 1}/${epochs}  ` +
   `train ${(m.trainAccuracy * 100).toFixed(2)}%` +
   (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
-  `  ${m.seconds.toFixed(0)} s`;
+  `  ${m.seconds.toFixed(0)} s` +
+  (remainingSeconds > 0 ? `  (about ${duration(remainingSeconds)} to go)` : '');
 
 const runEnd = (e: RunEvent) =>
   `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +

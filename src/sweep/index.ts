@@ -14,7 +14,7 @@ export {
   type RunRecord,
   type CurvePoint,
 } from './summary.js';
-export { followEpochs, readRunState, type RunState, type StopRule } from './run-folder.js';
+export { followEpochs, readRunState, remainingSeconds, type RunState, type StopRule } from './run-folder.js';
 export {
   parseSetting,
   parseValue,

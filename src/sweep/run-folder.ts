@@ -44,10 +44,30 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
 }
 
 /**
- * Calls `onEpoch` with each epoch a run's metrics gain from now on (the trainer commits them whole), looking
- * every `intervalMs` without keeping the process alive. Returns the function that looks a last time and stops.
+ * The wall-clock seconds a run still needs, from its epochs so far: the epochs left at their mean pace (training
+ * and evaluation), or, sooner, what is left of its time budget at the same pace. Null before its first epoch.
  */
-export function followEpochs(runDir: string, onEpoch: (m: EpochMetrics) => void, intervalMs = 2000): () => void {
+export function remainingSeconds(metrics: readonly EpochMetrics[], rule: StopRule): number | null {
+  const last = metrics.at(-1);
+  if (last === undefined) return null;
+  const train = metrics.reduce((s, m) => s + m.seconds, 0);
+  const wall = metrics.reduce((s, m) => s + m.seconds + m.evalSeconds, 0);
+  const byEpochs = Math.max(0, rule.epochs - (last.epoch + 1)) * (wall / metrics.length);
+  if (!((rule.budgetMinutes ?? 0) > 0) || train === 0) return byEpochs;
+  const byBudget = Math.max(0, rule.budgetMinutes! * 60 - train) * (wall / train);
+  return Math.min(byEpochs, byBudget);
+}
+
+/**
+ * Calls `onEpoch` with each epoch a run's metrics gain from now on (the trainer commits them whole) and all the
+ * run's epochs so far, looking every `intervalMs` without keeping the process alive. Returns the function that
+ * looks a last time and stops.
+ */
+export function followEpochs(
+  runDir: string,
+  onEpoch: (m: EpochMetrics, metrics: readonly EpochMetrics[]) => void,
+  intervalMs = 2000,
+): () => void {
   // A metrics file that does not parse is the training's to report (its resume refuses it), not the sweep's.
   const read = (): EpochMetrics[] | null => {
     try {
@@ -60,7 +80,7 @@ export function followEpochs(runDir: string, onEpoch: (m: EpochMetrics) => void,
   const look = () => {
     const metrics = read();
     if (metrics === null) return;
-    for (const m of metrics.slice(seen)) onEpoch(m);
+    metrics.slice(seen).forEach((m, i) => onEpoch(m, metrics.slice(0, seen + i + 1)));
     seen = Math.max(seen, metrics.length);
   };
   const timer = setInterval(look, intervalMs);

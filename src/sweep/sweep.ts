@@ -16,7 +16,7 @@ import { spawnOwned } from '../train/parent.js';
 import { type EpochMetrics, takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
-import { followEpochs, readRunState } from './run-folder.js';
+import { followEpochs, readRunState, remainingSeconds } from './run-folder.js';
 import { stopRule, summarizeSweep, type SweepSummary, writeSummary } from './summary.js';
 
 /** What happens to a run: started, then ended done, interrupted (the sweep was stopped) or failed. */
@@ -37,6 +37,8 @@ export interface RunEvent {
 export interface RunEpochEvent extends RunEvent {
   metrics: EpochMetrics;
   epochs: number;
+  /** The wall-clock seconds the run still needs at its pace so far ({@link remainingSeconds}). */
+  remainingSeconds: number;
 }
 
 export interface SweepOptions extends SweepSpec {
@@ -253,10 +255,14 @@ async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, t
       options.onRunStart?.(event);
       const start = performance.now();
       const onEpoch = options.onRunEpoch;
-      const { epochs } = stopRule(run.config);
-      const unfollow = onEpoch ? followEpochs(run.runDir, (metrics) => onEpoch({ ...event, metrics, epochs })) : null;
+      const rule = stopRule(run.config);
+      const unfollow = onEpoch
+        ? followEpochs(run.runDir, (metrics, all) =>
+            onEpoch({ ...event, metrics, epochs: rule.epochs, remainingSeconds: remainingSeconds(all, rule)! }),
+          )
+        : null;
       const exitCode = await runChild(command, run, resume, threads, options.signal).finally(() => unfollow?.());
-      const state = readRunState(run.runDir, stopRule(run.config));
+      const state = readRunState(run.runDir, rule);
       const status = state.status === 'done' ? 'done' : options.signal?.aborted ? 'interrupted' : 'failed';
       if (status === 'done') ran += 1;
       if (status === 'failed') failed.push({ id: run.id, exitCode, log: run.logPath });
