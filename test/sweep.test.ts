@@ -20,7 +20,7 @@ import {
 } from '../src/sweep/index.js';
 import { paired, studentQuantile, summarize, welch } from '../src/sweep/stats.js';
 import type { SweepSummary } from '../src/sweep/summary.js';
-import { sweepPlotSpec } from '../src/viz/sweep-plots.js';
+import { finalAccuracySpec, sweepPlotSpec } from '../src/viz/sweep-plots.js';
 import { type EpochMetrics, readMetrics } from '../src/train/trainer.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from '../src/cli/options.js';
 import { assertClose, running, until } from './helpers.js';
@@ -674,6 +674,34 @@ describe('pdenet sweep', () => {
     );
     const dots = finals[2]!.data.values;
     assertClose(dots.map((v) => v.accuracy as number).sort(), [...zeros, ...reflect].sort(), { atol: 1e-12 });
+  });
+
+  it('finalAccuracySpec draws groups of final accuracies: the mean and interval by hand, a dot per seed', () => {
+    type Layer = { data: { values: Record<string, number | string>[] } };
+    const spec = finalAccuracySpec(
+      [
+        { label: 'plain', accuracies: [0.9, 0.92] },
+        { label: 'twist', accuracies: [0.8] },
+      ],
+      { title: 'finals' },
+    ) as unknown as { layer: Layer[]; title: { text: string; subtitle: string[] } };
+    assert.equal(spec.title.text, 'finals');
+    assert.match(spec.title.subtitle.join(' '), /95% interval/);
+    // n = 2: std = 0.01·√2, and the half-width t(0.975, 1)·std/√2 = 12.7062047·0.01.
+    const half = 0.127062047;
+    assertClose(
+      spec.layer[0]!.data.values.flatMap((v) => [v.mean as number, v.low as number, v.high as number]),
+      [0.91, 0.91 - half, 0.91 + half, 0.8, 0.8, 0.8],
+      { atol: 1e-8 },
+    );
+    assert.deepEqual(
+      spec.layer[2]!.data.values.map((v) => [v.label, v.accuracy]),
+      [
+        ['plain', 0.9],
+        ['plain', 0.92],
+        ['twist', 0.8],
+      ],
+    );
   });
 
   it('summarizes without running, from another folder of sweeps', () => {

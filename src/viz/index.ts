@@ -45,4 +45,10 @@ export {
   type TwistFieldSummary,
 } from './inspect.js';
 export { writeRunReport, readRunMetrics, type ReportOptions } from './report.js';
-export { plotSweep, sweepPlotSpec } from './sweep-plots.js';
+export {
+  type FinalAccuracies,
+  finalAccuracySpec,
+  plotFinalAccuracies,
+  plotSweep,
+  sweepPlotSpec,
+} from './sweep-plots.js';

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
-import { mean, variance } from '../sweep/stats.js';
+import { mean, type SampleSummary, summarize, variance } from '../sweep/stats.js';
 import { levelPercent, type SweepSummary } from '../sweep/summary.js';
 import { writeChart } from './charts.js';
 
@@ -51,26 +51,30 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
   });
 }
 
-/** Each combination's final accuracy on a row: one dot per seed, the mean as a tick, its confidence interval as a bar. */
+/** A group's mean final accuracy and the interval of it. */
+interface MeanPoint {
+  label: string;
+  mean: number;
+  low: number;
+  high: number;
+}
+
+/** A sample's mean and interval (the mean alone when it has one value, and so no interval). */
+const meanPoint = (label: string, s: SampleSummary): MeanPoint => ({
+  label,
+  mean: s.mean,
+  low: s.low ?? s.mean,
+  high: s.high ?? s.mean,
+});
+
+/** Each group's final accuracy on a row: one dot per seed, the mean as a tick, its confidence interval as a bar. */
 function finalPanel(
-  summary: SweepSummary,
   labels: string[],
+  means: MeanPoint[],
   ends: { label: string; accuracy: number }[],
   colour: object,
   title: string,
 ) {
-  const means = summary.combinations.flatMap((c) =>
-    c.accuracy
-      ? [
-          {
-            label: c.label,
-            mean: c.accuracy.mean,
-            low: c.accuracy.low ?? c.accuracy.mean,
-            high: c.accuracy.high ?? c.accuracy.mean,
-          },
-        ]
-      : [],
-  );
   const row = { field: 'label', type: 'nominal', sort: labels, axis: null };
   return {
     title,
@@ -106,6 +110,52 @@ function finalPanel(
   };
 }
 
+/** One colour per label, in the order given, with the legend the sweep plots share. */
+const colourOf = (labels: string[]) => ({
+  field: 'label',
+  type: 'nominal',
+  title: null,
+  scale: { domain: labels },
+  legend: { columns: 1, labelLimit: 1000, symbolOpacity: 1, symbolType: 'circle' },
+});
+
+/** Final accuracies (fractions) of a group of runs, one per seed: a row of the final-accuracy chart. */
+export interface FinalAccuracies {
+  label: string;
+  accuracies: readonly number[];
+}
+
+/**
+ * The final-accuracy panel of {@link sweepPlotSpec} alone, from groups of final accuracies rather than a sweep's
+ * folder (runs gathered from several sweeps or machines, say): each group's dots, its mean and Student-t interval.
+ */
+export function finalAccuracySpec(
+  groups: readonly FinalAccuracies[],
+  options: { title: string; level?: number },
+): TopLevelSpec {
+  const level = options.level ?? 0.95;
+  const labels = groups.map((g) => g.label);
+  const means = groups.map((g) => meanPoint(g.label, summarize(g.accuracies, level)));
+  const ends = groups.flatMap((g) => g.accuracies.map((accuracy) => ({ label: g.label, accuracy })));
+  return {
+    ...finalPanel(labels, means, ends, colourOf(labels), ''),
+    title: {
+      text: options.title,
+      subtitle: ["dots: each seed's final accuracy;", `the mean (tick) and its ${levelPercent(level)} interval (bar)`],
+    },
+  } as unknown as TopLevelSpec;
+}
+
+/** Draws {@link finalAccuracySpec} to a PNG at `outPath`; returns its path. */
+export async function plotFinalAccuracies(
+  groups: readonly FinalAccuracies[],
+  outPath: string,
+  options: { title: string; level?: number },
+): Promise<string> {
+  await writeChart(finalAccuracySpec(groups, options), outPath);
+  return outPath;
+}
+
 /**
  * Draws `accuracy.png` in the sweep's folder (or at `outPath`) from a summary; returns its path.
  *
@@ -121,13 +171,7 @@ export async function plotSweep(summary: SweepSummary, outPath = join(summary.di
 /** The Vega-Lite specification {@link plotSweep} draws: the two curve panels and the final-accuracy panel. */
 export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
   const labels = summary.combinations.map((c) => c.label);
-  const colour = {
-    field: 'label',
-    type: 'nominal',
-    title: null,
-    scale: { domain: labels },
-    legend: { columns: 1, labelLimit: 1000, symbolOpacity: 1, symbolType: 'circle' },
-  };
+  const colour = colourOf(labels);
   const ends = summary.runs.flatMap((r) => {
     const last = r.curve.at(-1);
     return r.status === 'done' && last
@@ -194,7 +238,13 @@ export function sweepPlotSpec(summary: SweepSummary): TopLevelSpec {
     hconcat: [
       panel('epoch', 'by epoch'),
       panel('seconds', 'by training time'),
-      finalPanel(summary, labels, ends, colour, `final accuracy, mean and ${level} interval`),
+      finalPanel(
+        labels,
+        summary.combinations.flatMap((c) => (c.accuracy ? [meanPoint(c.label, c.accuracy)] : [])),
+        ends,
+        colour,
+        `final accuracy, mean and ${level} interval`,
+      ),
     ],
     resolve: { scale: { color: 'shared' } },
   } as unknown as TopLevelSpec;
