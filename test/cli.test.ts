@@ -345,7 +345,7 @@ describe('pdenet train refuses bad settings at start', () => {
     assert.equal(existsSync(join(runsDir, 'runs')), false, 'no run folder was made');
   });
 
-  it('with --nproc-per-node, refuses what data-parallel training cannot do once, before starting any worker', () => {
+  it('with --nproc-per-node or launch, refuses what data-parallel training cannot do once, before starting any worker', () => {
     for (const [args, line] of [
       [
         ['--batch-size', '33'],
@@ -358,21 +358,29 @@ describe('pdenet train refuses bad settings at start', () => {
           'drop --checkpointing',
       ],
     ] as const) {
-      const r = pdenet(
-        'train',
-        '--nproc-per-node',
-        '2',
-        '--data',
-        'synthetic',
-        '--runs-dir',
-        join(runsDir, 'runs'),
-        '--run-name',
-        'ddp',
-        ...args,
-      );
+      const train = ['train', '--data', 'synthetic', '--runs-dir', join(runsDir, 'runs'), '--run-name', 'ddp', ...args];
+      // The same refusal, once, whether train starts the workers or the launcher does.
+      for (const r of [
+        pdenet(...train, '--nproc-per-node', '2'),
+        pdenet('launch', '--nproc-per-node', '2', '--', ...train),
+      ]) {
+        assert.equal(r.status, 1, args.join(' '));
+        assert.deepEqual(errorLines(r.stderr), [line], r.stderr);
+      }
+    }
+    // A flag train refuses, and a run to resume that is not there, are said once by the launcher too.
+    for (const [args, pattern] of [
+      [
+        ['--batch-size', '0'],
+        /^pdenet: train: option '--batch-size <n>' argument '0' is invalid\. expected a positive integer$/,
+      ],
+      [['--run-name', 'absent', '--resume'], /^pdenet: .*absent/],
+    ] as const) {
+      const r = pdenet('launch', '--nproc-per-node', '2', '--', 'train', '--runs-dir', join(runsDir, 'runs'), ...args);
       assert.equal(r.status, 1, args.join(' '));
       const lines = errorLines(r.stderr);
-      assert.deepEqual(lines, [line], r.stderr);
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, pattern);
     }
     assert.equal(existsSync(join(runsDir, 'runs')), false, 'no run folder was made');
   });

@@ -339,8 +339,14 @@ export async function relaunchAsWorkers(
   return true;
 }
 
-/** `pdenet launch [flags] -- <pdenet command …>` (or `--exec -- <program …>`). */
-export function registerLaunch(program: Command): void {
+/**
+ * `pdenet launch [flags] -- <pdenet command …>` (or `--exec -- <program …>`). `checks` has, per pdenet command,
+ * what refuses its arguments for that many workers: it is said once, before any worker starts.
+ */
+export function registerLaunch(
+  program: Command,
+  checks: Record<string, (args: readonly string[], worldSize: number) => void> = {},
+): void {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   addLaunchFlags(
     program
@@ -353,6 +359,7 @@ export function registerLaunch(program: Command): void {
   )
     .option('--exec', 'the command is a program with its arguments, not a pdenet command')
     .action(async (command: string[], flags: LaunchFlags & { exec?: boolean }) => {
+      if (!flags.exec) checks[command[0]!]?.(command.slice(1), flags.nprocPerNode! * flags.nnodes);
       const result = await launch({
         command: flags.exec ? command : [process.execPath, main, ...command],
         nprocPerNode: flags.nprocPerNode!,

@@ -8,7 +8,7 @@ import { runSmoke } from '../train/smoke.js';
 import { nonNegativeInt, positiveInt, positiveNumber } from './options.js';
 import { registerLaunch } from './launch.js';
 import { registerSweep } from './sweep.js';
-import { registerTrain } from './train.js';
+import { checkTrainWorkers, registerTrain } from './train.js';
 import { registerUse } from './use.js';
 import { registerSee } from './see.js';
 
@@ -49,5 +49,5 @@ program
 registerTrain(program);
 registerUse(program);
 registerSee(program);
-registerLaunch(program);
+registerLaunch(program, { train: checkTrainWorkers });
 registerSweep(program);

@@ -4,7 +4,7 @@
  * @module
  */
 import { SingleBar } from 'cli-progress';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { resolveConfig, TRAIN_FLAGS, type TrainConfig, type TrainOverrides } from '../train/config.js';
 import { setAt } from '../train/settings.js';
 import { readMetrics } from '../train/run.js';
@@ -51,9 +51,9 @@ function settingOptions(): Option[] {
   });
 }
 
-export function registerTrain(program: Command): void {
-  const command = program
-    .command('train')
+/** The `train` command's description and options on `command` (its action is the caller's). */
+function trainOptions(command: Command): Command {
+  command
     .description(
       'train a model (default: a twisted ResNet-20) and write runs/<name>/ with checkpoints, metrics and a report',
     )
@@ -63,18 +63,44 @@ export function registerTrain(program: Command): void {
       configFile,
     );
   for (const option of settingOptions()) command.addOption(option);
-  addLaunchFlags(
+  return addLaunchFlags(
     command
       .option('--resume', 'continue the run named by --run-name from its last checkpoint')
       .option(
         '--print-config',
         "print the configuration as JSON (with --resume: the run's, as resumed) and exit, without loading data or training",
       ),
-  ).action(async (flags: TrainFlags) => {
+  );
+}
+
+/** The configuration a run of these flags trains with: with --resume, its checkpoint's with the changes a resume may make (or why not). */
+function runConfigOf(flags: TrainFlags, overrides: TrainOverrides = configFromFlags(flags)): TrainConfig {
+  return flags.resume ? resumeConfig(overrides) : resolveConfig(overrides);
+}
+
+/**
+ * Throws what `pdenet train <args>` would refuse before training as one of `worldSize` workers (a bad flag or
+ * setting, a run to resume that is not there, a batch the processes cannot share): `pdenet launch -- train …`
+ * says it once, before any worker starts, rather than every worker saying it.
+ */
+export function checkTrainWorkers(args: readonly string[], worldSize: number): void {
+  const command = trainOptions(new Command('train'))
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  try {
+    command.parse(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError && e.exitCode === 0) return; // --help: the workers print it
+    throw new Error(`train: ${(e as Error).message.replace(/^error: /, '')}`);
+  }
+  checkDataParallel(runConfigOf(command.opts<TrainFlags>()), worldSize);
+}
+
+export function registerTrain(program: Command): void {
+  trainOptions(program.command('train')).action(async (flags: TrainFlags) => {
     const overrides = configFromFlags(flags);
     const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
-    // With --resume, the run's configuration: its checkpoint's with the changes a resume may make (or why not).
-    const runConfig = () => (flags.resume ? resumeConfig(overrides) : config);
+    const runConfig = () => (flags.resume ? runConfigOf(flags, overrides) : config);
     if (flags.printConfig) {
       console.log(JSON.stringify(runConfig(), null, 2));
       return;
