@@ -54,6 +54,19 @@ function splits(seed = 0): DataSplits {
   };
 }
 
+/** Rewrites the training state in a checkpoint's metadata (a safetensors header), leaving its tensors as they are. */
+function editCheckpointState(path: string, edit: (state: Record<string, unknown>) => Record<string, unknown>): void {
+  const bytes = readFileSync(path);
+  const length = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+  header.__metadata__.state = JSON.stringify(edit(JSON.parse(header.__metadata__.state)));
+  let text = JSON.stringify(header);
+  text += ' '.repeat((8 - (text.length % 8)) % 8); // the data stays 8-byte aligned
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+  writeFileSync(path, Buffer.concat([size, Buffer.from(text), bytes.subarray(8 + length)]));
+}
+
 const base: Partial<TrainConfig> = {
   model: 'resnet20',
   modelOptions: { twist: true, width: 4 },
@@ -584,6 +597,39 @@ describe('trainer limits', () => {
     const steps = 2 * (640 / 32); // 2 epochs of the 640 training images in batches of 32
     const [lr] = await lrAfterOneStep('steps');
     assertClose(lr!, (0.05 * (1 + Math.cos(Math.PI / steps))) / 2, { atol: 1e-15 });
+  });
+
+  it('with budgetSchedule time, the staged twist and freezeAfter follow the share of the budget spent', async () => {
+    // Epoch 0 as a first session; then its checkpoint says 60% of a 10-minute budget is spent (the resumed steps add
+    // milliseconds). Epoch 1 starts where epoch 0 left the schedule (step 0: epoch 0's twist and weights); its steps
+    // put the schedule at 60% of 10 epochs, so epoch 2 trains as epoch 6 does: twisted (from epoch 5), the stem
+    // frozen (after 4). Counting steps instead, epoch 2 trains as epoch 2.
+    const epochsOf = async (budgetSchedule: 'time' | 'steps') => {
+      const config = {
+        ...base,
+        runName: `budget-twist-${budgetSchedule}`,
+        epochs: 10,
+        twistFromEpoch: 5,
+        freezeAfter: { 'stem.0.weight': 4 },
+        budgetMinutes: 10,
+        budgetSchedule,
+      };
+      await train({ ...config, maxSteps: 20 }, { data: splits() });
+      const path = join(runsDir, config.runName, 'checkpoints/last.ckpt.safetensors');
+      editCheckpointState(path, (state) => ({ ...state, seconds: 360 }));
+      const stem = () => values(loadTrainedModel(path).model.stateDict().get('stem.0.weight')!);
+      const before = stem();
+      await train({ ...config, maxSteps: 40 }, { data: splits(), resume: true });
+      const afterEpoch1 = stem();
+      await train({ ...config, maxSteps: 60 }, { data: splits(), resume: true });
+      const twist = readMetrics(join(runsDir, config.runName)).map((m) => m.twist);
+      return {
+        twist,
+        stemMoved: [before, afterEpoch1, stem()].map((w, i, all) => i > 0 && w.some((v, j) => v !== all[i - 1]![j])),
+      };
+    };
+    assert.deepEqual(await epochsOf('time'), { twist: [false, false, true], stemMoved: [false, true, false] });
+    assert.deepEqual(await epochsOf('steps'), { twist: [false, false, false], stemMoved: [false, true, true] });
   });
 
   it("the budget counts the checkpoint's training time: a resumed run gets only what is left of it", async () => {

@@ -31,6 +31,13 @@ export interface TrainingState {
   bestLoss?: number;
   /** Seconds of training so far (summed over resumptions). */
   seconds: number;
+  /**
+   * The epoch of the run's `epochs` whose staged twist and frozen parameters (`twistSchedule`, `freezeAfter`) the
+   * epoch in progress trains with, or between epochs the last one trained with: its own, or with a time budget's
+   * schedule (`budgetSchedule: time`) where the share of the budget spent stood when it started. Absent in
+   * checkpoints written before it was recorded.
+   */
+  scheduleEpoch?: number;
   /** The plateau rule's bookkeeping (runs with plateau.patience > 0). */
   plateau?: PlateauState;
   /** When stopped within an epoch: the sums of the batches already run in it. */

@@ -432,7 +432,8 @@ export const TRAIN_SETTINGS = group({
     help:
       'with a budget, what the learning-rate schedule (and the lookahead ramp) follows: time runs its whole course ' +
       '(warmup included, shaped as for --epochs) over the budget, the share of the budget spent standing for the ' +
-      'share of the steps; steps spans --epochs, so a budget that ends the run first cuts it short',
+      'share of the steps, and each epoch takes the staged twist and freezeAfter of the epoch the schedule stands in ' +
+      'when it starts; steps spans --epochs, so a budget that ends the run first cuts it short',
   }),
 });
 

@@ -232,16 +232,16 @@ export function readWeights(path: string): {
 
 /**
  * The twist a checkpoint's weights trained with when it was written, when the run's twist changes as it trains:
- * the plateau rule's once it has acted, else the staged twist's step of the epoch it was in (an epoch's end is
- * written with `state.epoch` past it).
+ * the plateau rule's once it has acted, else the staged twist's step of the epoch it was in (its `scheduleEpoch`;
+ * in checkpoints without one, that epoch's own: an epoch's end is written with `state.epoch` past it).
  */
 function checkpointTwist(
   config: TrainConfig,
-  state: { epoch: number; batch: number; plateau?: { times: number } | null },
+  state: { epoch: number; batch: number; scheduleEpoch?: number; plateau?: { times: number } | null },
 ): boolean | boolean[] | undefined {
   if ((state.plateau?.times ?? 0) > 0 && config.plateau.twist !== undefined) return config.plateau.twist;
   const schedule = twistScheduleOf(config);
-  const epoch = state.batch > 0 ? state.epoch : Math.max(0, state.epoch - 1);
+  const epoch = state.scheduleEpoch ?? (state.batch > 0 ? state.epoch : Math.max(0, state.epoch - 1));
   return schedule === null ? undefined : twistStepAt(schedule, epoch)?.twist;
 }
 

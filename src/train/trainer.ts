@@ -764,21 +764,34 @@ function actOnPlateau(s: Session, lrs: number[], plateau: PlateauState): void {
   );
 }
 
+/**
+ * The epoch whose staged twist and frozen parameters `epoch` trains with (TrainingState.scheduleEpoch): its own;
+ * with a time budget's schedule, the epoch the learning-rate schedule stands in (the same on every rank); a run
+ * resumed within an epoch keeps the one it started with.
+ */
+function scheduleEpochOf(s: Session, epoch: number): number {
+  if (!followsTime(s.config)) return epoch;
+  if (s.state.batch > 0 && s.state.scheduleEpoch !== undefined) return s.state.scheduleEpoch;
+  return Math.min(s.config.epochs - 1, Math.floor(s.scheduler.stepCount / s.batchesPerEpoch));
+}
+
 /** The twist and the frozen parameters of `epoch`, and the sums of the batches of it already run. */
 function startEpoch(s: Session, epoch: number): EpochSums {
+  const at = scheduleEpochOf(s, epoch);
+  s.state.scheduleEpoch = at; // in place: the epoch's steps update this state object
   const schedule = twistScheduleOf(s.config);
   let someStageOff = false; // its twist parameters get no gradient while it is off
   if (schedule) {
-    const flags = applyTwistSchedule(s.model, schedule, epoch);
+    const flags = applyTwistSchedule(s.model, schedule, at);
     someStageOff = !flags.every((on) => on);
-    for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, epoch);
+    for (const copy of [s.ema?.average, s.lookahead?.average]) if (copy) applyTwistSchedule(copy, schedule, at);
   }
   const atPlateau = s.config.plateau.twist;
   if ((s.state.plateau?.times ?? 0) > 0 && atPlateau !== undefined) {
     for (const m of [s.model, s.ema?.average, s.lookahead?.average]) if (m) setTwist(m, atPlateau);
     someStageOff = !twistStages(s.model).every((on) => on);
   }
-  for (const [p, epochs] of s.freezing) p.requiresGrad = epoch < epochs;
+  for (const [p, epochs] of s.freezing) p.requiresGrad = at < epochs;
   replicate(s, someStageOff);
   s.model.train();
   const partial = s.state.batch > 0 ? s.state.partial : undefined;
