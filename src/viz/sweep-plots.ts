@@ -52,12 +52,7 @@ function meanCurves(summary: SweepSummary, x: 'epoch' | 'seconds'): Point[] {
 }
 
 /** A group's mean final accuracy and the interval of it. */
-interface MeanPoint {
-  label: string;
-  mean: number;
-  low: number;
-  high: number;
-}
+type MeanPoint = Omit<Point, 'x'>;
 
 /** A sample's mean and interval (the mean alone when it has one value, and so no interval). */
 const meanPoint = (label: string, s: SampleSummary): MeanPoint => ({
