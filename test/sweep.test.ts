@@ -13,6 +13,7 @@ import {
   readRunState,
   remainingSeconds,
   runSweep,
+  sweepRemainingSeconds,
   settingPath,
   summarizeSweep,
   withSetting,
@@ -411,6 +412,23 @@ describe('sweep progress', () => {
     assert.deepEqual(sofar, [[0], [0, 1], [0, 1, 2]], 'each with the epochs up to it');
   });
 
+  it("sweepRemainingSeconds: each run's time left, a run not started at its combination's pace, shared by the jobs", () => {
+    const epoch = (e: number, seconds: number, evalSeconds: number) =>
+      ({ epoch: e, seconds, evalSeconds }) as EpochMetrics;
+    const runs = [
+      { combination: 0, rule: { epochs: 4 }, metrics: [epoch(0, 10, 0), epoch(1, 12, 2)] }, // 2 epochs left at 12 s: 24
+      { combination: 0, rule: { epochs: 2 }, metrics: [epoch(0, 20, 0), epoch(1, 20, 0)] }, // done: 0
+      { combination: 0, rule: { epochs: 4 }, metrics: [] }, // combination 0's pace, (10 + 14 + 20 + 20) / 4 = 16: 64
+      { combination: 1, rule: { epochs: 4 }, metrics: [] }, // none of combination 1 yet: every run's pace, 16: 64
+      { combination: 1, rule: { epochs: 4, budgetMinutes: 0.5 }, metrics: [] }, // its 30-second budget ends it first
+    ];
+    assert.equal(sweepRemainingSeconds(runs, 1), 24 + 64 + 64 + 30);
+    assert.equal(sweepRemainingSeconds(runs, 2), (24 + 64 + 64 + 30) / 2);
+    assert.equal(sweepRemainingSeconds(runs, 8), (24 + 64 + 64 + 30) / 4, 'no more jobs than runs left');
+    assert.equal(sweepRemainingSeconds([runs[1]!], 2), 0);
+    assert.equal(sweepRemainingSeconds([runs[2]!, runs[3]!], 2), null, 'no epoch to take a pace from');
+  });
+
   it('remainingSeconds: the epochs left at the mean pace so far, or sooner the budget left', () => {
     const epoch = (e: number, seconds: number, evalSeconds: number) =>
       ({ epoch: e, seconds, evalSeconds }) as EpochMetrics;
@@ -573,8 +591,12 @@ describe('pdenet sweep', () => {
       epochLines.map((l) => /epoch (\d+\/\d+)/.exec(l)![1]),
       Array.from({ length: 2 - epochsBefore }, (_, i) => `${epochsBefore + i + 1}/2`),
     );
-    assert.match(epochLines.at(-1)!, /train \d+\.\d\d% {2}val \d+\.\d\d% {2}\d+ s$/);
-    for (const l of epochLines.slice(0, -1)) assert.match(l, / s {2}\(about \d+ s to go\)$/, 'with the time left');
+    // With the time left: the run's, and the sweep's (the two runs of seed 1 are still to come).
+    assert.match(
+      epochLines.at(-1)!,
+      /train \d+\.\d\d% {2}val \d+\.\d\d% {2}\d+ s {2}\(about \d+ (s|min) for the sweep\)$/,
+    );
+    for (const l of epochLines.slice(0, -1)) assert.match(l, / s {2}\(about \d+ s to go, \d+ (s|min) for the sweep\)$/);
     assert.doesNotMatch(again.stdout, new RegExp(`starting ${first}`));
     assert.match(readFileSync(join(sweepDir, 'logs', `${second}.log`), 'utf8'), /resuming .*at epoch/);
     for (const [f, mtime] of finished)

@@ -111,12 +111,19 @@ function duration(seconds: number): string {
   return minutes < 90 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
 }
 
-const runEpoch = ({ index, total, run, metrics: m, epochs, remainingSeconds }: RunEpochEvent) =>
-  `[${index + 1}/${total}] ${run.id}: epoch ${m.epoch + 1}/${epochs}  ` +
-  `train ${(m.trainAccuracy * 100).toFixed(2)}%` +
-  (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
-  `  ${m.seconds.toFixed(0)} s` +
-  (remainingSeconds > 0 ? `  (about ${duration(remainingSeconds)} to go)` : '');
+function runEpoch({ index, total, run, metrics: m, epochs, remainingSeconds, sweepRemainingSeconds }: RunEpochEvent) {
+  const left = [
+    remainingSeconds > 0 ? `${duration(remainingSeconds)} to go` : '',
+    sweepRemainingSeconds > 0 ? `${duration(sweepRemainingSeconds)} for the sweep` : '',
+  ].filter((part) => part !== '');
+  return (
+    `[${index + 1}/${total}] ${run.id}: epoch ${m.epoch + 1}/${epochs}  ` +
+    `train ${(m.trainAccuracy * 100).toFixed(2)}%` +
+    (m.valAccuracy === null ? '' : `  val ${(m.valAccuracy * 100).toFixed(2)}%`) +
+    `  ${m.seconds.toFixed(0)} s` +
+    (left.length > 0 ? `  (about ${left.join(', ')})` : '')
+  );
+}
 
 const runEnd = (e: RunEvent) =>
   `[${e.index + 1}/${e.total}] ${e.status} ${e.run.id}` +

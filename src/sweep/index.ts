@@ -14,7 +14,15 @@ export {
   type RunRecord,
   type CurvePoint,
 } from './summary.js';
-export { followEpochs, readRunState, remainingSeconds, type RunState, type StopRule } from './run-folder.js';
+export {
+  followEpochs,
+  readRunState,
+  remainingSeconds,
+  sweepRemainingSeconds,
+  type RunProgress,
+  type RunState,
+  type StopRule,
+} from './run-folder.js';
 export {
   parseSetting,
   parseValue,

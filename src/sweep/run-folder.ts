@@ -58,6 +58,35 @@ export function remainingSeconds(metrics: readonly EpochMetrics[], rule: StopRul
   return Math.min(byEpochs, byBudget);
 }
 
+/** A run of a sweep as far as it has gone: its combination, its stop rule and the epochs it has done. */
+export interface RunProgress {
+  combination: number;
+  rule: StopRule;
+  metrics: readonly EpochMetrics[];
+}
+
+/**
+ * The wall-clock seconds a sweep still needs with `jobs` runs at once: each unfinished run's
+ * {@link remainingSeconds}, a run without epochs yet at the mean pace of its combination's epochs (of any run's when
+ * its combination has none), summed and shared between the jobs. Null before any run has an epoch.
+ */
+export function sweepRemainingSeconds(runs: readonly RunProgress[], jobs: number): number | null {
+  const epochs = (keep: (r: RunProgress) => boolean) => runs.filter(keep).flatMap((r) => r.metrics);
+  const pace = (ms: readonly EpochMetrics[]) =>
+    ms.length === 0 ? null : ms.reduce((t, m) => t + m.seconds + m.evalSeconds, 0) / ms.length;
+  const anyPace = pace(epochs(() => true));
+  if (anyPace === null) return null;
+  const left = runs
+    .map((run) => {
+      if (run.metrics.length > 0) return remainingSeconds(run.metrics, run.rule)!;
+      const own = pace(epochs((r) => r.combination === run.combination)) ?? anyPace;
+      const byBudget = (run.rule.budgetMinutes ?? 0) > 0 ? run.rule.budgetMinutes! * 60 : Infinity;
+      return Math.min(run.rule.epochs * own, byBudget);
+    })
+    .filter((seconds) => seconds > 0);
+  return left.reduce((t, x) => t + x, 0) / Math.max(1, Math.min(jobs, left.length));
+}
+
 /**
  * Calls `onEpoch` with each epoch a run's metrics gain from now on (the trainer commits them whole) and all the
  * run's epochs so far, looking every `intervalMs` without keeping the process alive. Returns the function that

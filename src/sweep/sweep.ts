@@ -16,7 +16,7 @@ import { spawnOwned } from '../train/parent.js';
 import { type EpochMetrics, takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
-import { followEpochs, readRunState, remainingSeconds } from './run-folder.js';
+import { followEpochs, type RunProgress, readRunState, remainingSeconds, sweepRemainingSeconds } from './run-folder.js';
 import { stopRule, summarizeSweep, type SweepSummary, writeSummary } from './summary.js';
 
 /** What happens to a run: started, then ended done, interrupted (the sweep was stopped) or failed. */
@@ -39,6 +39,8 @@ export interface RunEpochEvent extends RunEvent {
   epochs: number;
   /** The wall-clock seconds the run still needs at its pace so far ({@link remainingSeconds}). */
   remainingSeconds: number;
+  /** The wall-clock seconds this invocation of the sweep still needs ({@link sweepRemainingSeconds}). */
+  sweepRemainingSeconds: number;
 }
 
 export interface SweepOptions extends SweepSpec {
@@ -244,6 +246,10 @@ async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, t
     if (!resume) rmSync(run.runDir, { recursive: true, force: true });
     todo.push({ run, resume });
   }
+  // Every run's epochs so far, for the time the sweep still needs (a failed run is not run again: it leaves).
+  const progress = new Map<string, RunProgress>(
+    states.map(({ run, metrics }) => [run.id, { combination: run.combination, rule: stopRule(run.config), metrics }]),
+  );
   let ran = 0;
   const failed: SweepResult['failed'] = [];
   let next = 0;
@@ -257,15 +263,25 @@ async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, t
       const onEpoch = options.onRunEpoch;
       const rule = stopRule(run.config);
       const unfollow = onEpoch
-        ? followEpochs(run.runDir, (metrics, all) =>
-            onEpoch({ ...event, metrics, epochs: rule.epochs, remainingSeconds: remainingSeconds(all, rule)! }),
-          )
+        ? followEpochs(run.runDir, (metrics, all) => {
+            progress.set(run.id, { combination: run.combination, rule, metrics: all });
+            onEpoch({
+              ...event,
+              metrics,
+              epochs: rule.epochs,
+              remainingSeconds: remainingSeconds(all, rule)!,
+              sweepRemainingSeconds: sweepRemainingSeconds([...progress.values()], jobs)!,
+            });
+          })
         : null;
       const exitCode = await runChild(command, run, resume, threads, options.signal).finally(() => unfollow?.());
       const state = readRunState(run.runDir, rule);
       const status = state.status === 'done' ? 'done' : options.signal?.aborted ? 'interrupted' : 'failed';
       if (status === 'done') ran += 1;
-      if (status === 'failed') failed.push({ id: run.id, exitCode, log: run.logPath });
+      if (status === 'failed') {
+        failed.push({ id: run.id, exitCode, log: run.logPath });
+        progress.delete(run.id);
+      }
       options.onRunEnd?.({
         ...event,
         status,
