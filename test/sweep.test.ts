@@ -747,7 +747,7 @@ describe('pdenet sweep', () => {
     assert.match(none.stderr, /absent holds no sweep to summarize/);
   });
 
-  it('--summary-only takes the sweep from its sweep.json, which it never rewrites; --name is enough', () => {
+  it('--summary-only takes the sweep from its sweep.json, which it never rewrites; --name is enough, other flags are refused', () => {
     const moved = mkdtempSync(join(tmpdir(), 'pdenet-sweep-spec-'));
     cpSync(sweepDir, join(moved, 'tiny'), { recursive: true });
     const spec = join(moved, 'tiny', 'sweep.json');
@@ -766,17 +766,36 @@ describe('pdenet sweep', () => {
     assert.match(readFileSync(md, 'utf8'), /\| zeros \| 2 \|/);
     assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
     assert.deepEqual(readFileSync(spec), bytes);
-    // Flags that say another sweep (fewer seeds, another setting) are not used, and say so.
-    const other = args.map((a) =>
-      a === dir ? moved : a === '0,1' ? '0' : a === 'boundary=zeros,reflect' ? 'lr=0.1' : a,
-    );
-    const flagged = spawnSync(process.execPath, [cli, ...other, '--summary-only'], { encoding: 'utf8' });
-    assert.equal(flagged.status, 0, flagged.stdout + flagged.stderr);
-    assert.match(
-      flagged.stdout,
-      /summarizes the sweep as its sweep\.json records it; not used: --config, --vary, --seeds/,
-    );
+    // The sweep's own command with --summary-only added: the same summary, nothing said of the flags.
+    const here = args.map((a) => (a === dir ? moved : a));
+    const own = spawnSync(process.execPath, [cli, ...here, '--summary-only'], { encoding: 'utf8' });
+    assert.equal(own.status, 0, own.stdout + own.stderr);
+    assert.doesNotMatch(own.stdout, /--summary-only|--seeds/);
+    // Other seeds: the recorded ones are summarized, and it says so.
+    const fewer = spawnSync(process.execPath, [cli, ...here.map((a) => (a === '0,1' ? '0' : a)), '--summary-only'], {
+      encoding: 'utf8',
+    });
+    assert.equal(fewer.status, 0, fewer.stdout + fewer.stderr);
+    assert.match(fewer.stdout, /--summary-only summarizes the seeds the sweep records, 0,1, not --seeds/);
     assert.match(readFileSync(md, 'utf8'), /\| reflect \| 2 \|/);
+    // Flags that say another sweep are refused, named, and nothing is written.
+    rmSync(md);
+    const other = [...here.map((a) => (a === 'boundary=zeros,reflect' ? 'lr=0.1' : a)), '--set', 'epochs=3'];
+    const refused = spawnSync(process.execPath, [cli, ...other, '--summary-only'], { encoding: 'utf8' });
+    assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+    assert.match(
+      refused.stderr,
+      /--summary-only summarizes the sweep .*tiny\/sweep\.json records, and --config, --set, --vary say another/,
+    );
+    const vary = spawnSync(
+      process.execPath,
+      [cli, ...here.map((a) => (a === 'boundary=zeros,reflect' ? 'lr=0.1' : a)), '--summary-only'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.match(vary.stderr, /records, and --vary says another/, 'the recipe given is the recorded one');
+    assert.equal(existsSync(md), false);
     assert.deepEqual(readFileSync(spec), bytes);
   });
 

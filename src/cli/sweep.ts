@@ -5,6 +5,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import {
   type Recipe,
@@ -14,7 +15,7 @@ import {
   type SweepSetting,
   withSetting,
 } from '../sweep/settings.js';
-import { type RunEpochEvent, type RunEvent, runSweep } from '../sweep/sweep.js';
+import { type RunEpochEvent, type RunEvent, recordedSweep, runSweep, specDifferences } from '../sweep/sweep.js';
 import { TorchError } from '../tensor/errors.js';
 import { plotSweep } from '../viz/sweep-plots.js';
 import { configFile, nonNegativeInt, positiveInt, positiveNumber } from './options.js';
@@ -98,7 +99,8 @@ export function registerSweep(program: Command): void {
     .option(
       '--summary-only',
       "write the summary and plot of the runs as they are now, and run nothing: the sweep is the one its folder's " +
-        'sweep.json records (--name and --sweeps-dir find it; the flags that say what the sweep is are not needed)',
+        'sweep.json records (--name and --sweeps-dir find it; the flags that say what the sweep is are not needed, ' +
+        'and refused if they say another)',
     )
     .option('--sweeps-dir <dir>', 'where sweeps are written', 'sweeps')
     .action(sweep);
@@ -131,19 +133,38 @@ const runEnd = (e: RunEvent) =>
   (e.status === 'failed' ? ` (exit ${e.exitCode}; see ${e.run.logPath})` : '') +
   ` in ${e.seconds!.toFixed(0)} s`;
 
-/** The flags that say what the sweep is, which a summary takes from the sweep's sweep.json instead. */
-const SPEC_FLAGS = ['config', 'set', 'vary', 'seeds', 'minutes'] as const;
+/** The flags that say each part of what a sweep is. */
+const SPEC_FLAGS = { base: ['--config', '--set'], settings: ['--vary'], minutes: ['--minutes'] } as const;
+
+/**
+ * With --summary-only, the sweep is the one its sweep.json records: flags that say what it is may be given (the
+ * sweep's own command with --summary-only added), but must say the same; other seeds are not summarized.
+ */
+function checkSummaryFlags(flags: SweepFlags, command: Command, base: Recipe): void {
+  const given = (flag: string) => command.getOptionValueSource(flag.slice(2)) === 'cli';
+  const recorded = recordedSweep(flags.name, flags.sweepsDir);
+  const differ = specDifferences(recorded, {
+    ...(SPEC_FLAGS.base.some(given) ? { base } : {}),
+    ...(given('--vary') ? { settings: flags.vary } : {}),
+    ...(given('--minutes') ? { minutes: flags.minutes } : {}),
+  });
+  if (differ.length > 0) {
+    const named = differ.flatMap((part) => SPEC_FLAGS[part].filter(given));
+    throw new TorchError(
+      `--summary-only summarizes the sweep ${join(flags.sweepsDir, flags.name, 'sweep.json')} records, and ` +
+        `${named.join(', ')} ${named.length > 1 ? 'say' : 'says'} another; give that sweep's own flags, or only ` +
+        '--name (and --sweeps-dir)',
+      'sweep',
+    );
+  }
+  if (given('--seeds') && flags.seeds.join(',') !== recorded.seeds.join(',')) {
+    console.log(`--summary-only summarizes the seeds the sweep records, ${recorded.seeds.join(',')}, not --seeds`);
+  }
+}
 
 async function sweep(flags: SweepFlags, command: Command): Promise<void> {
-  if (flags.summaryOnly) {
-    const unused = SPEC_FLAGS.filter((key) => command.getOptionValueSource(key) === 'cli');
-    if (unused.length > 0) {
-      console.log(
-        `--summary-only summarizes the sweep as its sweep.json records it; not used: ${unused.map((k) => `--${k}`).join(', ')}`,
-      );
-    }
-  }
   const base = flags.set.reduce((recipe, [path, value]) => withSetting(recipe, path, value), flags.config ?? {});
+  if (flags.summaryOnly) checkSummaryFlags(flags, command, base);
   const controller = new AbortController();
   const release = stopOnSignals(
     controller,

@@ -3,7 +3,15 @@
  * confidence intervals and Welch's tests against the baseline.
  * @module
  */
-export { runSweep, type SweepOptions, type SweepResult, type RunEvent, type RunEpochEvent } from './sweep.js';
+export {
+  recordedSweep,
+  runSweep,
+  specDifferences,
+  type SweepOptions,
+  type SweepResult,
+  type RunEvent,
+  type RunEpochEvent,
+} from './sweep.js';
 export { planSweep, type SweepSpec, type SweepPlan, type PlannedRun, type Combination } from './plan.js';
 export {
   summarizeSweep,

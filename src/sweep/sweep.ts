@@ -119,14 +119,29 @@ function recordSpec(plan: SweepPlan): void {
   writeFileAtomic(path, [new TextEncoder().encode(`${JSON.stringify(plan.spec, null, 2)}\n`)]);
 }
 
+/** The specification sweep `name`'s folder under `sweepsDir` records (its `sweep.json`). */
+export function recordedSweep(name: string, sweepsDir = 'sweeps'): SweepSpec {
+  const path = join(sweepsDir, name, 'sweep.json');
+  if (!existsSync(path)) fail(`${join(sweepsDir, name)} holds no sweep to summarize`);
+  return readSpec(path);
+}
+
+/** The parts of a sweep's definition given (base, settings, minutes; the absent are not compared) that differ from the recorded one's. */
+export function specDifferences(
+  recorded: SweepSpec,
+  given: Partial<Pick<SweepSpec, 'base' | 'settings' | 'minutes'>>,
+): ('base' | 'settings' | 'minutes')[] {
+  return (['base', 'settings', 'minutes'] as const).filter(
+    (part) => given[part] !== undefined && canonical(given[part]) !== canonical(recorded[part]),
+  );
+}
+
 /**
  * The summary of sweep `name` under `sweepsDir` as its runs are now, written to its folder: the sweep is the one its
  * `sweep.json` records (the folder may have moved: `name` is the folder's), which is read and never written.
  */
 function summarizeOnly(name: string, sweepsDir = 'sweeps'): SweepResult {
-  const path = join(sweepsDir, name, 'sweep.json');
-  if (!existsSync(path)) fail(`${join(sweepsDir, name)} holds no sweep to summarize`);
-  const plan = planSweep({ ...readSpec(path), name }, sweepsDir);
+  const plan = planSweep({ ...recordedSweep(name, sweepsDir), name }, sweepsDir);
   const summary = summarizeSweep(plan);
   writeSummary(summary);
   const done = summary.runs.filter((r) => r.status === 'done').length;
