@@ -73,11 +73,6 @@ function trainOptions(command: Command): Command {
   );
 }
 
-/** The configuration a run of these flags trains with: with --resume, its checkpoint's with the changes a resume may make (or why not). */
-function runConfigOf(flags: TrainFlags, overrides: TrainOverrides = configFromFlags(flags)): TrainConfig {
-  return flags.resume ? resumeConfig(overrides) : resolveConfig(overrides);
-}
-
 /**
  * Throws what `pdenet train <args>` would refuse before training as one of `worldSize` workers (a bad flag or
  * setting, a run to resume that is not there, a batch the processes cannot share): `pdenet launch -- train …`
@@ -96,11 +91,16 @@ export function checkTrainWorkers(args: readonly string[], worldSize: number): v
   checkDataParallel(runConfigOf(command.opts<TrainFlags>()), worldSize);
 }
 
+/** The configuration a run of these flags trains with: with --resume, its checkpoint's with the changes a resume may make (or why not). */
+function runConfigOf(flags: TrainFlags, overrides: TrainOverrides = configFromFlags(flags)): TrainConfig {
+  return flags.resume ? resumeConfig(overrides) : resolveConfig(overrides);
+}
+
 export function registerTrain(program: Command): void {
   trainOptions(program.command('train')).action(async (flags: TrainFlags) => {
     const overrides = configFromFlags(flags);
-    const config = resolveConfig(overrides); // bad settings are reported before any data is loaded
-    const runConfig = () => (flags.resume ? runConfigOf(flags, overrides) : config);
+    resolveConfig(overrides); // bad settings are reported before any data is loaded
+    const runConfig = () => runConfigOf(flags, overrides);
     if (flags.printConfig) {
       console.log(JSON.stringify(runConfig(), null, 2));
       return;

@@ -43,6 +43,10 @@ export function readRunState(runDir: string, rule: StopRule): RunState {
   };
 }
 
+/** The mean wall-clock seconds of an epoch (training and evaluation); null for no epochs. */
+const pace = (metrics: readonly EpochMetrics[]): number | null =>
+  metrics.length === 0 ? null : metrics.reduce((t, m) => t + m.seconds + m.evalSeconds, 0) / metrics.length;
+
 /**
  * The wall-clock seconds a run still needs, from its epochs so far: the epochs left at their mean pace (training
  * and evaluation), or, sooner, what is left of its time budget at the same pace. Null before its first epoch.
@@ -51,10 +55,10 @@ export function remainingSeconds(metrics: readonly EpochMetrics[], rule: StopRul
   const last = metrics.at(-1);
   if (last === undefined) return null;
   const train = metrics.reduce((s, m) => s + m.seconds, 0);
-  const wall = metrics.reduce((s, m) => s + m.seconds + m.evalSeconds, 0);
-  const byEpochs = Math.max(0, rule.epochs - (last.epoch + 1)) * (wall / metrics.length);
+  const perEpoch = pace(metrics)!;
+  const byEpochs = Math.max(0, rule.epochs - (last.epoch + 1)) * perEpoch;
   if (!((rule.budgetMinutes ?? 0) > 0) || train === 0) return byEpochs;
-  const byBudget = Math.max(0, rule.budgetMinutes! * 60 - train) * (wall / train);
+  const byBudget = Math.max(0, rule.budgetMinutes! * 60 - train) * ((perEpoch * metrics.length) / train);
   return Math.min(byEpochs, byBudget);
 }
 
@@ -72,8 +76,6 @@ export interface RunProgress {
  */
 export function sweepRemainingSeconds(runs: readonly RunProgress[], jobs: number): number | null {
   const epochs = (keep: (r: RunProgress) => boolean) => runs.filter(keep).flatMap((r) => r.metrics);
-  const pace = (ms: readonly EpochMetrics[]) =>
-    ms.length === 0 ? null : ms.reduce((t, m) => t + m.seconds + m.evalSeconds, 0) / ms.length;
   const anyPace = pace(epochs(() => true));
   if (anyPace === null) return null;
   const left = runs

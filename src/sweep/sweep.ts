@@ -16,7 +16,14 @@ import { spawnOwned } from '../train/parent.js';
 import { type EpochMetrics, takeLock } from '../train/run.js';
 import { TorchError } from '../tensor/errors.js';
 import { type PlannedRun, planSweep, type SweepPlan, type SweepSpec } from './plan.js';
-import { followEpochs, type RunProgress, readRunState, remainingSeconds, sweepRemainingSeconds } from './run-folder.js';
+import {
+  followEpochs,
+  type RunProgress,
+  readRunState,
+  remainingSeconds,
+  type StopRule,
+  sweepRemainingSeconds,
+} from './run-folder.js';
 import { stopRule, summarizeSweep, type SweepSummary, writeSummary } from './summary.js';
 
 /** What happens to a run: started, then ended done, interrupted (the sweep was stopped) or failed. */
@@ -105,12 +112,10 @@ function readSpec(path: string): SweepSpec {
 /** Records the specification, or checks it against the one recorded: only the seeds may change (adding seeds extends a sweep). */
 function recordSpec(plan: SweepPlan): void {
   const path = join(plan.dir, 'sweep.json');
-  const { seeds: _seeds, ...fixed } = plan.spec;
   if (existsSync(path)) {
     const recorded = readSpec(path);
     // What defines the runs; how they are run (jobs, folders) may change between invocations.
-    const before = { name: recorded.name, base: recorded.base, settings: recorded.settings, minutes: recorded.minutes };
-    if (canonical(before) !== canonical(fixed)) {
+    if (recorded.name !== plan.spec.name || specDifferences(recorded, plan.spec).length > 0) {
       fail(`${plan.dir} holds a sweep with other settings (see its sweep.json); give this one another name`);
     }
   }
@@ -240,7 +245,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, threads: number): Promise<SweepResult> {
   recordSpec(plan);
   const command = options.command ?? defaultCommand();
-  const states = plan.runs.map((run) => ({ run, ...readRunState(run.runDir, stopRule(run.config)) }));
+  const states = plan.runs.map((run) => {
+    const rule = stopRule(run.config);
+    return { run, rule, ...readRunState(run.runDir, rule) };
+  });
   // A run folder still written (by a training an earlier invocation started, which outlived it) is left alone.
   const busy = states.find((r) => r.status !== 'done' && r.writer !== null);
   if (busy) {
@@ -249,34 +257,32 @@ async function runLocked(plan: SweepPlan, options: SweepOptions, jobs: number, t
         'invocation?); wait for it to end, or stop it, then run the sweep again',
     );
   }
-  const todo: { run: PlannedRun; resume: boolean }[] = [];
+  const todo: { run: PlannedRun; resume: boolean; rule: StopRule }[] = [];
+  // Every run's epochs so far, for the time the sweep still needs (a failed run is not run again: it leaves).
+  const progress = new Map<string, RunProgress>();
   let skipped = 0;
-  for (const { run, status } of states) {
+  for (const { run, rule, status, metrics } of states) {
     writeFileAtomic(run.configPath, [new TextEncoder().encode(`${JSON.stringify(run.config, null, 2)}\n`)]);
+    const resume = status === 'interrupted' && !options.restart;
+    progress.set(run.id, { combination: run.combination, rule, metrics: status === 'done' || resume ? metrics : [] });
     if (status === 'done') {
       skipped += 1;
       continue;
     }
-    const resume = status === 'interrupted' && !options.restart;
     if (!resume) rmSync(run.runDir, { recursive: true, force: true });
-    todo.push({ run, resume });
+    todo.push({ run, resume, rule });
   }
-  // Every run's epochs so far, for the time the sweep still needs (a failed run is not run again: it leaves).
-  const progress = new Map<string, RunProgress>(
-    states.map(({ run, metrics }) => [run.id, { combination: run.combination, rule: stopRule(run.config), metrics }]),
-  );
   let ran = 0;
   const failed: SweepResult['failed'] = [];
   let next = 0;
   const worker = async () => {
     while (next < todo.length && !options.signal?.aborted) {
       const index = next++;
-      const { run, resume } = todo[index]!;
+      const { run, resume, rule } = todo[index]!;
       const event: RunEvent = { run, index, total: todo.length, resume };
       options.onRunStart?.(event);
       const start = performance.now();
       const onEpoch = options.onRunEpoch;
-      const rule = stopRule(run.config);
       const unfollow = onEpoch
         ? followEpochs(run.runDir, (metrics, all) => {
             progress.set(run.id, { combination: run.combination, rule, metrics: all });
